@@ -1,0 +1,5 @@
+import sys
+
+from ganinterface.launcher import main
+
+sys.exit(main())

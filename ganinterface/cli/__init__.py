@@ -1,0 +1,69 @@
+"""Headless command line over the same engine the window uses.
+
+Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``handler`` (a function ``args -> int``) as a default.
+Errors the user can fix end as one line on stderr and exit code 1 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> module in this package that registers it
+COMMANDS: dict[str, str] = {
+    "info": "models_cmd",
+    "convert": "models_cmd",
+    "render": "render_cmd",
+    "features": "render_cmd",
+    "apply-recipe": "edits_cmd",
+    "animate": "edits_cmd",
+    "directions": "edits_cmd",
+    "demo-dataset": "demo_cmd",
+    "train-demo": "demo_cmd",
+    "train-classifier": "demo_cmd",
+    "demo-eval": "demo_cmd",
+}
+
+
+class UserError(Exception):
+    """Something the user can fix; printed as one line without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ganinterface import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ganinterface",
+        description="Look inside StyleGAN-family generators and edit what they make. "
+                    "With no command, opens the window.")
+    parser.add_argument("--version", action="version", version=f"ganinterface {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in dict.fromkeys(COMMANDS.values()):
+        try:
+            module = importlib.import_module(f"ganinterface.cli.{module_name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"ganinterface.cli.{module_name}":
+                raise
+            continue  # a command module not written yet
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    from ganinterface.models.base import CheckpointError
+
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, CheckpointError) as error:
+        print(f"ganinterface {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ganinterface {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,514 @@
+"""The document a user edits: a Scene is immutable, plain data, and round-trips through JSON.
+
+Every change is ``scene = dataclasses.replace(scene, ...)`` (or a command that does so); the GUI, the
+command line and the tests all render Scenes through the same ``Renderer``.  Arrays (W/W+ latents,
+direction vectors, bitmap masks) are stored inline as base64 ``.npy`` bytes so a Scene is one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar, Union
+
+import numpy as np
+
+SCENE_VERSION = 1
+RECIPE_VERSION = 1
+
+
+class SceneFormatError(ValueError):
+    """A scene or recipe file is malformed; the message says what is wrong, in one line."""
+
+
+# ---- arrays ----------------------------------------------------------------------------------------
+
+def encode_array(array: np.ndarray) -> dict[str, str]:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return {"npy_base64": base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+def decode_array(data: Any, what: str) -> np.ndarray:
+    if not isinstance(data, dict) or "npy_base64" not in data:
+        raise SceneFormatError(f"{what} should be an object with 'npy_base64'")
+    try:
+        raw = base64.b64decode(data["npy_base64"], validate=True)
+        array = np.load(io.BytesIO(raw), allow_pickle=False)
+    except Exception as error:  # binascii.Error, ValueError, OSError...
+        raise SceneFormatError(f"{what} is not a valid base64 .npy array ({error})") from None
+    if array.dtype.kind not in "fiu":
+        raise SceneFormatError(f"{what} has non-numeric dtype {array.dtype}")
+    return array.astype(np.float32)
+
+
+def _frozen_array(array: Any) -> np.ndarray:
+    out = np.array(array, dtype=np.float32, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+# ---- masks -----------------------------------------------------------------------------------------
+# Coordinates are normalised: x in [0, 1] from left to right, y in [0, 1] from top to bottom, so one
+# mask fits any layer resolution and any image aspect.  Radii are fractions of the image height.
+
+@dataclasses.dataclass(frozen=True)
+class Stroke:
+    points: tuple[tuple[float, float], ...]
+    radius: float = 0.05
+    softness: float = 0.5  # 0 = hard edge, 1 = fully feathered
+    erase: bool = False
+    kind: ClassVar[str] = "stroke"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rect:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    softness: float = 0.0
+    erase: bool = False
+    kind: ClassVar[str] = "rect"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Bitmap:
+    """A soft mask image in [0, 1] covering the whole frame, resampled to each layer's size."""
+
+    values: np.ndarray
+    erase: bool = False
+    kind: ClassVar[str] = "bitmap"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", _frozen_array(self.values))
+        if self.values.ndim != 2:
+            raise SceneFormatError(f"bitmap mask must be 2-D, got shape {self.values.shape}")
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Bitmap) and self.erase == other.erase
+                and np.array_equal(self.values, other.values))
+
+    def __hash__(self) -> int:
+        return hash((self.values.tobytes(), self.values.shape, self.erase))
+
+
+Shape = Union[Stroke, Rect, Bitmap]
+
+
+@dataclasses.dataclass(frozen=True)
+class Mask:
+    """Shapes painted in order; an ``erase`` shape removes what earlier ones painted."""
+
+    shapes: tuple[Shape, ...] = ()
+    # Placement applied to every shape: scale about (cx, cy), then shift by (dx, dy).
+    # This is how an anchored edit follows the feature on another portrait.
+    dx: float = 0.0
+    dy: float = 0.0
+    scale: float = 1.0
+    cx: float = 0.5
+    cy: float = 0.5
+
+    def is_empty(self) -> bool:
+        return not self.shapes
+
+    def moved(self, dx: float, dy: float, scale: float = 1.0, cx: float | None = None,
+              cy: float | None = None) -> "Mask":
+        return dataclasses.replace(self, dx=dx, dy=dy, scale=scale,
+                                   cx=self.cx if cx is None else cx,
+                                   cy=self.cy if cy is None else cy)
+
+    def with_shape(self, shape: Shape) -> "Mask":
+        return dataclasses.replace(self, shapes=self.shapes + (shape,))
+
+
+# ---- edits -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Anchor:
+    """The activation peak of ``channels`` at ``layer`` locates the feature an edit targets.
+
+    ``x``, ``y`` (normalised) and ``spread`` are where the peak was, and how wide, on the portrait the
+    edit was drawn on; on another portrait the mask moves by the peak's displacement (and scales by
+    the ratio of spreads when ``follow_scale``).
+    """
+
+    layer: str
+    channels: tuple[int, ...]
+    x: float
+    y: float
+    spread: float = 0.0
+    follow_scale: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureEdit:
+    """Add ``amount * mask`` to ``channels`` of the output of ``layer`` (negative: subtract)."""
+
+    layer: str
+    channels: tuple[int, ...]
+    mask: Mask
+    amount: float
+    enabled: bool = True
+    anchor: Anchor | None = None
+    name: str = ""
+    kind: ClassVar[str] = "feature"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DirectionEdit:
+    """Move ws rows ``first .. last`` (inclusive w indices) by ``amount * direction``.
+
+    ``direction`` is (w_dim,) or (num_ws, w_dim).  ``source`` names the file it came from, if any.
+    """
+
+    direction: np.ndarray
+    amount: float
+    first: int = 0
+    last: int | None = None  # None: to the last w
+    enabled: bool = True
+    name: str = ""
+    source: str = ""
+    kind: ClassVar[str] = "direction"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", _frozen_array(self.direction))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, DirectionEdit)
+                and np.array_equal(self.direction, other.direction)
+                and (self.amount, self.first, self.last, self.enabled, self.name, self.source)
+                == (other.amount, other.first, other.last, other.enabled, other.name, other.source))
+
+    def __hash__(self) -> int:
+        return hash((self.direction.tobytes(), self.amount, self.first, self.last, self.enabled))
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleMix:
+    """Take ws rows ``first .. last`` from another seed's latent (details from one, shape from another)."""
+
+    seed: int
+    first: int
+    last: int | None = None
+    enabled: bool = True
+    name: str = ""
+    kind: ClassVar[str] = "style_mix"
+
+
+@dataclasses.dataclass(frozen=True)
+class RegionResample:
+    """Inside ``mask``, replace ``layer``'s features with those of another seed (the rest untouched)."""
+
+    layer: str
+    mask: Mask
+    seed: int
+    enabled: bool = True
+    name: str = ""
+    kind: ClassVar[str] = "region_resample"
+
+
+Edit = Union[FeatureEdit, DirectionEdit, StyleMix, RegionResample]
+EDIT_TYPES: dict[str, type] = {cls.kind: cls for cls in (FeatureEdit, DirectionEdit, StyleMix,
+                                                         RegionResample)}
+
+
+# ---- scene -----------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Scene:
+    """Everything needed to reproduce one image, headless or in the window.
+
+    The latent is the ``seed`` (z drawn as NVlabs' gen_images.py does) unless ``w`` is given:
+    (w_dim,) is a W latent, (num_ws, w_dim) a W+ latent; a given ``w`` is used as is (no truncation).
+    """
+
+    checkpoint: str | None = None  # None: the built-in portrait model
+    seed: int = 0
+    w: np.ndarray | None = None
+    class_index: int | None = None
+    truncation_psi: float = 1.0
+    truncation_cutoff: int | None = None
+    noise_mode: str = "const"
+    noise_seed: int = 0
+    edits: tuple[Edit, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.w is not None:
+            object.__setattr__(self, "w", _frozen_array(self.w))
+        object.__setattr__(self, "edits", tuple(self.edits))
+
+    def replace(self, **changes: Any) -> "Scene":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return scene_to_dict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Scene":
+        return scene_from_dict(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Scene":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SceneFormatError(f"not valid JSON ({error})") from None
+        return scene_from_dict(data)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Scene) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+
+# ---- serialisation ---------------------------------------------------------------------------------
+
+def _shape_to_dict(shape: Shape) -> dict[str, Any]:
+    if isinstance(shape, Bitmap):
+        return {"kind": "bitmap", "values": encode_array(shape.values), "erase": shape.erase}
+    data = dataclasses.asdict(shape)
+    if isinstance(shape, Stroke):
+        data["points"] = [list(p) for p in shape.points]
+    data["kind"] = shape.kind
+    return data
+
+
+def _mask_to_dict(mask: Mask) -> dict[str, Any]:
+    data = {f.name: getattr(mask, f.name) for f in dataclasses.fields(mask) if f.name != "shapes"}
+    data["shapes"] = [_shape_to_dict(s) for s in mask.shapes]
+    return data
+
+
+def edit_to_dict(edit: Edit) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": edit.kind}
+    for f in dataclasses.fields(edit):
+        value = getattr(edit, f.name)
+        if isinstance(value, Mask):
+            value = _mask_to_dict(value)
+        elif isinstance(value, Anchor):
+            value = dataclasses.asdict(value)
+            value["channels"] = list(value["channels"])
+        elif isinstance(value, np.ndarray):
+            value = encode_array(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[f.name] = value
+    return data
+
+
+def scene_to_dict(scene: Scene) -> dict[str, Any]:
+    data: dict[str, Any] = {"format": "ganinterface.scene", "version": SCENE_VERSION}
+    for f in dataclasses.fields(scene):
+        value = getattr(scene, f.name)
+        if f.name == "edits":
+            value = [edit_to_dict(e) for e in value]
+        elif isinstance(value, np.ndarray):
+            value = encode_array(value)
+        data[f.name] = value
+    return data
+
+
+def _require(data: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if isinstance(data, bool) and kind in (int, float, (int, float)):
+        raise SceneFormatError(f"{what} should be a number, got {data!r}")
+    if not isinstance(data, kind):
+        name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise SceneFormatError(f"{what} should be {name}, got {type(data).__name__}")
+    return data
+
+
+def _number(data: Any, what: str) -> float:
+    value = float(_require(data, (int, float), what))
+    if not math.isfinite(value):
+        raise SceneFormatError(f"{what} must be finite, got {value}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], what: str, converters: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names - {"kind"})
+    if unknown:
+        raise SceneFormatError(f"{what} has unknown field(s): {', '.join(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        if key == "kind":
+            continue
+        convert = converters.get(key)
+        kwargs[key] = convert(value, f"{what}.{key}") if convert else value
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise SceneFormatError(f"{what}: {error}") from None
+
+
+def _points(value: Any, what: str) -> tuple[tuple[float, float], ...]:
+    _require(value, list, what)
+    points = []
+    for i, point in enumerate(value):
+        if not isinstance(point, (list, tuple)) or len(point) != 2:
+            raise SceneFormatError(f"{what}[{i}] should be [x, y]")
+        points.append((_number(point[0], f"{what}[{i}]"), _number(point[1], f"{what}[{i}]")))
+    return tuple(points)
+
+
+def _bool(value: Any, what: str) -> bool:
+    return _require(value, bool, what)
+
+
+def _str(value: Any, what: str) -> str:
+    return _require(value, str, what)
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SceneFormatError(f"{what} should be an integer, got {value!r}")
+    return value
+
+
+def _optional(convert: Any) -> Any:
+    return lambda value, what: None if value is None else convert(value, what)
+
+
+def _channels(value: Any, what: str) -> tuple[int, ...]:
+    _require(value, list, what)
+    channels = tuple(_int(c, f"{what}[]") for c in value)
+    if any(c < 0 for c in channels):
+        raise SceneFormatError(f"{what} has a negative channel index")
+    return channels
+
+
+_NUM = _number
+_SHAPE_CONVERTERS = {
+    "stroke": {"points": _points, "radius": _NUM, "softness": _NUM, "erase": _bool},
+    "rect": {"x0": _NUM, "y0": _NUM, "x1": _NUM, "y1": _NUM, "softness": _NUM, "erase": _bool},
+    "bitmap": {"values": decode_array, "erase": _bool},
+}
+_SHAPE_TYPES = {"stroke": Stroke, "rect": Rect, "bitmap": Bitmap}
+
+
+def _shape(value: Any, what: str) -> Shape:
+    _require(value, dict, what)
+    kind = value.get("kind")
+    if kind not in _SHAPE_TYPES:
+        raise SceneFormatError(f"{what}.kind must be one of {sorted(_SHAPE_TYPES)}, got {kind!r}")
+    return _build(_SHAPE_TYPES[kind], value, what, _SHAPE_CONVERTERS[kind])
+
+
+def _mask(value: Any, what: str) -> Mask:
+    _require(value, dict, what)
+    shapes = _require(value.get("shapes", []), list, f"{what}.shapes")
+    data = dict(value)
+    data["shapes"] = tuple(_shape(s, f"{what}.shapes[{i}]") for i, s in enumerate(shapes))
+    converters = {k: _NUM for k in ("dx", "dy", "scale", "cx", "cy")}
+    return _build(Mask, data, what, converters)
+
+
+def _anchor(value: Any, what: str) -> Anchor:
+    _require(value, dict, what)
+    converters = {"layer": _str, "channels": _channels, "x": _NUM, "y": _NUM, "spread": _NUM,
+                  "follow_scale": _bool}
+    return _build(Anchor, value, what, converters)
+
+
+_COMMON = {"enabled": _bool, "name": _str}
+_EDIT_CONVERTERS: dict[str, dict[str, Any]] = {
+    "feature": {**_COMMON, "layer": _str, "channels": _channels, "mask": _mask, "amount": _NUM,
+                "anchor": _optional(_anchor)},
+    "direction": {**_COMMON, "direction": decode_array, "amount": _NUM, "first": _int,
+                  "last": _optional(_int), "source": _str},
+    "style_mix": {**_COMMON, "seed": _int, "first": _int, "last": _optional(_int)},
+    "region_resample": {**_COMMON, "layer": _str, "mask": _mask, "seed": _int},
+}
+
+
+def edit_from_dict(value: Any, what: str = "edit") -> Edit:
+    _require(value, dict, what)
+    kind = value.get("kind")
+    if kind not in EDIT_TYPES:
+        raise SceneFormatError(f"{what}.kind must be one of {sorted(EDIT_TYPES)}, got {kind!r}")
+    return _build(EDIT_TYPES[kind], value, what, _EDIT_CONVERTERS[kind])
+
+
+def edits_from_list(value: Any, what: str = "edits") -> tuple[Edit, ...]:
+    _require(value, list, what)
+    return tuple(edit_from_dict(e, f"{what}[{i}]") for i, e in enumerate(value))
+
+
+def _check_header(data: Any, fmt: str, version: int) -> None:
+    _require(data, dict, "the file")
+    if data.get("format") != fmt:
+        raise SceneFormatError(f"not a {fmt} file (format field is {data.get('format')!r})")
+    got = data.get("version")
+    if not isinstance(got, int) or got < 1 or got > version:
+        raise SceneFormatError(f"unsupported {fmt} version {got!r} (this program reads up to {version})")
+
+
+def scene_from_dict(data: Any) -> Scene:
+    _check_header(data, "ganinterface.scene", SCENE_VERSION)
+    body = {k: v for k, v in data.items() if k not in ("format", "version")}
+    converters = {
+        "checkpoint": _optional(_str), "seed": _int, "w": _optional(decode_array),
+        "class_index": _optional(_int), "truncation_psi": _NUM,
+        "truncation_cutoff": _optional(_int), "noise_mode": _str, "noise_seed": _int,
+        "edits": edits_from_list,
+    }
+    scene = _build(Scene, body, "scene", converters)
+    if scene.noise_mode not in ("const", "random", "none"):
+        raise SceneFormatError(f"scene.noise_mode must be const, random or none, got {scene.noise_mode!r}")
+    return scene
+
+
+# ---- recipes ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Edits without a latent: found once, applied to any seed."""
+
+    edits: tuple[Edit, ...]
+    name: str = ""
+    model_hash: str = ""  # sha256 of the generator weights it was made for ("" = any)
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {"format": "ganinterface.recipe", "version": RECIPE_VERSION, "name": self.name,
+                "model_hash": self.model_hash, "provenance": self.provenance,
+                "edits": [edit_to_dict(e) for e in self.edits]}
+        return json.dumps(data, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Recipe":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SceneFormatError(f"not valid JSON ({error})") from None
+        _check_header(data, "ganinterface.recipe", RECIPE_VERSION)
+        return cls(edits=edits_from_list(data.get("edits", [])),
+                   name=_str(data.get("name", ""), "name"),
+                   model_hash=_str(data.get("model_hash", ""), "model_hash"),
+                   provenance=_require(data.get("provenance", {}), dict, "provenance"))
+
+    def scaled(self, factor: float) -> "Recipe":
+        """The same recipe with every amount multiplied (the strength of an animated recipe)."""
+        edits = tuple(dataclasses.replace(e, amount=e.amount * factor) if hasattr(e, "amount") else e
+                      for e in self.edits)
+        return dataclasses.replace(self, edits=edits)
+
+    def applied_to(self, scene: Scene) -> Scene:
+        return scene.replace(edits=tuple(scene.edits) + tuple(self.edits))
+
+
+def as_edit_list(edits: Sequence[Edit]) -> list[Edit]:
+    return [e for e in edits if getattr(e, "enabled", True)]

@@ -1,0 +1,137 @@
+"""The contract every generator in ganinterface fulfils, whatever checkpoint it came from.
+
+A generator is split, like NVlabs' networks, into a mapping network (z, c -> ws) and a synthesis
+network that runs as an ordered list of *layers*.  Running synthesis layer by layer is what makes
+feature-map viewing and incremental re-rendering cheap:
+
+* ``layers`` lists every layer in execution order (``LayerInfo``).  Layer ``k`` reads the w vectors
+  ``layers[k].w_indices`` and nothing else from ``ws``.
+* ``synthesize(ws, start=k, state=s)`` resumes at layer ``k`` from the state that a previous run
+  recorded *before* layer ``k`` (``SynthesisOutput.states[k]``), and gives exactly the image of a
+  full forward pass.
+* ``hooks`` maps a layer name to a function applied to that layer's output activation before anything
+  downstream (or a tap) sees it.  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
+  models know nothing about edits.
+* ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
+
+Every model module implements ``GeneratorBase``; ``ganinterface.models.load_generator`` returns one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+LayerState = dict[str, Tensor]
+LayerHook = Callable[[Tensor], Tensor]
+NOISE_MODES = ("const", "random", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerInfo:
+    """One synthesis layer as the user sees it in the feature-map browser."""
+
+    name: str  # e.g. "b64.conv1", "b64.torgb", "L3_52_512"
+    channels: int  # channels of the layer's output activation
+    height: int  # output activation height
+    width: int  # output activation width
+    w_indices: tuple[int, ...]  # which rows of ws (N, num_ws, w_dim) this layer reads
+    kind: str = "conv"  # "conv", "torgb", "input", ... (display only)
+
+
+@dataclasses.dataclass
+class SynthesisOutput:
+    image: Tensor  # (N, img_channels, H, W), float32, unclamped, nominal range [-1, 1]
+    taps: dict[str, Tensor]  # layer name -> (N, C, h, w) post-hook activation
+    states: dict[int, LayerState]  # k -> state before layer k (only those asked for)
+
+
+class GeneratorBase(nn.Module):
+    """Common interface; subclasses set the attributes below in ``__init__``."""
+
+    z_dim: int
+    c_dim: int
+    w_dim: int
+    num_ws: int
+    img_channels: int
+    img_height: int
+    img_width: int
+    layers: list[LayerInfo]
+    architecture: str  # e.g. "stylegan2", "stylegan3-t", "stylegan3-r"
+
+    # ---- mapping -------------------------------------------------------------------------------
+    def mapping(
+        self,
+        z: Tensor,
+        c: Tensor | None = None,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+    ) -> Tensor:
+        """(N, z_dim), (N, c_dim) -> ws (N, num_ws, w_dim), truncated towards w_avg."""
+        raise NotImplementedError
+
+    @property
+    def w_avg(self) -> Tensor:
+        """(w_dim,) tracked mean of w, the centre of truncation."""
+        raise NotImplementedError
+
+    # ---- synthesis -----------------------------------------------------------------------------
+    def synthesize(
+        self,
+        ws: Tensor,
+        *,
+        start: int = 0,
+        state: LayerState | None = None,
+        stop: int | None = None,
+        taps: Collection[str] = (),
+        hooks: Mapping[str, LayerHook] | None = None,
+        keep_states: Collection[int] = (),
+        noise_mode: str = "const",
+        noise_seed: int = 0,
+    ) -> SynthesisOutput:
+        """Run layers ``start .. stop-1`` (default: to the end and produce the image).
+
+        ``state`` must be given when ``start > 0``.  ``keep_states`` names layer indices whose input
+        state is recorded in the output (index ``len(layers)`` means the state after the last layer).
+        ``noise_mode``: "const" (the stored per-layer noise), "random" (drawn from ``noise_seed``,
+        so reproducible), or "none".  When ``stop`` is before the end, ``image`` is empty.
+        """
+        raise NotImplementedError
+
+    # ---- conveniences shared by all generators ------------------------------------------------
+    def layer_index(self, name: str) -> int:
+        for k, layer in enumerate(self.layers):
+            if layer.name == name:
+                return k
+        known = ", ".join(layer.name for layer in self.layers)
+        raise KeyError(f"no layer named {name!r}; layers are: {known}")
+
+    def first_layer_reading(self, w_index: int) -> int:
+        """Index of the first layer that reads ``ws[:, w_index]`` (len(layers) if none does)."""
+        for k, layer in enumerate(self.layers):
+            if w_index in layer.w_indices:
+                return k
+        return len(self.layers)
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments: ``type(self)(**config())`` rebuilds it."""
+        raise NotImplementedError
+
+    def forward(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, noise_mode: str = "const") -> Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesize(ws, noise_mode=noise_mode).image
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be loaded; the message is one line naming the file and the problem."""
+
+    def __init__(self, path: object, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

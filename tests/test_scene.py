@@ -1,0 +1,81 @@
+import re
+import json
+
+import numpy as np
+import pytest
+
+from ganinterface.engine.scene import (Anchor, Bitmap, DirectionEdit, FeatureEdit, Mask, Recipe,
+                                       Rect, RegionResample, Scene, SceneFormatError, StyleMix, Stroke)
+
+
+def _rich_scene():
+    mask = Mask((Stroke(((0.1, 0.2), (0.3, 0.4)), radius=0.07, softness=0.3),
+                 Rect(0.2, 0.6, 0.5, 0.8, erase=True),
+                 Bitmap(np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4))), dx=0.01)
+    edits = (
+        FeatureEdit("b32.conv1", (3, 17), mask, -2.5, anchor=Anchor("b32.conv0", (5,), 0.5, 0.7, 0.1)),
+        DirectionEdit(np.arange(8, dtype=np.float32), 1.5, first=2, last=5, name="smile"),
+        StyleMix(seed=9, first=4),
+        RegionResample("b16.conv0", mask, seed=3, enabled=False),
+    )
+    return Scene(checkpoint="x.pkl", seed=5, w=np.ones((6, 8), np.float32) * 0.25, class_index=2,
+                 truncation_psi=0.7, noise_mode="random", noise_seed=4, edits=edits)
+
+
+def test_scene_round_trips_exactly_through_json():
+    scene = _rich_scene()
+    again = Scene.from_json(scene.to_json())
+    assert again == scene
+    assert again.to_json() == scene.to_json()
+    assert np.array_equal(again.w, scene.w) and again.w.dtype == np.float32
+    assert again.edits[0].mask.shapes[2] == scene.edits[0].mask.shapes[2]
+
+
+def test_scene_is_immutable():
+    scene = _rich_scene()
+    with pytest.raises(Exception):
+        scene.seed = 3
+    with pytest.raises(ValueError):
+        scene.w[0, 0] = 1.0
+
+
+def test_fingerprint_changes_with_content():
+    scene = _rich_scene()
+    assert scene.fingerprint() != scene.replace(seed=6).fingerprint()
+    assert scene.fingerprint() == Scene.from_json(scene.to_json()).fingerprint()
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(format="other"), "not a ganinterface.scene"),
+    (lambda d: d.update(version=99), "unsupported"),
+    (lambda d: d.update(seed="3"), "scene.seed"),
+    (lambda d: d["edits"][0].update(kind="paint"), "edits[0].kind"),
+    (lambda d: d["edits"][0].update(amount=float("nan")), "finite"),
+    (lambda d: d["edits"][0].update(colour=3), "unknown field"),
+    (lambda d: d["edits"][0].update(channels=[1, -2]), "negative"),
+    (lambda d: d["edits"][1]["direction"].update(npy_base64="!!!"), "edits[1].direction"),
+    (lambda d: d.update(noise_mode="loud"), "noise_mode"),
+])
+def test_malformed_scene_names_the_problem(mutate, message):
+    data = _rich_scene().to_dict()
+    data = json.loads(json.dumps(data))
+    mutate(data)
+    with pytest.raises(SceneFormatError, match=re.escape(message)):
+        Scene.from_dict(data)
+
+
+def test_not_json_is_a_clear_error():
+    with pytest.raises(SceneFormatError, match="not valid JSON"):
+        Scene.from_json("{ nope")
+
+
+def test_recipe_round_trip_and_scaling():
+    scene = _rich_scene()
+    recipe = Recipe(edits=scene.edits[:2], name="demo", provenance={"how": "test"})
+    again = Recipe.from_json(recipe.to_json())
+    assert again == recipe
+    half = again.scaled(0.5)
+    assert half.edits[0].amount == pytest.approx(-1.25)
+    assert half.edits[1].amount == pytest.approx(0.75)
+    applied = recipe.applied_to(Scene(seed=11))
+    assert applied.seed == 11 and applied.edits == recipe.edits
