@@ -17,13 +17,14 @@ COMMANDS: dict[str, str] = {
     "convert": "models_cmd",
     "render": "render_cmd",
     "features": "render_cmd",
+    "export": "export_cmd",
     "apply-recipe": "edits_cmd",
     "animate": "edits_cmd",
     "directions": "edits_cmd",
     "demo-dataset": "demo_cmd",
-    "train-demo": "demo_cmd",
     "train-classifier": "demo_cmd",
-    "demo-eval": "demo_cmd",
+    "train-demo": "train_cmd",
+    "demo-eval": "eval_cmd",
 }
 
 
