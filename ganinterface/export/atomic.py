@@ -1,0 +1,110 @@
+"""Write files so that a reader only ever sees the old file or the complete new one.
+
+Everything is written to a hidden temporary next to the destination (same directory, hence same file
+system, so ``os.replace`` is an atomic rename), flushed to disk, then renamed over the destination.
+Any exception on the way -- an I/O error, a cancelled export, Ctrl-C -- removes the temporary and
+leaves the destination untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def _temporary_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; not possible (nor needed) on every platform."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+    """Open a temporary beside ``path`` for writing; it replaces ``path`` only if the block succeeds.
+
+    ``mode`` is "wb" or "w" (text; pass ``encoding``/``newline`` through ``open_kwargs``).
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_write supports modes 'w' and 'wb', not {mode!r}")
+    if mode == "w":
+        open_kwargs.setdefault("encoding", "utf-8")
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        with open(temporary, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    _fsync_directory(destination.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
+    with atomic_write(path, "w", encoding=encoding) as handle:
+        handle.write(text)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a hidden temporary directory to fill; it becomes ``path`` only if the block succeeds.
+
+    An existing ``path`` is replaced as a whole (its old contents are removed after the new directory
+    is in place).  Replacing a directory cannot be a single atomic step on POSIX: the old one is moved
+    aside first, so for a moment ``path`` is absent -- but never half-written.
+    """
+    destination = Path(path)
+    if destination.exists() and not destination.is_dir():
+        raise FileExistsError(f"{destination} exists and is not a directory")
+    temporary = _temporary_sibling(destination)
+    temporary.mkdir()
+    try:
+        yield temporary
+        for child in temporary.iterdir():
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
+        _install_directory(temporary, destination)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    _fsync_directory(destination.parent)
+
+
+def _install_directory(temporary: Path, destination: Path) -> None:
+    if not destination.exists():
+        os.replace(temporary, destination)
+        return
+    previous = _temporary_sibling(destination)
+    os.replace(destination, previous)
+    try:
+        os.replace(temporary, destination)
+    except BaseException:
+        os.replace(previous, destination)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
