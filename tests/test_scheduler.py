@@ -1,0 +1,121 @@
+"""LatestWinsExecutor: newest request wins, stale results dropped, errors are values."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ganinterface.engine.scheduler import LatestWinsExecutor, Outcome
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self.threads: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.outcomes.append(outcome)
+            self.threads.append(threading.current_thread().name)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+def test_force_sync_runs_on_caller_thread_and_delivers_every_request(recorder):
+    executor = LatestWinsExecutor(lambda x: x * 2, recorder, force_sync=True)
+    ids = [executor.submit(i) for i in range(3)]
+    assert ids == [1, 2, 3]
+    assert [o.value for o in recorder.outcomes] == [0, 2, 4]
+    assert recorder.threads == [threading.current_thread().name] * 3
+    executor.shutdown()
+
+
+def test_waiting_request_is_superseded_and_never_runs(recorder):
+    release = threading.Event()
+    started = threading.Event()
+    ran: list[int] = []
+
+    def work(x: int) -> int:
+        ran.append(x)
+        if x == 0:
+            started.set()
+            release.wait(5)
+        return x
+
+    executor = LatestWinsExecutor(work, recorder, name="test-worker")
+    try:
+        executor.submit(0)
+        assert started.wait(5)
+        for x in range(1, 50):  # while 0 runs, 49 requests arrive; only the last may run
+            executor.submit(x)
+        release.set()
+        assert executor.wait_idle(5)
+    finally:
+        executor.shutdown()
+    assert ran == [0, 49]
+    # 0 finished after newer requests arrived: stale, dropped.  Only 49 is delivered.
+    assert [o.value for o in recorder.outcomes] == [49]
+    assert recorder.outcomes[0].request_id == 50
+    assert recorder.threads == ["test-worker"]
+    assert executor.stats.superseded == 48
+    assert executor.stats.stale == 1
+    assert executor.stats.delivered == 1
+
+
+def test_error_is_a_value_and_worker_survives(recorder):
+    def work(x: int) -> int:
+        if x < 0:
+            raise ValueError("negative input\nsecond line")
+        return x
+
+    executor = LatestWinsExecutor(work, recorder)
+    try:
+        executor.submit(-1)
+        assert executor.wait_idle(5)
+        executor.submit(7)
+        assert executor.wait_idle(5)
+    finally:
+        executor.shutdown()
+    first, second = recorder.outcomes
+    assert not first.ok and first.value is None
+    assert first.error == "ValueError: negative input"
+    assert second.ok and second.value == 7
+
+
+def test_shutdown_drops_waiting_request_and_refuses_new_ones(recorder):
+    release = threading.Event()
+    started = threading.Event()
+
+    def work(x: int) -> int:
+        started.set()
+        release.wait(5)
+        return x
+
+    executor = LatestWinsExecutor(work, recorder)
+    executor.submit(1)
+    assert started.wait(5)
+    executor.submit(2)
+    release.set()
+    executor.shutdown(wait=True, timeout=5)
+    assert executor._thread is not None and not executor._thread.is_alive()
+    assert [o.value for o in recorder.outcomes] == []  # 1 is stale, 2 was dropped
+    with pytest.raises(RuntimeError):
+        executor.submit(3)
+
+
+def test_wait_idle_times_out_while_busy(recorder):
+    release = threading.Event()
+    executor = LatestWinsExecutor(lambda x: release.wait(5), recorder)
+    try:
+        executor.submit(1)
+        assert executor.wait_idle(0.05) is False
+        release.set()
+        assert executor.wait_idle(5) is True
+        assert executor.is_idle()
+    finally:
+        executor.shutdown()
