@@ -1,0 +1,446 @@
+"""StyleGAN2 generator with NVlabs' numerics and state-dict names, run layer by layer.
+
+Module names and parameter layout follow NVlabs ``training/networks_stylegan2.py`` (stylegan3 and
+stylegan2-ada-pytorch repositories), so ``load_state_dict(nvlabs_generator.state_dict())`` works
+with ``strict=True``.  Synthesis is exposed as a flat list of layers (``b4.conv1``, ``b4.torgb``,
+``b8.conv0``, ...) so that a render can resume from any layer (see ``GeneratorBase``).
+
+ganinterface extras: ``img_width`` for non-square images (the 4-pixel-high constant input gets the
+same aspect ratio; blocks are still named by height) and ``channels`` to give the channel count of
+every block explicitly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganinterface.models import ops
+from ganinterface.models.base import (
+    NOISE_MODES,
+    GeneratorBase,
+    LayerHook,
+    LayerInfo,
+    LayerState,
+    SynthesisOutput,
+)
+
+Tensor = torch.Tensor
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+# NVlabs kwargs that only choose CUDA/fp16 execution strategies; they never change float32 results.
+IGNORED_SYNTHESIS_KWARGS = frozenset({"num_fp16_res", "fp16_channels_last", "fused_modconv_default", "channels_last"})
+RESNET_GAIN = math.sqrt(0.5)
+
+
+# ---- building blocks (names mirror NVlabs so state-dict keys match) ------------------------------
+class FullyConnectedLayer(nn.Module):
+    """Equalised-learning-rate linear layer: weights stored / lr_multiplier, scaled at run time."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0):
+        super().__init__()
+        self.activation = activation
+        self.weight = nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
+        self.bias = nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
+        self.weight_gain = lr_multiplier / np.sqrt(in_features)
+        self.bias_gain = lr_multiplier
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return ops.bias_act(x.matmul(w.t()), b, act=self.activation)
+
+
+class MappingNetwork(nn.Module):
+    """z (and class label c) -> w, broadcast to num_ws rows; tracks w_avg for truncation."""
+
+    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 8,
+                 embed_features: int | None = None, layer_features: int | None = None,
+                 activation: str = "lrelu", lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.998):
+        super().__init__()
+        self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
+        self.num_layers = num_layers
+        self.w_avg_beta = w_avg_beta
+        if embed_features is None:
+            embed_features = w_dim
+        if c_dim == 0:
+            embed_features = 0
+        if layer_features is None:
+            layer_features = w_dim
+        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
+        if c_dim > 0:
+            self.embed = FullyConnectedLayer(c_dim, embed_features)
+        for idx in range(num_layers):
+            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
+                                        lr_multiplier=lr_multiplier)
+            setattr(self, f"fc{idx}", layer)
+        if w_avg_beta is not None:
+            self.register_buffer("w_avg", torch.zeros([w_dim]))
+
+    def forward(self, z: Tensor | None, c: Tensor | None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> Tensor:
+        x = None
+        if self.z_dim > 0:
+            x = ops.normalize_2nd_moment(z.to(torch.float32))
+        if self.c_dim > 0:
+            y = ops.normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            x = torch.cat([x, y], dim=1) if x is not None else y
+        for idx in range(self.num_layers):
+            x = getattr(self, f"fc{idx}")(x)
+        if update_emas and self.w_avg_beta is not None:
+            with torch.no_grad():
+                self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
+        if truncation_psi != 1:
+            if self.w_avg_beta is None:
+                raise ValueError("truncation needs w_avg, but this mapping network does not track it")
+            if truncation_cutoff is None:
+                x = self.w_avg.lerp(x, truncation_psi)
+            else:
+                head = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
+                x = torch.cat([head, x[:, truncation_cutoff:]], dim=1)
+        return x
+
+
+class SynthesisLayer(nn.Module):
+    """Modulated 3x3 convolution (optionally 2x up-sampling) + noise + bias + lrelu."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, size: tuple[int, int],
+                 kernel_size: int = 3, up: int = 1, use_noise: bool = True, activation: str = "lrelu",
+                 resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None):
+        super().__init__()
+        self.up = up
+        self.use_noise = use_noise
+        self.activation = activation
+        self.conv_clamp = conv_clamp
+        self.size = size
+        self.register_buffer("resample_filter", ops.setup_filter(list(resample_filter)))
+        self.padding = kernel_size // 2
+        self.act_gain = ops.ACTIVATIONS[activation].def_gain
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        if use_noise:
+            self.register_buffer("noise_const", torch.randn(list(size)))
+            self.noise_strength = nn.Parameter(torch.zeros([]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+
+    def noise(self, batch: int, mode: str, generator: torch.Generator | None, device: torch.device) -> Tensor | None:
+        if not self.use_noise or mode == "none":
+            return None
+        if mode == "const":
+            return self.noise_const * self.noise_strength
+        noise = torch.randn([batch, 1, *self.size], generator=generator, device=generator.device)
+        return noise.to(device) * self.noise_strength
+
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor | None, fused_modconv: bool, gain: float = 1) -> Tensor:
+        styles = self.affine(w)
+        x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+                                 resample_filter=self.resample_filter, flip_weight=(self.up == 1),
+                                 fused_modconv=fused_modconv)
+        clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
+        return ops.bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+
+class ToRGBLayer(nn.Module):
+    """Modulated 1x1 convolution to image channels, no demodulation."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
+                 conv_clamp: float | None = None):
+        super().__init__()
+        self.conv_clamp = conv_clamp
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+        self.bias = nn.Parameter(torch.zeros([out_channels]))
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size**2)
+
+    def forward(self, x: Tensor, w: Tensor, fused_modconv: bool) -> Tensor:
+        styles = self.affine(w) * self.weight_gain
+        x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
+        return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
+
+
+class Conv2dLayer(nn.Module):
+    """Plain equalised 1x1 convolution with 2x up-sampling: the residual path of a resnet block."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, up: int = 2,
+                 resample_filter: Sequence[float] = (1, 3, 3, 1)):
+        super().__init__()
+        self.up = up
+        self.register_buffer("resample_filter", ops.setup_filter(list(resample_filter)))
+        self.padding = kernel_size // 2
+        self.weight_gain = 1 / np.sqrt(in_channels * kernel_size**2)
+        self.weight = nn.Parameter(torch.randn([out_channels, in_channels, kernel_size, kernel_size]))
+
+    def forward(self, x: Tensor, gain: float = 1) -> Tensor:
+        w = (self.weight * self.weight_gain).to(x.dtype)
+        x = ops.conv2d_resample(x, w, f=self.resample_filter, up=self.up, padding=self.padding,
+                                flip_weight=(self.up == 1))
+        return ops.bias_act(x, None, gain=gain)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (const | conv0 up-sampling) + conv1 (+ torgb, + resnet skip)."""
+
+    def __init__(self, in_channels: int, out_channels: int, w_dim: int, size: tuple[int, int],
+                 img_channels: int, is_last: bool, architecture: str,
+                 resample_filter: Sequence[float], conv_clamp: float | None, layer_kwargs: dict[str, Any]):
+        super().__init__()
+        self.in_channels = in_channels
+        self.register_buffer("resample_filter", ops.setup_filter(list(resample_filter)))
+        common = dict(w_dim=w_dim, size=size, resample_filter=resample_filter, conv_clamp=conv_clamp, **layer_kwargs)
+        if in_channels == 0:
+            self.const = nn.Parameter(torch.randn([out_channels, *size]))
+        else:
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, **common)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **common)
+        self.has_torgb = is_last or architecture == "skip"
+        if self.has_torgb:
+            self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp)
+        if in_channels != 0 and architecture == "resnet":
+            self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, up=2, resample_filter=resample_filter)
+
+
+class SynthesisNetwork(nn.Module):
+    """Container of the blocks ``b4 .. b{H}``; the generator runs them layer by layer."""
+
+    def __init__(self, blocks: dict[int, SynthesisBlock]):
+        super().__init__()
+        for height, block in blocks.items():
+            setattr(self, f"b{height}", block)
+
+
+# ---- configuration ---------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """How to run one entry of ``generator.layers``."""
+
+    block: int  # block height
+    role: str  # "conv0", "conv1", "torgb"
+    w_index: int
+
+
+def _block_channels(heights: list[int], channel_base: int, channel_max: int,
+                    channels: Mapping[Any, int] | None) -> dict[int, int]:
+    if channels is None:
+        return {h: min(channel_base // h, channel_max) for h in heights}
+    table = {int(k): int(v) for k, v in channels.items()}
+    missing = [h for h in heights if h not in table]
+    if missing:
+        raise ValueError(f"channels table has no entry for block heights {missing}")
+    return {h: table[h] for h in heights}
+
+
+# ---- the generator ---------------------------------------------------------------------------------
+class StyleGAN2Generator(GeneratorBase):
+    """NVlabs StyleGAN2 ``Generator`` (init kwargs verbatim) with the ganinterface layer API."""
+
+    architecture = "stylegan2"
+
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        mapping_kwargs: Mapping[str, Any] | None = None,
+        channel_base: int = 32768,
+        channel_max: int = 512,
+        architecture: str = "skip",
+        resample_filter: Sequence[float] = (1, 3, 3, 1),
+        conv_clamp: float | None = 256,
+        use_noise: bool = True,
+        kernel_size: int = 3,
+        activation: str = "lrelu",
+        img_width: int | None = None,
+        channels: Mapping[Any, int] | None = None,
+        **ignored: Any,
+    ):
+        super().__init__()
+        unknown = sorted(set(ignored) - IGNORED_SYNTHESIS_KWARGS)
+        if unknown:
+            raise TypeError(f"StyleGAN2Generator: unsupported argument(s) {', '.join(unknown)}")
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+        if img_resolution < 4 or img_resolution & (img_resolution - 1):
+            raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
+        width = img_resolution if img_width is None else int(img_width)
+        if width < 1 or (4 * width) % img_resolution:
+            raise ValueError(
+                f"img_width {width} must make the 4-pixel-high input a whole number of pixels wide "
+                f"(4 * width divisible by height {img_resolution})")
+
+        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.img_height, self.img_width = img_resolution, width
+        self.synthesis_architecture = architecture
+        self.fused_modconv: bool | str = "auto"
+        self._config = dict(
+            z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+            mapping_kwargs=dict(mapping_kwargs or {}), channel_base=channel_base, channel_max=channel_max,
+            architecture=architecture, resample_filter=[float(t) for t in resample_filter],
+            conv_clamp=conv_clamp, use_noise=use_noise, kernel_size=kernel_size, activation=activation,
+            img_width=img_width, channels=None if channels is None else {str(k): int(v) for k, v in channels.items()},
+        )
+
+        heights = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
+        block_channels = _block_channels(heights, channel_base, channel_max, channels)
+        layer_kwargs = dict(use_noise=use_noise, kernel_size=kernel_size, activation=activation)
+        blocks: dict[int, SynthesisBlock] = {}
+        for h in heights:
+            blocks[h] = SynthesisBlock(
+                in_channels=block_channels[h // 2] if h > 4 else 0, out_channels=block_channels[h],
+                w_dim=w_dim, size=(h, h * width // img_resolution), img_channels=img_channels,
+                is_last=(h == img_resolution), architecture=architecture,
+                resample_filter=resample_filter, conv_clamp=conv_clamp, layer_kwargs=layer_kwargs)
+        self.synthesis = SynthesisNetwork(blocks)
+        self._steps, self.layers, self.num_ws = self._plan(heights, blocks, block_channels)
+        # Registered under the NVlabs name "mapping" (state-dict keys mapping.*); the attribute
+        # `mapping` stays the GeneratorBase method, so reach the module through `mapping_network`.
+        self._modules["mapping"] = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
+        self.eval()
+
+    def _plan(self, heights, blocks, block_channels) -> tuple[list[_Step], list[LayerInfo], int]:
+        steps, layers = [], []
+        w_idx = 0
+        for h in heights:
+            block = blocks[h]
+            size = (h, h * self.img_width // self.img_height)
+            roles = ["conv1"] if block.in_channels == 0 else ["conv0", "conv1"]
+            for i, role in enumerate(roles):
+                steps.append(_Step(h, role, w_idx + i))
+                layers.append(LayerInfo(f"b{h}.{role}", block_channels[h], *size, (w_idx + i,), "conv"))
+            if block.has_torgb:
+                steps.append(_Step(h, "torgb", w_idx + len(roles)))
+                layers.append(LayerInfo(f"b{h}.torgb", self.img_channels, *size, (w_idx + len(roles),), "torgb"))
+            w_idx += len(roles)
+        return steps, layers, w_idx + 1
+
+    # ---- GeneratorBase -----------------------------------------------------------------------
+    @property
+    def mapping_network(self) -> MappingNetwork:
+        return self._modules["mapping"]
+
+    @property
+    def w_avg(self) -> Tensor:
+        net = self.mapping_network
+        return net.w_avg if net.w_avg_beta is not None else torch.zeros(self.w_dim)
+
+    def mapping(self, z: Tensor, c: Tensor | None = None, truncation_psi: float = 1.0,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> Tensor:
+        if self.c_dim > 0 and c is None:
+            raise ValueError(f"this generator is conditional: pass c with {self.c_dim} columns")
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            return self.mapping_network(z, c, truncation_psi=truncation_psi,
+                                        truncation_cutoff=truncation_cutoff, update_emas=update_emas)
+
+    def config(self) -> dict[str, Any]:
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._config.items()}
+
+    def synthesize(
+        self,
+        ws: Tensor,
+        *,
+        start: int = 0,
+        state: LayerState | None = None,
+        stop: int | None = None,
+        taps: Collection[str] = (),
+        hooks: Mapping[str, LayerHook] | None = None,
+        keep_states: Collection[int] = (),
+        noise_mode: str = "const",
+        noise_seed: int = 0,
+    ) -> SynthesisOutput:
+        n_layers = len(self.layers)
+        stop = n_layers if stop is None else stop
+        self._check_synthesis_args(ws, start, state, stop, noise_mode)
+        hooks = hooks or {}
+        taps = set(taps)
+        ws = ws.to(torch.float32)
+        fused = self._use_fused(ws.shape[0])
+        current: LayerState = dict(state) if start > 0 else {}
+        kept: dict[int, LayerState] = {}
+        tapped: dict[str, Tensor] = {}
+        for k in range(start, stop):
+            if k in keep_states:
+                kept[k] = dict(current)
+            info = self.layers[k]
+            current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed, hooks.get(info.name))
+            if info.name in taps:
+                tapped[info.name] = activation
+        if stop in keep_states:
+            kept[stop] = dict(current)
+        image = current["img"] if stop == n_layers else torch.empty(0)
+        return SynthesisOutput(image=image, taps=tapped, states=kept)
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _check_synthesis_args(self, ws: Tensor, start: int, state, stop: int, noise_mode: str) -> None:
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        if not 0 <= start <= stop <= len(self.layers):
+            raise ValueError(f"need 0 <= start ({start}) <= stop ({stop}) <= {len(self.layers)}")
+        if start > 0 and state is None:
+            raise ValueError(f"starting at layer {start} needs the state recorded before that layer")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+
+    def _use_fused(self, batch: int) -> bool:
+        if self.fused_modconv == "auto":
+            return not self.training and batch == 1
+        return bool(self.fused_modconv)
+
+    def _noise_generator(self, noise_seed: int, layer_index: int) -> torch.Generator:
+        # One generator per (seed, layer): resuming at any layer draws the same noise as a full pass.
+        seed = (int(noise_seed) * 1_000_003 + layer_index) % (2**63)
+        return torch.Generator(device="cpu").manual_seed(seed)
+
+    def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
+                  noise_seed: int, hook: LayerHook | None) -> tuple[LayerState, Tensor]:
+        step = self._steps[k]
+        block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
+        w = ws[:, step.w_index]
+        state = dict(state)
+        if step.role == "torgb":
+            y = block.torgb(state["x"], w, fused_modconv=fused).to(torch.float32, memory_format=torch.contiguous_format)
+            if hook is not None:
+                y = hook(y)
+            img = state.get("img")
+            state["img"] = y if img is None else ops.upsample2d(img, block.resample_filter) + y
+            return state, y
+
+        layer: SynthesisLayer = getattr(block, step.role)
+        generator = self._noise_generator(noise_seed, k) if noise_mode == "random" else None
+        noise = layer.noise(ws.shape[0], noise_mode, generator, ws.device)
+        resnet = hasattr(block, "skip")
+        if step.role == "conv1" and block.in_channels == 0:
+            x = block.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = layer(x, w, noise, fused)
+        elif step.role == "conv0":
+            x_in = state["x"]
+            if resnet:
+                state["residual"] = block.skip(x_in, gain=RESNET_GAIN)
+            x = layer(x_in, w, noise, fused)
+        elif resnet:
+            x = layer(state["x"], w, noise, fused, gain=RESNET_GAIN)
+            x = state.pop("residual") + x
+        else:
+            x = layer(state["x"], w, noise, fused)
+        if hook is not None:
+            x = hook(x)
+        state["x"] = x
+        return state, x
