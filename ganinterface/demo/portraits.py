@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,17 +100,20 @@ _NECK_PIVOT = (0.0, 0.30)  # head-local point the head tilts around
 
 # Head-local geometry (units of the image width, at scale 1, y downwards, head centre = origin).
 _MOUTH_CENTRE = (0.0, 0.255)
-_MOUTH_HALF_WIDTH = 0.062
-_MOUTH_MAX_HALF_HEIGHT = 0.02 + 0.055 * MOUTH_OPENNESS_RANGE[1]
+_MOUTH_HALF_WIDTH = 0.066
 _BAND_CENTRE = (0.0, -0.05)
 _BAND_RADII = (0.375, 0.31)
 _BAND_ANGLES = (198.0, 342.0)
 _BAND_THICKNESS = 0.068
 
 
+def _mouth_half_height(openness: float) -> float:
+    return 0.03 + 0.05 * openness
+
+
 @dataclass(frozen=True)
 class Attributes:
-    """Everything a portrait is drawn from; `labels()` is what callers see."""
+    """Everything a portrait is drawn from; `labels_of` turns it into what callers see."""
 
     mouth_openness: float
     hair_band_colour: str | None
@@ -197,7 +200,7 @@ def labels_of(attributes: Attributes) -> dict[str, Any]:
         "y": round(attributes.y / 2.0, 4),
         "scale": round(attributes.scale, 4),
         "tilt": round(attributes.tilt, 3),
-        "mouth_box": _normalised_box(pose.head(_mouth_outline(_MOUTH_MAX_HALF_HEIGHT))),
+        "mouth_box": _normalised_box(pose.head(_mouth_outline(_mouth_half_height(MOUTH_OPENNESS_RANGE[1])))),
         "band_box": _normalised_box(pose.head(_band_polygon())),
     }
 
@@ -285,7 +288,7 @@ def _fringe_edge(style: str) -> np.ndarray:
         return _frozen(np.stack([xs, ys], axis=1))
     if style == "spiky":
         xs = np.linspace(0.28, -0.28, 11)
-        ys = np.where(np.arange(11) % 2 == 1, -0.03, -0.15)
+        ys = np.where(np.arange(11) % 2 == 1, -0.02, -0.16)
         ys[[0, -1]] = -0.02
         return _frozen(np.stack([xs, ys], axis=1))
     # swept: a long lock from the left hairline sweeping down over the right brow
@@ -311,12 +314,21 @@ class _Pose:
         return cls(attributes.x, attributes.y, attributes.scale, rotation)
 
     def head(self, points: np.ndarray) -> np.ndarray:
-        pivot = np.asarray(_NECK_PIVOT)
-        turned = (points - pivot) @ self.rotation.T + pivot
-        return self.body(turned)
+        matrix, offset = self.head_affine()
+        return np.asarray(points) @ matrix + offset
 
     def body(self, points: np.ndarray) -> np.ndarray:
-        return np.asarray(points) * self.scale + (self.x, self.y)
+        matrix, offset = self.body_affine()
+        return np.asarray(points) @ matrix + offset
+
+    def head_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(matrix, offset) with image = local @ matrix + offset: tilt about the neck, then body."""
+        pivot = np.asarray(_NECK_PIVOT)
+        turn = self.rotation.T
+        return turn * self.scale, (pivot - pivot @ turn) * self.scale + (self.x, self.y)
+
+    def body_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.eye(2) * self.scale, np.array([self.x, self.y])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -324,9 +336,9 @@ class _Pose:
 # ----------------------------------------------------------------------------------------------
 def _shade(colour: Sequence[int], factor: float) -> tuple[int, int, int]:
     """Darker (factor < 1) or lighter (factor > 1, towards white) version of a colour."""
-    rgb = np.asarray(colour, np.float64)
-    rgb = rgb * factor if factor <= 1 else rgb + (255 - rgb) * (factor - 1)
-    return tuple(int(v) for v in np.clip(np.round(rgb), 0, 255))
+    if factor <= 1:
+        return tuple(int(round(v * factor)) for v in colour)
+    return tuple(min(255, int(round(v + (255 - v) * (factor - 1)))) for v in colour)
 
 
 def _mix(a: Sequence[int], b: Sequence[int], t: float) -> tuple[int, int, int]:
@@ -340,6 +352,8 @@ class _Painter:
         self.pixels_per_unit = width * SUPERSAMPLE
         self.canvas = np.empty((height * SUPERSAMPLE, width * SUPERSAMPLE, 3), np.uint8)
         self.pose = _Pose.of(attributes)
+        self.head = self._to_pixels(*self.pose.head_affine())
+        self.body = self._to_pixels(*self.pose.body_affine())
         self.skin = SKIN_TONES[attributes.skin_tone]
         self.hair = HAIR_COLOURS[attributes.hair_colour]
         self.line = _shade(self.hair, 0.35) if attributes.hair_colour != "black" else (20, 16, 24)
@@ -356,17 +370,21 @@ class _Painter:
             self._band()
         return cv2.resize(self.canvas, (self.width, self.height), interpolation=cv2.INTER_AREA)
 
-    # -- primitives (points in image units) --
-    def _pixels(self, points: np.ndarray) -> np.ndarray:
-        return np.round(points * self.pixels_per_unit).astype(np.int32)
+    # -- primitives (points already mapped to canvas pixels by self.head or self.body) --
+    def _to_pixels(self, matrix: np.ndarray, offset: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        matrix, offset = matrix * self.pixels_per_unit, offset * self.pixels_per_unit
 
-    def _fill(self, points: np.ndarray, colour: Sequence[int]) -> None:
-        cv2.fillPoly(self.canvas, [self._pixels(points)], colour, cv2.LINE_AA)
+        def to_pixels(points: np.ndarray) -> np.ndarray:
+            return np.rint(np.asarray(points) @ matrix + offset).astype(np.int32)
+        return to_pixels
 
-    def _stroke(self, points: np.ndarray, colour: Sequence[int], thickness: float,
+    def _fill(self, pixels: np.ndarray, colour: Sequence[int]) -> None:
+        cv2.fillPoly(self.canvas, [pixels], colour, cv2.LINE_AA)
+
+    def _stroke(self, pixels: np.ndarray, colour: Sequence[int], thickness: float,
                 closed: bool = False) -> None:
-        pixels = max(1, int(round(thickness * self.pose.scale * self.pixels_per_unit)))
-        cv2.polylines(self.canvas, [self._pixels(points)], closed, colour, pixels, cv2.LINE_AA)
+        width = max(1, int(round(thickness * self.pose.scale * self.pixels_per_unit)))
+        cv2.polylines(self.canvas, [pixels], closed, colour, width, cv2.LINE_AA)
 
     def _fill_outlined(self, points: np.ndarray, colour: Sequence[int], outline: Sequence[int],
                        thickness: float = 0.012) -> None:
@@ -388,11 +406,11 @@ class _Painter:
         crown = _ellipse(0.0, -0.1, 0.41, 0.42, 180.0, 360.0, 20)
         tips = np.array([[0.43, 0.20], [0.41, 0.48], [0.33, 0.56], [0.27, 0.47], [0.18, 0.53],
                          [-0.18, 0.53], [-0.27, 0.47], [-0.33, 0.56], [-0.41, 0.48], [-0.43, 0.20]])
-        shape = self.pose.head(np.concatenate([crown, tips]))
+        shape = self.head(np.concatenate([crown, tips]))
         self._fill_outlined(shape, _shade(self.hair, 0.78), self.line)
 
     def _neck_and_clothing(self) -> None:
-        body = self.pose.body
+        body = self.body
         neck = np.array([[-0.085, 0.2], [0.085, 0.2], [0.095, 0.66], [-0.095, 0.66]])
         self._fill(body(neck), self.skin)
         self._fill(body(_ellipse(0.0, 0.36, 0.11, 0.08)), _shade(self.skin, 0.8))  # chin shadow
@@ -407,7 +425,7 @@ class _Painter:
         self._stroke(body(np.array([[-0.19, 0.63], [0.0, 0.86], [0.19, 0.63]])), trim, 0.03)
 
     def _face(self) -> None:
-        head = self.pose.head
+        head = self.head
         self._fill_outlined(head(_face_outline()), self.skin, _shade(self.skin, 0.55))
         blush = _mix(self.skin, (240, 110, 120), 0.3)
         for side in (-1, 1):
@@ -415,7 +433,7 @@ class _Painter:
         self._stroke(head(np.array([[0.004, 0.145], [-0.006, 0.165]])), _shade(self.skin, 0.7), 0.014)
 
     def _eyes(self) -> None:
-        head = self.pose.head
+        head = self.head
         iris = EYE_COLOURS[self.a.eye_colour]
         lash = (28, 20, 30)
         for side in (-1, 1):
@@ -437,7 +455,7 @@ class _Painter:
             self._stroke(head(_ellipse(ex, ey - 0.005, 0.07, 0.09, 60.0, 120.0, 8)), _shade(self.skin, 0.5), 0.01)
 
     def _mouth(self) -> None:
-        head = self.pose.head
+        head = self.head
         openness = self.a.mouth_openness
         if openness == 0.0:
             cx, cy = _MOUTH_CENTRE
@@ -445,7 +463,7 @@ class _Painter:
             smile = np.stack([cx + xs, cy + 0.012 * (1 - (xs / 0.045) ** 2)], axis=1)
             self._stroke(head(smile), (120, 44, 52), 0.02)
             return
-        half_height = 0.02 + 0.055 * openness
+        half_height = _mouth_half_height(openness)
         outline = _mouth_outline(half_height)
         self._fill(head(outline), (84, 18, 32))
         cx, cy = _MOUTH_CENTRE
@@ -459,7 +477,7 @@ class _Painter:
         self._stroke(head(outline), (96, 30, 40), 0.012, closed=True)
 
     def _hair_front(self) -> None:
-        head = self.pose.head
+        head = self.head
         cap = _ellipse(0.0, -0.1, 0.36, 0.36, 180.0, 360.0, 24)
         right_lock = np.array([[0.36, -0.06], [0.35, 0.12], [0.33, 0.30], [0.29, 0.16], [0.26, 0.0]])
         left_lock = right_lock[::-1] * (-1, 1)
@@ -473,4 +491,4 @@ class _Painter:
     def _band(self) -> None:
         colour = BAND_COLOURS[self.a.hair_band_colour]
         outline = _shade(colour, 0.5) if colour != BAND_COLOURS["black"] else (80, 80, 90)
-        self._fill_outlined(self.pose.head(_band_polygon()), colour, outline, 0.01)
+        self._fill_outlined(self.head(_band_polygon()), colour, outline, 0.01)
