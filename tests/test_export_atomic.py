@@ -103,3 +103,17 @@ def test_atomic_directory_refuses_a_file_in_the_way(tmp_path):
     with pytest.raises(FileExistsError):
         with atomic_directory(tmp_path / "frames"):
             pass
+
+
+def test_atomic_path_renames_what_the_writer_made(tmp_path):
+    from ganinterface.export.atomic import atomic_path
+
+    with atomic_path(tmp_path / "video.mp4") as temporary:
+        assert temporary.parent == tmp_path and temporary.name.startswith(".video.mp4.")
+        temporary.write_bytes(b"frames")
+    assert (tmp_path / "video.mp4").read_bytes() == b"frames"
+    with pytest.raises(_Boom):
+        with atomic_path(tmp_path / "other.mp4") as temporary:
+            temporary.write_bytes(b"half")
+            raise _Boom()
+    assert os.listdir(tmp_path) == ["video.mp4"]

@@ -36,6 +36,25 @@ def _fsync_directory(directory: Path) -> None:
 
 
 @contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path`` for a writer that needs a file name (ffmpeg).
+
+    If the block succeeds the temporary (which must exist by then) replaces ``path``; otherwise it is
+    removed.  The writer is responsible for having flushed and closed it.
+    """
+    destination = Path(path)
+    temporary = _temporary_sibling(destination)
+    try:
+        yield temporary
+        os.replace(temporary, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        raise
+    _fsync_directory(destination.parent)
+
+
+@contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary beside ``path`` for writing; it replaces ``path`` only if the block succeeds.
 
@@ -45,19 +64,11 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: 
         raise ValueError(f"atomic_write supports modes 'w' and 'wb', not {mode!r}")
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
-    destination = Path(path)
-    temporary = _temporary_sibling(destination)
-    try:
+    with atomic_path(path) as temporary:
         with open(temporary, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-    _fsync_directory(destination.parent)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
