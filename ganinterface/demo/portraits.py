@@ -105,6 +105,7 @@ _BAND_CENTRE = (0.0, -0.05)
 _BAND_RADII = (0.375, 0.31)
 _BAND_ANGLES = (198.0, 342.0)
 _BAND_THICKNESS = 0.068
+_BOX_MARGIN = 0.016  # outline strokes and anti-aliasing reach this far beyond a shape's polygon
 
 
 def _mouth_half_height(openness: float) -> float:
@@ -158,12 +159,17 @@ def sample_attributes(rng: np.random.Generator) -> Attributes:
 
 def render_portrait(seed: int, height: int = 128, width: int = 64) -> tuple[np.ndarray, dict[str, Any]]:
     """One portrait: uint8 (height, width, 3) RGB and its labels (see `labels_of`)."""
-    _check_size(height, width)
     attributes = sample_attributes(np.random.default_rng(seed))
-    image = _Painter(attributes, height, width).paint()
     labels = labels_of(attributes)
     labels["seed"] = int(seed)
-    return image, labels
+    return render_attributes(attributes, height, width), labels
+
+
+def render_attributes(attributes: Attributes, height: int = 128, width: int = 64) -> np.ndarray:
+    """Draws given attributes: with `dataclasses.replace` this makes counterfactual pairs, e.g. the
+    same portrait with the mouth open and closed."""
+    _check_size(height, width)
+    return _Painter(attributes, height, width).paint()
 
 
 def render_batch(seeds: Sequence[int], height: int = 128,
@@ -185,6 +191,7 @@ def labels_of(attributes: Attributes) -> dict[str, Any]:
     contains the mouth whether open or closed. ``band_box`` is where the hair band is, or would be.
     """
     pose = _Pose.of(attributes)
+    widest_mouth = _mouth_outline(_mouth_half_height(MOUTH_OPENNESS_RANGE[1]))
     return {
         "mouth_open": attributes.mouth_openness > 0.0,
         "mouth_openness": round(attributes.mouth_openness, 4),
@@ -200,8 +207,8 @@ def labels_of(attributes: Attributes) -> dict[str, Any]:
         "y": round(attributes.y / 2.0, 4),
         "scale": round(attributes.scale, 4),
         "tilt": round(attributes.tilt, 3),
-        "mouth_box": _normalised_box(pose.head(_mouth_outline(_mouth_half_height(MOUTH_OPENNESS_RANGE[1])))),
-        "band_box": _normalised_box(pose.head(_band_polygon())),
+        "mouth_box": _normalised_box(pose.head(widest_mouth), _BOX_MARGIN * pose.scale),
+        "band_box": _normalised_box(pose.head(_band_polygon()), _BOX_MARGIN * pose.scale),
     }
 
 
@@ -219,10 +226,11 @@ def _distance(a: Sequence[int], b: Sequence[int]) -> float:
     return float(np.linalg.norm(np.subtract(a, b, dtype=np.float64)))
 
 
-def _normalised_box(points: np.ndarray) -> list[float]:
-    """Bounding box of points given in units (x in [0, 1], y in [0, 2]), normalised and clipped."""
-    x0, y0 = points.min(axis=0)
-    x1, y1 = points.max(axis=0)
+def _normalised_box(points: np.ndarray, margin: float) -> list[float]:
+    """Bounding box of points given in units (x in [0, 1], y in [0, 2]), grown by margin units,
+    normalised and clipped."""
+    x0, y0 = points.min(axis=0) - margin
+    x1, y1 = points.max(axis=0) + margin
     box = np.clip([x0, y0 / 2.0, x1, y1 / 2.0], 0.0, 1.0)
     return [round(float(value), 4) for value in box]
 
@@ -445,14 +453,12 @@ class _Painter:
             self._fill(head(_ellipse(ex, ey + 0.012, 0.02, 0.034)), _shade(iris, 0.25))
             self._fill(head(_ellipse(ex + side * -0.02, ey - 0.025, 0.017, 0.017)), (255, 255, 255))
             self._fill(head(_ellipse(ex + side * 0.022, ey + 0.045, 0.008, 0.008)), (255, 255, 255))
-            upper = _ellipse(ex, ey + 0.01, 0.088, 0.1, 196.0, 344.0, 14)
-            if side > 0:
-                flick = np.array([[ex + 0.1, ey - 0.045]])
-                upper = np.concatenate([upper, flick])
-            else:
-                upper = np.concatenate([[[ex - 0.1, ey - 0.045]], upper])
-            self._stroke(head(upper), lash, 0.028)
-            self._stroke(head(_ellipse(ex, ey - 0.005, 0.07, 0.09, 60.0, 120.0, 8)), _shade(self.skin, 0.5), 0.01)
+            lid = _ellipse(ex, ey + 0.01, 0.088, 0.1, 196.0, 344.0, 14)  # runs left to right
+            flick = [[ex + side * 0.1, ey - 0.045]]  # lashes flick up at the outer corner
+            lid = np.concatenate([lid, flick] if side > 0 else [flick, lid])
+            self._stroke(head(lid), lash, 0.028)
+            lower_lid = _ellipse(ex, ey - 0.005, 0.07, 0.09, 60.0, 120.0, 8)
+            self._stroke(head(lower_lid), _shade(self.skin, 0.5), 0.01)
 
     def _mouth(self) -> None:
         head = self.head
