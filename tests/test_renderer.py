@@ -1,0 +1,230 @@
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.engine.latents import z_from_seed
+from ganinterface.engine.masks import rasterize
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, Rect,
+                                       RegionResample, Scene, StyleMix, Stroke)
+from tiny_models import tiny_stylegan2
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return tiny_stylegan2()
+
+
+def _fresh(generator, scene, taps=()):
+    """A renderer with an empty cache: a full forward pass."""
+    return Renderer(generator, "cpu").render(scene, taps)
+
+
+def _full_forward(generator, seed, psi=1.0, noise_mode="const"):
+    """Independent of the renderer: mapping + synthesis straight from the generator."""
+    with torch.no_grad():
+        z = torch.from_numpy(z_from_seed(seed, generator.z_dim))
+        ws = generator.mapping(z, None, truncation_psi=psi)
+        return generator.synthesize(ws, noise_mode=noise_mode).image[0].numpy()
+
+
+def test_render_matches_the_generator_and_nvlabs_uint8_conversion(generator):
+    result = _fresh(generator, Scene(seed=3, truncation_psi=0.7))
+    assert result.error is None
+    expected = _full_forward(generator, 3, psi=0.7)
+    np.testing.assert_array_equal(result.raw, expected)
+    manual = np.clip(np.floor(expected.transpose(1, 2, 0) * 127.5 + 128), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(result.image, manual)
+    assert result.image.shape == (16, 8, 3) and result.first_layer == 0
+    assert result.ws.shape == (generator.num_ws, generator.w_dim)
+
+
+def test_w_and_w_plus_scenes(generator):
+    ws = Renderer(generator).base_ws(Scene(seed=5))
+    w_plus = Renderer(generator).render(Scene(seed=99, w=ws))
+    np.testing.assert_array_equal(w_plus.raw, _fresh(generator, Scene(seed=5)).raw)
+    single = Renderer(generator).render(Scene(w=ws[0]))  # (w_dim,) broadcast to every row
+    np.testing.assert_array_equal(single.raw, w_plus.raw)
+    bad = Renderer(generator).render(Scene(w=np.zeros((3, 8))))
+    assert bad.image is None and "scene.w has shape (3, 8)" in bad.error
+
+
+def _direction(generator, first):
+    vector = np.random.default_rng(first).normal(size=generator.w_dim).astype(np.float32)
+    return DirectionEdit(vector, amount=1.5, first=first)
+
+
+def _scenes_changing_at_each_layer(generator):
+    """(scene, first layer it must restart at) for a change that first matters at every layer."""
+    base = Scene(seed=1, noise_mode="random", noise_seed=2)
+    out = []
+    for row in range(generator.num_ws):
+        out.append((base.replace(edits=(_direction(generator, row),)),
+                    generator.first_layer_reading(row)))
+    mask = Mask((Stroke(((0.3, 0.4), (0.7, 0.6)), radius=0.2, softness=0.5),))
+    for k, layer in enumerate(generator.layers):
+        edit = FeatureEdit(layer.name, (0, layer.channels - 1), mask, amount=0.8)
+        # a hook on layer k changes its output, so layer k itself is re-run
+        out.append((base.replace(edits=(edit,)), k))
+    return base, out
+
+
+def test_cached_render_equals_fresh_render_for_changes_at_every_layer(generator):
+    base, cases = _scenes_changing_at_each_layer(generator)
+    taps = [layer.name for layer in generator.layers]
+    for scene, expected_first in cases:
+        renderer = Renderer(generator, "cpu")
+        warm = renderer.render(base, taps)
+        assert warm.first_layer == 0
+        incremental = renderer.render(scene, taps)
+        fresh = _fresh(generator, scene, taps)
+        assert incremental.error is None and fresh.error is None
+        assert incremental.first_layer == expected_first, scene.edits[0]
+        np.testing.assert_allclose(incremental.raw, fresh.raw, atol=1e-6)
+        for name in taps:
+            np.testing.assert_allclose(incremental.features[name], fresh.features[name], atol=1e-6)
+        # and back again: the base scene comes entirely from the cache
+        again = renderer.render(base, taps)
+        assert again.first_layer == len(generator.layers)
+        np.testing.assert_array_equal(again.raw, warm.raw)
+
+
+def test_first_layer_for_seed_noise_and_unaffecting_changes(generator):
+    renderer = Renderer(generator, "cpu")
+    renderer.render(Scene(seed=1))
+    assert renderer.render(Scene(seed=2)).first_layer == 0
+    assert renderer.render(Scene(seed=2, noise_mode="random", noise_seed=1)).first_layer == 0
+    assert renderer.render(Scene(seed=2, noise_mode="random", noise_seed=2)).first_layer == 0
+    # the noise seed only matters when the noise is random
+    assert renderer.render(Scene(seed=2, noise_seed=7)).first_layer == len(generator.layers)
+    zero = DirectionEdit(np.ones(generator.w_dim), amount=0.0)
+    assert renderer.render(Scene(seed=2, edits=(zero,))).first_layer == len(generator.layers)
+    disabled = DirectionEdit(np.ones(generator.w_dim), amount=2.0, enabled=False)
+    assert renderer.render(Scene(seed=2, edits=(disabled,))).first_layer == len(generator.layers)
+
+
+def test_tap_of_an_earlier_layer_not_cached_restarts_there(generator):
+    renderer = Renderer(generator, "cpu")
+    layer = generator.layers[1].name
+    renderer.render(Scene(seed=4))
+    edit = FeatureEdit(generator.layers[-1].name, (0,), Mask((Rect(0, 0, 1, 1),)), 1.0)
+    result = renderer.render(Scene(seed=4, edits=(edit,)), taps=[layer])
+    # taps are cached from the first pass, so only the last layer is re-run
+    assert result.first_layer == len(generator.layers) - 1
+    np.testing.assert_allclose(result.features[layer], _fresh(generator, Scene(seed=4), [layer]).features[layer])
+
+
+def test_feature_edit_changes_only_chosen_channels_inside_mask(generator):
+    """The issue's test: difference == amount * mask on the chosen channels, 0 everywhere else."""
+    layer = generator.layers[3]  # b8.conv1
+    mask = Mask((Stroke(((0.2, 0.3), (0.6, 0.5)), radius=0.15, softness=0.6),
+                 Rect(0.5, 0.7, 0.9, 0.95)))
+    channels, amount = (1, 4), -2.5
+    edit = FeatureEdit(layer.name, channels, mask, amount)
+    taps = [layer.name]
+    plain = _fresh(generator, Scene(seed=7), taps).features[layer.name]
+    edited = _fresh(generator, Scene(seed=7, edits=(edit,)), taps).features[layer.name]
+    expected_mask = rasterize(mask, layer.height, layer.width)  # tested on its own in test_masks
+    assert 0 < expected_mask.mean() < 0.6
+    difference = edited - plain
+    for c in range(layer.channels):
+        target = amount * expected_mask if c in channels else np.zeros_like(expected_mask)
+        np.testing.assert_allclose(difference[c], target, atol=1e-5)
+    assert np.abs(difference).max() > 1.0
+    # and the final image changed
+    assert not np.array_equal(_fresh(generator, Scene(seed=7)).raw,
+                              _fresh(generator, Scene(seed=7, edits=(edit,))).raw)
+
+
+def test_direction_edit_moves_only_its_rows(generator):
+    direction = np.arange(generator.w_dim, dtype=np.float32)
+    scene = Scene(seed=2, edits=(DirectionEdit(direction, 0.5, first=2, last=3),))
+    result = Renderer(generator).render(scene)
+    base = Renderer(generator).base_ws(Scene(seed=2))
+    expected = base.copy()
+    expected[2:4] += 0.5 * direction
+    np.testing.assert_allclose(result.ws, expected, atol=1e-6)
+    per_row = np.random.default_rng(0).normal(size=(generator.num_ws, generator.w_dim))
+    result = Renderer(generator).render(Scene(seed=2, edits=(DirectionEdit(per_row, -1.0, first=4),)))
+    expected = base.copy()
+    expected[4:] -= per_row[4:]
+    np.testing.assert_allclose(result.ws, expected, atol=1e-5)
+
+
+def test_style_mix_takes_rows_from_the_other_seed(generator):
+    renderer = Renderer(generator)
+    scene = Scene(seed=2, truncation_psi=0.6, edits=(StyleMix(seed=9, first=3),))
+    mixed = renderer.render(scene).ws
+    own = renderer.base_ws(Scene(seed=2, truncation_psi=0.6))
+    other = renderer.base_ws(Scene(seed=9, truncation_psi=0.6))
+    np.testing.assert_array_equal(mixed[:3], own[:3])
+    np.testing.assert_array_equal(mixed[3:], other[3:])
+
+
+def test_region_resample_blends_in_the_other_seeds_activation(generator):
+    layer = generator.layers[5]  # b16.conv0
+    mask = Mask((Rect(0.0, 0.0, 0.5, 0.6, softness=0.3),))
+    taps = [layer.name]
+    own = _fresh(generator, Scene(seed=1), taps).features[layer.name]
+    other = _fresh(generator, Scene(seed=6), taps).features[layer.name]
+    result = _fresh(generator, Scene(seed=1, edits=(RegionResample(layer.name, mask, seed=6),)), taps)
+    weight = rasterize(mask, layer.height, layer.width)
+    np.testing.assert_allclose(result.features[layer.name], own * (1 - weight) + other * weight,
+                               atol=1e-5)
+
+
+def test_anchored_edit_follows_the_anchor_peak(generator):
+    from ganinterface.engine.analysis import locate_peak  # the peak finder is tested on its own
+
+    renderer = Renderer(generator)
+    anchor_layer, edit_layer = generator.layers[3], generator.layers[5]  # b8.conv1, b16.conv0
+    mask = Mask((Stroke(((0.5, 0.5),), radius=0.1),))
+    # the anchor says the feature was at (0.5, 0.5) when the edit was drawn; on this seed the
+    # channels peak elsewhere, and the mask must land there instead
+    activation = _fresh(generator, Scene(seed=3), [anchor_layer.name]).features[anchor_layer.name]
+    peak = locate_peak(activation[[2, 4]].mean(axis=0))
+    assert abs(peak.x - 0.5) + abs(peak.y - 0.5) > 0.1
+    anchor = Anchor(anchor_layer.name, (2, 4), x=0.5, y=0.5)
+    anchored = FeatureEdit(edit_layer.name, (0,), mask, 1.0, anchor=anchor)
+    placed = FeatureEdit(edit_layer.name, (0,), Mask((Stroke(((peak.x, peak.y),), radius=0.1),)), 1.0)
+    a = renderer.render(Scene(seed=3, edits=(anchored,)), [edit_layer.name])
+    b = _fresh(generator, Scene(seed=3, edits=(placed,)), [edit_layer.name])
+    np.testing.assert_allclose(a.features[edit_layer.name], b.features[edit_layer.name], atol=1e-5)
+    # follow_scale: the mask also grows by the ratio of the spreads
+    scaled_anchor = Anchor(anchor_layer.name, (2, 4), x=0.5, y=0.5, spread=peak.spread / 2,
+                           follow_scale=True)
+    scaled = FeatureEdit(edit_layer.name, (0,), mask, 1.0, anchor=scaled_anchor)
+    grown = FeatureEdit(edit_layer.name, (0,), Mask((Stroke(((peak.x, peak.y),), radius=0.2),)), 1.0)
+    a = renderer.render(Scene(seed=3, edits=(scaled,)), [edit_layer.name])
+    b = _fresh(generator, Scene(seed=3, edits=(grown,)), [edit_layer.name])
+    np.testing.assert_allclose(a.features[edit_layer.name], b.features[edit_layer.name], atol=1e-5)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (FeatureEdit("b999.conv0", (0,), Mask(), 1.0), "edit 1 (feature): no layer named 'b999.conv0'"),
+    (FeatureEdit("b8.conv0", (6,), Mask(), 1.0), "channel 6 does not exist; b8.conv0 has channels 0..5"),
+    (DirectionEdit(np.zeros(5), 1.0, name="smile"), "edit 1 (direction 'smile'): direction has shape (5,)"),
+    (DirectionEdit(np.zeros(8), 1.0, first=3, last=99), "w rows 3..99"),
+    (StyleMix(seed=1, first=-1), "w rows -1.."),
+    (FeatureEdit("b8.conv0", (0,), Mask(), 1.0, anchor=Anchor("nope", (0,), 0.5, 0.5)), "anchor: no layer"),
+])
+def test_bad_edits_come_back_as_error_values(generator, edit, message):
+    result = Renderer(generator).render(Scene(seed=0, edits=(edit,)))
+    assert result.image is None and message in result.error
+
+
+def test_other_bad_scenes_are_error_values(generator):
+    renderer = Renderer(generator)
+    assert "tap: no layer named 'x'" in renderer.render(Scene(), taps=["x"]).error
+    assert "unconditional" in renderer.render(Scene(class_index=1)).error
+    assert "noise mode" in renderer.render(Scene(noise_mode="loud")).error
+    assert renderer.render(Scene(seed=1)).ok  # and it still works afterwards
+
+
+def test_conditional_model_uses_the_class(generator):
+    conditional = tiny_stylegan2(c_dim=3)
+    renderer = Renderer(conditional)
+    a, b = renderer.render(Scene(seed=1, class_index=0)), renderer.render(Scene(seed=1, class_index=2))
+    assert a.ok and b.ok and not np.array_equal(a.raw, b.raw)
+    assert "conditional" in renderer.render(Scene(seed=1)).error
+    assert "out of range" in renderer.render(Scene(seed=1, class_index=3)).error
