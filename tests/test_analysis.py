@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from ganinterface.engine.analysis import (AnalysisError, anchor_from, locate_peak,
+                                          propose_feature_edit, rank_channels)
+from ganinterface.engine.scene import Mask, Rect
+
+H, W, C = 12, 8, 10
+REGION = np.zeros((H, W), np.float32)
+REGION[6:10, 2:6] = 1.0  # the "mouth"
+
+
+def _features(rng, n=1):
+    """Noise everywhere, channel 3 lit inside the region, channel 7 dimmed inside it."""
+    features = rng.normal(size=(n, C, H, W))
+    features[:, 3, 6:10, 2:6] += 4.0
+    features[:, 7, 6:10, 2:6] -= 3.0
+    return features
+
+
+def _naive_score(features, region, c):
+    """Loop over seeds and pixels; soft weights region / 1 - region; std over everything."""
+    inside, outside = [], []
+    for sample in features:
+        weighted_in = sum(sample[c, y, x] * region[y, x] for y in range(H) for x in range(W))
+        weighted_out = sum(sample[c, y, x] * (1 - region[y, x]) for y in range(H) for x in range(W))
+        inside.append(weighted_in / region.sum())
+        outside.append(weighted_out / (1 - region).sum())
+    values = features[:, c].ravel()
+    std = np.sqrt(np.mean((values - values.mean()) ** 2))
+    return (np.mean(inside) - np.mean(outside)) / std
+
+
+def test_rank_channels_finds_the_planted_channels_and_matches_a_naive_computation():
+    rng = np.random.default_rng(0)
+    features = _features(rng, n=3)
+    soft = REGION.copy()
+    soft[5, 2:6] = 0.5
+    ranking = rank_channels(features, soft)
+    assert ranking[0].channel == 3 and ranking[-1].channel == 7
+    for entry in ranking:
+        assert entry.score == pytest.approx(_naive_score(features, soft, entry.channel), rel=1e-9)
+    assert [e.score for e in ranking] == sorted((e.score for e in ranking), reverse=True)
+    single = rank_channels(features[0], soft)  # (C, h, w) works too
+    assert single[0].channel == 3
+
+
+def test_region_given_at_image_resolution_is_shrunk_to_the_layer():
+    rng = np.random.default_rng(1)
+    features = _features(rng)
+    big = REGION.repeat(4, axis=0).repeat(4, axis=1)
+    assert [e.channel for e in rank_channels(features, big)] == \
+        [e.channel for e in rank_channels(features, REGION)]
+
+
+def test_region_must_be_partial():
+    with pytest.raises(AnalysisError, match="cover part"):
+        rank_channels(np.zeros((2, 4, 4)), np.ones((4, 4)))
+    with pytest.raises(AnalysisError, match="shape"):
+        rank_channels(np.zeros((4, 4)), np.ones((4, 4)))
+
+
+def test_propose_feature_edit_turns_b_into_a():
+    rng = np.random.default_rng(2)
+    with_feature = _features(rng, n=4)
+    without = rng.normal(size=(4, C, H, W))
+    proposal = propose_feature_edit(with_feature, without, REGION, top_k=2)
+    assert set(proposal.channels) == {3, 7}
+    amounts = dict(zip(proposal.channels, proposal.amounts))
+    # the plain difference of region means, by hand
+    for c in (3, 7):
+        expected = with_feature[:, c, 6:10, 2:6].mean() - without[:, c, 6:10, 2:6].mean()
+        assert amounts[c] == pytest.approx(expected, rel=1e-9)
+    assert amounts[3] > 3 and amounts[7] < -2
+    mask = Mask((Rect(0.25, 0.5, 0.75, 10 / 12),))
+    grouped = proposal.to_edits("b16.conv1", mask)
+    assert [(e.channels, e.amount) for e in grouped] == [((3,), amounts[3]), ((7,), amounts[7])]
+    per_channel = proposal.to_edits("b16.conv1", mask, strength=0.5, per_channel=True)
+    assert sorted(e.amount for e in per_channel) == pytest.approx(sorted(0.5 * a for a in amounts.values()))
+
+
+def test_locate_peak_is_the_centroid_of_the_blob():
+    y, x = np.mgrid[0:32, 0:16]
+    cx, cy = 10.5, 20.0  # in pixels
+    blob = np.exp(-((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2) / (2 * 1.5 ** 2))
+    noisy = blob + np.random.default_rng(3).normal(scale=0.01, size=blob.shape)
+    noisy[2, 2] = 5.0  # a single hot pixel far away must not win
+    peak = locate_peak(noisy)
+    assert peak.x == pytest.approx(cx / 16, abs=0.02)
+    assert peak.y == pytest.approx(cy / 32, abs=0.02)
+    wider = locate_peak(np.exp(-((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2) / (2 * 3.0 ** 2)))
+    assert wider.spread > peak.spread > 0
+
+
+def test_anchor_from_uses_the_mean_of_the_channels():
+    features = np.zeros((3, 16, 16))
+    features[0, 4, 12] = 1.0
+    features[1, 4, 12] = 1.0
+    features[2, 12, 2] = 5.0  # not an anchor channel
+    anchor = anchor_from(features, [0, 1], "b16.conv1", follow_scale=True)
+    assert (anchor.layer, anchor.channels, anchor.follow_scale) == ("b16.conv1", (0, 1), True)
+    assert anchor.x == pytest.approx(12.5 / 16) and anchor.y == pytest.approx(4.5 / 16)
+    with pytest.raises(AnalysisError, match="within 0..2"):
+        anchor_from(features, [3], "b16.conv1")
