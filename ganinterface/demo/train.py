@@ -1,0 +1,557 @@
+"""Resumable, deterministic GAN training of the built-in portrait generator on a CPU.
+
+Trains ganinterface's own StyleGAN2 generator (our numerics, NVlabs state-dict keys) against
+``ResidualDiscriminator`` on portraits drawn on the fly by ``demo.portraits.render_batch`` (an endless,
+deterministic stream of seeds, so there is no data set on disk and no overfitting).
+
+The recipe is StyleGAN2's: non-saturating logistic loss, lazy R1 on reals (in float32), Adam with the
+lazy-regularisation correction, an exponential moving average of G with ramp-up, style mixing.  Made
+affordable on two cores by: a small generator (channels 128 -> 32), bfloat16 autocast and
+channels_last, one generator forward per step (the fakes the discriminator sees are the ones the
+generator is then trained through), no path-length regulariser, and an auxiliary loss in which the
+discriminator also predicts the renderer's labels (mouth open, hair band) on real images.
+
+Everything the run depends on -- networks, optimisers, step, images seen, position in the data stream
+and every random state -- is saved atomically to ``RUN_DIR/state.pt`` every few minutes and on
+SIGTERM/SIGINT; a resumed run continues bit for bit as if it had never stopped.
+
+    python -m ganinterface.demo.train --minutes 120          # or: ganinterface train-demo ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import datetime
+import io
+import logging
+import math
+import os
+import platform
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganinterface.demo.discriminator import ResidualDiscriminator
+from ganinterface.export.atomic import atomic_write
+from ganinterface.export.images import contact_sheet, save_png
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_RUN_DIR = Path("~/.cache/ganinterface/train-portraits").expanduser()
+DEFAULT_EXPORT = REPO_ROOT / "checkpoints" / "portraits-128x64.safetensors"
+STATE_FILE = "state.pt"
+STATE_VERSION = 1
+# Training images come from seeds far above anything a user or evaluation picks by hand.
+DATA_SEED_BASE = 10_000_000
+AUX_LABELS = ("mouth_open", "hair_band")
+
+DataSource = Callable[[Sequence[int], int, int], tuple[np.ndarray, list[dict[str, Any]]]]
+
+
+class TrainingError(Exception):
+    """A problem the user can fix (bad run directory, incompatible state file); one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """Everything that decides the weights; stored in the state file and fixed for a run."""
+
+    seed: int = 0
+    img_height: int = 128
+    img_width: int = 64
+    z_dim: int = 128
+    w_dim: int = 256
+    mapping_layers: int = 4
+    g_channel_base: int = 4096  # channels = min(base / resolution, max): 128 at 4..32, 64, 32
+    g_channel_max: int = 128
+    d_channel_base: int = 4096
+    d_channel_max: int = 128
+    batch: int = 16
+    lr: float = 0.002
+    r1_gamma: float = 0.1  # NVlabs' heuristic 0.0002 * H * W / batch for 128x64, batch 16
+    r1_interval: int = 16
+    ema_kimg: float = 10.0  # half-life of the G average, in thousands of images
+    ema_rampup: float = 0.05  # ... but at most this fraction of the images seen so far
+    style_mixing: float = 0.5
+    aux_weight: float = 0.5  # discriminator predicts AUX_LABELS on reals; 0 disables
+    bf16: bool = True
+    channels_last: bool = True
+
+    def generator_kwargs(self) -> dict[str, Any]:
+        return dict(
+            z_dim=self.z_dim, c_dim=0, w_dim=self.w_dim, img_resolution=self.img_height,
+            img_width=self.img_width, img_channels=3,
+            mapping_kwargs=dict(num_layers=self.mapping_layers),
+            channel_base=self.g_channel_base, channel_max=self.g_channel_max,
+            architecture="skip", use_noise=True, num_fp16_res=0, conv_clamp=None)
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How this invocation runs; free to change between resumed runs."""
+
+    run_dir: Path = DEFAULT_RUN_DIR
+    minutes: float | None = None  # stop after this much wall time in this invocation
+    kimg: float | None = None  # stop once this many thousand images have been seen in total
+    resume: bool = True
+    init_from: Path | None = None  # warm-start G and G_ema from a native checkpoint
+    export_path: Path | None = DEFAULT_EXPORT
+    threads: int = 2
+    checkpoint_minutes: float = 5.0
+    export_minutes: float = 10.0
+    log_seconds: float = 60.0
+
+
+@dataclasses.dataclass
+class LossStats:
+    g: float = 0.0
+    d: float = 0.0
+    aux: float = 0.0
+    r1: float = 0.0
+    steps: int = 0
+    r1_steps: int = 0
+
+    def mean(self) -> str:
+        n = max(self.steps, 1)
+        r1 = self.r1 / max(self.r1_steps, 1)
+        return f"loss G {self.g / n:.3f}  D {self.d / n:.3f}  aux {self.aux / n:.3f}  R1 {r1:.4f}"
+
+
+def default_data_source() -> DataSource:
+    from ganinterface.demo.portraits import render_batch
+
+    return lambda seeds, height, width: render_batch(list(seeds), height, width)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def tensor_to_images(images: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) nominally in [-1, 1] -> uint8 (N, H, W, 3), as NVlabs saves samples."""
+    scaled = (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return scaled.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def ema_beta(settings: TrainSettings, images_seen: int) -> float:
+    half_life = settings.ema_kimg * 1000
+    if settings.ema_rampup:
+        half_life = min(half_life, images_seen * settings.ema_rampup)
+    return 0.5 ** (settings.batch / max(half_life, 1e-8))
+
+
+class Trainer:
+    """Owns the networks, optimisers, data stream and random states of one training run."""
+
+    def __init__(self, settings: TrainSettings, data_source: DataSource | None = None):
+        from ganinterface.models.stylegan2 import StyleGAN2Generator
+
+        self.settings = settings
+        self.data_source = data_source or default_data_source()
+        torch.manual_seed(settings.seed)
+        self.G = StyleGAN2Generator(**settings.generator_kwargs()).train().requires_grad_(False)
+        self.D = ResidualDiscriminator(
+            settings.img_height, settings.img_width, channel_base=settings.d_channel_base,
+            channel_max=settings.d_channel_max,
+            aux_outputs=len(AUX_LABELS) if settings.aux_weight else 0).train().requires_grad_(False)
+        if settings.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        # Lazy R1 every k steps: scale Adam's lr and betas as NVlabs do (Karras et al. 2020, App. B).
+        ratio = settings.r1_interval / (settings.r1_interval + 1)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=settings.lr * ratio,
+                                      betas=(0.0, 0.99 ** ratio), eps=1e-8)
+        self.rng = torch.Generator().manual_seed(settings.seed)
+        self.step = 0
+        self.images_seen = 0
+        self.data_position = 0  # index of the next image in the seed stream
+        self.train_seconds = 0.0  # wall time spent training, over all invocations
+        self.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.last_stats = LossStats()
+
+    # ---- data and latents ---------------------------------------------------------------------
+    def next_reals(self) -> tuple[torch.Tensor, torch.Tensor]:
+        s = self.settings
+        seeds = range(DATA_SEED_BASE + self.data_position, DATA_SEED_BASE + self.data_position + s.batch)
+        images, labels = self.data_source(seeds, s.img_height, s.img_width)
+        self.data_position += s.batch
+        reals = images_to_tensor(images)
+        if s.channels_last:
+            reals = reals.contiguous(memory_format=torch.channels_last)
+        targets = torch.tensor([[float(bool(item[name])) for name in AUX_LABELS] for item in labels])
+        return reals, targets
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.bf16)
+
+    def generate(self, batch: int) -> torch.Tensor:
+        """Fakes for one step, with style mixing; the graph reaches G's parameters."""
+        s = self.settings
+        z = torch.randn(batch, s.z_dim, generator=self.rng)
+        mix_cutoff = int(torch.randint(1, self.G.num_ws, (), generator=self.rng))
+        mix = float(torch.rand((), generator=self.rng)) < s.style_mixing
+        z_mix = torch.randn(batch, s.z_dim, generator=self.rng)
+        noise_seed = int(torch.randint(0, 2**31 - 1, (), generator=self.rng))
+        with self._autocast():
+            ws = self.G.mapping(z, None, update_emas=True)
+            if mix:
+                ws_mix = self.G.mapping(z_mix, None, update_emas=False)
+                ws = torch.cat([ws[:, :mix_cutoff], ws_mix[:, mix_cutoff:]], dim=1)
+            return self.G.synthesize(ws, noise_mode="random", noise_seed=noise_seed).image
+
+    # ---- one optimisation step ----------------------------------------------------------------
+    def train_step(self) -> LossStats:
+        s = self.settings
+        stats = LossStats(steps=1)
+        reals, targets = self.next_reals()
+        self.G.requires_grad_(True)
+        fakes = self.generate(s.batch)
+
+        # Discriminator: fakes -> 0, reals -> 1, and the renderer's labels on reals.
+        self.D.requires_grad_(True)
+        with self._autocast():
+            fake_logits, _ = self.D(fakes.detach())
+            real_logits, real_aux = self.D(reals)
+        loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        stats.d = float(loss_D.detach())
+        if s.aux_weight:
+            loss_aux = F.binary_cross_entropy_with_logits(real_aux, targets)
+            stats.aux = float(loss_aux.detach())
+            loss_D = loss_D + s.aux_weight * loss_aux
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self.opt_D.step()
+        if s.r1_gamma and self.step % s.r1_interval == 0:
+            stats.r1, stats.r1_steps = self._r1_step(reals), 1
+        self.D.requires_grad_(False)
+
+        # Generator: through the updated D, back along the graph built above (G is still unchanged).
+        with self._autocast():
+            gen_logits, _ = self.D(fakes)
+        loss_G = F.softplus(-gen_logits).mean()
+        stats.g = float(loss_G.detach())
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        self.opt_G.step()
+        self.G.requires_grad_(False)
+
+        self.step += 1
+        self.images_seen += s.batch
+        self._update_ema()
+        return stats
+
+    def _r1_step(self, reals: torch.Tensor) -> float:
+        """Lazy R1 on reals, in float32 (bf16 gradients of gradients are too coarse)."""
+        s = self.settings
+        reals = reals.detach().requires_grad_(True)
+        logits, _ = self.D(reals)
+        (gradient,) = torch.autograd.grad(logits.sum(), reals, create_graph=True)
+        penalty = gradient.square().sum(dim=(1, 2, 3)).mean()
+        self.opt_D.zero_grad(set_to_none=True)
+        (penalty * (s.r1_gamma / 2) * s.r1_interval).backward()
+        self.opt_D.step()
+        return float(penalty.detach())
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        beta = ema_beta(self.settings, self.images_seen)
+        for average, current in zip(self.G_ema.parameters(), self.G.parameters()):
+            average.copy_(current.lerp(average, beta))
+        for average, current in zip(self.G_ema.buffers(), self.G.buffers()):
+            average.copy_(current)
+
+    # ---- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return dict(
+            version=STATE_VERSION,
+            settings=dataclasses.asdict(self.settings),
+            G=self.G.state_dict(), D=self.D.state_dict(), G_ema=self.G_ema.state_dict(),
+            opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(),
+            step=self.step, images_seen=self.images_seen, data_position=self.data_position,
+            train_seconds=self.train_seconds, started=self.started,
+            rng=self.rng.get_state(), torch_rng=torch.get_rng_state(),
+            numpy_rng=np.random.get_state(), python_rng=random.getstate())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.step = state["step"]
+        self.images_seen = state["images_seen"]
+        self.data_position = state["data_position"]
+        self.train_seconds = state["train_seconds"]
+        self.started = state["started"]
+        self.rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+
+    def save_state(self, run_dir: Path) -> Path:
+        """Write the full state to ``run_dir/state.pt`` atomically (never a half-written file)."""
+        run_dir.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        path = run_dir / STATE_FILE
+        with atomic_write(path) as handle:
+            handle.write(buffer.getbuffer())
+        return path
+
+    def init_generator_from(self, path: Path) -> None:
+        """Warm start: copy a shipped generator's weights into G and G_ema (D starts fresh)."""
+        from ganinterface.models.native import load_native
+
+        source = load_native(path)
+        try:
+            self.G.load_state_dict(source.state_dict())
+            self.G_ema.load_state_dict(source.state_dict())
+        except RuntimeError as error:
+            raise TrainingError(f"{path}: does not fit the generator being trained "
+                                f"({str(error).splitlines()[0]})") from None
+
+    # ---- outputs ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_sheet(self, count: int = 32, columns: int = 8) -> np.ndarray:
+        """G_ema on fixed latents (seeds 0..count-1, psi 1) above a row of training renders."""
+        z = torch.from_numpy(np.concatenate(
+            [np.random.RandomState(seed).randn(1, self.settings.z_dim) for seed in range(count)]))
+        ws = self.G_ema.mapping(z.float(), None)
+        fakes = tensor_to_images(self.G_ema.synthesize(ws, noise_mode="const").image)
+        reals, _ = self.data_source(range(columns), self.settings.img_height, self.settings.img_width)
+        return contact_sheet(list(fakes) + list(reals), columns=columns)
+
+    def model_card(self, options: RunOptions) -> dict[str, Any]:
+        s = self.settings
+        return dict(
+            name="portraits-128x64",
+            description="StyleGAN2 generator trained by ganinterface on its own procedural anime "
+                        "portraits (ganinterface.demo.portraits); attributes of the training images "
+                        "are known, see the quality report in docs/.",
+            architecture=f"StyleGAN2 (skip generator, noise, {s.mapping_layers}-layer mapping, "
+                         f"z {s.z_dim}, w {s.w_dim}, channels min({s.g_channel_base}/res, "
+                         f"{s.g_channel_max})), {s.img_height}x{s.img_width} (HxW)",
+            generator_parameters=sum(p.numel() for p in self.G.parameters()),
+            discriminator=f"residual, {sum(p.numel() for p in self.D.parameters())} parameters",
+            images_seen=self.images_seen,
+            steps=self.step,
+            training_wall_seconds=round(self.train_seconds),
+            hardware=f"{platform.machine()} CPU ({os.cpu_count()} cores), "
+                     f"{options.threads} torch threads, no GPU",
+            settings=dataclasses.asdict(s),
+            techniques=[
+                "non-saturating logistic loss",
+                f"lazy R1 on reals every {s.r1_interval} steps, gamma {s.r1_gamma}, in float32",
+                "Adam (0, 0.99) with the lazy-regularisation correction of lr and betas",
+                f"G EMA, half-life {s.ema_kimg} kimg with ramp-up {s.ema_rampup}",
+                f"style mixing p={s.style_mixing}",
+                "bfloat16 autocast and channels_last" if s.bf16 else "float32",
+                "one G forward per step: D trains on the fakes G is then trained through",
+                f"auxiliary loss: D predicts {', '.join(AUX_LABELS)} on reals (weight {s.aux_weight})"
+                if s.aux_weight else "no auxiliary loss",
+                "no path-length regulariser",
+                "endless deterministic data: portraits rendered on the fly from a seed stream",
+            ],
+            started=self.started,
+            date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        )
+
+    def export(self, path: Path, options: RunOptions) -> None:
+        from ganinterface.models.native import save_native
+
+        generator = copy.deepcopy(self.G_ema).to(memory_format=torch.contiguous_format).eval()
+        for name, tensor in list(generator.state_dict().items()):
+            if not tensor.is_contiguous():  # safetensors stores contiguous tensors only
+                raise TrainingError(f"internal: {name} is not contiguous after conversion")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_native(generator, path, provenance=dict(trained_by="ganinterface.demo.train"),
+                    model_card=self.model_card(options))
+
+
+# ---- the run loop ---------------------------------------------------------------------------------
+
+class _StopFlag:
+    """Set by SIGTERM/SIGINT; the loop finishes its step, saves and returns."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.signal = signum
+
+
+def load_or_create(settings: TrainSettings, options: RunOptions,
+                   data_source: DataSource | None = None) -> Trainer:
+    state_path = options.run_dir / STATE_FILE
+    if options.resume and state_path.exists():
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=False)
+        except Exception as error:  # a damaged file must end as a one-line message
+            raise TrainingError(f"{state_path}: cannot read training state ({error})") from None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise TrainingError(f"{state_path}: not a ganinterface training state "
+                                f"(version {STATE_VERSION} expected)")
+        stored = TrainSettings(**state["settings"])
+        if stored != settings:
+            changed = [f.name for f in dataclasses.fields(settings)
+                       if getattr(stored, f.name) != getattr(settings, f.name)]
+            log.warning("resuming with the run's own settings; ignoring changed %s", ", ".join(changed))
+        trainer = Trainer(stored, data_source)
+        trainer.load_state_dict(state)
+        log.info("resumed %s at step %d, %.1f kimg", state_path, trainer.step, trainer.images_seen / 1000)
+        return trainer
+    trainer = Trainer(settings, data_source)
+    if options.init_from is not None:
+        trainer.init_generator_from(options.init_from)
+        log.info("G and G_ema initialised from %s", options.init_from)
+    return trainer
+
+
+def write_outputs(trainer: Trainer, options: RunOptions) -> None:
+    sheet = trainer.sample_sheet()
+    save_png(options.run_dir / "samples.png", sheet, scale=2)
+    history = options.run_dir / "samples"
+    history.mkdir(exist_ok=True)
+    save_png(history / f"{trainer.images_seen // 1000:06d}kimg.png", sheet)
+    if options.export_path is None:
+        return
+    try:
+        trainer.export(options.export_path, options)
+    except (OSError, ValueError, RuntimeError, ImportError) as error:
+        # hours of training must not end because one export could not be written; the next try may work
+        log.error("could not export to %s: %s", options.export_path, error)
+        return
+    log.info("exported G_ema (%d images) to %s", trainer.images_seen, options.export_path)
+
+
+def run(settings: TrainSettings, options: RunOptions, data_source: DataSource | None = None,
+        max_steps: int | None = None) -> Trainer:
+    """Train until ``options.minutes`` / ``options.kimg`` / ``max_steps`` or a signal; save; return."""
+    torch.set_num_threads(options.threads)
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = load_or_create(settings, options, data_source)
+    stop = _StopFlag()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    start = last_save = last_export = last_log = time.monotonic()
+    steps_at_log, window = trainer.step, LossStats()
+    try:
+        while stop.signal is None:
+            now = time.monotonic()
+            if options.minutes is not None and now - start >= options.minutes * 60:
+                break
+            if options.kimg is not None and trainer.images_seen >= options.kimg * 1000:
+                break
+            if max_steps is not None and trainer.step >= max_steps:
+                break
+            step_start = time.monotonic()
+            stats = trainer.train_step()
+            trainer.train_seconds += time.monotonic() - step_start
+            for field in ("g", "d", "aux", "r1", "steps", "r1_steps"):
+                setattr(window, field, getattr(window, field) + getattr(stats, field))
+            if not all(math.isfinite(v) for v in (stats.g, stats.d, stats.r1)):
+                raise TrainingError(f"losses are not finite at step {trainer.step}; "
+                                    f"state kept at the last checkpoint in {options.run_dir}")
+            now = time.monotonic()
+            if now - last_log >= options.log_seconds:
+                rate = (trainer.step - steps_at_log) * trainer.settings.batch / (now - last_log)
+                log.info("step %d  %.1f kimg  %.1f img/s  %s", trainer.step,
+                         trainer.images_seen / 1000, rate, window.mean())
+                last_log, steps_at_log, window = now, trainer.step, LossStats()
+            if now - last_save >= options.checkpoint_minutes * 60:
+                trainer.save_state(options.run_dir)
+                last_save = now
+            if now - last_export >= options.export_minutes * 60:
+                write_outputs(trainer, options)
+                last_export = time.monotonic()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    trainer.save_state(options.run_dir)
+    if stop.signal is not None:
+        log.info("stopped by signal %d at step %d; state saved in %s", stop.signal, trainer.step,
+                 options.run_dir)
+    else:
+        write_outputs(trainer, options)
+        log.info("finished at step %d, %.1f kimg; state saved in %s", trainer.step,
+                 trainer.images_seen / 1000, options.run_dir)
+    return trainer
+
+
+# ---- command line (shared with ``ganinterface train-demo``) --------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainSettings()
+    parser.add_argument("--minutes", type=float, help="stop after this many minutes (this invocation)")
+    parser.add_argument("--kimg", type=float, help="stop once this many thousand images have been seen")
+    parser.add_argument("--batch", type=int, default=defaults.batch, help="images per step")
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
+                        help="where the training state, log and samples live (default: %(default)s)")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                        help="continue from RUN_DIR/state.pt if it exists (default: yes)")
+    parser.add_argument("--init-from", type=Path,
+                        help="warm-start the generator from a native checkpoint (new runs only)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed of the run")
+    parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT,
+                        help="where G_ema is exported periodically (default: %(default)s)")
+    parser.add_argument("--no-export", action="store_true", help="do not export the generator")
+    parser.add_argument("--export-minutes", type=float, default=10.0, help="export interval")
+    parser.add_argument("--checkpoint-minutes", type=float, default=5.0, help="state save interval")
+    parser.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma, help="R1 weight")
+    parser.add_argument("--aux-weight", type=float, default=defaults.aux_weight,
+                        help="weight of the discriminator's label loss on reals (0 disables)")
+    parser.add_argument("--style-mixing", type=float, default=defaults.style_mixing,
+                        help="probability of style mixing")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+
+
+def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOptions]:
+    problems = [f"--{name.replace('_', '-')} must be positive"
+                for name in ("minutes", "kimg", "batch", "threads", "export_minutes",
+                             "checkpoint_minutes", "lr")
+                if getattr(args, name) is not None and getattr(args, name) <= 0]
+    if args.batch % 4 and args.batch > 4:
+        problems.append("--batch must be a multiple of 4 (minibatch-std groups of 4)")
+    if problems:
+        raise TrainingError("; ".join(problems))
+    settings = TrainSettings(seed=args.seed, batch=args.batch, r1_gamma=args.r1_gamma,
+                             aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr)
+    options = RunOptions(
+        run_dir=args.run_dir.expanduser(), minutes=args.minutes, kimg=args.kimg, resume=args.resume,
+        init_from=args.init_from, export_path=None if args.no_export else args.export,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes,
+        export_minutes=args.export_minutes)
+    return settings, options
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ganinterface.demo.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        settings, options = settings_from_args(args)
+        run(settings, options)
+    except TrainingError as error:
+        print(f"train: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

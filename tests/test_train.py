@@ -1,0 +1,236 @@
+"""Training of the built-in generator, at toy size: resume is exact, state files are atomic, export loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.demo import train
+from ganinterface.demo.discriminator import ResidualDiscriminator, minibatch_stddev
+from ganinterface.demo.portraits import render_batch
+from ganinterface.demo.train import RunOptions, Trainer, TrainSettings
+
+TOY = TrainSettings(img_height=16, img_width=8, z_dim=8, w_dim=8, mapping_layers=2, g_channel_base=64,
+                    g_channel_max=8, d_channel_base=64, d_channel_max=8, batch=4, r1_interval=2,
+                    style_mixing=0.5, ema_kimg=0.01)
+
+
+def toy_options(run_dir: Path) -> RunOptions:
+    return RunOptions(run_dir=run_dir, export_path=None, threads=1, log_seconds=1e9)
+
+
+def assert_states_equal(a: object, b: object, where: str = "state") -> None:
+    """Exact comparison of nested state (tensors bit for bit, numpy RNG arrays, plain values)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b), f"{where} differs"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys differ"
+        for key in a:
+            assert_states_equal(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_states_equal(x, y, f"{where}[{i}]")
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), f"{where} differs"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def weights_state(trainer: Trainer) -> dict:
+    state = trainer.state_dict()
+    for key in ("train_seconds", "started"):  # wall-clock facts, not part of the maths
+        state.pop(key)
+    return state
+
+
+def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    steps = 6
+    uninterrupted = train.run(TOY, toy_options(tmp_path / "straight"), max_steps=steps)
+
+    # SIGTERM arrives while the third batch is being drawn: that step completes, state is saved.
+    calls = []
+
+    def data_then_kill(seeds, height, width):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return render_batch(list(seeds), height, width)
+
+    killed = train.run(TOY, toy_options(tmp_path / "killed"), data_source=data_then_kill,
+                       max_steps=steps)
+    assert killed.step == 3
+    assert (tmp_path / "killed" / train.STATE_FILE).exists()
+    assert not (tmp_path / "killed" / "samples.png").exists()  # stopped by the signal: no outputs
+
+    # The resumed run starts in a fresh Trainer whose RNGs were reseeded: all must come from the file.
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    resumed = train.run(TOY, toy_options(tmp_path / "killed"), max_steps=steps)
+
+    assert resumed.step == uninterrupted.step == steps
+    assert resumed.images_seen == steps * TOY.batch
+    assert_states_equal(weights_state(uninterrupted), weights_state(resumed))
+    # and the weights did move (a test that compares two untouched networks proves nothing)
+    fresh = Trainer(TOY)
+    assert not torch.equal(fresh.G.state_dict()["synthesis.b16.torgb.weight"],
+                           resumed.G.state_dict()["synthesis.b16.torgb.weight"])
+    assert resumed.opt_D.state_dict()["state"], "optimiser state was not restored"
+
+
+def test_resume_restores_optimiser_and_rng_state_from_file(tmp_path: Path) -> None:
+    trainer = Trainer(TOY)
+    for _ in range(3):
+        trainer.train_step()
+    trainer.save_state(tmp_path)
+    expected_noise = torch.randn(5, generator=trainer.rng)
+    expected_numpy = np.random.rand(3)
+
+    restored = train.load_or_create(TOY, toy_options(tmp_path))
+    assert torch.equal(torch.randn(5, generator=restored.rng), expected_noise)
+    assert np.array_equal(np.random.rand(3), expected_numpy)
+    assert restored.step == 3 and restored.data_position == 3 * TOY.batch
+    assert_states_equal(trainer.opt_G.state_dict(), restored.opt_G.state_dict(), "opt_G")
+
+
+def test_no_resume_starts_afresh(tmp_path: Path) -> None:
+    trainer = Trainer(TOY)
+    trainer.train_step()
+    trainer.save_state(tmp_path)
+    options = toy_options(tmp_path)
+    options.resume = False
+    assert train.load_or_create(TOY, options).step == 0
+
+
+def test_state_file_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = Trainer(TOY)
+    trainer.save_state(tmp_path)
+    before = (tmp_path / train.STATE_FILE).read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [train.STATE_FILE]
+
+    trainer.train_step()
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)  # fails after the new bytes went to the temp file
+    with pytest.raises(OSError):
+        trainer.save_state(tmp_path)
+    assert (tmp_path / train.STATE_FILE).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [train.STATE_FILE]
+
+
+def test_damaged_state_file_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / train.STATE_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(train.TrainingError, match="cannot read training state") as error:
+        train.load_or_create(TOY, toy_options(tmp_path))
+    assert "\n" not in str(error.value)
+
+
+def test_export_writes_a_loadable_native_checkpoint_with_model_card(tmp_path: Path) -> None:
+    from ganinterface.models.native import load_native
+
+    trainer = Trainer(TOY)
+    for _ in range(2):
+        trainer.train_step()
+    path = tmp_path / "toy.safetensors"
+    trainer.export(path, toy_options(tmp_path))
+
+    loaded = load_native(path)
+    z = torch.randn(3, TOY.z_dim)
+    with torch.no_grad():
+        expected = trainer.G_ema.synthesize(trainer.G_ema.mapping(z, None)).image
+        actual = loaded.synthesize(loaded.mapping(z, None)).image
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)
+    card = json.loads(path.with_suffix(".json").read_text())["model_card"]
+    assert card["images_seen"] == 2 * TOY.batch
+    assert card["steps"] == 2
+    assert any("R1" in technique for technique in card["techniques"])
+
+
+def test_warm_start_copies_generator_but_not_discriminator(tmp_path: Path) -> None:
+    donor = Trainer(TOY)
+    donor.train_step()
+    path = tmp_path / "donor.safetensors"
+    donor.export(path, toy_options(tmp_path))
+    options = toy_options(tmp_path / "run")
+    options.init_from = path
+    warm = train.load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), options)
+    assert_states_equal(donor.G_ema.state_dict(), warm.G.state_dict(), "G")
+    assert_states_equal(donor.G_ema.state_dict(), warm.G_ema.state_dict(), "G_ema")
+    assert warm.step == 0
+
+
+def test_ema_half_life() -> None:
+    settings = TrainSettings(batch=16, ema_kimg=10.0, ema_rampup=0.05)
+    # after one half-life of images the old average keeps exactly half its weight
+    assert ema_weight_after(settings, images=10_000, seen=10**7) == pytest.approx(0.5)
+    # early in training the ramp-up shortens the half-life to 5% of the images seen
+    assert ema_weight_after(settings, images=960, seen=19_200) == pytest.approx(0.5)
+
+
+def ema_weight_after(settings: TrainSettings, images: int, seen: int) -> float:
+    weight = 1.0
+    for _ in range(images // settings.batch):
+        weight *= train.ema_beta(settings, seen)
+    return weight
+
+
+def test_minibatch_stddev_matches_a_naive_computation() -> None:
+    x = torch.randn(8, 5, 4, 2)
+    out = minibatch_stddev(x, group_size=4)
+    assert out.shape == (8, 6, 4, 2)
+    torch.testing.assert_close(out[:, :5], x)
+    # groups are samples {i, i+2, i+4, i+6}; NVlabs reshape(G, -1, ...) interleaves them
+    for member in range(2):
+        group = x[member::2].double().numpy()
+        expected = np.sqrt(group.var(axis=0) + 1e-8).mean()
+        for sample in range(member, 8, 2):
+            assert np.allclose(out[sample, 5].numpy(), expected, atol=1e-6)
+
+
+def test_downsampling_conv_matches_blur_then_stride() -> None:
+    from ganinterface.demo.discriminator import EqualConv2d
+
+    conv = EqualConv2d(2, 3, 3, downsample=True)
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(1, 2, 8, 6, dtype=torch.float64)
+    conv = conv.double()
+    taps = np.array([1.0, 3.0, 3.0, 1.0]) / 8
+    padded = np.pad(x[0].numpy(), ((0, 0), (2, 1), (2, 1)))
+    blurred = np.zeros((2, 8, 6))
+    for dy in range(4):
+        for dx in range(4):
+            blurred += taps[dy] * taps[dx] * padded[:, dy:dy + 8, dx:dx + 6]
+    weight = conv.weight.detach().numpy() * conv.weight_gain
+    padded = np.pad(blurred, ((0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((3, 4, 3))
+    for o in range(3):
+        for y in range(4):
+            for xx in range(3):
+                window = padded[:, 2 * y:2 * y + 3, 2 * xx:2 * xx + 3]
+                expected[o, y, xx] = (window * weight[o]).sum() + conv.bias[o].item()
+    np.testing.assert_allclose(conv(x)[0].detach().numpy(), expected, atol=1e-10)
+
+
+def test_discriminator_shape_and_size_for_the_portrait_format() -> None:
+    discriminator = ResidualDiscriminator(128, 64, aux_outputs=2)
+    logits, aux = discriminator(torch.randn(4, 3, 128, 64))
+    assert logits.shape == (4,) and aux.shape == (4, 2)
+    assert 1.2e6 < sum(p.numel() for p in discriminator.parameters()) < 1.6e6
+
+
+def test_cli_rejects_bad_settings_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from ganinterface.cli import main
+
+    assert main(["train-demo", "--batch", "6", "--run-dir", "/nonexistent/never"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "ganinterface train-demo: error: --batch must be a multiple of 4 (minibatch-std groups of 4)"
