@@ -12,6 +12,7 @@ every block explicitly.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -245,6 +246,36 @@ def _block_channels(heights: list[int], channel_base: int, channel_max: int,
     return {h: table[h] for h in heights}
 
 
+@dataclasses.dataclass(frozen=True)
+class SynthesisOptions:
+    """The NVlabs synthesis keyword arguments that change results (defaults: stylegan3 repository)."""
+
+    channel_base: int = 32768  # channels of a block = min(channel_base // height, channel_max)
+    channel_max: int = 512
+    architecture: str = "skip"  # "orig", "skip" or "resnet"
+    resample_filter: tuple[float, ...] = (1.0, 3.0, 3.0, 1.0)  # FIR taps for 2x up-sampling
+    conv_clamp: float | None = 256  # clamp conv outputs to +-conv_clamp (None: no clamp)
+    use_noise: bool = True
+    kernel_size: int = 3
+    activation: str = "lrelu"
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> SynthesisOptions:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - known - IGNORED_SYNTHESIS_KWARGS)
+        if unknown:
+            raise TypeError(f"StyleGAN2Generator: unsupported synthesis argument(s) {', '.join(unknown)}")
+        values = {k: v for k, v in kwargs.items() if k in known}
+        if "resample_filter" in values:
+            values["resample_filter"] = tuple(float(t) for t in values["resample_filter"])
+        options = cls(**values)
+        if options.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {options.architecture!r}")
+        if options.activation not in ops.ACTIVATIONS:
+            raise ValueError(f"unknown activation {options.activation!r}")
+        return options
+
+
 # ---- the generator ---------------------------------------------------------------------------------
 class StyleGAN2Generator(GeneratorBase):
     """NVlabs StyleGAN2 ``Generator`` (init kwargs verbatim) with the ganinterface layer API."""
@@ -259,24 +290,15 @@ class StyleGAN2Generator(GeneratorBase):
         img_resolution: int,
         img_channels: int,
         mapping_kwargs: Mapping[str, Any] | None = None,
-        channel_base: int = 32768,
-        channel_max: int = 512,
-        architecture: str = "skip",
-        resample_filter: Sequence[float] = (1, 3, 3, 1),
-        conv_clamp: float | None = 256,
-        use_noise: bool = True,
-        kernel_size: int = 3,
-        activation: str = "lrelu",
+        synthesis_kwargs: Mapping[str, Any] | None = None,
         img_width: int | None = None,
         channels: Mapping[Any, int] | None = None,
-        **ignored: Any,
+        **more_synthesis_kwargs: Any,
     ):
+        """NVlabs ``Generator`` arguments: stylegan3-repo style (synthesis options as keywords) or
+        stylegan2-ada style (``synthesis_kwargs={...}``); see ``SynthesisOptions`` for the options."""
         super().__init__()
-        unknown = sorted(set(ignored) - IGNORED_SYNTHESIS_KWARGS)
-        if unknown:
-            raise TypeError(f"StyleGAN2Generator: unsupported argument(s) {', '.join(unknown)}")
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
+        options = SynthesisOptions.from_kwargs({**(synthesis_kwargs or {}), **more_synthesis_kwargs})
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         width = img_resolution if img_width is None else int(img_width)
@@ -289,15 +311,17 @@ class StyleGAN2Generator(GeneratorBase):
         self.img_resolution = img_resolution
         self.img_channels = img_channels
         self.img_height, self.img_width = img_resolution, width
-        self.synthesis_architecture = architecture
+        self.options = options
         self.fused_modconv: bool | str = "auto"
         self._config = dict(
             z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-            mapping_kwargs=dict(mapping_kwargs or {}), channel_base=channel_base, channel_max=channel_max,
-            architecture=architecture, resample_filter=[float(t) for t in resample_filter],
-            conv_clamp=conv_clamp, use_noise=use_noise, kernel_size=kernel_size, activation=activation,
-            img_width=img_width, channels=None if channels is None else {str(k): int(v) for k, v in channels.items()},
+            mapping_kwargs=dict(mapping_kwargs or {}), **dataclasses.asdict(options), img_width=img_width,
+            channels=None if channels is None else {str(k): int(v) for k, v in channels.items()},
         )
+        self._config["resample_filter"] = list(options.resample_filter)
+        channel_base, channel_max = options.channel_base, options.channel_max
+        architecture, resample_filter, conv_clamp = options.architecture, options.resample_filter, options.conv_clamp
+        use_noise, kernel_size, activation = options.use_noise, options.kernel_size, options.activation
 
         heights = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
         block_channels = _block_channels(heights, channel_base, channel_max, channels)
@@ -351,7 +375,7 @@ class StyleGAN2Generator(GeneratorBase):
                                         truncation_cutoff=truncation_cutoff, update_emas=update_emas)
 
     def config(self) -> dict[str, Any]:
-        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in self._config.items()}
+        return copy.deepcopy(self._config)
 
     def synthesize(
         self,
