@@ -1,0 +1,62 @@
+"""Start the window: ``ganinterface`` (built-in model), ``ganinterface MODEL`` or ``ganinterface SCENE.json``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+SCENE_SUFFIXES = (".json", ".png")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganinterface",
+        description="Open the ganinterface window. Sub-commands (render, export, ...) run headless: "
+                    "see `ganinterface --help`.")
+    parser.add_argument("path", nargs="?",
+                        help="a generator checkpoint (.pkl, .pt, .safetensors) or a saved scene "
+                             "(.json, or a .png exported by ganinterface); none: the built-in model")
+    return parser
+
+
+def apply_theme(app) -> None:
+    """Fusion with a dark neutral palette: colours of the images stand out against grey."""
+    from PySide6.QtGui import QColor, QPalette
+
+    app.setStyle("Fusion")
+    palette = QPalette()
+    base, window, text = QColor(30, 30, 32), QColor(45, 45, 48), QColor(225, 225, 225)
+    for role, colour in ((QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
+                         (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, window),
+                         (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, window),
+                         (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, base),
+                         (QPalette.ColorRole.ToolTipText, text),
+                         (QPalette.ColorRole.Highlight, QColor(60, 120, 200)),
+                         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+                         (QPalette.ColorRole.Mid, QColor(150, 150, 150)),
+                         (QPalette.ColorRole.PlaceholderText, QColor(130, 130, 130))):
+        palette.setColor(role, colour)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(110, 110, 110))
+    app.setPalette(palette)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    import pyqtgraph as pg
+    from PySide6.QtWidgets import QApplication
+
+    from ganinterface.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("ganinterface")
+    app.setOrganizationName("ganinterface")
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    apply_theme(app)
+    window = MainWindow()
+    window.show()
+    is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
+    if not (is_scene and window.open_scene(args.path)):
+        window.load_model_async(None if is_scene else args.path)
+    return app.exec()

@@ -1,0 +1,175 @@
+"""The edit stack: every edit of the Scene, in order; hide, re-weight, re-target, reorder, delete.
+
+Each control emits a Command; the window pushes it on the CommandStack, so all of it can be undone.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+                               QWidget)
+
+from ganinterface.engine import commands as cmd
+from ganinterface.engine.scene import Edit, FeatureEdit, Scene
+from ganinterface.ui.features_panel import format_channels, parse_channels
+
+
+def describe_edit(edit: Edit) -> str:
+    name = f"“{edit.name}” " if edit.name else ""
+    if isinstance(edit, FeatureEdit):
+        shapes = len(edit.mask.shapes)
+        return (f"{name}Paint {edit.layer}  channels {format_channels(edit.channels) or 'all'}  "
+                f"{edit.amount:+.2f}  ({shapes} shape{'s' if shapes != 1 else ''})")
+    kind = edit.kind
+    if kind == "direction":
+        last = "end" if edit.last is None else edit.last
+        return f"{name}Direction {edit.amount:+.2f}  ws {edit.first}–{last}"
+    if kind == "style_mix":
+        last = "end" if edit.last is None else edit.last
+        return f"{name}Style mix from seed {edit.seed}  ws {edit.first}–{last}"
+    if kind == "region_resample":
+        return f"{name}Resample {edit.layer} from seed {edit.seed}"
+    return f"{name}{kind}"
+
+
+class EditsPanel(QWidget):
+    command = Signal(object)
+    drag_finished = Signal()
+    save_recipe_requested = Signal()
+    apply_recipe_requested = Signal()
+    apply_to_seeds_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scene = Scene()
+        self._layer_channels: dict[str, int] = {}
+        self._updating = False
+        self.list = QListWidget()
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list.setToolTip("Edits are applied top to bottom. Untick to hide one.")
+        self.amount = QDoubleSpinBox()
+        self.amount.setRange(-100.0, 100.0)
+        self.amount.setSingleStep(0.25)
+        self.amount.setDecimals(2)
+        self.amount.setToolTip("Strength of the selected edit (negative subtracts)")
+        self.channels = QLineEdit()
+        self.channels.setPlaceholderText("e.g. 3, 17, 40-42")
+        self.channels.setToolTip("Re-target the selected paint edit to other channels")
+        self.up, self.down = QPushButton("Up"), QPushButton("Down")
+        self.delete = QPushButton("Delete")
+        self.delete.setToolTip("Delete the selected edit (Del)")
+        self.save_recipe = QPushButton("Save recipe…")
+        self.save_recipe.setToolTip("Save all edits (without the latent) as a recipe JSON")
+        self.apply_recipe = QPushButton("Apply recipe…")
+        self.apply_recipe.setToolTip("Add a recipe's edits to this portrait")
+        self.apply_seeds = QPushButton("Apply to seeds…")
+        self.apply_seeds.setToolTip("Render these edits on a list or range of seeds into a folder")
+
+        form = QFormLayout()
+        form.addRow("Strength", self.amount)
+        form.addRow("Channels", self.channels)
+        order = QHBoxLayout()
+        for button in (self.up, self.down, self.delete):
+            order.addWidget(button)
+        recipes = QHBoxLayout()
+        for button in (self.save_recipe, self.apply_recipe, self.apply_seeds):
+            recipes.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(form)
+        layout.addLayout(order)
+        layout.addLayout(recipes)
+
+        self.list.itemChanged.connect(self._item_toggled)
+        self.list.currentRowChanged.connect(self._row_selected)
+        self.amount.valueChanged.connect(self._amount_changed)
+        self.amount.editingFinished.connect(self.drag_finished.emit)
+        self.channels.editingFinished.connect(self._channels_typed)
+        self.up.clicked.connect(lambda: self._move(-1))
+        self.down.clicked.connect(lambda: self._move(+1))
+        self.delete.clicked.connect(self._delete)
+        self.save_recipe.clicked.connect(self.save_recipe_requested.emit)
+        self.apply_recipe.clicked.connect(self.apply_recipe_requested.emit)
+        self.apply_seeds.clicked.connect(self.apply_to_seeds_requested.emit)
+        self._row_selected(-1)
+
+    def set_layer_channels(self, layer_channels: dict[str, int]) -> None:
+        self._layer_channels = dict(layer_channels)
+
+    def show_scene(self, scene: Scene) -> None:
+        self._updating = True
+        try:
+            row = self.list.currentRow()
+            self._scene = scene
+            self.list.clear()
+            for index, edit in enumerate(scene.edits):
+                item = QListWidgetItem(f"{index + 1}. {describe_edit(edit)}")
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(Qt.CheckState.Checked if edit.enabled else Qt.CheckState.Unchecked)
+                self.list.addItem(item)
+            if scene.edits:
+                self.list.setCurrentRow(min(max(row, 0), len(scene.edits) - 1))
+            self._row_selected(self.list.currentRow())
+        finally:
+            self._updating = False
+        for button in (self.save_recipe, self.apply_seeds):
+            button.setEnabled(bool(scene.edits))
+
+    def _row_selected(self, row: int) -> None:
+        edit = self._scene.edits[row] if 0 <= row < len(self._scene.edits) else None
+        was_updating, self._updating = self._updating, True
+        try:
+            has_amount = edit is not None and hasattr(edit, "amount")
+            self.amount.setEnabled(has_amount)
+            if has_amount:
+                self.amount.setValue(edit.amount)
+            is_feature = isinstance(edit, FeatureEdit)
+            self.channels.setEnabled(is_feature)
+            self.channels.setText(format_channels(edit.channels) if is_feature else "")
+            for button in (self.up, self.down, self.delete):
+                button.setEnabled(edit is not None)
+        finally:
+            self._updating = was_updating
+
+    def _item_toggled(self, item: QListWidgetItem) -> None:
+        if self._updating:
+            return
+        row = self.list.row(item)
+        enabled = item.checkState() == Qt.CheckState.Checked
+        label = "Show edit" if enabled else "Hide edit"
+        self.command.emit(cmd.update_edit(row, label, enabled=enabled))
+
+    def _amount_changed(self, value: float) -> None:
+        row = self.list.currentRow()
+        if self._updating or row < 0:
+            return
+        self.command.emit(cmd.update_edit(row, "Edit strength", merge_key=("amount", row),
+                                          amount=float(value)))
+
+    def _channels_typed(self) -> None:
+        row = self.list.currentRow()
+        if self._updating or row < 0 or not isinstance(self._scene.edits[row], FeatureEdit):
+            return
+        edit = self._scene.edits[row]
+        try:
+            channels = parse_channels(self.channels.text(), self._layer_channels.get(edit.layer, 1 << 16))
+        except ValueError as error:
+            self.channels.setToolTip(str(error))
+            self.channels.setStyleSheet("border: 1px solid #d04040;")
+            return
+        self.channels.setStyleSheet("")
+        if channels and channels != edit.channels:
+            self.command.emit(cmd.update_edit(row, "Re-target edit", channels=channels))
+
+    def _move(self, step: int) -> None:
+        row = self.list.currentRow()
+        if row >= 0 and 0 <= row + step < len(self._scene.edits):
+            self.command.emit(cmd.move_edit(row, row + step))
+            self.list.setCurrentRow(row + step)
+
+    def _delete(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.command.emit(cmd.remove_edit(row))

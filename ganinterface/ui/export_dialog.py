@@ -1,0 +1,294 @@
+"""Export dialogs: the image, a strip, a PNG sequence, a GIF or an MP4; and a recipe over many seeds.
+
+Jobs run on their own worker thread with their own Renderer (the window's renderer keeps serving the
+canvas), report progress through a queued signal and stop at Cancel; the export module writes
+atomically, so a cancelled export leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from ganinterface.engine.scene import Scene
+from ganinterface.export.progress import Cancelled, CancelToken
+from ganinterface.ui.workers import BackgroundTask
+
+# label -> (format, default file name, is an animation)
+EXPORT_KINDS: dict[str, tuple[str, str, bool]] = {
+    "Current image (PNG, reopens as a scene)": ("png", "image.png", False),
+    "Animation as a frame strip (PNG)": ("strip", "strip.png", True),
+    "Animation as a PNG sequence (folder)": ("png-seq", "frames", True),
+    "Animation as GIF": ("gif", "animation.gif", True),
+    "Animation as MP4 (H.264)": ("mp4", "animation.mp4", True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportJob:
+    generator: Any
+    device: Any
+    fmt: str  # "png" or one of export.animation.FORMATS
+    path: Path
+    scenes: tuple[Scene, ...]  # one scene for "png"
+    fps: float = 12.0
+    scale: int = 1
+
+
+def _rendered(renderer: Any, scene: Scene, what: str) -> np.ndarray:
+    result = renderer.render(scene)
+    if result.error:
+        raise ValueError(f"{what}: {result.error}")
+    return result.image
+
+
+def run_export(job: ExportJob, progress: Callable[[int, int], None], cancel: CancelToken) -> Path:
+    """Render the job's scenes with a Renderer of its own and write them; Cancelled if cancelled."""
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.export.animation import export_frames
+    from ganinterface.export.images import save_png
+
+    renderer = Renderer(job.generator, job.device)
+    if job.fmt == "png":
+        image = _rendered(renderer, job.scenes[0], "image")
+        cancel.raise_if_cancelled()
+        save_png(job.path, image, job.scenes[0], scale=job.scale)
+        progress(1, 1)
+        return job.path
+    size = None
+    if job.scale != 1:
+        height, width = job.generator.img_height, job.generator.img_width
+        size = (width * job.scale, height * job.scale)
+    return export_frames(lambda i: _rendered(renderer, job.scenes[i], f"frame {i}"), job.path,
+                         job.fmt, fps=job.fps, size=size, count=len(job.scenes), resample="nearest",
+                         progress=progress, cancel=cancel)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedsJob:
+    generator: Any
+    device: Any
+    scene: Scene
+    seeds: tuple[int, ...]
+    folder: Path
+
+
+def run_seeds(job: SeedsJob, progress: Callable[[int, int], None], cancel: CancelToken) -> Path:
+    """The scene's edits on every seed, one PNG (carrying its scene) per seed: seed00042.png."""
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.export.images import save_png
+
+    renderer = Renderer(job.generator, job.device)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    for done, seed in enumerate(job.seeds, start=1):
+        cancel.raise_if_cancelled()
+        scene = job.scene.replace(seed=seed, w=None)
+        save_png(job.folder / f"seed{seed:05d}.png", _rendered(renderer, scene, f"seed {seed}"), scene)
+        progress(done, len(job.seeds))
+    return job.folder
+
+
+class JobRunner(QObject):
+    """Runs ``function(job, progress, cancel)`` on a worker; signals arrive on the GUI thread."""
+
+    progressed = Signal(int, int)
+    finished = Signal(object)  # Outcome (value: the path written; error: one line, or "cancelled")
+
+    def __init__(self, function: Callable, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._function = function
+        self.cancel_token = CancelToken()
+        self._task = BackgroundTask(self._run, "ganinterface-export", self)
+        self._task.finished.connect(self._done)
+
+    def _run(self, job: Any) -> Any:
+        try:
+            return self._function(job, self.progressed.emit, self.cancel_token)
+        except Cancelled:
+            return None
+
+    def start(self, job: Any) -> None:
+        self.cancel_token = CancelToken()
+        self._task.start(job)
+
+    def busy(self) -> bool:
+        return self._task.busy()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    @Slot(object, object)
+    def _done(self, _job: object, outcome: object) -> None:
+        self.finished.emit(outcome)
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._task.shutdown()
+
+
+class _JobDialog(QDialog):
+    """Shared frame: a form, a progress bar, Start and Cancel/Close."""
+
+    def __init__(self, parent: QWidget | None, title: str, function: Callable) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setMinimumWidth(460)
+        self.form = QFormLayout()
+        self.progress = QProgressBar()
+        self.progress.setValue(0)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.buttons = QDialogButtonBox()
+        self.start_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel_or_close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.runner = JobRunner(function, self)
+        self.runner.progressed.connect(self._progressed)
+        self.runner.finished.connect(self._finished)
+        self.written: Path | None = None
+
+    def _path_row(self, default: str, folder: bool = False) -> QLineEdit:
+        edit = QLineEdit(str(Path.cwd() / default))
+        browse = QPushButton("Browse…")
+
+        def pick() -> None:
+            if folder:
+                chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+            else:
+                chosen, _ = QFileDialog.getSaveFileName(self, "Export to", edit.text())
+            if chosen:
+                edit.setText(chosen)
+
+        browse.clicked.connect(pick)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(browse)
+        self.form.addRow("Save to", row)
+        return edit
+
+    def make_job(self) -> Any:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        try:
+            job = self.make_job()
+        except ValueError as error:
+            self.message.setText(str(error))
+            return
+        self.written = None
+        self.start_button.setEnabled(False)
+        self.message.setText("Working…")
+        self.progress.setValue(0)
+        self.runner.start(job)
+
+    def cancel_or_close(self) -> None:
+        if self.runner.busy():
+            self.runner.cancel()
+            self.message.setText("Cancelling…")
+        else:
+            self.reject()
+
+    @Slot(int, int)
+    def _progressed(self, done: int, total: int) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+
+    @Slot(object)
+    def _finished(self, outcome: Any) -> None:
+        self.start_button.setEnabled(True)
+        if outcome.error:
+            self.message.setText(f"Failed: {outcome.error}")
+        elif outcome.value is None:
+            self.message.setText("Cancelled: nothing was written.")
+            self.progress.setValue(0)
+        else:
+            self.written = Path(outcome.value)
+            self.message.setText(f"Wrote {self.written}")
+
+    def done(self, result: int) -> None:  # noqa: D401 (Qt override): stop the worker on close
+        self.runner.shutdown()
+        super().done(result)
+
+
+class ExportDialog(_JobDialog):
+    def __init__(self, parent: QWidget | None, model: Any, scene: Scene,
+                 frames: Callable[[], list[Scene]]) -> None:
+        super().__init__(parent, "Export", run_export)
+        self.model, self.scene, self.frames = model, scene, frames
+        self.kind = QComboBox()
+        self.kind.addItems(list(EXPORT_KINDS))
+        self.form.addRow("What", self.kind)
+        self.path = self._path_row("image.png")
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(1.0, 60.0)
+        self.fps.setValue(12.0)
+        self.form.addRow("Frames per second", self.fps)
+        self.scale = QSpinBox()
+        self.scale.setRange(1, 16)
+        self.scale.setSuffix("×")
+        self.scale.setToolTip("Enlarge every frame (nearest neighbour: pixels stay crisp)")
+        self.form.addRow("Size", self.scale)
+        self.frame_note = QLabel("")
+        self.form.addRow("Frames", self.frame_note)
+        self.kind.currentTextChanged.connect(self._kind_changed)
+        self.scale.valueChanged.connect(lambda _v: self._kind_changed(self.kind.currentText()))
+        self._kind_changed(self.kind.currentText())
+
+    def _kind_changed(self, label: str) -> None:
+        fmt, default, animated = EXPORT_KINDS[label]
+        self.path.setText(str(Path(self.path.text()).with_name(default)))
+        self.fps.setEnabled(animated)
+        height, width = self.model.shape.height, self.model.shape.width
+        size = f"{width * self.scale.value()}×{height * self.scale.value()} px"
+        count = len(self.frames()) if animated else 1
+        self.frame_note.setText(f"{count} frame{'s' if count != 1 else ''} of {size}"
+                                + ("  (set them up in the Animation tab)" if animated else ""))
+
+    def make_job(self) -> ExportJob:
+        fmt, _, animated = EXPORT_KINDS[self.kind.currentText()]
+        scenes = tuple(self.frames()) if animated else (self.scene,)
+        if not scenes:
+            raise ValueError("No animation frames: add keyframes in the Animation tab first.")
+        path = Path(self.path.text()).expanduser()
+        if not path.parent.is_dir():
+            raise ValueError(f"Folder {path.parent} does not exist.")
+        renderer = self.model.renderer
+        return ExportJob(renderer.generator, renderer.device, fmt, path, scenes,
+                         float(self.fps.value()), self.scale.value())
+
+
+class ApplyToSeedsDialog(_JobDialog):
+    def __init__(self, parent: QWidget | None, model: Any, scene: Scene) -> None:
+        super().__init__(parent, "Apply edits to seeds", run_seeds)
+        self.model, self.scene = model, scene
+        self.seeds = QLineEdit(f"{scene.seed}-{scene.seed + 9}")
+        self.seeds.setToolTip("Seeds, e.g. 0-99 or 1,5,9")
+        self.form.addRow("Seeds", self.seeds)
+        self.path = self._path_row("recipe-output", folder=True)
+        self.form.addRow("", QLabel(f"{len(scene.edits)} edit(s); one PNG per seed, each reopenable "
+                                    "as a scene"))
+
+    def make_job(self) -> SeedsJob:
+        from ganinterface.engine.latents import LatentError, parse_seeds
+
+        try:
+            seeds = tuple(parse_seeds(self.seeds.text()))
+        except LatentError as error:
+            raise ValueError(f"Seeds: {error}") from None
+        renderer = self.model.renderer
+        return SeedsJob(renderer.generator, renderer.device, self.scene, seeds,
+                        Path(self.path.text()).expanduser())

@@ -1,0 +1,197 @@
+"""Seed, class, truncation and noise: where the latent comes from, and what it honestly is (W or W+)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+from superqt import QLabeledDoubleSlider
+
+from ganinterface.engine import commands as cmd
+from ganinterface.engine.scene import Scene
+
+MAX_SEED = 2**31 - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelShape:
+    """What the panels need to know about the loaded generator."""
+
+    name: str
+    z_dim: int
+    w_dim: int
+    num_ws: int
+    c_dim: int
+    layers: tuple  # tuple[LayerInfo, ...]
+    height: int
+    width: int
+
+
+def describe_latent(scene: Scene, shape: ModelShape | None) -> str:
+    """One honest sentence about the latent: W (one vector for every layer) or W+ (one per layer)."""
+    num_ws = shape.num_ws if shape else "?"
+    ranged = [e for e in scene.edits if getattr(e, "kind", "") in ("direction", "style_mix")
+              and e.enabled and (e.first != 0 or e.last is not None)]
+    if scene.w is None:
+        text = f"seed {scene.seed} → z → W: one vector used by all {num_ws} layers"
+    elif scene.w.ndim == 1:
+        text = f"given W ({scene.w.shape[0]}-d): one vector used by all {num_ws} layers"
+    else:
+        text = f"given W+ ({scene.w.shape[0]} × {scene.w.shape[1]}): one vector per layer"
+    if ranged:
+        text += f"; {len(ranged)} edit(s) on a layer range make it W+"
+    return text
+
+
+class LatentPanel(QWidget):
+    command = Signal(object)  # engine.commands.Command
+    drag_finished = Signal()
+    copy_requested = Signal()
+    paste_requested = Signal()
+    load_requested = Signal()
+    save_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._updating = False
+        self.seed = QSpinBox()
+        self.seed.setRange(0, MAX_SEED)
+        self.seed.setToolTip("Seed of the random z (drawn as NVlabs gen_images.py does)")
+        self.seed.setKeyboardTracking(False)
+        previous, following, lucky = QPushButton("◀"), QPushButton("▶"), QPushButton("Random")
+        previous.setToolTip("Previous seed (Page Up)")
+        following.setToolTip("Next seed (Page Down)")
+        lucky.setToolTip("A random seed")
+        for button in (previous, following):
+            button.setFixedWidth(30)
+        previous.clicked.connect(lambda: self.seed.setValue(max(self.seed.value() - 1, 0)))
+        following.clicked.connect(lambda: self.seed.setValue(min(self.seed.value() + 1, MAX_SEED)))
+        lucky.clicked.connect(lambda: self.seed.setValue(random.randrange(0, 100_000)))
+        self.previous_button, self.next_button = previous, following
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(previous)
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(following)
+        seed_row.addWidget(lucky)
+
+        self.class_index = QSpinBox()
+        self.class_index.setRange(-1, 0)
+        self.class_index.setSpecialValueText("none")
+        self.class_index.setToolTip("Class label for conditional models")
+
+        self.psi = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
+        self.psi.setRange(0.0, 1.5)
+        self.psi.setDecimals(2)
+        self.psi.setSingleStep(0.05)
+        self.psi.setValue(1.0)
+        self.psi.setToolTip("Truncation ψ: pull W towards the average W (1 = none, 0 = the average)")
+
+        self.noise_mode = QComboBox()
+        self.noise_mode.addItems(["const", "random", "none"])
+        self.noise_mode.setToolTip("Per-pixel noise: the model's stored constants, a random draw "
+                                   "(from the noise seed), or none")
+        self.noise_seed = QSpinBox()
+        self.noise_seed.setRange(0, MAX_SEED)
+        self.noise_seed.setToolTip("Seed of the random noise (noise mode 'random')")
+
+        self.latent_label = QLabel()
+        self.latent_label.setWordWrap(True)
+        self.latent_label.setStyleSheet("color: palette(mid);")
+        self.use_seed = QPushButton("Back to seed")
+        self.use_seed.setToolTip("Forget the given W/W+ and use the seed again")
+        buttons = QHBoxLayout()
+        for text, tip, signal in (("Copy", "Copy the W+ latent to the clipboard", self.copy_requested),
+                                  ("Paste", "Use a latent from the clipboard", self.paste_requested),
+                                  ("Load…", "Load a W or W+ latent (.npy)", self.load_requested),
+                                  ("Save…", "Save the current W+ latent (.npy)", self.save_requested)):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(signal.emit)
+            buttons.addWidget(button)
+
+        form = QFormLayout()
+        form.addRow("Seed", seed_row)
+        form.addRow("Class", self.class_index)
+        form.addRow("Truncation ψ", self.psi)
+        noise_row = QHBoxLayout()
+        noise_row.addWidget(self.noise_mode, 1)
+        noise_row.addWidget(QLabel("seed"))
+        noise_row.addWidget(self.noise_seed, 1)
+        form.addRow("Noise", noise_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        latent_row = QHBoxLayout()
+        latent_row.addWidget(self.latent_label, 1)
+        latent_row.addWidget(self.use_seed)
+        layout.addLayout(latent_row)
+        layout.addLayout(buttons)
+        layout.addStretch(1)
+
+        self.seed.valueChanged.connect(self._seed_changed)
+        self.class_index.valueChanged.connect(self._class_changed)
+        self.psi.valueChanged.connect(self._psi_changed)
+        self.psi.sliderReleased.connect(self.drag_finished.emit)
+        self.noise_mode.currentTextChanged.connect(self._noise_changed)
+        self.noise_seed.valueChanged.connect(self._noise_changed)
+        self.use_seed.clicked.connect(lambda: self.command.emit(cmd.set_fields("Use seed", w=None)))
+
+    # ---- scene -> widgets ------------------------------------------------------------------------
+    def show_scene(self, scene: Scene, shape: ModelShape | None) -> None:
+        self._updating = True
+        try:
+            self.seed.setValue(scene.seed)
+            if shape is not None:
+                self.class_index.setRange(-1, max(shape.c_dim - 1, -1))
+                self.class_index.setEnabled(shape.c_dim > 0)
+            self.class_index.setValue(-1 if scene.class_index is None else scene.class_index)
+            if abs(self.psi.value() - scene.truncation_psi) > 1e-9:
+                self.psi.setValue(scene.truncation_psi)
+            self.noise_mode.setCurrentText(scene.noise_mode)
+            self.noise_seed.setValue(scene.noise_seed)
+            self.noise_seed.setEnabled(scene.noise_mode == "random")
+            self.seed.setEnabled(scene.w is None)
+            self.psi.setEnabled(scene.w is None)
+            self.use_seed.setVisible(scene.w is not None)
+            self.latent_label.setText("Latent: " + describe_latent(scene, shape))
+        finally:
+            self._updating = False
+
+    # ---- widgets -> commands ---------------------------------------------------------------------
+    def _seed_changed(self, seed: int) -> None:
+        if not self._updating:
+            self.command.emit(cmd.set_fields(f"Seed {seed}", merge_key="seed", seed=seed))
+
+    def _class_changed(self, value: int) -> None:
+        if not self._updating:
+            self.command.emit(cmd.set_fields("Class", class_index=None if value < 0 else value))
+
+    def _psi_changed(self, psi: float) -> None:
+        if not self._updating:
+            self.command.emit(cmd.set_fields(f"Truncation ψ {psi:.2f}", merge_key="psi",
+                                             truncation_psi=round(float(psi), 4)))
+
+    def _noise_changed(self, *_: object) -> None:
+        if not self._updating:
+            self.command.emit(cmd.set_fields("Noise", noise_mode=self.noise_mode.currentText(),
+                                             noise_seed=self.noise_seed.value()))
+
+
+def latent_from_array(array: np.ndarray, shape: ModelShape, what: str) -> np.ndarray:
+    """Accept (w_dim,), (num_ws, w_dim) or (1, num_ws, w_dim); raise ValueError naming ``what``."""
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 2 and array.shape[0] == 1:
+        array = array[0]
+    good = (array.ndim == 1 and array.shape[0] == shape.w_dim) or (
+        array.ndim == 2 and array.shape == (shape.num_ws, shape.w_dim))
+    if not good:
+        raise ValueError(f"{what}: latent shape {array.shape} does not fit this model "
+                         f"(expected ({shape.w_dim},) or ({shape.num_ws}, {shape.w_dim}))")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what}: latent contains NaN or infinite values")
+    return array

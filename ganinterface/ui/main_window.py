@@ -1,0 +1,671 @@
+"""The main window: binds widgets to the CommandStack (the document) and the render worker.
+
+Data flow, one way round: a widget emits a Command -> ``CommandStack.push`` -> listeners update the
+widgets and submit a render request -> the worker renders the newest request -> ``_on_rendered``
+(GUI thread) paints the numpy image.  The window never does tensor maths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel,
+                               QLineEdit, QMainWindow, QMessageBox, QProgressBar, QSpinBox,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget, QAbstractSpinBox,
+                               QInputDialog)
+from superqt import QLabeledSlider
+
+from ganinterface.engine import commands as cmd
+from ganinterface.engine.scene import (FeatureEdit, Mask, Recipe, Rect, Scene, SceneFormatError,
+                                       Stroke)
+from ganinterface.engine.scheduler import Outcome
+from ganinterface.ui.canvas import ImageCanvas, Tool
+from ganinterface.ui.edits_panel import EditsPanel
+from ganinterface.ui.features_panel import ChannelView, FeaturesPanel, palette_lut
+from ganinterface.ui.latent_panel import LatentPanel, ModelShape, latent_from_array
+from ganinterface.ui.model_loading import LoadedModel, load_model
+from ganinterface.ui.workers import BackgroundTask, RenderBridge, RenderRequest
+
+log = logging.getLogger(__name__)
+SCENE_FILTER = "Scenes (*.json *.png);;All files (*)"
+RECIPE_FILTER = "Recipes (*.json);;All files (*)"
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    """ganinterface's window.  ``loader(path | None) -> LoadedModel`` runs on a worker thread."""
+
+    def __init__(self, loader: Callable[[str | None], LoadedModel] = load_model,
+                 settings: QSettings | None = None, force_sync: bool = False) -> None:
+        super().__init__()
+        self.setWindowTitle("ganinterface")
+        self.settings = settings if settings is not None else QSettings("ganinterface", "ganinterface")
+        self.stack = cmd.CommandStack(Scene())
+        self.model: LoadedModel | None = None
+        self.last_result: Any = None
+        self.scene_path: Path | None = None
+        self.comparing = False
+        self._painting_index: int | None = None
+        self._stroke_serial = 0
+        self._ask = _MessageBoxes(self)
+
+        self.bridge = RenderBridge(self, force_sync=force_sync)
+        self.bridge.rendered.connect(self._on_rendered)
+        self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
+        self.loader_task.finished.connect(self._on_model_loaded)
+
+        self.canvas = ImageCanvas()
+        self.readout = QLabel("")
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.addWidget(self.canvas, 1)
+        central_layout.addWidget(self.readout)
+        self.setCentralWidget(central)
+
+        self.latent_panel = LatentPanel()
+        self.features_panel = FeaturesPanel()
+        self.edits_panel = EditsPanel()
+        self.channel_view = ChannelView()
+        self._extra_tabs = QTabWidget()
+        self._build_docks()
+        self._build_tools()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self._restore_settings()
+        self.stack.subscribe(self._on_scene_changed)
+        QApplication.instance().installEventFilter(self)
+        self._on_scene_changed(self.stack.scene)
+
+    # ---- construction ----------------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
+        self.latent_dock = self._dock("Latent", self.latent_panel, left)
+        self.edits_dock = self._dock("Edit stack", self.edits_panel, left)
+        self.extra_dock = self._dock("Directions & animation", self._extra_tabs, left)
+        self.tabifyDockWidget(self.edits_dock, self.extra_dock)
+        self.edits_dock.raise_()
+        self.features_dock = self._dock("Feature maps", self.features_panel, right)
+        self.channel_dock = self._dock("Channel", self.channel_view, right)
+        self.tabifyDockWidget(self.features_dock, self.channel_dock)
+        self.features_dock.raise_()
+        self.resizeDocks([self.latent_dock, self.features_dock], [340, 420],
+                         Qt.Orientation.Horizontal)
+
+    def _build_tools(self) -> None:
+        bar = QToolBar("Tools")
+        bar.setObjectName("toolbar-tools")
+        self.addToolBar(bar)
+        group = QActionGroup(self)
+        self.tool_actions: dict[Tool, QAction] = {}
+        for tool, text, key, tip in (
+                (Tool.PAN, "Pan", "V", "Pan and zoom the image (wheel zooms)"),
+                (Tool.BRUSH, "Brush", "B", "Paint a feature edit: left adds, right subtracts"),
+                (Tool.RECT, "Rectangle", "R", "Drag a rectangle edit: left adds, right subtracts"),
+                (Tool.REGION, "Region", "M", "Mark the region used to rank channels")):
+            action = QAction(text, self, checkable=True)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{tip} ({key})")
+            action.triggered.connect(lambda _=False, t=tool: self.set_tool(t))
+            group.addAction(action)
+            bar.addAction(action)
+            self.tool_actions[tool] = action
+        self.tool_actions[Tool.PAN].setChecked(True)
+        bar.addSeparator()
+        self.brush_size = QLabeledSlider(Qt.Orientation.Horizontal)
+        self.brush_size.setRange(1, 64)
+        self.brush_size.setValue(8)
+        self.brush_size.setFixedWidth(150)
+        self.brush_size.setToolTip("Brush diameter in image pixels ([ and ])")
+        self.softness = QDoubleSpinBox()
+        self.softness.setRange(0.0, 1.0)
+        self.softness.setSingleStep(0.1)
+        self.softness.setValue(0.5)
+        self.softness.setToolTip("Edge softness: 0 hard, 1 fully feathered")
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.0, 100.0)
+        self.strength.setSingleStep(0.5)
+        self.strength.setValue(3.0)
+        self.strength.setToolTip("Amount added to the selected channels inside the mask")
+        self.subtract_action = QAction("Subtract", self, checkable=True)
+        self.subtract_action.setShortcut(QKeySequence("X"))
+        self.subtract_action.setToolTip("Left button subtracts instead of adding (X)")
+        for label, widget in (("Size", self.brush_size), ("Softness", self.softness),
+                              ("Strength", self.strength)):
+            bar.addWidget(QLabel(f" {label} "))
+            bar.addWidget(widget)
+        bar.addAction(self.subtract_action)
+        bar.addSeparator()
+        compare = QLabel("  Hold Space: compare without edits")
+        compare.setStyleSheet("color: palette(mid);")
+        bar.addWidget(compare)
+
+    def _action(self, menu, text: str, slot: Callable, shortcut: Any = None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "Open model…", self.open_model_dialog, "Ctrl+Shift+O",
+                     "Load a generator checkpoint (.pkl, .pt, .safetensors)")
+        self._action(file_menu, "Open scene…", self.open_scene_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open recent")
+        self._action(file_menu, "Save scene", self.save_scene, QKeySequence.StandardKey.Save)
+        self._action(file_menu, "Save scene as…", self.save_scene_as, QKeySequence.StandardKey.SaveAs)
+        file_menu.addSeparator()
+        self._action(file_menu, "Export…", self.open_export_dialog, "Ctrl+E",
+                     "Save the image, a strip, a PNG sequence, a GIF or an MP4")
+        file_menu.addSeparator()
+        self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        edit_menu = bar.addMenu("&Edit")
+        self.undo_action = self._action(edit_menu, "Undo", self.stack.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = self._action(edit_menu, "Redo", self.stack.redo, "Ctrl+Shift+Z")
+        edit_menu.addSeparator()
+        self._action(edit_menu, "Delete selected edit", self.edits_panel._delete, QKeySequence.StandardKey.Delete)
+        self._action(edit_menu, "Next seed", lambda: self.latent_panel.next_button.click(), "PgDown")
+        self._action(edit_menu, "Previous seed", lambda: self.latent_panel.previous_button.click(), "PgUp")
+        self._action(edit_menu, "Larger brush", lambda: self.brush_size.setValue(self.brush_size.value() + 2), "]")
+        self._action(edit_menu, "Smaller brush", lambda: self.brush_size.setValue(self.brush_size.value() - 2), "[")
+
+        view_menu = bar.addMenu("&View")
+        self._action(view_menu, "Fit image", self.canvas.fit, "Ctrl+0")
+        self._action(view_menu, "Actual pixels (1:1)", self.canvas.actual_size, "Ctrl+1")
+        self.smooth_action = QAction("Smooth when enlarged", self, checkable=True, checked=True)
+        self.smooth_action.toggled.connect(self.canvas.set_smooth)
+        view_menu.addAction(self.smooth_action)
+        view_menu.addSeparator()
+        for dock in (self.latent_dock, self.edits_dock, self.extra_dock, self.features_dock,
+                     self.channel_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.model_label = QLabel("no model")
+        self.render_label = QLabel("")
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setMaximumWidth(120)
+        self.busy.hide()
+        status.addPermanentWidget(self.busy)
+        status.addPermanentWidget(self.render_label)
+        status.addPermanentWidget(self.model_label)
+
+    def _connect(self) -> None:
+        for panel in (self.latent_panel, self.edits_panel):
+            panel.command.connect(self.push)
+            panel.drag_finished.connect(self.stack.close_merge)
+        self.latent_panel.copy_requested.connect(self.copy_latent)
+        self.latent_panel.paste_requested.connect(self.paste_latent)
+        self.latent_panel.load_requested.connect(self.load_latent_dialog)
+        self.latent_panel.save_requested.connect(self.save_latent_dialog)
+        self.edits_panel.save_recipe_requested.connect(self.save_recipe_dialog)
+        self.edits_panel.apply_recipe_requested.connect(self.apply_recipe_dialog)
+        self.edits_panel.apply_to_seeds_requested.connect(self.apply_to_seeds_dialog)
+        self.features_panel.layer_changed.connect(lambda _name: self.request_render())
+        self.features_panel.rank_requested.connect(self.rank_channels)
+        self.features_panel.channel_opened.connect(self.open_channel)
+        self.features_panel.display_changed.connect(self._refresh_channel_view)
+        self.features_panel.overlay.toggled.connect(lambda _on: self._refresh_channel_view())
+        self.canvas.stroke_changed.connect(self._stroke_changed)
+        self.canvas.rect_changed.connect(self._rect_changed)
+        self.canvas.region_marked.connect(self._region_marked)
+        self.canvas.hovered.connect(self._hovered)
+        self.brush_size.valueChanged.connect(self._brush_size_changed)
+
+    # ---- document --------------------------------------------------------------------------------
+    @Slot(object)
+    def push(self, command: cmd.Command) -> None:
+        self.stack.push(command)
+
+    def _on_scene_changed(self, scene: Scene) -> None:
+        shape = self.model.shape if self.model else None
+        self.latent_panel.show_scene(scene, shape)
+        self.edits_panel.show_scene(scene)
+        self.undo_action.setEnabled(self.stack.can_undo())
+        self.redo_action.setEnabled(self.stack.can_redo())
+        self.undo_action.setText(f"Undo {self.stack.undo_label()}".strip())
+        self.redo_action.setText(f"Redo {self.stack.redo_label()}".strip())
+        name = self.scene_path.name if self.scene_path else "untitled"
+        self.setWindowTitle(f"{name}{'' if self.stack.is_clean() else ' *'} — ganinterface")
+        self.setWindowModified(not self.stack.is_clean())
+        self.request_render()
+
+    def displayed_scene(self) -> Scene:
+        scene = self.stack.scene
+        return scene.replace(edits=()) if self.comparing else scene
+
+    def request_render(self) -> None:
+        if self.model is None:
+            return
+        layer = self.features_panel.current_layer()
+        self.bridge.submit(RenderRequest(self.model.renderer, self.displayed_scene(),
+                                         (layer,) if layer else (),
+                                         "compare" if self.comparing else "edit"))
+
+    @Slot(object, object)
+    def _on_rendered(self, request: RenderRequest, outcome: Outcome) -> None:
+        if self.model is None or request.renderer is not self.model.renderer:
+            return  # rendered by a model that has since been replaced
+        result = outcome.value
+        error = outcome.error or getattr(result, "error", None)
+        if error:
+            self.render_label.setText(f"Render failed: {error}")
+            self.render_label.setStyleSheet("color: #e06060;")
+            return
+        self.render_label.setStyleSheet("")
+        self.last_result = result
+        self.canvas.set_image(result.image)
+        layer = request.taps[0] if request.taps else ""
+        if layer and layer in result.features:
+            self.features_panel.show_features(np.asarray(result.features[layer]))
+        layers = self.model.shape.layers
+        first = min(int(result.first_layer), len(layers))
+        recomputed = (f"from layer {first} ({layers[first].name})" if 0 < first < len(layers)
+                      else "all layers" if first == 0 else "from cache")
+        what = "without edits (comparing)" if request.purpose == "compare" else ""
+        self.render_label.setText(f"{result.seconds * 1000:.0f} ms, {recomputed} {what}".strip())
+
+    # ---- models ----------------------------------------------------------------------------------
+    def load_model_async(self, path: str | None) -> None:
+        self.busy.show()
+        self.statusBar().showMessage(f"Loading {path or 'the built-in model'}…")
+        self.loader_task.start(path)
+
+    @Slot(object, object)
+    def _on_model_loaded(self, path: str | None, outcome: Outcome) -> None:
+        self.busy.setVisible(self.loader_task.busy())
+        if not outcome.ok:
+            self.statusBar().showMessage("Could not load the model", 8000)
+            self._ask.error("Could not load model", outcome.error.split(": ", 1)[-1]
+                            if outcome.error.startswith(("CheckpointError", "FileNotFoundError"))
+                            else outcome.error)
+            return
+        self.set_model(outcome.value)
+
+    def set_model(self, model: LoadedModel) -> None:
+        previous = self.model
+        self.model = model
+        device = getattr(model.renderer, "device", "cpu")
+        self.model_label.setText(f"{model.shape.name} · {model.shape.height}×{model.shape.width} · {device}")
+        self.model_label.setToolTip(model.note or str(model.checkpoint or "built-in model"))
+        if model.note:
+            self.statusBar().showMessage(model.note)
+        else:
+            self.statusBar().clearMessage()
+        self.features_panel.set_layers(model.shape.layers)
+        self.edits_panel.set_layer_channels({l.name: l.channels for l in model.shape.layers})
+        if previous is None or previous.checkpoint != model.checkpoint or previous.shape != model.shape:
+            if self.stack.scene.checkpoint != model.checkpoint:
+                self.stack.reset(self.stack.scene.replace(checkpoint=model.checkpoint, w=None,
+                                                          edits=()))
+                return
+        self._on_scene_changed(self.stack.scene)
+
+    # ---- painting ----------------------------------------------------------------------------------
+    def set_tool(self, tool: Tool) -> None:
+        self.tool_actions[tool].setChecked(True)
+        self.canvas.set_tool(tool)
+
+    def _brush_size_changed(self, size: int) -> None:
+        height = self.canvas.image_size()[0] or 1
+        self.canvas.brush_radius = size / 2 / height
+
+    def _edit_target(self) -> tuple[str, tuple[int, ...]] | None:
+        layer = self.features_panel.current_layer()
+        if not layer:
+            return None
+        channels = self.features_panel.selected_channels()
+        if not channels:
+            channels = tuple(range(self.features_panel.channel_count()))
+            self.statusBar().showMessage(f"No channels selected: the edit changes all {len(channels)} "
+                                         f"channels of {layer}", 4000)
+        return layer, channels
+
+    def _paint(self, shape: Any, sign: int, finished: bool, label: str) -> None:
+        target = self._edit_target()
+        if target is None:
+            return
+        if self.subtract_action.isChecked():
+            sign = -sign
+        layer, channels = target
+        edit = FeatureEdit(layer, channels, Mask((shape,)), sign * float(self.strength.value()),
+                           name=label.lower())
+        key = ("paint", self._stroke_serial)
+        if self._painting_index is None:
+            self.stack.push(cmd.add_edit(edit, label, merge_key=key))
+            self._painting_index = len(self.stack.scene.edits) - 1
+        else:
+            self.stack.push(cmd.replace_edit(self._painting_index, edit, label, merge_key=key))
+        if finished:
+            self.stack.close_merge()
+            self._painting_index = None
+            self._stroke_serial += 1
+
+    def _stroke_changed(self, points: list, sign: int, finished: bool) -> None:
+        height = self.canvas.image_size()[0] or 1
+        stroke = Stroke(tuple(points), radius=round(self.brush_size.value() / 2 / height, 5),
+                        softness=float(self.softness.value()))
+        self._paint(stroke, sign, finished, "Brush stroke")
+
+    def _rect_changed(self, box: tuple, sign: int, finished: bool) -> None:
+        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+            if finished:
+                self._paint(Rect(*box, softness=float(self.softness.value())), sign, True, "Rectangle")
+            return
+        self._paint(Rect(*box, softness=float(self.softness.value())), sign, finished, "Rectangle")
+
+    # ---- feature maps --------------------------------------------------------------------------------
+    def _region_marked(self, box: tuple) -> None:
+        self.statusBar().showMessage("Region marked: press “Rank channels by region”", 4000)
+
+    def rank_channels(self) -> None:
+        from ganinterface.engine.analysis import rank_channels
+        from ganinterface.engine.masks import rasterize
+
+        features = self.features_panel.features()
+        if features is None:
+            return
+        if self.canvas.region is None:
+            self.set_tool(Tool.REGION)
+            self.statusBar().showMessage("First drag a region over the image (Region tool, M)", 6000)
+            return
+        _, height, width = features.shape
+        region = rasterize(Mask((Rect(*self.canvas.region),)), height, width)
+        self.features_panel.show_ranking(rank_channels(features, region))
+
+    def open_channel(self, channel: int) -> None:
+        self.channel_dock.show()
+        self.channel_dock.raise_()
+        self.channel_view.channel = channel
+        self._refresh_channel_view()
+
+    def _refresh_channel_view(self) -> None:
+        features, channel = self.features_panel.features(), self.channel_view.channel
+        if features is None or channel is None or channel >= features.shape[0]:
+            self.canvas.set_overlay(None)
+            return
+        palette = self.features_panel.palette_name()
+        values = features[channel]
+        bound = self.channel_view.show_channel(self.features_panel.current_layer(), channel, values,
+                                               palette)
+        if self.features_panel.overlay.isChecked():
+            self.canvas.set_overlay(values, palette_lut(palette), (-bound, bound))
+        else:
+            self.canvas.set_overlay(None)
+
+    def _hovered(self, pixel: tuple[int, int] | None) -> None:
+        result = self.last_result
+        if pixel is None or result is None:
+            self.readout.setText("")
+            return
+        x, y = pixel
+        red, green, blue = (int(v) for v in result.image[y, x])
+        raw = ", ".join(f"{float(v):+.3f}" for v in result.raw[:, y, x])
+        self.readout.setText(f"  pixel ({x}, {y})   RGB {red} {green} {blue}   raw ({raw})")
+
+    # ---- compare (A/B) -------------------------------------------------------------------------------
+    def set_comparing(self, comparing: bool) -> None:
+        if comparing != self.comparing:
+            self.comparing = comparing
+            self.request_render()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
+        if (event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+                and event.key() == Qt.Key.Key_Space and not event.isAutoRepeat()
+                and self.isActiveWindow() and not _typing_into(QApplication.focusWidget())):
+            self.set_comparing(event.type() == QEvent.Type.KeyPress)
+            return True
+        return super().eventFilter(watched, event)
+
+    # ---- latents ---------------------------------------------------------------------------------------
+    def current_latent(self) -> np.ndarray | None:
+        return None if self.last_result is None else np.asarray(self.last_result.ws, dtype=np.float32)
+
+    def copy_latent(self) -> None:
+        latent = self.current_latent()
+        if latent is not None:
+            QGuiApplication.clipboard().setText(json.dumps({"ganinterface.latent": latent.tolist()}))
+            self.statusBar().showMessage(f"Copied the W+ latent ({latent.shape[0]} × {latent.shape[1]})", 3000)
+
+    def paste_latent(self) -> None:
+        try:
+            data = json.loads(QGuiApplication.clipboard().text())
+            array = np.asarray(data["ganinterface.latent"], dtype=np.float32)
+            self._use_latent(array, "clipboard", "Paste latent")
+        except (ValueError, KeyError, TypeError) as error:
+            self._ask.error("Paste latent", f"The clipboard holds no latent ({error})")
+
+    def _use_latent(self, array: np.ndarray, what: str, label: str) -> None:
+        if self.model is None:
+            return
+        latent = latent_from_array(array, self.model.shape, what)
+        self.stack.push(cmd.set_fields(label, w=latent))
+
+    def load_latent_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load latent", "", "NumPy (*.npy);;All files (*)")
+        if path:
+            self.load_latent(path)
+
+    def load_latent(self, path: str) -> None:
+        try:
+            array = np.load(path, allow_pickle=False)
+            self._use_latent(array, Path(path).name, f"Load latent {Path(path).name}")
+        except (OSError, ValueError) as error:
+            self._ask.error("Load latent", f"{Path(path).name}: {error}")
+
+    def save_latent_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save latent", "latent.npy", "NumPy (*.npy)")
+        if path:
+            self.save_latent(path)
+
+    def save_latent(self, path: str) -> None:
+        from ganinterface.export.atomic import atomic_write
+
+        latent = self.current_latent()
+        if latent is not None:
+            with atomic_write(path) as handle:
+                np.save(handle, latent, allow_pickle=False)
+
+    # ---- recipes ---------------------------------------------------------------------------------------
+    def current_recipe(self, name: str = "") -> Recipe:
+        model_hash = getattr(self.model.renderer, "model_hash", "") if self.model else ""
+        return Recipe(edits=self.stack.scene.edits, name=name,
+                      model_hash=model_hash if isinstance(model_hash, str) else "",
+                      provenance={"made_with": "ganinterface window", "seed": self.stack.scene.seed})
+
+    def save_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save recipe", "recipe.json", RECIPE_FILTER)
+        if path:
+            self.save_recipe(path, Path(path).stem)
+
+    def save_recipe(self, path: str, name: str = "") -> None:
+        from ganinterface.export.atomic import atomic_write_text
+
+        atomic_write_text(path, self.current_recipe(name).to_json())
+        self.statusBar().showMessage(f"Saved recipe {Path(path).name}", 4000)
+
+    def apply_recipe_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Apply recipe", "", RECIPE_FILTER)
+        if path:
+            self.apply_recipe(path)
+
+    def apply_recipe(self, path: str) -> bool:
+        try:
+            recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SceneFormatError) as error:
+            self._ask.error("Apply recipe", f"{Path(path).name}: {error}")
+            return False
+        self.stack.push(cmd.apply_recipe(recipe, f"Apply recipe {recipe.name or Path(path).stem}"))
+        return True
+
+    def apply_to_seeds_dialog(self) -> None:
+        from ganinterface.ui.export_dialog import ApplyToSeedsDialog
+
+        if self.model is not None:
+            ApplyToSeedsDialog(self, self.model, self.stack.scene).exec()
+
+    def open_export_dialog(self) -> None:
+        from ganinterface.ui.export_dialog import ExportDialog
+
+        if self.model is not None:
+            ExportDialog(self, self.model, self.stack.scene, self.animation_frames).exec()
+
+    def animation_frames(self) -> list[Scene]:
+        panel = getattr(self, "animation_panel", None)
+        return panel.frames() if panel is not None else []
+
+    # ---- session ---------------------------------------------------------------------------------------
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open model", "", "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)")
+        if path:
+            self.load_model_async(path)
+
+    def open_scene_dialog(self) -> None:
+        if not self._ask.maybe_save():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open scene", "", SCENE_FILTER)
+        if path:
+            self.open_scene(path)
+
+    def open_scene(self, path: str | Path) -> bool:
+        path = Path(path)
+        try:
+            if path.suffix.lower() == ".png":
+                from ganinterface.export.images import read_png_scene
+
+                scene = read_png_scene(path)
+                if scene is None:
+                    raise SceneFormatError("this PNG carries no ganinterface scene")
+            else:
+                scene = Scene.from_json(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, SceneFormatError) as error:
+            self._ask.error("Open scene", f"{path.name}: {error}")
+            return False
+        self.scene_path = path if path.suffix.lower() == ".json" else None
+        self._remember_recent(path)
+        self.stack.reset(scene)
+        if self.model is None or scene.checkpoint != self.model.checkpoint:
+            self.load_model_async(scene.checkpoint)
+        return True
+
+    def save_scene(self) -> bool:
+        if self.scene_path is None:
+            return self.save_scene_as()
+        return self.write_scene(self.scene_path)
+
+    def save_scene_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save scene", "scene.json", "Scenes (*.json)")
+        return bool(path) and self.write_scene(Path(path))
+
+    def write_scene(self, path: Path) -> bool:
+        from ganinterface.export.atomic import atomic_write_text
+
+        try:
+            atomic_write_text(path, self.stack.scene.to_json())
+        except OSError as error:
+            self._ask.error("Save scene", f"{path.name}: {error}")
+            return False
+        self.scene_path = Path(path)
+        self._remember_recent(self.scene_path)
+        self.stack.mark_clean()
+        return True
+
+    def _remember_recent(self, path: Path) -> None:
+        recent = [str(path.resolve())] + [p for p in self._recent() if p != str(path.resolve())]
+        self.settings.setValue("recent", recent[:MAX_RECENT])
+        self._fill_recent_menu()
+
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self._recent():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self._ask.maybe_save() and self.open_scene(p))
+        self.recent_menu.setEnabled(bool(self._recent()))
+
+    def _restore_settings(self) -> None:
+        geometry, state = self.settings.value("geometry"), self.settings.value("window_state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        if state is not None:
+            self.restoreState(state)
+        self._fill_recent_menu()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        if not self._ask.maybe_save():
+            event.ignore()
+            return
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("window_state", self.saveState())
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop the worker threads (tests call this; closing the window does too)."""
+        QApplication.instance().removeEventFilter(self)
+        panel = getattr(self, "animation_panel", None)
+        if panel is not None:
+            panel.stop()
+        self.bridge.shutdown()
+        self.loader_task.shutdown()
+
+
+def _typing_into(widget: QWidget | None) -> bool:
+    return isinstance(widget, (QLineEdit, QAbstractSpinBox))
+
+
+class _MessageBoxes:
+    """The window's questions and errors; tests replace ``answer`` to run without a person."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.errors: list[str] = []
+        self.answer: QMessageBox.StandardButton | None = None
+
+    def error(self, title: str, message: str) -> None:
+        self.errors.append(message)
+        log.info("%s: %s", title, message)
+        if self.answer is None:
+            QMessageBox.critical(self.window, title, message)
+
+    def maybe_save(self) -> bool:
+        """True if it is fine to drop the current document (saved, discarded, or clean)."""
+        if self.window.stack.is_clean():
+            return True
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        answer = self.answer or QMessageBox.question(
+            self.window, "Unsaved changes", "The scene has unsaved changes. Save them first?", buttons)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.window.save_scene()
+        return answer == QMessageBox.StandardButton.Discard

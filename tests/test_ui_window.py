@@ -1,0 +1,242 @@
+"""The window's workflows, driven offscreen with a tiny real StyleGAN2 and checked against direct renders."""
+
+from __future__ import annotations
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import FeatureEdit, Recipe, Scene
+from ganinterface.ui.canvas import Tool
+from ui_support import drag, open_window, tiny_generator
+
+LAYER = "b32.conv1"  # late layer: an edit there stays local in the 64x32 image
+
+
+def direct_render(scene: Scene, taps=()) -> np.ndarray:
+    """An independent render of ``scene`` (fresh Renderer, no window, no cache shared)."""
+    result = Renderer(tiny_generator()).render(scene, taps)
+    assert result.error is None, result.error
+    return result
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    with open_window(qtbot, tmp_path) as win:
+        win.features_panel.set_current_layer(LAYER)
+        yield win
+
+
+def test_starts_with_model_and_image(window):
+    assert window.model is not None
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
+    assert "tiny" in window.model_label.text()
+    assert window.features_panel.features().shape == (64, 32, 16)
+
+
+def test_paint_stroke_changes_image_only_near_it(window):
+    before = window.last_result.image.copy()
+    window.features_panel.selected.setText("0-15")
+    window.features_panel.selected.editingFinished.emit()
+    window.brush_size.setValue(4)
+    drag(window, Tool.BRUSH, [(6.0, 8.0), (8.0, 9.0), (10.0, 10.0)])
+    after = window.last_result.image
+    edit = window.stack.scene.edits[0]
+    assert isinstance(edit, FeatureEdit) and edit.layer == LAYER and edit.channels == tuple(range(16))
+    assert edit.amount > 0 and len(edit.mask.shapes[0].points) == 3
+    changed = np.any(after != before, axis=2)
+    assert changed.sum() > 10
+    ys, xs = np.nonzero(changed)
+    # nothing changes further than the receptive field of the two layers after b32.conv1 allows
+    assert xs.max() < 24 and ys.max() < 26
+    assert not changed[32:, :].any() and not changed[:, 24:].any()
+
+
+def test_right_button_subtracts_and_undo_restores_exact_pixels(window):
+    original = window.last_result.image.copy()
+    drag(window, Tool.RECT, [(4.0, 4.0), (12.0, 12.0)], Qt.MouseButton.RightButton)
+    edited = window.last_result.image.copy()
+    assert window.stack.scene.edits[0].amount < 0
+    assert not np.array_equal(edited, original)
+    assert window.stack.labels() == ["Rectangle"]  # the whole drag is one history entry
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(window.last_result.image, original)
+    window.redo_action.trigger()
+    np.testing.assert_array_equal(window.last_result.image, edited)
+    np.testing.assert_array_equal(edited, direct_render(window.stack.scene).image)
+
+
+def test_hold_space_compares_without_edits(window, qtbot):
+    original = window.last_result.image.copy()
+    drag(window, Tool.BRUSH, [(8.0, 8.0), (9.0, 12.0)])
+    edited = window.last_result.image.copy()
+    window.set_comparing(True)
+    np.testing.assert_array_equal(window.last_result.image, original)
+    window.set_comparing(False)
+    np.testing.assert_array_equal(window.last_result.image, edited)
+    assert len(window.stack.scene.edits) == 1  # comparing never touches the document
+
+
+def test_recipe_saved_and_applied_to_another_seed(window, tmp_path):
+    drag(window, Tool.BRUSH, [(8.0, 8.0), (12.0, 10.0)])
+    painted = window.stack.scene.edits
+    path = tmp_path / "mouth.json"
+    window.save_recipe(str(path), "mouth")
+    recipe = Recipe.from_json(path.read_text())
+    assert recipe.edits == painted and recipe.name == "mouth"
+
+    window.stack.reset(Scene(seed=7))
+    plain = window.last_result.image.copy()
+    assert window.apply_recipe(str(path))
+    assert window.stack.scene.edits == painted and window.stack.scene.seed == 7
+    expected = direct_render(Scene(seed=7, edits=painted)).image
+    np.testing.assert_array_equal(window.last_result.image, expected)
+    assert not np.array_equal(expected, plain)
+
+
+def test_bad_recipe_gives_one_line_error(window, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "ganinterface.recipe", "version": 1, "edits": [{"kind": "nope"}]}')
+    assert not window.apply_recipe(str(path))
+    assert window._ask.errors and "broken.json" in window._ask.errors[-1]
+    assert "\n" not in window._ask.errors[-1]
+    assert window.stack.scene.edits == ()
+
+
+def test_hostile_checkpoint_shows_error_and_app_stays_usable(window, tmp_path):
+    hostile = tmp_path / "evil.pkl"
+    marker = tmp_path / "pwned"
+    payload = type("Payload", (), {"__reduce__": lambda self: (
+        exec, (f"open({str(marker)!r}, 'w').write('x')",))})()
+    hostile.write_bytes(pickle.dumps({"G_ema": payload}))
+    model_before = window.model
+    window.load_model_async(str(hostile))
+    assert not marker.exists()
+    assert window.model is model_before
+    assert window._ask.errors and "evil.pkl" in window._ask.errors[-1]
+    window.latent_panel.seed.setValue(3)
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene(seed=3)).image)
+
+
+def test_latent_panel_commands_render_and_undo(window):
+    window.latent_panel.seed.setValue(5)
+    window.latent_panel.psi.setValue(0.5)
+    np.testing.assert_array_equal(window.last_result.image,
+                                  direct_render(Scene(seed=5, truncation_psi=0.5)).image)
+    window.latent_panel.noise_mode.setCurrentText("none")
+    assert window.stack.scene.noise_mode == "none"
+    assert window.stack.labels()[-1] == "Noise"
+    window.stack.undo()
+    window.stack.undo()
+    assert window.stack.scene == Scene(seed=5)
+    assert window.latent_panel.psi.value() == pytest.approx(1.0)
+
+
+def test_latent_save_load_is_w_plus_and_honest(window, tmp_path):
+    window.latent_panel.seed.setValue(11)
+    seed_image = window.last_result.image.copy()
+    assert "one vector used by all" in window.latent_panel.latent_label.text()
+    path = tmp_path / "latent.npy"
+    window.save_latent(str(path))
+    saved = np.load(path)
+    assert saved.shape == (window.model.shape.num_ws, window.model.shape.w_dim)
+    window.latent_panel.seed.setValue(12)
+    window.load_latent(str(path))
+    assert window.stack.scene.w is not None
+    assert "W+" in window.latent_panel.latent_label.text()
+    np.testing.assert_array_equal(window.last_result.image, seed_image)
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 5), np.float32))
+    window.load_latent(str(bad))
+    assert "does not fit this model" in window._ask.errors[-1]
+
+
+def test_rank_channels_by_region_and_select_top(window):
+    drag(window, Tool.REGION, [(4.0, 30.0), (28.0, 50.0)])
+    window.rank_channels()
+    features = window.features_panel.features()
+    channels, height, width = features.shape
+    inside = np.zeros((height, width), bool)
+    inside[int(30 / 64 * height):int(np.ceil(50 / 64 * height)),
+           int(4 / 32 * width):int(np.ceil(28 / 32 * width))] = True
+    naive = [(features[c][inside].mean() - features[c][~inside].mean()) / (features[c].std() + 1e-8)
+             for c in range(channels)]
+    table_first = int(window.features_panel.ranking.item(0, 0).text())
+    assert table_first == int(np.argmax(naive))
+    window.features_panel.top_count.setValue(3)
+    window.features_panel.select_top.click()
+    assert set(window.features_panel.selected_channels()) == set(window.features_panel._ranked[:3])
+
+
+def test_tile_click_opens_channel_and_overlay(window):
+    window.features_panel._tile_clicked(5, Qt.KeyboardModifier.NoModifier)
+    assert window.channel_view.channel == 5
+    np.testing.assert_array_equal(window.channel_view.image_view.image,
+                                  window.features_panel.features()[5])
+    window.features_panel.overlay.setChecked(True)
+    assert window.canvas.overlay_item.isVisible()
+    window.features_panel._tile_clicked(7, Qt.KeyboardModifier.ControlModifier)
+    window.features_panel._tile_clicked(9, Qt.KeyboardModifier.ControlModifier)
+    assert window.features_panel.selected_channels() == (7, 9)
+    assert window.features_panel.selected.text() == "7, 9"
+
+
+def test_edit_stack_hide_reweight_retarget_reorder_delete(window):
+    drag(window, Tool.RECT, [(2.0, 2.0), (10.0, 10.0)])
+    drag(window, Tool.RECT, [(14.0, 20.0), (20.0, 30.0)])
+    panel = window.edits_panel
+    assert panel.list.count() == 2
+    first, second = window.stack.scene.edits
+    panel.list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert window.stack.scene.edits[0].enabled is False
+    np.testing.assert_array_equal(window.last_result.image,
+                                  direct_render(Scene(edits=(second,))).image)
+    panel.list.setCurrentRow(1)
+    panel.amount.setValue(-1.5)
+    assert window.stack.scene.edits[1].amount == -1.5
+    panel.channels.setText("1-3")
+    panel.channels.editingFinished.emit()
+    assert window.stack.scene.edits[1].channels == (1, 2, 3)
+    panel.up.click()
+    assert window.stack.scene.edits[0].channels == (1, 2, 3)
+    panel.delete.click()
+    assert len(window.stack.scene.edits) == 1 and window.stack.scene.edits[0].enabled is False
+
+
+def test_session_save_open_dirty_title_and_recent(window, tmp_path):
+    window.latent_panel.seed.setValue(4)
+    drag(window, Tool.BRUSH, [(8.0, 8.0)])
+    assert window.windowTitle().startswith("untitled *")
+    path = tmp_path / "scene.json"
+    assert window.write_scene(path)
+    assert window.windowTitle().startswith("scene.json —")
+    saved = window.stack.scene
+    image = window.last_result.image.copy()
+    window.latent_panel.seed.setValue(9)
+    assert "*" in window.windowTitle()
+    assert window.open_scene(path)
+    assert window.stack.scene == saved and not window.stack.can_undo()
+    np.testing.assert_array_equal(window.last_result.image, image)
+    assert window._recent()[0] == str(path.resolve())
+    assert not window.open_scene(tmp_path / "missing.json")
+    assert "missing.json" in window._ask.errors[-1]
+
+
+def test_background_thread_delivers_newest_result_on_gui_thread(qtbot, tmp_path):
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        threads: list[bool] = []
+        window.bridge.rendered.connect(
+            lambda *_: threads.append(threading.current_thread() is threading.main_thread()))
+        for seed in range(1, 30):
+            window.latent_panel.seed.setValue(seed)
+        assert window.bridge.executor.wait_idle(20)
+        qtbot.waitUntil(lambda: window.last_result is not None
+                        and np.array_equal(window.last_result.image, direct_render(Scene(seed=29)).image),
+                        timeout=10_000)
+        assert threads and all(threads)
+        stats = window.bridge.executor.stats
+        assert stats.delivered < stats.submitted  # stale work was dropped, not queued
