@@ -1,0 +1,287 @@
+"""Latent directions: finding them (mean difference, PCA of W, SeFa) and storing them safely.
+
+A direction moves ws rows ``first .. last`` by ``amount * vector`` (a ``DirectionEdit``).  On disk it
+is ``NAME.npy`` (the float32 vector, (w_dim,) or (num_ws, w_dim)) plus ``NAME.json`` (format, layer
+range, the hash of the model it was made for, provenance).  Loading refuses a direction made for
+another model or of the wrong shape with one line naming the file; ``.pt`` (weights only) and CSV
+vectors from other tools load too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganinterface.engine.scene import DirectionEdit
+from ganinterface.models.base import GeneratorBase
+
+DIRECTION_FORMAT = "ganinterface.direction"
+DIRECTION_VERSION = 1
+
+
+class DirectionError(ValueError):
+    """A direction cannot be computed, saved or loaded; one line naming the file and the problem."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Direction:
+    vector: np.ndarray  # (w_dim,) or (num_ws, w_dim)
+    first: int = 0
+    last: int | None = None  # inclusive; None = the last w
+    name: str = ""
+    model_hash: str = ""  # "" = not tied to a model
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_edit(self, amount: float = 1.0, source: str = "") -> DirectionEdit:
+        return DirectionEdit(self.vector, amount, first=self.first, last=self.last, name=self.name,
+                             source=source)
+
+
+# ---- finding directions ----------------------------------------------------------------------------
+
+def mean_difference(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """mean(positive ws) - mean(negative ws): amount 1 takes the negatives' mean to the positives'.
+
+    Inputs are (N, w_dim) or (N, num_ws, w_dim); the result drops the N axis.
+    """
+    positive, negative = np.asarray(positive, np.float64), np.asarray(negative, np.float64)
+    if len(positive) == 0 or len(negative) == 0:
+        raise DirectionError("need at least one positive and one negative example")
+    if positive.shape[1:] != negative.shape[1:]:
+        raise DirectionError(f"positive {positive.shape[1:]} and negative {negative.shape[1:]} "
+                             "latents differ in shape")
+    return (positive.mean(axis=0) - negative.mean(axis=0)).astype(np.float32)
+
+
+def _fix_signs(vectors: np.ndarray) -> np.ndarray:
+    """Eigenvectors have no sign; make each one's largest entry positive so results are stable."""
+    largest = vectors[np.arange(len(vectors)), np.argmax(np.abs(vectors), axis=1)]
+    return vectors * np.where(largest < 0, -1.0, 1.0)[:, None]
+
+
+def principal_directions(ws: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """PCA of sampled w (N, w_dim): (unit components (count, w_dim), their std devs (count,))."""
+    ws = np.asarray(ws, np.float64)
+    if ws.ndim != 2 or len(ws) < 2:
+        raise DirectionError(f"need several w samples as (N, w_dim), got shape {ws.shape}")
+    centred = ws - ws.mean(axis=0)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    count = min(count, len(singular))
+    std = singular[:count] / np.sqrt(len(ws) - 1)
+    return _fix_signs(components[:count]).astype(np.float32), std.astype(np.float32)
+
+
+@torch.no_grad()
+def sample_w(generator: GeneratorBase, count: int, seed: int = 0, class_index: int | None = None,
+             batch: int = 512) -> np.ndarray:
+    """(count, w_dim) w vectors of z drawn from ``RandomState(seed)`` (random classes if conditional)."""
+    rng = np.random.RandomState(seed)
+    device = generator.w_avg.device
+    out = []
+    for begin in range(0, count, batch):
+        n = min(batch, count - begin)
+        z = torch.from_numpy(rng.randn(n, generator.z_dim).astype(np.float32)).to(device)
+        c = None
+        if generator.c_dim > 0:
+            classes = rng.randint(generator.c_dim, size=n) if class_index is None else [class_index] * n
+            c = torch.nn.functional.one_hot(torch.as_tensor(classes), generator.c_dim).float().to(device)
+        out.append(generator.mapping(z, c)[:, 0].float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def ganspace_directions(generator: GeneratorBase, count: int = 10, samples: int = 10_000,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """GANSpace-style principal directions of W: PCA of ``samples`` mapped latents."""
+    return principal_directions(sample_w(generator, samples, seed), count)
+
+
+def style_layers(generator: GeneratorBase, first: int = 0, last: int | None = None,
+                 include_torgb: bool = False) -> list[str]:
+    """Names of the layers reading ws rows first..last (torgb layers left out by default, as SeFa)."""
+    last = generator.num_ws - 1 if last is None else last
+    return [layer.name for layer in generator.layers
+            if any(first <= i <= last for i in layer.w_indices)
+            and (include_torgb or layer.kind != "torgb")]
+
+
+def modulation_weights(generator: GeneratorBase, layers: Sequence[str]) -> np.ndarray:
+    """The affine (style) weights of ``layers`` stacked: (sum of their input channels, w_dim)."""
+    parameters = dict(generator.named_parameters())
+    blocks = []
+    for name in layers:
+        weight = parameters.get(f"synthesis.{name}.affine.weight")
+        if weight is None:
+            raise DirectionError(f"layer {name!r} has no modulation weights (synthesis.{name}.affine)")
+        blocks.append(weight.detach().float().cpu().numpy())
+    if not blocks:
+        raise DirectionError("no layers chosen for the factorisation")
+    return np.concatenate(blocks).astype(np.float64)
+
+
+def sefa_directions(generator: GeneratorBase, count: int = 10, first: int = 0,
+                    last: int | None = None, normalise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form factorisation (SeFa): top eigenvectors of AᵀA, A the layers' modulation weights.
+
+    ``normalise`` scales every row of A to unit length first, as the SeFa authors do.  Returns
+    (unit directions (count, w_dim), eigenvalues (count,)), largest first.
+    """
+    weights = modulation_weights(generator, style_layers(generator, first, last))
+    if normalise:
+        weights = weights / np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
+    eigenvalues, eigenvectors = np.linalg.eigh(weights.T @ weights)
+    order = np.argsort(eigenvalues)[::-1][:count]
+    return _fix_signs(eigenvectors[:, order].T).astype(np.float32), eigenvalues[order].astype(np.float32)
+
+
+# ---- the model a direction belongs to ------------------------------------------------------------
+
+def model_hash(generator: GeneratorBase) -> str:
+    """sha256 of the generator's weights (``models.native.generator_hash`` when it exists)."""
+    try:
+        from ganinterface.models.native import generator_hash
+    except ImportError:
+        digest = hashlib.sha256()
+        for key, tensor in sorted(generator.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+    return generator_hash(generator)
+
+
+# ---- files ---------------------------------------------------------------------------------------
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary in the same directory, then rename over ``path``."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def save_direction(path: str | os.PathLike[str], direction: Direction) -> tuple[Path, Path]:
+    """Write ``path`` as NAME.npy + NAME.json (both atomically); returns the two paths."""
+    npy = Path(path).with_suffix(".npy")
+    sidecar = npy.with_suffix(".json")
+    vector = np.asarray(direction.vector, dtype=np.float32)
+    buffer = _npy_bytes(vector)
+    meta = {"format": DIRECTION_FORMAT, "version": DIRECTION_VERSION, "name": direction.name,
+            "shape": list(vector.shape), "first": direction.first, "last": direction.last,
+            "model_hash": direction.model_hash, "provenance": direction.provenance}
+    try:
+        _atomic_bytes(npy, buffer)
+        _atomic_bytes(sidecar, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    except OSError as error:
+        raise DirectionError(f"{npy}: cannot write ({error.strerror or error})") from None
+    return npy, sidecar
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def load_direction(path: str | os.PathLike[str], *, model_hash: str = "", w_dim: int | None = None,
+                   num_ws: int | None = None) -> Direction:
+    """Read a direction (.npy with optional .json sidecar, .pt, .csv) and check it fits the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise DirectionError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    readers = {".npy": _read_npy, ".pt": _read_torch, ".pth": _read_torch, ".csv": _read_csv,
+               ".txt": _read_csv}
+    if suffix not in readers:
+        raise DirectionError(f"{path}: unknown direction format {suffix or '(no suffix)'}; "
+                             "use .npy, .pt or .csv")
+    vector = readers[suffix](path)
+    meta = _read_sidecar(path) if suffix == ".npy" else {}
+    made_for = meta.get("model_hash") or ""
+    if made_for and model_hash and made_for != model_hash:
+        raise DirectionError(f"{path}: made for another model (weights {made_for[:12]}…, this model "
+                             f"is {model_hash[:12]}…)")
+    vector = _check_shape(path, vector, w_dim, num_ws)
+    return Direction(vector=vector, first=int(meta.get("first", 0)), last=meta.get("last"),
+                     name=str(meta.get("name") or path.stem), model_hash=made_for,
+                     provenance=dict(meta.get("provenance") or {}))
+
+
+def _check_shape(path: Path, vector: np.ndarray, w_dim: int | None, num_ws: int | None) -> np.ndarray:
+    if vector.ndim == 2 and vector.shape[0] == 1:
+        vector = vector[0]
+    if vector.dtype.kind not in "fiu" or vector.ndim not in (1, 2):
+        raise DirectionError(f"{path}: a direction must be a numeric vector or matrix, got "
+                             f"{vector.dtype} of shape {vector.shape}")
+    if not np.all(np.isfinite(vector)):
+        raise DirectionError(f"{path}: direction contains NaN or infinite values")
+    if w_dim is not None:
+        fits = vector.shape == (w_dim,) or (num_ws is not None and vector.shape == (num_ws, w_dim))
+        if not fits:
+            wanted = f"({w_dim},)" + (f" or ({num_ws}, {w_dim})" if num_ws is not None else "")
+            raise DirectionError(f"{path}: direction has shape {vector.shape}, this model needs {wanted}")
+    return vector.astype(np.float32)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DirectionError(f"{path}: not a readable .npy array ({error})") from None
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return {}
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DirectionError(f"{sidecar}: not valid JSON ({error})") from None
+    if not isinstance(meta, dict) or meta.get("format") != DIRECTION_FORMAT:
+        raise DirectionError(f"{sidecar}: not a {DIRECTION_FORMAT} sidecar")
+    if not isinstance(meta.get("first", 0), int) or not isinstance(meta.get("last"), (int, type(None))):
+        raise DirectionError(f"{sidecar}: first/last must be integers")
+    return meta
+
+
+def _read_torch(path: Path) -> np.ndarray:
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors of every kind: the file is refused, nothing runs
+        raise DirectionError(f"{path}: not a readable weights-only torch file "
+                             f"({str(error).splitlines()[0][:200]})") from None
+    if isinstance(data, dict):
+        tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+        preferred = [k for k in ("direction", "latent", "w", "vector") if k in tensors]
+        if preferred:
+            data = tensors[preferred[0]]
+        elif len(tensors) == 1:
+            data = next(iter(tensors.values()))
+        else:
+            raise DirectionError(f"{path}: expected one tensor (or a 'direction' entry), found "
+                                 f"{sorted(map(str, tensors)) or 'none'}")
+    if not isinstance(data, torch.Tensor):
+        raise DirectionError(f"{path}: expected a tensor, found {type(data).__name__}")
+    return data.detach().float().cpu().numpy()
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    try:
+        return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise DirectionError(f"{path}: not a numeric CSV ({str(error).splitlines()[0]})") from None
