@@ -217,6 +217,10 @@ def test_synthesize_rejects_bad_arguments():
         g.synthesize(ws, noise_mode="loud")
     with pytest.raises(ValueError, match="start"):
         g.synthesize(ws, start=3, stop=2, state={})
+    with pytest.raises(KeyError, match="b8.conv1"):
+        g.synthesize(ws, taps=["b9.conv1"])
+    with pytest.raises(KeyError, match="no layer named"):
+        g.synthesize(ws, hooks={"nope": lambda x: x})
 
 
 # ---- noise -----------------------------------------------------------------------------------------------

@@ -394,6 +394,8 @@ class StyleGAN2Generator(GeneratorBase):
         stop = n_layers if stop is None else stop
         self._check_synthesis_args(ws, start, state, stop, noise_mode)
         hooks = hooks or {}
+        for name in [*taps, *hooks]:
+            self.layer_index(name)  # KeyError naming the known layers
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
