@@ -210,14 +210,14 @@ def test_edit_stack_hide_reweight_retarget_reorder_delete(window):
 def test_session_save_open_dirty_title_and_recent(window, tmp_path):
     window.latent_panel.seed.setValue(4)
     drag(window, Tool.BRUSH, [(8.0, 8.0)])
-    assert window.windowTitle().startswith("untitled *")
+    assert window.windowTitle().startswith("untitled") and window.isWindowModified()
     path = tmp_path / "scene.json"
     assert window.write_scene(path)
-    assert window.windowTitle().startswith("scene.json —")
+    assert window.windowTitle().startswith("scene.json") and not window.isWindowModified()
     saved = window.stack.scene
     image = window.last_result.image.copy()
     window.latent_panel.seed.setValue(9)
-    assert "*" in window.windowTitle()
+    assert window.isWindowModified()
     assert window.open_scene(path)
     assert window.stack.scene == saved and not window.stack.can_undo()
     np.testing.assert_array_equal(window.last_result.image, image)
@@ -240,3 +240,59 @@ def test_background_thread_delivers_newest_result_on_gui_thread(qtbot, tmp_path)
         assert threads and all(threads)
         stats = window.bridge.executor.stats
         assert stats.delivered < stats.submitted  # stale work was dropped, not queued
+
+
+def test_direction_slider_moves_latent_and_undoes_as_one_step(window, tmp_path):
+    rng = np.random.RandomState(1)
+    vector = rng.randn(window.model.shape.w_dim).astype(np.float32)
+    path = tmp_path / "smile.npy"
+    np.save(path, vector)
+    assert window.directions_panel.load(str(path))
+    row = window.directions_panel._rows[0]
+    for value in (0.5, 1.0, 1.5):
+        row.amount.setValue(value)
+    row.amount.sliderReleased.emit()
+    edit = window.stack.scene.edits[0]
+    assert edit.amount == 1.5 and edit.name == "smile"
+    assert window.stack.labels() == ["Add direction smile", "Direction amount"]
+    base = direct_render(Scene()).ws
+    np.testing.assert_allclose(window.last_result.ws, base + 1.5 * vector[None, :], rtol=1e-5, atol=1e-5)
+    row.first.setValue(4)
+    assert window.stack.scene.edits[0].first == 4
+    window.stack.undo()
+    window.stack.undo()
+    assert window.stack.scene.edits[0].amount == 0.0
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros(7, np.float32))
+    assert not window.directions_panel.load(str(wrong))
+
+
+def test_mean_difference_of_tagged_seeds(window):
+    panel = window.directions_panel
+    for seed, sign in ((1, +1), (2, +1), (3, -1)):
+        window.latent_panel.seed.setValue(seed)
+        panel.tag(sign)
+    panel.task.executor.force_sync = True
+    panel.compute("mean")
+    edit = window.stack.scene.edits[-1]
+    ws = {s: direct_render(Scene(seed=s)).ws[0] for s in (1, 2, 3)}
+    np.testing.assert_allclose(edit.direction, (ws[1] + ws[2]) / 2 - ws[3], rtol=1e-4, atol=1e-5)
+
+
+def test_animation_frames_and_preview_leave_document_alone(window):
+    panel = window.animation_panel
+    panel.add_keyframe(2)
+    panel.add_keyframe(5)
+    panel.frames_count.setValue(5)
+    frames = panel.frames()
+    assert len(frames) == 5
+    ws2, ws5 = direct_render(Scene(seed=2)).ws, direct_render(Scene(seed=5)).ws
+    np.testing.assert_allclose(frames[2].w, (ws2 + ws5) / 2, rtol=1e-5, atol=1e-6)
+    panel.position.setValue(4)
+    np.testing.assert_array_equal(window.last_result.image, direct_render(frames[4]).image)
+    panel.stop()
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
+    assert not window.stack.can_undo()
+    panel.mode.setCurrentText("Slerp in Z (seeds only)")
+    assert len(panel.frames()) == 5
+    np.testing.assert_allclose(panel.frames()[-1].w, ws5, rtol=1e-5, atol=1e-5)

@@ -245,13 +245,17 @@ class ExportDialog(_JobDialog):
         self.frame_note = QLabel("")
         self.form.addRow("Frames", self.frame_note)
         self.kind.currentTextChanged.connect(self._kind_changed)
-        self.scale.valueChanged.connect(lambda _v: self._kind_changed(self.kind.currentText()))
+        self.scale.valueChanged.connect(lambda _v: self._describe_frames())
         self._kind_changed(self.kind.currentText())
 
     def _kind_changed(self, label: str) -> None:
-        fmt, default, animated = EXPORT_KINDS[label]
+        _, default, animated = EXPORT_KINDS[label]
         self.path.setText(str(Path(self.path.text()).with_name(default)))
         self.fps.setEnabled(animated)
+        self._describe_frames()
+
+    def _describe_frames(self) -> None:
+        _, _, animated = EXPORT_KINDS[self.kind.currentText()]
         height, width = self.model.shape.height, self.model.shape.width
         size = f"{width * self.scale.value()}×{height * self.scale.value()} px"
         count = len(self.frames()) if animated else 1

@@ -27,7 +27,9 @@ from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import (FeatureEdit, Mask, Recipe, Rect, Scene, SceneFormatError,
                                        Stroke)
 from ganinterface.engine.scheduler import Outcome
+from ganinterface.ui.animation_panel import AnimationPanel
 from ganinterface.ui.canvas import ImageCanvas, Tool
+from ganinterface.ui.directions_panel import DirectionsPanel
 from ganinterface.ui.edits_panel import EditsPanel
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel, palette_lut
 from ganinterface.ui.latent_panel import LatentPanel, ModelShape, latent_from_array
@@ -75,7 +77,13 @@ class MainWindow(QMainWindow):
         self.features_panel = FeaturesPanel()
         self.edits_panel = EditsPanel()
         self.channel_view = ChannelView()
+        self.directions_panel = DirectionsPanel()
+        self.animation_panel = AnimationPanel()
         self._extra_tabs = QTabWidget()
+        self._extra_tabs.addTab(self.directions_panel, "Directions")
+        self._extra_tabs.addTab(self.animation_panel, "Animation")
+        self._preview: Scene | None = None
+        self.setAcceptDrops(True)
         self._build_docks()
         self._build_tools()
         self._build_menus()
@@ -215,9 +223,13 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.model_label)
 
     def _connect(self) -> None:
-        for panel in (self.latent_panel, self.edits_panel):
+        for panel in (self.latent_panel, self.edits_panel, self.directions_panel):
             panel.command.connect(self.push)
             panel.drag_finished.connect(self.stack.close_merge)
+        self.directions_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.animation_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.animation_panel.preview_frame.connect(self._show_preview)
+        self.animation_panel.preview_stopped.connect(lambda: self._show_preview(None))
         self.latent_panel.copy_requested.connect(self.copy_latent)
         self.latent_panel.paste_requested.connect(self.paste_latent)
         self.latent_panel.load_requested.connect(self.load_latent_dialog)
@@ -245,26 +257,33 @@ class MainWindow(QMainWindow):
         shape = self.model.shape if self.model else None
         self.latent_panel.show_scene(scene, shape)
         self.edits_panel.show_scene(scene)
+        self.directions_panel.show_scene(scene)
+        self.animation_panel.show_scene(scene)
         self.undo_action.setEnabled(self.stack.can_undo())
         self.redo_action.setEnabled(self.stack.can_redo())
         self.undo_action.setText(f"Undo {self.stack.undo_label()}".strip())
         self.redo_action.setText(f"Redo {self.stack.redo_label()}".strip())
         name = self.scene_path.name if self.scene_path else "untitled"
-        self.setWindowTitle(f"{name}{'' if self.stack.is_clean() else ' *'} — ganinterface")
+        self.setWindowTitle(f"{name}[*] — ganinterface")
         self.setWindowModified(not self.stack.is_clean())
         self.request_render()
 
     def displayed_scene(self) -> Scene:
-        scene = self.stack.scene
+        scene = self._preview if self._preview is not None else self.stack.scene
         return scene.replace(edits=()) if self.comparing else scene
+
+    def _show_preview(self, scene: Scene | None) -> None:
+        self._preview = scene
+        self.request_render()
 
     def request_render(self) -> None:
         if self.model is None:
             return
         layer = self.features_panel.current_layer()
+        purpose = ("compare" if self.comparing else
+                   "preview" if self._preview is not None else "edit")
         self.bridge.submit(RenderRequest(self.model.renderer, self.displayed_scene(),
-                                         (layer,) if layer else (),
-                                         "compare" if self.comparing else "edit"))
+                                         (layer,) if layer else (), purpose))
 
     @Slot(object, object)
     def _on_rendered(self, request: RenderRequest, outcome: Outcome) -> None:
@@ -286,7 +305,8 @@ class MainWindow(QMainWindow):
         first = min(int(result.first_layer), len(layers))
         recomputed = (f"from layer {first} ({layers[first].name})" if 0 < first < len(layers)
                       else "all layers" if first == 0 else "from cache")
-        what = "without edits (comparing)" if request.purpose == "compare" else ""
+        what = {"compare": "without edits (comparing)", "preview": "animation preview"}.get(
+            request.purpose, "")
         self.render_label.setText(f"{result.seconds * 1000:.0f} ms, {recomputed} {what}".strip())
 
     # ---- models ----------------------------------------------------------------------------------
@@ -317,6 +337,8 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().clearMessage()
         self.features_panel.set_layers(model.shape.layers)
+        self.directions_panel.set_model(model)
+        self.animation_panel.set_model(model)
         self.edits_panel.set_layer_channels({l.name: l.channels for l in model.shape.layers})
         if previous is None or previous.checkpoint != model.checkpoint or previous.shape != model.shape:
             if self.stack.scene.checkpoint != model.checkpoint:
@@ -535,11 +557,12 @@ class MainWindow(QMainWindow):
             ExportDialog(self, self.model, self.stack.scene, self.animation_frames).exec()
 
     def animation_frames(self) -> list[Scene]:
-        panel = getattr(self, "animation_panel", None)
-        return panel.frames() if panel is not None else []
+        return self.animation_panel.frames()
 
     # ---- session ---------------------------------------------------------------------------------------
     def open_model_dialog(self) -> None:
+        if not self._ask.maybe_save():
+            return
         path, _ = QFileDialog.getOpenFileName(
             self, "Open model", "", "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)")
         if path:
@@ -621,6 +644,21 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self._fill_recent_menu()
 
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        """A dropped scene (.json, or a PNG we exported) opens; anything else loads as a model."""
+        urls = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if not urls or not self._ask.maybe_save():
+            return
+        path = urls[0]
+        if Path(path).suffix.lower() in (".json", ".png"):
+            self.open_scene(path)
+        else:
+            self.load_model_async(path)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
         if not self._ask.maybe_save():
             event.ignore()
@@ -633,9 +671,8 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the worker threads (tests call this; closing the window does too)."""
         QApplication.instance().removeEventFilter(self)
-        panel = getattr(self, "animation_panel", None)
-        if panel is not None:
-            panel.stop()
+        self.animation_panel.stop()
+        self.directions_panel.shutdown()
         self.bridge.shutdown()
         self.loader_task.shutdown()
 

@@ -1,0 +1,243 @@
+"""Interpolation and animation: keyframes (seeds or latents), lerp in W / slerp in Z, an edit's
+strength following a curve (the talking-mouth loop), and preview playback in the window.
+
+Frames are Scenes made by ``engine.animation``; preview renders them through the window's render
+worker (newest wins, so a slow model drops frames instead of falling behind), and the export dialog
+writes the same Scenes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLabel, QListWidget, QPushButton, QSlider, QSpinBox, QVBoxLayout,
+                               QWidget)
+from PySide6.QtCore import Qt
+
+from ganinterface.engine.scene import Recipe, Scene
+
+MODES = {"Lerp in W": "w", "Slerp in Z (seeds only)": "z", "Edit strength curve": "strength"}
+
+
+class AnimationPanel(QWidget):
+    preview_frame = Signal(object)  # a Scene to show (not a document change)
+    preview_stopped = Signal()
+    message = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model: Any = None
+        self._scene = Scene()
+        self.keyframes: list[int | np.ndarray] = []
+        self._cache_key: Any = None
+        self._cache: list[Scene] = []
+        self.list = QListWidget()
+        self.list.setToolTip("Keyframes, in order")
+        add_seed, add_latent = QPushButton("Add seed"), QPushButton("Add latent")
+        add_seed.setToolTip("Add the current seed as a keyframe")
+        add_latent.setToolTip("Add the current W+ latent (after directions) as a keyframe")
+        remove, clear = QPushButton("Remove"), QPushButton("Clear")
+        self.mode = QComboBox()
+        self.mode.addItems(list(MODES))
+        self.mode.setToolTip("W: straight lines between mapped latents. Z: great circles between "
+                             "seeds' z (then mapped). Strength: the current edits fade in and out "
+                             "following the curve")
+        self.frames_count = QSpinBox()
+        self.frames_count.setRange(2, 2000)
+        self.frames_count.setValue(24)
+        self.loop = QCheckBox("Loop back to the first keyframe")
+        self.easing = QComboBox()
+        self.easing.addItems(["linear", "ease"])
+        self.curve = QComboBox()
+        self.curve.addItems(["talk", "ping-pong", "linear", "ease"])
+        self.curve.setToolTip("talk: 0 → 1 → 0 like a mouth opening and closing")
+        self.cycles = QDoubleSpinBox()
+        self.cycles.setRange(0.5, 20.0)
+        self.cycles.setValue(2.0)
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(12)
+        self.play = QPushButton("▶ Play")
+        self.play.setCheckable(True)
+        self.position = QSlider(Qt.Orientation.Horizontal)
+        self.position.setToolTip("Scrub through the frames")
+        self.status = QLabel("")
+
+        keys = QHBoxLayout()
+        for button in (add_seed, add_latent, remove, clear):
+            keys.addWidget(button)
+        form = QFormLayout()
+        form.addRow("Mode", self.mode)
+        form.addRow("Frames", self.frames_count)
+        form.addRow("", self.loop)
+        form.addRow("Easing", self.easing)
+        form.addRow("Strength curve", self.curve)
+        form.addRow("Cycles", self.cycles)
+        form.addRow("Preview fps", self.fps)
+        playback = QHBoxLayout()
+        playback.addWidget(self.play)
+        playback.addWidget(self.position, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(QLabel("Keyframes"))
+        layout.addWidget(self.list, 1)
+        layout.addLayout(keys)
+        layout.addLayout(form)
+        layout.addLayout(playback)
+        layout.addWidget(self.status)
+
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        add_seed.clicked.connect(lambda: self.add_keyframe(self._scene.seed))
+        add_latent.clicked.connect(self._add_latent)
+        remove.clicked.connect(self._remove)
+        clear.clicked.connect(self._clear)
+        self.play.toggled.connect(self._play_toggled)
+        self.position.valueChanged.connect(self._scrub)
+        for widget in (self.mode, self.easing, self.curve):
+            widget.currentIndexChanged.connect(self._settings_changed)
+        for widget in (self.frames_count, self.cycles):
+            widget.valueChanged.connect(self._settings_changed)
+        self.loop.toggled.connect(self._settings_changed)
+        self.fps.valueChanged.connect(lambda v: self.timer.setInterval(int(1000 / v)))
+        self._settings_changed()
+
+    # ---- inputs ----------------------------------------------------------------------------------
+    def set_model(self, model: Any) -> None:
+        self.model = model
+        self._clear()
+
+    def show_scene(self, scene: Scene) -> None:
+        self._scene = scene
+        self._settings_changed()
+
+    def add_keyframe(self, keyframe: int | np.ndarray) -> None:
+        self.keyframes.append(keyframe)
+        label = f"seed {keyframe}" if isinstance(keyframe, int) else f"latent {keyframe.shape}"
+        self.list.addItem(f"{len(self.keyframes)}. {label}")
+        self._settings_changed()
+
+    def _add_latent(self) -> None:
+        window = self.window()
+        latent = window.current_latent() if hasattr(window, "current_latent") else None
+        if latent is not None:
+            self.add_keyframe(np.asarray(latent, dtype=np.float32))
+
+    def _remove(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            del self.keyframes[row]
+            labels = [self.list.item(i).text().split(". ", 1)[1] for i in range(self.list.count())]
+            del labels[row]
+            self.list.clear()
+            self.list.addItems([f"{i + 1}. {text}" for i, text in enumerate(labels)])
+            self._settings_changed()
+
+    def _clear(self) -> None:
+        self.keyframes = []
+        self.list.clear()
+        self._settings_changed()
+
+    def _settings_changed(self, *_: object) -> None:
+        mode = MODES[self.mode.currentText()]
+        self.curve.setEnabled(mode == "strength")
+        self.cycles.setEnabled(mode == "strength")
+        self.easing.setEnabled(mode != "strength")
+        count = len(self.frames())
+        self.position.setRange(0, max(count - 1, 0))
+        if not count:
+            self.status.setText("Add two keyframes, or choose “Edit strength curve” with edits in "
+                                "the stack")
+
+    # ---- frames ----------------------------------------------------------------------------------
+    def frames(self) -> list[Scene]:
+        """The animation's Scenes for the current settings ([] when it is not set up)."""
+        if self.model is None:
+            return []
+        mode = MODES[self.mode.currentText()]
+        key = (mode, self._scene, tuple(k if isinstance(k, int) else k.tobytes() for k in self.keyframes),
+               self.frames_count.value(), self.loop.isChecked(), self.easing.currentText(),
+               self.curve.currentText(), self.cycles.value())
+        if key != self._cache_key:
+            self._cache_key = key
+            try:
+                self._cache = self._make_frames(mode)
+                if self._cache:
+                    self.status.setText(f"{len(self._cache)} frames")
+            except ValueError as error:  # AnimationError and shape problems: say what is wrong
+                self._cache = []
+                self.status.setText(str(error))
+        return self._cache
+
+    def _make_frames(self, mode: str) -> list[Scene]:
+        from ganinterface.engine import animation
+
+        base, count = self._scene, self.frames_count.value()
+        loop, easing = self.loop.isChecked(), self.easing.currentText()
+        if mode == "strength":
+            if not base.edits:
+                return []
+            recipe = Recipe(edits=base.edits)
+            return animation.recipe_strength(base.replace(edits=()), recipe, count,
+                                             self.curve.currentText(), cycles=self.cycles.value())
+        if len(self.keyframes) < 2:
+            return []
+        renderer = self.model.renderer
+        if mode == "z":
+            if not all(isinstance(k, int) for k in self.keyframes):
+                raise ValueError("Slerp in Z needs seed keyframes (a latent has no z)")
+            return animation.interpolate_z(base, self.keyframes, count, self.model.shape.z_dim,
+                                           lambda z: self._map_z(z, base), loop=loop, easing=easing)
+        num_ws = self.model.shape.num_ws
+        latents = [renderer.base_ws(base.replace(seed=k, w=None)) if isinstance(k, int)
+                   else np.broadcast_to(k, (num_ws, k.shape[-1])) for k in self.keyframes]
+        return [base.replace(w=w) for w in animation.w_path(latents, count, loop=loop, easing=easing)]
+
+    def _map_z(self, z: np.ndarray, base: Scene) -> np.ndarray:
+        """z -> W+ through the model's mapping with the base scene's class and truncation."""
+        import torch
+
+        from ganinterface.engine.latents import class_vector
+
+        generator = self.model.renderer.generator
+        device = self.model.renderer.device
+        c = class_vector(base.class_index, generator.c_dim)
+        with torch.no_grad():
+            ws = generator.mapping(torch.from_numpy(np.asarray(z, np.float32)).to(device),
+                                   None if c is None else torch.from_numpy(c).to(device),
+                                   truncation_psi=base.truncation_psi,
+                                   truncation_cutoff=base.truncation_cutoff)
+        return ws[0].cpu().numpy()
+
+    # ---- preview ---------------------------------------------------------------------------------
+    def _play_toggled(self, playing: bool) -> None:
+        if playing and self.frames():
+            self.play.setText("■ Stop")
+            self.timer.start(int(1000 / self.fps.value()))
+        else:
+            self.stop()
+
+    def _tick(self) -> None:
+        frames = self.frames()
+        if not frames:
+            self.stop()
+            return
+        self.position.setValue((self.position.value() + 1) % len(frames))
+
+    def _scrub(self, index: int) -> None:
+        frames = self.frames()
+        if 0 <= index < len(frames):
+            self.preview_frame.emit(frames[index])
+            self.status.setText(f"frame {index + 1} / {len(frames)}")
+
+    def stop(self) -> None:
+        self.timer.stop()
+        if self.play.isChecked():
+            self.play.blockSignals(True)
+            self.play.setChecked(False)
+            self.play.blockSignals(False)
+        self.play.setText("▶ Play")
+        self.preview_stopped.emit()

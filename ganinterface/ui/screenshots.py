@@ -1,0 +1,94 @@
+"""Refresh the screenshots in docs/: ``xvfb-run -a -s "-screen 0 1280x800x24" python -m ganinterface.ui.screenshots docs``.
+
+Drives the real window through a short tour (a seed, a painted edit, a ranked region, a channel
+overlay) and grabs the screen after each step.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+
+def _settle(app: QApplication, window, seconds: float = 0.3) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if window.model is not None and window.bridge.executor.is_idle() and not window.loader_task.busy():
+            break
+        time.sleep(0.02)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def _grab(app: QApplication, window, path: Path) -> None:
+    _settle(app, window)
+    screen = window.screen()
+    pixmap = screen.grabWindow(0, window.frameGeometry().x(), window.frameGeometry().y(),
+                               window.frameGeometry().width(), window.frameGeometry().height())
+    if pixmap.isNull() or pixmap.width() < 10:
+        pixmap = window.grab()
+    pixmap.save(str(path))
+
+
+def _drag(window, points: list[tuple[float, float]], button=Qt.MouseButton.LeftButton) -> None:
+    height, width = window.canvas.image_size()
+    for index, (x, y) in enumerate(points):
+        window.canvas._drag(QPointF(x * width, y * height), button, index == 0,
+                            index == len(points) - 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs")
+    out.mkdir(parents=True, exist_ok=True)
+    import pyqtgraph as pg
+
+    from ganinterface.ui.app import apply_theme
+    from ganinterface.ui.canvas import Tool
+    from ganinterface.ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    pg.setConfigOptions(imageAxisOrder="row-major")
+    apply_theme(app)
+    settings = QSettings(str(out / ".screenshot-settings.ini"), QSettings.Format.IniFormat)
+    settings.clear()
+    window = MainWindow(settings=settings)
+    window.resize(1280, 800)
+    window.move(0, 0)
+    window.show()
+    window.load_model_async(None)
+    _settle(app, window)
+    window.latent_panel.seed.setValue(int(argv[1]) if len(argv) > 1 else 3)
+    _grab(app, window, out / "screenshot-main.png")
+
+    # rank channels by a region around the lower face, select the top ones and paint with them
+    window.set_tool(Tool.REGION)
+    _drag(window, [(0.35, 0.55), (0.65, 0.7)])
+    window.rank_channels()
+    window.features_panel.top_count.setValue(6)
+    window.features_panel.select_top.click()
+    window.set_tool(Tool.BRUSH)
+    window.brush_size.setValue(10)
+    _drag(window, [(0.4, 0.62), (0.5, 0.64), (0.6, 0.62)])
+    _grab(app, window, out / "screenshot-paint.png")
+
+    window.open_channel(window.features_panel.selected_channels()[0])
+    window.features_panel.overlay.setChecked(True)
+    _grab(app, window, out / "screenshot-channel.png")
+    window.stack.mark_clean()
+    window.close()
+    settings_file = out / ".screenshot-settings.ini"
+    if settings_file.exists():
+        settings_file.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
