@@ -69,7 +69,9 @@ def _scenes_changing_at_each_layer(generator):
     return base, out
 
 
-def test_cached_render_equals_fresh_render_for_changes_at_every_layer(generator):
+@pytest.mark.parametrize("architecture", ["skip", "resnet", "orig"])
+def test_cached_render_equals_fresh_render_for_changes_at_every_layer(architecture):
+    generator = tiny_stylegan2(architecture=architecture)
     base, cases = _scenes_changing_at_each_layer(generator)
     taps = [layer.name for layer in generator.layers]
     for scene, expected_first in cases:
@@ -228,3 +230,19 @@ def test_conditional_model_uses_the_class(generator):
     assert a.ok and b.ok and not np.array_equal(a.raw, b.raw)
     assert "conditional" in renderer.render(Scene(seed=1)).error
     assert "out of range" in renderer.render(Scene(seed=1, class_index=3)).error
+
+
+def test_stylegan3_layers_cache_the_same_way():
+    from tiny_models import tiny_stylegan3
+
+    generator = tiny_stylegan3()
+    taps = [layer.name for layer in generator.layers]
+    mask = Mask((Rect(0.2, 0.2, 0.6, 0.6, softness=0.5),))
+    for k in (1, len(generator.layers) - 2):
+        renderer = Renderer(generator, "cpu")
+        renderer.render(Scene(seed=1), taps)
+        scene = Scene(seed=1, edits=(FeatureEdit(generator.layers[k].name, (0,), mask, 1.0),))
+        incremental = renderer.render(scene, taps)
+        fresh = _fresh(generator, scene, taps)
+        assert incremental.first_layer == k
+        np.testing.assert_allclose(incremental.raw, fresh.raw, atol=1e-6)

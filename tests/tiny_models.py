@@ -21,3 +21,13 @@ def tiny_stylegan2(c_dim: int = 0, architecture: str = "skip", seed: int = 0) ->
                 parameter.normal_(0.0, 0.2)
         generator.mapping_network.w_avg.normal_()
     return generator.eval()
+
+
+def tiny_stylegan3(seed: int = 0):
+    """16x16 StyleGAN3-T with 5 synthesis layers (36x36 internal maps)."""
+    from ganinterface.models.stylegan3 import StyleGAN3Generator
+
+    torch.manual_seed(seed)
+    return StyleGAN3Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3,
+                              channel_base=128, channel_max=8, num_layers=4,
+                              mapping_kwargs={"num_layers": 2}).eval()

@@ -112,7 +112,7 @@ def style_layers(generator: GeneratorBase, first: int = 0, last: int | None = No
     last = generator.num_ws - 1 if last is None else last
     return [layer.name for layer in generator.layers
             if any(first <= i <= last for i in layer.w_indices)
-            and (include_torgb or layer.kind != "torgb")]
+            and (layer.kind == "conv" or (include_torgb and layer.kind == "torgb"))]
 
 
 def modulation_weights(generator: GeneratorBase, layers: Sequence[str]) -> np.ndarray:
