@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from ganinterface.engine.latents import lerp, slerp, z_from_seed
+from ganinterface.engine.latents import class_vector, lerp, slerp, z_from_seed
 from ganinterface.engine.scene import Recipe, Scene
 
 EASINGS = ("linear", "ease")
@@ -152,3 +153,22 @@ def recipe_strength(base: Scene, recipe: Recipe, frame_count: int, curve: str = 
     """
     strengths = low + (high - low) * curve_values(curve, frame_count, cycles)
     return [recipe.scaled(float(strength)).applied_to(base) for strength in strengths]
+
+
+def z_mapper(renderer: Any, base: Scene) -> Callable[[np.ndarray], np.ndarray]:
+    """``z (1, z_dim) -> ws (num_ws, w_dim)`` through ``renderer``'s mapping network, with
+    ``base``'s class and truncation, exactly as the renderer maps a seed (for ``interpolate_z``)."""
+    import torch
+
+    generator, device = renderer.generator, renderer.device
+    label = class_vector(base.class_index, generator.c_dim)
+    c = None if label is None else torch.from_numpy(label).to(device)
+
+    def ws_of_z(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            ws = generator.mapping(torch.from_numpy(np.asarray(z, dtype=np.float32)).to(device), c,
+                                   truncation_psi=base.truncation_psi,
+                                   truncation_cutoff=base.truncation_cutoff)
+        return ws[0].cpu().numpy()
+
+    return ws_of_z

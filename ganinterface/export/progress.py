@@ -45,8 +45,9 @@ def no_progress(done: int, total: int) -> None:
 class TqdmProgress:
     """A ``(done, total)`` callback drawing a tqdm bar on stderr; use it as a context manager."""
 
-    def __init__(self, description: str = "", unit: str = "frame", **tqdm_kwargs: Any) -> None:
-        self._bar = tqdm(desc=description, unit=unit, total=None, dynamic_ncols=True, **tqdm_kwargs)
+    def __init__(self, description: str = "", unit: str = "frame", total: int | None = None,
+                 **tqdm_kwargs: Any) -> None:
+        self._bar = tqdm(desc=description, unit=unit, total=total, dynamic_ncols=True, **tqdm_kwargs)
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar.total != total:
