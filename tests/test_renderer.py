@@ -101,6 +101,11 @@ def test_first_layer_for_seed_noise_and_unaffecting_changes(generator):
     assert renderer.render(Scene(seed=2, noise_seed=7)).first_layer == len(generator.layers)
     zero = DirectionEdit(np.ones(generator.w_dim), amount=0.0)
     assert renderer.render(Scene(seed=2, edits=(zero,))).first_layer == len(generator.layers)
+    nothing = (FeatureEdit("b8.conv1", (0,), Mask((Rect(0, 0, 1, 1),)), 0.0),
+               FeatureEdit("b8.conv1", (0,), Mask(), 2.0),
+               FeatureEdit("b8.conv1", (0,), Mask((Rect(0, 0, 1, 1),), dx=2.0), 2.0))
+    for edit in nothing:
+        assert renderer.render(Scene(seed=2, edits=(edit,))).first_layer == len(generator.layers)
     disabled = DirectionEdit(np.ones(generator.w_dim), amount=2.0, enabled=False)
     assert renderer.render(Scene(seed=2, edits=(disabled,))).first_layer == len(generator.layers)
 

@@ -25,8 +25,8 @@ from ganinterface.engine import edits as edit_ops
 from ganinterface.engine.device import pick_device
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize
-from ganinterface.engine.scene import (DirectionEdit, FeatureEdit, RegionResample, Scene, StyleMix,
-                                       as_edit_list)
+from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, RegionResample,
+                                       Scene, StyleMix)
 from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerState
 
 Tensor = torch.Tensor
@@ -212,38 +212,57 @@ class Renderer:
             raise RenderError(f"{what}: {error.args[0]}") from None
 
     def _hooks(self, scene: Scene, ws: Tensor) -> dict[int, edit_ops.KeyedHook]:
-        g = self.generator
+        """Hooks per layer index; edits that change nothing (amount 0, empty mask) add none."""
         per_layer: dict[int, list[edit_ops.KeyedHook]] = {}
         for index, edit in enumerate(scene.edits):
             if not edit.enabled or not isinstance(edit, (FeatureEdit, RegionResample)):
                 continue
             what = edit_ops.describe(index, edit)
-            k = edit_ops.check_layer(g, edit.layer, what)
-            info = g.layers[k]
+            k = edit_ops.check_layer(self.generator, edit.layer, what)
             if isinstance(edit, FeatureEdit):
-                channels = edit_ops.check_channels(edit.channels, info.channels, info.name, what)
-                mask = edit.mask
-                if edit.anchor is not None:
-                    mask = self._anchored(scene, ws, mask, edit.anchor, what)
-                raster = rasterize(mask, info.height, info.width)
-                hook = edit_ops.feature_hook(channels, info.channels, edit.amount, raster, self.device)
+                hook = self._feature_hook(scene, ws, edit, k, what)
             else:
-                other_ws = self._other_ws(scene, edit.seed)
-                other = self._synthesize(other_ws, {}, scene, {k}, stop=k + 1).taps[k]
-                raster = rasterize(edit.mask, info.height, info.width)
-                other_key = self._prefix_keys(other_ws, {}, scene, k + 1)[k + 1]
-                hook = edit_ops.resample_hook(other, raster, other_key, self.device)
-            per_layer.setdefault(k, []).append(hook)
+                hook = self._resample_hook(scene, edit, k)
+            if hook is not None:
+                per_layer.setdefault(k, []).append(hook)
         return {k: edit_ops.compose(hooks) for k, hooks in per_layer.items()}
 
-    def _anchored(self, scene: Scene, ws: Tensor, mask, anchor, what: str):
+    def _feature_hook(self, scene: Scene, ws: Tensor, edit: FeatureEdit, k: int,
+                      what: str) -> edit_ops.KeyedHook | None:
+        info = self.generator.layers[k]
+        channels = edit_ops.check_channels(edit.channels, info.channels, info.name, what)
+        anchor_layer = None if edit.anchor is None else self._anchor_layer(edit.anchor, what)
+        if edit.amount == 0 or edit.mask.is_empty():
+            return None
+        mask = edit.mask
+        if edit.anchor is not None:
+            mask = self._anchored(scene, ws, mask, edit.anchor, anchor_layer)
+        raster = rasterize(mask, info.height, info.width)
+        if not raster.any():
+            return None
+        return edit_ops.feature_hook(channels, info.channels, edit.amount, raster, self.device)
+
+    def _resample_hook(self, scene: Scene, edit: RegionResample, k: int) -> edit_ops.KeyedHook | None:
+        info = self.generator.layers[k]
+        raster = rasterize(edit.mask, info.height, info.width)
+        if not raster.any():
+            return None
+        other_ws = self._other_ws(scene, edit.seed)
+        other = self._synthesize(other_ws, {}, scene, {k}, stop=k + 1).taps[k]
+        other_key = self._prefix_keys(other_ws, {}, scene, k + 1)[k + 1]
+        return edit_ops.resample_hook(other, raster, other_key, self.device)
+
+    def _anchor_layer(self, anchor: Anchor, what: str) -> int:
+        k = edit_ops.check_layer(self.generator, anchor.layer, f"{what} anchor")
+        info = self.generator.layers[k]
+        edit_ops.check_channels(anchor.channels, info.channels, info.name, f"{what} anchor")
+        return k
+
+    def _anchored(self, scene: Scene, ws: Tensor, mask: Mask, anchor: Anchor, k: int) -> Mask:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
-        g = self.generator
-        k = edit_ops.check_layer(g, anchor.layer, f"{what} anchor")
-        info = g.layers[k]
-        channels = edit_ops.check_channels(anchor.channels, info.channels, info.name, f"{what} anchor")
         activation = self._synthesize(ws, {}, scene, {k}, stop=k + 1).taps[k][0]
-        return edit_ops.anchored_mask(mask, anchor, activation[list(channels)].float().cpu().numpy())
+        channels = sorted(set(anchor.channels))
+        return edit_ops.anchored_mask(mask, anchor, activation[channels].float().cpu().numpy())
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, edit_ops.KeyedHook], scene: Scene,
