@@ -47,14 +47,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="apply a recipe even if it was made for a different model")
 
 
-def _image_size(text: str) -> tuple[int, int]:
+def image_size(text: str) -> tuple[int, int]:
     match = _SIZE.match(text)
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
         raise argparse.ArgumentTypeError(f"size must look like 256x128 (width x height), got {text!r}")
     return int(match.group(1)), int(match.group(2))
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -64,7 +64,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -147,7 +147,7 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="PATTERN",
                         help="output path with {seed} (or {index}), e.g. out/{seed}.png or "
                              "out/{seed:04d}.png")
-    parser.add_argument("--scale", type=_positive_int, default=1,
+    parser.add_argument("--scale", type=positive_int, default=1,
                         help="enlarge the saved images this many times (nearest neighbour)")
     _add_model_options(parser)
     parser.set_defaults(handler=_apply_recipe)
@@ -209,23 +209,23 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
                         help="with --seed: the recipe to animate; with --seeds: applied to every frame")
     parser.add_argument("--curve", choices=CURVES, default="talk",
                         help="how the recipe's strength moves (default talk: a sine loop)")
-    parser.add_argument("--cycles", type=_positive_float, default=1.0,
+    parser.add_argument("--cycles", type=positive_float, default=1.0,
                         help="repetitions of a ping-pong or talk curve (default 1)")
     parser.add_argument("--strength", type=float, default=1.0,
                         help="the recipe's strength at the curve's top (default 1)")
     parser.add_argument("--strength-from", type=float, default=0.0,
                         help="the recipe's strength at the curve's bottom (default 0)")
-    parser.add_argument("--frames", type=_positive_int, default=48, help="number of frames (default 48)")
-    parser.add_argument("--fps", type=_positive_float, default=24.0, help="frames per second (default 24)")
+    parser.add_argument("--frames", type=positive_int, default=48, help="number of frames (default 48)")
+    parser.add_argument("--fps", type=positive_float, default=24.0, help="frames per second (default 24)")
     parser.add_argument("-o", "--output", required=True,
                         help="out.gif, out.mp4, out_dir/ (PNG sequence) or strip.png")
     parser.add_argument("--format", choices=FORMATS, default=None,
                         help="override the format the output's extension implies")
-    parser.add_argument("--size", type=_image_size, default=None, metavar="WxH",
+    parser.add_argument("--size", type=image_size, default=None, metavar="WxH",
                         help="resize frames, e.g. 256x128")
     parser.add_argument("--resample", choices=("lanczos", "nearest"), default="lanczos",
                         help="how --size resizes (nearest keeps pixels sharp)")
-    parser.add_argument("--columns", type=_positive_int, default=None,
+    parser.add_argument("--columns", type=positive_int, default=None,
                         help="strip: frames per row (default: all in one row)")
     _add_model_options(parser)
     parser.set_defaults(handler=_animate)

@@ -1,0 +1,102 @@
+"""``ganinterface export``: assemble existing images into a contact sheet, a GIF, an MP4 or a PNG sequence.
+
+No model is needed: the inputs are PNGs (files, or directories whose PNGs are taken in name order),
+such as those ``apply-recipe`` or ``render`` wrote.  Example:
+``ganinterface export out/ -o sheet.png --columns 10 --labels``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ganinterface.cli import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ganinterface.cli.edits_cmd import image_size, positive_float, positive_int
+
+    parser = subparsers.add_parser(
+        "export", help="combine images into a contact sheet, GIF, MP4 or PNG sequence",
+        description="Combine PNG images (files, or directories of PNGs taken in name order) into "
+                    "a contact sheet (.png), a GIF, an MP4 (H.264) or a PNG sequence (a directory).")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE", help="PNG files or directories")
+    parser.add_argument("-o", "--output", required=True,
+                        help="sheet.png, anim.gif, anim.mp4, or frames_dir/ for a PNG sequence")
+    parser.add_argument("--columns", type=positive_int, default=None,
+                        help="contact sheet: images per row (default: a near-square grid)")
+    parser.add_argument("--gap", type=int, default=2, help="contact sheet: pixels between images")
+    parser.add_argument("--labels", action="store_true",
+                        help="contact sheet: write each file's name under its image")
+    parser.add_argument("--fps", type=positive_float, default=12.0, help="GIF/MP4 frame rate (default 12)")
+    parser.add_argument("--size", type=image_size, default=None, metavar="WxH",
+                        help="resize every image first, e.g. 256x128")
+    parser.add_argument("--resample", choices=("nearest", "lanczos"), default="nearest",
+                        help="how --size resizes (default nearest: pixel-exact enlargements)")
+    parser.set_defaults(handler=_export)
+
+
+def input_files(inputs: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for entry in map(Path, inputs):
+        if entry.is_dir():
+            found = sorted(p for p in entry.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+            if not found:
+                raise UserError(f"{entry}: this directory has no .png images")
+            files.extend(found)
+        elif entry.is_file():
+            files.append(entry)
+        else:
+            raise UserError(f"{entry}: no such file or directory")
+    return files
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"{path}: not a readable image ({error})") from None
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ganinterface.export.animation import export_frames, format_for_path
+    from ganinterface.export.images import contact_sheet, resize, save_png
+    from ganinterface.export.progress import TqdmProgress
+
+    try:
+        fmt = format_for_path(args.output)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if args.gap < 0:
+        raise UserError(f"--gap must be 0 or more, got {args.gap}")
+    files = input_files(args.inputs)
+    frames = []
+    for path in files:
+        image = _read_rgb(path)
+        if args.size is not None:
+            image = resize(image, args.size[0], args.size[1], args.resample)
+        if frames and image.shape != frames[0].shape:
+            raise UserError(f"{path} is {image.shape[1]}x{image.shape[0]} but {files[0]} is "
+                            f"{frames[0].shape[1]}x{frames[0].shape[0]}; pass --size to resize all")
+        frames.append(image)
+    output = Path(args.output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "strip":
+            columns = args.columns or math.ceil(math.sqrt(len(frames)))
+            labels = [path.stem for path in files] if args.labels else None
+            save_png(output, contact_sheet(frames, columns=columns, gap=args.gap, labels=labels))
+            return 0
+        with TqdmProgress("export", unit="frame", total=len(frames)) as progress:
+            export_frames(frames, output, fmt, fps=args.fps, progress=progress)
+    except OSError as error:
+        raise UserError(f"{output}: cannot write ({error.strerror or error})") from None
+    except ValueError as error:  # e.g. a GIF faster than 50 fps
+        raise UserError(str(error)) from None
+    return 0
