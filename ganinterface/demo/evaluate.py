@@ -1,0 +1,119 @@
+"""Quality report for a portrait generator, measured with the attribute classifier.
+
+* ``confident_share``: share of samples the classifier reads with max probability >= 0.9 on both
+  mouth and hair band (a sample with a half-drawn mouth is read with doubt);
+* ``attribute_frequency``: per attribute and class, its share among samples and among renders;
+* ``frechet``: Fréchet distance on the classifier's penultimate features between samples and
+  renders, beside two calibration distances (renders vs. other renders; renders vs. blurred renders)
+  that say what "close" and "visibly blurry" look like on this scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganinterface.demo import portraits
+from ganinterface.demo.classifier import (HELD_OUT_SEED_BASE, AttributeClassifier, blur_for_evaluation,
+                                          label_indices)
+from ganinterface.demo.frechet import frechet_distance
+from ganinterface.engine.latents import z_from_seed
+from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.models.base import GeneratorBase
+
+CONFIDENCE = 0.9
+CONFIDENT_ATTRIBUTES = ("mouth_open", "hair_band")
+# Renders for the report come from a seed range of their own, apart from training and classifier data.
+REPORT_RENDER_SEED_BASE = HELD_OUT_SEED_BASE + 500_000_000
+
+Progress = Callable[[int, int], None]
+
+
+@torch.no_grad()
+def sample_images(generator: GeneratorBase, seeds: Sequence[int], truncation_psi: float = 1.0,
+                  batch: int = 32, device: torch.device | str = "cpu",
+                  progress: Progress | None = None) -> np.ndarray:
+    """uint8 (N, H, W, 3) samples for ``seeds`` (z drawn as NVlabs' gen_images.py does)."""
+    generator = generator.to(device).eval()
+    images = []
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start:start + batch]
+        z = torch.from_numpy(np.concatenate([z_from_seed(s, generator.z_dim) for s in chunk])).to(device)
+        ws = generator.mapping(z, None, truncation_psi=truncation_psi)
+        raw = generator.synthesize(ws, noise_mode="const").image
+        images.extend(to_uint8_image(image) for image in raw)
+        if progress:
+            progress(min(start + batch, len(seeds)), len(seeds))
+    return np.stack(images)
+
+
+def _frequencies(indices: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
+    counts = np.bincount(indices, minlength=len(classes)) / max(len(indices), 1)
+    return {name: round(float(share), 4) for name, share in zip(classes, counts)}
+
+
+def quality_report(generator: GeneratorBase, classifier: AttributeClassifier, seeds: Sequence[int],
+                   truncation_psi: float = 1.0, device: torch.device | str = "cpu",
+                   progress: Progress | None = None) -> dict[str, Any]:
+    samples = sample_images(generator, seeds, truncation_psi, device=device, progress=progress)
+    count = len(seeds)
+    renders, labels = portraits.render_batch(range(REPORT_RENDER_SEED_BASE,
+                                                   REPORT_RENDER_SEED_BASE + count),
+                                             generator.img_height, generator.img_width)
+    others, _ = portraits.render_batch(range(REPORT_RENDER_SEED_BASE + count,
+                                             REPORT_RENDER_SEED_BASE + 2 * count),
+                                       generator.img_height, generator.img_width)
+    probabilities = classifier.classify(samples)
+    confident = np.ones(count, bool)
+    for name in CONFIDENT_ATTRIBUTES:
+        confident &= probabilities[name].max(axis=1) >= CONFIDENCE
+    render_truth = label_indices(labels)
+    frequency = {
+        name: {"samples": _frequencies(probabilities[name].argmax(axis=1), classes),
+               "renders": _frequencies(render_truth[name], classes)}
+        for name, classes in classifier.attributes.items()
+    }
+    sample_features = classifier.features(samples)
+    render_features = classifier.features(renders)
+    frechet = {
+        "samples_vs_renders": frechet_distance(sample_features, render_features),
+        "renders_vs_renders": frechet_distance(classifier.features(others), render_features),
+        "renders_vs_blurred": frechet_distance(classifier.features(blur_for_evaluation(others)),
+                                               render_features),
+    }
+    return {
+        "samples": count,
+        "seeds": [int(seeds[0]), int(seeds[-1])] if count else [],
+        "truncation_psi": truncation_psi,
+        "confident_share": round(float(confident.mean()), 4),
+        "confident_share_by_attribute": {
+            name: round(float((probabilities[name].max(axis=1) >= CONFIDENCE).mean()), 4)
+            for name in CONFIDENT_ATTRIBUTES},
+        "attribute_frequency": frequency,
+        "largest_frequency_gap_points": round(max(
+            abs(f["samples"][k] - f["renders"][k]) * 100
+            for f in frequency.values() for k in f["samples"]), 1),
+        "frechet": {k: round(v, 3) for k, v in frechet.items()},
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"Samples: {report['samples']} (seeds {report['seeds'][0]}-{report['seeds'][1]}, "
+             f"psi {report['truncation_psi']})",
+             f"Confidently classified (p >= {CONFIDENCE} on mouth and hair band): "
+             f"{report['confident_share']:.1%}  (aim >= 90%)"]
+    for name, share in report["confident_share_by_attribute"].items():
+        lines.append(f"  {name:<12} {share:.1%}")
+    lines.append("Attribute frequency, samples vs. renders (aim within 10 points):")
+    for name, freq in report["attribute_frequency"].items():
+        parts = ", ".join(f"{k} {freq['samples'][k]:.0%}/{freq['renders'][k]:.0%}" for k in freq["samples"])
+        lines.append(f"  {name:<16} {parts}")
+    lines.append(f"  largest gap: {report['largest_frequency_gap_points']} points")
+    fd = report["frechet"]
+    lines.append(f"Fréchet distance (classifier features): samples vs renders {fd['samples_vs_renders']:.3f};"
+                 f" calibration: renders vs renders {fd['renders_vs_renders']:.3f},"
+                 f" renders vs blurred renders {fd['renders_vs_blurred']:.3f}")
+    return "\n".join(lines)

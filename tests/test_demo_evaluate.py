@@ -1,0 +1,50 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.demo import portraits
+from ganinterface.demo.classifier import AttributeClassifier, label_indices
+from ganinterface.demo.evaluate import REPORT_RENDER_SEED_BASE, quality_report, sample_images
+from ganinterface.models.stylegan2 import StyleGAN2Generator
+
+
+@pytest.fixture(scope="module")
+def tiny_portrait_generator():
+    torch.manual_seed(0)
+    return StyleGAN2Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=32, img_width=16,
+                              img_channels=3, mapping_kwargs={"num_layers": 2},
+                              channel_base=256, channel_max=16).eval()
+
+
+def test_samples_follow_seeds(tiny_portrait_generator):
+    a = sample_images(tiny_portrait_generator, [3, 4], batch=1)
+    b = sample_images(tiny_portrait_generator, [4, 3], batch=2)
+    assert a.shape == (2, 32, 16, 3) and a.dtype == np.uint8
+    assert np.array_equal(a[0], b[1]) and np.array_equal(a[1], b[0])
+
+
+def test_quality_report_figures(tiny_portrait_generator):
+    torch.manual_seed(1)
+    classifier = AttributeClassifier().eval()
+    seeds = list(range(10, 22))
+    report = quality_report(tiny_portrait_generator, classifier, seeds)
+    json.dumps(report)  # serialisable as is
+
+    samples = sample_images(tiny_portrait_generator, seeds)
+    probabilities = classifier.classify(samples)
+    confident = ((probabilities["mouth_open"].max(1) >= 0.9) & (probabilities["hair_band"].max(1) >= 0.9))
+    assert report["confident_share"] == pytest.approx(confident.mean(), abs=1e-4)
+
+    _, labels = portraits.render_batch(range(REPORT_RENDER_SEED_BASE, REPORT_RENDER_SEED_BASE + 12), 32, 16)
+    band = np.mean([label["hair_band"] for label in labels])
+    assert report["attribute_frequency"]["hair_band"]["renders"]["present"] == pytest.approx(band, abs=1e-4)
+    truth = label_indices(labels)["hair_colour"]
+    for index, name in enumerate(classifier.attributes["hair_colour"]):
+        share = report["attribute_frequency"]["hair_colour"]["renders"][name]
+        assert share == pytest.approx(np.mean(truth == index), abs=1e-4)
+    for name, freq in report["attribute_frequency"].items():
+        assert sum(freq["samples"].values()) == pytest.approx(1, abs=1e-3), name
+    assert set(report["frechet"]) == {"samples_vs_renders", "renders_vs_renders", "renders_vs_blurred"}
+    assert all(value >= 0 for value in report["frechet"].values())
