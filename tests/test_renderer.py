@@ -251,3 +251,13 @@ def test_stylegan3_layers_cache_the_same_way():
         fresh = _fresh(generator, scene, taps)
         assert incremental.first_layer == k
         np.testing.assert_allclose(incremental.raw, fresh.raw, atol=1e-6)
+
+
+def test_layer_features_stacks_several_scenes(generator):
+    renderer = Renderer(generator)
+    stacked = renderer.layer_features([Scene(seed=1), Scene(seed=2)], "b8.conv1")
+    assert stacked.shape == (2, 6, 8, 4)
+    np.testing.assert_array_equal(stacked[1], _fresh(generator, Scene(seed=2), ["b8.conv1"]).features["b8.conv1"])
+    from ganinterface.engine.renderer import RenderError
+    with pytest.raises(RenderError, match="seed 3: tap: no layer named 'zz'"):
+        renderer.layer_features([Scene(seed=3)], "zz")

@@ -119,7 +119,8 @@ class Renderer:
         self.generator = generator.to(self.device).eval()
         self._cache = _LayerCache(cache_bytes)
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one render at a time
+        self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
         self._identity = f"{type(generator).__name__}@{id(generator)}"
 
     # ---- public -------------------------------------------------------------------------------
@@ -140,8 +141,18 @@ class Renderer:
         with torch.no_grad():
             return self._base_ws(scene).cpu().numpy()
 
+    def layer_features(self, scenes: Sequence[Scene], layer: str) -> np.ndarray:
+        """(N, C, h, w) activations of ``layer`` for several scenes (e.g. seeds to rank channels on)."""
+        out = []
+        for scene in scenes:
+            result = self.render(scene, [layer])
+            if result.error is not None:
+                raise RenderError(f"seed {scene.seed}: {result.error}")
+            out.append(result.features[layer])
+        return np.stack(out)
+
     def clear_cache(self) -> None:
-        with self._lock:
+        with self._lock, self._mapping_lock:
             self._cache.clear()
             self._mapped.clear()
 
@@ -161,16 +172,17 @@ class Renderer:
 
     def _mapped_ws(self, seed: int, class_index: int | None, psi: float, cutoff: int | None) -> Tensor:
         key = (seed, class_index, float(psi), cutoff)
-        if key not in self._mapped:
-            g = self.generator
-            label = class_vector(class_index, g.c_dim)
-            z = torch.from_numpy(z_from_seed(seed, g.z_dim)).to(self.device)
-            c = None if label is None else torch.from_numpy(label).to(self.device)
-            self._mapped[key] = g.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)[0]
-            while len(self._mapped) > 64:
-                self._mapped.popitem(last=False)
-        self._mapped.move_to_end(key)
-        return self._mapped[key]
+        with self._mapping_lock:
+            if key not in self._mapped:
+                g = self.generator
+                label = class_vector(class_index, g.c_dim)
+                z = torch.from_numpy(z_from_seed(seed, g.z_dim)).to(self.device)
+                c = None if label is None else torch.from_numpy(label).to(self.device)
+                self._mapped[key] = g.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)[0]
+                while len(self._mapped) > 64:
+                    self._mapped.popitem(last=False)
+            self._mapped.move_to_end(key)
+            return self._mapped[key]
 
     def _other_ws(self, scene: Scene, seed: int) -> Tensor:
         """Another seed's ws with the scene's class and truncation (for StyleMix, RegionResample)."""
