@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ganinterface.models.base import CheckpointError, GeneratorBase
-from ganinterface.models.nvlabs_pkl import first_line
+from ganinterface.models.nvlabs_pkl import describe_weights_only_refusal, first_line
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _load_torch_file(path: Path) -> LoadedCheckpoint:
         checkpoint = rosinality.load_rosinality(data, path)
         config = checkpoint.config
         notes = [f"size {config.size}, style_dim {config.style_dim}, n_mlp {config.n_mlp}, "
-                 f"channel_multiplier {config.channel_multiplier or 'non-standard'}",
+                 f"channel_multiplier {config.channel_multiplier or 'unknown'}",
                  f"w_avg from {checkpoint.w_avg_source}"]
         return LoadedCheckpoint(checkpoint.generator, FORMAT_ROSINALITY, "rosinality model.Generator", notes)
     return _load_nvlabs_state_dict(data, path)
@@ -148,13 +148,8 @@ def read_torch_weights_only(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        message = first_line(error)
-        marker = "Unsupported global: GLOBAL "
-        if marker in str(error):
-            name = str(error).split(marker, 1)[1].split()[0]
-            message = (f"the file asks for {name}, which weights-only loading does not allow; "
-                       "refused without running anything from it")
-        raise CheckpointError(path, message) from None
+        raise CheckpointError(path, f"refused by weights-only loading without running anything from "
+                                    f"it: {describe_weights_only_refusal(error)}") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError) as error:
         raise CheckpointError(path, f"truncated or corrupt torch file ({first_line(error)})") from None
 

@@ -24,6 +24,7 @@ import dataclasses
 import io
 import logging
 import pickle
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -122,7 +123,7 @@ def _load_storage_from_bytes(data: Any) -> Any:
     except pickle.UnpicklingError as error:
         raise pickle.UnpicklingError(
             f"a tensor storage inside the pickle was refused by torch's weights-only loader "
-            f"({first_line(error)})") from None
+            f"({describe_weights_only_refusal(error)})") from None
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError(f"tensor storage blob holds a {type(storage).__name__}")
     return storage
@@ -383,6 +384,15 @@ def _is_int(value: Any) -> bool:
 
 def _is_int_tuple(value: Any) -> bool:
     return isinstance(value, (tuple, list, torch.Size)) and all(_is_int(v) for v in value)
+
+
+def describe_weights_only_refusal(error: BaseException) -> str:
+    """torch's weights-only refusal (a long multi-line advice text) as a short phrase."""
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+    if match is None:
+        return first_line(error)
+    name = match.group(1)
+    return f"it asks for {name if '.' in name else 'builtins.' + name}"
 
 
 def first_line(error: BaseException) -> str:
