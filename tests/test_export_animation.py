@@ -241,3 +241,15 @@ def test_format_for_path(path, fmt):
 def test_format_for_path_refuses_unknown_extensions():
     with pytest.raises(ValueError, match="webm"):
         format_for_path("clip.webm")
+
+
+def test_png_sequence_replaces_an_old_sequence_but_never_other_files(tmp_path):
+    target = tmp_path / "frames"
+    export_frames(_frames(4, 8, 8), target, "png-seq")
+    export_frames(_frames(2, 8, 8), target, "png-seq")
+    assert sorted(os.listdir(target)) == ["frame_0000.png", "frame_0001.png"]
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        export_frames(_frames(2, 8, 8), target, "png-seq")
+    assert sorted(os.listdir(target)) == ["frame_0000.png", "frame_0001.png", "notes.txt"]
+    assert os.listdir(tmp_path) == ["frames"]

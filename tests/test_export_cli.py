@@ -95,3 +95,11 @@ def test_export_refuses_fast_gifs_and_unknown_outputs(tmp_path, capsys):
     assert main(["export", str(tmp_path / "in"), "-o", str(tmp_path / "a.avi")]) == 1
     assert "avi" in _error_line(capsys)
     assert sorted(os.listdir(tmp_path)) == ["in"]
+
+
+def test_png_sequence_never_wipes_a_directory_of_other_files(tmp_path, capsys):
+    _write_images(tmp_path / "in", 2)
+    assert main(["export", str(tmp_path / "in"), "-o", str(tmp_path / "in") + "/"]) == 1
+    line = _error_line(capsys)
+    assert "img00.png" in line and "new or empty directory" in line
+    assert sorted(os.listdir(tmp_path / "in")) == ["img00.png", "img01.png"]

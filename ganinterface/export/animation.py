@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("gif", "mp4", "png-seq", "strip")
 FrameSource = Union[Iterable[np.ndarray], Callable[[int], np.ndarray]]
 AddFrame = Callable[[np.ndarray], None]
+_FRAME_NAME = re.compile(r"frame_\d+\.png")
 # GIF stores durations in hundredths of a second and players slow down frames shorter than 20 ms.
 MAX_GIF_FPS = 50.0
 
@@ -146,6 +148,13 @@ def gif_durations(frame_count: int, fps: float) -> list[int]:
 
 @contextlib.contextmanager
 def _png_sequence_writer(path: Path, *, total: int, **_: object) -> Iterator[AddFrame]:
+    """frame_0000.png, ... in a directory that appears complete; an earlier sequence there is
+    replaced, but a directory holding anything else is refused rather than wiped."""
+    if path.is_dir():
+        others = sorted(p.name for p in path.iterdir() if not _FRAME_NAME.fullmatch(p.name))
+        if others:
+            raise FileExistsError(f"{path} already holds other files ({others[0]}, ...); "
+                                  "choose a new or empty directory for the frames")
     digits = max(4, len(str(max(total - 1, 0))))
     with atomic_directory(path) as directory:
         names = (directory / f"frame_{index:0{digits}d}.png" for index in range(10 ** 9))
