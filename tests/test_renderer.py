@@ -261,3 +261,17 @@ def test_layer_features_stacks_several_scenes(generator):
     from ganinterface.engine.renderer import RenderError
     with pytest.raises(RenderError, match="seed 3: tap: no layer named 'zz'"):
         renderer.layer_features([Scene(seed=3)], "zz")
+
+
+def test_results_do_not_share_memory_with_the_cache(generator):
+    renderer = Renderer(generator)
+    first = renderer.render(Scene(seed=8), ["b8.conv1"])
+    expected_raw, expected_features = first.raw.copy(), first.features["b8.conv1"].copy()
+    first.raw[:] = 0
+    first.features["b8.conv1"][:] = 0
+    first.ws[:] = 0
+    again = renderer.render(Scene(seed=8), ["b8.conv1"])
+    assert again.first_layer == len(generator.layers)
+    np.testing.assert_array_equal(again.raw, expected_raw)
+    np.testing.assert_array_equal(again.features["b8.conv1"], expected_features)
+    assert np.abs(renderer.base_ws(Scene(seed=8))).sum() > 0

@@ -62,6 +62,11 @@ def to_uint8_image(raw: Tensor) -> np.ndarray:
     return image[:, :, :3]
 
 
+def _array(tensor: Tensor) -> np.ndarray:
+    """A float32 numpy copy that owns its memory."""
+    return np.array(tensor.detach().to(torch.float32).cpu().numpy(), dtype=np.float32, copy=True)
+
+
 class _LayerCache:
     """Least-recently-used store of tensors (states, taps, images) under a byte budget."""
 
@@ -139,7 +144,7 @@ class Renderer:
     def base_ws(self, scene: Scene) -> np.ndarray:
         """(num_ws, w_dim) float32 before edits: the seed mapped (class, truncation) or scene.w."""
         with torch.no_grad():
-            return self._base_ws(scene).cpu().numpy()
+            return _array(self._base_ws(scene))
 
     def layer_features(self, scenes: Sequence[Scene], layer: str) -> np.ndarray:
         """(N, C, h, w) activations of ``layer`` for several scenes (e.g. seeds to rank channels on)."""
@@ -211,10 +216,10 @@ class Renderer:
         hooks = self._hooks(scene, ws)
         result = self._synthesize(ws, hooks, scene, set(tap_indices), stop=len(g.layers))
         raw = result.image[0].to(torch.float32)
-        features = {name: result.taps[k][0].to(torch.float32).cpu().numpy()
-                    for k, name in tap_indices.items()}
-        return RenderResult(image=to_uint8_image(raw), raw=raw.cpu().numpy(), features=features,
-                            ws=ws.cpu().numpy(), first_layer=result.first_layer,
+        # copies: on the CPU .numpy() shares memory with tensors the cache still holds
+        features = {name: _array(result.taps[k][0]) for k, name in tap_indices.items()}
+        return RenderResult(image=to_uint8_image(raw), raw=_array(raw), features=features,
+                            ws=_array(ws), first_layer=result.first_layer,
                             seconds=time.perf_counter() - started)
 
     def _layer_index(self, name: str, what: str) -> int:
