@@ -7,7 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from ganinterface.cli import main
 from ganinterface.demo import portraits
 from ganinterface.demo.portraits import render_attributes, render_batch, render_portrait
 
@@ -195,3 +197,48 @@ def _contrasting_band(hair_colour: str) -> str:
     hair = portraits.HAIR_COLOURS[hair_colour]
     return next(name for name, colour in portraits.BAND_COLOURS.items()
                 if np.linalg.norm(np.subtract(colour, hair)) > portraits.MIN_BAND_HAIR_CONTRAST)
+
+
+# -- ganinterface demo-dataset --------------------------------------------------------------------
+def test_demo_dataset_writes_pngs_and_labels(tmp_path):
+    out_dir = tmp_path / "data"
+    assert main(["demo-dataset", str(out_dir), "--count", "3", "--seed", "40", "--size", "64x32"]) == 0
+    lines = (out_dir / "labels.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    for seed, line in zip(range(40, 43), lines):
+        record = json.loads(line)
+        image = np.asarray(Image.open(out_dir / record["file"]).convert("RGB"))
+        expected_image, expected_labels = render_portrait(seed, 64, 32)
+        assert np.array_equal(image, expected_image)
+        assert record == {"file": record["file"], **expected_labels}
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([json.loads(l)["file"] for l in lines]
+                                                               + ["labels.jsonl"])
+
+
+def test_demo_dataset_contact_sheet(tmp_path):
+    sheet = tmp_path / "docs" / "sheet.png"
+    assert main(["demo-dataset", str(tmp_path / "d"), "--count", "4", "--sheet", str(sheet)]) == 0
+    assert Image.open(sheet).size[0] > 4 * 64
+    caption = sheet.with_suffix(".md").read_text()
+    assert caption.count("\n| 1,") == 4
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--count", "0"], "--count must be at least 1"),
+    (["--size", "100x100"], "2:1"),
+    (["--size", "big"], "HEIGHTxWIDTH"),
+    (["--seed", "-1"], "--seed"),
+])
+def test_demo_dataset_bad_arguments_give_one_line(tmp_path, capsys, arguments, message):
+    assert main(["demo-dataset", str(tmp_path / "d"), *arguments]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error
+    assert not (tmp_path / "d").exists()
+
+
+def test_demo_dataset_refuses_a_file_as_directory(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a directory")
+    assert main(["demo-dataset", str(target), "--count", "1"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "taken" in error and "not a directory" in error
