@@ -397,5 +397,7 @@ def describe_weights_only_refusal(error: BaseException) -> str:
 
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message, for one-line CheckpointErrors."""
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    if len(text) > 160 and ". " in text:  # torch appends paragraphs of advice
+        text = text.split(". ", 1)[0]
+    return text
