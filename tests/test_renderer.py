@@ -275,3 +275,24 @@ def test_results_do_not_share_memory_with_the_cache(generator):
     np.testing.assert_array_equal(again.raw, expected_raw)
     np.testing.assert_array_equal(again.features["b8.conv1"], expected_features)
     assert np.abs(renderer.base_ws(Scene(seed=8))).sum() > 0
+
+
+def test_anchor_composes_with_the_masks_own_placement():
+    from ganinterface.engine.edits import anchored_mask
+
+    activation = np.zeros((1, 16, 16))
+    activation[0, 12:14, 4:6] = 1.0  # peak centred at x = 5/16, y = 13/16
+    anchor = Anchor("any", (0,), x=0.5, y=0.4, spread=0.1, follow_scale=True)
+    stroke = Stroke(((0.6, 0.45),), radius=0.05)
+    mask = Mask((stroke,), dx=0.05, dy=-0.02, scale=1.5, cx=0.55, cy=0.5)
+    moved = anchored_mask(mask, anchor, activation)
+    # by hand: first the mask's own placement, then the anchor's move (peak + ratio * (q - anchor))
+    from ganinterface.engine.analysis import locate_peak
+    peak = locate_peak(activation[0])
+    ratio = peak.spread / anchor.spread
+    assert peak.x == pytest.approx(5 / 16) and peak.y == pytest.approx(13 / 16) and 0 < ratio < 1
+    qx = 0.55 + 1.5 * (0.6 - 0.55) + 0.05
+    qy = 0.5 + 1.5 * (0.45 - 0.5) - 0.02
+    px, py = peak.x + ratio * (qx - 0.5), peak.y + ratio * (qy - 0.4)
+    expected = Mask((Stroke(((px, py),), radius=0.05 * 1.5 * ratio),))
+    np.testing.assert_allclose(rasterize(moved, 128, 128), rasterize(expected, 128, 128), atol=1e-5)
