@@ -127,7 +127,11 @@ def _pull_frames(frames: FrameSource, count: int | None,
 
 @contextlib.contextmanager
 def _gif_writer(path: Path, *, fps: float, **_: object) -> Iterator[AddFrame]:
-    """Palette per frame (median cut, no dithering: flat anime colours stay flat); loops forever."""
+    """Palette per frame (median cut, no dithering: flat anime colours stay flat); loops forever.
+
+    Pillow stores a run of identical frames once, with their durations added, so the timing holds
+    even when the decoded frame count is lower.
+    """
     frames: list[Image.Image] = []
     yield lambda frame: frames.append(Image.fromarray(frame).quantize(colors=256))
     if not frames:
