@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ganinterface.engine.analysis import locate_peak
-from ganinterface.engine.scene import Anchor, DirectionEdit, Edit, FeatureEdit, Mask, StyleMix
+from ganinterface.engine.scene import Anchor, DirectionEdit, Edit, Mask, StyleMix
 from ganinterface.models.base import GeneratorBase, LayerHook
 
 Tensor = torch.Tensor

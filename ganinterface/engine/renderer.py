@@ -27,7 +27,7 @@ from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, RegionResample,
                                        Scene, StyleMix)
-from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerState
+from ganinterface.models.base import NOISE_MODES, GeneratorBase
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
