@@ -293,3 +293,17 @@ def test_animate_rejects_a_malformed_size(tmp_path, checkpoint, capsys):
               "-o", str(tmp_path / "a.gif")])
     assert exit_info.value.code == 2
     assert "256x128" in capsys.readouterr().err
+
+
+def test_request_errors_come_before_loading_the_model(tmp_path, capsys):
+    missing_model = str(tmp_path / "no-such-model.pkl")
+    code, err = _run(["apply-recipe", str(tmp_path / "r.json"), "--checkpoint", missing_model,
+                      "--seeds", "1", "-o", str(tmp_path / "{seed}.png")], capsys)
+    _assert_one_line_error(err, "apply-recipe", "r.json", "no such recipe")
+    code, err = _run(["animate", "--checkpoint", missing_model, "--seed", "1",
+                      "-o", str(tmp_path / "a.gif")], capsys)
+    _assert_one_line_error(err, "animate", "--recipe")
+    code, err = _run(["animate", "--checkpoint", missing_model, "--seeds", "1,2",
+                      "-o", str(tmp_path / "a.gif")], capsys)
+    assert code == 1
+    _assert_one_line_error(err, "animate", "no-such-model.pkl")

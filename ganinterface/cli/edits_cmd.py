@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from ganinterface.engine.scene import Recipe, Scene
 
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_SEED_NEEDS_RECIPE = ("--seed animates a recipe's strength: add --recipe R.json "
+                      "(or use --seeds to blend between seeds)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,26 +106,30 @@ def _base_scene(args: argparse.Namespace, seed: int) -> "Scene":
                  noise_mode=args.noise_mode)
 
 
-def _load_recipe(path: str, renderer: "Renderer", force: bool) -> "Recipe":
-    """Read a recipe, refusing one made for another model unless ``force``."""
+def read_recipe(path: str) -> "Recipe":
+    """Read and check a recipe file (before any model is loaded, so a typo fails fast)."""
     from ganinterface.engine.scene import Recipe, SceneFormatError
 
     try:
-        recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
+        return Recipe.from_json(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"{path}: no such recipe file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read the recipe ({error})") from None
     except SceneFormatError as error:
         raise UserError(f"{path}: {error}") from None
-    if recipe.model_hash and not force:
-        from ganinterface.models.native import generator_hash
 
-        model_hash = generator_hash(renderer.generator)
-        if model_hash != recipe.model_hash:
-            raise UserError(f"{path}: this recipe was made for model {recipe.model_hash[:12]}, not for "
-                            f"this checkpoint ({model_hash[:12]}); pass --force to apply it anyway")
-    return recipe
+
+def check_recipe_model(recipe: "Recipe", path: str, renderer: "Renderer", force: bool) -> None:
+    """Refuse a recipe made for another model (its ``model_hash``) unless ``force``."""
+    if not recipe.model_hash or force:
+        return
+    from ganinterface.models.native import generator_hash
+
+    model_hash = generator_hash(renderer.generator)
+    if model_hash != recipe.model_hash:
+        raise UserError(f"{path}: this recipe was made for model {recipe.model_hash[:12]}, not for "
+                        f"this checkpoint ({model_hash[:12]}); pass --force to apply it anyway")
 
 
 def _render_image(renderer: "Renderer", scene: "Scene") -> "np.ndarray":
@@ -170,8 +176,10 @@ def _apply_recipe(args: argparse.Namespace) -> int:
 
     seeds = _seeds(args.seeds)
     paths = recipe_outputs(args.output, seeds)
+    recipe = read_recipe(args.recipe)
     renderer = _renderer(args)
-    recipe = _load_recipe(args.recipe, renderer, args.force).scaled(args.strength)
+    check_recipe_model(recipe, args.recipe, renderer, args.force)
+    recipe = recipe.scaled(args.strength)
     with TqdmProgress("apply-recipe", unit="image", total=len(seeds)) as progress:
         for done, (seed, path) in enumerate(zip(seeds, paths), start=1):
             scene = recipe.applied_to(_base_scene(args, seed))
@@ -231,36 +239,31 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_animate)
 
 
-def animation_scenes(args: argparse.Namespace, renderer: "Renderer") -> "list[Scene]":
+def animation_scenes(args: argparse.Namespace, renderer: "Renderer",
+                     recipe: "Recipe | None") -> "list[Scene]":
     """The Scenes to render, one per frame, from the command's arguments."""
     from ganinterface.engine import animation
 
     if args.seeds is not None:
         seeds = _seeds(args.seeds)
-        if len(seeds) < 2:
-            raise UserError(f"--seeds needs at least two keyframes to blend, got {args.seeds!r}; "
-                            "use --seed with --recipe to animate one seed")
         base = _base_scene(args, seeds[0])
-        if args.recipe:
-            base = _load_recipe(args.recipe, renderer, args.force).scaled(args.strength).applied_to(base)
+        if recipe is not None:
+            base = recipe.scaled(args.strength).applied_to(base)
         if args.space == "w":
             return animation.interpolate_w(base, seeds, args.frames, renderer.base_ws,
                                            loop=args.loop, easing=args.easing)
         return animation.interpolate_z(base, seeds, args.frames, renderer.generator.z_dim,
                                        animation.z_mapper(renderer, base), loop=args.loop,
                                        easing=args.easing)
-    if not args.recipe:
-        raise UserError("--seed animates a recipe's strength: add --recipe R.json "
-                        "(or use --seeds to blend between seeds)")
-    recipe = _load_recipe(args.recipe, renderer, args.force)
+    if recipe is None:
+        raise UserError(_SEED_NEEDS_RECIPE)
     return animation.recipe_strength(_base_scene(args, args.seed), recipe, args.frames, args.curve,
                                      cycles=args.cycles, low=args.strength_from, high=args.strength)
 
 
-def _animate(args: argparse.Namespace) -> int:
-    from ganinterface.engine.animation import AnimationError
-    from ganinterface.export.animation import export_frames, format_for_path
-    from ganinterface.export.progress import TqdmProgress
+def _check_animate_request(args: argparse.Namespace) -> str:
+    """Everything that can be checked without the model; returns the output format."""
+    from ganinterface.export.animation import format_for_path
 
     try:
         fmt = args.format or format_for_path(args.output)
@@ -269,9 +272,26 @@ def _animate(args: argparse.Namespace) -> int:
     if fmt == "gif" and args.fps > 50:
         raise UserError(f"GIFs cannot play faster than 50 fps in most viewers (got --fps {args.fps:g}); "
                         "write an MP4 instead")
+    if args.seeds is not None and len(_seeds(args.seeds)) < 2:
+        raise UserError(f"--seeds needs at least two keyframes to blend, got {args.seeds!r}; "
+                        "use --seed with --recipe to animate one seed")
+    if args.seed is not None and not args.recipe:
+        raise UserError(_SEED_NEEDS_RECIPE)
+    return fmt
+
+
+def _animate(args: argparse.Namespace) -> int:
+    from ganinterface.engine.animation import AnimationError
+    from ganinterface.export.animation import export_frames
+    from ganinterface.export.progress import TqdmProgress
+
+    fmt = _check_animate_request(args)
+    recipe = read_recipe(args.recipe) if args.recipe else None
     renderer = _renderer(args)
+    if recipe is not None:
+        check_recipe_model(recipe, args.recipe, renderer, args.force)
     try:
-        scenes = animation_scenes(args, renderer)
+        scenes = animation_scenes(args, renderer, recipe)
     except AnimationError as error:
         raise UserError(str(error)) from None
     output = Path(args.output)
