@@ -117,3 +117,21 @@ def test_atomic_path_renames_what_the_writer_made(tmp_path):
             temporary.write_bytes(b"half")
             raise _Boom()
     assert os.listdir(tmp_path) == ["video.mp4"]
+
+
+def test_non_durable_writes_are_still_atomic_and_skip_fsync(tmp_path, monkeypatch):
+    from ganinterface.export.atomic import atomic_write_bytes
+
+    synced = []
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
+    atomic_write_bytes(tmp_path / "a.bin", b"data", durable=False)
+    assert synced == []
+    assert (tmp_path / "a.bin").read_bytes() == b"data"
+    with pytest.raises(_Boom):
+        with atomic_write(tmp_path / "a.bin", durable=False) as handle:
+            handle.write(b"half")
+            raise _Boom()
+    assert (tmp_path / "a.bin").read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["a.bin"]
+    atomic_write_bytes(tmp_path / "b.bin", b"data")
+    assert len(synced) == 2  # the file, then its directory

@@ -36,7 +36,7 @@ def _fsync_directory(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], durable: bool = True) -> Iterator[Path]:
     """Yield a hidden temporary path beside ``path`` for a writer that needs a file name (ffmpeg).
 
     If the block succeeds the temporary (which must exist by then) replaces ``path``; otherwise it is
@@ -51,33 +51,39 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
-    _fsync_directory(destination.parent)
+    if durable:
+        _fsync_directory(destination.parent)
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb", **open_kwargs: Any) -> Iterator[IO[Any]]:
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *, durable: bool = True,
+                 **open_kwargs: Any) -> Iterator[IO[Any]]:
     """Open a temporary beside ``path`` for writing; it replaces ``path`` only if the block succeeds.
 
     ``mode`` is "wb" or "w" (text; pass ``encoding``/``newline`` through ``open_kwargs``).
+    ``durable=False`` skips the fsyncs (several ms a file): still atomic for readers, but a power
+    cut may lose the file -- for bulk output that can be regenerated, such as a dataset.
     """
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_write supports modes 'w' and 'wb', not {mode!r}")
     if mode == "w":
         open_kwargs.setdefault("encoding", "utf-8")
-    with atomic_path(path) as temporary:
+    with atomic_path(path, durable) as temporary:
         with open(temporary, mode, **open_kwargs) as handle:
             yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> None:
-    with atomic_write(path, "w", encoding=encoding) as handle:
+def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *,
+                      durable: bool = True) -> None:
+    with atomic_write(path, "w", encoding=encoding, durable=durable) as handle:
         handle.write(text)
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    with atomic_write(path, "wb") as handle:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> None:
+    with atomic_write(path, "wb", durable=durable) as handle:
         handle.write(data)
 
 
