@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -56,11 +57,12 @@ class LatestWinsExecutor(Generic[Request, Result]):
 
     def __init__(self, function: Callable[[Request], Result],
                  on_result: Callable[[Outcome[Result]], Any], *, force_sync: bool = False,
-                 name: str = "latest-wins") -> None:
+                 name: str = "latest-wins", nice: int = 0) -> None:
         self._function = function
         self._on_result = on_result
         self.force_sync = force_sync
         self._name = name
+        self._nice = nice  # > 0: the worker yields the CPU to the caller's thread (Linux)
         self._condition = threading.Condition()
         self._pending: tuple[int, Request] | None = None
         self._running_id: int | None = None
@@ -127,6 +129,8 @@ class LatestWinsExecutor(Generic[Request, Result]):
             self._thread.start()
 
     def _loop(self) -> None:
+        if self._nice > 0:
+            _lower_thread_priority(self._nice)
         while True:
             with self._condition:
                 while self._pending is None and not self._closed:
@@ -158,3 +162,14 @@ class LatestWinsExecutor(Generic[Request, Result]):
                 return
             self.stats.delivered += 1
         self._on_result(outcome)
+
+
+def _lower_thread_priority(nice: int) -> None:
+    """Make the calling thread (only) yield the CPU to others when both are ready to run.
+
+    On Linux every thread has its own nice value; elsewhere this does nothing.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError, PermissionError):
+        log.debug("cannot lower the priority of thread %s", threading.current_thread().name)

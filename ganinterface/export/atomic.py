@@ -21,6 +21,11 @@ def _temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
 
 
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make the rename itself durable; not possible (nor needed) on every platform."""
     try:
@@ -39,13 +44,15 @@ def _fsync_directory(directory: Path) -> None:
 def atomic_path(path: str | os.PathLike[str], durable: bool = True) -> Iterator[Path]:
     """Yield a hidden temporary path beside ``path`` for a writer that needs a file name (ffmpeg).
 
-    If the block succeeds the temporary (which must exist by then) replaces ``path``; otherwise it is
-    removed.  The writer is responsible for having flushed and closed it.
+    If the block succeeds the temporary (which must exist, written and closed, by then) is flushed to
+    disk (unless ``durable=False``) and replaces ``path``; otherwise it is removed.
     """
     destination = Path(path)
     temporary = _temporary_sibling(destination)
     try:
         yield temporary
+        if durable:
+            _fsync_file(temporary)
         os.replace(temporary, destination)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -71,9 +78,6 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb", *, durable: boo
     with atomic_path(path, durable) as temporary:
         with open(temporary, mode, **open_kwargs) as handle:
             yield handle
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8", *,
@@ -104,8 +108,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield temporary
         for child in temporary.iterdir():
             if child.is_file():
-                with open(child, "rb") as handle:
-                    os.fsync(handle.fileno())
+                _fsync_file(child)
         _install_directory(temporary, destination)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)

@@ -42,6 +42,18 @@ def apply_theme(app) -> None:
     app.setPalette(palette)
 
 
+GUI_SWITCH_INTERVAL = 0.001  # seconds
+
+
+def configure_runtime() -> None:
+    """Let the GUI thread get the GIL back quickly from the render thread.
+
+    Python hands the GIL between threads every ``switchinterval`` (default 5 ms); a render thread
+    running many small torch ops would otherwise make every Python slot in the GUI wait that long.
+    """
+    sys.setswitchinterval(GUI_SWITCH_INTERVAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     import pyqtgraph as pg
@@ -49,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ganinterface.ui.main_window import MainWindow
 
+    configure_runtime()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("ganinterface")
     app.setOrganizationName("ganinterface")

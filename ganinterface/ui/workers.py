@@ -25,6 +25,11 @@ class RenderRequest:
     purpose: str = "edit"  # "edit", "compare" (without edits), "preview" (animation frame)
 
 
+# The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
+# CPU first and stays responsive; rendering uses what is left.
+RENDER_NICE = 5
+
+
 def _render(request: RenderRequest) -> Any:
     return request.renderer.render(request.scene, request.taps)
 
@@ -38,7 +43,8 @@ class RenderBridge(QObject):
         super().__init__(parent)
         self._requests: dict[int, RenderRequest] = {}
         self.executor: LatestWinsExecutor[RenderRequest, Any] = LatestWinsExecutor(
-            _render, self._deliver, force_sync=force_sync, name="ganinterface-render")
+            _render, self._deliver, force_sync=force_sync, name="ganinterface-render",
+            nice=RENDER_NICE)
 
     def submit(self, request: RenderRequest) -> int:
         request_id = self.executor.latest_id + 1
