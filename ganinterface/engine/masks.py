@@ -88,25 +88,41 @@ def _stroke_coverage(stroke: Stroke, grid: _SampleGrid) -> np.ndarray:
     coverage = np.zeros(grid.shape, dtype=np.float64)
     if not stroke.points or stroke.radius <= 0:
         return coverage
-    points = [(x * grid.aspect, y) for x, y in stroke.points]
-    segments = list(zip(points[:-1], points[1:])) or [(points[0], points[0])]
-    radius = stroke.radius
-    for (ax, ay), (bx, by) in segments:
-        # Only the samples within the segment's bounding box (grown by the radius) can be reached.
-        xh = grid.x_heights
-        cols = np.nonzero((xh >= min(ax, bx) - radius) & (xh <= max(ax, bx) + radius))[0]
-        rows = np.nonzero((grid.ys >= min(ay, by) - radius) & (grid.ys <= max(ay, by) + radius))[0]
-        if not len(cols) or not len(rows):
-            continue
-        px = grid.x_heights[cols][None, :]
-        py = grid.ys[rows][:, None]
-        dx, dy = bx - ax, by - ay
-        length2 = dx * dx + dy * dy
-        t = 0.0 if length2 == 0 else np.clip(((px - ax) * dx + (py - ay) * dy) / length2, 0.0, 1.0)
-        distance = np.hypot(px - (ax + t * dx), py - (ay + t * dy))
-        window = coverage[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        np.maximum(window, _falloff(distance, radius, stroke.softness), out=window)
+    points = np.array(stroke.points, dtype=np.float64).reshape(-1, 2) * (grid.aspect, 1.0)
+    starts = points[:-1] if len(points) > 1 else points
+    ends = points[1:] if len(points) > 1 else points
+    for first in range(0, len(starts), SEGMENTS_PER_CHUNK):
+        chunk = slice(first, first + SEGMENTS_PER_CHUNK)
+        _paint_segments(coverage, grid, starts[chunk], ends[chunk], stroke.radius, stroke.softness)
     return coverage
+
+
+SEGMENTS_PER_CHUNK = 16  # neighbouring segments measured together: few numpy calls per stroke
+
+
+def _paint_segments(coverage: np.ndarray, grid: _SampleGrid, starts: np.ndarray, ends: np.ndarray,
+                    radius: float, softness: float) -> None:
+    """Distance from every sample in the segments' bounding box (grown by the radius) to the
+    nearest of the segments, turned into coverage and merged (max) into ``coverage``."""
+    low = np.minimum(starts, ends).min(axis=0) - radius
+    high = np.maximum(starts, ends).max(axis=0) + radius
+    # sample coordinates ascend, so the reachable ones form a contiguous window
+    col0 = int(np.searchsorted(grid.x_heights, low[0], side="left"))
+    col1 = int(np.searchsorted(grid.x_heights, high[0], side="right"))
+    row0 = int(np.searchsorted(grid.ys, low[1], side="left"))
+    row1 = int(np.searchsorted(grid.ys, high[1], side="right"))
+    if col1 <= col0 or row1 <= row0:
+        return
+    px = grid.x_heights[col0:col1][None, None, :]
+    py = grid.ys[row0:row1][None, :, None]
+    ax, ay = starts[:, 0, None, None], starts[:, 1, None, None]
+    dx, dy = ends[:, 0, None, None] - ax, ends[:, 1, None, None] - ay
+    length2 = dx * dx + dy * dy
+    along = ((px - ax) * dx + (py - ay) * dy) / np.where(length2 > 0, length2, 1.0)
+    t = np.where(length2 > 0, np.clip(along, 0.0, 1.0), 0.0)
+    distance = np.hypot(px - (ax + t * dx), py - (ay + t * dy)).min(axis=0)
+    window = coverage[row0:row1, col0:col1]
+    np.maximum(window, _falloff(distance, radius, softness), out=window)
 
 
 def _rect_coverage(rect: Rect, grid: _SampleGrid) -> np.ndarray:

@@ -127,6 +127,7 @@ class Renderer:
         self._lock = threading.Lock()  # one render at a time
         self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
         self._identity = f"{type(generator).__name__}@{id(generator)}"
+        self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
 
     # ---- public -------------------------------------------------------------------------------
     def render(self, scene: Scene, taps: Sequence[str] = ()) -> RenderResult:
@@ -160,6 +161,7 @@ class Renderer:
         with self._lock, self._mapping_lock:
             self._cache.clear()
             self._mapped.clear()
+            self._rasters.clear()
 
     # ---- latents --------------------------------------------------------------------------------
     def _base_ws(self, scene: Scene) -> Tensor:
@@ -254,20 +256,30 @@ class Renderer:
         mask = edit.mask
         if edit.anchor is not None:
             mask = self._anchored(scene, ws, mask, edit.anchor, anchor_layer)
-        raster = rasterize(mask, info.height, info.width)
+        raster = self._raster(mask, info.height, info.width)
         if not raster.any():
             return None
         return edit_ops.feature_hook(channels, info.channels, edit.amount, raster, self.device)
 
     def _resample_hook(self, scene: Scene, edit: RegionResample, k: int) -> edit_ops.KeyedHook | None:
         info = self.generator.layers[k]
-        raster = rasterize(edit.mask, info.height, info.width)
+        raster = self._raster(edit.mask, info.height, info.width)
         if not raster.any():
             return None
         other_ws = self._other_ws(scene, edit.seed)
         other = self._synthesize(other_ws, {}, scene, {k}, stop=k + 1).taps[k]
         other_key = self._prefix_keys(other_ws, {}, scene, k + 1)[k + 1]
         return edit_ops.resample_hook(other, raster, other_key, self.device)
+
+    def _raster(self, mask: Mask, height: int, width: int) -> np.ndarray:
+        """``rasterize``, remembered: unchanged edits are not redrawn on every render."""
+        key = (mask, height, width)
+        if key not in self._rasters:
+            self._rasters[key] = rasterize(mask, height, width)
+            while len(self._rasters) > 256:
+                self._rasters.popitem(last=False)
+        self._rasters.move_to_end(key)
+        return self._rasters[key]
 
     def _anchor_layer(self, anchor: Anchor, what: str) -> int:
         k = edit_ops.check_layer(self.generator, anchor.layer, f"{what} anchor")
