@@ -307,3 +307,16 @@ def test_request_errors_come_before_loading_the_model(tmp_path, capsys):
                       "-o", str(tmp_path / "a.gif")], capsys)
     assert code == 1
     _assert_one_line_error(err, "animate", "no-such-model.pkl")
+
+
+def test_unwritable_outputs_are_one_line_errors(tmp_path, checkpoint, recipe_file, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("in the way")
+    code, err = _run(["apply-recipe", str(recipe_file), "--checkpoint", str(checkpoint), "--seeds", "1",
+                      "-o", str(blocker / "{seed}.png")], capsys)
+    assert code == 1
+    _assert_one_line_error(err, "apply-recipe", "cannot write")
+    code, err = _run(["animate", "--checkpoint", str(checkpoint), "--seeds", "1,2", "--frames", "2",
+                      "-o", str(blocker / "a.gif")], capsys)
+    assert code == 1
+    _assert_one_line_error(err, "animate", "cannot write")

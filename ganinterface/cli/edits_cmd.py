@@ -184,8 +184,8 @@ def _apply_recipe(args: argparse.Namespace) -> int:
         for done, (seed, path) in enumerate(zip(seeds, paths), start=1):
             scene = recipe.applied_to(_base_scene(args, seed))
             image = _render_image(renderer, scene)
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 save_png(path, image, scene, scale=args.scale)
             except OSError as error:
                 raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
@@ -295,9 +295,9 @@ def _animate(args: argparse.Namespace) -> int:
     except AnimationError as error:
         raise UserError(str(error)) from None
     output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     with TqdmProgress("animate", unit="frame", total=len(scenes)) as progress:
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)
             export_frames(lambda index: _render_image(renderer, scenes[index]), output, fmt,
                           count=len(scenes), fps=args.fps, size=args.size, resample=args.resample,
                           columns=args.columns, progress=progress)
