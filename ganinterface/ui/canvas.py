@@ -73,7 +73,7 @@ class ImageCanvas(pg.GraphicsView):
         self.image_item = CanvasImageItem()
         self.view.addItem(self.image_item)
         self.overlay_item = pg.ImageItem(axisOrder="row-major")
-        self.overlay_item.setOpacity(0.55)
+        self.overlay_item.setOpacity(0.9)
         self.overlay_item.setZValue(5)
         self.overlay_item.hide()
         self.view.addItem(self.overlay_item)
@@ -133,14 +133,19 @@ class ImageCanvas(pg.GraphicsView):
         self.image_item.update()
 
     def set_overlay(self, values: np.ndarray | None, lut: np.ndarray | None = None,
-                    levels: tuple[float, float] = (-1.0, 1.0)) -> None:
-        """Overlay a (h, w) float map stretched over the whole image (None hides it)."""
+                    bound: float = 1.0) -> None:
+        """Overlay a (h, w) map stretched over the image: coloured by ``lut`` over (-bound, bound),
+        opaque where the value is strong and see-through near zero (None hides it)."""
         height, width = self._size
-        if values is None or not height:
+        if values is None or lut is None or not height:
             self.overlay_item.hide()
             return
-        self.overlay_item.setImage(np.ascontiguousarray(values, dtype=np.float32), levels=levels,
-                                   lut=lut, autoLevels=False)
+        normalised = np.clip(np.asarray(values, dtype=np.float32) / max(bound, 1e-12), -1.0, 1.0)
+        index = np.round((normalised + 1.0) * 0.5 * (len(lut) - 1)).astype(np.intp)
+        rgba = np.empty(normalised.shape + (4,), dtype=np.uint8)
+        rgba[..., :3] = lut[index]
+        rgba[..., 3] = np.round(np.abs(normalised) * 230).astype(np.uint8)
+        self.overlay_item.setImage(rgba, levels=(0, 255), autoLevels=False)
         self.overlay_item.setRect(QRectF(0, 0, width, height))
         self.overlay_item.show()
 

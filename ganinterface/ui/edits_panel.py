@@ -106,6 +106,7 @@ class EditsPanel(QWidget):
             self.list.clear()
             for index, edit in enumerate(scene.edits):
                 item = QListWidgetItem(f"{index + 1}. {describe_edit(edit)}")
+                item.setToolTip(describe_edit(edit))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(Qt.CheckState.Checked if edit.enabled else Qt.CheckState.Unchecked)
                 self.list.addItem(item)

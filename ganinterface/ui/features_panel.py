@@ -162,6 +162,10 @@ class FeaturesPanel(QWidget):
         self.ranking.verticalHeader().hide()
         self.ranking.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranking.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.ranking.setMaximumHeight(150)
+        self.ranking.verticalHeader().setDefaultSectionSize(20)
+        self.ranking.setToolTip("Channels ranked by (mean inside − mean outside) / std. "
+                                "Double-click a row to open the channel")
         self.overlay = QCheckBox("Overlay opened channel on image")
 
         display = QHBoxLayout()

@@ -106,15 +106,16 @@ class MainWindow(QMainWindow):
         left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
         self.latent_dock = self._dock("Latent", self.latent_panel, left)
         self.edits_dock = self._dock("Edit stack", self.edits_panel, left)
-        self.extra_dock = self._dock("Directions & animation", self._extra_tabs, left)
+        self.extra_dock = self._dock("Directions, animation", self._extra_tabs, left)
         self.tabifyDockWidget(self.edits_dock, self.extra_dock)
         self.edits_dock.raise_()
         self.features_dock = self._dock("Feature maps", self.features_panel, right)
         self.channel_dock = self._dock("Channel", self.channel_view, right)
         self.tabifyDockWidget(self.features_dock, self.channel_dock)
         self.features_dock.raise_()
-        self.resizeDocks([self.latent_dock, self.features_dock], [340, 420],
+        self.resizeDocks([self.latent_dock, self.features_dock], [360, 460],
                          Qt.Orientation.Horizontal)
+        self.resizeDocks([self.latent_dock, self.edits_dock], [230, 500], Qt.Orientation.Vertical)
 
     def _build_tools(self) -> None:
         bar = QToolBar("Tools")
@@ -332,8 +333,10 @@ class MainWindow(QMainWindow):
         device = getattr(model.renderer, "device", "cpu")
         self.model_label.setText(f"{model.shape.name} · {model.shape.height}×{model.shape.width} · {device}")
         self.model_label.setToolTip(model.note or str(model.checkpoint or "built-in model"))
+        self.model_label.setStyleSheet("color: #e0b040;" if model.note else "")
         if model.note:
-            self.statusBar().showMessage(model.note)
+            self.model_label.setText("⚠ " + self.model_label.text())
+            self.statusBar().showMessage(model.note, 15000)
         else:
             self.statusBar().clearMessage()
         self.features_panel.set_layers(model.shape.layers)
@@ -435,7 +438,7 @@ class MainWindow(QMainWindow):
         bound = self.channel_view.show_channel(self.features_panel.current_layer(), channel, values,
                                                palette)
         if self.features_panel.overlay.isChecked():
-            self.canvas.set_overlay(values, palette_lut(palette), (-bound, bound))
+            self.canvas.set_overlay(values, palette_lut(palette), bound)
         else:
             self.canvas.set_overlay(None)
 
