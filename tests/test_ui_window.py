@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import FeatureEdit, Recipe, Scene
+from ganinterface.engine.scene import FeatureEdit, Mask, Recipe, Rect, Scene
 from ganinterface.ui.canvas import Tool
 from ui_support import drag, open_window, tiny_generator
 
@@ -296,3 +296,12 @@ def test_animation_frames_and_preview_leave_document_alone(window):
     panel.mode.setCurrentText("Slerp in Z (seeds only)")
     assert len(panel.frames()) == 5
     np.testing.assert_allclose(panel.frames()[-1].w, ws5, rtol=1e-5, atol=1e-5)
+
+
+def test_recipe_for_another_model_is_refused(window, tmp_path):
+    path = tmp_path / "other.json"
+    edit = FeatureEdit(LAYER, (0,), Mask((Rect(0.1, 0.1, 0.3, 0.3),)), 1.0)
+    path.write_text(Recipe(edits=(edit,), model_hash="0" * 64).to_json())
+    assert not window.apply_recipe(str(path))
+    assert "made for another model" in window._ask.errors[-1]
+    assert window.stack.scene.edits == ()

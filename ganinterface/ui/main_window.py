@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self.scene_path: Path | None = None
         self.comparing = False
         self._painting_index: int | None = None
+        self._model_hash: tuple[LoadedModel, str] | None = None
         self._stroke_serial = 0
         self._ask = _MessageBoxes(self)
 
@@ -324,6 +325,8 @@ class MainWindow(QMainWindow):
             self._ask.error("Could not load model", outcome.error.split(": ", 1)[-1]
                             if outcome.error.startswith(("CheckpointError", "FileNotFoundError"))
                             else outcome.error)
+            if self.model is None and path is not None:
+                self.load_model_async(None)  # nothing to fall back on yet: the built-in model
             return
         self.set_model(outcome.value)
 
@@ -516,10 +519,18 @@ class MainWindow(QMainWindow):
                 np.save(handle, latent, allow_pickle=False)
 
     # ---- recipes ---------------------------------------------------------------------------------------
+    def model_hash(self) -> str:
+        """sha256 of the current weights (ties recipes to the model they were made for)."""
+        from ganinterface.models.native import generator_hash
+
+        if self.model is None:
+            return ""
+        if self._model_hash is None or self._model_hash[0] is not self.model:
+            self._model_hash = (self.model, generator_hash(self.model.renderer.generator))
+        return self._model_hash[1]
+
     def current_recipe(self, name: str = "") -> Recipe:
-        model_hash = getattr(self.model.renderer, "model_hash", "") if self.model else ""
-        return Recipe(edits=self.stack.scene.edits, name=name,
-                      model_hash=model_hash if isinstance(model_hash, str) else "",
+        return Recipe(edits=self.stack.scene.edits, name=name, model_hash=self.model_hash(),
                       provenance={"made_with": "ganinterface window", "seed": self.stack.scene.seed})
 
     def save_recipe_dialog(self) -> None:
@@ -543,6 +554,10 @@ class MainWindow(QMainWindow):
             recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, SceneFormatError) as error:
             self._ask.error("Apply recipe", f"{Path(path).name}: {error}")
+            return False
+        if recipe.model_hash and recipe.model_hash != self.model_hash():
+            self._ask.error("Apply recipe", f"{Path(path).name}: made for another model "
+                            f"({recipe.model_hash[:12]}…), not this one ({self.model_hash()[:12]}…)")
             return False
         self.stack.push(cmd.apply_recipe(recipe, f"Apply recipe {recipe.name or Path(path).stem}"))
         return True
