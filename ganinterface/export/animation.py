@@ -127,13 +127,19 @@ def _pull_frames(frames: FrameSource, count: int | None,
 
 @contextlib.contextmanager
 def _gif_writer(path: Path, *, fps: float, **_: object) -> Iterator[AddFrame]:
-    """Palette per frame (median cut, no dithering: flat anime colours stay flat); loops forever.
+    """A palette per frame, loops forever.
+
+    Palettes come from Pillow's fast octree: on a GAN frame with tens of thousands of distinct
+    colours it is ~100x faster than median cut (ms instead of 0.4-1.5 s per 256x512 frame) for a
+    slightly larger error (mean 1.9 instead of 1.4 levels on an enlarged portrait); no dithering,
+    so flat colours stay flat.
 
     Pillow stores a run of identical frames once, with their durations added, so the timing holds
     even when the decoded frame count is lower.
     """
     frames: list[Image.Image] = []
-    yield lambda frame: frames.append(Image.fromarray(frame).quantize(colors=256))
+    yield lambda frame: frames.append(
+        Image.fromarray(frame).quantize(colors=256, method=Image.Quantize.FASTOCTREE))
     if not frames:
         return
     with atomic_write(path) as handle:
