@@ -20,6 +20,7 @@ class Tool(enum.Enum):
     BRUSH = "brush"
     RECT = "rect"
     REGION = "region"  # mark the region that "rank channels" compares against the rest
+    RESAMPLE = "resample"  # regenerate a rectangle of the current layer from another seed
 
 
 class CanvasImageItem(pg.ImageItem):
@@ -62,6 +63,7 @@ class ImageCanvas(pg.GraphicsView):
     stroke_changed = Signal(list, int, bool)  # points [(x, y)], sign, finished
     rect_changed = Signal(tuple, int, bool)  # (x0, y0, x1, y1), sign, finished
     region_marked = Signal(tuple)  # (x0, y0, x1, y1)
+    resample_marked = Signal(tuple)  # (x0, y0, x1, y1)
     hovered = Signal(object)  # (px, py) integer pixel, or None when outside the image
 
     def __init__(self, parent=None) -> None:
@@ -207,7 +209,7 @@ class ImageCanvas(pg.GraphicsView):
         x1, y1 = self._normalised(point)
         box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         height, width = self._size
-        colour = QColor(255, 210, 0) if self.tool is Tool.REGION else (
+        colour = QColor(255, 210, 0) if self.tool in (Tool.REGION, Tool.RESAMPLE) else (
             QColor(80, 220, 120) if self._sign > 0 else QColor(240, 80, 80))
         self._rect_item.setPen(_cosmetic_pen(colour))
         self._rect_item.setRect(QRectF(box[0] * width, box[1] * height, (box[2] - box[0]) * width,
@@ -217,6 +219,9 @@ class ImageCanvas(pg.GraphicsView):
             if finish:
                 self.set_region(box)
                 self.region_marked.emit(box)
+        elif self.tool is Tool.RESAMPLE:
+            if finish:
+                self.resample_marked.emit(box)
         else:
             self.rect_changed.emit(box, self._sign, finish)
 

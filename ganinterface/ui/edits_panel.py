@@ -18,9 +18,9 @@ from ganinterface.ui.features_panel import format_channels, parse_channels
 def describe_edit(edit: Edit) -> str:
     name = f"“{edit.name}” " if edit.name else ""
     if isinstance(edit, FeatureEdit):
-        shapes = len(edit.mask.shapes)
+        anchored = "  ⚓" if edit.anchor is not None else ""
         return (f"{name}Paint {edit.layer}  channels {format_channels(edit.channels) or 'all'}  "
-                f"{edit.amount:+.2f}  ({shapes} shape{'s' if shapes != 1 else ''})")
+                f"{edit.amount:+.2f}{anchored}")
     kind = edit.kind
     if kind == "direction":
         last = "end" if edit.last is None else edit.last
@@ -39,11 +39,13 @@ class EditsPanel(QWidget):
     save_recipe_requested = Signal()
     apply_recipe_requested = Signal()
     apply_to_seeds_requested = Signal()
+    style_mix_requested = Signal(int, int)  # seed, first w index
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._scene = Scene()
         self._layer_channels: dict[str, int] = {}
+        self._num_ws = 1
         self._updating = False
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -59,6 +61,10 @@ class EditsPanel(QWidget):
         self.up, self.down = QPushButton("Up"), QPushButton("Down")
         self.delete = QPushButton("Delete")
         self.delete.setToolTip("Delete the selected edit (Del)")
+        self.new_fill = QPushButton("New fill")
+        self.new_fill.setToolTip("Resample the selected region from another random seed")
+        self.style_mix = QPushButton("Style mix…")
+        self.style_mix.setToolTip("Take the fine styles (colours, details) from another seed")
         self.save_recipe = QPushButton("Save recipe…")
         self.save_recipe.setToolTip("Save all edits (without the latent) as a recipe JSON")
         self.apply_recipe = QPushButton("Apply recipe…")
@@ -70,7 +76,7 @@ class EditsPanel(QWidget):
         form.addRow("Strength", self.amount)
         form.addRow("Channels", self.channels)
         order = QHBoxLayout()
-        for button in (self.up, self.down, self.delete):
+        for button in (self.up, self.down, self.delete, self.new_fill, self.style_mix):
             order.addWidget(button)
         recipes = QHBoxLayout()
         for button in (self.save_recipe, self.apply_recipe, self.apply_seeds):
@@ -90,13 +96,16 @@ class EditsPanel(QWidget):
         self.up.clicked.connect(lambda: self._move(-1))
         self.down.clicked.connect(lambda: self._move(+1))
         self.delete.clicked.connect(self._delete)
+        self.new_fill.clicked.connect(self._new_fill)
+        self.style_mix.clicked.connect(self._ask_style_mix)
         self.save_recipe.clicked.connect(self.save_recipe_requested.emit)
         self.apply_recipe.clicked.connect(self.apply_recipe_requested.emit)
         self.apply_seeds.clicked.connect(self.apply_to_seeds_requested.emit)
         self._row_selected(-1)
 
-    def set_layer_channels(self, layer_channels: dict[str, int]) -> None:
-        self._layer_channels = dict(layer_channels)
+    def set_model_shape(self, shape: object) -> None:
+        self._layer_channels = {layer.name: layer.channels for layer in shape.layers}
+        self._num_ws = shape.num_ws
 
     def show_scene(self, scene: Scene) -> None:
         self._updating = True
@@ -131,6 +140,7 @@ class EditsPanel(QWidget):
             self.channels.setText(format_channels(edit.channels) if is_feature else "")
             for button in (self.up, self.down, self.delete):
                 button.setEnabled(edit is not None)
+            self.new_fill.setEnabled(getattr(edit, "kind", "") == "region_resample")
         finally:
             self._updating = was_updating
 
@@ -169,6 +179,26 @@ class EditsPanel(QWidget):
         if row >= 0 and 0 <= row + step < len(self._scene.edits):
             self.command.emit(cmd.move_edit(row, row + step))
             self.list.setCurrentRow(row + step)
+
+    def _new_fill(self) -> None:
+        import random
+
+        row = self.list.currentRow()
+        if row >= 0 and self._scene.edits[row].kind == "region_resample":
+            self.command.emit(cmd.update_edit(row, "New fill", seed=random.randrange(100_000)))
+
+    def _ask_style_mix(self) -> None:
+        from PySide6.QtWidgets import QInputDialog
+
+        seed, ok = QInputDialog.getInt(self, "Style mix", "Take styles from seed:",
+                                       self._scene.seed + 1, 0, 2**31 - 1)
+        if not ok:
+            return
+        first, ok = QInputDialog.getInt(self, "Style mix", f"From w index (0 = all, coarse; "
+                                        f"{self._num_ws - 1} = finest only):",
+                                        self._num_ws // 2, 0, self._num_ws - 1)
+        if ok:
+            self.style_mix_requested.emit(seed, first)
 
     def _delete(self) -> None:
         row = self.list.currentRow()

@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.comparing = False
         self._painting_index: int | None = None
         self._model_hash: tuple[LoadedModel, str] | None = None
+        self._stroke_anchor: Any = None
         self._stroke_serial = 0
         self._ask = _MessageBoxes(self)
 
@@ -128,7 +129,9 @@ class MainWindow(QMainWindow):
                 (Tool.PAN, "Pan", "V", "Pan and zoom the image (wheel zooms)"),
                 (Tool.BRUSH, "Brush", "B", "Paint a feature edit: left adds, right subtracts"),
                 (Tool.RECT, "Rectangle", "R", "Drag a rectangle edit: left adds, right subtracts"),
-                (Tool.REGION, "Region", "M", "Mark the region used to rank channels")):
+                (Tool.REGION, "Region", "M", "Mark the region used to rank channels"),
+                (Tool.RESAMPLE, "Resample", "F", "Drag a rectangle to regenerate it, at the current "
+                 "layer, from another seed (a new fill each time)")):
             action = QAction(text, self, checkable=True)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{tip} ({key})")
@@ -161,6 +164,12 @@ class MainWindow(QMainWindow):
             bar.addWidget(QLabel(f" {label} "))
             bar.addWidget(widget)
         bar.addAction(self.subtract_action)
+        self.anchor_action = QAction("Anchor", self, checkable=True, checked=False)
+        self.anchor_action.setToolTip("Anchor new edits to where their selected channels peak, so "
+                                      "a recipe follows the feature on other portraits (best "
+                                      "drawn as the first edit: the peak is measured on the image "
+                                      "as shown)")
+        bar.addAction(self.anchor_action)
         bar.addSeparator()
         compare = QLabel("  Hold Space: compare without edits")
         compare.setStyleSheet("color: palette(mid);")
@@ -247,6 +256,8 @@ class MainWindow(QMainWindow):
         self.canvas.stroke_changed.connect(self._stroke_changed)
         self.canvas.rect_changed.connect(self._rect_changed)
         self.canvas.region_marked.connect(self._region_marked)
+        self.canvas.resample_marked.connect(self._resample_marked)
+        self.edits_panel.style_mix_requested.connect(self.add_style_mix)
         self.canvas.hovered.connect(self._hovered)
         self.brush_size.valueChanged.connect(self._brush_size_changed)
 
@@ -345,7 +356,7 @@ class MainWindow(QMainWindow):
         self.features_panel.set_layers(model.shape.layers)
         self.directions_panel.set_model(model)
         self.animation_panel.set_model(model)
-        self.edits_panel.set_layer_channels({l.name: l.channels for l in model.shape.layers})
+        self.edits_panel.set_model_shape(model.shape)
         if previous is None or previous.checkpoint != model.checkpoint or previous.shape != model.shape:
             if self.stack.scene.checkpoint != model.checkpoint:
                 self.stack.reset(self.stack.scene.replace(checkpoint=model.checkpoint, w=None,
@@ -367,6 +378,8 @@ class MainWindow(QMainWindow):
         if not layer:
             return None
         channels = self.features_panel.selected_channels()
+        if self._painting_index is None:  # a new edit: its anchor comes from the unedited features
+            self._stroke_anchor = self._anchor_for(layer, channels)
         if not channels:
             channels = tuple(range(self.features_panel.channel_count()))
             self.statusBar().showMessage(f"No channels selected: the edit changes all {len(channels)} "
@@ -381,7 +394,7 @@ class MainWindow(QMainWindow):
             sign = -sign
         layer, channels = target
         edit = FeatureEdit(layer, channels, Mask((shape,)), sign * float(self.strength.value()),
-                           name=label.lower())
+                           anchor=self._stroke_anchor, name=label.lower())
         key = ("paint", self._stroke_serial)
         if self._painting_index is None:
             self.stack.push(cmd.add_edit(edit, label, merge_key=key))
@@ -392,6 +405,35 @@ class MainWindow(QMainWindow):
             self.stack.close_merge()
             self._painting_index = None
             self._stroke_serial += 1
+
+    def _anchor_for(self, layer: str, channels: tuple[int, ...]) -> Any:
+        """Anchor at the peak of the selected channels (none without a selection or when off)."""
+        from ganinterface.engine.analysis import AnalysisError, anchor_from
+
+        features = self.features_panel.features()
+        if not (self.anchor_action.isChecked() and channels and features is not None):
+            return None
+        try:
+            return anchor_from(features, channels, layer)
+        except AnalysisError:
+            return None
+
+    def _resample_marked(self, box: tuple) -> None:
+        import random
+
+        from ganinterface.engine.scene import RegionResample
+
+        layer = self.features_panel.current_layer()
+        if layer and box[2] > box[0] and box[3] > box[1]:
+            edit = RegionResample(layer, Mask((Rect(*box, softness=float(self.softness.value())),)),
+                                  seed=random.randrange(100_000), name="resample")
+            self.stack.push(cmd.add_edit(edit, "Resample region"))
+
+    def add_style_mix(self, seed: int, first: int) -> None:
+        from ganinterface.engine.scene import StyleMix
+
+        self.stack.push(cmd.add_edit(StyleMix(seed=seed, first=first, name=f"style of {seed}"),
+                                     f"Style mix from seed {seed}"))
 
     def _stroke_changed(self, points: list, sign: int, finished: bool) -> None:
         height = self.canvas.image_size()[0] or 1
