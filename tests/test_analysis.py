@@ -102,3 +102,23 @@ def test_anchor_from_uses_the_mean_of_the_channels():
     assert anchor.x == pytest.approx(12.5 / 16) and anchor.y == pytest.approx(4.5 / 16)
     with pytest.raises(AnalysisError, match="within 0..2"):
         anchor_from(features, [3], "b16.conv1")
+
+
+def _plateau_with_distant_spike():
+    values = np.zeros((16, 16))
+    values[8:, 8:] = 1.0  # a quarter of the map: the 90th percentile is 1
+    values[0, 0] = 5.0  # a lone spike, blurred down to 5/9, far outside the window
+    return values
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.zeros((8, 8)),
+    lambda: -np.ones((8, 8)),
+    # the hottest pixel lies far from the blurred maximum and nothing near that is above the
+    # 90th percentile (most of the map is one bright plateau)
+    lambda: _plateau_with_distant_spike(),
+])
+def test_locate_peak_never_returns_nan(make):
+    peak = locate_peak(make())
+    assert np.isfinite([peak.x, peak.y, peak.spread]).all()
+    assert 0 <= peak.x <= 1 and 0 <= peak.y <= 1

@@ -156,8 +156,8 @@ def locate_peak(activation: np.ndarray) -> Peak:
     py, px = np.unravel_index(np.argmax(_box_blur3(activation)), activation.shape)
     near = np.hypot((xs[None, :] - xs[px]) * aspect, ys[:, None] - ys[py]) <= PEAK_WINDOW
     weights = np.maximum(activation - np.percentile(activation, PEAK_PERCENTILE), 0.0) * near
-    if weights.sum() <= 0:  # flat map: the plateau around the maximum
-        weights = ((activation >= activation.max()) & near).astype(np.float64)
+    if not weights.sum() > 0:  # nothing above the percentile near the peak: its plateau there
+        weights = (near & (activation >= activation[near].max())).astype(np.float64)
     total = weights.sum()
     cx = float((weights.sum(axis=0) * xs).sum() / total)
     cy = float((weights.sum(axis=1) * ys).sum() / total)
