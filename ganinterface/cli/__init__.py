@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "train-classifier": "demo_cmd",
     "train-demo": "train_cmd",
     "demo-eval": "eval_cmd",
+    "demo-edits": "eval_cmd",
 }
 
 

@@ -34,36 +34,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     parser.set_defaults(handler=_demo_eval)
 
+    make = subparsers.add_parser(
+        "demo-edits", help="find the built-in model's recipes and directions from labelled samples",
+        description="Sample the generator, label the samples with the attribute classifier, and "
+                    "write recipes (open/close mouth, add/remove hair band) and attribute directions "
+                    "(mouth open, hair band, hair colours) with how they were found in their JSON.")
+    make.add_argument("checkpoint", nargs="?", default=None, metavar="CKPT",
+                      help="portrait generator (default: the built-in model)")
+    make.add_argument("--out", type=Path, default=None,
+                      help="directory for recipes/ and directions/ (default: beside the built-in model)")
+    make.add_argument("--samples", type=int, default=600, help="labelled samples to learn from")
+    make.add_argument("--tuning", type=int, default=60, help="seeds to choose layer and strength on")
+    make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
+    make.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    make.set_defaults(handler=_demo_edits)
+
 
 def _demo_eval(args: argparse.Namespace) -> int:
-    from ganinterface.demo.classifier import load_classifier
-    from ganinterface.engine.device import pick_device
     from ganinterface.engine.latents import parse_seeds
     from ganinterface.export.atomic import atomic_write_text
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.models import load_generator
 
-    try:
-        device = pick_device(args.device)
-    except ValueError as error:
-        raise UserError(str(error)) from None
     try:
         seeds = parse_seeds(args.seeds) if args.seeds else None
     except ValueError as error:
         raise UserError(f"--seeds: {error}") from None
-    try:
-        classifier = load_classifier(args.classifier)
-    except ValueError as error:
-        raise UserError(str(error)) from None
-    generator = load_generator(args.checkpoint, device=device)
-    if generator.img_height != 2 * generator.img_width:
-        raise UserError(f"{args.checkpoint}: the classifier reads 2:1 portraits, this generator makes "
-                        f"{generator.img_height}x{generator.img_width} images")
+    generator, classifier, device = _load_measuring_kit(args)
     if args.edits:
         from ganinterface.demo.edit_eval import edit_report, format_edit_report
 
-        with TqdmProgress("scoring edits", unit="seed") as progress:
-            report = edit_report(generator, classifier, seeds=seeds, device=device, progress=progress)
+        with TqdmProgress("scoring edits", unit="edit") as progress:
+            try:
+                report = edit_report(generator, classifier, seeds=seeds, device=device,
+                                     progress=progress)
+            except ValueError as error:
+                raise UserError(str(error)) from None
         text = format_edit_report(report)
     else:
         from ganinterface.demo.evaluate import format_report, quality_report
@@ -79,4 +84,42 @@ def _demo_eval(args: argparse.Namespace) -> int:
             atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
         except OSError as error:
             raise UserError(f"{args.json}: cannot write the report ({error.strerror})") from None
+    return 0
+
+
+def _load_measuring_kit(args: argparse.Namespace):
+    from ganinterface.demo.classifier import load_classifier
+    from ganinterface.engine.device import pick_device
+    from ganinterface.models import load_generator
+
+    try:
+        device = pick_device(args.device)
+        classifier = load_classifier(args.classifier)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    generator = load_generator(args.checkpoint, device=device)
+    if generator.img_height != 2 * generator.img_width:
+        raise UserError(f"{args.checkpoint}: the classifier reads 2:1 portraits, this generator makes "
+                        f"{generator.img_height}x{generator.img_width} images")
+    return generator, classifier, device
+
+
+def _demo_edits(args: argparse.Namespace) -> int:
+    from ganinterface.demo.edit_eval import shipped_dir
+    from ganinterface.demo.edit_recipes import make_shipped_edits
+    from ganinterface.export.progress import TqdmProgress
+
+    generator, classifier, _ = _load_measuring_kit(args)
+    out = args.out or shipped_dir()
+    with TqdmProgress("sampling", unit="image") as progress:
+        try:
+            summary = make_shipped_edits(generator, classifier, out, finding=args.samples,
+                                         tuning=args.tuning, progress=progress)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    for name, figures in summary["recipes"].items():
+        print(f"{name:<18} layer {figures['layer']:<10} strength {figures['strength']:<4} "
+              f"tuning flip {figures['flip_rate']:.0%} locality {figures['locality']:.0%}")
+    print(f"directions: {', '.join(summary['directions'])}")
+    print(f"written under {out}")
     return 0

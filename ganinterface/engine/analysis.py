@@ -135,7 +135,7 @@ def propose_feature_edit(features_a: np.ndarray, features_b: np.ndarray, region:
 
 
 def _box_blur3(values: np.ndarray) -> np.ndarray:
-    padded = np.pad(values, 1, mode="edge")
+    padded = np.pad(values, 1, mode="reflect")  # "edge" would count a corner pixel four times
     h, w = values.shape
     return sum(padded[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
 

@@ -1,0 +1,164 @@
+"""``demo-eval --edits``: score the shipped recipes and directions on seeds not used to make them.
+
+For each recipe, applied with its anchor and again without it, and for the matching direction at
+the amount that reaches the anchored recipe's flip rate: flip rate, locality (share of the absolute
+pixel change inside the recipe's mask, dilated a few pixels, placed where the anchored recipe puts
+it), preservation (other attributes unchanged) and mask area.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganinterface.demo.classifier import AttributeClassifier
+from ganinterface.demo.edit_metrics import dilate, flip_rate, locality, mask_area, preservation
+from ganinterface.demo.edit_recipes import (GOALS, LOCALITY_DILATION, EditGoal, Progress, draw_samples,
+                                            placed_mask, recipe_mask)
+from ganinterface.engine.directions import Direction, load_direction, model_hash
+from ganinterface.engine.masks import rasterize
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Edit, Recipe, Scene, SceneFormatError
+from ganinterface.models.base import GeneratorBase
+
+DEFAULT_SEEDS = range(0, 200)
+DIRECTION_AMOUNTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+DIRECTION_SEARCH_SEEDS = 50
+GOAL_DIRECTIONS = {"mouth_open": "mouth-open", "hair_band": "hair-band"}
+
+
+def shipped_dir() -> Path:
+    from ganinterface.models.loading import BUILTIN_CHECKPOINT
+
+    return BUILTIN_CHECKPOINT.parent
+
+
+def load_recipe(path: Path, digest: str) -> Recipe:
+    try:
+        recipe = Recipe.from_json(path.read_text())
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
+    except SceneFormatError as error:
+        raise ValueError(f"{path}: {error}") from None
+    if recipe.model_hash and recipe.model_hash != digest:
+        raise ValueError(f"{path}: made for another model (weights {recipe.model_hash[:12]}…)")
+    return recipe
+
+
+def without_anchor(recipe: Recipe) -> Recipe:
+    return dataclasses.replace(recipe, edits=tuple(dataclasses.replace(e, anchor=None)
+                                                   for e in recipe.edits))
+
+
+@dataclasses.dataclass
+class _Before:
+    seeds: list[int]
+    images: np.ndarray
+    read: dict[str, np.ndarray]  # attribute -> class index
+
+
+def _score(renderer: Renderer, classifier: AttributeClassifier, before: _Before, goal: EditGoal,
+           edits_for: Any, regions: list[np.ndarray]) -> dict[str, float]:
+    after = []
+    for seed in before.seeds:
+        result = renderer.render(Scene(seed=seed, edits=edits_for(seed)))
+        if result.error:
+            raise ValueError(result.error)
+        after.append(result.image)
+    after_images = np.stack(after)
+    read_after = {k: v.argmax(axis=1) for k, v in classifier.classify(after_images).items()}
+    return {
+        "flip_rate": round(flip_rate(before.read[goal.attribute], read_after[goal.attribute], goal.target), 4),
+        "locality": round(float(np.mean([locality(b, a, r) for b, a, r
+                                         in zip(before.images, after_images, regions)])), 4),
+        "preservation": round(preservation(before.read, read_after, goal.attribute), 4),
+        "mask_area": round(float(np.mean([mask_area(r) for r in regions])), 4),
+    }
+
+
+def _regions(renderer: Renderer, recipe: Recipe, seeds: Sequence[int], anchored: bool,
+             height: int, width: int) -> list[np.ndarray]:
+    mask, anchor = recipe_mask(recipe)
+    return [dilate(rasterize(placed_mask(renderer, Scene(seed=s), mask, anchor if anchored else None),
+                             height, width), LOCALITY_DILATION) for s in seeds]
+
+
+def _direction_edits(direction: Direction, amount: float) -> tuple[Edit, ...]:
+    return (direction.to_edit(amount),)
+
+
+def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before: _Before,
+                     goal: EditGoal, direction: Direction, target_flip: float) -> float:
+    """The smallest amount (signed towards the goal) whose flip rate reaches ``target_flip``."""
+    sign = 1.0 if goal.target == 1 else -1.0
+    subset = _Before(before.seeds[:DIRECTION_SEARCH_SEEDS], before.images[:DIRECTION_SEARCH_SEEDS],
+                     {k: v[:DIRECTION_SEARCH_SEEDS] for k, v in before.read.items()})
+    best_amount, best_flip = DIRECTION_AMOUNTS[-1], -1.0
+    for amount in DIRECTION_AMOUNTS:
+        edits = _direction_edits(direction, sign * amount)
+        after = np.stack([renderer.render(Scene(seed=s, edits=edits)).image for s in subset.seeds])
+        read = classifier.classify(after)[goal.attribute].argmax(axis=1)
+        flip = flip_rate(subset.read[goal.attribute], read, goal.target)
+        flip = flip if np.isfinite(flip) else 0.0
+        if flip >= target_flip:
+            return sign * amount
+        if flip > best_flip:
+            best_amount, best_flip = amount, flip
+    return sign * best_amount
+
+
+def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
+                seeds: Sequence[int] | None = None, device: Any = "cpu",
+                progress: Progress | None = None, directory: Path | None = None) -> dict[str, Any]:
+    directory = directory or shipped_dir()
+    seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
+    renderer = Renderer(generator, device)
+    digest = model_hash(generator)
+    samples = draw_samples(generator, classifier, seeds, [])
+    before = _Before(seeds, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
+    height, width = generator.img_height, generator.img_width
+    report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds), "recipes": {},
+                              "directions": {}}
+    for done, goal in enumerate(GOALS):
+        recipe = load_recipe(directory / "recipes" / goal.file_name, digest)
+        scores = {}
+        for anchored in (True, False):
+            variant = recipe if anchored else without_anchor(recipe)
+            regions = _regions(renderer, recipe, seeds, anchored, height, width)
+            scores["anchored" if anchored else "unanchored"] = _score(
+                renderer, classifier, before, goal, lambda s, v=variant: v.edits, regions)
+        report["recipes"][goal.name] = scores
+        stem = GOAL_DIRECTIONS[goal.attribute]
+        direction = load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
+                                   w_dim=generator.w_dim, num_ws=generator.num_ws)
+        amount = _match_direction(renderer, classifier, before, goal, direction,
+                                  scores["anchored"]["flip_rate"])
+        regions = _regions(renderer, recipe, seeds, True, height, width)
+        report["directions"][goal.name] = {
+            **_score(renderer, classifier, before, goal,
+                     lambda s, a=amount: _direction_edits(direction, a), regions),
+            "amount": amount, "direction": stem}
+        if progress:
+            progress(done + 1, len(GOALS))
+    return report
+
+
+AIMS = {"open mouth": (0.90, 0.85), "close mouth": (0.90, 0.85),
+        "add hair band": (0.85, 0.80), "remove hair band": (0.85, 0.80)}
+
+
+def format_edit_report(report: dict[str, Any]) -> str:
+    lines = [f"Edits scored on {report['count']} seeds ({report['seeds'][0]}-{report['seeds'][1]})",
+             f"{'edit':<18}{'variant':<12}{'flip':>7}{'locality':>10}{'preserv.':>10}{'mask':>7}"]
+    for name, variants in report["recipes"].items():
+        rows = list(variants.items()) + [("direction", report["directions"][name])]
+        for variant, s in rows:
+            lines.append(f"{name:<18}{variant:<12}{s['flip_rate']:>7.1%}{s['locality']:>10.1%}"
+                         f"{s['preservation']:>10.1%}{s['mask_area']:>7.1%}")
+        flip_aim, locality_aim = AIMS.get(name, (0.0, 0.0))
+        lines.append(f"{'':<18}(aims: flip >= {flip_aim:.0%}, locality >= {locality_aim:.0%})")
+    return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""Find the built-in model's shipped recipes and directions from classifier-labelled samples.
+
+No hand labels: the generator is sampled, the attribute classifier reads every sample, and
+
+* a **direction** is the mean w of samples with an attribute minus the mean of those without;
+* a **recipe** comes from the feature maps: for each candidate layer, the channels whose mean inside
+  the feature's region differs most between samples with and without it
+  (``engine.analysis.propose_feature_edit``) become per-channel FeatureEdits inside a small mask
+  where the renderer puts that feature on average; an anchor (the channels most specific to the
+  region, ``rank_channels``) moves the mask with the feature on each portrait.  The layer and the
+  strength are chosen on tuning seeds by flip rate, then locality.
+
+How each file was found is written into its JSON provenance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganinterface.demo import portraits
+from ganinterface.demo.classifier import AttributeClassifier
+from ganinterface.demo.edit_metrics import dilate, flip_rate, locality
+from ganinterface.engine.analysis import locate_peak, propose_feature_edit, rank_channels
+from ganinterface.engine.directions import Direction, mean_difference, model_hash, save_direction
+from ganinterface.engine.edits import anchored_mask
+from ganinterface.engine.latents import z_from_seed
+from ganinterface.engine.masks import rasterize
+from ganinterface.engine.renderer import Renderer, to_uint8_image
+from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect, Scene
+from ganinterface.models.base import GeneratorBase
+
+Progress = Callable[[int, int], None]
+
+FINDING_SEED_BASE = 1_000_000  # finding and tuning seeds; the edit report defaults to seeds 0-199
+CONFIDENT = 0.9
+STRENGTHS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+TARGET_FLIP = 0.95
+LOCALITY_DILATION = 3  # pixels, at the image's resolution, as the edit report scores them
+
+
+@dataclasses.dataclass(frozen=True)
+class EditGoal:
+    name: str  # "open mouth"
+    attribute: str  # classifier attribute, e.g. "mouth_open"
+    target: int  # class index the edit should reach
+    region: str  # renderer label of the ground-truth box, e.g. "mouth_box"
+    stem: str  # file name
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.stem}.json"
+
+
+GOALS = (
+    EditGoal("open mouth", "mouth_open", 1, "mouth_box", "open-mouth"),
+    EditGoal("close mouth", "mouth_open", 0, "mouth_box", "close-mouth"),
+    EditGoal("add hair band", "hair_band", 1, "band_box", "add-hair-band"),
+    EditGoal("remove hair band", "hair_band", 0, "band_box", "remove-hair-band"),
+)
+
+
+@dataclasses.dataclass
+class Samples:
+    """Generator samples with what the classifier reads in them and their feature maps."""
+
+    seeds: list[int]
+    ws: np.ndarray  # (N, num_ws, w_dim)
+    images: np.ndarray  # (N, H, W, 3) uint8
+    probabilities: dict[str, np.ndarray]
+    features: dict[str, np.ndarray]  # layer -> (N, C, h, w)
+
+    def with_state(self, attribute: str, state: int) -> np.ndarray:
+        """Indices of samples confidently read as ``state`` of ``attribute``."""
+        return np.flatnonzero(self.probabilities[attribute][:, state] >= CONFIDENT)
+
+
+@torch.no_grad()
+def draw_samples(generator: GeneratorBase, classifier: AttributeClassifier, seeds: Sequence[int],
+                 layers: Sequence[str], batch: int = 32, progress: Progress | None = None) -> Samples:
+    device = next(generator.parameters()).device
+    ws_all, images, features = [], [], {layer: [] for layer in layers}
+    for start in range(0, len(seeds), batch):
+        chunk = seeds[start:start + batch]
+        z = torch.from_numpy(np.concatenate([z_from_seed(s, generator.z_dim) for s in chunk])).to(device)
+        ws = generator.mapping(z, None)
+        out = generator.synthesize(ws, taps=layers, noise_mode="const")
+        ws_all.append(ws.cpu().numpy())
+        images.extend(to_uint8_image(raw) for raw in out.image)
+        for layer in layers:
+            features[layer].append(out.taps[layer].float().cpu().numpy())
+        if progress:
+            progress(min(start + batch, len(seeds)), len(seeds))
+    images_array = np.stack(images)
+    return Samples(list(seeds), np.concatenate(ws_all), images_array, classifier.classify(images_array),
+                   {layer: np.concatenate(parts) for layer, parts in features.items()})
+
+
+@functools.lru_cache(maxsize=16)
+def region_prior(region: str, height: int, width: int, count: int = 1000) -> tuple[Rect, Rect]:
+    """Where the renderer puts a feature: (mean box, mean box grown by the centre's jitter)."""
+    _, labels = portraits.render_batch(range(portraits_seed_base(), portraits_seed_base() + count),
+                                       height, width)
+    boxes = np.array([label[region] for label in labels], dtype=np.float64)
+    mean = boxes.mean(axis=0)
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    jitter_x, jitter_y = centres.std(axis=0)
+    mean_box = Rect(*(float(v) for v in mean), softness=0.3)
+    grown = Rect(float(mean[0] - jitter_x), float(mean[1] - jitter_y),
+                 float(mean[2] + jitter_x), float(mean[3] + jitter_y))
+    return mean_box, grown
+
+
+def portraits_seed_base() -> int:
+    return FINDING_SEED_BASE + 900_000  # renders used only to learn where features sit
+
+
+def candidate_layers(generator: GeneratorBase) -> list[str]:
+    """Convolution layers at 1/8 to 1/4 of the image height: coarse enough to carry a whole mouth or
+    band, fine enough to stay local."""
+    height = generator.img_height
+    return [layer.name for layer in generator.layers
+            if layer.kind == "conv" and height // 8 <= layer.height <= height // 4]
+
+
+def find_anchor(samples: Samples, layer: str, region: Rect, count: int = 3) -> Anchor:
+    """Channels most specific to the region over all samples; the anchor sits at their mean peak."""
+    features = samples.features[layer]
+    raster = rasterize(Mask((region,)), *features.shape[2:])
+    channels = tuple(score.channel for score in rank_channels(features, raster)[:count])
+    peaks = [locate_peak(f[list(channels)].mean(axis=0)) for f in features]
+    return Anchor(layer=layer, channels=channels, x=float(np.mean([p.x for p in peaks])),
+                  y=float(np.mean([p.y for p in peaks])), spread=float(np.mean([p.spread for p in peaks])))
+
+
+def propose_recipe(samples: Samples, goal: EditGoal, layer: str, mask: Mask, region: Rect,
+                   anchor: Anchor | None, top_k: int = 8, strength: float = 1.0) -> Recipe:
+    reached = samples.with_state(goal.attribute, goal.target)
+    other = samples.with_state(goal.attribute, 1 - goal.target)
+    if len(reached) < 2 or len(other) < 2:
+        raise ValueError(f"{goal.name}: too few confidently classified samples "
+                         f"({len(reached)} in the target state, {len(other)} not)")
+    features = samples.features[layer]
+    raster = rasterize(Mask((region,)), *features.shape[2:])
+    proposal = propose_feature_edit(features[reached], features[other], raster, top_k=top_k)
+    edits = proposal.to_edits(layer, mask, strength=strength, per_channel=True, name=goal.name)
+    edits = tuple(dataclasses.replace(e, anchor=anchor) for e in edits)
+    return Recipe(edits=edits, name=goal.name)
+
+
+def placed_mask(renderer: Renderer, scene: Scene, mask: Mask, anchor: Anchor | None) -> Mask:
+    """The mask where an (anchored) edit puts it on this scene's portrait."""
+    if anchor is None:
+        return mask
+    result = renderer.render(scene, [anchor.layer])
+    if result.error:
+        raise ValueError(result.error)
+    activation = result.features[anchor.layer][list(anchor.channels)]
+    return anchored_mask(mask, anchor, activation)
+
+
+def recipe_mask(recipe: Recipe) -> tuple[Mask, Anchor | None]:
+    first = recipe.edits[0]
+    return first.mask, first.anchor
+
+
+def try_recipe(renderer: Renderer, classifier: AttributeClassifier, recipe: Recipe, goal: EditGoal,
+               seeds: Sequence[int], before_images: np.ndarray) -> dict[str, float]:
+    """Flip rate and locality of ``recipe`` on ``seeds`` (images before the edit given)."""
+    mask, anchor = recipe_mask(recipe)
+    after, localities = [], []
+    height, width = before_images.shape[1:3]
+    for seed, before in zip(seeds, before_images):
+        scene = recipe.applied_to(Scene(seed=seed))
+        result = renderer.render(scene)
+        if result.error:
+            raise ValueError(result.error)
+        after.append(result.image)
+        region = dilate(rasterize(placed_mask(renderer, Scene(seed=seed), mask, anchor), height, width),
+                        LOCALITY_DILATION)
+        localities.append(locality(before, result.image, region))
+    read_before = classifier.classify(before_images)[goal.attribute].argmax(axis=1)
+    read_after = classifier.classify(np.stack(after))[goal.attribute].argmax(axis=1)
+    return {"flip_rate": flip_rate(read_before, read_after, goal.target),
+            "locality": float(np.mean(localities))}
+
+
+def _choice_key(figures: dict[str, float]) -> tuple[bool, float, float]:
+    flip = figures["flip_rate"] if np.isfinite(figures["flip_rate"]) else 0.0
+    return (flip >= TARGET_FLIP, figures["locality"] if flip >= TARGET_FLIP else flip, flip)
+
+
+def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: AttributeClassifier,
+                samples: Samples, goal: EditGoal, tuning_seeds: Sequence[int],
+                tuning_images: np.ndarray, top_k: int = 8,
+                strengths: Sequence[float] = STRENGTHS) -> tuple[Recipe, dict[str, Any]]:
+    """The best (layer, strength) for ``goal`` on the tuning seeds, as an anchored recipe."""
+    mean_box, grown = region_prior(goal.region, generator.img_height, generator.img_width)
+    mask = Mask((mean_box,))
+    trials = []
+    for layer in candidate_layers(generator):
+        anchor = find_anchor(samples, layer, grown)
+        for strength in strengths:
+            recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
+            figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images)
+            trials.append((figures, layer, strength, recipe))
+            if figures["flip_rate"] >= TARGET_FLIP:
+                break  # larger strengths only disturb more
+    figures, layer, strength, recipe = max(trials, key=lambda t: _choice_key(t[0]))
+    provenance = {
+        "method": "feature-map channels found with engine.analysis.propose_feature_edit on "
+                  "classifier-labelled samples; anchor channels by engine.analysis.rank_channels",
+        "goal": dataclasses.asdict(goal),
+        "finding_seeds": [samples.seeds[0], samples.seeds[-1]],
+        "confident_examples": {"target": int(len(samples.with_state(goal.attribute, goal.target))),
+                               "other": int(len(samples.with_state(goal.attribute, 1 - goal.target)))},
+        "region_prior": dataclasses.asdict(grown), "mask": dataclasses.asdict(mean_box),
+        "layer": layer, "strength": strength, "top_k": top_k,
+        "tuning_seeds": [int(tuning_seeds[0]), int(tuning_seeds[-1])],
+        "tuning": [{"layer": t[1], "strength": t[2], **{k: round(v, 4) for k, v in t[0].items()}}
+                   for t in trials],
+    }
+    return dataclasses.replace(recipe, provenance=provenance, model_hash=model_hash(generator)), figures
+
+
+def attribute_directions(generator: GeneratorBase, samples: Samples,
+                         attributes: dict[str, Sequence[str]]) -> list[Direction]:
+    """Mean-difference directions: mouth open, hair band, and one per hair colour."""
+    directions = []
+    digest = model_hash(generator)
+    ws = samples.ws[:, 0]  # rows are equal before edits: W space
+
+    def make(name: str, positive: np.ndarray, negative: np.ndarray, how: str) -> None:
+        if len(positive) < 2 or len(negative) < 2:
+            return
+        directions.append(Direction(mean_difference(ws[positive], ws[negative]), name=name,
+                                    model_hash=digest,
+                                    provenance={"method": "mean w of samples the classifier reads "
+                                                          f"{how} minus the mean of the others",
+                                                "positives": int(len(positive)),
+                                                "negatives": int(len(negative)),
+                                                "seeds": [samples.seeds[0], samples.seeds[-1]]}))
+
+    make("mouth open", samples.with_state("mouth_open", 1), samples.with_state("mouth_open", 0),
+         "with an open mouth")
+    make("hair band", samples.with_state("hair_band", 1), samples.with_state("hair_band", 0),
+         "with a hair band")
+    colours = attributes["hair_colour"]
+    read = samples.probabilities["hair_colour"]
+    for index, colour in enumerate(colours):
+        positive = np.flatnonzero(read[:, index] >= CONFIDENT)
+        negative = np.flatnonzero(read[:, index] < 1 - CONFIDENT)
+        make(f"hair {colour}", positive, negative, f"with {colour} hair")
+    return directions
+
+
+def direction_stem(name: str) -> str:
+    return name.replace(" ", "-")
+
+
+def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
+                       finding: int = 600, tuning: int = 60, top_k: int = 8,
+                       strengths: Sequence[float] = STRENGTHS,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
+    renderer = Renderer(generator, next(generator.parameters()).device)
+    layers = candidate_layers(generator)
+    seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
+    samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
+    tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
+    tuning_images = draw_samples(generator, classifier, tuning_seeds, []).images
+    (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
+    (out_dir / "directions").mkdir(parents=True, exist_ok=True)
+    from ganinterface.export.atomic import atomic_write_text
+
+    summary: dict[str, Any] = {"recipes": {}, "directions": []}
+    for goal in GOALS:
+        recipe, figures = find_recipe(generator, renderer, classifier, samples, goal, tuning_seeds,
+                                      tuning_images, top_k, strengths)
+        atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
+        summary["recipes"][goal.name] = {"layer": recipe.provenance["layer"],
+                                         "strength": recipe.provenance["strength"], **figures}
+    for direction in attribute_directions(generator, samples, classifier.attributes):
+        save_direction(out_dir / "directions" / f"{direction_stem(direction.name)}.npy", direction)
+        summary["directions"].append(direction.name)
+    return summary

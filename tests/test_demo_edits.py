@@ -1,0 +1,126 @@
+"""The recipe-finding pipeline end to end on a tiny generator, measured by a rule-based classifier.
+
+The classifier here reads "mouth open" as a dark mouth region and "hair band" as a dark band region
+(thresholds at the median over the generator's samples), so what the pipeline finds can be checked
+against pixels directly.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.demo.classifier import AttributeClassifier
+from ganinterface.demo.edit_eval import edit_report, load_recipe
+from ganinterface.demo.edit_recipes import (GOALS, candidate_layers, draw_samples, make_shipped_edits,
+                                            region_prior)
+from ganinterface.engine.directions import load_direction, model_hash
+from ganinterface.engine.masks import rasterize
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Scene
+from ganinterface.models.stylegan2 import StyleGAN2Generator
+
+H, W = 32, 16
+
+
+class DarknessClassifier(AttributeClassifier):
+    def __init__(self):
+        super().__init__(channels=(4,), feature_dim=4)
+        self.regions = {}
+        self.thresholds = {}
+
+    def calibrate(self, images):
+        for attribute, key in (("mouth_open", "mouth_box"), ("hair_band", "band_box")):
+            _, grown = region_prior(key, H, W)
+            self.regions[attribute] = rasterize(Mask((grown,)), H, W) > 0.5
+            self.thresholds[attribute] = np.median(self._darkness(images, attribute))
+
+    def _darkness(self, images, attribute):
+        return -images.astype(np.float64).mean(axis=3)[:, self.regions[attribute]].mean(axis=1)
+
+    def classify(self, images, batch=256):
+        out = {}
+        for attribute in ("mouth_open", "hair_band"):
+            p = 1 / (1 + np.exp(-(self._darkness(images, attribute) - self.thresholds[attribute])))
+            out[attribute] = np.stack([1 - p, p], axis=1).astype(np.float32)
+        colour = images.astype(np.float64).mean(axis=(1, 2)).argmax(axis=1)
+        for name, classes in self.attributes.items():
+            if name not in out:
+                out[name] = np.eye(len(classes), dtype=np.float32)[colour % len(classes)]
+        return out
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    torch.manual_seed(3)
+    generator = StyleGAN2Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=H, img_width=W,
+                                   img_channels=3, mapping_kwargs={"num_layers": 2},
+                                   channel_base=256, channel_max=16).eval()
+    classifier = DarknessClassifier()
+    classifier.calibrate(draw_samples(generator, classifier.__class__.__bases__[0](), range(5000, 5200),
+                                      []).images)
+    out = tmp_path_factory.mktemp("shipped")
+    summary = make_shipped_edits(generator, classifier, out, finding=120, tuning=12, strengths=(2.0, 6.0))
+    return generator, classifier, out, summary
+
+
+def test_recipes_and_directions_are_written_with_provenance(kit):
+    generator, _, out, summary = kit
+    digest = model_hash(generator)
+    for goal in GOALS:
+        recipe = load_recipe(out / "recipes" / goal.file_name, digest)
+        assert recipe.model_hash == digest and recipe.name == goal.name
+        assert recipe.provenance["layer"] in candidate_layers(generator)
+        assert all(e.layer == recipe.provenance["layer"] and e.anchor is not None for e in recipe.edits)
+        assert summary["recipes"][goal.name]["layer"] == recipe.provenance["layer"]
+    direction = load_direction(out / "directions" / "mouth-open.npy", model_hash=digest,
+                               w_dim=generator.w_dim, num_ws=generator.num_ws)
+    assert direction.vector.shape == (generator.w_dim,)
+    assert "mean w" in direction.provenance["method"]
+
+
+def test_open_mouth_channels_follow_the_labelled_difference(kit):
+    """Each chosen channel's amount has the sign and size of (open - closed) inside the region,
+    computed here directly from the samples."""
+    generator, classifier, out, _ = kit
+    recipe = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
+    layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]
+    first, last = recipe.provenance["finding_seeds"]
+    samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
+    p_open = samples.probabilities["mouth_open"][:, 1]
+    features = samples.features[layer]
+    _, grown = region_prior("mouth_box", H, W)
+    region = rasterize(Mask((grown,)), *features.shape[2:])
+    inside = (features * region).sum(axis=(2, 3)) / region.sum()
+    difference = inside[p_open >= 0.9].mean(axis=0) - inside[p_open <= 0.1].mean(axis=0)
+    for edit in recipe.edits:
+        (channel,) = edit.channels
+        assert edit.amount == pytest.approx(strength * difference[channel], rel=1e-3, abs=1e-5)
+    chosen = {e.channels[0] for e in recipe.edits}
+    both = features[(p_open >= 0.9) | (p_open <= 0.1)]
+    std = both.transpose(1, 0, 2, 3).reshape(both.shape[1], -1).std(axis=1)
+    weakest_chosen = min(abs(difference[c]) / std[c] for c in chosen)
+    strongest_left = max((abs(difference[c]) / std[c] for c in range(len(difference)) if c not in chosen),
+                         default=0.0)
+    assert weakest_chosen >= strongest_left - 1e-6
+
+
+def test_edit_report_figures_are_consistent(kit):
+    generator, classifier, out, _ = kit
+    report = edit_report(generator, classifier, seeds=range(0, 12), directory=out)
+    json.dumps(report)
+    assert set(report["recipes"]) == {g.name for g in GOALS}
+    for name, variants in report["recipes"].items():
+        for figures in (*variants.values(), report["directions"][name]):
+            for key in ("flip_rate", "locality", "preservation", "mask_area"):
+                value = figures[key]
+                assert np.isnan(value) or 0.0 <= value <= 1.0, (name, key, value)
+        # the direction is scored with the anchored recipe's placed mask
+        assert report["directions"][name]["mask_area"] == variants["anchored"]["mask_area"]
+
+
+def test_recipe_for_another_model_is_refused(kit, tmp_path):
+    _, _, out, _ = kit
+    with pytest.raises(ValueError, match="made for another model"):
+        load_recipe(out / "recipes" / "open-mouth.json", "0" * 64)
