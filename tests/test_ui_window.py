@@ -331,3 +331,17 @@ def test_anchored_stroke_resample_and_style_mix_are_scene_edits(window):
     mix = window.stack.scene.edits[-1]
     assert (mix.kind, mix.seed, mix.first) == ("style_mix", 9, 4)
     np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
+
+
+def test_actual_pixels_is_one_image_pixel_per_screen_pixel_and_readout(window, qtbot):
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    window.canvas.actual_size()
+    width, height = window.canvas.view.viewPixelSize()
+    assert width == pytest.approx(1.0, abs=1e-6) and height == pytest.approx(1.0, abs=1e-6)
+    window._hovered((5, 7))
+    red, green, blue = window.last_result.image[7, 5]
+    assert f"pixel (5, 7)   RGB {red} {green} {blue}" in window.readout.text()
+    window.canvas.fit()
+    assert window.canvas.view.viewPixelSize()[0] < 1.0  # the 64x32 image is enlarged to fit

@@ -123,12 +123,13 @@ class ImageCanvas(pg.GraphicsView):
             self.view.setRange(QRectF(0, 0, width, height), padding=0.02)
 
     def actual_size(self) -> None:
-        """Zoom so one image pixel covers exactly one screen pixel, image centred."""
-        height, width = self._size
-        rect = self.view.sceneBoundingRect()
-        left = round((width - rect.width()) / 2)
-        top = round((height - rect.height()) / 2)
-        self.view.setRange(QRectF(left, top, rect.width(), rect.height()), padding=0)
+        """Zoom so one image pixel covers exactly one screen pixel, aligned to whole pixels."""
+        if not self._size[0]:
+            return
+        centre = self.view.targetRect().center()
+        width, height = self.view.width(), self.view.height()  # the view box, in screen pixels
+        left, top = round(centre.x() - width / 2), round(centre.y() - height / 2)
+        self.view.setRange(QRectF(left, top, width, height), padding=0)
 
     def set_smooth(self, smooth: bool) -> None:
         self.image_item.smooth = smooth
