@@ -122,3 +122,21 @@ def test_locate_peak_never_returns_nan(make):
     peak = locate_peak(make())
     assert np.isfinite([peak.x, peak.y, peak.spread]).all()
     assert 0 <= peak.x <= 1 and 0 <= peak.y <= 1
+
+
+def test_a_hot_corner_pixel_does_not_beat_a_bright_area():
+    peak = locate_peak(_plateau_with_distant_spike())
+    assert peak.x > 0.5 and peak.y > 0.5
+
+
+def test_spread_agrees_across_resolutions_and_one_pixel_has_one():
+    y, x = np.mgrid[0:64, 0:64]
+    blob = np.where(np.hypot(x + 0.5 - 40, y + 0.5 - 24) < 6, 1.0, 0.0)  # a disc, radius 6 px
+    fine = locate_peak(blob)
+    coarse = locate_peak(blob.reshape(16, 4, 16, 4).mean(axis=(1, 3)))
+    assert coarse.x == pytest.approx(fine.x, abs=0.02) and coarse.y == pytest.approx(fine.y, abs=0.02)
+    assert coarse.spread == pytest.approx(fine.spread, rel=0.3)
+    single = np.zeros((8, 8))
+    single[3, 3] = 1.0
+    # a lit square 1/8 high: sqrt(2 / 12) / 8
+    assert locate_peak(single).spread == pytest.approx(np.sqrt(2 / 12) / 8)

@@ -162,7 +162,11 @@ def locate_peak(activation: np.ndarray) -> Peak:
     cx = float((weights.sum(axis=0) * xs).sum() / total)
     cy = float((weights.sum(axis=1) * ys).sum() / total)
     squared = ((xs[None, :] - cx) * aspect) ** 2 + (ys[:, None] - cy) ** 2
-    return Peak(x=cx, y=cy, spread=float(np.sqrt((weights * squared).sum() / total)))
+    # each pixel is a square 1/h high, not a point: add its own variance (1/12 of its side squared,
+    # per axis), so one lit pixel has a spread and spreads agree across resolutions
+    pixel_variance = 2.0 / (12.0 * h * h)
+    variance = (weights * squared).sum() / total + pixel_variance
+    return Peak(x=cx, y=cy, spread=float(np.sqrt(variance)))
 
 
 def anchor_from(features: np.ndarray, channels: tuple[int, ...] | list[int], layer: str,
