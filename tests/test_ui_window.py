@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import threading
 
@@ -345,3 +346,26 @@ def test_actual_pixels_is_one_image_pixel_per_screen_pixel_and_readout(window, q
     assert f"pixel (5, 7)   RGB {red} {green} {blue}" in window.readout.text()
     window.canvas.fit()
     assert window.canvas.view.viewPixelSize()[0] < 1.0  # the 64x32 image is enlarged to fit
+
+
+def test_shipped_recipes_and_directions_of_the_built_in_model(window, tmp_path, monkeypatch):
+    from ganinterface.models import loading
+    from ganinterface.ui.model_loading import shipped_files
+
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "directions").mkdir()
+    edit = FeatureEdit(LAYER, (1, 2), Mask((Rect(0.3, 0.6, 0.7, 0.7),)), 2.0)
+    (tmp_path / "recipes" / "open-mouth.json").write_text(Recipe(edits=(edit,)).to_json())
+    np.save(tmp_path / "directions" / "hair_band.npy", np.ones(window.model.shape.w_dim, np.float32))
+    monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", tmp_path / "portraits.safetensors")
+    window.set_model(window.model)
+    recipes = window.edits_panel.shipped.menu().actions()
+    directions = window.directions_panel.shipped.menu().actions()
+    assert [a.text() for a in recipes] == ["open mouth"]
+    assert [a.text() for a in directions] == ["hair band"]
+    recipes[0].trigger()
+    directions[0].trigger()
+    assert window.stack.scene.edits[0] == edit
+    assert window.stack.scene.edits[1].kind == "direction"
+    user_model = dataclasses.replace(window.model, checkpoint="/elsewhere/model.pkl")
+    assert shipped_files(user_model, "recipes") == []

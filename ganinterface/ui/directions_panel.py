@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMenu,
+                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout,
+                               QWidget)
 from superqt import QLabeledDoubleSlider
 
 from ganinterface.engine import commands as cmd
@@ -88,6 +89,12 @@ class DirectionsPanel(QWidget):
 
         load = QPushButton("Load direction…")
         load.setToolTip("A direction file: .npy (with its .json), .pt or .csv")
+        self.shipped = QToolButton()
+        self.shipped.setText("Built-in")
+        self.shipped.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.shipped.setToolTip("Directions shipped with the built-in portrait model")
+        self.shipped.setMenu(QMenu(self.shipped))
+        self.shipped.setEnabled(False)
         self.principal = QPushButton("Principal directions of W")
         self.principal.setToolTip("GANSpace-style: PCA of 2000 mapped latents; adds the top 5")
         self.sefa = QPushButton("Closed-form (SeFa)")
@@ -105,6 +112,7 @@ class DirectionsPanel(QWidget):
         compute_layout = QVBoxLayout(compute)
         row1 = QHBoxLayout()
         row1.addWidget(load)
+        row1.addWidget(self.shipped)
         row1.addWidget(self.principal)
         row1.addWidget(self.sefa)
         row2 = QHBoxLayout()
@@ -140,6 +148,14 @@ class DirectionsPanel(QWidget):
         self.model = model
         self._row_key = ()
         self.clear_tags()
+
+    def set_shipped(self, paths: list) -> None:
+        menu = self.shipped.menu()
+        menu.clear()
+        for path in paths:
+            action = menu.addAction(path.stem.replace("-", " ").replace("_", " "))
+            action.triggered.connect(lambda _=False, p=str(path): self.load(p))
+        self.shipped.setEnabled(bool(paths))
 
     def show_scene(self, scene: Scene) -> None:
         self._scene = scene

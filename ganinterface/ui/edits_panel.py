@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
-                               QWidget)
+                               QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import Edit, FeatureEdit, Scene
@@ -40,6 +40,7 @@ class EditsPanel(QWidget):
     apply_recipe_requested = Signal()
     apply_to_seeds_requested = Signal()
     style_mix_requested = Signal(int, int)  # seed, first w index
+    recipe_file_chosen = Signal(str)  # a shipped recipe to apply
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -69,6 +70,12 @@ class EditsPanel(QWidget):
         self.save_recipe.setToolTip("Save all edits (without the latent) as a recipe JSON")
         self.apply_recipe = QPushButton("Apply recipe…")
         self.apply_recipe.setToolTip("Add a recipe's edits to this portrait")
+        self.shipped = QToolButton()
+        self.shipped.setText("Built-in recipes")
+        self.shipped.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.shipped.setToolTip("Recipes shipped with the built-in portrait model")
+        self.shipped.setMenu(QMenu(self.shipped))
+        self.shipped.setEnabled(False)
         self.apply_seeds = QPushButton("Apply to seeds…")
         self.apply_seeds.setToolTip("Render these edits on a list or range of seeds into a folder")
 
@@ -87,6 +94,7 @@ class EditsPanel(QWidget):
         layout.addLayout(form)
         layout.addLayout(order)
         layout.addLayout(recipes)
+        layout.addWidget(self.shipped)
 
         self.list.itemChanged.connect(self._item_toggled)
         self.list.currentRowChanged.connect(self._row_selected)
@@ -102,6 +110,14 @@ class EditsPanel(QWidget):
         self.apply_recipe.clicked.connect(self.apply_recipe_requested.emit)
         self.apply_seeds.clicked.connect(self.apply_to_seeds_requested.emit)
         self._row_selected(-1)
+
+    def set_shipped_recipes(self, paths: list) -> None:
+        menu = self.shipped.menu()
+        menu.clear()
+        for path in paths:
+            action = menu.addAction(path.stem.replace("-", " ").replace("_", " "))
+            action.triggered.connect(lambda _=False, p=str(path): self.recipe_file_chosen.emit(p))
+        self.shipped.setEnabled(bool(paths))
 
     def set_model_shape(self, shape: object) -> None:
         self._layer_channels = {layer.name: layer.channels for layer in shape.layers}

@@ -33,7 +33,7 @@ from ganinterface.ui.directions_panel import DirectionsPanel
 from ganinterface.ui.edits_panel import EditsPanel
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel, palette_lut
 from ganinterface.ui.latent_panel import LatentPanel, ModelShape, latent_from_array
-from ganinterface.ui.model_loading import LoadedModel, load_model
+from ganinterface.ui.model_loading import LoadedModel, load_model, shipped_files
 from ganinterface.ui.workers import BackgroundTask, RenderBridge, RenderRequest
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         self.canvas.region_marked.connect(self._region_marked)
         self.canvas.resample_marked.connect(self._resample_marked)
         self.edits_panel.style_mix_requested.connect(self.add_style_mix)
+        self.edits_panel.recipe_file_chosen.connect(self.apply_recipe)
         self.canvas.hovered.connect(self._hovered)
         self.brush_size.valueChanged.connect(self._brush_size_changed)
 
@@ -356,6 +357,8 @@ class MainWindow(QMainWindow):
         self.features_panel.set_layers(model.shape.layers)
         self.directions_panel.set_model(model)
         self.animation_panel.set_model(model)
+        self.directions_panel.set_shipped(shipped_files(model, "directions"))
+        self.edits_panel.set_shipped_recipes(shipped_files(model, "recipes"))
         self.edits_panel.set_model_shape(model.shape)
         if previous is None or previous.checkpoint != model.checkpoint or previous.shape != model.shape:
             if self.stack.scene.checkpoint != model.checkpoint:

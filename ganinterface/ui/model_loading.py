@@ -58,3 +58,14 @@ def load_model(path: str | None) -> LoadedModel:
     generator = load_generator(path)
     name = "built-in portraits" if path is None else Path(path).name
     return LoadedModel(Renderer(generator), shape_of(generator, name), path)
+
+
+def shipped_files(model: LoadedModel, kind: str) -> list[Path]:
+    """The recipes (``kind="recipes"``, .json) or directions (.npy) shipped with the built-in model."""
+    from ganinterface.models.loading import BUILTIN_CHECKPOINT
+
+    if model.checkpoint is not None or model.note:  # a user's model, or the random fallback
+        return []
+    folder = Path(BUILTIN_CHECKPOINT).parent / kind
+    pattern = "*.json" if kind == "recipes" else "*.npy"
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
