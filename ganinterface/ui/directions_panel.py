@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QMenu,
-                               QPushButton, QScrollArea, QSpinBox, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 from superqt import QLabeledDoubleSlider
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import DirectionEdit, Scene
 from ganinterface.engine.scheduler import Outcome
+from ganinterface.ui.shipped import ShippedMenuButton
 from ganinterface.ui.workers import BackgroundTask
 
 DIRECTION_FILTER = "Directions (*.npy *.pt *.pth *.csv *.txt);;All files (*)"
@@ -89,12 +89,8 @@ class DirectionsPanel(QWidget):
 
         load = QPushButton("Load direction…")
         load.setToolTip("A direction file: .npy (with its .json), .pt or .csv")
-        self.shipped = QToolButton()
-        self.shipped.setText("Built-in")
-        self.shipped.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.shipped.setToolTip("Directions shipped with the built-in portrait model")
-        self.shipped.setMenu(QMenu(self.shipped))
-        self.shipped.setEnabled(False)
+        self.shipped = ShippedMenuButton("Built-in",
+                                         "Directions shipped with the built-in portrait model")
         self.principal = QPushButton("Principal directions of W")
         self.principal.setToolTip("GANSpace-style: PCA of 2000 mapped latents; adds the top 5")
         self.sefa = QPushButton("Closed-form (SeFa)")
@@ -150,12 +146,7 @@ class DirectionsPanel(QWidget):
         self.clear_tags()
 
     def set_shipped(self, paths: list) -> None:
-        menu = self.shipped.menu()
-        menu.clear()
-        for path in paths:
-            action = menu.addAction(path.stem.replace("-", " ").replace("_", " "))
-            action.triggered.connect(lambda _=False, p=str(path): self.load(p))
-        self.shipped.setEnabled(bool(paths))
+        self.shipped.set_files(paths, self.load)
 
     def show_scene(self, scene: Scene) -> None:
         self._scene = scene

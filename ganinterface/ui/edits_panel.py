@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import Edit, FeatureEdit, Scene
 from ganinterface.ui.features_panel import format_channels, parse_channels
+from ganinterface.ui.shipped import ShippedMenuButton
 
 
 def describe_edit(edit: Edit) -> str:
@@ -70,12 +71,8 @@ class EditsPanel(QWidget):
         self.save_recipe.setToolTip("Save all edits (without the latent) as a recipe JSON")
         self.apply_recipe = QPushButton("Apply recipe…")
         self.apply_recipe.setToolTip("Add a recipe's edits to this portrait")
-        self.shipped = QToolButton()
-        self.shipped.setText("Built-in recipes")
-        self.shipped.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.shipped.setToolTip("Recipes shipped with the built-in portrait model")
-        self.shipped.setMenu(QMenu(self.shipped))
-        self.shipped.setEnabled(False)
+        self.shipped = ShippedMenuButton("Built-in recipes",
+                                         "Recipes shipped with the built-in portrait model")
         self.apply_seeds = QPushButton("Apply to seeds…")
         self.apply_seeds.setToolTip("Render these edits on a list or range of seeds into a folder")
 
@@ -112,12 +109,7 @@ class EditsPanel(QWidget):
         self._row_selected(-1)
 
     def set_shipped_recipes(self, paths: list) -> None:
-        menu = self.shipped.menu()
-        menu.clear()
-        for path in paths:
-            action = menu.addAction(path.stem.replace("-", " ").replace("_", " "))
-            action.triggered.connect(lambda _=False, p=str(path): self.recipe_file_chosen.emit(p))
-        self.shipped.setEnabled(bool(paths))
+        self.shipped.set_files(paths, self.recipe_file_chosen.emit)
 
     def set_model_shape(self, shape: object) -> None:
         self._layer_channels = {layer.name: layer.channels for layer in shape.layers}

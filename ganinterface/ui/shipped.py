@@ -1,0 +1,26 @@
+"""A drop-down button listing files shipped with the built-in model (recipes, directions)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QMenu, QToolButton, QWidget
+
+
+class ShippedMenuButton(QToolButton):
+    def __init__(self, text: str, tip: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setText(text)
+        self.setToolTip(tip)
+        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.setMenu(QMenu(self))
+        self.setEnabled(False)
+
+    def set_files(self, paths: Sequence[Path], chosen: Callable[[str], object]) -> None:
+        """One entry per file, named after it ("open-mouth.json" -> "open mouth")."""
+        self.menu().clear()
+        for path in paths:
+            action = self.menu().addAction(path.stem.replace("-", " ").replace("_", " "))
+            action.triggered.connect(lambda _=False, p=str(path): chosen(p))
+        self.setEnabled(bool(paths))
