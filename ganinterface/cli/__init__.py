@@ -20,7 +20,7 @@ COMMANDS: dict[str, str] = {
     "export": "export_cmd",
     "apply-recipe": "edits_cmd",
     "animate": "edits_cmd",
-    "directions": "edits_cmd",
+    "directions": "directions_cmd",
     "demo-dataset": "demo_cmd",
     "train-classifier": "demo_cmd",
     "train-demo": "train_cmd",

@@ -1,0 +1,98 @@
+"""``ganinterface directions``: compute latent directions and save them as .npy + JSON.
+
+Three ways, as the window offers them: principal directions of W (GANSpace-style), closed-form
+factorisation of the modulation weights (SeFa-style), and the mean difference of two seed lists
+(seeds you tagged as having a feature minus seeds without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ganinterface.cli import UserError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "directions", help="compute latent directions (PCA of W, SeFa, or mean difference of seeds)",
+        description="Compute directions and write each as NAME.npy plus a NAME.json sidecar tied to "
+                    "the model. Examples: ganinterface directions --method pca --count 10 -o dirs/ ; "
+                    "ganinterface directions --method mean-difference --positive 1,5,9 "
+                    "--negative 2,3,4 --name smile -o dirs/")
+    parser.add_argument("checkpoint", nargs="?", default=None, metavar="CKPT",
+                        help="generator (default: the built-in model)")
+    parser.add_argument("--method", choices=("pca", "sefa", "mean-difference"), required=True)
+    parser.add_argument("--count", type=int, default=10, help="directions to keep (pca, sefa)")
+    parser.add_argument("--samples", type=int, default=10_000, help="w samples for pca")
+    parser.add_argument("--positive", default=None, help="seeds with the feature (mean-difference)")
+    parser.add_argument("--negative", default=None, help="seeds without it (mean-difference)")
+    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the seeds")
+    parser.add_argument("--first", type=int, default=0, help="first w row the direction moves")
+    parser.add_argument("--last", type=int, default=None, help="last w row (default: the last)")
+    parser.add_argument("--name", default=None, help="file and display name (default: method)")
+    parser.add_argument("-o", "--out", type=Path, default=Path("directions"),
+                        help="directory to write into (default: %(default)s)")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    parser.set_defaults(handler=_directions)
+
+
+def _directions(args: argparse.Namespace) -> int:
+    from ganinterface.engine import directions as dirs
+    from ganinterface.engine.device import pick_device
+    from ganinterface.engine.latents import parse_seeds
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.engine.scene import Scene
+    from ganinterface.models import load_generator
+
+    if args.count < 1:
+        raise UserError(f"--count must be at least 1, got {args.count}")
+    try:
+        device = pick_device(args.device)
+        positive = parse_seeds(args.positive) if args.positive else []
+        negative = parse_seeds(args.negative) if args.negative else []
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if args.method == "mean-difference" and not (positive and negative):
+        raise UserError("mean-difference needs both --positive and --negative seed lists")
+    generator = load_generator(args.checkpoint, device=device)
+    last = generator.num_ws - 1 if args.last is None else args.last
+    if not 0 <= args.first <= last < generator.num_ws:
+        raise UserError(f"--first/--last must satisfy 0 <= first <= last < {generator.num_ws}")
+    digest = dirs.model_hash(generator)
+    provenance = {"method": args.method, "checkpoint": str(args.checkpoint or "built-in")}
+    try:
+        if args.method == "mean-difference":
+            renderer = Renderer(generator, device)
+
+            def ws_of(seeds: list[int]):
+                import numpy as np
+
+                return np.stack([renderer.base_ws(Scene(seed=s, truncation_psi=args.trunc))[0]
+                                 for s in seeds])
+
+            vectors = [dirs.mean_difference(ws_of(positive), ws_of(negative))]
+            provenance.update(positive=positive, negative=negative, truncation_psi=args.trunc)
+        elif args.method == "pca":
+            vectors, scales = dirs.ganspace_directions(generator, args.count, args.samples)
+            provenance.update(samples=args.samples, std=[float(s) for s in scales])
+        else:
+            vectors, scales = dirs.sefa_directions(generator, args.count, args.first, last)
+            provenance.update(eigenvalues=[float(s) for s in scales])
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    base = args.name or args.method
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"{args.out}: cannot create the directory ({error.strerror})") from None
+    for index, vector in enumerate(vectors):
+        name = base if len(vectors) == 1 else f"{base}-{index:02d}"
+        direction = dirs.Direction(vector, first=args.first, last=args.last, name=name,
+                                   model_hash=digest, provenance={**provenance, "index": index})
+        try:
+            npy, _ = dirs.save_direction(args.out / f"{name}.npy", direction)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+        print(npy)
+    return 0

@@ -1,0 +1,58 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.cli import main
+from ganinterface.engine.latents import z_from_seed
+from ganinterface.models.native import save_native
+from tiny_models import tiny_stylegan2
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_native(tiny_stylegan2(), path)
+    return path
+
+
+def _w(generator, seed, psi=1.0):
+    with torch.no_grad():
+        return generator.mapping(torch.from_numpy(z_from_seed(seed, generator.z_dim)), None,
+                                 truncation_psi=psi)[0, 0].numpy()
+
+
+def test_mean_difference_of_tagged_seeds(checkpoint, tmp_path, capsys):
+    code = main(["directions", str(checkpoint), "--method", "mean-difference", "--positive", "1,2,3",
+                 "--negative", "7-8", "--trunc", "0.5", "--name", "smile", "--first", "1",
+                 "-o", str(tmp_path)])
+    assert code == 0
+    vector = np.load(tmp_path / "smile.npy")
+    generator = tiny_stylegan2()
+    expected = (np.mean([_w(generator, s, 0.5) for s in (1, 2, 3)], axis=0)
+                - np.mean([_w(generator, s, 0.5) for s in (7, 8)], axis=0))
+    np.testing.assert_allclose(vector, expected, atol=1e-5)
+    meta = json.loads((tmp_path / "smile.json").read_text())
+    assert meta["first"] == 1 and meta["provenance"]["positive"] == [1, 2, 3]
+    assert len(meta["model_hash"]) == 64
+
+
+def test_sefa_writes_count_unit_directions(checkpoint, tmp_path):
+    assert main(["directions", str(checkpoint), "--method", "sefa", "--count", "3",
+                 "-o", str(tmp_path)]) == 0
+    vectors = [np.load(tmp_path / f"sefa-{i:02d}.npy") for i in range(3)]
+    gram = np.stack(vectors) @ np.stack(vectors).T
+    np.testing.assert_allclose(gram, np.eye(3), atol=1e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--method", "mean-difference", "--positive", "1"], "needs both"),
+    (["--method", "pca", "--count", "0"], "at least 1"),
+    (["--method", "sefa", "--first", "5", "--last", "2"], "first <= last"),
+    (["--method", "mean-difference", "--positive", "x", "--negative", "1"], "cannot read seeds"),
+])
+def test_bad_requests_are_one_line_errors(checkpoint, tmp_path, capsys, argv, message):
+    assert main(["directions", str(checkpoint), *argv, "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
