@@ -21,7 +21,8 @@ def test_main_with_unreadable_checkpoint_shows_error_then_runs(qtbot, tmp_path, 
             seen["errors"].append(dialog.text())
             dialog.done(0)
             return
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        windows = [w for w in QApplication.topLevelWidgets()
+                   if isinstance(w, MainWindow) and w.isVisible() and not w._shut_down]
         if windows and windows[0].model is not None and windows[0].last_result is not None:
             seen["title"] = windows[0].windowTitle()
             seen["image"] = windows[0].last_result.image.shape

@@ -7,7 +7,6 @@ widgets and submit a render request -> the worker renders the newest request -> 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -15,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel,
-                               QLineEdit, QMainWindow, QMessageBox, QProgressBar, QSpinBox,
-                               QTabWidget, QToolBar, QVBoxLayout, QWidget, QAbstractSpinBox,
-                               QInputDialog)
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDoubleSpinBox,
+                               QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
+                               QProgressBar, QTabWidget, QToolBar, QVBoxLayout, QWidget)
 from superqt import QLabeledSlider
 
 from ganinterface.engine import commands as cmd
@@ -32,7 +30,7 @@ from ganinterface.ui.canvas import ImageCanvas, Tool
 from ganinterface.ui.directions_panel import DirectionsPanel
 from ganinterface.ui.edits_panel import EditsPanel
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel, palette_lut
-from ganinterface.ui.latent_panel import LatentPanel, ModelShape, latent_from_array
+from ganinterface.ui.latent_panel import LatentPanel, latent_from_array
 from ganinterface.ui.model_loading import LoadedModel, load_model, shipped_files
 from ganinterface.ui.workers import BackgroundTask, RenderBridge, RenderRequest
 
@@ -58,6 +56,7 @@ class MainWindow(QMainWindow):
         self._painting_index: int | None = None
         self._model_hash: tuple[LoadedModel, str] | None = None
         self._stroke_anchor: Any = None
+        self._shut_down = False
         self._stroke_serial = 0
         self._ask = _MessageBoxes(self)
 
@@ -291,7 +290,7 @@ class MainWindow(QMainWindow):
         self.request_render()
 
     def request_render(self) -> None:
-        if self.model is None:
+        if self.model is None or self._shut_down:
             return
         layer = self.features_panel.current_layer()
         purpose = ("compare" if self.comparing else
@@ -325,6 +324,8 @@ class MainWindow(QMainWindow):
 
     # ---- models ----------------------------------------------------------------------------------
     def load_model_async(self, path: str | None) -> None:
+        if self._shut_down:
+            return
         self.busy.show()
         self.statusBar().showMessage(f"Loading {path or 'the built-in model'}…")
         self.loader_task.start(path)
@@ -733,6 +734,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop the worker threads (tests call this; closing the window does too)."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         QApplication.instance().removeEventFilter(self)
         self.animation_panel.stop()
         self.directions_panel.shutdown()

@@ -8,7 +8,7 @@ a signal from the worker thread; Qt queues it, so the connected ``@Slot`` runs o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -94,6 +94,3 @@ class BackgroundTask(QObject):
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, timeout=60)
 
-
-def tap_names(layers: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(name for name in layers if name))
