@@ -17,12 +17,12 @@ from ganinterface.demo.portraits import render_batch
 from ganinterface.demo.train import RunOptions, Trainer, TrainSettings
 
 TOY = TrainSettings(img_height=16, img_width=8, z_dim=8, w_dim=8, mapping_layers=2, g_channel_base=64,
-                    g_channel_max=8, d_channel_base=64, d_channel_max=8, batch=4, r1_interval=2,
+                    g_channel_max=8, d_channel_base=64, d_channel_max=8, batch=8, r1_interval=2,
                     style_mixing=0.5, ema_kimg=0.01)
 
 
-def toy_options(run_dir: Path) -> RunOptions:
-    return RunOptions(run_dir=run_dir, export_path=None, threads=1, log_seconds=1e9)
+def toy_options(run_dir: Path, workers: int = 1) -> RunOptions:
+    return RunOptions(run_dir=run_dir, export_path=None, threads=1, workers=workers, log_seconds=1e9)
 
 
 def assert_states_equal(a: object, b: object, where: str = "state") -> None:
@@ -46,14 +46,15 @@ def assert_states_equal(a: object, b: object, where: str = "state") -> None:
 
 def weights_state(trainer: Trainer) -> dict:
     state = trainer.state_dict()
-    for key in ("train_seconds", "started"):  # wall-clock facts, not part of the maths
+    for key in ("train_seconds", "started", "sessions"):  # wall-clock facts, not maths
         state.pop(key)
     return state
 
 
-def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path, workers: int) -> None:
     steps = 6
-    uninterrupted = train.run(TOY, toy_options(tmp_path / "straight"), max_steps=steps)
+    uninterrupted = train.run(TOY, toy_options(tmp_path / "straight", workers), max_steps=steps)
 
     # SIGTERM arrives while the third batch is being drawn: that step completes, state is saved.
     calls = []
@@ -64,7 +65,7 @@ def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) ->
             os.kill(os.getpid(), signal.SIGTERM)
         return render_batch(list(seeds), height, width)
 
-    killed = train.run(TOY, toy_options(tmp_path / "killed"), data_source=data_then_kill,
+    killed = train.run(TOY, toy_options(tmp_path / "killed", workers), data_source=data_then_kill,
                        max_steps=steps)
     assert killed.step == 3
     assert (tmp_path / "killed" / train.STATE_FILE).exists()
@@ -73,13 +74,14 @@ def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path) ->
     # The resumed run starts in a fresh Trainer whose RNGs were reseeded: all must come from the file.
     torch.manual_seed(1234)
     np.random.seed(1234)
-    resumed = train.run(TOY, toy_options(tmp_path / "killed"), max_steps=steps)
+    resumed = train.run(TOY, toy_options(tmp_path / "killed", workers), max_steps=steps)
 
     assert resumed.step == uninterrupted.step == steps
     assert resumed.images_seen == steps * TOY.batch
     assert_states_equal(weights_state(uninterrupted), weights_state(resumed))
     # and the weights did move (a test that compares two untouched networks proves nothing)
     fresh = Trainer(TOY)
+    assert not torch.equal(fresh.D.state_dict()["out.weight"], resumed.D.state_dict()["out.weight"])
     assert not torch.equal(fresh.G.state_dict()["synthesis.b16.torgb.weight"],
                            resumed.G.state_dict()["synthesis.b16.torgb.weight"])
     assert resumed.opt_D.state_dict()["state"], "optimiser state was not restored"
