@@ -369,3 +369,42 @@ def test_shipped_recipes_and_directions_of_the_built_in_model(window, tmp_path, 
     assert window.stack.scene.edits[1].kind == "direction"
     user_model = dataclasses.replace(window.model, checkpoint="/elsewhere/model.pkl")
     assert shipped_files(user_model, "recipes") == []
+
+
+def _mouse(widget, kind, point, button, buttons):
+    from PySide6.QtCore import QPointF as Point
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    event = QMouseEvent(kind, Point(point), Point(widget.mapToGlobal(point)), button, buttons,
+                        Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_real_mouse_drag_on_the_canvas_paints_with_the_brush(window, qtbot):
+    from PySide6.QtCore import QEvent, QPointF
+
+    window.resize(1000, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    window.canvas.fit()
+    qtbot.wait(50)
+    window.set_tool(Tool.BRUSH)
+    viewport = window.canvas.viewport()
+
+    def on_screen(x: float, y: float):
+        scene_point = window.canvas.view.mapViewToScene(QPointF(x, y))
+        return window.canvas.mapFromScene(scene_point)
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    _mouse(viewport, QEvent.Type.MouseButtonPress, on_screen(8, 10), left, left)
+    for step in range(1, 8):
+        qtbot.wait(20)  # pyqtgraph drops mouse moves closer together than its rate limit
+        _mouse(viewport, QEvent.Type.MouseMove, on_screen(8 + step, 10 + step), none, left)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, on_screen(15, 17), left, none)
+    assert len(window.stack.scene.edits) == 1
+    points = window.stack.scene.edits[0].mask.shapes[0].points
+    assert len(points) >= 2
+    x0, y0 = points[-1]
+    assert abs(x0 * 32 - 15) < 1.5 and abs(y0 * 64 - 17) < 1.5  # normalised image coordinates
+    assert window.stack.labels() == ["Brush stroke"]

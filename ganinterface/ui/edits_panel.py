@@ -80,18 +80,25 @@ class EditsPanel(QWidget):
         form.addRow("Strength", self.amount)
         form.addRow("Channels", self.channels)
         order = QHBoxLayout()
-        for button in (self.up, self.down, self.delete, self.new_fill, self.style_mix):
+        for button in (self.up, self.down, self.delete):
             order.addWidget(button)
+        more = QHBoxLayout()
+        for button in (self.new_fill, self.style_mix):
+            more.addWidget(button)
         recipes = QHBoxLayout()
-        for button in (self.save_recipe, self.apply_recipe, self.apply_seeds):
+        for button in (self.save_recipe, self.apply_recipe):
             recipes.addWidget(button)
+        batch = QHBoxLayout()
+        batch.addWidget(self.apply_seeds)
+        batch.addWidget(self.shipped)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.list, 1)
         layout.addLayout(form)
         layout.addLayout(order)
+        layout.addLayout(more)
         layout.addLayout(recipes)
-        layout.addWidget(self.shipped)
+        layout.addLayout(batch)
 
         self.list.itemChanged.connect(self._item_toggled)
         self.list.currentRowChanged.connect(self._row_selected)
