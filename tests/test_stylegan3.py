@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from ganinterface.models.stylegan3 import (StyleGAN3Generator, SynthesisConfig, bessel_j1,
-                                           design_lowpass_filter, filtered_lrelu, jinc_lowpass,
+                                           design_lowpass_filter, filtered_lrelu,
+                                           filtered_lrelu_reference, jinc_lowpass,
                                            kaiser_lowpass, layer_schedule, modulated_conv2d)
 
 TINY = dict(z_dim=7, c_dim=0, w_dim=6, img_resolution=32, img_channels=3, channel_base=256,
@@ -206,34 +207,55 @@ def _convolve_naive(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pad_naive(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    x = np.pad(x, [(max(lo, 0), max(hi, 0))] * 2)
-    return x[max(-lo, 0):x.shape[0] - max(-hi, 0), max(-lo, 0):x.shape[1] - max(-hi, 0)]
+def _pad_naive(x: np.ndarray, x0: int, x1: int, y0: int, y1: int) -> np.ndarray:
+    x = np.pad(x, [(max(y0, 0), max(y1, 0)), (max(x0, 0), max(x1, 0))])
+    return x[max(-y0, 0):x.shape[0] - max(-y1, 0), max(-x0, 0):x.shape[1] - max(-x1, 0)]
 
 
-def _filtered_lrelu_naive(img, fu, fd, bias, up, down, pad_lo, pad_hi, gain, slope, clamp):
+def _as_2d(f: torch.Tensor | None) -> np.ndarray:
+    if f is None:
+        return np.ones((1, 1))
+    return np.outer(f.numpy(), f.numpy()) if f.ndim == 1 else f.numpy()
+
+
+def _filtered_lrelu_naive(img, fu, fd, bias, up, down, padding, gain, slope, clamp):
+    """One channel, written from the definition: zero-stuff, pad, convolve, lrelu, convolve, decimate."""
     img = img + bias
     upsampled = np.zeros((img.shape[0] * up, img.shape[1] * up))
     upsampled[::up, ::up] = img
-    y = _convolve_naive(_pad_naive(upsampled, pad_lo, pad_hi), np.outer(fu, fu) * up * up)
+    y = _convolve_naive(_pad_naive(upsampled, *padding), _as_2d(fu) * up * up)
     y = np.where(y >= 0, y, y * slope) * gain
     y = np.clip(y, -clamp, clamp)
-    return _convolve_naive(y, np.outer(fd, fd))[::down, ::down]
+    return _convolve_naive(y, _as_2d(fd))[::down, ::down]
 
 
-@pytest.mark.parametrize("up,down,pad", [(2, 2, (5, 4)), (4, 2, (-2, -3)), (2, 1, (3, 3))])
-def test_filtered_lrelu_matches_naive(up, down, pad):
-    x = torch.randn(1, 2, 7, 7, dtype=torch.float64)
-    bias = torch.randn(2, dtype=torch.float64)
-    fu = torch.as_tensor(kaiser_lowpass(4 * up, 2.0, 3.0, 8 * up))
-    fd = torch.as_tensor(kaiser_lowpass(4 * down, 2.0, 3.0, 8 * up)) if down > 1 else None
-    out = filtered_lrelu(x, fu, fd, bias, up=up, down=down, padding=(pad[0], pad[1]) * 2,
-                         gain=math.sqrt(2), slope=0.2, clamp=1.5)
-    for c in range(2):
-        expected = _filtered_lrelu_naive(x[0, c].numpy(), fu.numpy(),
-                                         np.ones(1) if fd is None else fd.numpy(), bias[c].item(),
-                                         up, down, pad[0], pad[1], math.sqrt(2), 0.2, 1.5)
-        np.testing.assert_allclose(out[0, c].numpy(), expected, atol=1e-12)
+FILTERED_LRELU_CASES = {  # up, down, padding (x0, x1, y0, y1), 2-D down filter, slope
+    "up2-down2": (2, 2, (5, 4, 5, 4), False, 0.2),
+    "up4-crop": (4, 2, (-2, -3, -1, -4), False, 0.2),
+    "radial": (2, 2, (6, 3, 4, 5), True, 0.2),
+    "no-down": (2, 1, (3, 3, 2, 7), False, 0.2),
+    "to-rgb": (1, 1, (0, 0, 0, 0), False, 1.0),
+}
+
+
+@pytest.mark.parametrize("implementation", [filtered_lrelu, filtered_lrelu_reference])
+@pytest.mark.parametrize("case", FILTERED_LRELU_CASES)
+def test_filtered_lrelu_matches_naive(implementation, case):
+    up, down, padding, radial, slope = FILTERED_LRELU_CASES[case]
+    x = torch.randn(2, 3, 7, 7, dtype=torch.float64)
+    bias = torch.randn(3, dtype=torch.float64)
+    # Lopsided random taps, so a flipped filter would show.
+    fu = torch.rand(4 * up, dtype=torch.float64) if up > 1 else None
+    fd = (torch.rand(6, 6, dtype=torch.float64) if radial else torch.rand(5, dtype=torch.float64)
+          ) if down > 1 else None
+    gain = math.sqrt(2) if slope != 1 else 1.0
+    out = implementation(x, fu, fd, bias, up=up, down=down, padding=padding, gain=gain,
+                         slope=slope, clamp=1.5)
+    for n in range(2):
+        for c in range(3):
+            expected = _filtered_lrelu_naive(x[n, c].numpy(), fu, fd, bias[c].item(), up, down,
+                                             padding, gain, slope, 1.5)
+            np.testing.assert_allclose(out[n, c].numpy(), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("demodulate", [True, False])
