@@ -106,16 +106,12 @@ class DirectionsPanel(QWidget):
 
         compute = QGroupBox("Add directions")
         compute_layout = QVBoxLayout(compute)
-        row1 = QHBoxLayout()
-        row1.addWidget(load)
-        row1.addWidget(self.shipped)
-        row1.addWidget(self.principal)
-        row1.addWidget(self.sefa)
-        row2 = QHBoxLayout()
-        for button in (tag_plus, tag_minus, self.mean_diff, clear_tags):
-            row2.addWidget(button)
-        compute_layout.addLayout(row1)
-        compute_layout.addLayout(row2)
+        for buttons in ((load, self.shipped), (self.principal, self.sefa), (tag_plus, tag_minus),
+                        (self.mean_diff, clear_tags)):
+            row = QHBoxLayout()
+            for button in buttons:
+                row.addWidget(button)
+            compute_layout.addLayout(row)
         compute_layout.addWidget(self.tags)
         self.rows_widget = QWidget()
         self.rows_layout = QVBoxLayout(self.rows_widget)

@@ -192,6 +192,7 @@ class FeaturesPanel(QWidget):
         splitter.addWidget(self.layers)
         splitter.addWidget(grid)
         splitter.setStretchFactor(1, 4)
+        splitter.setSizes([150, 600])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)

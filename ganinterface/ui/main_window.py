@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Slot
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDoubleSpinBox,
                                QFileDialog, QLabel, QLineEdit, QMainWindow, QMessageBox,
@@ -114,7 +114,10 @@ class MainWindow(QMainWindow):
         self.channel_dock = self._dock("Channel", self.channel_view, right)
         self.tabifyDockWidget(self.features_dock, self.channel_dock)
         self.features_dock.raise_()
-        self.resizeDocks([self.latent_dock, self.features_dock], [360, 460],
+
+    def _default_dock_sizes(self) -> None:
+        """First start: a narrow left column, a wide feature grid, the image in between."""
+        self.resizeDocks([self.latent_dock, self.features_dock], [370, 470],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.latent_dock, self.edits_dock], [230, 500], Qt.Orientation.Vertical)
 
@@ -706,6 +709,8 @@ class MainWindow(QMainWindow):
             self.resize(1280, 800)
         if state is not None:
             self.restoreState(state)
+        else:
+            QTimer.singleShot(0, self._default_dock_sizes)  # once the window has its size
         self._fill_recent_menu()
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
