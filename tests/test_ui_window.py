@@ -408,3 +408,36 @@ def test_real_mouse_drag_on_the_canvas_paints_with_the_brush(window, qtbot):
     x0, y0 = points[-1]
     assert abs(x0 * 32 - 15) < 1.5 and abs(y0 * 64 - 17) < 1.5  # normalised image coordinates
     assert window.stack.labels() == ["Brush stroke"]
+
+
+def test_rank_over_several_seeds_and_propose_edit_from_examples(window):
+    from ganinterface.engine.analysis import propose_feature_edit, rank_channels
+    from ganinterface.engine.masks import rasterize
+
+    drag(window, Tool.REGION, [(8.0, 30.0), (24.0, 46.0)])
+    region_box = window.canvas.region
+    stacked = {s: direct_render(Scene(seed=s), (LAYER,)).features[LAYER] for s in range(4)}
+    region = rasterize(Mask((Rect(*region_box),)), 32, 16)
+
+    window.features_panel.rank_seeds.setText("0-3")
+    window.rank_channels()
+    expected = rank_channels(np.stack([stacked[s] for s in range(4)]), region)
+    assert window.features_panel._ranked == [s.channel for s in expected]
+    single = [s.channel for s in rank_channels(stacked[0], region)]
+    assert window.features_panel._ranked != single  # several seeds do change the ranking
+
+    window.features_panel.seeds_a.setText("0,1")
+    window.features_panel.seeds_b.setText("2,3")
+    window.features_panel.top_count.setValue(4)
+    window.propose_edit()
+    proposal = propose_feature_edit(np.stack([stacked[0], stacked[1]]),
+                                    np.stack([stacked[2], stacked[3]]), region, top_k=4)
+    edits = window.stack.scene.edits
+    assert window.stack.labels() == ["Proposed edit"]
+    assert sorted(c for e in edits for c in e.channels) == sorted(proposal.channels)
+    positive = [a for a in proposal.amounts if a > 0]
+    if positive:
+        assert edits[0].amount == pytest.approx(np.mean(positive))
+    window.features_panel.seeds_b.setText("x")
+    window.propose_edit()
+    assert window._ask.errors

@@ -123,6 +123,7 @@ class FeaturesPanel(QWidget):
     channel_opened = Signal(int)  # show this channel large / over the image
     selection_changed = Signal(tuple)
     rank_requested = Signal()
+    propose_requested = Signal()
     display_changed = Signal()  # palette or scale changed: redraw channel views too
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -151,6 +152,18 @@ class FeaturesPanel(QWidget):
         self.rank_button = QPushButton("Rank channels by region")
         self.rank_button.setToolTip("Mark a region on the image with the Region tool (M) first; "
                                     "channels more active inside than outside come first")
+        self.rank_seeds = QLineEdit()
+        self.rank_seeds.setPlaceholderText("over seeds, e.g. 0-31 (empty: this portrait)")
+        self.rank_seeds.setToolTip("Average the ranking over several portraits (without edits), "
+                                   "so the channels found work beyond this one")
+        self.seeds_a = QLineEdit()
+        self.seeds_a.setPlaceholderText("seeds WITH the feature, e.g. 3, 8")
+        self.seeds_b = QLineEdit()
+        self.seeds_b.setPlaceholderText("seeds WITHOUT it, e.g. 1, 5")
+        self.propose = QPushButton("Propose edit")
+        self.propose.setToolTip("Find the channels whose activation in the marked region differs "
+                                "most between the two sets of seeds, and add edits that make "
+                                "this portrait look like the first set there")
         self.top_count = QSpinBox()
         self.top_count.setRange(1, 512)
         self.top_count.setValue(8)
@@ -186,7 +199,13 @@ class FeaturesPanel(QWidget):
         grid_layout.addWidget(self.readout)
         grid_layout.addLayout(selection)
         grid_layout.addWidget(self.overlay)
+        grid_layout.addWidget(self.rank_seeds)
         grid_layout.addLayout(rank)
+        examples = QHBoxLayout()
+        examples.addWidget(self.seeds_a, 1)
+        examples.addWidget(self.seeds_b, 1)
+        examples.addWidget(self.propose)
+        grid_layout.addLayout(examples)
         grid_layout.addWidget(self.ranking)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.layers)
@@ -207,6 +226,7 @@ class FeaturesPanel(QWidget):
         self.mosaic.clicked.connect(self._tile_clicked)
         self.selected.editingFinished.connect(self._selection_typed)
         self.rank_button.clicked.connect(self.rank_requested.emit)
+        self.propose.clicked.connect(self.propose_requested.emit)
         self.select_top.clicked.connect(self._select_top)
         self.ranking.cellDoubleClicked.connect(
             lambda row, _col: self.channel_opened.emit(self._ranked[row]))

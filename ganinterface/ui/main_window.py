@@ -64,6 +64,9 @@ class MainWindow(QMainWindow):
         self.bridge.rendered.connect(self._on_rendered)
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.loader_task.finished.connect(self._on_model_loaded)
+        self.analysis_task = BackgroundTask(lambda job: job(), "ganinterface-analysis", self,
+                                            force_sync=force_sync)
+        self.analysis_task.finished.connect(self._on_analysis_done)
 
         self.canvas = ImageCanvas()
         self.readout = QLabel("")
@@ -252,6 +255,7 @@ class MainWindow(QMainWindow):
         self.edits_panel.apply_to_seeds_requested.connect(self.apply_to_seeds_dialog)
         self.features_panel.layer_changed.connect(lambda _name: self.request_render())
         self.features_panel.rank_requested.connect(self.rank_channels)
+        self.features_panel.propose_requested.connect(self.propose_edit)
         self.features_panel.channel_opened.connect(self.open_channel)
         self.features_panel.display_changed.connect(self._refresh_channel_view)
         self.features_panel.overlay.toggled.connect(lambda _on: self._refresh_channel_view())
@@ -459,20 +463,104 @@ class MainWindow(QMainWindow):
     def _region_marked(self, box: tuple) -> None:
         self.statusBar().showMessage("Region marked: press “Rank channels by region”", 4000)
 
-    def rank_channels(self) -> None:
-        from ganinterface.engine.analysis import rank_channels
+    def _region_mask(self, height: int, width: int) -> np.ndarray | None:
+        """The marked region at a layer's resolution; None (and a hint) if nothing is marked."""
         from ganinterface.engine.masks import rasterize
 
-        features = self.features_panel.features()
-        if features is None:
-            return
         if self.canvas.region is None:
             self.set_tool(Tool.REGION)
             self.statusBar().showMessage("First drag a region over the image (Region tool, M)", 6000)
+            return None
+        return rasterize(Mask((Rect(*self.canvas.region),)), height, width)
+
+    def _seeds_field(self, field: QLineEdit, what: str) -> list[int] | None:
+        from ganinterface.engine.latents import LatentError, parse_seeds
+
+        try:
+            return parse_seeds(field.text()) if field.text().strip() else []
+        except LatentError as error:
+            self._ask.error(what, str(error))
+            return None
+
+    def _features_job(self, seeds: list[int], layer: str) -> Callable[[], np.ndarray]:
+        """A job rendering ``layer``'s features of ``seeds`` (current settings, no edits), (N, C, h, w).
+
+        It uses a Renderer of its own, so the canvas keeps rendering meanwhile.
+        """
+        from ganinterface.engine.renderer import Renderer
+
+        generator, device = self.model.renderer.generator, self.model.renderer.device
+        base = self.stack.scene.replace(edits=(), w=None)
+
+        def job() -> np.ndarray:
+            renderer = Renderer(generator, device)
+            stacked = []
+            for seed in seeds:
+                result = renderer.render(base.replace(seed=seed), (layer,))
+                if result.error:
+                    raise ValueError(f"seed {seed}: {result.error}")
+                stacked.append(result.features[layer])
+            return np.stack(stacked)
+
+        return job
+
+    def rank_channels(self) -> None:
+        from ganinterface.engine.analysis import rank_channels
+
+        features, layer = self.features_panel.features(), self.features_panel.current_layer()
+        seeds = self._seeds_field(self.features_panel.rank_seeds, "Rank channels")
+        if features is None or seeds is None:
             return
-        _, height, width = features.shape
-        region = rasterize(Mask((Rect(*self.canvas.region),)), height, width)
-        self.features_panel.show_ranking(rank_channels(features, region))
+        region = self._region_mask(*features.shape[1:])
+        if region is None:
+            return
+        if not seeds:
+            self.features_panel.show_ranking(rank_channels(features, region))
+            return
+        collect = self._features_job(seeds, layer)
+        self.statusBar().showMessage(f"Ranking {layer} over {len(seeds)} seeds…")
+        self.analysis_task.start(lambda: ("rank", rank_channels(collect(), region)))
+
+    def propose_edit(self) -> None:
+        from ganinterface.engine.analysis import propose_feature_edit
+
+        features, layer = self.features_panel.features(), self.features_panel.current_layer()
+        seeds_a = self._seeds_field(self.features_panel.seeds_a, "Propose edit")
+        seeds_b = self._seeds_field(self.features_panel.seeds_b, "Propose edit")
+        if features is None or seeds_a is None or seeds_b is None:
+            return
+        if not seeds_a or not seeds_b:
+            self._ask.error("Propose edit", "Give seeds with the feature and seeds without it")
+            return
+        region = self._region_mask(*features.shape[1:])
+        if region is None:
+            return
+        collect_a, collect_b = self._features_job(seeds_a, layer), self._features_job(seeds_b, layer)
+        mask, top = Mask((Rect(*self.canvas.region, softness=0.5),)), self.features_panel.top_count.value()
+
+        def job() -> tuple[str, Any]:
+            proposal = propose_feature_edit(collect_a(), collect_b(), region, top_k=top)
+            return "propose", proposal.to_edits(layer, mask, name="proposed")
+
+        self.statusBar().showMessage(f"Comparing seeds {seeds_a} with {seeds_b}…")
+        self.analysis_task.start(job)
+
+    @Slot(object, object)
+    def _on_analysis_done(self, _job: object, outcome: Outcome) -> None:
+        if not outcome.ok:
+            self._ask.error("Analysis", outcome.error)
+            return
+        kind, value = outcome.value
+        if kind == "rank":
+            self.features_panel.show_ranking(value)
+            self.statusBar().showMessage("Ranked over the seeds", 4000)
+        else:
+            self.stack.push(cmd.Command("Proposed edit", lambda scene: scene.replace(
+                edits=scene.edits + tuple(value))))
+            channels = sorted({c for edit in value for c in edit.channels})
+            self.features_panel.set_selected_channels(tuple(channels))
+            self.statusBar().showMessage(f"Added {len(value)} proposed edit(s) on channels "
+                                         f"{channels}", 6000)
 
     def open_channel(self, channel: int) -> None:
         self.channel_dock.show()
@@ -745,6 +833,7 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         self.animation_panel.stop()
         self.directions_panel.shutdown()
+        self.analysis_task.shutdown()
         self.bridge.shutdown()
         self.loader_task.shutdown()
 
