@@ -12,9 +12,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGraphicsPathItem,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QSplitter,
-                               QTableWidget, QTableWidgetItem, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget,
+                               QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ganinterface.engine import colormap
 from ganinterface.engine.latents import LatentError, parse_seeds
@@ -157,9 +157,9 @@ class FeaturesPanel(QWidget):
         self.rank_seeds.setToolTip("Average the ranking over several portraits (without edits), "
                                    "so the channels found work beyond this one")
         self.seeds_a = QLineEdit()
-        self.seeds_a.setPlaceholderText("seeds WITH the feature, e.g. 3, 8")
+        self.seeds_a.setPlaceholderText("seeds with it: 3, 8")
         self.seeds_b = QLineEdit()
-        self.seeds_b.setPlaceholderText("seeds WITHOUT it, e.g. 1, 5")
+        self.seeds_b.setPlaceholderText("without it: 1, 5")
         self.propose = QPushButton("Propose edit")
         self.propose.setToolTip("Find the channels whose activation in the marked region differs "
                                 "most between the two sets of seeds, and add edits that make "
@@ -175,7 +175,6 @@ class FeaturesPanel(QWidget):
         self.ranking.verticalHeader().hide()
         self.ranking.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranking.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.ranking.setMaximumHeight(150)
         self.ranking.verticalHeader().setDefaultSectionSize(20)
         self.ranking.setToolTip("Channels ranked by (mean inside − mean outside) / std. "
                                 "Double-click a row to open the channel")
@@ -199,19 +198,23 @@ class FeaturesPanel(QWidget):
         grid_layout.addWidget(self.readout)
         grid_layout.addLayout(selection)
         grid_layout.addWidget(self.overlay)
-        grid_layout.addWidget(self.rank_seeds)
-        grid_layout.addLayout(rank)
+        finder = QGroupBox("Find channels in the marked region (Region tool, M)")
+        finder_layout = QVBoxLayout(finder)
+        finder_layout.setContentsMargins(4, 4, 4, 4)
+        finder_layout.addWidget(self.rank_seeds)
+        finder_layout.addLayout(rank)
         examples = QHBoxLayout()
         examples.addWidget(self.seeds_a, 1)
         examples.addWidget(self.seeds_b, 1)
         examples.addWidget(self.propose)
-        grid_layout.addLayout(examples)
-        grid_layout.addWidget(self.ranking)
+        finder_layout.addLayout(examples)
+        finder_layout.addWidget(self.ranking, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.layers)
         splitter.addWidget(grid)
+        splitter.addWidget(finder)
         splitter.setStretchFactor(1, 4)
-        splitter.setSizes([150, 600])
+        splitter.setSizes([120, 420, 230])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(splitter)
