@@ -176,8 +176,13 @@ def test_rank_channels_by_region_and_select_top(window):
 def test_tile_click_opens_channel_and_overlay(window):
     window.features_panel._tile_clicked(5, Qt.KeyboardModifier.NoModifier)
     assert window.channel_view.channel == 5
-    np.testing.assert_array_equal(window.channel_view.image_view.image,
-                                  window.features_panel.features()[5])
+    values = window.features_panel.features()[5]
+    np.testing.assert_array_equal(window.channel_view.values, values)
+    shown = window.channel_view.canvas.image_item.image
+    assert shown.shape == values.shape + (3,)
+    strongest = np.unravel_index(np.argmax(np.abs(values)), values.shape)
+    full_colour = (0, 136, 55) if values[strongest] > 0 else (202, 0, 32)  # palette ends
+    assert tuple(shown[strongest]) == full_colour
     window.features_panel.overlay.setChecked(True)
     assert window.canvas.overlay_item.isVisible()
     window.features_panel._tile_clicked(7, Qt.KeyboardModifier.ControlModifier)
@@ -441,3 +446,16 @@ def test_rank_over_several_seeds_and_propose_edit_from_examples(window):
     window.features_panel.seeds_b.setText("x")
     window.propose_edit()
     assert window._ask.errors
+
+
+def test_painting_on_the_channel_view_lands_at_the_same_place(window):
+    from PySide6.QtCore import QPointF
+
+    window.open_channel(3)
+    window.set_tool(Tool.RECT)
+    canvas = window.channel_view.canvas  # 32 x 16 channel pixels for the 64 x 32 image
+    canvas._drag(QPointF(4.0, 8.0), Qt.MouseButton.LeftButton, True, False)
+    canvas._drag(QPointF(12.0, 16.0), Qt.MouseButton.LeftButton, False, True)
+    rect = window.stack.scene.edits[0].mask.shapes[0]
+    assert (rect.x0, rect.y0, rect.x1, rect.y1) == (0.25, 0.25, 0.75, 0.5)
+    assert window.stack.labels() == ["Rectangle"]

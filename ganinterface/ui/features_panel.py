@@ -351,28 +351,40 @@ class FeaturesPanel(QWidget):
 
 
 class ChannelView(QWidget):
-    """One channel enlarged, with its own levels (pg.ImageView: histogram and zoom)."""
+    """One channel enlarged, in the same colours as the grid; the paint tools work here too."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ganinterface.ui.canvas import ImageCanvas
+
         self.title = QLabel("Click a tile in the feature grid to open its channel here")
-        self.image_view = pg.ImageView()
-        self.image_view.ui.roiBtn.hide()
-        self.image_view.ui.menuBtn.hide()
+        self.title.setWordWrap(True)
+        self.canvas = ImageCanvas()
+        self.canvas.setToolTip("The opened channel. Paint here with the Brush or Rectangle tool: "
+                               "the edit goes to the selected channels of this layer")
+        self.readout = QLabel("")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)
-        layout.addWidget(self.image_view, 1)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.readout)
         self.channel: int | None = None
+        self.values: np.ndarray | None = None
+        self.canvas.hovered.connect(self._hovered)
 
     def show_channel(self, layer: str, channel: int, values: np.ndarray, palette: str) -> float:
-        """Show ``values`` (h, w) with symmetric levels; returns the level used."""
-        self.channel = channel
+        """Show ``values`` (h, w) coloured over (-bound, bound), bound = max |value|; returns bound."""
+        self.channel, self.values = channel, values
         bound = float(np.max(np.abs(values))) or 1.0
-        cmap = pg.ColorMap(*colormap.palette_stops(palette))
-        self.image_view.setColorMap(cmap)
-        self.image_view.setImage(values, levels=(-bound, bound), axes={"y": 0, "x": 1},
-                                 autoRange=self.title.text().startswith("Click"))
+        self.canvas.set_image(colormap.colorize(values, bound, palette))
         self.title.setText(f"{layer} channel {channel}  ({values.shape[0]}×{values.shape[1]}, "
-                           f"min {values.min():+.3f}, max {values.max():+.3f})")
+                           f"min {values.min():+.3f}, max {values.max():+.3f}; white = 0, full "
+                           f"colour = ±{bound:.3f})")
         return bound
+
+    def _hovered(self, pixel: tuple[int, int] | None) -> None:
+        if pixel is None or self.values is None:
+            self.readout.setText("")
+            return
+        x, y = pixel
+        self.readout.setText(f"channel {self.channel} at ({x}, {y}): {self.values[y, x]:+.4f}")

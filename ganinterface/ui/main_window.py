@@ -259,10 +259,11 @@ class MainWindow(QMainWindow):
         self.features_panel.channel_opened.connect(self.open_channel)
         self.features_panel.display_changed.connect(self._refresh_channel_view)
         self.features_panel.overlay.toggled.connect(lambda _on: self._refresh_channel_view())
-        self.canvas.stroke_changed.connect(self._stroke_changed)
-        self.canvas.rect_changed.connect(self._rect_changed)
-        self.canvas.region_marked.connect(self._region_marked)
-        self.canvas.resample_marked.connect(self._resample_marked)
+        for canvas in (self.canvas, self.channel_view.canvas):
+            canvas.stroke_changed.connect(self._stroke_changed)
+            canvas.rect_changed.connect(self._rect_changed)
+            canvas.region_marked.connect(self._region_marked)
+            canvas.resample_marked.connect(self._resample_marked)
         self.edits_panel.style_mix_requested.connect(self.add_style_mix)
         self.edits_panel.recipe_file_chosen.connect(self.apply_recipe)
         self.canvas.hovered.connect(self._hovered)
@@ -379,10 +380,11 @@ class MainWindow(QMainWindow):
     def set_tool(self, tool: Tool) -> None:
         self.tool_actions[tool].setChecked(True)
         self.canvas.set_tool(tool)
+        self.channel_view.canvas.set_tool(tool)
 
     def _brush_size_changed(self, size: int) -> None:
-        height = self.canvas.image_size()[0] or 1
-        self.canvas.brush_radius = size / 2 / height
+        height = self.canvas.image_size()[0] or 1  # the brush is measured in image pixels
+        self.canvas.brush_radius = self.channel_view.canvas.brush_radius = size / 2 / height
 
     def _edit_target(self) -> tuple[str, tuple[int, ...]] | None:
         layer = self.features_panel.current_layer()
@@ -461,6 +463,8 @@ class MainWindow(QMainWindow):
 
     # ---- feature maps --------------------------------------------------------------------------------
     def _region_marked(self, box: tuple) -> None:
+        for canvas in (self.canvas, self.channel_view.canvas):
+            canvas.set_region(box)  # marked on either view: shown on both
         self.statusBar().showMessage("Region marked: press “Rank channels by region”", 4000)
 
     def _region_mask(self, height: int, width: int) -> np.ndarray | None:
