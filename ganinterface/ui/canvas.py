@@ -113,6 +113,7 @@ class ImageCanvas(pg.GraphicsView):
         if new_size != self._size:
             self._size = new_size
             self.fit()
+            self.set_region(self.region)  # drawn in image pixels: place it for the new size
 
     def image_size(self) -> tuple[int, int]:
         return self._size

@@ -360,6 +360,7 @@ class ChannelView(QWidget):
         self.title = QLabel("Click a tile in the feature grid to open its channel here")
         self.title.setWordWrap(True)
         self.canvas = ImageCanvas()
+        self.canvas.set_smooth(False)  # a channel's own pixels: show its true resolution
         self.canvas.setToolTip("The opened channel. Paint here with the Brush or Rectangle tool: "
                                "the edit goes to the selected channels of this layer")
         self.readout = QLabel("")
