@@ -459,3 +459,29 @@ def test_painting_on_the_channel_view_lands_at_the_same_place(window):
     rect = window.stack.scene.edits[0].mask.shapes[0]
     assert (rect.x0, rect.y0, rect.x1, rect.y1) == (0.25, 0.25, 0.75, 0.5)
     assert window.stack.labels() == ["Rectangle"]
+
+
+def test_space_key_held_shows_the_image_without_edits(window, qtbot):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=3000)
+    original = window.last_result.image.copy()
+    drag(window, Tool.RECT, [(4.0, 4.0), (20.0, 30.0)])
+    edited = window.last_result.image.copy()
+    window.canvas.setFocus()
+    QApplication.sendEvent(window.canvas, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_Space,
+                                                    Qt.KeyboardModifier.NoModifier, " "))
+    assert window.comparing
+    np.testing.assert_array_equal(window.last_result.image, original)
+    QApplication.sendEvent(window.canvas, QKeyEvent(QEvent.Type.KeyRelease, Qt.Key.Key_Space,
+                                                    Qt.KeyboardModifier.NoModifier, " "))
+    assert not window.comparing
+    np.testing.assert_array_equal(window.last_result.image, edited)
+    window.latent_panel.seed.setFocus()  # typing a space into a field does not compare
+    QApplication.sendEvent(window.latent_panel.seed, QKeyEvent(
+        QEvent.Type.KeyPress, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier, " "))
+    assert not window.comparing
