@@ -42,6 +42,9 @@ class LayerInfo:
     width: int  # output activation width
     w_indices: tuple[int, ...]  # which rows of ws (N, num_ws, w_dim) this layer reads
     kind: str = "conv"  # "conv", "torgb", "input", ... (display only)
+    # Activation pixels outside the image on each side (StyleGAN3 computes a border around the
+    # image; fractional for some resolutions).  The image occupies [margin, size - margin).
+    margin: float = 0.0
 
 
 @dataclasses.dataclass
