@@ -308,6 +308,16 @@ def test_layers_describe_the_activations(generator):
     assert torch.equal(out.image, out.taps[names[-1]] * 0.25)
 
 
+def test_layer_margins_locate_the_image_inside_each_activation():
+    g = StyleGAN3Generator(**TINY)
+    assert [layer.margin for layer in g.layers] == [10] * 6 + [0, 0]
+    # At 48 px the last layers sample at 64 per unit, so the image is 3/4 of a unit wide:
+    # 48 of 84 samples at rate 64, 24 of 52 at 32, 12 of 36 at 16.
+    g48 = StyleGAN3Generator(**dict(TINY, img_resolution=48, num_layers=14))
+    margins = {(layer.height, layer.margin) for layer in g48.layers}
+    assert margins == {(36, 12.0), (52, 14.0), (84, 18.0), (48, 0.0)}
+
+
 def test_each_layer_reads_only_its_own_w(generator):
     ws = _ws(generator)
     names = [layer.name for layer in generator.layers]
@@ -401,6 +411,24 @@ def test_translating_the_input_translates_the_image_t_config():
     shifted_error = (moved[..., inner, inner] - base[..., inner, 7:27]).abs().mean()
     unshifted_error = (moved[..., inner, inner] - base[..., inner, inner]).abs().mean()
     assert shifted_error < 0.01 * unshifted_error
+
+
+def test_quarter_turn_of_the_input_turns_the_image_for_r_config_only():
+    # R uses 1x1 convolutions and radially symmetric filters, so a quarter turn commutes with every
+    # layer; T's 3x3 kernels have no such symmetry.
+    quarter_turn = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    errors = {}
+    for config in (TINY, TINY_R):
+        g = _randomize(StyleGAN3Generator(**config))
+        g.synthesis.input.affine.weight.zero_()
+        ws = _ws(g, batch=1)
+        base = g.synthesize(ws).image
+        g.set_input_transform(quarter_turn)
+        turned = g.synthesize(ws).image
+        errors[g.architecture] = float((turned - torch.rot90(base, 1, dims=(2, 3))).abs().max()
+                                       / base.abs().max())
+    assert errors["stylegan3-r"] < 1e-4
+    assert errors["stylegan3-t"] > 0.05
 
 
 # ---- construction and config --------------------------------------------------------------------

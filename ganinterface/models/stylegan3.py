@@ -1,15 +1,17 @@
 """StyleGAN3 ("Alias-Free Generative Adversarial Networks", Karras et al. 2021) in pure PyTorch.
 
 Numerics and parameter names follow NVlabs' ``training/networks_stylegan3.py``: an NVlabs state dict
-loads with ``load_state_dict(strict=True)`` and, in float32 on the CPU, gives the image that NVlabs'
-reference (non-CUDA) ops give.  Both published configurations are covered: StyleGAN3-T (separable
-Kaiser low-pass filters, 3x3 convolutions) and StyleGAN3-R (radially symmetric jinc filters, 1x1
-convolutions), at any square resolution.
+loads with ``load_state_dict(strict=True)`` and, in float32 on the CPU, gives the image of NVlabs'
+reference (non-CUDA) ops to float rounding (the filtered leaky ReLU is computed in a faster but
+equivalent way; ``filtered_lrelu_reference`` is the literal path).  Both published configurations
+are covered: StyleGAN3-T (separable Kaiser low-pass filters, 3x3 convolutions) and StyleGAN3-R
+(radially symmetric jinc filters, 1x1 convolutions), at any square resolution.
 
 Layers, as ``GeneratorBase`` sees them: layer 0 is ``"input"`` (Fourier features, reads ``ws[:, 0]``),
 layer ``k >= 1`` is NVlabs' ``L{k-1}_{size}_{channels}`` and reads ``ws[:, k]``; the last one makes
-the RGB image, which ``synthesize`` multiplies by ``output_scale`` as NVlabs does.  StyleGAN3 has no
-noise inputs, so ``noise_mode`` is accepted and has no effect.
+the RGB image, which ``synthesize`` multiplies by ``output_scale`` as NVlabs does.  All but the last
+two layers compute a border around the image (``LayerInfo.margin``).  StyleGAN3 has no noise
+inputs, so ``noise_mode`` is accepted and has no effect.
 """
 
 from __future__ import annotations
@@ -358,6 +360,7 @@ class SynthesisLayer(nn.Module):
         self.out_channels = spec.out_channels
         self.in_size = spec.in_size
         self.out_size = spec.out_size
+        self.out_sampling_rate = spec.out_sampling_rate
         self.conv_kernel = 1 if spec.is_torgb else cfg.conv_kernel
         self.conv_clamp = cfg.conv_clamp
         self.magnitude_ema_beta = cfg.magnitude_ema_beta
@@ -457,12 +460,20 @@ class StyleGAN3Generator(GeneratorBase):
         self.eval()
 
     def _layer_infos(self) -> list[LayerInfo]:
+        layers: list[SynthesisLayer] = [getattr(self.synthesis, name) for name in self.synthesis.layer_names]
+        # The image spans img_resolution samples at the last layer's rate, centred in every layer.
+        image_extent = self.img_resolution / layers[-1].out_sampling_rate
+
+        def margin(size: int, sampling_rate: float) -> float:
+            return (size - sampling_rate * image_extent) / 2
+
         source = self.synthesis.input
-        infos = [LayerInfo("input", source.channels, source.size, source.size, (0,), kind="input")]
-        for k, name in enumerate(self.synthesis.layer_names, start=1):
-            layer: SynthesisLayer = getattr(self.synthesis, name)
+        infos = [LayerInfo("input", source.channels, source.size, source.size, (0,), kind="input",
+                           margin=margin(source.size, source.sampling_rate))]
+        for k, (name, layer) in enumerate(zip(self.synthesis.layer_names, layers), start=1):
             infos.append(LayerInfo(name, layer.out_channels, layer.out_size, layer.out_size, (k,),
-                                   kind="torgb" if layer.is_torgb else "conv"))
+                                   kind="torgb" if layer.is_torgb else "conv",
+                                   margin=margin(layer.out_size, layer.out_sampling_rate)))
         return infos
 
     # ---- mapping -------------------------------------------------------------------------------
