@@ -146,3 +146,28 @@ def write_nvlabs_snapshot(path: Path, generator: nn.Module | None = None,
         generator, init_kwargs = tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS
     path.write_bytes(nvlabs_snapshot_bytes(generator, init_kwargs or TINY_STYLEGAN2_KWARGS, **options))
     return path
+
+
+def same_weights(a: nn.Module, b: nn.Module) -> bool:
+    """Identical state dicts: same keys in the same order, bit-equal tensors."""
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+class CallOnUnpickle:
+    """Pickles as ``func(*args)``: what a hostile pickle asks the unpickler to call."""
+
+    def __init__(self, func: Any, *args: Any):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def file_writing_code(marker: Path) -> str:
+    """Python source that creates ``marker``; payloads run it to prove they ran."""
+    return f"open({str(marker)!r}, 'w').write('pwned')"
+
+
+def writes_file_when_unpickled(marker: Path) -> CallOnUnpickle:
+    return CallOnUnpickle(exec, file_writing_code(marker))

@@ -14,7 +14,12 @@ import torch
 from ganinterface.cli import main
 from ganinterface.models import loading
 from ganinterface.models.native import load_native
-from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
+from nvlabs_fixtures import (
+    TINY_STYLEGAN2_KWARGS,
+    tiny_trained_stylegan2,
+    write_nvlabs_snapshot,
+    writes_file_when_unpickled,
+)
 
 # NVlabs' layout for TINY_STYLEGAN2_KWARGS (channels 4 -> 8, 8 -> 8, 16 -> 4): each block's conv0
 # shares its w with the previous block's toRGB.
@@ -100,17 +105,9 @@ def test_convert_needs_a_safetensors_target(capsys, snapshot, tmp_path):
     assert not (tmp_path / "model.pt").exists()
 
 
-class _WritesFile:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",)
-
-
 def test_convert_of_a_hostile_pickle_writes_nothing(capsys, tmp_path):
     marker, source, target = tmp_path / "pwned", tmp_path / "evil.pkl", tmp_path / "evil.safetensors"
-    source.write_bytes(pickle.dumps({"G_ema": _WritesFile(marker)}))
+    source.write_bytes(pickle.dumps({"G_ema": writes_file_when_unpickled(marker)}))
     code, _, err = _run(capsys, "convert", source, target)
     assert code == 1 and "builtins.exec" in err and err.count("\n") == 1
     assert not marker.exists() and not target.exists() and not target.with_suffix(".json").exists()

@@ -10,13 +10,8 @@ from ganinterface.models import loading
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import load_checkpoint, load_generator
 from ganinterface.models.native import save_native
-from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
+from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, same_weights, tiny_trained_stylegan2, write_nvlabs_snapshot
 from test_rosinality import rosinality_state
-
-
-def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 @pytest.fixture
@@ -59,7 +54,7 @@ def test_each_format_is_recognised_by_content_not_extension(tmp_path, nvlabs_pkl
 def test_native_round_trip_keeps_weights(native_file):
     loaded = load_checkpoint(native_file)
     assert loaded.format == "native"
-    assert _same_weights(loaded.generator, tiny_trained_stylegan2(seed=7))
+    assert same_weights(loaded.generator, tiny_trained_stylegan2(seed=7))
 
 
 def test_loaded_generators_are_in_eval_mode_on_the_requested_device(nvlabs_pkl):
@@ -73,7 +68,7 @@ def test_torch_saved_nvlabs_state_dict_with_init_kwargs_loads(tmp_path):
     path = tmp_path / "g.pt"
     torch.save({"G_ema": {"init_kwargs": TINY_STYLEGAN2_KWARGS, "state_dict": source.state_dict()}}, path)
     loaded = load_checkpoint(path)
-    assert loaded.format == "torch-state-dict" and _same_weights(loaded.generator, source)
+    assert loaded.format == "torch-state-dict" and same_weights(loaded.generator, source)
 
 
 def test_torch_saved_state_dict_without_init_kwargs_says_what_is_missing(tmp_path):
@@ -92,7 +87,7 @@ def test_torch_file_with_unrelated_content(tmp_path):
 
 def test_none_loads_the_built_in_checkpoint(monkeypatch, native_file):
     monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", native_file)
-    assert _same_weights(load_generator(None), tiny_trained_stylegan2(seed=7))
+    assert same_weights(load_generator(None), tiny_trained_stylegan2(seed=7))
 
 
 def test_missing_built_in_checkpoint_is_a_clear_error(monkeypatch, tmp_path):

@@ -20,15 +20,13 @@ from ganinterface.models.nvlabs_pkl import PersistentRecord, identify_architectu
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from nvlabs_fixtures import (
     TINY_STYLEGAN2_KWARGS,
+    CallOnUnpickle,
+    file_writing_code,
     nvlabs_snapshot_bytes,
+    same_weights,
     tiny_trained_stylegan2,
     write_nvlabs_snapshot,
 )
-
-
-def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def _render(generator, seed=3, psi=0.7):
@@ -39,14 +37,14 @@ def _render(generator, seed=3, psi=0.7):
 
 # ---- realistic snapshots ---------------------------------------------------------------------------
 
-def test_snapshot_loads_the_same_weights_config_and_images(tmp_path):
+def test_snapshot_loads_with_identical_weights_config_and_images(tmp_path):
     source = tiny_trained_stylegan2(seed=1)
     path = write_nvlabs_snapshot(tmp_path / "network-snapshot-000100.pkl", source, TINY_STYLEGAN2_KWARGS)
     loaded = load_checkpoint(path)
     assert loaded.format == "nvlabs-pickle"
     assert isinstance(loaded.generator, StyleGAN2Generator)
     assert not loaded.generator.training
-    assert _same_weights(loaded.generator, source)
+    assert same_weights(loaded.generator, source)
     assert loaded.generator.config() == source.config()
     assert torch.equal(_render(loaded.generator), _render(source))
 
@@ -55,19 +53,19 @@ def test_numpy1_global_names_are_accepted(tmp_path):
     data = nvlabs_snapshot_bytes(tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS, protocol=3, numpy1_names=True)
     assert b"numpy.core.multiarray\nscalar" in data and b"numpy._core" not in data
     (tmp_path / "np1.pkl").write_bytes(data)
-    assert _same_weights(load_generator(tmp_path / "np1.pkl"), tiny_trained_stylegan2())
+    assert same_weights(load_generator(tmp_path / "np1.pkl"), tiny_trained_stylegan2())
 
 
 def test_protocol2_pickle_with_codecs_encoded_bytes_loads(tmp_path):
     data = nvlabs_snapshot_bytes(tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS, protocol=2)
     assert b"_codecs\nencode" in data
     (tmp_path / "p2.pkl").write_bytes(data)
-    assert _same_weights(load_generator(tmp_path / "p2.pkl"), tiny_trained_stylegan2())
+    assert same_weights(load_generator(tmp_path / "p2.pkl"), tiny_trained_stylegan2())
 
 
 def test_bare_pickled_generator_loads(tmp_path):
     path = write_nvlabs_snapshot(tmp_path / "G.pkl", tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS, snapshot=False)
-    assert _same_weights(load_generator(path), tiny_trained_stylegan2())
+    assert same_weights(load_generator(path), tiny_trained_stylegan2())
 
 
 def test_snapshot_prefers_G_ema_over_G(tmp_path):
@@ -79,8 +77,8 @@ def test_snapshot_prefers_G_ema_over_G(tmp_path):
                  for name, net in (("G_ema", g_ema), ("G", g))}
         (tmp_path / "both.pkl").write_bytes(pickle.dumps(dict(G=trees["G"], G_ema=trees["G_ema"])))
         (tmp_path / "only_g.pkl").write_bytes(pickle.dumps(dict(G=trees["G"], D=None)))
-    assert _same_weights(load_generator(tmp_path / "both.pkl"), g_ema)
-    assert _same_weights(load_generator(tmp_path / "only_g.pkl"), g)
+    assert same_weights(load_generator(tmp_path / "both.pkl"), g_ema)
+    assert same_weights(load_generator(tmp_path / "only_g.pkl"), g)
 
 
 def test_stylegan2_ada_style_synthesis_kwargs_load(tmp_path):
@@ -96,7 +94,7 @@ def test_conditional_generator_loads(tmp_path):
     source = tiny_trained_stylegan2(seed=5, c_dim=3)
     kwargs = {**TINY_STYLEGAN2_KWARGS, "c_dim": 3}
     loaded = load_generator(write_nvlabs_snapshot(tmp_path / "cond.pkl", source, kwargs))
-    assert loaded.c_dim == 3 and _same_weights(loaded, source)
+    assert loaded.c_dim == 3 and same_weights(loaded, source)
 
 
 def test_architecture_is_identified_from_the_synthesis_sub_modules():
@@ -119,28 +117,14 @@ def test_embedded_module_source_is_never_executed(tmp_path):
     path = write_nvlabs_snapshot(tmp_path / "src.pkl", tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS,
                                  module_src=source_code)
     assert source_code.encode() in path.read_bytes()
-    assert _same_weights(load_generator(path), tiny_trained_stylegan2())
+    assert same_weights(load_generator(path), tiny_trained_stylegan2())
     assert not marker.exists()
 
 
 # ---- hostile pickles -------------------------------------------------------------------------------
 
-class _Reduce:
-    """Pickles as ``func(*args)``: what a hostile pickle asks the unpickler to call."""
-
-    def __init__(self, func, *args):
-        self.func, self.args = func, args
-
-    def __reduce__(self):
-        return self.func, self.args
-
-
-def _write_file_code(marker) -> str:
-    return f"open({str(marker)!r}, 'w').write('pwned')"
-
-
 def _shell_command(marker) -> str:
-    return f'"{sys.executable}" -c "{_write_file_code(marker)}"'
+    return f'"{sys.executable}" -c "{file_writing_code(marker)}"'
 
 
 def _os_system_opcodes(marker) -> bytes:
@@ -151,7 +135,7 @@ def _os_system_opcodes(marker) -> bytes:
 
 def _payloads(marker) -> dict[str, tuple[bytes, str]]:
     """name -> (pickle bytes, the global the refusal must name)."""
-    code = _write_file_code(marker)
+    code = file_writing_code(marker)
     system_module = os.system.__module__  # "posix" on Linux and macOS
 
     def snapshot_with(evil):
@@ -159,16 +143,16 @@ def _payloads(marker) -> dict[str, tuple[bytes, str]]:
 
     return {
         "os.system": (_os_system_opcodes(marker), "os.system"),
-        "posix.system": (snapshot_with(_Reduce(os.system, _shell_command(marker))), f"{system_module}.system"),
-        "subprocess": (pickle.dumps(_Reduce(subprocess.call, [sys.executable, "-c", code])), "subprocess.call"),
-        "exec": (pickle.dumps(_Reduce(exec, code)), "builtins.exec"),
-        "eval": (snapshot_with(_Reduce(eval, code)), "builtins.eval"),
-        "getattr": (pickle.dumps(_Reduce(getattr, collections.OrderedDict, "fromkeys")), "builtins.getattr"),
+        "posix.system": (snapshot_with(CallOnUnpickle(os.system, _shell_command(marker))), f"{system_module}.system"),
+        "subprocess": (pickle.dumps(CallOnUnpickle(subprocess.call, [sys.executable, "-c", code])), "subprocess.call"),
+        "exec": (pickle.dumps(CallOnUnpickle(exec, code)), "builtins.exec"),
+        "eval": (snapshot_with(CallOnUnpickle(eval, code)), "builtins.eval"),
+        "getattr": (pickle.dumps(CallOnUnpickle(getattr, collections.OrderedDict, "fromkeys")), "builtins.getattr"),
         "nested-reduce": (pickle.dumps({"G_ema": collections.OrderedDict(
-            a=[1, {"b": _Reduce(exec, code)}])}), "builtins.exec"),
+            a=[1, {"b": CallOnUnpickle(exec, code)}])}), "builtins.exec"),
         "inside-a-network": (nvlabs_snapshot_bytes(
             tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS,
-            extra_state={"hook": _Reduce(exec, code)}), "builtins.exec"),
+            extra_state={"hook": CallOnUnpickle(exec, code)}), "builtins.exec"),
     }
 
 
@@ -203,7 +187,7 @@ def test_hostile_payloads_are_refused_and_never_run(tmp_path, name):
 
 
 def _storage_blobs(marker) -> dict[str, bytes]:
-    evil = _Reduce(exec, _write_file_code(marker))
+    evil = CallOnUnpickle(exec, file_writing_code(marker))
     legacy = io.BytesIO()
     torch.save(evil, legacy, _use_new_zipfile_serialization=False)
     zipped = io.BytesIO()
@@ -220,8 +204,8 @@ def test_malicious_tensor_storage_blob_is_refused(tmp_path, kind):
         torch.load(io.BytesIO(blob), weights_only=False)
         assert marker.exists()
         marker.unlink()
-    fake_tensor = _Reduce(torch._utils._rebuild_tensor_v2,
-                          _Reduce(torch.storage._load_from_bytes, blob), 0, (1,), (1,), False,
+    fake_tensor = CallOnUnpickle(torch._utils._rebuild_tensor_v2,
+                          CallOnUnpickle(torch.storage._load_from_bytes, blob), 0, (1,), (1,), False,
                           collections.OrderedDict())
     path = tmp_path / "storage.pkl"
     path.write_bytes(pickle.dumps({"G_ema": fake_tensor}))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import load_checkpoint, load_generator
 from ganinterface.models.rosinality import infer_config, rosinality_standard_channels
+from nvlabs_fixtures import writes_file_when_unpickled
 
 SQRT2 = math.sqrt(2.0)
 FIR = torch.outer(torch.tensor([1.0, 3.0, 3.0, 1.0]), torch.tensor([1.0, 3.0, 3.0, 1.0]))
@@ -233,17 +234,9 @@ def test_swagan_checkpoint_is_refused(tmp_path):
         load_generator(_save(tmp_path / "swagan.pt", {"g_ema": state}))
 
 
-class _WritesFile:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return exec, (f"open({str(self.marker)!r}, 'w').write('pwned')",)
-
-
 def test_hostile_torch_file_is_refused_without_running(tmp_path):
     marker = tmp_path / "pwned"
-    path = _save(tmp_path / "evil.pt", {"g_ema": rosinality_state(), "args": _WritesFile(marker)})
+    path = _save(tmp_path / "evil.pt", {"g_ema": rosinality_state(), "args": writes_file_when_unpickled(marker)})
     with pytest.raises(CheckpointError) as caught:
         load_generator(path)
     assert "builtins.exec" in str(caught.value) and "\n" not in str(caught.value)
