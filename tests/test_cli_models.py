@@ -119,3 +119,14 @@ def test_command_line_exit_code_and_message_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"ganinterface info: error: {missing}: no such file"
+
+
+def test_info_describes_a_rosinality_checkpoint(capsys, tmp_path):
+    from test_rosinality import rosinality_state
+
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": rosinality_state(), "latent_avg": torch.zeros(8)}, path)
+    code, out, _ = _run(capsys, "info", path)
+    assert code == 0
+    assert "format:        rosinality" in out and "w_avg from latent_avg" in out
+    assert "16x16 (HxW)" in out and "z_dim 8, w_dim 8" in out

@@ -97,6 +97,35 @@ def test_conditional_generator_loads(tmp_path):
     assert loaded.c_dim == 3 and same_weights(loaded, source)
 
 
+STYLEGAN3_KWARGS = {
+    "T": dict(z_dim=7, c_dim=0, w_dim=6, img_resolution=32, img_channels=3, channel_base=256, channel_max=16,
+              num_layers=6, mapping_kwargs=dict(num_layers=2), magnitude_ema_beta=0.999),
+    "R": dict(z_dim=7, c_dim=2, w_dim=6, img_resolution=16, img_channels=3, channel_base=512, channel_max=16,
+              conv_kernel=1, use_radial_filters=True, mapping_kwargs=dict(num_layers=2)),
+}
+
+
+@pytest.mark.parametrize("config", ["T", "R"])
+def test_stylegan3_snapshot_loads_with_identical_weights_and_images(tmp_path, config):
+    from ganinterface.models.stylegan3 import StyleGAN3Generator
+
+    torch.manual_seed(5)
+    source = StyleGAN3Generator(**STYLEGAN3_KWARGS[config]).eval()
+    with torch.no_grad():
+        for parameter in source.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.3)
+        source.w_avg.normal_()
+    path = write_nvlabs_snapshot(tmp_path / "sg3.pkl", source, STYLEGAN3_KWARGS[config])
+    loaded = load_checkpoint(path)
+    assert loaded.generator.architecture == f"stylegan3-{config.lower()}"
+    assert same_weights(loaded.generator, source)
+    z = torch.randn(2, 7)
+    c = torch.eye(2)[:2] if source.c_dim else None
+    with torch.no_grad():
+        expected = source(z, c, truncation_psi=0.7)
+        assert torch.equal(loaded.generator(z, c, truncation_psi=0.7), expected)
+
+
 def test_architecture_is_identified_from_the_synthesis_sub_modules():
     def record(name, children):
         return PersistentRecord(name, {"_modules": children}, module_src="")
