@@ -76,6 +76,24 @@ def _config_from_kwargs(cls: type, kwargs: Mapping[str, Any], what: str) -> Any:
     return cls(**kwargs)
 
 
+def _check_sizes(z_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                 mapping: MappingConfig, cfg: SynthesisConfig) -> None:
+    """Refuse arguments that cannot describe a network (e.g. from a damaged checkpoint)."""
+    positive = dict(z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                    channel_base=cfg.channel_base, channel_max=cfg.channel_max,
+                    conv_kernel=cfg.conv_kernel, filter_size=cfg.filter_size,
+                    lrelu_upsampling=cfg.lrelu_upsampling, mapping_num_layers=mapping.num_layers)
+    for name, value in positive.items():
+        if value < 1:
+            raise ValueError(f"StyleGAN3Generator: {name} must be at least 1, got {value}")
+    if not 0 <= cfg.num_critical < cfg.num_layers:
+        raise ValueError(f"StyleGAN3Generator: need 0 <= num_critical ({cfg.num_critical}) "
+                         f"< num_layers ({cfg.num_layers})")
+    if cfg.margin_size < 0 or not 0 < cfg.first_cutoff < img_resolution / 2:
+        raise ValueError("StyleGAN3Generator: margin_size must be >= 0 and first_cutoff within "
+                         f"(0, {img_resolution / 2})")
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerSpec:
     """Everything one synthesis layer needs to know about its place in the frequency schedule."""
@@ -448,6 +466,8 @@ class StyleGAN3Generator(GeneratorBase):
         self.synthesis_config: SynthesisConfig = _config_from_kwargs(
             SynthesisConfig, synthesis_kwargs, "synthesis")
         cfg = self.synthesis_config
+        _check_sizes(self.z_dim, self.w_dim, self.img_resolution, self.img_channels,
+                     self.mapping_config, cfg)
         self.num_ws = cfg.num_layers + 2
         self.output_scale = cfg.output_scale
         self.architecture = "stylegan3-r" if cfg.use_radial_filters else "stylegan3-t"
