@@ -59,6 +59,21 @@ def main(argv: list[str] | None = None) -> int:
     app.processEvents()
     stats_before = dataclass_copy(window.bridge.executor.stats)
 
+    import gc
+    import threading
+
+    gc_pauses: list[float] = []  # Python's cyclic garbage collections on the GUI thread
+    gc_started: dict[str, float] = {}
+
+    def gc_timer(phase: str, info: dict) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if phase == "start":
+            gc_started["t"] = time.perf_counter()
+        elif "t" in gc_started:
+            gc_pauses.append(time.perf_counter() - gc_started.pop("t"))
+
+    gc.callbacks.append(gc_timer)
     values = [round(0.3 + 0.7 * (i % 71) / 70, 4) for i in range(args.changes)]
     gaps: list[float] = []
     cpu_gaps: list[float] = []  # GUI-thread CPU time spent inside each gap
@@ -108,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     done_timer.stop()
     fired_seconds = timings["finished"] - timings["started"]
 
+    gc.callbacks.remove(gc_timer)
     final_scene = window.stack.scene
     direct = Renderer(window.model.renderer.generator).render(final_scene)
     identical = bool(window.last_result is not None and direct.error is None
@@ -126,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1min": round(os.getloadavg()[0], 2),
         "cpu_cores": os.cpu_count(),
         "gil_switch_interval_ms": sys.getswitchinterval() * 1000,
+        "gc_collections_on_gui_thread": len(gc_pauses),
+        "longest_gc_pause_ms": round(max(gc_pauses, default=0.0) * 1000, 1),
         "longest_handler_ms": round(max(handler_times) * 1000, 1),
         "median_handler_ms": round(float(np.median(handler_times)) * 1000, 2),
         "renders_requested": stats.submitted - stats_before.submitted,
