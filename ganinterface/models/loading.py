@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import logging
 import os
 import pickle
@@ -173,4 +172,5 @@ def _load_nvlabs_state_dict(data: Any, path: Path) -> LoadedCheckpoint:
                                     "network's configuration is unknown; save {'init_kwargs': "
                                     "G.init_kwargs, 'state_dict': G.state_dict()}")
     generator = nvlabs_pkl.build_generator(architecture, (), dict(init_kwargs), state_dict, path)
-    return LoadedCheckpoint(generator, FORMAT_TORCH_STATE_DICT, entry.get("class_name"))
+    class_name = entry.get("class_name")
+    return LoadedCheckpoint(generator, FORMAT_TORCH_STATE_DICT, class_name if isinstance(class_name, str) else None)

@@ -223,12 +223,6 @@ def read_pickle(stream: BinaryIO) -> Any:
 
 # ---- from records to one of our generators ---------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class NVlabsArchitecture:
-    name: str  # "stylegan2" or "stylegan3"
-    build: Callable[..., GeneratorBase]
-
-
 def _stylegan2_class() -> Callable[..., GeneratorBase]:
     from ganinterface.models.stylegan2 import StyleGAN2Generator
 

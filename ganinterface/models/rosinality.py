@@ -57,7 +57,7 @@ class RosinalityConfig:
                     img_channels=3,
                     mapping_kwargs=dict(num_layers=self.n_mlp, lr_multiplier=ROSINALITY_LR_MULTIPLIER),
                     channels=dict(self.channels), architecture="skip", conv_clamp=None,
-                    resample_filter=list(STANDARD_BLUR_TAPS), num_fp16_res=0)
+                    resample_filter=list(STANDARD_BLUR_TAPS))
 
 
 @dataclasses.dataclass
