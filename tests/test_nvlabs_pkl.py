@@ -296,3 +296,10 @@ def test_pickle_of_something_else_is_refused(tmp_path):
     path.write_bytes(pickle.dumps({"G": 1, "D": 2}))
     with pytest.raises(CheckpointError, match="no G_ema or G network"):
         load_generator(path)
+
+
+def test_tensorflow_pickle_gets_a_pointer_to_the_converter(tmp_path):
+    path = tmp_path / "stylegan2-ffhq-config-f.pkl"
+    path.write_bytes(b"\x80\x03cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
+    with pytest.raises(CheckpointError, match="TensorFlow StyleGAN pickle.*legacy.py"):
+        load_generator(path)

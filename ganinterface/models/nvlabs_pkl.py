@@ -339,6 +339,9 @@ def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
     try:
         data = read_pickle(stream)
     except ForbiddenGlobal as error:
+        if error.qualified_name.startswith("dnnlib.tflib."):
+            raise CheckpointError(path, "a TensorFlow StyleGAN pickle; convert it with NVlabs' "
+                                        "legacy.py (stylegan2-ada-pytorch) first") from None
         raise CheckpointError(path, str(error)) from None
     except (pickle.UnpicklingError, EOFError) as error:
         raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
