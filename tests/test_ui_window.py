@@ -485,3 +485,50 @@ def test_space_key_held_shows_the_image_without_edits(window, qtbot):
     QApplication.sendEvent(window.latent_panel.seed, QKeyEvent(
         QEvent.Type.KeyPress, Qt.Key.Key_Space, Qt.KeyboardModifier.NoModifier, " "))
     assert not window.comparing
+
+
+def test_scale_modes_and_colour_blind_palette_change_the_grid(window):
+    from ganinterface.engine.colormap import diverging_lut
+
+    features = window.features_panel.features()
+    item = window.features_panel.mosaic.image_item
+    shared = item.image.copy()
+    window.features_panel.scale.setCurrentIndex(1)  # per-channel
+    per_channel = item.image
+    # independent check: each tile divided by its own 99th percentile of |value|
+    layout = window.features_panel.mosaic.layout_info
+    top, left = layout.tile_origin(7)
+    tile = per_channel[top:top + layout.tile_height, left:left + layout.tile_width]
+    scale = np.percentile(np.abs(features[7]), 99)
+    np.testing.assert_allclose(tile, np.clip(features[7] / scale, -1, 1), rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(np.nan_to_num(shared), np.nan_to_num(per_channel))
+    window.features_panel.palette.setCurrentIndex(1)
+    np.testing.assert_array_equal(item.lut, diverging_lut("colour-blind"))
+
+
+def test_copy_paste_latent_through_the_clipboard(window):
+    window.latent_panel.seed.setValue(21)
+    image = window.last_result.image.copy()
+    window.copy_latent()
+    window.latent_panel.seed.setValue(22)
+    window.paste_latent()
+    assert window.stack.scene.w is not None and window.stack.scene.w.shape == (10, 64)
+    np.testing.assert_array_equal(window.last_result.image, image)
+    from PySide6.QtGui import QGuiApplication
+
+    QGuiApplication.clipboard().setText("not a latent")
+    window.paste_latent()
+    assert "no latent" in window._ask.errors[-1]
+
+
+def test_window_layout_is_remembered(qtbot, tmp_path):
+    with open_window(qtbot, tmp_path) as first:
+        first.show()
+        first.channel_dock.hide()
+        first.edits_dock.hide()
+        first.close()
+        assert first.settings.value("geometry") is not None
+    with open_window(qtbot, tmp_path) as second:
+        second.show()
+        assert not second.channel_dock.isVisible() and not second.edits_dock.isVisible()
+        assert second.latent_dock.isVisible()
