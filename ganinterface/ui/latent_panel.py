@@ -163,7 +163,7 @@ class LatentPanel(QWidget):
     # ---- widgets -> commands ---------------------------------------------------------------------
     def _seed_changed(self, seed: int) -> None:
         if not self._updating:
-            self.command.emit(cmd.set_fields(f"Seed {seed}", merge_key="seed", seed=seed))
+            self.command.emit(cmd.set_fields(f"Seed {seed}", seed=seed))
 
     def _class_changed(self, value: int) -> None:
         if not self._updating:
