@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
+from ganinterface.engine import commands as cmd
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import FeatureEdit, Mask, Recipe, Rect, Scene
 from ganinterface.ui.canvas import Tool
@@ -532,3 +533,14 @@ def test_window_layout_is_remembered(qtbot, tmp_path):
         second.show()
         assert not second.channel_dock.isVisible() and not second.edits_dock.isVisible()
         assert second.latent_dock.isVisible()
+
+
+def test_failed_render_shows_its_error_and_keeps_the_last_image(window):
+    image = window.last_result.image.copy()
+    bad = FeatureEdit("no.such.layer", (0,), Mask((Rect(0.1, 0.1, 0.2, 0.2),)), 1.0)
+    window.stack.push(cmd.add_edit(bad))
+    assert window.render_label.text().startswith("Render failed:")
+    assert "no.such.layer" in window.render_label.text()
+    np.testing.assert_array_equal(window.canvas.image_item.image, image)
+    window.stack.undo()
+    assert not window.render_label.text().startswith("Render failed")
