@@ -179,6 +179,16 @@ def test_conv2d_resample_up2_equals_upsample_then_conv(flip_weight):
     np.testing.assert_allclose(got.numpy(), want, atol=1e-4)
 
 
+@pytest.mark.parametrize("up, down, kernel", [(1, 1, 3), (2, 1, 3), (2, 1, 1), (1, 2, 3), (1, 2, 1)])
+def test_conv2d_resample_bias_is_added_at_the_end(up, down, kernel):
+    torch.manual_seed(7)
+    x, w, b = torch.randn(1, 3, 8, 8), torch.randn(4, 3, kernel, kernel), torch.randn(4)
+    kwargs = dict(f=ops.setup_filter(FIR), up=up, down=down, padding=kernel // 2)
+    with_bias = ops.conv2d_resample(x, w, bias=b, **kwargs)
+    torch.testing.assert_close(with_bias, ops.conv2d_resample(x, w, **kwargs) + b.reshape(1, -1, 1, 1),
+                               atol=1e-5, rtol=1e-5)
+
+
 def test_conv2d_resample_1x1_up2_and_down2():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((1, 2, 4, 4))

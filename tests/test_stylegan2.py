@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -33,6 +32,13 @@ def randomize(g, seed=0):
             elif name.endswith("bias"):
                 p.add_(torch.randn(p.shape, generator=gen) * 0.2)
         g.mapping_network.w_avg.copy_(torch.randn(g.w_dim, generator=gen))
+
+
+@pytest.fixture(params=["training path", "inference path"])
+def grad_mode(request):
+    """Run a test with autograd on (NVlabs' op order) and off (the fused inference kernels)."""
+    with torch.set_grad_enabled(request.param == "training path"):
+        yield request.param
 
 
 def lrelu(x):
@@ -71,7 +77,7 @@ def naive_up2(x, fir=(1, 3, 3, 1), extra=0):
     return F.conv2d(big, f2.flip([0, 1]).expand(c, 1, 4, 4).contiguous(), groups=c)
 
 
-def test_one_block_generator_by_hand():
+def test_one_block_generator_by_hand(grad_mode):
     g = tiny(resolution=4, conv_clamp=0.8)
     z = torch.randn(2, 12)
     sd = g.state_dict()
@@ -94,7 +100,7 @@ def test_one_block_generator_by_hand():
 
 
 @pytest.mark.parametrize("architecture", ["skip", "resnet"])
-def test_two_block_generator_by_hand(architecture):
+def test_two_block_generator_by_hand(architecture, grad_mode):
     g = tiny(architecture=architecture, resolution=8, conv_clamp=None)
     z = torch.randn(1, 12)
     sd = g.state_dict()
@@ -130,7 +136,7 @@ def test_two_block_generator_by_hand(architecture):
 # ---- layer API -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("architecture", ["skip", "resnet", "orig"])
 @pytest.mark.parametrize("noise_mode", ["const", "random"])
-def test_resume_from_every_layer_equals_full_forward(architecture, noise_mode):
+def test_resume_from_every_layer_equals_full_forward(architecture, noise_mode, grad_mode):
     g = tiny(architecture=architecture, width=8)
     ws = torch.randn(2, g.num_ws, g.w_dim)  # W+: every row different
     full = g.synthesize(ws, keep_states=range(len(g.layers) + 1), noise_mode=noise_mode, noise_seed=5)
@@ -170,7 +176,7 @@ def test_orig_and_resnet_have_one_torgb_reading_the_last_w():
         assert g.layers[-1].w_indices == (g.num_ws - 1,)
 
 
-def test_hook_changes_only_downstream():
+def test_hook_changes_only_downstream(grad_mode):
     g = tiny()
     ws = torch.randn(1, g.num_ws, g.w_dim)
     names = [layer.name for layer in g.layers]
@@ -327,7 +333,7 @@ def test_constructor_errors():
 
 
 # ---- execution modes ----------------------------------------------------------------------------------------
-def test_fused_and_non_fused_modconv_agree_for_batches():
+def test_fused_and_non_fused_modconv_agree_for_batches(grad_mode):
     g = tiny(architecture="resnet")
     ws = torch.randn(3, g.num_ws, g.w_dim)
     g.fused_modconv = True
@@ -337,6 +343,44 @@ def test_fused_and_non_fused_modconv_agree_for_batches():
     torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-5)
     one = g.synthesize(ws[1:2]).image
     torch.testing.assert_close(one, plain[1:2], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+def test_inference_path_equals_training_path(architecture):
+    g = tiny(architecture=architecture, width=32, conv_clamp=0.5)
+    ws = torch.randn(1, g.num_ws, g.w_dim)
+    names = [layer.name for layer in g.layers]
+    reference = g.synthesize(ws, taps=names)
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        g.memory_format = memory_format
+        with torch.no_grad():
+            fast = g.synthesize(ws, taps=names)
+        for name in names:
+            torch.testing.assert_close(fast.taps[name], reference.taps[name], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.image, reference.image, atol=1e-5, rtol=1e-5)
+
+
+def test_inference_cache_follows_weight_changes():
+    g = tiny()
+    ws = torch.randn(1, g.num_ws, g.w_dim)
+    with torch.no_grad():
+        before = g.synthesize(ws).image
+        g.synthesis.b8.conv1.weight.mul_(2.0).add_(0.1)
+        after = g.synthesize(ws).image
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, g.synthesize(ws).image, atol=1e-5, rtol=1e-5)
+
+
+def test_bfloat16_compute_is_close_to_float32():
+    g = tiny(architecture="resnet")
+    ws = torch.randn(1, g.num_ws, g.w_dim)
+    with torch.no_grad():
+        reference = g.synthesize(ws).image
+        g.compute_dtype = torch.bfloat16
+        out = g.synthesize(ws, keep_states=[3])
+    assert out.image.dtype == torch.float32
+    assert out.states[3]["x"].dtype == torch.bfloat16
+    assert (out.image - reference).abs().max() < 0.05 * reference.abs().max()
 
 
 def test_bf16_autocast_channels_last_and_gradients():

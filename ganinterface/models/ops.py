@@ -128,11 +128,13 @@ def _pad_or_crop(x: Tensor, px0: int, px1: int, py0: int, py1: int) -> Tensor:
     return x
 
 
-def _depthwise(x: Tensor, kernel: Tensor) -> Tensor:
-    """Correlate every channel of x with the same 2-D kernel (no padding)."""
+def _depthwise(x: Tensor, kernel: Tensor, padding: tuple[int, int] = (0, 0), bias: Tensor | None = None) -> Tensor:
+    """Correlate every channel of x with the same 2-D kernel (symmetric zero padding (y, x))."""
     channels = x.shape[1]
-    weight = kernel.to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
-    return F.conv2d(x, weight, groups=channels)
+    weight = kernel.to(x.dtype)[None, None].expand(channels, 1, *kernel.shape).contiguous()
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        weight = weight.to(memory_format=torch.channels_last)
+    return F.conv2d(x, weight, bias=bias, padding=list(padding), groups=channels)
 
 
 def upfirdn2d(
@@ -152,23 +154,31 @@ def upfirdn2d(
     """
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects a 4-D tensor, got shape {tuple(x.shape)}")
+    return _upfirdn2d(x, f, _scaling(up), _scaling(down), _padding(padding), flip_filter, gain)
+
+
+def _upfirdn2d(x: Tensor, f: Tensor | None, up: tuple[int, int], down: tuple[int, int],
+               pads: tuple[int, int, int, int], flip_filter: bool, gain: float,
+               bias: Tensor | None = None) -> Tensor:
+    """upfirdn2d with parsed arguments; ``bias`` (per channel) is added after filtering."""
     if f is None:
         f = torch.ones((1, 1), dtype=torch.float32, device=x.device)
-    upx, upy = _scaling(up)
-    downx, downy = _scaling(down)
-    px0, px1, py0, py1 = _padding(padding)
-
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, pads
     x = _zero_insert(x, upx, upy)
-    x = _pad_or_crop(x, px0, px1, py0, py1)
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        conv_padding = (py0, px0)  # let the convolution pad: saves a copy of the image
+    else:
+        x = _pad_or_crop(x, px0, px1, py0, py1)
+        conv_padding = (0, 0)
 
     f = f * (gain ** (f.ndim / 2))
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = _depthwise(x, f)
+        x = _depthwise(x, f, conv_padding, bias)
     else:
-        x = _depthwise(x, f[None, :])
-        x = _depthwise(x, f[:, None])
+        x = _depthwise(x, f[None, :], (0, conv_padding[1]))
+        x = _depthwise(x, f[:, None], (conv_padding[0], 0), bias)
     if downx > 1 or downy > 1:
         x = x[:, :, ::downy, ::downx]
     return x
@@ -238,13 +248,13 @@ def normalize_2nd_moment(x: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
 
 # ---- convolution with resampling --------------------------------------------------------------
 def _conv(x: Tensor, w: Tensor, stride: int = 1, padding: Sequence[int] = (0, 0), groups: int = 1,
-          transpose: bool = False, flip_weight: bool = True) -> Tensor:
+          transpose: bool = False, flip_weight: bool = True, bias: Tensor | None = None) -> Tensor:
     """conv2d / conv_transpose2d; ``flip_weight=False`` turns torch's correlation into convolution."""
     if not flip_weight and (w.shape[2] > 1 or w.shape[3] > 1):
         w = w.flip([2, 3])
     if transpose:
-        return F.conv_transpose2d(x, w, stride=stride, padding=list(padding), groups=groups)
-    return F.conv2d(x, w, stride=stride, padding=list(padding), groups=groups)
+        return F.conv_transpose2d(x, w, bias=bias, stride=stride, padding=list(padding), groups=groups)
+    return F.conv2d(x, w, bias=bias, stride=stride, padding=list(padding), groups=groups)
 
 
 def _transposed_group_weight(w: Tensor, groups: int) -> Tensor:
@@ -254,6 +264,19 @@ def _transposed_group_weight(w: Tensor, groups: int) -> Tensor:
         return w.transpose(0, 1)
     w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
     return w.reshape(groups * in_per_group, out_channels // groups, kh, kw)
+
+
+def _resample_padding(f: Tensor | None, up: int, down: int, padding: Padding) -> list[int]:
+    """Padding w.r.t. the up-sampled image, grown so the FIR filter keeps the size exact."""
+    fw, fh = _filter_size(f)
+    px0, px1, py0, py1 = _padding(padding)
+    if up > 1:
+        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
+        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
+    if down > 1:
+        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
+        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
+    return [px0, px1, py0, py1]
 
 
 def conv2d_resample(
@@ -266,53 +289,42 @@ def conv2d_resample(
     groups: int = 1,
     flip_weight: bool = True,
     flip_filter: bool = False,
+    bias: Tensor | None = None,
 ) -> Tensor:
-    """2-D convolution with optional FIR up/down-sampling; ``padding`` is w.r.t. the up-sampled image."""
-    out_channels, _, kh, kw = w.shape
-    fw, fh = _filter_size(f)
-    px0, px1, py0, py1 = _padding(padding)
-    if up > 1:
-        px0 += (fw + up - 1) // 2
-        px1 += (fw - up) // 2
-        py0 += (fh + up - 1) // 2
-        py1 += (fh - up) // 2
-    if down > 1:
-        px0 += (fw - down + 1) // 2
-        px1 += (fw - down) // 2
-        py0 += (fh - down + 1) // 2
-        py1 += (fh - down) // 2
-    pads = [px0, px1, py0, py1]
+    """2-D convolution with optional FIR up/down-sampling; ``padding`` is w.r.t. the up-sampled image.
 
-    if kw == 1 and kh == 1 and down > 1 and up == 1:
-        x = upfirdn2d(x, f, down=down, padding=pads, flip_filter=flip_filter)
-        return _conv(x, w, groups=groups, flip_weight=flip_weight)
-    if kw == 1 and kh == 1 and up > 1 and down == 1:
+    ``bias`` (an extension to NVlabs' signature) is added per output channel at the very end,
+    inside the last convolution where possible.
+    """
+    _, _, kh, kw = w.shape
+    px0, px1, py0, py1 = pads = _resample_padding(f, up, down, padding)
+    pads = tuple(pads)
+
+    if up > 1 and down == 1 and kw == 1 and kh == 1:
         x = _conv(x, w, groups=groups, flip_weight=flip_weight)
-        return upfirdn2d(x, f, up=up, padding=pads, gain=up**2, flip_filter=flip_filter)
-    if down > 1 and up == 1:
-        x = upfirdn2d(x, f, padding=pads, flip_filter=flip_filter)
-        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
+        return _upfirdn2d(x, f, (up, up), (1, 1), pads, flip_filter, up**2, bias)
     if up > 1:
         # Zero insertion + convolution is a strided transposed convolution; the FIR filter follows.
-        w = _transposed_group_weight(w, groups)
-        px0 -= kw - 1
-        px1 -= kw - up
-        py0 -= kh - 1
-        py1 -= kh - up
+        px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
         pxt = max(min(-px0, -px1), 0)
         pyt = max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=(pyt, pxt), groups=groups, transpose=True, flip_weight=not flip_weight)
-        x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up**2, flip_filter=flip_filter)
-        if down > 1:
-            x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
-        return x
-    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
-        return _conv(x, w, padding=(py0, px0), groups=groups, flip_weight=flip_weight)
-    x = upfirdn2d(x, None, padding=pads, flip_filter=flip_filter)
-    x = _conv(x, w, groups=groups, flip_weight=flip_weight)
+        x = _conv(x, _transposed_group_weight(w, groups), stride=up, padding=(pyt, pxt), groups=groups,
+                  transpose=True, flip_weight=not flip_weight)
+        fir_pads = (px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt)
+        if down == 1:
+            return _upfirdn2d(x, f, (1, 1), (1, 1), fir_pads, flip_filter, up**2, bias)
+        x = _upfirdn2d(x, f, (1, 1), (1, 1), fir_pads, flip_filter, up**2)
+        return _upfirdn2d(x, f, (1, 1), (down, down), (0, 0, 0, 0), flip_filter, 1, bias)
+    if down > 1 and kw == 1 and kh == 1:
+        x = _upfirdn2d(x, f, (1, 1), (down, down), pads, flip_filter, 1)
+        return _conv(x, w, groups=groups, flip_weight=flip_weight, bias=bias)
     if down > 1:
-        x = upfirdn2d(x, f, down=down, flip_filter=flip_filter)
-    return x
+        x = _upfirdn2d(x, f, (1, 1), (1, 1), pads, flip_filter, 1)
+        return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight, bias=bias)
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
+        return _conv(x, w, padding=(py0, px0), groups=groups, flip_weight=flip_weight, bias=bias)
+    x = _pad_or_crop(x, px0, px1, py0, py1)
+    return _conv(x, w, groups=groups, flip_weight=flip_weight, bias=bias)
 
 
 # ---- modulated convolution ---------------------------------------------------------------------
