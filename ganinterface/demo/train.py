@@ -467,6 +467,8 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
             changed = [f.name for f in dataclasses.fields(settings)
                        if getattr(stored, f.name) != getattr(settings, f.name)]
             log.warning("resuming with the run's own settings; ignoring changed %s", ", ".join(changed))
+        if options.init_from is not None and not quiet:
+            log.warning("resuming %s, so --init-from %s is ignored", state_path, options.init_from)
         trainer = Trainer(stored, data_source)
         trainer.load_state_dict(state)
         if not quiet:
@@ -679,7 +681,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
                              aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr)
     options = RunOptions(
         run_dir=args.run_dir.expanduser(), minutes=args.minutes, kimg=args.kimg, resume=args.resume,
-        init_from=args.init_from, export_path=None if args.no_export else args.export,
+        init_from=args.init_from and args.init_from.expanduser(), export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
         export_minutes=args.export_minutes)
     return settings, options
