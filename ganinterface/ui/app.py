@@ -1,4 +1,5 @@
-"""Start the window: ``ganinterface`` (built-in model), ``ganinterface MODEL`` or ``ganinterface SCENE.json``."""
+"""Start the window: ``ganinterface`` (built-in model), ``ganinterface MODEL`` or
+``ganinterface SCENE.json``."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,44 +27,19 @@ from ganinterface.engine.scene import (FeatureEdit, Mask, Recipe, Rect, Scene, S
 from ganinterface.engine.scheduler import Outcome
 from ganinterface.ui.animation_panel import AnimationPanel
 from ganinterface.ui.canvas import ImageCanvas, Tool
+from ganinterface.ui.channel_finding import ChannelFinder
 from ganinterface.ui.directions_panel import DirectionsPanel
 from ganinterface.ui.edits_panel import EditsPanel
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel, palette_lut
+from ganinterface.ui.help_text import QUICK_START, SHORTCUTS
 from ganinterface.ui.latent_panel import LatentPanel, latent_from_array
+from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel, load_model, shipped_files
 from ganinterface.ui.workers import BackgroundTask, RenderBridge, RenderRequest
 
-log = logging.getLogger(__name__)
 SCENE_FILTER = "Scenes (*.json *.png);;All files (*)"
 RECIPE_FILTER = "Recipes (*.json);;All files (*)"
 MAX_RECENT = 8
-QUICK_START = """<h3>Find and edit a feature in four steps</h3>
-<ol>
-<li><b>Pick a layer</b> in <i>Feature maps</i> (middle layers such as b32 hold parts like mouths
-and hair bands). Every channel is one tile: green positive, red negative, white zero.</li>
-<li><b>Mark the feature</b>: Region tool (M), drag a box over it on the image, then
-<i>Rank channels by region</i>. Give a few seeds in <i>over seeds</i> to rank on many portraits.
-<i>Select</i> takes the top channels.</li>
-<li><b>Paint</b>: Brush (B) or Rectangle (R) on the image or on an opened channel. Left button adds,
-right button subtracts; Size, Softness and Strength are in the toolbar. Hold <b>Space</b> to see the
-image without edits.</li>
-<li><b>Reuse</b>: <i>Save recipe…</i> stores the edits; <i>Apply recipe…</i> adds them to any seed,
-<i>Apply to seeds…</i> renders a whole range. Every change can be undone (Ctrl+Z).</li>
-</ol>
-<p>Directions (latent sliders) and animations are in the <i>Directions, animation</i> tab;
-File ▸ Export writes PNG (reopenable as a scene), strips, PNG sequences, GIF and MP4.</p>"""
-SHORTCUTS = """<table>
-<tr><td>V / B / R / M / F</td><td>Pan, Brush, Rectangle, Region, Resample tools</td></tr>
-<tr><td>X</td><td>left button subtracts instead of adding</td></tr>
-<tr><td>[ and ]</td><td>smaller / larger brush</td></tr>
-<tr><td>Space (hold)</td><td>compare: the image without edits</td></tr>
-<tr><td>Page Up / Page Down</td><td>previous / next seed</td></tr>
-<tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>
-<tr><td>Ctrl+0 / Ctrl+1</td><td>fit the image / actual pixels (1:1)</td></tr>
-<tr><td>Middle drag, wheel</td><td>pan and zoom with any tool</td></tr>
-<tr><td>Ctrl+O / Ctrl+S / Ctrl+E</td><td>open scene / save scene / export</td></tr>
-<tr><td>Ctrl+Shift+O</td><td>open a model checkpoint</td></tr>
-</table>"""
 
 
 class MainWindow(QMainWindow):
@@ -86,15 +60,13 @@ class MainWindow(QMainWindow):
         self._stroke_anchor: Any = None
         self._shut_down = False
         self._stroke_serial = 0
-        self._ask = _MessageBoxes(self)
+        self._ask = MessageBoxes(self)
 
         self.bridge = RenderBridge(self, force_sync=force_sync)
         self.bridge.rendered.connect(self._on_rendered)
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.loader_task.finished.connect(self._on_model_loaded)
-        self.analysis_task = BackgroundTask(lambda job: job(), "ganinterface-analysis", self,
-                                            force_sync=force_sync)
-        self.analysis_task.finished.connect(self._on_analysis_done)
+        self.channel_finder = ChannelFinder(self, force_sync=force_sync)
 
         self.canvas = ImageCanvas()
         self.readout = QLabel("")
@@ -237,11 +209,13 @@ class MainWindow(QMainWindow):
         self.undo_action = self._action(edit_menu, "Undo", self.stack.undo, QKeySequence.StandardKey.Undo)
         self.redo_action = self._action(edit_menu, "Redo", self.stack.redo, "Ctrl+Shift+Z")
         edit_menu.addSeparator()
-        self._action(edit_menu, "Delete selected edit", self.edits_panel._delete, QKeySequence.StandardKey.Delete)
+        self._action(edit_menu, "Delete selected edit", self.edits_panel.delete.click,
+                     QKeySequence.StandardKey.Delete)
         self._action(edit_menu, "Next seed", lambda: self.latent_panel.next_button.click(), "PgDown")
         self._action(edit_menu, "Previous seed", lambda: self.latent_panel.previous_button.click(), "PgUp")
-        self._action(edit_menu, "Larger brush", lambda: self.brush_size.setValue(self.brush_size.value() + 2), "]")
-        self._action(edit_menu, "Smaller brush", lambda: self.brush_size.setValue(self.brush_size.value() - 2), "[")
+        for text, step, key in (("Larger brush", 2, "]"), ("Smaller brush", -2, "[")):
+            self._action(edit_menu, text,
+                         lambda s=step: self.brush_size.setValue(self.brush_size.value() + s), key)
 
         view_menu = bar.addMenu("&View")
         self._action(view_menu, "Fit image", self.canvas.fit, "Ctrl+0")
@@ -396,7 +370,8 @@ class MainWindow(QMainWindow):
         previous = self.model
         self.model = model
         device = getattr(model.renderer, "device", "cpu")
-        self.model_label.setText(f"{model.shape.name} · {model.shape.height}×{model.shape.width} · {device}")
+        shape = model.shape
+        self.model_label.setText(f"{shape.name} · {shape.height}×{shape.width} · {device}")
         self.model_label.setToolTip(model.note or str(model.checkpoint or "built-in model"))
         self.model_label.setStyleSheet("color: #e0b040;" if model.note else "")
         if model.note:
@@ -508,104 +483,11 @@ class MainWindow(QMainWindow):
             canvas.set_region(box)  # marked on either view: shown on both
         self.statusBar().showMessage("Region marked: press “Rank channels by region”", 4000)
 
-    def _region_mask(self, height: int, width: int) -> np.ndarray | None:
-        """The marked region at a layer's resolution; None (and a hint) if nothing is marked."""
-        from ganinterface.engine.masks import rasterize
-
-        if self.canvas.region is None:
-            self.set_tool(Tool.REGION)
-            self.statusBar().showMessage("First drag a region over the image (Region tool, M)", 6000)
-            return None
-        return rasterize(Mask((Rect(*self.canvas.region),)), height, width)
-
-    def _seeds_field(self, field: QLineEdit, what: str) -> list[int] | None:
-        from ganinterface.engine.latents import LatentError, parse_seeds
-
-        try:
-            return parse_seeds(field.text()) if field.text().strip() else []
-        except LatentError as error:
-            self._ask.error(what, str(error))
-            return None
-
-    def _features_job(self, seeds: list[int], layer: str) -> Callable[[], np.ndarray]:
-        """A job rendering ``layer``'s features of ``seeds`` (current settings, no edits), (N, C, h, w).
-
-        It uses a Renderer of its own, so the canvas keeps rendering meanwhile.
-        """
-        from ganinterface.engine.renderer import Renderer
-
-        generator, device = self.model.renderer.generator, self.model.renderer.device
-        base = self.stack.scene.replace(edits=(), w=None)
-
-        def job() -> np.ndarray:
-            renderer = Renderer(generator, device)
-            stacked = []
-            for seed in seeds:
-                result = renderer.render(base.replace(seed=seed), (layer,))
-                if result.error:
-                    raise ValueError(f"seed {seed}: {result.error}")
-                stacked.append(result.features[layer])
-            return np.stack(stacked)
-
-        return job
-
     def rank_channels(self) -> None:
-        from ganinterface.engine.analysis import rank_channels
-
-        features, layer = self.features_panel.features(), self.features_panel.current_layer()
-        seeds = self._seeds_field(self.features_panel.rank_seeds, "Rank channels")
-        if features is None or seeds is None:
-            return
-        region = self._region_mask(*features.shape[1:])
-        if region is None:
-            return
-        if not seeds:
-            self.features_panel.show_ranking(rank_channels(features, region))
-            return
-        collect = self._features_job(seeds, layer)
-        self.statusBar().showMessage(f"Ranking {layer} over {len(seeds)} seeds…")
-        self.analysis_task.start(lambda: ("rank", rank_channels(collect(), region)))
+        self.channel_finder.rank()
 
     def propose_edit(self) -> None:
-        from ganinterface.engine.analysis import propose_feature_edit
-
-        features, layer = self.features_panel.features(), self.features_panel.current_layer()
-        seeds_a = self._seeds_field(self.features_panel.seeds_a, "Propose edit")
-        seeds_b = self._seeds_field(self.features_panel.seeds_b, "Propose edit")
-        if features is None or seeds_a is None or seeds_b is None:
-            return
-        if not seeds_a or not seeds_b:
-            self._ask.error("Propose edit", "Give seeds with the feature and seeds without it")
-            return
-        region = self._region_mask(*features.shape[1:])
-        if region is None:
-            return
-        collect_a, collect_b = self._features_job(seeds_a, layer), self._features_job(seeds_b, layer)
-        mask, top = Mask((Rect(*self.canvas.region, softness=0.5),)), self.features_panel.top_count.value()
-
-        def job() -> tuple[str, Any]:
-            proposal = propose_feature_edit(collect_a(), collect_b(), region, top_k=top)
-            return "propose", proposal.to_edits(layer, mask, name="proposed")
-
-        self.statusBar().showMessage(f"Comparing seeds {seeds_a} with {seeds_b}…")
-        self.analysis_task.start(job)
-
-    @Slot(object, object)
-    def _on_analysis_done(self, _job: object, outcome: Outcome) -> None:
-        if not outcome.ok:
-            self._ask.error("Analysis", outcome.error)
-            return
-        kind, value = outcome.value
-        if kind == "rank":
-            self.features_panel.show_ranking(value)
-            self.statusBar().showMessage("Ranked over the seeds", 4000)
-        else:
-            self.stack.push(cmd.Command("Proposed edit", lambda scene: scene.replace(
-                edits=scene.edits + tuple(value))))
-            channels = sorted({c for edit in value for c in edit.channels})
-            self.features_panel.set_selected_channels(tuple(channels))
-            self.statusBar().showMessage(f"Added {len(value)} proposed edit(s) on channels "
-                                         f"{channels}", 6000)
+        self.channel_finder.propose()
 
     def open_channel(self, channel: int) -> None:
         self.channel_dock.show()
@@ -659,7 +541,8 @@ class MainWindow(QMainWindow):
         latent = self.current_latent()
         if latent is not None:
             QGuiApplication.clipboard().setText(json.dumps({"ganinterface.latent": latent.tolist()}))
-            self.statusBar().showMessage(f"Copied the W+ latent ({latent.shape[0]} × {latent.shape[1]})", 3000)
+            rows, columns = latent.shape
+            self.statusBar().showMessage(f"Copied the W+ latent ({rows} × {columns})", 3000)
 
     def paste_latent(self) -> None:
         try:
@@ -878,37 +761,10 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         self.animation_panel.stop()
         self.directions_panel.shutdown()
-        self.analysis_task.shutdown()
+        self.channel_finder.shutdown()
         self.bridge.shutdown()
         self.loader_task.shutdown()
 
 
 def _typing_into(widget: QWidget | None) -> bool:
     return isinstance(widget, (QLineEdit, QAbstractSpinBox))
-
-
-class _MessageBoxes:
-    """The window's questions and errors; tests replace ``answer`` to run without a person."""
-
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
-        self.errors: list[str] = []
-        self.answer: QMessageBox.StandardButton | None = None
-
-    def error(self, title: str, message: str) -> None:
-        self.errors.append(message)
-        log.info("%s: %s", title, message)
-        if self.answer is None:
-            QMessageBox.critical(self.window, title, message)
-
-    def maybe_save(self) -> bool:
-        """True if it is fine to drop the current document (saved, discarded, or clean)."""
-        if self.window.stack.is_clean():
-            return True
-        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                   | QMessageBox.StandardButton.Cancel)
-        answer = self.answer or QMessageBox.question(
-            self.window, "Unsaved changes", "The scene has unsaved changes. Save them first?", buttons)
-        if answer == QMessageBox.StandardButton.Save:
-            return self.window.save_scene()
-        return answer == QMessageBox.StandardButton.Discard

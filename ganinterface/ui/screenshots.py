@@ -1,4 +1,6 @@
-"""Refresh the screenshots in docs/: ``xvfb-run -a -s "-screen 0 1280x800x24" python -m ganinterface.ui.screenshots docs``.
+"""Refresh the screenshots in docs/:
+
+    xvfb-run -a -s "-screen 0 1280x800x24" python -m ganinterface.ui.screenshots docs
 
 Drives the real window through a short tour (a seed, a painted edit, a ranked region, a channel
 overlay) and grabs the screen after each step.
