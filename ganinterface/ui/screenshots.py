@@ -84,6 +84,21 @@ def main(argv: list[str] | None = None) -> int:
     window.open_channel(window.features_panel.selected_channels()[0])
     window.features_panel.overlay.setChecked(True)
     _grab(app, window, out / "screenshot-channel.png")
+    # directions: principal directions of W as sliders, the first one moved
+    window.features_panel.overlay.setChecked(False)
+    window.stack.reset(window.stack.scene.replace(edits=()))
+    window.extra_dock.raise_()
+    window._extra_tabs.setCurrentWidget(window.directions_panel)
+    window.directions_panel.compute("principal")
+    deadline = time.monotonic() + 120
+    while window.directions_panel.task.busy() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    _settle(app, window)
+    if window.directions_panel._rows:
+        window.directions_panel._rows[0].amount.setValue(2.0)
+    window.features_dock.raise_()
+    _grab(app, window, out / "screenshot-directions.png")
     window.stack.mark_clean()
     window.close()
     settings_file = out / ".screenshot-settings.ini"
