@@ -296,3 +296,20 @@ def test_anchor_composes_with_the_masks_own_placement():
     px, py = peak.x + ratio * (qx - 0.5), peak.y + ratio * (qy - 0.4)
     expected = Mask((Stroke(((px, py),), radius=0.05 * 1.5 * ratio),))
     np.testing.assert_allclose(rasterize(moved, 128, 128), rasterize(expected, 128, 128), atol=1e-5)
+
+
+def test_stylegan3_edits_cover_the_image_part_of_margined_maps_only():
+    """StyleGAN3 maps carry a border around the image; a whole-image mask edits the inside only."""
+    from tiny_models import tiny_stylegan3
+
+    generator = tiny_stylegan3()
+    layer = next(info for info in generator.layers if info.margin >= 1)
+    m = int(round(layer.margin))
+    edit = FeatureEdit(layer.name, (0,), Mask((Rect(0.0, 0.0, 1.0, 1.0),)), 2.0)
+    renderer = Renderer(generator, "cpu")
+    plain = renderer.render(Scene(seed=2), [layer.name]).features[layer.name]
+    edited = renderer.render(Scene(seed=2, edits=(edit,)), [layer.name]).features[layer.name]
+    delta = edited - plain
+    expected = np.zeros_like(delta)
+    expected[0, m:layer.height - m, m:layer.width - m] = 2.0
+    np.testing.assert_allclose(delta, expected, atol=1e-5)

@@ -163,3 +163,20 @@ def _bitmap_coverage(bitmap: Bitmap, grid: _SampleGrid) -> np.ndarray:
         sampled = top * (1 - fv) + bottom * fv
     in_frame = ((grid.ys >= 0) & (grid.ys < 1))[:, None] & ((grid.xs >= 0) & (grid.xs < 1))[None, :]
     return np.where(in_frame, sampled, 0.0)
+
+
+def image_margin(margin: float, height: int, width: int) -> int:
+    """Whole pixels of border around the image in a layer's maps (StyleGAN3 layers carry some)."""
+    m = int(round(margin))
+    if m < 0 or 2 * m >= min(height, width):
+        raise MaskError(f"a margin of {margin} pixels leaves no image in a {height}x{width} map")
+    return m
+
+
+def rasterize_layer(mask: Mask, height: int, width: int, margin: float = 0.0) -> np.ndarray:
+    """``rasterize`` for a layer whose (height, width) maps hold the image inside ``margin`` pixels of
+    border: the mask covers the image part only, the border stays 0."""
+    m = image_margin(margin, height, width)
+    if m == 0:
+        return rasterize(mask, height, width)
+    return np.pad(rasterize(mask, height - 2 * m, width - 2 * m), m)

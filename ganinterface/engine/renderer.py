@@ -24,10 +24,10 @@ import torch
 from ganinterface.engine import edits as edit_ops
 from ganinterface.engine.device import pick_device
 from ganinterface.engine.latents import class_vector, z_from_seed
-from ganinterface.engine.masks import rasterize
+from ganinterface.engine.masks import image_margin, rasterize_layer
 from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, RegionResample,
                                        Scene, StyleMix)
-from ganinterface.models.base import NOISE_MODES, GeneratorBase
+from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
@@ -256,14 +256,14 @@ class Renderer:
         mask = edit.mask
         if edit.anchor is not None:
             mask = self._anchored(scene, ws, mask, edit.anchor, anchor_layer)
-        raster = self._raster(mask, info.height, info.width)
+        raster = self._raster(mask, info)
         if not raster.any():
             return None
         return edit_ops.feature_hook(channels, info.channels, edit.amount, raster, self.device)
 
     def _resample_hook(self, scene: Scene, edit: RegionResample, k: int) -> edit_ops.KeyedHook | None:
         info = self.generator.layers[k]
-        raster = self._raster(edit.mask, info.height, info.width)
+        raster = self._raster(edit.mask, info)
         if not raster.any():
             return None
         other_ws = self._other_ws(scene, edit.seed)
@@ -271,11 +271,11 @@ class Renderer:
         other_key = self._prefix_keys(other_ws, {}, scene, k + 1)[k + 1]
         return edit_ops.resample_hook(other, raster, other_key, self.device)
 
-    def _raster(self, mask: Mask, height: int, width: int) -> np.ndarray:
-        """``rasterize``, remembered: unchanged edits are not redrawn on every render."""
-        key = (mask, height, width)
+    def _raster(self, mask: Mask, info: LayerInfo) -> np.ndarray:
+        """``rasterize_layer``, remembered: unchanged edits are not redrawn on every render."""
+        key = (mask, info.height, info.width, info.margin)
         if key not in self._rasters:
-            self._rasters[key] = rasterize(mask, height, width)
+            self._rasters[key] = rasterize_layer(mask, info.height, info.width, info.margin)
             while len(self._rasters) > 256:
                 self._rasters.popitem(last=False)
         self._rasters.move_to_end(key)
@@ -291,7 +291,10 @@ class Renderer:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
         activation = self._synthesize(ws, {}, scene, {k}, stop=k + 1).taps[k][0]
         channels = sorted(set(anchor.channels))
-        return edit_ops.anchored_mask(mask, anchor, activation[channels].float().cpu().numpy())
+        info = self.generator.layers[k]
+        m = image_margin(info.margin, info.height, info.width)
+        image_part = activation[channels, m:info.height - m, m:info.width - m]
+        return edit_ops.anchored_mask(mask, anchor, image_part.float().cpu().numpy())
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, edit_ops.KeyedHook], scene: Scene,
