@@ -544,3 +544,32 @@ def test_failed_render_shows_its_error_and_keeps_the_last_image(window):
     np.testing.assert_array_equal(window.canvas.image_item.image, image)
     window.stack.undo()
     assert not window.render_label.text().startswith("Render failed")
+
+
+def test_latent_file_keyframes_play_and_strength_curve(window, qtbot, tmp_path):
+    panel = window.animation_panel
+    latent = direct_render(Scene(seed=8)).ws
+    np.save(tmp_path / "key.npy", latent)
+    panel.add_keyframe(1)
+    assert panel.add_latent_file(str(tmp_path / "key.npy"))
+    np.save(tmp_path / "bad.npy", np.zeros(3, np.float32))
+    assert not panel.add_latent_file(str(tmp_path / "bad.npy"))
+    panel.frames_count.setValue(3)
+    frames = panel.frames()
+    np.testing.assert_allclose(frames[-1].w, latent, atol=1e-6)
+    panel.fps.setValue(60)
+    panel.play.setChecked(True)
+    qtbot.waitUntil(lambda: panel.position.value() == 2, timeout=5000)
+    panel.play.setChecked(False)
+    assert not panel.timer.isActive()
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
+
+    edit = FeatureEdit(LAYER, (0, 1), Mask((Rect(0.2, 0.2, 0.6, 0.4),)), 4.0)
+    window.stack.reset(Scene(seed=2, edits=(edit,)))
+    panel.mode.setCurrentText("Edit strength curve")
+    panel.curve.setCurrentText("ping-pong")
+    panel.cycles.setValue(1.0)
+    panel.frames_count.setValue(4)
+    amounts = [f.edits[0].amount if f.edits else 0.0 for f in panel.frames()]
+    assert amounts == pytest.approx([0.0, 2.0, 4.0, 2.0])  # 0 -> 1 -> 0, looping, times 4.0
+    assert all(f.seed == 2 for f in panel.frames())

@@ -8,14 +8,14 @@ writes the same Scenes.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QListWidget, QPushButton, QSlider, QSpinBox, QVBoxLayout,
-                               QWidget)
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QListWidget, QPushButton, QSlider, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from ganinterface.engine.scene import Recipe, Scene
 
@@ -37,6 +37,8 @@ class AnimationPanel(QWidget):
         self.list = QListWidget()
         self.list.setToolTip("Keyframes, in order")
         add_seed, add_latent = QPushButton("Add seed"), QPushButton("Add latent")
+        add_file = QPushButton("Add file…")
+        add_file.setToolTip("Add a saved W or W+ latent (.npy) as a keyframe")
         add_seed.setToolTip("Add the current seed as a keyframe")
         add_latent.setToolTip("Add the current W+ latent (after directions) as a keyframe")
         remove, clear = QPushButton("Remove"), QPushButton("Clear")
@@ -67,7 +69,7 @@ class AnimationPanel(QWidget):
         self.status = QLabel("")
 
         keys = QHBoxLayout()
-        for button in (add_seed, add_latent, remove, clear):
+        for button in (add_seed, add_latent, add_file, remove, clear):
             keys.addWidget(button)
         form = QFormLayout()
         form.addRow("Mode", self.mode)
@@ -93,6 +95,7 @@ class AnimationPanel(QWidget):
         self.timer.timeout.connect(self._tick)
         add_seed.clicked.connect(lambda: self.add_keyframe(self._scene.seed))
         add_latent.clicked.connect(self._add_latent)
+        add_file.clicked.connect(self._add_file_dialog)
         remove.clicked.connect(self._remove)
         clear.clicked.connect(self._clear)
         self.play.toggled.connect(self._play_toggled)
@@ -125,6 +128,27 @@ class AnimationPanel(QWidget):
         latent = window.current_latent() if hasattr(window, "current_latent") else None
         if latent is not None:
             self.add_keyframe(np.asarray(latent, dtype=np.float32))
+
+    def _add_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "NumPy (*.npy)")
+        if path:
+            self.add_latent_file(path)
+
+    def add_latent_file(self, path: str) -> bool:
+        from ganinterface.ui.latent_panel import latent_from_array
+
+        if self.model is None:
+            return False
+        try:
+            latent = latent_from_array(np.load(path, allow_pickle=False), self.model.shape,
+                                       Path(path).name)
+        except (OSError, ValueError) as error:
+            message = str(error)
+            self.message.emit(message if Path(path).name in message
+                              else f"{Path(path).name}: {message}")
+            return False
+        self.add_keyframe(latent)
+        return True
 
     def _remove(self) -> None:
         row = self.list.currentRow()
