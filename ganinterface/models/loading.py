@@ -135,7 +135,7 @@ def _load_torch_file(path: Path) -> LoadedCheckpoint:
         checkpoint = rosinality.load_rosinality(data, path)
         config = checkpoint.config
         notes = [f"size {config.size}, style_dim {config.style_dim}, n_mlp {config.n_mlp}, "
-                 f"channel_multiplier {config.channel_multiplier or 'unknown'}",
+                 f"channel_multiplier {config.channel_multiplier or 'not determinable'}",
                  f"w_avg from {checkpoint.w_avg_source}"]
         return LoadedCheckpoint(checkpoint.generator, FORMAT_ROSINALITY, "rosinality model.Generator", notes)
     return _load_nvlabs_state_dict(data, path)

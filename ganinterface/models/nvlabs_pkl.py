@@ -349,7 +349,10 @@ def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
             RecursionError) as error:
         raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
                                     f"{first_line(error)})") from None
-    return generator_from_record(find_generator_record(data, path), path)
+    try:
+        return generator_from_record(find_generator_record(data, path), path)
+    except RecursionError:  # nesting the (iterative) unpickler accepted but our walk cannot follow
+        raise CheckpointError(path, "network description is implausibly deeply nested") from None
 
 
 def generator_from_record(record: PersistentRecord, path: object) -> NVlabsCheckpoint:
