@@ -56,3 +56,13 @@ def test_bad_requests_are_one_line_errors(checkpoint, tmp_path, capsys, argv, me
     assert main(["directions", str(checkpoint), *argv, "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_running_one_command_imports_only_its_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; from ganinterface.cli import build_parser; build_parser('directions'); "
+            "print('ganinterface.demo.train' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # sub-command name -> module in this package that registers it
@@ -33,7 +34,9 @@ class UserError(Exception):
     """Something the user can fix; printed as one line without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the ``command`` being run, only that command's module is imported
+    (some pull in torch), so start-up stays quick."""
     from ganinterface import __version__
 
     parser = argparse.ArgumentParser(
@@ -42,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "With no command, opens the window.")
     parser.add_argument("--version", action="version", version=f"ganinterface {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in dict.fromkeys(COMMANDS.values()):
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for module_name in dict.fromkeys(modules):
         try:
             module = importlib.import_module(f"ganinterface.cli.{module_name}")
         except ModuleNotFoundError as error:
@@ -54,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
+    args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -69,3 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ganinterface {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `ganinterface info x.pkl | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
