@@ -119,3 +119,41 @@ def test_wait_idle_times_out_while_busy(recorder):
         assert executor.is_idle()
     finally:
         executor.shutdown()
+
+
+def test_stale_results_keep_a_drag_moving_only_when_asked(recorder):
+    """With deliver_stale_after, a stale result is delivered (flagged) if the view waited long enough."""
+    started, release = threading.Event(), threading.Event()
+
+    def work(x: int) -> int:
+        if x == 1:
+            started.set()
+            release.wait(5)
+        return x
+
+    executor = LatestWinsExecutor(work, recorder, deliver_stale_after=0.0)
+    try:
+        executor.submit(1)
+        assert started.wait(5)
+        executor.submit(2)  # arrives while 1 runs: 1 finishes stale
+        release.set()
+        assert executor.wait_idle(5)
+    finally:
+        executor.shutdown()
+    assert [(o.value, o.stale) for o in recorder.outcomes] == [(1, True), (2, False)]
+    assert [o.request for o in recorder.outcomes] == [1, 2]
+    assert executor.stats.stale_delivered == executor.stats.stale == 1
+
+    quiet = Recorder()  # a long threshold: the stale result is dropped as usual
+    started.clear()
+    release.clear()
+    executor = LatestWinsExecutor(work, quiet, deliver_stale_after=60.0)
+    try:
+        executor.submit(1)
+        assert started.wait(5)
+        executor.submit(2)
+        release.set()
+        assert executor.wait_idle(5)
+    finally:
+        executor.shutdown()
+    assert [(o.value, o.stale) for o in quiet.outcomes] == [(2, False)]

@@ -37,6 +37,8 @@ class Outcome(Generic[Result]):
     value: Result | None
     error: str | None
     seconds: float
+    stale: bool = False  # a newer request was already waiting when this one finished
+    request: Any = None  # the request this is the result of
 
     @property
     def ok(self) -> bool:
@@ -48,8 +50,9 @@ class ExecutorStats:
     submitted: int = 0
     completed: int = 0  # ran to the end (delivered or stale)
     superseded: int = 0  # replaced while waiting: never ran
-    stale: int = 0  # ran, but a newer request arrived meanwhile: not delivered
+    stale: int = 0  # ran, but a newer request arrived meanwhile
     delivered: int = 0
+    stale_delivered: int = 0  # stale, delivered anyway to keep the display moving
 
 
 class LatestWinsExecutor(Generic[Request, Result]):
@@ -57,12 +60,19 @@ class LatestWinsExecutor(Generic[Request, Result]):
 
     def __init__(self, function: Callable[[Request], Result],
                  on_result: Callable[[Outcome[Result]], Any], *, force_sync: bool = False,
-                 name: str = "latest-wins", nice: int = 0) -> None:
+                 name: str = "latest-wins", nice: int = 0,
+                 deliver_stale_after: float | None = None) -> None:
         self._function = function
         self._on_result = on_result
         self.force_sync = force_sync
         self._name = name
         self._nice = nice  # > 0: the worker yields the CPU to the caller's thread (Linux)
+        # While requests keep coming faster than they run (a slider dragged), every result is
+        # stale by the time it is ready.  With ``deliver_stale_after`` set, a stale result is still
+        # delivered (Outcome.stale) when nothing was delivered for that many seconds, so a view
+        # keeps moving during the drag; the newest request's result always comes last.
+        self._deliver_stale_after = deliver_stale_after
+        self._last_delivery = time.monotonic()
         self._condition = threading.Condition()
         self._pending: tuple[int, Request] | None = None
         self._running_id: int | None = None
@@ -154,14 +164,19 @@ class LatestWinsExecutor(Generic[Request, Result]):
         except Exception as exc:  # the error is the result; the worker must survive it
             log.debug("%s request %d failed", self._name, request_id, exc_info=True)
             value, error = None, f"{type(exc).__name__}: {exc}".splitlines()[0]
-        outcome = Outcome(request_id, value, error, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
         with self._condition:
             self.stats.completed += 1
-            if request_id != self._last_id:
+            stale = request_id != self._last_id
+            if stale:
                 self.stats.stale += 1
-                return
+                waited = time.monotonic() - self._last_delivery
+                if self._deliver_stale_after is None or waited < self._deliver_stale_after:
+                    return
+                self.stats.stale_delivered += 1
             self.stats.delivered += 1
-        self._on_result(outcome)
+            self._last_delivery = time.monotonic()
+        self._on_result(Outcome(request_id, value, error, seconds, stale, request))
 
 
 def _lower_thread_priority(nice: int) -> None:

@@ -340,6 +340,8 @@ class MainWindow(QMainWindow):
                       else "all layers" if first == 0 else "from cache")
         what = {"compare": "without edits (comparing)", "preview": "animation preview"}.get(
             request.purpose, "")
+        if outcome.stale:
+            what += " (catching up…)"
         self.render_label.setText(f"{result.seconds * 1000:.0f} ms, {recomputed} {what}".strip())
 
     # ---- models ----------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ class RenderRequest:
 # The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
 # CPU first and stays responsive; rendering uses what is left.
 RENDER_NICE = 5
+# During a drag every finished render is already stale; still show one if the image has not
+# changed for this long (seconds), so the picture follows the slider instead of waiting for the end.
+SHOW_STALE_AFTER = 0.15
 
 
 def _render(request: RenderRequest) -> Any:
@@ -41,20 +44,15 @@ class RenderBridge(QObject):
 
     def __init__(self, parent: QObject | None = None, force_sync: bool = False) -> None:
         super().__init__(parent)
-        self._requests: dict[int, RenderRequest] = {}
         self.executor: LatestWinsExecutor[RenderRequest, Any] = LatestWinsExecutor(
             _render, self._deliver, force_sync=force_sync, name="ganinterface-render",
-            nice=RENDER_NICE)
+            nice=RENDER_NICE, deliver_stale_after=SHOW_STALE_AFTER)
 
     def submit(self, request: RenderRequest) -> int:
-        request_id = self.executor.latest_id + 1
-        self._requests = {request_id: request}  # only the newest can be delivered
         return self.executor.submit(request)
 
     def _deliver(self, outcome: Outcome) -> None:  # worker thread
-        request = self._requests.get(outcome.request_id)
-        if request is not None:
-            self.rendered.emit(request, outcome)
+        self.rendered.emit(outcome.request, outcome)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, timeout=30)
@@ -71,25 +69,17 @@ class BackgroundTask(QObject):
     def __init__(self, function: Callable[[Any], Any], name: str, parent: QObject | None = None,
                  force_sync: bool = False) -> None:
         super().__init__(parent)
-        self._arguments: dict[int, Any] = {}
         self.executor: LatestWinsExecutor[Any, Any] = LatestWinsExecutor(
-            self._call, self._deliver, force_sync=force_sync, name=name)
-        self._function = function
-
-    def _call(self, item: tuple[int, Any]) -> Any:
-        return self._function(item[1])
+            function, self._deliver, force_sync=force_sync, name=name)
 
     def start(self, argument: Any) -> int:
-        request_id = self.executor.latest_id + 1
-        self._arguments = {request_id: argument}
-        return self.executor.submit((request_id, argument))
+        return self.executor.submit(argument)
 
     def busy(self) -> bool:
         return not self.executor.is_idle()
 
     def _deliver(self, outcome: Outcome) -> None:  # worker thread
-        if outcome.request_id in self._arguments:
-            self.finished.emit(self._arguments[outcome.request_id], outcome)
+        self.finished.emit(outcome.request, outcome)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, timeout=60)
