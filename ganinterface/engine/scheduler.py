@@ -3,8 +3,9 @@
 The window fires a request for every slider step; rendering all of them would leave the image
 seconds behind the slider.  ``LatestWinsExecutor`` keeps at most one request waiting: a new
 ``submit`` replaces the waiting one (it is never run), and a result whose request was superseded
-while it ran is dropped instead of delivered.  So the last thing delivered is always the result of
-the last request submitted, and the worker never falls more than one request behind.
+while it ran is dropped instead of delivered (unless ``deliver_stale_after`` says the view has
+waited long enough; it is then delivered flagged ``stale``).  So the last thing delivered is always
+the result of the last request submitted, and the worker never falls more than one request behind.
 
 Results are values (``Outcome``), errors included: the function's exception becomes
 ``Outcome.error`` and the worker carries on.  ``on_result`` is called on the worker thread; a GUI
