@@ -55,7 +55,7 @@ def test_cancel_midway_in_the_worker_leaves_no_file(tmp_path):
 def test_dialog_cancel_midway_leaves_no_file(window, qtbot, tmp_path):
     window.animation_panel.add_keyframe(0)
     window.animation_panel.add_keyframe(1)
-    window.animation_panel.frames_count.setValue(40)
+    window.animation_panel.frames_count.setValue(200)  # plenty left to do when Cancel lands
     dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_frames)
     dialog.kind.setCurrentText(_label("gif"))
     target = tmp_path / "out.gif"
