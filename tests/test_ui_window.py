@@ -573,3 +573,15 @@ def test_latent_file_keyframes_play_and_strength_curve(window, qtbot, tmp_path):
     amounts = [f.edits[0].amount if f.edits else 0.0 for f in panel.frames()]
     assert amounts == pytest.approx([0.0, 2.0, 4.0, 2.0])  # 0 -> 1 -> 0, looping, times 4.0
     assert all(f.seed == 2 for f in panel.frames())
+
+
+def test_huge_layers_are_shown_at_every_kth_pixel(window, monkeypatch):
+    from ganinterface.ui import features_panel
+
+    monkeypatch.setattr(features_panel, "MAX_GRID_VALUES", 64 * 32 * 16 // 4)
+    features = window.features_panel.features()
+    window.features_panel.show_features(features)
+    layout = window.features_panel.mosaic.layout_info
+    assert (layout.tile_height, layout.tile_width) == (16, 8)  # every 2nd pixel of 32 x 16
+    window.features_panel._show_hover((3, 5, 4, float(features[3, 10, 8])))
+    assert "at (8, 10)" in window.features_panel.readout.text()

@@ -20,6 +20,15 @@ from ganinterface.engine import colormap
 from ganinterface.engine.latents import LatentError, parse_seeds
 
 
+MAX_GRID_VALUES = 4_000_000  # a bigger layer is shown at every k-th pixel to keep the GUI quick
+
+
+def grid_stride(shape: tuple[int, ...]) -> int:
+    """k such that showing every k-th pixel of a (C, h, w) layer stays under MAX_GRID_VALUES."""
+    channels, height, width = shape
+    return max(1, int(np.ceil(np.sqrt(channels * height * width / MAX_GRID_VALUES))))
+
+
 def palette_lut(palette: str) -> np.ndarray:
     return colormap.diverging_lut(palette)
 
@@ -221,6 +230,7 @@ class FeaturesPanel(QWidget):
 
         self._layer_infos: dict[str, object] = {}
         self._features: np.ndarray | None = None
+        self._stride = 1
         self._ranked: list[int] = []
         self.layers.currentItemChanged.connect(self._layer_picked)
         self.scale.currentIndexChanged.connect(self._redraw)
@@ -276,6 +286,7 @@ class FeaturesPanel(QWidget):
     # ---- features ------------------------------------------------------------------------------
     def show_features(self, features: np.ndarray | None) -> None:
         self._features = features
+        self._stride = 1 if features is None else grid_stride(features.shape)
         self._redraw()
 
     def features(self) -> np.ndarray | None:
@@ -284,8 +295,9 @@ class FeaturesPanel(QWidget):
     def _redraw(self, *_: object) -> None:
         if self._features is None:
             return
-        mosaic, layout = colormap.feature_mosaic(self._features, self.scale_mode())
-        self.mosaic.show_mosaic(mosaic, layout, self._features, palette_lut(self.palette_name()))
+        shown = self._features[:, ::self._stride, ::self._stride]
+        mosaic, layout = colormap.feature_mosaic(shown, self.scale_mode())
+        self.mosaic.show_mosaic(mosaic, layout, shown, palette_lut(self.palette_name()))
         self.mosaic.show_selection(self.selected_channels())
         self.display_changed.emit()
 
@@ -294,7 +306,9 @@ class FeaturesPanel(QWidget):
             self.readout.setText(f"Layer {self.current_layer()}")
             return
         channel, y, x, value = hit
-        self.readout.setText(f"channel {channel}  at ({x}, {y})  value {value:+.3f}")
+        x, y = x * self._stride, y * self._stride
+        every = f"  (grid shows every {self._stride}th pixel)" if self._stride > 1 else ""
+        self.readout.setText(f"channel {channel}  at ({x}, {y})  value {value:+.3f}{every}")
 
     def _layer_picked(self, *_: object) -> None:
         self._ranked = []
