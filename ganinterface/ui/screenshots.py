@@ -99,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         window.directions_panel._rows[0].amount.setValue(2.0)
     window.features_dock.raise_()
     _grab(app, window, out / "screenshot-directions.png")
+
+    # animation: two seeds as keyframes, the preview scrubbed half way
+    window.stack.reset(window.stack.scene.replace(edits=()))
+    window._extra_tabs.setCurrentWidget(window.animation_panel)
+    window.animation_panel.add_keyframe(3)
+    window.animation_panel.add_keyframe(8)
+    window.animation_panel.position.setValue(12)
+    _grab(app, window, out / "screenshot-animation.png")
     window.stack.mark_clean()
     window.close()
     settings_file = out / ".screenshot-settings.ini"
