@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,10 @@ class MainWindow(QMainWindow):
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.loader_task.finished.connect(self._on_model_loaded)
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
+        self._loading = ("", 0.0)
+        self._loading_timer = QTimer(self)
+        self._loading_timer.setInterval(500)
+        self._loading_timer.timeout.connect(self._show_loading)
 
         self.canvas = ImageCanvas()
         self.readout = QLabel("")
@@ -349,12 +354,20 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self.busy.show()
-        self.statusBar().showMessage(f"Loading {path or 'the built-in model'}…")
+        self._loading = (Path(path).name if path else "the built-in model", time.monotonic())
+        self._show_loading()
+        self._loading_timer.start()
         self.loader_task.start(path)
+
+    def _show_loading(self) -> None:
+        name, started = self._loading
+        self.statusBar().showMessage(f"Loading {name}… {time.monotonic() - started:.0f} s")
 
     @Slot(object, object)
     def _on_model_loaded(self, path: str | None, outcome: Outcome) -> None:
         self.busy.setVisible(self.loader_task.busy())
+        if not self.loader_task.busy():
+            self._loading_timer.stop()
         if not outcome.ok:
             self.statusBar().showMessage("Could not load the model", 8000)
             self._ask.error("Could not load model", outcome.error.split(": ", 1)[-1]
@@ -760,6 +773,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self._loading_timer.stop()
         QApplication.instance().removeEventFilter(self)
         self.animation_panel.stop()
         self.directions_panel.shutdown()
