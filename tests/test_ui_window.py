@@ -585,3 +585,26 @@ def test_huge_layers_are_shown_at_every_kth_pixel(window, monkeypatch):
     assert (layout.tile_height, layout.tile_width) == (16, 8)  # every 2nd pixel of 32 x 16
     window.features_panel._show_hover((3, 5, 4, float(features[3, 10, 8])))
     assert "at (8, 10)" in window.features_panel.readout.text()
+
+
+def test_conditional_model_gets_a_class_and_the_class_spin_renders_it(qtbot, tmp_path):
+    from ganinterface.models.stylegan2 import StyleGAN2Generator
+    from ganinterface.ui.model_loading import LoadedModel, shape_of
+    from ui_support import open_window as open_with
+
+    torch_generator = StyleGAN2Generator(z_dim=16, c_dim=3, w_dim=16, img_resolution=16,
+                                         img_channels=3, mapping_kwargs={"num_layers": 2},
+                                         channel_base=256, channel_max=16).eval()
+
+    def loader(path):
+        return LoadedModel(Renderer(torch_generator), shape_of(torch_generator, "cond"), None)
+
+    with open_with(qtbot, tmp_path, loader=loader) as window:
+        assert window.stack.scene.class_index == 0
+        assert window.latent_panel.class_index.isEnabled()
+        assert window.latent_panel.class_index.minimum() == 0
+        window.latent_panel.class_index.setValue(2)
+        assert window.stack.scene.class_index == 2
+        expected = Renderer(torch_generator).render(Scene(class_index=2)).image
+        np.testing.assert_array_equal(window.last_result.image, expected)
+        assert not np.array_equal(expected, Renderer(torch_generator).render(Scene(class_index=0)).image)

@@ -144,8 +144,8 @@ class LatentPanel(QWidget):
         self._updating = True
         try:
             self.seed.setValue(scene.seed)
-            if shape is not None:
-                self.class_index.setRange(-1, max(shape.c_dim - 1, -1))
+            if shape is not None:  # conditional models need a class: no "none" for them
+                self.class_index.setRange(0 if shape.c_dim else -1, max(shape.c_dim - 1, -1))
                 self.class_index.setEnabled(shape.c_dim > 0)
             self.class_index.setValue(-1 if scene.class_index is None else scene.class_index)
             if abs(self.psi.value() - scene.truncation_psi) > 1e-9:

@@ -400,12 +400,14 @@ class MainWindow(QMainWindow):
         self.directions_panel.set_shipped(shipped_files(model, "directions"))
         self.edits_panel.set_shipped_recipes(shipped_files(model, "recipes"))
         self.edits_panel.set_model_shape(model.shape)
-        if previous is None or previous.checkpoint != model.checkpoint or previous.shape != model.shape:
-            if self.stack.scene.checkpoint != model.checkpoint:
-                self.stack.reset(self.stack.scene.replace(checkpoint=model.checkpoint, w=None,
-                                                          edits=()))
-                return
-        self._on_scene_changed(self.stack.scene)
+        scene = self.stack.scene
+        if scene.checkpoint != model.checkpoint:  # another model: the old edits do not apply
+            scene = scene.replace(checkpoint=model.checkpoint, w=None, edits=())
+        class_index = fitting_class(scene.class_index, model.shape.c_dim)
+        if scene is not self.stack.scene or class_index != scene.class_index:
+            self.stack.reset(scene.replace(class_index=class_index))
+        else:
+            self._on_scene_changed(scene)
 
     # ---- painting ----------------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:
@@ -780,6 +782,13 @@ class MainWindow(QMainWindow):
         self.channel_finder.shutdown()
         self.bridge.shutdown()
         self.loader_task.shutdown()
+
+
+def fitting_class(class_index: int | None, c_dim: int) -> int | None:
+    """The scene's class if the model can use it; else none (unconditional) or class 0."""
+    if c_dim == 0:
+        return None
+    return class_index if class_index is not None and 0 <= class_index < c_dim else 0
 
 
 def _typing_into(widget: QWidget | None) -> bool:
