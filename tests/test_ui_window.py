@@ -608,3 +608,16 @@ def test_conditional_model_gets_a_class_and_the_class_spin_renders_it(qtbot, tmp
         expected = Renderer(torch_generator).render(Scene(class_index=2)).image
         np.testing.assert_array_equal(window.last_result.image, expected)
         assert not np.array_equal(expected, Renderer(torch_generator).render(Scene(class_index=0)).image)
+
+
+def test_truncation_cutoff_truncates_only_the_first_ws(window):
+    window.latent_panel.psi.setValue(0.0)
+    window.latent_panel.cutoff.setValue(4)
+    scene = window.stack.scene
+    assert (scene.truncation_psi, scene.truncation_cutoff) == (0.0, 4)
+    ws, free = window.last_result.ws, direct_render(Scene()).ws
+    w_avg = tiny_generator().w_avg.numpy()
+    np.testing.assert_allclose(ws[:4], np.broadcast_to(w_avg, ws[:4].shape), atol=1e-6)
+    np.testing.assert_allclose(ws[4:], free[4:], atol=1e-6)
+    window.latent_panel.cutoff.setValue(0)
+    assert window.stack.scene.truncation_cutoff is None

@@ -90,6 +90,14 @@ class LatentPanel(QWidget):
         self.psi.setValue(1.0)
         self.psi.setToolTip("Truncation ψ: pull W towards the average W (1 = none, 0 = the average)")
 
+        self.cutoff = QSpinBox()
+        self.cutoff.setRange(0, 64)
+        self.cutoff.setSpecialValueText("all layers")
+        self.cutoff.setPrefix("first ")
+        self.cutoff.setSuffix(" ws")
+        self.cutoff.setToolTip("Truncate only the first k w vectors (the coarse layers); "
+                               "'all layers' truncates every one, as NVlabs' default")
+
         self.noise_mode = QComboBox()
         self.noise_mode.addItems(["const", "random", "none"])
         self.noise_mode.setToolTip("Per-pixel noise: the model's stored constants, a random draw "
@@ -117,6 +125,7 @@ class LatentPanel(QWidget):
         form.addRow("Seed", seed_row)
         form.addRow("Class", self.class_index)
         form.addRow("Truncation ψ", self.psi)
+        form.addRow("Truncate", self.cutoff)
         noise_row = QHBoxLayout()
         noise_row.addWidget(self.noise_mode, 1)
         noise_row.addWidget(QLabel("seed"))
@@ -135,6 +144,7 @@ class LatentPanel(QWidget):
         self.class_index.valueChanged.connect(self._class_changed)
         self.psi.valueChanged.connect(self._psi_changed)
         self.psi.sliderReleased.connect(self.drag_finished.emit)
+        self.cutoff.valueChanged.connect(self._cutoff_changed)
         self.noise_mode.currentTextChanged.connect(self._noise_changed)
         self.noise_seed.valueChanged.connect(self._noise_changed)
         self.use_seed.clicked.connect(lambda: self.command.emit(cmd.set_fields("Use seed", w=None)))
@@ -150,6 +160,10 @@ class LatentPanel(QWidget):
             self.class_index.setValue(-1 if scene.class_index is None else scene.class_index)
             if abs(self.psi.value() - scene.truncation_psi) > 1e-9:
                 self.psi.setValue(scene.truncation_psi)
+            if shape is not None:
+                self.cutoff.setRange(0, shape.num_ws)
+            self.cutoff.setValue(scene.truncation_cutoff or 0)
+            self.cutoff.setEnabled(scene.w is None)
             self.noise_mode.setCurrentText(scene.noise_mode)
             self.noise_seed.setValue(scene.noise_seed)
             self.noise_seed.setEnabled(scene.noise_mode == "random")
@@ -173,6 +187,10 @@ class LatentPanel(QWidget):
         if not self._updating:
             self.command.emit(cmd.set_fields(f"Truncation ψ {psi:.2f}", merge_key="psi",
                                              truncation_psi=round(float(psi), 4)))
+
+    def _cutoff_changed(self, value: int) -> None:
+        if not self._updating:
+            self.command.emit(cmd.set_fields("Truncation cutoff", truncation_cutoff=value or None))
 
     def _noise_changed(self, *_: object) -> None:
         if not self._updating:
