@@ -52,6 +52,8 @@ class EditsPanel(QWidget):
         self.list = QListWidget()
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setToolTip("Edits are applied top to bottom. Untick to hide one.")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("name this edit (shown in recipes)")
         self.amount = QDoubleSpinBox()
         self.amount.setRange(-100.0, 100.0)
         self.amount.setSingleStep(0.25)
@@ -77,6 +79,7 @@ class EditsPanel(QWidget):
         self.apply_seeds.setToolTip("Render these edits on a list or range of seeds into a folder")
 
         form = QFormLayout()
+        form.addRow("Name", self.name)
         form.addRow("Strength", self.amount)
         form.addRow("Channels", self.channels)
         order = QHBoxLayout()
@@ -105,6 +108,7 @@ class EditsPanel(QWidget):
         self.amount.valueChanged.connect(self._amount_changed)
         self.amount.editingFinished.connect(self.drag_finished.emit)
         self.channels.editingFinished.connect(self._channels_typed)
+        self.name.editingFinished.connect(self._name_typed)
         self.up.clicked.connect(lambda: self._move(-1))
         self.down.clicked.connect(lambda: self._move(+1))
         self.delete.clicked.connect(self._delete)
@@ -150,6 +154,8 @@ class EditsPanel(QWidget):
             self.amount.setEnabled(has_amount)
             if has_amount:
                 self.amount.setValue(edit.amount)
+            self.name.setEnabled(edit is not None)
+            self.name.setText(edit.name if edit is not None else "")
             is_feature = isinstance(edit, FeatureEdit)
             self.channels.setEnabled(is_feature)
             self.channels.setText(format_channels(edit.channels) if is_feature else "")
@@ -173,6 +179,11 @@ class EditsPanel(QWidget):
             return
         self.command.emit(cmd.update_edit(row, "Edit strength", merge_key=("amount", row),
                                           amount=float(value)))
+
+    def _name_typed(self) -> None:
+        row = self.list.currentRow()
+        if not self._updating and row >= 0 and self.name.text() != self._scene.edits[row].name:
+            self.command.emit(cmd.update_edit(row, "Rename edit", name=self.name.text().strip()))
 
     def _channels_typed(self) -> None:
         row = self.list.currentRow()
