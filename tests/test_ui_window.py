@@ -624,3 +624,21 @@ def test_truncation_cutoff_truncates_only_the_first_ws(window):
     np.testing.assert_allclose(ws[4:], free[4:], atol=1e-6)
     window.latent_panel.cutoff.setValue(0)
     assert window.stack.scene.truncation_cutoff is None
+
+
+def test_strength_curve_can_animate_a_recipe_file(window, tmp_path):
+    panel = window.animation_panel
+    edit = FeatureEdit(LAYER, (0,), Mask((Rect(0.2, 0.2, 0.6, 0.4),)), 2.0)
+    path = tmp_path / "talk.json"
+    path.write_text(Recipe(edits=(edit,), name="talk").to_json())
+    window.stack.reset(Scene(seed=4))
+    panel.mode.setCurrentText("Edit strength curve")
+    assert panel.frames() == []  # no edits and no recipe: nothing to animate
+    assert panel.set_recipe(str(path))
+    panel.curve.setCurrentText("linear")
+    panel.frames_count.setValue(3)
+    assert [f.edits[0].amount for f in panel.frames()] == pytest.approx([0.0, 1.0, 2.0])
+    assert panel.recipe_button.text() == "talk.json"
+    (tmp_path / "bad.json").write_text("{")
+    assert not panel.set_recipe(str(tmp_path / "bad.json"))
+    assert panel.recipe is not None  # a bad file leaves the chosen recipe

@@ -56,6 +56,10 @@ class AnimationPanel(QWidget):
         self.curve = QComboBox()
         self.curve.addItems(["talk", "ping-pong", "linear", "ease"])
         self.curve.setToolTip("talk: 0 → 1 → 0 like a mouth opening and closing")
+        self.recipe: Recipe | None = None  # None: animate the current edits
+        self.recipe_button = QPushButton("Current edits")
+        self.recipe_button.setToolTip("What the strength curve animates: the current edits, or a "
+                                      "recipe file (click to choose; choose nothing to go back)")
         self.cycles = QDoubleSpinBox()
         self.cycles.setRange(0.5, 20.0)
         self.cycles.setValue(2.0)
@@ -77,6 +81,7 @@ class AnimationPanel(QWidget):
         form.addRow("", self.loop)
         form.addRow("Easing", self.easing)
         form.addRow("Strength curve", self.curve)
+        form.addRow("Animate", self.recipe_button)
         form.addRow("Cycles", self.cycles)
         form.addRow("Preview fps", self.fps)
         playback = QHBoxLayout()
@@ -99,6 +104,7 @@ class AnimationPanel(QWidget):
         remove.clicked.connect(self._remove)
         clear.clicked.connect(self._clear)
         self.play.toggled.connect(self._play_toggled)
+        self.recipe_button.clicked.connect(self._choose_recipe)
         self.position.valueChanged.connect(self._scrub)
         for widget in (self.mode, self.easing, self.curve):
             widget.currentIndexChanged.connect(self._settings_changed)
@@ -150,6 +156,26 @@ class AnimationPanel(QWidget):
         self.add_keyframe(latent)
         return True
 
+    def _choose_recipe(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Recipe to animate", "", "Recipes (*.json)")
+        self.set_recipe(path or None)
+
+    def set_recipe(self, path: str | None) -> bool:
+        """Animate the recipe in ``path`` over the current scene (None: the current edits)."""
+        from ganinterface.engine.scene import SceneFormatError
+
+        recipe = None
+        if path:
+            try:
+                recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, SceneFormatError) as error:
+                self.message.emit(f"{Path(path).name}: {error}")
+                return False
+        self.recipe = recipe
+        self.recipe_button.setText(Path(path).name if recipe is not None else "Current edits")
+        self._settings_changed()
+        return True
+
     def _remove(self) -> None:
         row = self.list.currentRow()
         if row >= 0:
@@ -168,6 +194,7 @@ class AnimationPanel(QWidget):
     def _settings_changed(self, *_: object) -> None:
         mode = MODES[self.mode.currentText()]
         self.curve.setEnabled(mode == "strength")
+        self.recipe_button.setEnabled(mode == "strength")
         self.cycles.setEnabled(mode == "strength")
         self.easing.setEnabled(mode != "strength")
         count = len(self.frames())
@@ -202,10 +229,11 @@ class AnimationPanel(QWidget):
         base, count = self._scene, self.frames_count.value()
         loop, easing = self.loop.isChecked(), self.easing.currentText()
         if mode == "strength":
-            if not base.edits:
+            recipe = self.recipe or Recipe(edits=base.edits)
+            if not recipe.edits:
                 return []
-            recipe = Recipe(edits=base.edits)
-            return animation.recipe_strength(base.replace(edits=()), recipe, count,
+            base = base if self.recipe is not None else base.replace(edits=())
+            return animation.recipe_strength(base, recipe, count,
                                              self.curve.currentText(), cycles=self.cycles.value())
         if len(self.keyframes) < 2:
             return []
