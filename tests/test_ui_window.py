@@ -633,10 +633,10 @@ def test_strength_curve_can_animate_a_recipe_file(window, tmp_path):
     path.write_text(Recipe(edits=(edit,), name="talk").to_json())
     window.stack.reset(Scene(seed=4))
     panel.mode.setCurrentText("Edit strength curve")
-    assert panel.frames() == []  # no edits and no recipe: nothing to animate
-    assert panel.set_recipe(str(path))
     panel.curve.setCurrentText("linear")
     panel.frames_count.setValue(3)
+    assert panel.frames() == []  # no edits and no recipe: nothing to animate
+    assert panel.set_recipe(str(path))
     assert [f.edits[0].amount for f in panel.frames()] == pytest.approx([0.0, 1.0, 2.0])
     assert panel.recipe_button.text() == "talk.json"
     (tmp_path / "bad.json").write_text("{")

@@ -211,7 +211,8 @@ class AnimationPanel(QWidget):
         mode = MODES[self.mode.currentText()]
         key = (mode, self._scene, tuple(k if isinstance(k, int) else k.tobytes() for k in self.keyframes),
                self.frames_count.value(), self.loop.isChecked(), self.easing.currentText(),
-               self.curve.currentText(), self.cycles.value())
+               self.curve.currentText(), self.cycles.value(),
+               None if self.recipe is None else self.recipe.to_json())
         if key != self._cache_key:
             self._cache_key = key
             try:
