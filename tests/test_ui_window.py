@@ -642,3 +642,10 @@ def test_strength_curve_can_animate_a_recipe_file(window, tmp_path):
     (tmp_path / "bad.json").write_text("{")
     assert not panel.set_recipe(str(tmp_path / "bad.json"))
     assert panel.recipe is not None  # a bad file leaves the chosen recipe
+
+
+def test_a_click_with_the_rectangle_tool_adds_nothing(window):
+    drag(window, Tool.RECT, [(5.0, 5.0), (5.0, 5.0)])
+    assert window.stack.scene.edits == () and not window.stack.can_undo()
+    drag(window, Tool.RECT, [(5.0, 5.0), (12.0, 14.0), (12.0, 5.0)])  # ends flat: keeps the last box
+    assert len(window.stack.scene.edits) == 1 and window.stack.labels() == ["Rectangle"]

@@ -448,9 +448,7 @@ class MainWindow(QMainWindow):
         else:
             self.stack.push(cmd.replace_edit(self._painting_index, edit, label, merge_key=key))
         if finished:
-            self.stack.close_merge()
-            self._painting_index = None
-            self._stroke_serial += 1
+            self._end_paint()
 
     def _anchor_for(self, layer: str, channels: tuple[int, ...]) -> Any:
         """Anchor at the peak of the selected channels (none without a selection or when off)."""
@@ -488,11 +486,17 @@ class MainWindow(QMainWindow):
         self._paint(stroke, sign, finished, "Brush stroke")
 
     def _rect_changed(self, box: tuple, sign: int, finished: bool) -> None:
-        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
+        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:  # a click, or dragged back to a line
             if finished:
-                self._paint(Rect(*box, softness=float(self.softness.value())), sign, True, "Rectangle")
+                self._end_paint()
             return
         self._paint(Rect(*box, softness=float(self.softness.value())), sign, finished, "Rectangle")
+
+    def _end_paint(self) -> None:
+        """Finish the current drag: its edit (if any) stays as one history entry."""
+        self.stack.close_merge()
+        self._painting_index = None
+        self._stroke_serial += 1
 
     # ---- feature maps --------------------------------------------------------------------------------
     def _region_marked(self, box: tuple) -> None:
