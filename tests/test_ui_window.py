@@ -649,3 +649,11 @@ def test_a_click_with_the_rectangle_tool_adds_nothing(window):
     assert window.stack.scene.edits == () and not window.stack.can_undo()
     drag(window, Tool.RECT, [(5.0, 5.0), (12.0, 14.0), (12.0, 5.0)])  # ends flat: keeps the last box
     assert len(window.stack.scene.edits) == 1 and window.stack.labels() == ["Rectangle"]
+
+
+def test_region_covering_the_whole_layer_gives_an_error_not_a_crash(window):
+    drag(window, Tool.REGION, [(3.0, 3.0), (3.0, 3.0)])  # a click marks nothing
+    assert window.canvas.region is None
+    drag(window, Tool.REGION, [(0.0, 0.0), (32.0, 64.0)])
+    window.rank_channels()
+    assert "region must cover part of the layer" in window._ask.errors[-1]

@@ -217,12 +217,13 @@ class ImageCanvas(pg.GraphicsView):
         self._rect_item.setRect(QRectF(box[0] * width, box[1] * height, (box[2] - box[0]) * width,
                                        (box[3] - box[1]) * height))
         self._rect_item.setVisible(not finish)
+        flat = box[2] <= box[0] or box[3] <= box[1]
         if self.tool is Tool.REGION:
-            if finish:
+            if finish and not flat:  # a click keeps the region there was
                 self.set_region(box)
                 self.region_marked.emit(box)
         elif self.tool is Tool.RESAMPLE:
-            if finish:
+            if finish and not flat:
                 self.resample_marked.emit(box)
         else:
             self.rect_changed.emit(box, self._sign, finish)

@@ -72,7 +72,7 @@ class ChannelFinder(QObject):
         return job
 
     def rank(self) -> None:
-        from ganinterface.engine.analysis import rank_channels
+        from ganinterface.engine.analysis import AnalysisError, rank_channels
 
         features, layer = self.window.features_panel.features(), self.window.features_panel.current_layer()
         seeds = self._seeds_field(self.window.features_panel.rank_seeds, "Rank channels")
@@ -82,7 +82,10 @@ class ChannelFinder(QObject):
         if region is None:
             return
         if not seeds:
-            self.window.features_panel.show_ranking(rank_channels(features, region))
+            try:
+                self.window.features_panel.show_ranking(rank_channels(features, region))
+            except AnalysisError as error:  # e.g. a region covering the whole layer
+                self.window._ask.error("Rank channels", str(error))
             return
         collect = self._features_job(seeds, layer)
         self.window.statusBar().showMessage(f"Ranking {layer} over {len(seeds)} seeds…")
