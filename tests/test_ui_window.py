@@ -657,3 +657,13 @@ def test_region_covering_the_whole_layer_gives_an_error_not_a_crash(window):
     drag(window, Tool.REGION, [(0.0, 0.0), (32.0, 64.0)])
     window.rank_channels()
     assert "region must cover part of the layer" in window._ask.errors[-1]
+
+
+def test_saving_into_a_missing_folder_gives_one_line_errors(window, tmp_path):
+    missing = tmp_path / "nope" / "x"
+    assert not window.save_latent(str(missing) + ".npy")
+    assert not window.save_recipe(str(missing) + ".json")
+    assert not window.write_scene(missing.with_suffix(".json"))
+    assert len(window._ask.errors) == 3
+    assert all("\n" not in e and "x." in e for e in window._ask.errors)
+    assert not (tmp_path / "nope").exists()

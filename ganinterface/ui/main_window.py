@@ -596,13 +596,19 @@ class MainWindow(QMainWindow):
         if path:
             self.save_latent(path)
 
-    def save_latent(self, path: str) -> None:
+    def save_latent(self, path: str) -> bool:
         from ganinterface.export.atomic import atomic_write
 
         latent = self.current_latent()
-        if latent is not None:
+        if latent is None:
+            return False
+        try:
             with atomic_write(path) as handle:
                 np.save(handle, latent, allow_pickle=False)
+        except OSError as error:
+            self._ask.error("Save latent", f"{Path(path).name}: {error.strerror or error}")
+            return False
+        return True
 
     # ---- recipes ---------------------------------------------------------------------------------------
     def model_hash(self) -> str:
@@ -624,11 +630,16 @@ class MainWindow(QMainWindow):
         if path:
             self.save_recipe(path, Path(path).stem)
 
-    def save_recipe(self, path: str, name: str = "") -> None:
+    def save_recipe(self, path: str, name: str = "") -> bool:
         from ganinterface.export.atomic import atomic_write_text
 
-        atomic_write_text(path, self.current_recipe(name).to_json())
+        try:
+            atomic_write_text(path, self.current_recipe(name).to_json())
+        except OSError as error:
+            self._ask.error("Save recipe", f"{Path(path).name}: {error.strerror or error}")
+            return False
         self.statusBar().showMessage(f"Saved recipe {Path(path).name}", 4000)
+        return True
 
     def apply_recipe_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Apply recipe", "", RECIPE_FILTER)
