@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SCENE_SUFFIXES = (".json", ".png")
 
@@ -63,14 +66,38 @@ def main(argv: list[str] | None = None) -> int:
     from ganinterface.ui.main_window import MainWindow
 
     configure_runtime()
+    logging.basicConfig(level=logging.WARNING, format="ganinterface: %(levelname)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("ganinterface")
     app.setOrganizationName("ganinterface")
     pg.setConfigOptions(imageAxisOrder="row-major")
     apply_theme(app)
     window = MainWindow()
-    window.show()
-    is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
-    if not (is_scene and window.open_scene(args.path)):
-        window.load_model_async(None if is_scene else args.path)
-    return app.exec()
+    previous_hook = _report_unexpected_errors(window)
+    try:
+        window.show()
+        is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
+        if not (is_scene and window.open_scene(args.path)):
+            window.load_model_async(None if is_scene else args.path)
+        return app.exec()
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _report_unexpected_errors(window: Any) -> Callable[..., Any]:
+    """A bug in a slot must not pass silently: log it in full, tell the user in one line.
+
+    Installs ``sys.excepthook`` (Qt routes exceptions from slots there); returns the one replaced.
+    """
+    previous = sys.excepthook
+
+    def hook(kind, value, trace) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            previous(kind, value, trace)
+            return
+        logging.getLogger("ganinterface").error("unexpected error", exc_info=(kind, value, trace))
+        window.statusBar().showMessage(f"Unexpected error (details on the console): "
+                                       f"{kind.__name__}: {value}".splitlines()[0], 15000)
+
+    sys.excepthook = hook
+    return previous
