@@ -38,7 +38,11 @@ def _render(request: RenderRequest) -> Any:
 
 
 class RenderBridge(QObject):
-    """One render thread; ``rendered(request, outcome)`` arrives on the GUI thread, newest only."""
+    """One render thread; ``rendered(request, outcome)`` arrives on the GUI thread.
+
+    Only the newest request's result is certain to arrive; older ones are dropped, except a stale
+    one now and then during a drag (``outcome.stale``) so the picture keeps up.
+    """
 
     rendered = Signal(object, object)  # RenderRequest, Outcome[RenderResult]
 
@@ -61,7 +65,8 @@ class RenderBridge(QObject):
 class BackgroundTask(QObject):
     """Run ``function(argument)`` on a worker thread; ``finished(argument, outcome)`` on the GUI thread.
 
-    Used for loading checkpoints and computing directions: the newest call wins, like rendering.
+    Used for loading checkpoints, computing directions and exports: the newest call wins, and a
+    result whose call was superseded meanwhile is dropped.
     """
 
     finished = Signal(object, object)  # argument, Outcome
