@@ -392,6 +392,10 @@ class MainWindow(QMainWindow):
         if model.note:
             self.model_label.setText("⚠ " + self.model_label.text())
             self.statusBar().showMessage(model.note, 15000)
+        elif not self.settings.value("hinted_quick_start", False, type=bool):
+            self.settings.setValue("hinted_quick_start", True)
+            self.statusBar().showMessage("New here? Help ▸ Quick start (F1) shows how to find and "
+                                         "edit a feature in four steps", 20000)
         else:
             self.statusBar().clearMessage()
         self.features_panel.set_layers(model.shape.layers)
