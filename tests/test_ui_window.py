@@ -80,6 +80,11 @@ def test_hold_space_compares_without_edits(window, qtbot):
     np.testing.assert_array_equal(window.last_result.image, original)
     window.set_comparing(False)
     np.testing.assert_array_equal(window.last_result.image, edited)
+    window.compare_action.trigger()  # the toolbar button does the same
+    assert window.comparing
+    np.testing.assert_array_equal(window.last_result.image, original)
+    window.compare_action.trigger()
+    np.testing.assert_array_equal(window.last_result.image, edited)
     assert len(window.stack.scene.edits) == 1  # comparing never touches the document
 
 

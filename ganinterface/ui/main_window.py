@@ -181,7 +181,11 @@ class MainWindow(QMainWindow):
                                       "as shown)")
         bar.addAction(self.anchor_action)
         bar.addSeparator()
-        compare = QLabel("  Hold Space: compare without edits")
+        self.compare_action = QAction("Without edits", self, checkable=True)
+        self.compare_action.setToolTip("Show the image without any edits (or hold Space)")
+        self.compare_action.toggled.connect(self.set_comparing)
+        bar.addAction(self.compare_action)
+        compare = QLabel(" (hold Space)")
         compare.setStyleSheet("color: palette(mid);")
         bar.addWidget(compare)
 
@@ -548,6 +552,7 @@ class MainWindow(QMainWindow):
     def set_comparing(self, comparing: bool) -> None:
         if comparing != self.comparing:
             self.comparing = comparing
+            self.compare_action.setChecked(comparing)
             self.request_render()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
