@@ -9,6 +9,7 @@ overlay) and grabs the screen after each step.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0]])
     pg.setConfigOptions(imageAxisOrder="row-major")
     apply_theme(app)
-    settings = QSettings(str(out / ".screenshot-settings.ini"), QSettings.Format.IniFormat)
-    settings.clear()
+    scratch = tempfile.TemporaryDirectory()  # a fresh layout, and the user's own left alone
+    settings = QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
     window.resize(1280, 800)
     window.move(0, 0)
@@ -109,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     _grab(app, window, out / "screenshot-animation.png")
     window.stack.mark_clean()
     window.close()
-    settings_file = out / ".screenshot-settings.ini"
-    if settings_file.exists():
-        settings_file.unlink()
+    scratch.cleanup()
     return 0
 
 
