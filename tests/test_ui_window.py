@@ -598,7 +598,6 @@ def test_huge_layers_are_shown_at_every_kth_pixel(window, monkeypatch):
 def test_conditional_model_gets_a_class_and_the_class_spin_renders_it(qtbot, tmp_path):
     from ganinterface.models.stylegan2 import StyleGAN2Generator
     from ganinterface.ui.model_loading import LoadedModel, shape_of
-    from ui_support import open_window as open_with
 
     torch_generator = StyleGAN2Generator(z_dim=16, c_dim=3, w_dim=16, img_resolution=16,
                                          img_channels=3, mapping_kwargs={"num_layers": 2},
@@ -607,7 +606,7 @@ def test_conditional_model_gets_a_class_and_the_class_spin_renders_it(qtbot, tmp
     def loader(path):
         return LoadedModel(Renderer(torch_generator), shape_of(torch_generator, "cond"), None)
 
-    with open_with(qtbot, tmp_path, loader=loader) as window:
+    with open_window(qtbot, tmp_path, loader=loader) as window:
         assert window.stack.scene.class_index == 0
         assert window.latent_panel.class_index.isEnabled()
         assert window.latent_panel.class_index.minimum() == 0
