@@ -671,3 +671,19 @@ def test_saving_into_a_missing_folder_gives_one_line_errors(window, tmp_path):
     assert len(window._ask.errors) == 3
     assert all("\n" not in e and "x." in e for e in window._ask.errors)
     assert not (tmp_path / "nope").exists()
+
+
+def test_dropping_a_scene_file_opens_it(window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    path = tmp_path / "dropped.json"
+    path.write_text(Scene(seed=13, truncation_psi=0.8).to_json())
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, data, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.stack.scene == Scene(seed=13, truncation_psi=0.8)
+    np.testing.assert_array_equal(window.last_result.image,
+                                  direct_render(Scene(seed=13, truncation_psi=0.8)).image)
