@@ -386,7 +386,6 @@ class MainWindow(QMainWindow):
         # Everything alive now (modules, widgets, the model) stays alive: take it out of the cyclic
         # garbage collector's sight, so a full collection no longer stalls the GUI for ~0.5 s.
         gc.freeze()
-        previous = self.model
         self.model = model
         device = getattr(model.renderer, "device", "cpu")
         shape = model.shape
