@@ -280,6 +280,7 @@ def test_direction_slider_moves_latent_and_undoes_as_one_step(window, tmp_path):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros(7, np.float32))
     assert not window.directions_panel.load(str(wrong))
+    assert "wrong.npy" in window._ask.errors[-1]
 
 
 def test_mean_difference_of_tagged_seeds(window):
@@ -562,6 +563,7 @@ def test_latent_file_keyframes_play_and_strength_curve(window, qtbot, tmp_path):
     assert panel.add_latent_file(str(tmp_path / "key.npy"))
     np.save(tmp_path / "bad.npy", np.zeros(3, np.float32))
     assert not panel.add_latent_file(str(tmp_path / "bad.npy"))
+    assert "bad.npy" in window._ask.errors[-1]
     panel.frames_count.setValue(3)
     frames = panel.frames()
     np.testing.assert_allclose(frames[-1].w, latent, atol=1e-6)

@@ -25,7 +25,8 @@ MODES = {"Lerp in W": "w", "Slerp in Z (seeds only)": "z", "Edit strength curve"
 class AnimationPanel(QWidget):
     preview_frame = Signal(object)  # a Scene to show (not a document change)
     preview_stopped = Signal()
-    message = Signal(str)
+    message = Signal(str)  # news for the status bar
+    failed = Signal(str, str)  # title, one-line error for a dialog
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,8 +151,8 @@ class AnimationPanel(QWidget):
                                        Path(path).name)
         except (OSError, ValueError) as error:
             message = str(error)
-            self.message.emit(message if Path(path).name in message
-                              else f"{Path(path).name}: {message}")
+            self.failed.emit("Add keyframe", message if Path(path).name in message
+                             else f"{Path(path).name}: {message}")
             return False
         self.add_keyframe(latent)
         return True
@@ -169,7 +170,7 @@ class AnimationPanel(QWidget):
             try:
                 recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, SceneFormatError) as error:
-                self.message.emit(f"{Path(path).name}: {error}")
+                self.failed.emit("Recipe to animate", f"{Path(path).name}: {error}")
                 return False
         self.recipe = recipe
         self.recipe_button.setText(Path(path).name if recipe is not None else "Current edits")

@@ -76,7 +76,8 @@ class DirectionRow(QWidget):
 class DirectionsPanel(QWidget):
     command = Signal(object)
     drag_finished = Signal()
-    message = Signal(str)
+    message = Signal(str)  # news for the status bar
+    failed = Signal(str, str)  # title, one-line error for a dialog
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -193,7 +194,7 @@ class DirectionsPanel(QWidget):
             direction = load_direction(path, model_hash=model_hash(generator),
                                        w_dim=generator.w_dim, num_ws=generator.num_ws)
         except DirectionError as error:
-            self.message.emit(str(error))
+            self.failed.emit("Load direction", str(error))
             return False
         self.add_direction(direction.vector, direction.name, str(path), direction.first, direction.last)
         return True
@@ -248,7 +249,7 @@ class DirectionsPanel(QWidget):
     @Slot(object, object)
     def _computed(self, _job: object, outcome: Outcome) -> None:
         if not outcome.ok:
-            self.message.emit(f"Could not compute directions: {outcome.error}")
+            self.failed.emit("Compute directions", outcome.error)
             return
         for vector, name, source in outcome.value:
             self.add_direction(vector, name, source)

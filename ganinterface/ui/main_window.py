@@ -265,6 +265,8 @@ class MainWindow(QMainWindow):
             panel.drag_finished.connect(self.stack.close_merge)
         self.directions_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.animation_panel.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        for panel in (self.directions_panel, self.animation_panel):
+            panel.failed.connect(self._ask.error)
         self.animation_panel.preview_frame.connect(self._show_preview)
         self.animation_panel.preview_stopped.connect(lambda: self._show_preview(None))
         self.latent_panel.copy_requested.connect(self.copy_latent)
