@@ -689,3 +689,13 @@ def test_dropping_a_scene_file_opens_it(window, tmp_path):
     assert window.stack.scene == Scene(seed=13, truncation_psi=0.8)
     np.testing.assert_array_equal(window.last_result.image,
                                   direct_render(Scene(seed=13, truncation_psi=0.8)).image)
+
+
+def test_direction_made_for_another_model_is_refused(window, tmp_path):
+    from ganinterface.engine.directions import Direction, save_direction
+
+    vector = np.ones(window.model.shape.w_dim, np.float32)
+    save_direction(tmp_path / "other.npy", Direction(vector, name="other", model_hash="f" * 64))
+    assert not window.directions_panel.load(str(tmp_path / "other.npy"))
+    assert "made for another model" in window._ask.errors[-1]
+    assert window.stack.scene.edits == ()
