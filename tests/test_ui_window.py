@@ -309,6 +309,10 @@ def test_animation_frames_and_preview_leave_document_alone(window):
     panel.stop()
     np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
     assert not window.stack.can_undo()
+    panel.position.setValue(2)  # previewing again; then a document change ends the preview
+    window.latent_panel.seed.setValue(6)
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene(seed=6)).image)
+    window.stack.undo()
     panel.mode.setCurrentText("Slerp in Z (seeds only)")
     assert len(panel.frames()) == 5
     np.testing.assert_allclose(panel.frames()[-1].w, ws5, rtol=1e-5, atol=1e-5)
