@@ -703,3 +703,13 @@ def test_direction_made_for_another_model_is_refused(window, tmp_path):
     assert not window.directions_panel.load(str(tmp_path / "other.npy"))
     assert "made for another model" in window._ask.errors[-1]
     assert window.stack.scene.edits == ()
+
+
+def test_changing_the_document_ends_comparing(window):
+    drag(window, Tool.RECT, [(4.0, 4.0), (20.0, 30.0)])
+    window.compare_action.trigger()
+    assert window.comparing
+    window.latent_panel.seed.setValue(3)
+    assert not window.comparing and not window.compare_action.isChecked()
+    np.testing.assert_array_equal(window.last_result.image,
+                                  direct_render(window.stack.scene).image)

@@ -300,6 +300,8 @@ class MainWindow(QMainWindow):
     def _on_scene_changed(self, scene: Scene) -> None:
         if self._preview is not None:  # a change to the document ends the animation preview
             self.animation_panel.stop()
+        self.comparing = False  # ... and comparing: show what was just changed
+        self.compare_action.setChecked(False)
         shape = self.model.shape if self.model else None
         self.latent_panel.show_scene(scene, shape)
         self.edits_panel.show_scene(scene)
