@@ -157,6 +157,19 @@ def test_export_writes_a_loadable_native_checkpoint_with_model_card(tmp_path: Pa
     assert any("R1" in technique for technique in card["techniques"])
 
 
+def test_outputs_keep_a_sample_sheet_and_every_export(tmp_path: Path) -> None:
+    trainer = Trainer(TOY)
+    trainer.train_step()
+    options = toy_options(tmp_path / "run")
+    options.export_path = tmp_path / "shipped.safetensors"
+    options.run_dir.mkdir()
+    train.write_outputs(trainer, options)
+    assert (options.run_dir / "samples.png").exists()
+    assert (tmp_path / "shipped.safetensors").exists()
+    kept = sorted(p.name for p in (options.run_dir / "exports").iterdir())
+    assert kept == ["shipped-000000kimg.json", "shipped-000000kimg.safetensors"]
+
+
 def test_warm_start_copies_generator_but_not_discriminator(tmp_path: Path) -> None:
     donor = Trainer(TOY)
     donor.train_step()

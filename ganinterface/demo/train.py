@@ -489,11 +489,15 @@ def write_outputs(trainer: Trainer, options: RunOptions) -> None:
     save_png(options.run_dir / "samples.png", sheet, scale=2)
     history = options.run_dir / "samples"
     history.mkdir(exist_ok=True)
-    save_png(history / f"{trainer.images_seen // 1000:06d}kimg.png", sheet)
+    kimg_name = f"{trainer.images_seen // 1000:06d}kimg"
+    save_png(history / f"{kimg_name}.png", sheet)
     if options.export_path is None:
         return
     try:
         trainer.export(options.export_path, options)
+        # GANs can collapse late: keep every export, so an earlier, better one can still be shipped
+        trainer.export(options.run_dir / "exports" / f"{options.export_path.stem}-{kimg_name}.safetensors",
+                       options)
     except (OSError, ValueError, RuntimeError, ImportError) as error:
         # hours of training must not end because one export could not be written; the next try may work
         log.error("could not export to %s: %s", options.export_path, error)
