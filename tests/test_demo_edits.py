@@ -17,8 +17,7 @@ from ganinterface.demo.edit_recipes import (GOALS, candidate_layers, draw_sample
                                             region_prior)
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
-from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Mask, Scene
+from ganinterface.engine.scene import Mask
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 H, W = 32, 16

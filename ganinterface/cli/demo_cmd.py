@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -81,7 +80,7 @@ def write_dataset(out_dir: Path, seeds: range, height: int, width: int) -> list[
     from tqdm import tqdm
 
     from ganinterface.demo.portraits import render_portrait
-    from ganinterface.export.atomic import atomic_write_text
+    from ganinterface.atomic import atomic_write_bytes, atomic_write_text
 
     digits = max(6, len(str(seeds[-1])))
     all_labels = []
@@ -91,22 +90,11 @@ def write_dataset(out_dir: Path, seeds: range, height: int, width: int) -> list[
         ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         if not ok:
             raise OSError(f"could not encode {name} as PNG")
-        _replace_file(out_dir / name, encoded.tobytes())
+        # no fsync per image: it costs more than drawing one, and a dataset can be redone
+        atomic_write_bytes(out_dir / name, encoded.tobytes(), durable=False)
         all_labels.append({"file": name, **labels})
     atomic_write_text(out_dir / LABELS_FILE, "".join(json.dumps(l) + "\n" for l in all_labels))
     return all_labels
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Atomic (readers see the old file or the whole new one) but, unlike export.atomic, without an
-    fsync per file: that costs ~8 ms an image, more than drawing it, and a dataset can be redone."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_contact_sheet(path: Path, labels: list[dict], height: int, width: int) -> None:
@@ -115,7 +103,7 @@ def write_contact_sheet(path: Path, labels: list[dict], height: int, width: int)
     import numpy as np
 
     from ganinterface.demo.portraits import render_portrait
-    from ganinterface.export.atomic import atomic_write_text
+    from ganinterface.atomic import atomic_write_text
     from ganinterface.export.images import contact_sheet, save_png, upscale
 
     zoom = max(1, 128 // width)  # captions need tiles at least 128 pixels wide

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo_eval(args: argparse.Namespace) -> int:
     from ganinterface.engine.latents import parse_seeds
-    from ganinterface.export.atomic import atomic_write_text
+    from ganinterface.atomic import atomic_write_text
     from ganinterface.export.progress import TqdmProgress
 
     try:

@@ -189,7 +189,7 @@ def _write(path: Path, write) -> None:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from ganinterface.export.atomic import atomic_write
+    from ganinterface.atomic import atomic_write
 
     with atomic_write(path) as handle:
         np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)

@@ -148,7 +148,7 @@ def save_classifier(model: AttributeClassifier, path: Path, report: dict[str, An
     """Weights (config embedded in the safetensors metadata) and a JSON report, both atomically."""
     from safetensors.torch import save
 
-    from ganinterface.export.atomic import atomic_write_bytes, atomic_write_text
+    from ganinterface.atomic import atomic_write_bytes, atomic_write_text
 
     metadata = {"format": FORMAT, "version": "1", "config": json.dumps(model.config())}
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -277,7 +277,7 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
     tuning_images = draw_samples(generator, classifier, tuning_seeds, []).images
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     (out_dir / "directions").mkdir(parents=True, exist_ok=True)
-    from ganinterface.export.atomic import atomic_write_text
+    from ganinterface.atomic import atomic_write_text
 
     summary: dict[str, Any] = {"recipes": {}, "directions": []}
     for goal in GOALS:

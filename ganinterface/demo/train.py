@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from ganinterface.demo.discriminator import ResidualDiscriminator
-from ganinterface.export.atomic import atomic_write
+from ganinterface.atomic import atomic_write
 from ganinterface.export.images import contact_sheet, save_png
 
 log = logging.getLogger(__name__)

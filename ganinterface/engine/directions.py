@@ -9,13 +9,11 @@ vectors from other tools load too.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ganinterface.atomic import atomic_write_bytes
 from ganinterface.engine.scene import DirectionEdit
 from ganinterface.models.base import GeneratorBase
 
@@ -161,19 +160,6 @@ def model_hash(generator: GeneratorBase) -> str:
 
 # ---- files ---------------------------------------------------------------------------------------
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary in the same directory, then rename over ``path``."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 def save_direction(path: str | os.PathLike[str], direction: Direction) -> tuple[Path, Path]:
     """Write ``path`` as NAME.npy + NAME.json (both atomically); returns the two paths."""
     npy = Path(path).with_suffix(".npy")
@@ -184,8 +170,8 @@ def save_direction(path: str | os.PathLike[str], direction: Direction) -> tuple[
             "shape": list(vector.shape), "first": direction.first, "last": direction.last,
             "model_hash": direction.model_hash, "provenance": direction.provenance}
     try:
-        _atomic_bytes(npy, buffer)
-        _atomic_bytes(sidecar, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(npy, buffer)
+        atomic_write_bytes(sidecar, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     except OSError as error:
         raise DirectionError(f"{npy}: cannot write ({error.strerror or error})") from None
     return npy, sidecar

@@ -22,7 +22,7 @@ from typing import Union
 import numpy as np
 from PIL import Image
 
-from ganinterface.export.atomic import atomic_directory, atomic_path, atomic_write
+from ganinterface.atomic import atomic_directory, atomic_path, atomic_write
 from ganinterface.export.images import check_rgb, contact_sheet, png_bytes, resize, save_png
 from ganinterface.export.progress import CancelToken, ProgressCallback, no_progress
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from ganinterface.engine.scene import Scene, SceneFormatError
-from ganinterface.export.atomic import atomic_write
+from ganinterface.atomic import atomic_write
 
 SCENE_CHUNK_KEY = "ganinterface.scene"
 RESAMPLING = {"nearest": Image.Resampling.NEAREST, "lanczos": Image.Resampling.LANCZOS}

@@ -18,7 +18,6 @@ import hashlib
 import importlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from ganinterface.atomic import atomic_write_bytes
 from ganinterface.models.base import CheckpointError, GeneratorBase
 
 FORMAT = "ganinterface.generator"
@@ -61,20 +61,6 @@ def describe(generator: GeneratorBase, provenance: Any = None, model_card: Any =
     }
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary in the same directory, then rename over ``path``."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _weights(generator: GeneratorBase) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", memory_format=torch.contiguous_format).contiguous()
             for k, v in generator.state_dict().items()}
@@ -95,8 +81,8 @@ def save_native(generator: GeneratorBase, path: str | os.PathLike[str], *, prove
         document = json.dumps(describe(generator, provenance, model_card), indent=2, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: provenance, model card and config must be plain JSON data ({error})") from None
-    _write_atomically(path, safetensors_bytes(_weights(generator), metadata={METADATA_KEY: document}))
-    _write_atomically(sidecar_path(path), (document + "\n").encode("utf-8"))
+    atomic_write_bytes(path, safetensors_bytes(_weights(generator), metadata={METADATA_KEY: document}))
+    atomic_write_bytes(sidecar_path(path), (document + "\n").encode("utf-8"))
 
 
 # ---- hashing -----------------------------------------------------------------------------------------

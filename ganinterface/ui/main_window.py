@@ -611,7 +611,7 @@ class MainWindow(QMainWindow):
             self.save_latent(path)
 
     def save_latent(self, path: str) -> bool:
-        from ganinterface.export.atomic import atomic_write
+        from ganinterface.atomic import atomic_write
 
         latent = self.current_latent()
         if latent is None:
@@ -645,7 +645,7 @@ class MainWindow(QMainWindow):
             self.save_recipe(path, Path(path).stem)
 
     def save_recipe(self, path: str, name: str = "") -> bool:
-        from ganinterface.export.atomic import atomic_write_text
+        from ganinterface.atomic import atomic_write_text
 
         try:
             atomic_write_text(path, self.current_recipe(name).to_json())
@@ -735,7 +735,7 @@ class MainWindow(QMainWindow):
         return bool(path) and self.write_scene(Path(path))
 
     def write_scene(self, path: Path) -> bool:
-        from ganinterface.export.atomic import atomic_write_text
+        from ganinterface.atomic import atomic_write_text
 
         try:
             atomic_write_text(path, self.stack.scene.to_json())

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from ganinterface.export.atomic import atomic_directory, atomic_write, atomic_write_text
+from ganinterface.atomic import atomic_directory, atomic_write, atomic_write_text
 
 
 class _Boom(Exception):
@@ -106,7 +106,7 @@ def test_atomic_directory_refuses_a_file_in_the_way(tmp_path):
 
 
 def test_atomic_path_renames_what_the_writer_made(tmp_path):
-    from ganinterface.export.atomic import atomic_path
+    from ganinterface.atomic import atomic_path
 
     with atomic_path(tmp_path / "video.mp4") as temporary:
         assert temporary.parent == tmp_path and temporary.name.startswith(".video.mp4.")
@@ -120,7 +120,7 @@ def test_atomic_path_renames_what_the_writer_made(tmp_path):
 
 
 def test_non_durable_writes_are_still_atomic_and_skip_fsync(tmp_path, monkeypatch):
-    from ganinterface.export.atomic import atomic_write_bytes
+    from ganinterface.atomic import atomic_write_bytes
 
     synced = []
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd))
