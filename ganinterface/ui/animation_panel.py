@@ -244,27 +244,11 @@ class AnimationPanel(QWidget):
             if not all(isinstance(k, int) for k in self.keyframes):
                 raise ValueError("Slerp in Z needs seed keyframes (a latent has no z)")
             return animation.interpolate_z(base, self.keyframes, count, self.model.shape.z_dim,
-                                           lambda z: self._map_z(z, base), loop=loop, easing=easing)
+                                           animation.z_mapper(renderer, base), loop=loop, easing=easing)
         num_ws = self.model.shape.num_ws
         latents = [renderer.base_ws(base.replace(seed=k, w=None)) if isinstance(k, int)
                    else np.broadcast_to(k, (num_ws, k.shape[-1])) for k in self.keyframes]
         return [base.replace(w=w) for w in animation.w_path(latents, count, loop=loop, easing=easing)]
-
-    def _map_z(self, z: np.ndarray, base: Scene) -> np.ndarray:
-        """z -> W+ through the model's mapping with the base scene's class and truncation."""
-        import torch
-
-        from ganinterface.engine.latents import class_vector
-
-        generator = self.model.renderer.generator
-        device = self.model.renderer.device
-        c = class_vector(base.class_index, generator.c_dim)
-        with torch.no_grad():
-            ws = generator.mapping(torch.from_numpy(np.asarray(z, np.float32)).to(device),
-                                   None if c is None else torch.from_numpy(c).to(device),
-                                   truncation_psi=base.truncation_psi,
-                                   truncation_cutoff=base.truncation_cutoff)
-        return ws[0].cpu().numpy()
 
     # ---- preview ---------------------------------------------------------------------------------
     def _play_toggled(self, playing: bool) -> None:
