@@ -18,7 +18,7 @@ from ganinterface.demo.train import RunOptions, Trainer, TrainSettings
 
 TOY = TrainSettings(img_height=16, img_width=8, z_dim=8, w_dim=8, mapping_layers=2, g_channel_base=64,
                     g_channel_max=8, d_channel_base=64, d_channel_max=8, batch=8, r1_interval=2,
-                    style_mixing=0.5, ema_kimg=0.01)
+                    style_mixing=0.5, ema_kimg=0.01, aux_weight=0.5)
 
 
 def toy_options(run_dir: Path, workers: int = 1) -> RunOptions:

@@ -83,13 +83,14 @@ class TrainSettings:
     batch: int = 32
     lr: float = 0.002
     # NVlabs' heuristic (0.0002 * H * W / batch = 0.1 at batch 16) let D dominate (G loss ~5) and G
-    # collapsed to one portrait by 25k images in our first run; the shipped run uses 10x that.
-    r1_gamma: float = 1.0
+    # collapsed to one portrait by 25k images; gamma 1 at batch 32 (with the aux loss) collapsed
+    # by 23k too.  Third run: gamma 4, no aux loss, mixing 0.9 (not yet shown to avoid collapse).
+    r1_gamma: float = 4.0
     r1_interval: int = 16
     ema_kimg: float = 10.0  # half-life of the G average, in thousands of images
     ema_rampup: float = 0.05  # ... but at most this fraction of the images seen so far
-    style_mixing: float = 0.5
-    aux_weight: float = 0.5  # discriminator predicts AUX_LABELS on reals; 0 disables
+    style_mixing: float = 0.9
+    aux_weight: float = 0.0  # > 0: discriminator also predicts AUX_LABELS on reals
     bf16: bool = True
     channels_last: bool = True
 
