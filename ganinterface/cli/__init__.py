@@ -34,6 +34,26 @@ class UserError(Exception):
     """Something the user can fix; printed as one line without a traceback."""
 
 
+def chosen_device(name: str | None):
+    """``pick_device`` for a ``--device`` option: a bad name is a one-line UserError."""
+    from ganinterface.engine.device import DeviceError, pick_device
+
+    try:
+        return pick_device(name)
+    except DeviceError as error:
+        raise UserError(str(error)) from None
+
+
+def seed_list(text: str) -> list[int]:
+    """``parse_seeds`` for a seeds option ("0,3,10-20"): a bad list is a one-line UserError."""
+    from ganinterface.engine.latents import LatentError, parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except LatentError as error:
+        raise UserError(str(error)) from None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; given the ``command`` being run, only that command's module is imported
     (some pull in torch), so start-up stays quick."""

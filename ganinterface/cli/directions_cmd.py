@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, chosen_device, seed_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,20 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _directions(args: argparse.Namespace) -> int:
     from ganinterface.engine import directions as dirs
-    from ganinterface.engine.device import pick_device
-    from ganinterface.engine.latents import parse_seeds
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
     from ganinterface.models import load_generator
 
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
-    try:
-        device = pick_device(args.device)
-        positive = parse_seeds(args.positive) if args.positive else []
-        negative = parse_seeds(args.negative) if args.negative else []
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    device = chosen_device(args.device)
+    positive = seed_list(args.positive) if args.positive else []
+    negative = seed_list(args.negative) if args.negative else []
     if args.method == "mean-difference" and not (positive and negative):
         raise UserError("mean-difference needs both --positive and --negative seed lists")
     generator = load_generator(args.checkpoint, device=device)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, chosen_device, seed_list
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,24 +76,11 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _seeds(text: str) -> list[int]:
-    from ganinterface.engine.latents import LatentError, parse_seeds
-
-    try:
-        return parse_seeds(text)
-    except LatentError as error:
-        raise UserError(str(error)) from None
-
-
 def _renderer(args: argparse.Namespace) -> "Renderer":
-    from ganinterface.engine.device import DeviceError, pick_device
     from ganinterface.engine.renderer import Renderer
     from ganinterface.models.loading import load_generator
 
-    try:
-        device = pick_device(args.device)
-    except DeviceError as error:
-        raise UserError(str(error)) from None
+    device = chosen_device(args.device)
     return Renderer(load_generator(args.checkpoint, device), device)
 
 
@@ -174,7 +161,7 @@ def _apply_recipe(args: argparse.Namespace) -> int:
     from ganinterface.export.images import save_png
     from ganinterface.export.progress import TqdmProgress
 
-    seeds = _seeds(args.seeds)
+    seeds = seed_list(args.seeds)
     paths = recipe_outputs(args.output, seeds)
     recipe = read_recipe(args.recipe)
     renderer = _renderer(args)
@@ -245,7 +232,7 @@ def animation_scenes(args: argparse.Namespace, renderer: "Renderer",
     from ganinterface.engine import animation
 
     if args.seeds is not None:
-        seeds = _seeds(args.seeds)
+        seeds = seed_list(args.seeds)
         base = _base_scene(args, seeds[0])
         if recipe is not None:
             base = recipe.scaled(args.strength).applied_to(base)
@@ -272,7 +259,7 @@ def _check_animate_request(args: argparse.Namespace) -> str:
     if fmt == "gif" and args.fps > 50:
         raise UserError(f"GIFs cannot play faster than 50 fps in most viewers (got --fps {args.fps:g}); "
                         "write an MP4 instead")
-    if args.seeds is not None and len(_seeds(args.seeds)) < 2:
+    if args.seeds is not None and len(seed_list(args.seeds)) < 2:
         raise UserError(f"--seeds needs at least two keyframes to blend, got {args.seeds!r}; "
                         "use --seed with --recipe to animate one seed")
     if args.seed is not None and not args.recipe:

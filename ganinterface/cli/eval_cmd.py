@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, chosen_device, seed_list
 
 DEFAULT_QUALITY_SEEDS = "0-1999"
 
@@ -51,14 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo_eval(args: argparse.Namespace) -> int:
-    from ganinterface.engine.latents import parse_seeds
     from ganinterface.atomic import atomic_write_text
     from ganinterface.export.progress import TqdmProgress
 
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else None
-    except ValueError as error:
-        raise UserError(f"--seeds: {error}") from None
+    seeds = seed_list(args.seeds) if args.seeds else None
     generator, classifier, device = _load_measuring_kit(args)
     if args.edits:
         from ganinterface.demo.edit_eval import edit_report, format_edit_report
@@ -73,7 +69,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
     else:
         from ganinterface.demo.evaluate import format_report, quality_report
 
-        seeds = seeds or parse_seeds(DEFAULT_QUALITY_SEEDS)
+        seeds = seeds or seed_list(DEFAULT_QUALITY_SEEDS)
         with TqdmProgress("sampling", unit="image") as progress:
             report = quality_report(generator, classifier, seeds, truncation_psi=args.trunc,
                                     device=device, progress=progress)
@@ -89,11 +85,10 @@ def _demo_eval(args: argparse.Namespace) -> int:
 
 def _load_measuring_kit(args: argparse.Namespace):
     from ganinterface.demo.classifier import load_classifier
-    from ganinterface.engine.device import pick_device
     from ganinterface.models import load_generator
 
+    device = chosen_device(args.device)
     try:
-        device = pick_device(args.device)
         classifier = load_classifier(args.classifier)
     except ValueError as error:
         raise UserError(str(error)) from None

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, chosen_device
 
 if TYPE_CHECKING:
     from ganinterface.engine.renderer import Renderer, RenderResult
@@ -154,12 +154,7 @@ class _Renderers:
     """One Renderer per checkpoint (the CKPT argument wins over the checkpoint a scene names)."""
 
     def __init__(self, args: argparse.Namespace):
-        from ganinterface.engine.device import DeviceError, pick_device
-
-        try:
-            self.device = pick_device(args.device)
-        except DeviceError as error:
-            raise UserError(str(error)) from None
+        self.device = chosen_device(args.device)
         self.override = args.checkpoint
         self._loaded: dict[str | None, Renderer] = {}
 
