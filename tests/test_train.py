@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -100,6 +101,27 @@ def test_resume_restores_optimiser_and_rng_state_from_file(tmp_path: Path) -> No
     assert np.array_equal(np.random.rand(3), expected_numpy)
     assert restored.step == 3 and restored.data_position == 3 * TOY.batch
     assert_states_equal(trainer.opt_G.state_dict(), restored.opt_G.state_dict(), "opt_G")
+
+
+def test_retune_changes_only_optimisation_settings_and_the_optimisers_lr(tmp_path: Path) -> None:
+    trainer = Trainer(TOY)
+    trainer.train_step()
+    trainer.save_state(tmp_path)
+    wanted = dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3, batch=TOY.batch * 2)
+
+    kept = train.load_or_create(wanted, toy_options(tmp_path))
+    assert kept.settings == TOY
+    assert kept.opt_G.param_groups[0]["lr"] == TOY.lr
+
+    options = toy_options(tmp_path)
+    options.retune = True
+    retuned = train.load_or_create(wanted, options)
+    assert retuned.settings == dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3)
+    assert retuned.opt_G.param_groups[0]["lr"] == TOY.lr / 4
+    ratio = TOY.r1_interval / (TOY.r1_interval + 1)
+    assert retuned.opt_D.param_groups[0]["lr"] == pytest.approx(TOY.lr / 4 * ratio)
+    assert retuned.step == 1  # weights and counters still come from the file
+    assert_states_equal(trainer.G.state_dict(), retuned.G.state_dict(), "G")
 
 
 def test_no_resume_starts_afresh(tmp_path: Path) -> None:

@@ -103,6 +103,10 @@ class TrainSettings:
             architecture="skip", use_noise=True, num_fp16_res=0, conv_clamp=None)
 
 
+# Settings a resumed run may change with --retune: they steer the optimisation, not the shapes.
+RETUNABLE = ("lr", "r1_gamma", "style_mixing")
+
+
 @dataclasses.dataclass
 class RunOptions:
     """How this invocation runs; free to change between resumed runs."""
@@ -112,6 +116,7 @@ class RunOptions:
     kimg: float | None = None  # stop once this many thousand images have been seen in total
     resume: bool = True
     init_from: Path | None = None  # warm-start G and G_ema from a native checkpoint
+    retune: bool = False  # on resume, take RETUNABLE settings from the command line
     export_path: Path | None = DEFAULT_EXPORT
     threads: int = 2  # torch threads per worker
     workers: int = 1  # data-parallel worker processes
@@ -326,6 +331,7 @@ class Trainer:
         self.G_ema.load_state_dict(state["G_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.opt_D.load_state_dict(state["opt_D"])
+        self._set_learning_rates()  # the optimisers' files carry the lr they were saved with
         self.step = state["step"]
         self.images_seen = state["images_seen"]
         self.data_position = state["data_position"]
@@ -336,6 +342,13 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
         random.setstate(state["python_rng"])
+
+    def _set_learning_rates(self) -> None:
+        ratio = self.settings.r1_interval / (self.settings.r1_interval + 1)
+        for group in self.opt_G.param_groups:
+            group["lr"] = self.settings.lr
+        for group in self.opt_D.param_groups:
+            group["lr"] = self.settings.lr * ratio
 
     def save_state(self, run_dir: Path) -> Path:
         """Write the full state to ``run_dir/state.pt`` atomically (never a half-written file)."""
@@ -466,6 +479,8 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
             raise TrainingError(f"{state_path}: not a ganinterface training state "
                                 f"(version {STATE_VERSION} expected)")
         stored = TrainSettings(**state["settings"])
+        if options.retune:
+            stored = _retuned(stored, settings, quiet)
         if stored != settings and not quiet:
             changed = [f.name for f in dataclasses.fields(settings)
                        if getattr(stored, f.name) != getattr(settings, f.name)]
@@ -483,6 +498,15 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
         trainer.init_generator_from(options.init_from)
         log.info("G and G_ema initialised from %s", options.init_from)
     return trainer
+
+
+def _retuned(stored: TrainSettings, wanted: TrainSettings, quiet: bool) -> TrainSettings:
+    changes = {name: getattr(wanted, name) for name in RETUNABLE
+               if getattr(wanted, name) != getattr(stored, name)}
+    if changes and not quiet:
+        log.info("retuning the run: %s", ", ".join(f"{name} {getattr(stored, name)} -> {value}"
+                                                  for name, value in changes.items()))
+    return dataclasses.replace(stored, **changes)
 
 
 def write_outputs(trainer: Trainer, options: RunOptions) -> None:
@@ -588,7 +612,8 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
     trainer = load_or_create(settings, options, data_source, quiet=rank > 0)
     trainer.rank, trainer.world = rank, options.workers
     trainer.sessions.append(dict(started=_now(), workers=options.workers, threads=options.threads,
-                                 images_at_start=trainer.images_seen))
+                                 images_at_start=trainer.images_seen,
+                                 **{name: getattr(trainer.settings, name) for name in RETUNABLE}))
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if rank == 0 else {}
     start = last_save = last_export = last_log = time.monotonic()
@@ -655,6 +680,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where the training state, log and samples live (default: %(default)s)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from RUN_DIR/state.pt if it exists (default: yes)")
+    parser.add_argument("--retune", action="store_true",
+                        help="on resume, use this command's --lr, --r1-gamma and --style-mixing "
+                             "instead of the run's own (recorded in the model card)")
     parser.add_argument("--init-from", type=Path,
                         help="warm-start the generator from a native checkpoint (new runs only)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per worker")
@@ -688,6 +716,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
                              aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr)
     options = RunOptions(
         run_dir=args.run_dir.expanduser(), minutes=args.minutes, kimg=args.kimg, resume=args.resume,
+        retune=args.retune,
         init_from=args.init_from and args.init_from.expanduser(), export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
         export_minutes=args.export_minutes)
