@@ -60,8 +60,21 @@ def kit(tmp_path_factory):
     classifier.calibrate(draw_samples(generator, classifier.__class__.__bases__[0](), range(5000, 5200),
                                       []).images)
     out = tmp_path_factory.mktemp("shipped")
-    summary = make_shipped_edits(generator, classifier, out, finding=120, tuning=12, strengths=(2.0, 6.0))
+    lines: list[str] = []
+    summary = make_shipped_edits(generator, classifier, out, finding=120, tuning=12, strengths=(2.0, 6.0),
+                                 report=lines.append)
+    summary["report_lines"] = lines
     return generator, classifier, out, summary
+
+
+def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
+    generator, _, out, summary = kit
+    expected = []
+    for goal in GOALS:
+        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        expected += [f"{goal.name}: {t['layer']} x{t['strength']:g}  flip {t['flip_rate']:.0%}  "
+                     f"locality {t['locality']:.0%}" for t in recipe.provenance["tuning"]]
+    assert summary["report_lines"] == expected
 
 
 def test_recipes_and_directions_are_written_with_provenance(kit):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ganinterface.cli import UserError, chosen_device, seed_list
@@ -109,7 +110,8 @@ def _demo_edits(args: argparse.Namespace) -> int:
     with TqdmProgress("sampling", unit="image") as progress:
         try:
             summary = make_shipped_edits(generator, classifier, out, finding=args.samples,
-                                         tuning=args.tuning, progress=progress)
+                                         tuning=args.tuning, progress=progress,
+                                         report=lambda line: print(line, file=sys.stderr, flush=True))
         except ValueError as error:
             raise UserError(str(error)) from None
     for name, figures in summary["recipes"].items():

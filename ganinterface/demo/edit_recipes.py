@@ -37,10 +37,12 @@ from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect, Scene
 from ganinterface.models.base import GeneratorBase
 
 Progress = Callable[[int, int], None]
+Report = Callable[[str], None]
 
 FINDING_SEED_BASE = 1_000_000  # finding and tuning seeds; the edit report defaults to seeds 0-199
 CONFIDENT = 0.9
-STRENGTHS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+# Tried in order until the flip rate reaches TARGET_FLIP; weakly trained generators need the top.
+STRENGTHS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
 TARGET_FLIP = 0.95
 LOCALITY_DILATION = 3  # pixels, at the image's resolution, as the edit report scores them
 
@@ -170,20 +172,23 @@ def recipe_mask(recipe: Recipe) -> tuple[Mask, Anchor | None]:
     return first.mask, first.anchor
 
 
+def scoring_regions(renderer: Renderer, seeds: Sequence[int], mask: Mask, anchor: Anchor | None,
+                    height: int, width: int) -> list[np.ndarray]:
+    """Where each seed's edit lands (dilated as the edit report scores it); fixed per layer."""
+    return [dilate(rasterize(placed_mask(renderer, Scene(seed=seed), mask, anchor), height, width),
+                   LOCALITY_DILATION) for seed in seeds]
+
+
 def try_recipe(renderer: Renderer, classifier: AttributeClassifier, recipe: Recipe, goal: EditGoal,
-               seeds: Sequence[int], before_images: np.ndarray) -> dict[str, float]:
+               seeds: Sequence[int], before_images: np.ndarray,
+               regions: Sequence[np.ndarray]) -> dict[str, float]:
     """Flip rate and locality of ``recipe`` on ``seeds`` (images before the edit given)."""
-    mask, anchor = recipe_mask(recipe)
     after, localities = [], []
-    height, width = before_images.shape[1:3]
-    for seed, before in zip(seeds, before_images):
-        scene = recipe.applied_to(Scene(seed=seed))
-        result = renderer.render(scene)
+    for seed, before, region in zip(seeds, before_images, regions):
+        result = renderer.render(recipe.applied_to(Scene(seed=seed)))
         if result.error:
             raise ValueError(result.error)
         after.append(result.image)
-        region = dilate(rasterize(placed_mask(renderer, Scene(seed=seed), mask, anchor), height, width),
-                        LOCALITY_DILATION)
         localities.append(locality(before, result.image, region))
     read_before = classifier.classify(before_images)[goal.attribute].argmax(axis=1)
     read_after = classifier.classify(np.stack(after))[goal.attribute].argmax(axis=1)
@@ -199,17 +204,24 @@ def _choice_key(figures: dict[str, float]) -> tuple[bool, float, float]:
 def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: AttributeClassifier,
                 samples: Samples, goal: EditGoal, tuning_seeds: Sequence[int],
                 tuning_images: np.ndarray, top_k: int = 8,
-                strengths: Sequence[float] = STRENGTHS) -> tuple[Recipe, dict[str, Any]]:
+                strengths: Sequence[float] = STRENGTHS,
+                report: Report | None = None) -> tuple[Recipe, dict[str, Any]]:
     """The best (layer, strength) for ``goal`` on the tuning seeds, as an anchored recipe."""
     mean_box, grown = region_prior(goal.region, generator.img_height, generator.img_width)
     mask = Mask((mean_box,))
+    height, width = tuning_images.shape[1:3]
     trials = []
     for layer in candidate_layers(generator):
         anchor = find_anchor(samples, layer, grown)
+        regions = scoring_regions(renderer, tuning_seeds, mask, anchor, height, width)
         for strength in strengths:
             recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
-            figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images)
+            figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images,
+                                 regions)
             trials.append((figures, layer, strength, recipe))
+            if report:
+                report(f"{goal.name}: {layer} x{strength:g}  flip {figures['flip_rate']:.0%}  "
+                       f"locality {figures['locality']:.0%}")
             if figures["flip_rate"] >= TARGET_FLIP:
                 break  # larger strengths only disturb more
     figures, layer, strength, recipe = max(trials, key=lambda t: _choice_key(t[0]))
@@ -267,7 +279,7 @@ def direction_stem(name: str) -> str:
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
                        finding: int = 600, tuning: int = 60, top_k: int = 8,
                        strengths: Sequence[float] = STRENGTHS,
-                       progress: Progress | None = None) -> dict[str, Any]:
+                       progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
     """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
     renderer = Renderer(generator, next(generator.parameters()).device)
     layers = candidate_layers(generator)
@@ -282,7 +294,7 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
     summary: dict[str, Any] = {"recipes": {}, "directions": []}
     for goal in GOALS:
         recipe, figures = find_recipe(generator, renderer, classifier, samples, goal, tuning_seeds,
-                                      tuning_images, top_k, strengths)
+                                      tuning_images, top_k, strengths, report)
         atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"layer": recipe.provenance["layer"],
                                          "strength": recipe.provenance["strength"], **figures}
