@@ -13,8 +13,8 @@ import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_eval import edit_report, load_recipe
-from ganinterface.demo.edit_recipes import (GOALS, candidate_layers, draw_samples, make_shipped_edits,
-                                            region_prior)
+from ganinterface.demo.edit_recipes import (GOALS, TARGET_FLIP, TOP_KS, candidate_layers, draw_samples,
+                                            make_shipped_edits, region_prior)
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.scene import Mask
@@ -72,8 +72,9 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
     expected = []
     for goal in GOALS:
         recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
-        expected += [f"{goal.name}: {t['layer']} x{t['strength']:g}  flip {t['flip_rate']:.0%}  "
-                     f"locality {t['locality']:.0%}" for t in recipe.provenance["tuning"]]
+        expected += [f"{goal.name}: {t['layer']} {t['channels']} channels x{t['strength']:g}  "
+                     f"flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}"
+                     for t in recipe.provenance["tuning"]]
     assert summary["report_lines"] == expected
 
 
@@ -90,6 +91,21 @@ def test_recipes_and_directions_are_written_with_provenance(kit):
                                w_dim=generator.w_dim, num_ws=generator.num_ws)
     assert direction.vector.shape == (generator.w_dim,)
     assert "mean w" in direction.provenance["method"]
+
+
+def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
+    generator, _, out, _ = kit
+    for goal in GOALS:
+        tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
+        for layer in candidate_layers(generator):
+            tried = [t for t in tuning if t["layer"] == layer]
+            assert tried, f"{goal.name}: {layer} was not tried"
+            flipped = [i for i, t in enumerate(tried) if t["flip_rate"] >= TARGET_FLIP]
+            if flipped:
+                assert flipped == [len(tried) - 1]  # nothing stronger and no more channels after it
+            else:
+                layer_channels = 16  # the kit's channel_max
+                assert {t["channels"] for t in tried} == {min(k, layer_channels) for k in TOP_KS}
 
 
 def test_open_mouth_channels_follow_the_labelled_difference(kit):

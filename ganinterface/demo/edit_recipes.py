@@ -43,6 +43,8 @@ FINDING_SEED_BASE = 1_000_000  # finding and tuning seeds; the edit report defau
 CONFIDENT = 0.9
 # Tried in order until the flip rate reaches TARGET_FLIP; weakly trained generators need the top.
 STRENGTHS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+# Channels per edit, fewest first: more channels are tried only where fewer cannot flip.
+TOP_KS = (8, 32)
 TARGET_FLIP = 0.95
 LOCALITY_DILATION = 3  # pixels, at the image's resolution, as the edit report scores them
 
@@ -203,10 +205,11 @@ def _choice_key(figures: dict[str, float]) -> tuple[bool, float, float]:
 
 def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: AttributeClassifier,
                 samples: Samples, goal: EditGoal, tuning_seeds: Sequence[int],
-                tuning_images: np.ndarray, top_k: int = 8,
+                tuning_images: np.ndarray, top_ks: Sequence[int] = TOP_KS,
                 strengths: Sequence[float] = STRENGTHS,
                 report: Report | None = None) -> tuple[Recipe, dict[str, Any]]:
-    """The best (layer, strength) for ``goal`` on the tuning seeds, as an anchored recipe."""
+    """The best (layer, channel count, strength) for ``goal`` on the tuning seeds, as an anchored
+    recipe."""
     mean_box, grown = region_prior(goal.region, generator.img_height, generator.img_width)
     mask = Mask((mean_box,))
     height, width = tuning_images.shape[1:3]
@@ -214,17 +217,20 @@ def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: Attrib
     for layer in candidate_layers(generator):
         anchor = find_anchor(samples, layer, grown)
         regions = scoring_regions(renderer, tuning_seeds, mask, anchor, height, width)
-        for strength in strengths:
-            recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
-            figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images,
-                                 regions)
-            trials.append((figures, layer, strength, recipe))
-            if report:
-                report(f"{goal.name}: {layer} x{strength:g}  flip {figures['flip_rate']:.0%}  "
-                       f"locality {figures['locality']:.0%}")
+        for top_k in top_ks:
+            for strength in strengths:
+                recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
+                figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images,
+                                     regions)
+                trials.append((figures, layer, top_k, strength, recipe))
+                if report:
+                    report(f"{goal.name}: {layer} {len(recipe.edits)} channels x{strength:g}  "
+                           f"flip {figures['flip_rate']:.0%}  locality {figures['locality']:.0%}")
+                if figures["flip_rate"] >= TARGET_FLIP:
+                    break  # larger strengths only disturb more
             if figures["flip_rate"] >= TARGET_FLIP:
-                break  # larger strengths only disturb more
-    figures, layer, strength, recipe = max(trials, key=lambda t: _choice_key(t[0]))
+                break  # more channels only disturb more
+    figures, layer, top_k, strength, recipe = max(trials, key=lambda t: _choice_key(t[0]))
     provenance = {
         "method": "feature-map channels found with engine.analysis.propose_feature_edit on "
                   "classifier-labelled samples; anchor channels by engine.analysis.rank_channels",
@@ -233,10 +239,10 @@ def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: Attrib
         "confident_examples": {"target": int(len(samples.with_state(goal.attribute, goal.target))),
                                "other": int(len(samples.with_state(goal.attribute, 1 - goal.target)))},
         "region_prior": dataclasses.asdict(grown), "mask": dataclasses.asdict(mean_box),
-        "layer": layer, "strength": strength, "top_k": top_k,
+        "layer": layer, "strength": strength, "top_k": top_k, "channels": len(recipe.edits),
         "tuning_seeds": [int(tuning_seeds[0]), int(tuning_seeds[-1])],
-        "tuning": [{"layer": t[1], "strength": t[2], **{k: round(v, 4) for k, v in t[0].items()}}
-                   for t in trials],
+        "tuning": [{"layer": t[1], "channels": len(t[4].edits), "strength": t[3],
+                    **{k: round(v, 4) for k, v in t[0].items()}} for t in trials],
     }
     return dataclasses.replace(recipe, provenance=provenance, model_hash=model_hash(generator)), figures
 
@@ -277,7 +283,7 @@ def direction_stem(name: str) -> str:
 
 
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
-                       finding: int = 600, tuning: int = 60, top_k: int = 8,
+                       finding: int = 600, tuning: int = 60, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
     """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
@@ -294,7 +300,7 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
     summary: dict[str, Any] = {"recipes": {}, "directions": []}
     for goal in GOALS:
         recipe, figures = find_recipe(generator, renderer, classifier, samples, goal, tuning_seeds,
-                                      tuning_images, top_k, strengths, report)
+                                      tuning_images, top_ks, strengths, report)
         atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"layer": recipe.provenance["layer"],
                                          "strength": recipe.provenance["strength"], **figures}
