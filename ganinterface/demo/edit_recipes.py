@@ -42,9 +42,9 @@ Report = Callable[[str], None]
 FINDING_SEED_BASE = 1_000_000  # finding and tuning seeds; the edit report defaults to seeds 0-199
 CONFIDENT = 0.9
 # Tried in order until the flip rate reaches TARGET_FLIP; weakly trained generators need the top.
-STRENGTHS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0)
+STRENGTHS = (1.0, 2.0, 4.0, 8.0, 16.0)
 # Channels per edit, fewest first: more channels are tried only where fewer cannot flip.
-TOP_KS = (8, 32)
+TOP_KS = (16, 64)
 TARGET_FLIP = 0.95
 LOCALITY_DILATION = 3  # pixels, at the image's resolution, as the edit report scores them
 
@@ -126,11 +126,11 @@ def portraits_seed_base() -> int:
 
 
 def candidate_layers(generator: GeneratorBase) -> list[str]:
-    """Convolution layers at 1/8 to 1/4 of the image height: coarse enough to carry a whole mouth or
-    band, fine enough to stay local."""
+    """Convolution layers at 1/8 to 1/2 of the image height: coarse ones carry a whole hair band,
+    the finest ones draw a mouth (on the 128x64 model a mouth spans about two pixels at 1/4)."""
     height = generator.img_height
     return [layer.name for layer in generator.layers
-            if layer.kind == "conv" and height // 8 <= layer.height <= height // 4]
+            if layer.kind == "conv" and height // 8 <= layer.height <= height // 2]
 
 
 def find_anchor(samples: Samples, layer: str, region: Rect, count: int = 3) -> Anchor:
@@ -217,7 +217,8 @@ def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: Attrib
     for layer in candidate_layers(generator):
         anchor = find_anchor(samples, layer, grown)
         regions = scoring_regions(renderer, tuning_seeds, mask, anchor, height, width)
-        for top_k in top_ks:
+        channels = samples.features[layer].shape[1]
+        for top_k in sorted({min(k, channels) for k in top_ks}):
             for strength in strengths:
                 recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
                 figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images,
@@ -283,7 +284,7 @@ def direction_stem(name: str) -> str:
 
 
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
-                       finding: int = 600, tuning: int = 60, top_ks: Sequence[int] = TOP_KS,
+                       finding: int = 600, tuning: int = 40, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
     """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
