@@ -190,6 +190,8 @@ def test_outputs_keep_a_sample_sheet_and_every_export(tmp_path: Path) -> None:
     assert (tmp_path / "shipped.safetensors").exists()
     kept = sorted(p.name for p in (options.run_dir / "exports").iterdir())
     assert kept == ["shipped-000000kimg.json", "shipped-000000kimg.safetensors"]
+    kept_weights = options.run_dir / "exports" / "shipped-000000kimg.safetensors"
+    assert kept_weights.read_bytes() == (tmp_path / "shipped.safetensors").read_bytes()
 
 
 def test_warm_start_copies_generator_but_not_discriminator(tmp_path: Path) -> None:

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.demo.edit_metrics import dilate, flip_rate, locality, mask_area, preservation
-from ganinterface.demo.edit_recipes import (GOALS, LOCALITY_DILATION, EditGoal, Progress, draw_samples,
-                                            placed_mask, recipe_mask)
+from ganinterface.demo.edit_metrics import flip_rate, locality, mask_area, preservation
+from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samples, recipe_mask,
+                                            scoring_regions)
 from ganinterface.engine.directions import Direction, load_direction, model_hash
-from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Edit, Recipe, Scene, SceneFormatError
 from ganinterface.models.base import GeneratorBase
@@ -80,13 +79,6 @@ def _score(renderer: Renderer, classifier: AttributeClassifier, before: _Before,
     }
 
 
-def _regions(renderer: Renderer, recipe: Recipe, seeds: Sequence[int], anchored: bool,
-             height: int, width: int) -> list[np.ndarray]:
-    mask, anchor = recipe_mask(recipe)
-    return [dilate(rasterize(placed_mask(renderer, Scene(seed=s), mask, anchor if anchored else None),
-                             height, width), LOCALITY_DILATION) for s in seeds]
-
-
 def _direction_edits(direction: Direction, amount: float) -> tuple[Edit, ...]:
     return (direction.to_edit(amount),)
 
@@ -125,22 +117,22 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                               "directions": {}}
     for done, goal in enumerate(GOALS):
         recipe = load_recipe(directory / "recipes" / goal.file_name, digest)
-        scores = {}
-        for anchored in (True, False):
-            variant = recipe if anchored else without_anchor(recipe)
-            regions = _regions(renderer, recipe, seeds, anchored, height, width)
-            scores["anchored" if anchored else "unanchored"] = _score(
-                renderer, classifier, before, goal, lambda s, v=variant: v.edits, regions)
+        mask, anchor = recipe_mask(recipe)
+        variants = {"anchored": (recipe, anchor), "unanchored": (without_anchor(recipe), None)}
+        regions = {name: scoring_regions(renderer, seeds, mask, placed_by, height, width)
+                   for name, (_, placed_by) in variants.items()}
+        scores = {name: _score(renderer, classifier, before, goal, lambda s, v=variant: v.edits,
+                               regions[name])
+                  for name, (variant, _) in variants.items()}
         report["recipes"][goal.name] = scores
         stem = GOAL_DIRECTIONS[goal.attribute]
         direction = load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
                                    w_dim=generator.w_dim, num_ws=generator.num_ws)
         amount = _match_direction(renderer, classifier, before, goal, direction,
                                   scores["anchored"]["flip_rate"])
-        regions = _regions(renderer, recipe, seeds, True, height, width)
-        report["directions"][goal.name] = {
+        report["directions"][goal.name] = {  # scored with the anchored recipe's masks
             **_score(renderer, classifier, before, goal,
-                     lambda s, a=amount: _direction_edits(direction, a), regions),
+                     lambda s, a=amount: _direction_edits(direction, a), regions["anchored"]),
             "amount": amount, "direction": stem}
         if progress:
             progress(done + 1, len(GOALS))

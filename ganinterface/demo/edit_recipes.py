@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,17 +182,17 @@ def scoring_regions(renderer: Renderer, seeds: Sequence[int], mask: Mask, anchor
 
 
 def try_recipe(renderer: Renderer, classifier: AttributeClassifier, recipe: Recipe, goal: EditGoal,
-               seeds: Sequence[int], before_images: np.ndarray,
-               regions: Sequence[np.ndarray]) -> dict[str, float]:
-    """Flip rate and locality of ``recipe`` on ``seeds`` (images before the edit given)."""
+               tuning: Samples, regions: Sequence[np.ndarray]) -> dict[str, float]:
+    """Flip rate and locality of ``recipe`` on the tuning samples (read before the edit once, when
+    they were drawn)."""
     after, localities = [], []
-    for seed, before, region in zip(seeds, before_images, regions):
+    for seed, before, region in zip(tuning.seeds, tuning.images, regions):
         result = renderer.render(recipe.applied_to(Scene(seed=seed)))
         if result.error:
             raise ValueError(result.error)
         after.append(result.image)
         localities.append(locality(before, result.image, region))
-    read_before = classifier.classify(before_images)[goal.attribute].argmax(axis=1)
+    read_before = tuning.probabilities[goal.attribute].argmax(axis=1)
     read_after = classifier.classify(np.stack(after))[goal.attribute].argmax(axis=1)
     return {"flip_rate": flip_rate(read_before, read_after, goal.target),
             "locality": float(np.mean(localities))}
@@ -203,34 +203,44 @@ def _choice_key(figures: dict[str, float]) -> tuple[bool, float, float]:
     return (flip >= TARGET_FLIP, figures["locality"] if flip >= TARGET_FLIP else flip, flip)
 
 
+Trial = tuple[dict[str, float], str, int, float, Recipe]  # figures, layer, channels, strength, recipe
+
+
+def _layer_trials(renderer: Renderer, classifier: AttributeClassifier, samples: Samples,
+                  goal: EditGoal, layer: str, mask: Mask, region: Rect, tuning: Samples,
+                  top_ks: Sequence[int], strengths: Sequence[float]) -> Iterator[Trial]:
+    """One layer's settings, fewest channels and weakest first, up to the first that flips: more
+    channels or strength beyond it only disturb more."""
+    anchor = find_anchor(samples, layer, region)
+    height, width = tuning.images.shape[1:3]
+    regions = scoring_regions(renderer, tuning.seeds, mask, anchor, height, width)
+    channels = samples.features[layer].shape[1]
+    for top_k in sorted({min(k, channels) for k in top_ks}):
+        for strength in strengths:
+            recipe = propose_recipe(samples, goal, layer, mask, region, anchor, top_k, strength)
+            figures = try_recipe(renderer, classifier, recipe, goal, tuning, regions)
+            yield figures, layer, top_k, strength, recipe
+            if figures["flip_rate"] >= TARGET_FLIP:
+                return
+
+
 def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: AttributeClassifier,
-                samples: Samples, goal: EditGoal, tuning_seeds: Sequence[int],
-                tuning_images: np.ndarray, top_ks: Sequence[int] = TOP_KS,
+                samples: Samples, goal: EditGoal, tuning: Samples, top_ks: Sequence[int] = TOP_KS,
                 strengths: Sequence[float] = STRENGTHS,
                 report: Report | None = None) -> tuple[Recipe, dict[str, Any]]:
-    """The best (layer, channel count, strength) for ``goal`` on the tuning seeds, as an anchored
+    """The best (layer, channel count, strength) for ``goal`` on the tuning samples, as an anchored
     recipe."""
     mean_box, grown = region_prior(goal.region, generator.img_height, generator.img_width)
     mask = Mask((mean_box,))
-    height, width = tuning_images.shape[1:3]
-    trials = []
+    trials: list[Trial] = []
     for layer in candidate_layers(generator):
-        anchor = find_anchor(samples, layer, grown)
-        regions = scoring_regions(renderer, tuning_seeds, mask, anchor, height, width)
-        channels = samples.features[layer].shape[1]
-        for top_k in sorted({min(k, channels) for k in top_ks}):
-            for strength in strengths:
-                recipe = propose_recipe(samples, goal, layer, mask, grown, anchor, top_k, strength)
-                figures = try_recipe(renderer, classifier, recipe, goal, tuning_seeds, tuning_images,
-                                     regions)
-                trials.append((figures, layer, top_k, strength, recipe))
-                if report:
-                    report(f"{goal.name}: {layer} {len(recipe.edits)} channels x{strength:g}  "
-                           f"flip {figures['flip_rate']:.0%}  locality {figures['locality']:.0%}")
-                if figures["flip_rate"] >= TARGET_FLIP:
-                    break  # larger strengths only disturb more
-            if figures["flip_rate"] >= TARGET_FLIP:
-                break  # more channels only disturb more
+        for trial in _layer_trials(renderer, classifier, samples, goal, layer, mask, grown, tuning,
+                                   top_ks, strengths):
+            trials.append(trial)
+            if report:
+                figures, _, top_k, strength, _ = trial
+                report(f"{goal.name}: {layer} {top_k} channels x{strength:g}  "
+                       f"flip {figures['flip_rate']:.0%}  locality {figures['locality']:.0%}")
     figures, layer, top_k, strength, recipe = max(trials, key=lambda t: _choice_key(t[0]))
     provenance = {
         "method": "feature-map channels found with engine.analysis.propose_feature_edit on "
@@ -240,9 +250,9 @@ def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: Attrib
         "confident_examples": {"target": int(len(samples.with_state(goal.attribute, goal.target))),
                                "other": int(len(samples.with_state(goal.attribute, 1 - goal.target)))},
         "region_prior": dataclasses.asdict(grown), "mask": dataclasses.asdict(mean_box),
-        "layer": layer, "strength": strength, "top_k": top_k, "channels": len(recipe.edits),
-        "tuning_seeds": [int(tuning_seeds[0]), int(tuning_seeds[-1])],
-        "tuning": [{"layer": t[1], "channels": len(t[4].edits), "strength": t[3],
+        "layer": layer, "strength": strength, "top_k": top_k,
+        "tuning_seeds": [int(tuning.seeds[0]), int(tuning.seeds[-1])],
+        "tuning": [{"layer": t[1], "channels": t[2], "strength": t[3],
                     **{k: round(v, 4) for k, v in t[0].items()}} for t in trials],
     }
     return dataclasses.replace(recipe, provenance=provenance, model_hash=model_hash(generator)), figures
@@ -293,15 +303,15 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
     samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
     tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
-    tuning_images = draw_samples(generator, classifier, tuning_seeds, []).images
+    tuning_samples = draw_samples(generator, classifier, tuning_seeds, [])
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     (out_dir / "directions").mkdir(parents=True, exist_ok=True)
     from ganinterface.atomic import atomic_write_text
 
     summary: dict[str, Any] = {"recipes": {}, "directions": []}
     for goal in GOALS:
-        recipe, figures = find_recipe(generator, renderer, classifier, samples, goal, tuning_seeds,
-                                      tuning_images, top_ks, strengths, report)
+        recipe, figures = find_recipe(generator, renderer, classifier, samples, goal, tuning_samples,
+                                      top_ks, strengths, report)
         atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"layer": recipe.provenance["layer"],
                                          "strength": recipe.provenance["strength"], **figures}

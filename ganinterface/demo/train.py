@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from ganinterface.demo.discriminator import ResidualDiscriminator
-from ganinterface.atomic import atomic_write
+from ganinterface.atomic import atomic_write, atomic_write_bytes
 from ganinterface.export.images import contact_sheet, save_png
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,7 @@ class Trainer:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
         self.G_ema = copy.deepcopy(self.G).eval()
-        # Lazy R1 every k steps: scale Adam's lr and betas as NVlabs do (Karras et al. 2020, App. B).
-        ratio = settings.r1_interval / (settings.r1_interval + 1)
+        ratio = self._lazy_r1_ratio
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=settings.lr, betas=(0.0, 0.99), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=settings.lr * ratio,
                                       betas=(0.0, 0.99 ** ratio), eps=1e-8)
@@ -343,12 +342,16 @@ class Trainer:
         np.random.set_state(state["numpy_rng"])
         random.setstate(state["python_rng"])
 
+    @property
+    def _lazy_r1_ratio(self) -> float:
+        """Lazy R1 every k steps: D's lr and betas are scaled as NVlabs do (Karras et al. 2020, App. B)."""
+        return self.settings.r1_interval / (self.settings.r1_interval + 1)
+
     def _set_learning_rates(self) -> None:
-        ratio = self.settings.r1_interval / (self.settings.r1_interval + 1)
         for group in self.opt_G.param_groups:
             group["lr"] = self.settings.lr
         for group in self.opt_D.param_groups:
-            group["lr"] = self.settings.lr * ratio
+            group["lr"] = self.settings.lr * self._lazy_r1_ratio
 
     def save_state(self, run_dir: Path) -> Path:
         """Write the full state to ``run_dir/state.pt`` atomically (never a half-written file)."""
@@ -509,6 +512,15 @@ def _retuned(stored: TrainSettings, wanted: TrainSettings, quiet: bool) -> Train
     return dataclasses.replace(stored, **changes)
 
 
+def _keep_copy(weights: Path, copy_path: Path) -> None:
+    """Copy a native checkpoint (weights and JSON sidecar) instead of serialising it again."""
+    from ganinterface.models.native import sidecar_path
+
+    copy_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(copy_path, weights.read_bytes(), durable=False)
+    atomic_write_bytes(sidecar_path(copy_path), sidecar_path(weights).read_bytes(), durable=False)
+
+
 def write_outputs(trainer: Trainer, options: RunOptions) -> None:
     sheet = trainer.sample_sheet()
     save_png(options.run_dir / "samples.png", sheet, scale=2)
@@ -521,8 +533,8 @@ def write_outputs(trainer: Trainer, options: RunOptions) -> None:
     try:
         trainer.export(options.export_path, options)
         # GANs can collapse late: keep every export, so an earlier, better one can still be shipped
-        trainer.export(options.run_dir / "exports" / f"{options.export_path.stem}-{kimg_name}.safetensors",
-                       options)
+        _keep_copy(options.export_path,
+                   options.run_dir / "exports" / f"{options.export_path.stem}-{kimg_name}.safetensors")
     except (OSError, ValueError, RuntimeError, ImportError) as error:
         # hours of training must not end because one export could not be written; the next try may work
         log.error("could not export to %s: %s", options.export_path, error)
