@@ -273,3 +273,36 @@ def test_cli_rejects_bad_settings_in_one_line(capsys: pytest.CaptureFixture[str]
     assert main(["train-demo", "--batch", "6", "--run-dir", "/nonexistent/never"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "ganinterface train-demo: error: --batch must be a multiple of 4 (minibatch-std groups of 4)"
+
+
+def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:
+    prefetcher = train.PrefetchingSource(train.render_training_batch, processes=2, depth=3)
+    try:
+        requests = [range(100, 104), range(104, 108), range(108, 112),  # the stream, in strides
+                    range(0, 2),  # an unforeseen request (a sample sheet, a resume)
+                    range(112, 116), range(116, 120)]
+        for seeds in requests:
+            images, labels = prefetcher(seeds, 16, 8)
+            expected_images, expected_labels = render_batch(list(seeds), 16, 8)
+            assert np.array_equal(images, expected_images), seeds
+            assert labels == expected_labels, seeds
+        assert [seeds for seeds, _ in prefetcher.queue][0] == tuple(range(120, 124))
+    finally:
+        prefetcher.close()
+
+
+@pytest.mark.slow
+def test_rendering_ahead_in_processes_trains_the_same_weights(tmp_path: Path) -> None:
+    steps = 4
+    direct = train.run(TOY, toy_options(tmp_path / "direct"), max_steps=steps)
+    ahead = train.run(TOY, dataclasses.replace(toy_options(tmp_path / "ahead"), data_workers=2),
+                      max_steps=steps)
+    assert_states_equal(weights_state(direct), weights_state(ahead))
+
+
+def test_training_device_refuses_a_missing_device(tmp_path: Path) -> None:
+    from ganinterface.engine.device import available_devices
+
+    missing = next(kind for kind in ("cuda", "mps") if kind not in available_devices())
+    with pytest.raises(train.TrainingError, match="not available"):
+        train.run(TOY, dataclasses.replace(toy_options(tmp_path), device=missing), max_steps=1)

@@ -11,7 +11,8 @@ channels_last, one generator forward per step (the fakes the discriminator sees 
 generator is then trained through), no path-length regulariser, an auxiliary loss in which the
 discriminator also predicts the renderer's labels (mouth open, hair band) on real images, and
 optional data-parallel worker processes (``--workers 2 --threads 1`` shares a busy CPU far better
-than one process with two OpenMP threads).
+than one process with two OpenMP threads).  Where there is a GPU (``--device auto`` picks CUDA) the
+networks run there and the portraits are rendered ahead of time by a pool of CPU processes.
 
 Everything the run depends on -- networks, optimisers, step, images seen, position in the data stream
 and every random state -- is saved atomically to ``RUN_DIR/state.pt`` every few minutes and on
@@ -123,6 +124,8 @@ class RunOptions:
     checkpoint_minutes: float = 5.0
     export_minutes: float = 10.0
     log_seconds: float = 60.0
+    device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N", "mps"
+    data_workers: int | None = None  # processes rendering ahead; None: none on CPU, cores - 2 on a GPU
 
 
 @dataclasses.dataclass
@@ -140,10 +143,57 @@ class LossStats:
         return f"loss G {self.g / n:.3f}  D {self.d / n:.3f}  aux {self.aux / n:.3f}  R1 {r1:.4f}"
 
 
-def default_data_source() -> DataSource:
+def render_training_batch(seeds: Sequence[int], height: int, width: int
+                          ) -> tuple[np.ndarray, list[dict[str, Any]]]:
     from ganinterface.demo.portraits import render_batch
 
-    return lambda seeds, height, width: render_batch(list(seeds), height, width)
+    return render_batch(list(seeds), height, width)
+
+
+def default_data_source() -> DataSource:
+    return render_training_batch
+
+
+class PrefetchingSource:
+    """Renders the batches a run will ask for next in a pool of processes, so a GPU never waits.
+
+    Requests are expected to walk the seed stream in equal strides (as ``Trainer.next_reals`` does);
+    a request that was not foreseen (after a resume, say) is rendered at once and the queue restarts
+    from it, so the images returned are always exactly those asked for.
+    """
+
+    def __init__(self, render: DataSource, processes: int, depth: int | None = None):
+        import concurrent.futures
+        import multiprocessing
+
+        self.render = render
+        self.depth = depth or 2 * processes
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            processes, mp_context=multiprocessing.get_context("spawn"))
+        self.queue: list[tuple[tuple[int, ...], Any]] = []
+
+    def __call__(self, seeds: Sequence[int], height: int, width: int
+                 ) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        wanted = tuple(seeds)
+        if self.queue and self.queue[0][0] == wanted:
+            result = self.queue.pop(0)[1].result()
+        else:
+            self.queue.clear()
+            result = self.render(wanted, height, width)
+        self._top_up(wanted, height, width)
+        return result
+
+    def _top_up(self, last: tuple[int, ...], height: int, width: int) -> None:
+        stride = len(last)
+        if self.queue:
+            last = self.queue[-1][0]
+        while len(self.queue) < self.depth:
+            last = tuple(seed + stride for seed in last)
+            self.queue.append((last, self.pool.submit(self.render, last, height, width)))
+
+    def close(self) -> None:
+        self.queue.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -154,7 +204,7 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 def tensor_to_images(images: torch.Tensor) -> np.ndarray:
     """float (N, 3, H, W) nominally in [-1, 1] -> uint8 (N, H, W, 3), as NVlabs saves samples."""
     scaled = (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    return scaled.permute(0, 2, 3, 1).contiguous().numpy()
+    return scaled.permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
 def ema_beta(settings: TrainSettings, images_seen: int) -> float:
@@ -167,17 +217,23 @@ def ema_beta(settings: TrainSettings, images_seen: int) -> float:
 class Trainer:
     """Owns the networks, optimisers, data stream and random states of one training run."""
 
-    def __init__(self, settings: TrainSettings, data_source: DataSource | None = None):
+    def __init__(self, settings: TrainSettings, data_source: DataSource | None = None,
+                 device: torch.device | str = "cpu"):
         from ganinterface.models.stylegan2 import StyleGAN2Generator
 
         self.settings = settings
         self.data_source = data_source or default_data_source()
+        # Latents, mixing and noise seeds are drawn on the CPU on every device, so a run's random
+        # stream (and its saved state) does not depend on where it trains.
+        self.device = torch.device(device)
         torch.manual_seed(settings.seed)
         self.G = StyleGAN2Generator(**settings.generator_kwargs()).train().requires_grad_(False)
         self.D = ResidualDiscriminator(
             settings.img_height, settings.img_width, channel_base=settings.d_channel_base,
             channel_max=settings.d_channel_max,
             aux_outputs=len(AUX_LABELS) if settings.aux_weight else 0).train().requires_grad_(False)
+        self.G.to(self.device)
+        self.D.to(self.device)
         if settings.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)
@@ -208,22 +264,22 @@ class Trainer:
         seeds = range(first, first + s.batch)[self._share()]
         images, labels = self.data_source(seeds, s.img_height, s.img_width)
         self.data_position += s.batch
-        reals = images_to_tensor(images)
+        reals = images_to_tensor(images).to(self.device, non_blocking=True)
         if s.channels_last:
             reals = reals.contiguous(memory_format=torch.channels_last)
         targets = torch.tensor([[float(bool(item[name])) for name in AUX_LABELS] for item in labels])
         return reals, targets
 
     def _autocast(self) -> torch.autocast:
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.settings.bf16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
 
     def generate(self) -> torch.Tensor:
         """This worker's fakes for one step, with style mixing; the graph reaches G's parameters."""
         s = self.settings
-        z = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()]
+        z = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()].to(self.device)
         mix_cutoff = int(torch.randint(1, self.G.num_ws, (), generator=self.rng))
         mix = float(torch.rand((), generator=self.rng)) < s.style_mixing
-        z_mix = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()]
+        z_mix = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()].to(self.device)
         noise_seed = int(torch.randint(0, 2**31 - 1, (), generator=self.rng)) + self.rank
         with self._autocast():
             ws = self.G.mapping(z, None, update_emas=True)
@@ -382,9 +438,10 @@ class Trainer:
         """G_ema on fixed latents (seeds 0..count-1, psi 1) above a row of training renders."""
         z = torch.from_numpy(np.concatenate(
             [np.random.RandomState(seed).randn(1, self.settings.z_dim) for seed in range(count)]))
-        ws = self.G_ema.mapping(z.float(), None)
+        ws = self.G_ema.mapping(z.float().to(self.device), None)
         fakes = tensor_to_images(self.G_ema.synthesize(ws, noise_mode="const").image)
-        reals, _ = self.data_source(range(columns), self.settings.img_height, self.settings.img_width)
+        render = getattr(self.data_source, "render", self.data_source)  # not through a prefetch queue
+        reals, _ = render(range(columns), self.settings.img_height, self.settings.img_width)
         return contact_sheet(list(fakes) + list(reals), columns=columns)
 
     def model_card(self, options: RunOptions) -> dict[str, Any]:
@@ -403,8 +460,7 @@ class Trainer:
             steps=self.step,
             training_seconds=round(self.train_seconds),
             images_per_second=round(self.images_seen / max(self.train_seconds, 1e-9), 2),
-            hardware=f"{_cpu_name()} ({os.cpu_count()} cores, shared with other jobs), "
-                     f"{options.workers} worker process(es) x {options.threads} torch thread(s), no GPU",
+            hardware=_hardware(self.sessions),
             sessions=self.sessions,
             settings=dataclasses.asdict(s),
             techniques=[
@@ -435,13 +491,31 @@ class Trainer:
         from ganinterface.models.native import save_native
 
         self._note_session_end()
-        generator = copy.deepcopy(self.G_ema).to(memory_format=torch.contiguous_format).eval()
+        generator = copy.deepcopy(self.G_ema).cpu().to(memory_format=torch.contiguous_format).eval()
         for name, tensor in list(generator.state_dict().items()):
             if not tensor.is_contiguous():  # safetensors stores contiguous tensors only
                 raise TrainingError(f"internal: {name} is not contiguous after conversion")
         path.parent.mkdir(parents=True, exist_ok=True)
         save_native(generator, path, provenance=dict(trained_by="ganinterface.demo.train"),
                     model_card=self.model_card(options))
+
+
+def _hardware(sessions: list[dict[str, Any]]) -> str:
+    """Where the run trained, session by session (older sessions did not record it: the CPU)."""
+    seen = []
+    for session in sessions:
+        where = session.get("hardware") or "CPU"
+        if where not in seen:
+            seen.append(where)
+    return "; then ".join(seen) if seen else "CPU"
+
+
+def _describe_hardware(device: torch.device, options: RunOptions) -> str:
+    if device.type == "cuda":
+        return (f"{torch.cuda.get_device_name(device)} with {options.data_workers} rendering "
+                f"process(es) on {_cpu_name()}")
+    return (f"{_cpu_name()} ({os.cpu_count()} cores, shared with other jobs), {options.workers} "
+            f"worker process(es) x {options.threads} torch thread(s), no GPU")
 
 
 def _cpu_name() -> str:
@@ -471,7 +545,8 @@ class _StopFlag:
 
 
 def load_or_create(settings: TrainSettings, options: RunOptions,
-                   data_source: DataSource | None = None, quiet: bool = False) -> Trainer:
+                   data_source: DataSource | None = None, quiet: bool = False,
+                   device: torch.device | str = "cpu") -> Trainer:
     state_path = options.run_dir / STATE_FILE
     if options.resume and state_path.exists():
         try:
@@ -490,13 +565,13 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
             log.warning("resuming with the run's own settings; ignoring changed %s", ", ".join(changed))
         if options.init_from is not None and not quiet:
             log.warning("resuming %s, so --init-from %s is ignored", state_path, options.init_from)
-        trainer = Trainer(stored, data_source)
+        trainer = Trainer(stored, data_source, device)
         trainer.load_state_dict(state)
         if not quiet:
             log.info("resumed %s at step %d, %.1f kimg", state_path, trainer.step,
                      trainer.images_seen / 1000)
         return trainer
-    trainer = Trainer(settings, data_source)
+    trainer = Trainer(settings, data_source, device)
     if options.init_from is not None:
         trainer.init_generator_from(options.init_from)
         log.info("G and G_ema initialised from %s", options.init_from)
@@ -553,7 +628,20 @@ def run(settings: TrainSettings, options: RunOptions, data_source: DataSource | 
     """
     options.run_dir.mkdir(parents=True, exist_ok=True)
     if options.workers == 1:
-        return _train_loop(settings, options, data_source, max_steps)
+        device = _training_device(options)
+        if options.data_workers is None:
+            options = dataclasses.replace(
+                options, data_workers=max(1, (os.cpu_count() or 1) - 2) if device.type == "cuda" else 0)
+        prefetcher = None
+        if options.data_workers:
+            prefetcher = PrefetchingSource(data_source or default_data_source(), options.data_workers)
+        try:
+            return _train_loop(settings, options, prefetcher or data_source, max_steps, device=device)
+        finally:
+            if prefetcher is not None:
+                prefetcher.close()
+    if _training_device(options).type != "cpu":
+        raise TrainingError("--workers > 1 is for CPU training; on a GPU use one worker")
     if settings.batch % (4 * options.workers):
         raise TrainingError(f"batch {settings.batch} does not split into groups of 4 over "
                             f"{options.workers} workers")
@@ -575,6 +663,18 @@ def run(settings: TrainSettings, options: RunOptions, data_source: DataSource | 
         dist.destroy_process_group()
         for worker in workers:
             worker.join(timeout=60)
+
+
+def _training_device(options: RunOptions) -> torch.device:
+    from ganinterface.engine.device import DeviceError, pick_device
+
+    try:
+        device = pick_device(options.device)
+    except DeviceError as error:
+        raise TrainingError(str(error)) from None
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # shapes never change during a run
+    return device
 
 
 def _free_port() -> int:
@@ -619,11 +719,12 @@ class _Plan:
 
 
 def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataSource | None,
-                max_steps: int | None, rank: int = 0) -> Trainer:
+                max_steps: int | None, rank: int = 0, device: torch.device | str = "cpu") -> Trainer:
     torch.set_num_threads(options.threads)
-    trainer = load_or_create(settings, options, data_source, quiet=rank > 0)
+    trainer = load_or_create(settings, options, data_source, quiet=rank > 0, device=device)
     trainer.rank, trainer.world = rank, options.workers
     trainer.sessions.append(dict(started=_now(), workers=options.workers, threads=options.threads,
+                                 hardware=_describe_hardware(trainer.device, options),
                                  images_at_start=trainer.images_seen,
                                  **{name: getattr(trainer.settings, name) for name in RETUNABLE}))
     stop = _StopFlag()
@@ -701,6 +802,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="data-parallel worker processes (on a busy machine, 2 workers x 1 "
                              "thread beat 1 x 2)")
+    parser.add_argument("--device", default="auto",
+                        help="where the networks train: auto (CUDA when present, else CPU), cpu, "
+                             "cuda, cuda:N or mps")
+    parser.add_argument("--data-workers", type=int,
+                        help="processes rendering portraits ahead of the training loop (default: "
+                             "none on the CPU, all cores but two on a GPU)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed of the run")
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT,
                         help="where G_ema is exported periodically (default: %(default)s)")
@@ -720,6 +827,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
                 for name in ("minutes", "kimg", "batch", "threads", "workers", "export_minutes",
                              "checkpoint_minutes", "lr")
                 if getattr(args, name) is not None and getattr(args, name) <= 0]
+    if args.data_workers is not None and args.data_workers < 0:
+        problems.append("--data-workers must be 0 or more")
     if args.batch % 4 and args.batch > 4:
         problems.append("--batch must be a multiple of 4 (minibatch-std groups of 4)")
     if problems:
@@ -731,7 +840,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
         retune=args.retune,
         init_from=args.init_from and args.init_from.expanduser(), export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
-        export_minutes=args.export_minutes)
+        export_minutes=args.export_minutes, device=args.device, data_workers=args.data_workers)
     return settings, options
 
 
