@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--out", type=Path, default=None,
                       help="directory for recipes/ and directions/ (default: beside the built-in model)")
     make.add_argument("--samples", type=int, default=600, help="labelled samples to learn from")
-    make.add_argument("--tuning", type=int, default=40, help="seeds to choose layer and strength on")
+    make.add_argument("--tuning", type=int, default=60, help="seeds to choose layer and strength on")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     make.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     make.set_defaults(handler=_demo_edits)

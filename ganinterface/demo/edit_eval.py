@@ -139,8 +139,7 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     return report
 
 
-AIMS = {"open mouth": (0.90, 0.85), "close mouth": (0.90, 0.85),
-        "add hair band": (0.85, 0.80), "remove hair band": (0.85, 0.80)}
+AIMS = {goal.name: (goal.flip_aim, goal.locality_aim) for goal in GOALS}
 
 
 def format_edit_report(report: dict[str, Any]) -> str:

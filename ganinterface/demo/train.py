@@ -1,4 +1,4 @@
-"""Resumable, deterministic GAN training of the built-in portrait generator on a CPU.
+"""Resumable, deterministic GAN training of the built-in portrait generator, on a CPU or a GPU.
 
 Trains ganinterface's own StyleGAN2 generator (our numerics, NVlabs state-dict keys) against
 ``ResidualDiscriminator`` on portraits drawn on the fly by ``demo.portraits.render_batch`` (an endless,
@@ -16,7 +16,7 @@ networks run there and the portraits are rendered ahead of time by a pool of CPU
 
 Everything the run depends on -- networks, optimisers, step, images seen, position in the data stream
 and every random state -- is saved atomically to ``RUN_DIR/state.pt`` every few minutes and on
-SIGTERM/SIGINT; a resumed run (same number of workers and threads) continues bit for bit as if
+SIGTERM/SIGINT; a resumed CPU run (same number of workers and threads) continues bit for bit as if
 it had never stopped.
 
     python -m ganinterface.demo.train --minutes 120          # or: ganinterface train-demo ...
