@@ -170,3 +170,15 @@ def test_search_prefers_meeting_both_aims_over_flipping_everything():
     # equal flips and margins: the edit that stays inside its mask wins
     spread, tight = {"flip_rate": 0.58, "locality": 0.78}, {"flip_rate": 0.58, "locality": 1.0}
     assert choice_key(tight, mouth) > choice_key(spread, mouth)
+
+
+def test_demo_edits_help_states_the_search_defaults(capsys):
+    """The CLI does not import the search at start-up, so its help text repeats the defaults."""
+    from ganinterface.cli import main
+    from ganinterface.demo.edit_recipes import FINDING_SAMPLES, TUNING_SEEDS
+
+    with pytest.raises(SystemExit):
+        main(["demo-edits", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"learn from (default: {FINDING_SAMPLES})" in help_text
+    assert f"strength on (default: {TUNING_SEEDS})" in help_text

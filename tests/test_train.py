@@ -165,7 +165,7 @@ def test_export_writes_a_loadable_native_checkpoint_with_model_card(tmp_path: Pa
     for _ in range(2):
         trainer.train_step()
     path = tmp_path / "toy.safetensors"
-    trainer.export(path, toy_options(tmp_path))
+    trainer.export(path)
 
     loaded = load_native(path)
     z = torch.randn(3, TOY.z_dim)
@@ -198,7 +198,7 @@ def test_warm_start_copies_generator_but_not_discriminator(tmp_path: Path) -> No
     donor = Trainer(TOY)
     donor.train_step()
     path = tmp_path / "donor.safetensors"
-    donor.export(path, toy_options(tmp_path))
+    donor.export(path)
     options = toy_options(tmp_path / "run")
     options.init_from = path
     warm = train.load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), options)

@@ -44,8 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="portrait generator (default: the built-in model)")
     make.add_argument("--out", type=Path, default=None,
                       help="directory for recipes/ and directions/ (default: beside the built-in model)")
-    make.add_argument("--samples", type=int, default=600, help="labelled samples to learn from")
-    make.add_argument("--tuning", type=int, default=60, help="seeds to choose layer and strength on")
+    # defaults live in demo.edit_recipes, which is imported only when the command runs
+    make.add_argument("--samples", type=int, default=None,
+                      help="labelled samples to learn from (default: 600)")
+    make.add_argument("--tuning", type=int, default=None,
+                      help="seeds to choose layer and strength on (default: 60)")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     make.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     make.set_defaults(handler=_demo_edits)
@@ -102,15 +105,16 @@ def _load_measuring_kit(args: argparse.Namespace):
 
 def _demo_edits(args: argparse.Namespace) -> int:
     from ganinterface.demo.edit_eval import shipped_dir
-    from ganinterface.demo.edit_recipes import make_shipped_edits
+    from ganinterface.demo.edit_recipes import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
     from ganinterface.export.progress import TqdmProgress
 
     generator, classifier, _ = _load_measuring_kit(args)
     out = args.out or shipped_dir()
     with TqdmProgress("sampling", unit="image") as progress:
         try:
-            summary = make_shipped_edits(generator, classifier, out, finding=args.samples,
-                                         tuning=args.tuning, progress=progress,
+            summary = make_shipped_edits(generator, classifier, out,
+                                         finding=args.samples or FINDING_SAMPLES,
+                                         tuning=args.tuning or TUNING_SEEDS, progress=progress,
                                          report=lambda line: print(line, file=sys.stderr, flush=True))
         except ValueError as error:
             raise UserError(str(error)) from None

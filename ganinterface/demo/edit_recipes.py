@@ -49,6 +49,8 @@ STRENGTHS = (1.0, 2.0, 4.0)
 # Channels per edit, fewest first: more channels are tried only where fewer cannot flip.
 TOP_KS = (16, 64)
 TARGET_FLIP = 0.95
+FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
+TUNING_SEEDS = 60  # seeds the layer, channel count and strength are chosen on
 LOCALITY_DILATION = 3  # pixels, at the image's resolution, as the edit report scores them
 
 
@@ -306,7 +308,7 @@ def direction_stem(name: str) -> str:
 
 
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
-                       finding: int = 600, tuning: int = 60, top_ks: Sequence[int] = TOP_KS,
+                       finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
     """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""

@@ -268,7 +268,7 @@ class Trainer:
         if s.channels_last:
             reals = reals.contiguous(memory_format=torch.channels_last)
         targets = torch.tensor([[float(bool(item[name])) for name in AUX_LABELS] for item in labels])
-        return reals, targets
+        return reals, targets.to(self.device)
 
     def _autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
@@ -444,7 +444,7 @@ class Trainer:
         reals, _ = render(range(columns), self.settings.img_height, self.settings.img_width)
         return contact_sheet(list(fakes) + list(reals), columns=columns)
 
-    def model_card(self, options: RunOptions) -> dict[str, Any]:
+    def model_card(self) -> dict[str, Any]:
         s = self.settings
         return dict(
             name="portraits-128x64",
@@ -487,7 +487,7 @@ class Trainer:
         if self.sessions:
             self.sessions[-1].update(ended=_now(), images_at_end=self.images_seen)
 
-    def export(self, path: Path, options: RunOptions) -> None:
+    def export(self, path: Path) -> None:
         from ganinterface.models.native import save_native
 
         self._note_session_end()
@@ -497,7 +497,7 @@ class Trainer:
                 raise TrainingError(f"internal: {name} is not contiguous after conversion")
         path.parent.mkdir(parents=True, exist_ok=True)
         save_native(generator, path, provenance=dict(trained_by="ganinterface.demo.train"),
-                    model_card=self.model_card(options))
+                    model_card=self.model_card())
 
 
 def _hardware(sessions: list[dict[str, Any]]) -> str:
@@ -511,9 +511,9 @@ def _hardware(sessions: list[dict[str, Any]]) -> str:
 
 
 def _describe_hardware(device: torch.device, options: RunOptions) -> str:
-    if device.type == "cuda":
-        return (f"{torch.cuda.get_device_name(device)} with {options.data_workers} rendering "
-                f"process(es) on {_cpu_name()}")
+    if device.type != "cpu":
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"Apple GPU ({device})"
+        return f"{name} with {options.data_workers} rendering process(es) on {_cpu_name()}"
     return (f"{_cpu_name()} ({os.cpu_count()} cores, shared with other jobs), {options.workers} "
             f"worker process(es) x {options.threads} torch thread(s), no GPU")
 
@@ -606,7 +606,7 @@ def write_outputs(trainer: Trainer, options: RunOptions) -> None:
     if options.export_path is None:
         return
     try:
-        trainer.export(options.export_path, options)
+        trainer.export(options.export_path)
         # GANs can collapse late: keep every export, so an earlier, better one can still be shipped
         _keep_copy(options.export_path,
                    options.run_dir / "exports" / f"{options.export_path.stem}-{kimg_name}.safetensors")
@@ -641,7 +641,8 @@ def run(settings: TrainSettings, options: RunOptions, data_source: DataSource | 
             if prefetcher is not None:
                 prefetcher.close()
     if _training_device(options).type != "cpu":
-        raise TrainingError("--workers > 1 is for CPU training; on a GPU use one worker")
+        raise TrainingError("--workers > 1 trains on the CPU: add --device cpu, or train on the "
+                            "GPU with one worker")
     if settings.batch % (4 * options.workers):
         raise TrainingError(f"batch {settings.batch} does not split into groups of 4 over "
                             f"{options.workers} workers")
