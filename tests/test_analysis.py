@@ -79,6 +79,40 @@ def test_propose_feature_edit_turns_b_into_a():
     assert sorted(e.amount for e in per_channel) == pytest.approx(sorted(0.5 * a for a in amounts.values()))
 
 
+def test_propose_feature_edit_with_one_region_per_example_measures_where_each_feature_sits():
+    """The feature sits at a different place on each example; a shared region wide enough for all
+    dilutes the difference, per-example regions measure it fully.  Checked against a hand loop."""
+    rng = np.random.default_rng(4)
+    n_a, n_b = 3, 2
+    with_feature = rng.normal(size=(n_a, C, H, W))
+    without = rng.normal(size=(n_b, C, H, W))
+    regions = np.zeros((n_a + n_b, H, W))
+    for i, top in enumerate((1, 4, 7, 2, 6)):
+        regions[i, top:top + 3, 2:5] = 1.0
+        regions[i, top + 3, 2:5] = 0.5  # soft edge
+        if i < n_a:
+            with_feature[i, 5, top:top + 3, 2:5] += 3.0
+    proposal = propose_feature_edit(with_feature, without, regions, top_k=1)
+    assert proposal.channels == (5,)
+
+    def mean_inside(sample, region):
+        total = sum(sample[5, y, x] * region[y, x] for y in range(H) for x in range(W))
+        return total / sum(region[y, x] for y in range(H) for x in range(W))
+
+    expected = (np.mean([mean_inside(f, r) for f, r in zip(with_feature, regions[:n_a])])
+                - np.mean([mean_inside(f, r) for f, r in zip(without, regions[n_a:])]))
+    assert proposal.amounts[0] == pytest.approx(expected, rel=1e-9)
+    shared = np.clip(regions.sum(axis=0), 0, 1)
+    diluted = propose_feature_edit(with_feature, without, shared, top_k=1)
+    assert diluted.channels == (5,) and diluted.amounts[0] < 0.7 * proposal.amounts[0]
+    with pytest.raises(AnalysisError, match="one per example"):
+        propose_feature_edit(with_feature, without, regions[:4])
+    empty = regions.copy()
+    empty[0] = 0.0
+    with pytest.raises(AnalysisError, match="every example"):
+        propose_feature_edit(with_feature, without, empty)
+
+
 def test_locate_peak_is_the_centroid_of_the_blob():
     y, x = np.mgrid[0:32, 0:16]
     cx, cy = 10.5, 20.0  # in pixels

@@ -15,6 +15,7 @@ from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_eval import edit_report, load_recipe
 from ganinterface.demo.edit_recipes import (GOALS, TARGET_FLIP, TOP_KS, candidate_layers, choice_key,
                                             draw_samples, make_shipped_edits, region_prior)
+from ganinterface.engine.analysis import locate_peak
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.scene import Mask
@@ -109,8 +110,8 @@ def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
 
 
 def test_open_mouth_channels_follow_the_labelled_difference(kit):
-    """Each chosen channel's amount has the sign and size of (open - closed) inside the region,
-    computed here directly from the samples."""
+    """Each chosen channel's amount has the sign and size of (open - closed) under the mask where the
+    anchor places it on each sample, computed here directly from the samples."""
     generator, classifier, out, _ = kit
     recipe = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
     layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]
@@ -118,9 +119,14 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
     samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
     p_open = samples.probabilities["mouth_open"][:, 1]
     features = samples.features[layer]
-    _, grown = region_prior("mouth_box", H, W)
-    region = rasterize(Mask((grown,)), *features.shape[2:])
-    inside = (features * region).sum(axis=(2, 3)) / region.sum()
+    anchor, mask = recipe.edits[0].anchor, recipe.edits[0].mask
+    assert anchor.layer == layer and (mask.dx, mask.dy, mask.scale) == (0, 0, 1) and not anchor.follow_scale
+    inside = []
+    for sample in features:
+        peak = locate_peak(sample[list(anchor.channels)].mean(axis=0))
+        placed = rasterize(mask.moved(dx=peak.x - anchor.x, dy=peak.y - anchor.y), *features.shape[2:])
+        inside.append((sample * placed).sum(axis=(1, 2)) / placed.sum())
+    inside = np.array(inside)
     difference = inside[p_open >= 0.9].mean(axis=0) - inside[p_open <= 0.1].mean(axis=0)
     for edit in recipe.edits:
         (channel,) = edit.channels

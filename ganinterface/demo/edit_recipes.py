@@ -3,12 +3,12 @@
 No hand labels: the generator is sampled, the attribute classifier reads every sample, and
 
 * a **direction** is the mean w of samples with an attribute minus the mean of those without;
-* a **recipe** comes from the feature maps: for each candidate layer, the channels whose mean inside
-  the feature's region differs most between samples with and without it
-  (``engine.analysis.propose_feature_edit``) become per-channel FeatureEdits inside a small mask
-  where the renderer puts that feature on average; an anchor (the channels most specific to the
-  region, ``rank_channels``) moves the mask with the feature on each portrait.  The layer and the
-  strength are chosen on tuning seeds by flip rate, then locality.
+* a **recipe** comes from the feature maps: for each candidate layer, an anchor (the channels most
+  specific to the feature's region, ``rank_channels``) moves a small mask, where the renderer puts
+  that feature on average, to the feature on each portrait; the channels whose mean under that
+  placed mask differs most between samples with and without the feature
+  (``engine.analysis.propose_feature_edit``) become per-channel FeatureEdits of that difference.
+  The layer, channel count and strength are chosen on tuning seeds by their margin to the aims.
 
 How each file was found is written into its JSON provenance.
 """
@@ -41,11 +41,11 @@ Report = Callable[[str], None]
 
 FINDING_SEED_BASE = 1_000_000  # finding and tuning seeds; the edit report defaults to seeds 0-199
 CONFIDENT = 0.9
-# Tried in order until the flip rate reaches TARGET_FLIP.  Strength 1 moves the region's features
-# from one class's mean to the other's; beyond ~4 times that the generator no longer draws the
-# feature but paints over it (a magenta box over a hair band, a dark blot for a mouth) that can
-# fool the classifier, so the ladder stops there.
-STRENGTHS = (1.0, 2.0, 4.0)
+# Tried in order until the flip rate reaches TARGET_FLIP.  Strength 1 moves the features under the
+# placed mask from one class's mean to the other's; from ~3 times that the generator no longer draws
+# the feature but paints over it (rainbow blots on a mouth, a striped box for a hair band) that can
+# fool the classifier, so the ladder stops at 2.
+STRENGTHS = (1.0, 1.5, 2.0)
 # Channels per edit, fewest first: more channels are tried only where fewer cannot flip.
 TOP_KS = (16, 64)
 TARGET_FLIP = 0.95
@@ -150,16 +150,31 @@ def find_anchor(samples: Samples, layer: str, region: Rect, count: int = 3) -> A
                   y=float(np.mean([p.y for p in peaks])), spread=float(np.mean([p.spread for p in peaks])))
 
 
-def propose_recipe(samples: Samples, goal: EditGoal, layer: str, mask: Mask, region: Rect,
-                   anchor: Anchor | None, top_k: int = 8, strength: float = 1.0) -> Recipe:
-    reached = samples.with_state(goal.attribute, goal.target)
-    other = samples.with_state(goal.attribute, 1 - goal.target)
+def placed_rasters(samples: Samples, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
+    """(N, h, w): ``mask`` at ``layer``'s resolution where the (anchored) edit puts it on each sample."""
+    height, width = samples.features[layer].shape[2:]
+    if anchor is None:
+        return rasterize(mask, height, width)[None].repeat(len(samples.seeds), axis=0)
+    anchor_features = samples.features[anchor.layer][:, list(anchor.channels)]
+    return np.stack([rasterize(anchored_mask(mask, anchor, activation), height, width)
+                     for activation in anchor_features])
+
+
+def propose_recipe(samples: Samples, goal: EditGoal, layer: str, mask: Mask, anchor: Anchor | None,
+                   top_k: int = 8, strength: float = 1.0, placed: np.ndarray | None = None) -> Recipe:
+    """Per-channel edits of the top_k channels by the class difference inside the mask, measured
+    where the edit lands on each sample (``placed``, from ``placed_rasters``), times ``strength``."""
+    if placed is None:
+        placed = placed_rasters(samples, layer, mask, anchor)
+    on_layer = placed.sum(axis=(1, 2)) > 0  # an anchor near the border can push the mask off the map
+    reached = [i for i in samples.with_state(goal.attribute, goal.target) if on_layer[i]]
+    other = [i for i in samples.with_state(goal.attribute, 1 - goal.target) if on_layer[i]]
     if len(reached) < 2 or len(other) < 2:
         raise ValueError(f"{goal.name}: too few confidently classified samples "
                          f"({len(reached)} in the target state, {len(other)} not)")
     features = samples.features[layer]
-    raster = rasterize(Mask((region,)), *features.shape[2:])
-    proposal = propose_feature_edit(features[reached], features[other], raster, top_k=top_k)
+    regions = np.concatenate([placed[reached], placed[other]])
+    proposal = propose_feature_edit(features[reached], features[other], regions, top_k=top_k)
     edits = proposal.to_edits(layer, mask, strength=strength, per_channel=True, name=goal.name)
     edits = tuple(dataclasses.replace(e, anchor=anchor) for e in edits)
     return Recipe(edits=edits, name=goal.name)
@@ -201,8 +216,9 @@ def try_recipe(renderer: Renderer, classifier: AttributeClassifier, recipe: Reci
         localities.append(locality(before, result.image, region))
     read_before = tuning.probabilities[goal.attribute].argmax(axis=1)
     read_after = classifier.classify(np.stack(after))[goal.attribute].argmax(axis=1)
-    return {"flip_rate": flip_rate(read_before, read_after, goal.target),
-            "locality": float(np.mean(localities))}
+    # rounded as the provenance stores them, so the progress lines and the file agree
+    return {"flip_rate": round(flip_rate(read_before, read_after, goal.target), 4),
+            "locality": round(float(np.mean(localities)), 4)}
 
 
 def choice_key(figures: dict[str, float], goal: EditGoal) -> tuple[float, float, float]:
@@ -225,12 +241,13 @@ def _layer_trials(renderer: Renderer, classifier: AttributeClassifier, samples: 
     """One layer's settings, fewest channels and weakest first, up to the first that flips: more
     channels or strength beyond it only disturb more."""
     anchor = find_anchor(samples, layer, region)
+    placed = placed_rasters(samples, layer, mask, anchor)
     height, width = tuning.images.shape[1:3]
     regions = scoring_regions(renderer, tuning.seeds, mask, anchor, height, width)
     channels = samples.features[layer].shape[1]
     for top_k in sorted({min(k, channels) for k in top_ks}):
         for strength in strengths:
-            recipe = propose_recipe(samples, goal, layer, mask, region, anchor, top_k, strength)
+            recipe = propose_recipe(samples, goal, layer, mask, anchor, top_k, strength, placed)
             figures = try_recipe(renderer, classifier, recipe, goal, tuning, regions)
             yield figures, layer, top_k, strength, recipe
             if figures["flip_rate"] >= TARGET_FLIP:
@@ -257,7 +274,8 @@ def find_recipe(generator: GeneratorBase, renderer: Renderer, classifier: Attrib
     figures, layer, top_k, strength, recipe = max(trials, key=lambda t: choice_key(t[0], goal))
     provenance = {
         "method": "feature-map channels found with engine.analysis.propose_feature_edit on "
-                  "classifier-labelled samples; anchor channels by engine.analysis.rank_channels; "
+                  "classifier-labelled samples, measured under the mask where the anchor places it "
+                  "on each sample; anchor channels by engine.analysis.rank_channels; "
                   "the trial with the largest worst margin to the flip and locality aims chosen",
         "goal": dataclasses.asdict(goal),
         "finding_seeds": [samples.seeds[0], samples.seeds[-1]],

@@ -115,16 +115,18 @@ def propose_feature_edit(features_a: np.ndarray, features_b: np.ndarray, region:
     """Channels and signed amounts that make B-like examples A-like inside ``region``.
 
     ``features_a`` / ``features_b``: (N, C, h, w) (or (C, h, w)) activations of one layer for the
-    examples that have the feature (A) and those that do not (B).  Channels are ranked by the
-    difference of their region means divided by the channel's std over both sets.
+    examples that have the feature (A) and those that do not (B).  ``region`` is one soft mask for
+    every example, or one per example (A's, then B's: (N_a + N_b, h, w)) where the feature sits in a
+    different place on each: the amounts are then the class difference where an anchored edit lands,
+    not diluted by a region wide enough for every portrait.  Channels are ranked by the difference of
+    their region means divided by the channel's std over both sets.
     """
     a, b = _as_batch(features_a, "features_a"), _as_batch(features_b, "features_b")
     if a.shape[1:] != b.shape[1:]:
         raise AnalysisError(f"features_a {a.shape[1:]} and features_b {b.shape[1:]} differ in shape")
-    region = fit_region(region, *a.shape[2:])
-    inside_a, _ = _region_means(a, region)
-    inside_b, _ = _region_means(b, region)
-    difference = inside_a.mean(axis=0) - inside_b.mean(axis=0)
+    regions = _example_regions(region, len(a), len(b), *a.shape[2:])
+    difference = (_weighted_means(a, regions[:len(a)]).mean(axis=0)
+                  - _weighted_means(b, regions[len(a):]).mean(axis=0))
     both = np.concatenate([a, b])
     std = both.transpose(1, 0, 2, 3).reshape(both.shape[1], -1).std(axis=1)
     score = difference / np.maximum(std, 1e-8)
@@ -132,6 +134,26 @@ def propose_feature_edit(features_a: np.ndarray, features_b: np.ndarray, region:
     return FeatureEditProposal(channels=tuple(int(c) for c in chosen),
                                amounts=tuple(float(difference[c]) for c in chosen),
                                scores=tuple(float(score[c]) for c in chosen))
+
+
+def _example_regions(region: np.ndarray, count_a: int, count_b: int, height: int,
+                     width: int) -> np.ndarray:
+    """``region`` as (count_a + count_b, height, width) weights: shared, or one per example."""
+    region = np.asarray(region)
+    if region.ndim == 2:
+        return np.broadcast_to(fit_region(region, height, width), (count_a + count_b, height, width))
+    if region.ndim != 3 or len(region) != count_a + count_b:
+        raise AnalysisError(f"region must be one 2-D mask or one per example ({count_a} + {count_b}), "
+                            f"got shape {region.shape}")
+    return np.stack([fit_region(r, height, width) for r in region])
+
+
+def _weighted_means(features: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(N, C) means of each example's channels weighted by its own region (N, h, w)."""
+    weights = regions.sum(axis=(1, 2))
+    if not np.all(weights > 0):
+        raise AnalysisError("every example's region must cover part of the layer")
+    return np.einsum("nchw,nhw->nc", features, regions) / weights[:, None]
 
 
 def _box_blur3(values: np.ndarray) -> np.ndarray:
