@@ -46,8 +46,9 @@ CONFIDENT = 0.9
 # the feature but paints over it (rainbow blots on a mouth, a striped box for a hair band) that can
 # fool the classifier, so the ladder stops at 2.
 STRENGTHS = (1.0, 1.5, 2.0)
-# Channels per edit, fewest first: more channels are tried only where fewer cannot flip.
-TOP_KS = (16, 64)
+# Channels per edit, fewest first: more channels are tried only where fewer cannot flip (128 is
+# every channel of the built-in model's layers: the whole class difference under the mask).
+TOP_KS = (16, 64, 128)
 TARGET_FLIP = 0.95
 FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
 TUNING_SEEDS = 60  # seeds the layer, channel count and strength are chosen on

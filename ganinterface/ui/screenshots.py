@@ -79,7 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     window.features_panel.select_top.click()
     window.set_tool(Tool.BRUSH)
     window.brush_size.setValue(10)
-    window.strength.setValue(1.0)  # an amount near the channels' own activations
     _drag(window, [(0.4, 0.62), (0.5, 0.64), (0.6, 0.62)])
     _grab(app, window, out / "screenshot-paint.png")
 
