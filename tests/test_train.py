@@ -189,22 +189,76 @@ def test_outputs_keep_a_sample_sheet_and_every_export(tmp_path: Path) -> None:
     assert (options.run_dir / "samples.png").exists()
     assert (tmp_path / "shipped.safetensors").exists()
     kept = sorted(p.name for p in (options.run_dir / "exports").iterdir())
-    assert kept == ["shipped-000000kimg.json", "shipped-000000kimg.safetensors"]
+    assert kept == ["shipped-000000kimg.discriminator.safetensors", "shipped-000000kimg.json",
+                    "shipped-000000kimg.safetensors"]
     kept_weights = options.run_dir / "exports" / "shipped-000000kimg.safetensors"
     assert kept_weights.read_bytes() == (tmp_path / "shipped.safetensors").read_bytes()
 
 
-def test_warm_start_copies_generator_but_not_discriminator(tmp_path: Path) -> None:
+def _exported_donor(tmp_path: Path, steps: int = 2) -> tuple[Trainer, Path]:
     donor = Trainer(TOY)
-    donor.train_step()
+    for _ in range(steps):
+        donor.train_step()
+    donor.sessions.append({"started": "then", "images_at_start": 0})
     path = tmp_path / "donor.safetensors"
     donor.export(path)
+    return donor, path
+
+
+def _warm_options(tmp_path: Path, path: Path, d_warmup_kimg: float = 0.016) -> RunOptions:
     options = toy_options(tmp_path / "run")
     options.init_from = path
-    warm = train.load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), options)
+    options.d_warmup_kimg = d_warmup_kimg
+    return options
+
+
+def test_warm_start_continues_generator_discriminator_and_counters(tmp_path: Path) -> None:
+    donor, path = _exported_donor(tmp_path)
+    assert train.discriminator_path(path).exists()
+    warm = train.load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), _warm_options(tmp_path, path))
     assert_states_equal(donor.G_ema.state_dict(), warm.G.state_dict(), "G")
     assert_states_equal(donor.G_ema.state_dict(), warm.G_ema.state_dict(), "G_ema")
-    assert warm.step == 0
+    assert_states_equal(donor.D.state_dict(), warm.D.state_dict(), "D")
+    # the model card keeps counting: steps and images go on from the donor's, on new images
+    assert (warm.step, warm.images_seen, warm.data_position) == (2, 2 * TOY.batch, 2 * TOY.batch)
+    assert warm.sessions[0]["started"] == "then"
+    assert warm.d_warmup_left == 0, "a discriminator was restored: no warm-up needed"
+    assert "with its discriminator" in warm.session_note["warm_start"]
+
+
+def test_warm_start_without_discriminator_trains_d_alone_first(tmp_path: Path) -> None:
+    donor, path = _exported_donor(tmp_path)
+    train.discriminator_path(path).unlink()
+    options = _warm_options(tmp_path, path, d_warmup_kimg=2 * TOY.batch / 1000)
+    fresh_d = Trainer(TOY).D.state_dict()
+    trainer = train.run(TOY, options, max_steps=3)  # 2 warm-up steps, then 1 ordinary step
+    assert trainer.warmup_steps == 2 and trainer.d_warmup_left == 0
+    assert trainer.step == 3 and trainer.images_seen == 3 * TOY.batch
+    assert trainer.data_position == 5 * TOY.batch, "warm-up images come from the stream too"
+    assert "D trained alone on 16 images" in trainer.sessions[-1]["warm_start"]
+
+    # stopped inside the warm-up, G and its average are the donor's and only D has moved
+    stopped = train.load_or_create(TOY, _warm_options(tmp_path / "again", path, 2 * TOY.batch / 1000))
+    stopped.train_step()
+    assert stopped.d_warmup_left == TOY.batch and stopped.step == 2
+    assert_states_equal(donor.G_ema.state_dict(), stopped.G.state_dict(), "G")
+    assert_states_equal(donor.G_ema.state_dict(), stopped.G_ema.state_dict(), "G_ema")
+    assert not all(torch.equal(fresh_d[k], v) for k, v in stopped.D.state_dict().items())
+    # and a resumed run finishes the warm-up it was in
+    stopped.save_state(tmp_path / "saved")
+    resumed = train.load_or_create(TOY, toy_options(tmp_path / "saved"))
+    assert (resumed.d_warmup_left, resumed.warmup_steps) == (TOY.batch, 1)
+
+
+def test_warm_start_from_a_broken_file_is_a_one_line_error(tmp_path: Path) -> None:
+    _, path = _exported_donor(tmp_path)
+    train.discriminator_path(path).write_bytes(b"not safetensors")
+    with pytest.raises(train.TrainingError, match="cannot read discriminator") as error:
+        train.load_or_create(TOY, _warm_options(tmp_path, path))
+    assert "\n" not in str(error.value)
+    bigger = TrainSettings(**{**TOY.__dict__, "g_channel_max": 16})
+    with pytest.raises(train.TrainingError, match="does not fit the generator"):
+        train.load_or_create(bigger, _warm_options(tmp_path, path))
 
 
 def test_ema_half_life() -> None:

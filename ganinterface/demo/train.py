@@ -29,6 +29,7 @@ import copy
 import dataclasses
 import datetime
 import io
+import json
 import logging
 import math
 import os
@@ -116,7 +117,8 @@ class RunOptions:
     minutes: float | None = None  # stop after this much wall time in this invocation
     kimg: float | None = None  # stop once this many thousand images have been seen in total
     resume: bool = True
-    init_from: Path | None = None  # warm-start G and G_ema from a native checkpoint
+    init_from: Path | None = None  # warm-start from an exported generator (and its discriminator)
+    d_warmup_kimg: float = 10.0  # a warm start without a discriminator trains D alone this long first
     retune: bool = False  # on resume, take RETUNABLE settings from the command line
     export_path: Path | None = DEFAULT_EXPORT
     threads: int = 2  # torch threads per worker
@@ -249,6 +251,11 @@ class Trainer:
         self.train_seconds = 0.0  # wall time spent training, over all invocations
         self.started = _now()
         self.sessions: list[dict[str, Any]] = []  # one entry per invocation, for the model card
+        self.session_note: dict[str, Any] = {}  # what the next session entry should also say
+        # A warm start without a discriminator first trains D alone (G fixed) on this many images,
+        # so an untrained D does not push a trained G around; counted apart from images_seen.
+        self.d_warmup_left = 0
+        self.warmup_steps = 0
         # Data-parallel workers (see `run`): each takes its share of every batch; gradients are averaged.
         self.rank, self.world = 0, 1
 
@@ -273,7 +280,7 @@ class Trainer:
     def _autocast(self) -> torch.autocast:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.settings.bf16)
 
-    def generate(self) -> torch.Tensor:
+    def generate(self, update_emas: bool = True) -> torch.Tensor:
         """This worker's fakes for one step, with style mixing; the graph reaches G's parameters."""
         s = self.settings
         z = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()].to(self.device)
@@ -282,7 +289,7 @@ class Trainer:
         z_mix = torch.randn(s.batch, s.z_dim, generator=self.rng)[self._share()].to(self.device)
         noise_seed = int(torch.randint(0, 2**31 - 1, (), generator=self.rng)) + self.rank
         with self._autocast():
-            ws = self.G.mapping(z, None, update_emas=True)
+            ws = self.G.mapping(z, None, update_emas=update_emas)
             if mix:
                 ws_mix = self.G.mapping(z_mix, None, update_emas=False)
                 ws = torch.cat([ws[:, :mix_cutoff], ws_mix[:, mix_cutoff:]], dim=1)
@@ -290,30 +297,15 @@ class Trainer:
 
     # ---- one optimisation step ----------------------------------------------------------------
     def train_step(self) -> LossStats:
+        if self.d_warmup_left > 0:
+            return self._warm_up_discriminator()
         s = self.settings
         stats = LossStats(steps=1)
         reals, targets = self.next_reals()
         self.G.requires_grad_(True)
         fakes = self.generate()
-
-        # Discriminator: fakes -> 0, reals -> 1, and the renderer's labels on reals.
-        self.D.requires_grad_(True)
-        with self._autocast():
-            fake_logits, _ = self.D(fakes.detach())
-            real_logits, real_aux = self.D(reals)
-        loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-        stats.d = float(loss_D.detach())
-        if s.aux_weight:
-            loss_aux = F.binary_cross_entropy_with_logits(real_aux, targets)
-            stats.aux = float(loss_aux.detach())
-            loss_D = loss_D + s.aux_weight * loss_aux
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        self._average_gradients(self.D)
-        self.opt_D.step()
-        if s.r1_gamma and self.step % s.r1_interval == 0:
-            stats.r1, stats.r1_steps = self._r1_step(reals), 1
-        self.D.requires_grad_(False)
+        self._update_discriminator(reals, targets, fakes, stats,
+                                   r1_due=(self.step + self.warmup_steps) % s.r1_interval == 0)
 
         # Generator: through the updated D, back along the graph built above (G is still unchanged).
         with self._autocast():
@@ -330,6 +322,40 @@ class Trainer:
         self.images_seen += s.batch
         if self.rank == 0:  # only worker 0 saves and exports, so only it needs the average
             self._update_ema()
+        return stats
+
+    def _update_discriminator(self, reals: torch.Tensor, targets: torch.Tensor, fakes: torch.Tensor,
+                              stats: LossStats, r1_due: bool) -> None:
+        """One D step: fakes -> 0, reals -> 1, the renderer's labels on reals, and R1 when due."""
+        s = self.settings
+        self.D.requires_grad_(True)
+        with self._autocast():
+            fake_logits, _ = self.D(fakes.detach())
+            real_logits, real_aux = self.D(reals)
+        loss_D = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
+        stats.d = float(loss_D.detach())
+        if s.aux_weight:
+            loss_aux = F.binary_cross_entropy_with_logits(real_aux, targets)
+            stats.aux = float(loss_aux.detach())
+            loss_D = loss_D + s.aux_weight * loss_aux
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        self._average_gradients(self.D)
+        self.opt_D.step()
+        if s.r1_gamma and r1_due:
+            stats.r1, stats.r1_steps = self._r1_step(reals), 1
+        self.D.requires_grad_(False)
+
+    def _warm_up_discriminator(self) -> LossStats:
+        """A D step against the fixed G (no G graph, no G or G_ema change)."""
+        stats = LossStats(steps=1)
+        reals, targets = self.next_reals()
+        with torch.no_grad():
+            fakes = self.generate(update_emas=False)
+        self._update_discriminator(reals, targets, fakes, stats,
+                                   r1_due=self.warmup_steps % self.settings.r1_interval == 0)
+        self.warmup_steps += 1
+        self.d_warmup_left = max(0, self.d_warmup_left - self.settings.batch)
         return stats
 
     def _average_gradients(self, module: torch.nn.Module) -> None:
@@ -377,6 +403,7 @@ class Trainer:
             opt_G=self.opt_G.state_dict(), opt_D=self.opt_D.state_dict(),
             step=self.step, images_seen=self.images_seen, data_position=self.data_position,
             train_seconds=self.train_seconds, started=self.started, sessions=self.sessions,
+            d_warmup_left=self.d_warmup_left, warmup_steps=self.warmup_steps,
             rng=self.rng.get_state(), torch_rng=torch.get_rng_state(),
             numpy_rng=np.random.get_state(), python_rng=random.getstate())
 
@@ -393,6 +420,8 @@ class Trainer:
         self.train_seconds = state["train_seconds"]
         self.started = state["started"]
         self.sessions = list(state.get("sessions", []))
+        self.d_warmup_left = state.get("d_warmup_left", 0)  # states saved before warm-ups existed
+        self.warmup_steps = state.get("warmup_steps", 0)
         self.rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         np.random.set_state(state["numpy_rng"])
@@ -420,17 +449,40 @@ class Trainer:
             handle.write(buffer.getbuffer())
         return path
 
-    def init_generator_from(self, path: Path) -> None:
-        """Warm start: copy a shipped generator's weights into G and G_ema (D starts fresh)."""
-        from ganinterface.models.native import load_native
+    def warm_start_from(self, path: Path, d_warmup_images: int) -> None:
+        """Continue an exported run: G and G_ema from ``path``, the counters from its model card (so
+        the next card still says how much the generator has seen), and the discriminator exported
+        beside it.  Without that file D starts fresh and trains alone on ``d_warmup_images`` first.
+        Optimiser moments are not exported; Adam rebuilds them within a few hundred steps."""
+        from ganinterface.models.base import CheckpointError
+        from ganinterface.models.native import load_native, sidecar_path
 
-        source = load_native(path)
         try:
-            self.G.load_state_dict(source.state_dict())
-            self.G_ema.load_state_dict(source.state_dict())
-        except RuntimeError as error:
-            raise TrainingError(f"{path}: does not fit the generator being trained "
-                                f"({str(error).splitlines()[0]})") from None
+            source = load_native(path)
+            card = json.loads(sidecar_path(path).read_text()).get("model_card") or {}
+        except (CheckpointError, OSError, ValueError) as error:
+            raise TrainingError(f"{path}: cannot warm-start from it ({error})") from None
+        _load_weights(self.G, source.state_dict(), path, "generator")
+        _load_weights(self.G_ema, source.state_dict(), path, "generator")
+        self.images_seen = self.data_position = int(card.get("images_seen", 0))  # new images next
+        self.step = int(card.get("steps", 0))
+        self.train_seconds = float(card.get("training_seconds", 0.0))
+        self.started = card.get("started", self.started)
+        self.sessions = list(card.get("sessions", []))
+        d_path = discriminator_path(path)
+        if d_path.exists():
+            from safetensors.torch import load_file
+
+            try:
+                weights = load_file(d_path)
+            except Exception as error:  # safetensors' own errors subclass nothing more specific
+                raise TrainingError(f"{d_path}: cannot read discriminator ({error})") from None
+            _load_weights(self.D, weights, d_path, "discriminator")
+            self.session_note = {"warm_start": f"{path.name} with its discriminator"}
+        else:
+            self.d_warmup_left = d_warmup_images
+            self.session_note = {"warm_start": f"{path.name}; no discriminator beside it, so D "
+                                               f"trained alone on {d_warmup_images} images first"}
 
     # ---- outputs ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -498,6 +550,30 @@ class Trainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_native(generator, path, provenance=dict(trained_by="ganinterface.demo.train"),
                     model_card=self.model_card())
+        self.export_discriminator(discriminator_path(path))
+
+    def export_discriminator(self, path: Path) -> None:
+        """D's weights, so a later warm start (``--init-from``) continues against a trained D."""
+        from safetensors.torch import save
+
+        weights = {k: v.detach().to("cpu", memory_format=torch.contiguous_format).contiguous()
+                   for k, v in self.D.state_dict().items()}
+        atomic_write_bytes(path, save(weights, metadata={"trained_by": "ganinterface.demo.train",
+                                                         "images_seen": str(self.images_seen)}))
+
+
+def discriminator_path(generator_path: Path) -> Path:
+    """``X.safetensors`` -> ``X.discriminator.safetensors``: the D exported with a generator."""
+    return generator_path.with_name(f"{generator_path.stem}.discriminator.safetensors")
+
+
+def _load_weights(module: torch.nn.Module, weights: dict[str, torch.Tensor], path: Path,
+                  what: str) -> None:
+    try:
+        module.load_state_dict(weights)
+    except RuntimeError as error:
+        raise TrainingError(f"{path}: does not fit the {what} being trained "
+                            f"({str(error).splitlines()[0]})") from None
 
 
 def _hardware(sessions: list[dict[str, Any]]) -> str:
@@ -573,8 +649,10 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
         return trainer
     trainer = Trainer(settings, data_source, device)
     if options.init_from is not None:
-        trainer.init_generator_from(options.init_from)
-        log.info("G and G_ema initialised from %s", options.init_from)
+        trainer.warm_start_from(options.init_from, round(options.d_warmup_kimg * 1000))
+        if not quiet:
+            log.info("warm start from %s at %.1f kimg: %s", options.init_from,
+                     trainer.images_seen / 1000, trainer.session_note["warm_start"])
     return trainer
 
 
@@ -592,8 +670,10 @@ def _keep_copy(weights: Path, copy_path: Path) -> None:
     from ganinterface.models.native import sidecar_path
 
     copy_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(copy_path, weights.read_bytes(), durable=False)
-    atomic_write_bytes(sidecar_path(copy_path), sidecar_path(weights).read_bytes(), durable=False)
+    for source, target in ((weights, copy_path), (sidecar_path(weights), sidecar_path(copy_path)),
+                           (discriminator_path(weights), discriminator_path(copy_path))):
+        if source.exists():
+            atomic_write_bytes(target, source.read_bytes(), durable=False)
 
 
 def write_outputs(trainer: Trainer, options: RunOptions) -> None:
@@ -727,11 +807,13 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
     trainer.sessions.append(dict(started=_now(), workers=options.workers, threads=options.threads,
                                  hardware=_describe_hardware(trainer.device, options),
                                  images_at_start=trainer.images_seen,
-                                 **{name: getattr(trainer.settings, name) for name in RETUNABLE}))
+                                 **{name: getattr(trainer.settings, name) for name in RETUNABLE},
+                                 **trainer.session_note))
+    trainer.session_note = {}
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if rank == 0 else {}
     start = last_save = last_export = last_log = time.monotonic()
-    steps_at_log, window = trainer.step, LossStats()
+    steps_at_log, window = trainer.step + trainer.warmup_steps, LossStats()
     try:
         while True:
             now = time.monotonic()
@@ -763,10 +845,13 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
                                     f"state kept at the last checkpoint in {options.run_dir}")
             now = time.monotonic()
             if now - last_log >= options.log_seconds:
-                rate = (trainer.step - steps_at_log) * trainer.settings.batch / (now - last_log)
-                log.info("step %d  %.1f kimg  %.1f img/s  %s", trainer.step,
-                         trainer.images_seen / 1000, rate, window.mean())
-                last_log, steps_at_log, window = now, trainer.step, LossStats()
+                steps = trainer.step + trainer.warmup_steps
+                rate = (steps - steps_at_log) * trainer.settings.batch / (now - last_log)
+                warming = (f"  D warm-up, {trainer.d_warmup_left / 1000:.1f} kimg left"
+                           if trainer.d_warmup_left else "")
+                log.info("step %d  %.1f kimg  %.1f img/s  %s%s", trainer.step,
+                         trainer.images_seen / 1000, rate, window.mean(), warming)
+                last_log, steps_at_log, window = now, steps, LossStats()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -798,7 +883,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="on resume, use this command's --lr, --r1-gamma and --style-mixing "
                              "instead of the run's own (recorded in the model card)")
     parser.add_argument("--init-from", type=Path,
-                        help="warm-start the generator from a native checkpoint (new runs only)")
+                        help="continue from an exported generator (new runs only): its weights, "
+                             "its model card's counters and the X.discriminator.safetensors beside it")
+    parser.add_argument("--d-warmup-kimg", type=float, default=RunOptions.d_warmup_kimg,
+                        help="with --init-from and no discriminator beside it, train D alone on "
+                             "this many thousand images first (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads per worker")
     parser.add_argument("--workers", type=int, default=1,
                         help="data-parallel worker processes (on a busy machine, 2 workers x 1 "
@@ -830,6 +919,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
                 if getattr(args, name) is not None and getattr(args, name) <= 0]
     if args.data_workers is not None and args.data_workers < 0:
         problems.append("--data-workers must be 0 or more")
+    if args.d_warmup_kimg < 0:
+        problems.append("--d-warmup-kimg must be 0 or more")
     if args.batch % 4 and args.batch > 4:
         problems.append("--batch must be a multiple of 4 (minibatch-std groups of 4)")
     if problems:
@@ -841,7 +932,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
         retune=args.retune,
         init_from=args.init_from and args.init_from.expanduser(), export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
-        export_minutes=args.export_minutes, device=args.device, data_workers=args.data_workers)
+        export_minutes=args.export_minutes, device=args.device, data_workers=args.data_workers,
+        d_warmup_kimg=args.d_warmup_kimg)
     return settings, options
 
 
