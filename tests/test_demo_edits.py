@@ -73,8 +73,9 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
     expected = []
     for goal in GOALS:
         recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
-        expected += [f"{goal.name}: {t['layer']} {t['channels']} channels x{t['strength']:g}  "
-                     f"flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}"
+        expected += [f"{goal.name}: {t['layer']} {t['channels']} channels x{t['strength']:g}"
+                     + (f" on {t['on']}" if "on" in t else "")
+                     + f"  flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}"
                      for t in recipe.provenance["tuning"]]
     assert summary["report_lines"] == expected
 
@@ -85,9 +86,12 @@ def test_recipes_and_directions_are_written_with_provenance(kit):
     for goal in GOALS:
         recipe = load_recipe(out / "recipes" / goal.file_name, digest)
         assert recipe.model_hash == digest and recipe.name == goal.name
-        assert recipe.provenance["layer"] in candidate_layers(generator)
-        assert all(e.layer == recipe.provenance["layer"] and e.anchor is not None for e in recipe.edits)
-        assert summary["recipes"][goal.name]["layer"] == recipe.provenance["layer"]
+        stages = recipe.provenance["stages"]
+        assert recipe.provenance["layer"] == stages[0]["layer"] in candidate_layers(generator)
+        assert [e.layer for e in recipe.edits] == sorted((e.layer for e in recipe.edits),
+                                                         key=[st["layer"] for st in stages].index)
+        assert all(e.anchor is not None and e.anchor.layer == e.layer for e in recipe.edits)
+        assert summary["recipes"][goal.name]["stages"] == stages
     direction = load_direction(out / "directions" / "mouth-open.npy", model_hash=digest,
                                w_dim=generator.w_dim, num_ws=generator.num_ws)
     assert direction.vector.shape == (generator.w_dim,)
@@ -99,7 +103,7 @@ def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
     for goal in GOALS:
         tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
         for layer in candidate_layers(generator):
-            tried = [t for t in tuning if t["layer"] == layer]
+            tried = [t for t in tuning if t["layer"] == layer and "on" not in t]
             assert tried, f"{goal.name}: {layer} was not tried"
             flipped = [i for i, t in enumerate(tried) if t["flip_rate"] >= TARGET_FLIP]
             if flipped:
@@ -109,12 +113,39 @@ def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
                 assert {t["channels"] for t in tried} == {min(k, layer_channels) for k in TOP_KS}
 
 
+def test_a_second_layer_is_tried_on_the_best_single_layer_only_where_it_misses_an_aim(kit):
+    generator, _, out, _ = kit
+    stacked_goals = 0
+    for goal in GOALS:
+        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        tuning = recipe.provenance["tuning"]
+        singles = [t for t in tuning if "on" not in t]
+        stacked = [t for t in tuning if "on" in t]
+        best = max(singles, key=lambda t: choice_key(t, goal))
+        if choice_key(best, goal)[0] >= 0:
+            assert not stacked, f"{goal.name}: one layer met the aims, yet more were tried"
+            continue
+        stacked_goals += 1
+        assert {t["on"] for t in stacked} == {best["layer"]}
+        assert {t["layer"] for t in stacked} == set(candidate_layers(generator)) - {best["layer"]}
+        chosen = max(tuning, key=lambda t: choice_key(t, goal))
+        stages = recipe.provenance["stages"]
+        if "on" in chosen:  # the base's edits, then the second layer's
+            assert [st["layer"] for st in stages] == [best["layer"], chosen["layer"]]
+            assert (stages[0]["channels"], stages[0]["strength"]) == (best["channels"], best["strength"])
+        else:
+            assert stages == [{"layer": chosen["layer"], "channels": chosen["channels"],
+                               "strength": chosen["strength"]}]
+        assert len(recipe.edits) == sum(st["channels"] for st in stages)
+    assert stacked_goals, "no goal of the kit needed a second layer: the test checks nothing"
+
+
 def test_open_mouth_channels_follow_the_labelled_difference(kit):
     """Each chosen channel's amount has the sign and size of (open - closed) under the mask where the
     anchor places it on each sample, computed here directly from the samples."""
     generator, classifier, out, _ = kit
     recipe = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
-    layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]
+    layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]  # the first stage
     first, last = recipe.provenance["finding_seeds"]
     samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
     p_open = samples.probabilities["mouth_open"][:, 1]
@@ -128,10 +159,12 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
         inside.append((sample * placed).sum(axis=(1, 2)) / placed.sum())
     inside = np.array(inside)
     difference = inside[p_open >= 0.9].mean(axis=0) - inside[p_open <= 0.1].mean(axis=0)
-    for edit in recipe.edits:
+    first_stage = [edit for edit in recipe.edits if edit.layer == layer]
+    assert len(first_stage) == recipe.provenance["top_k"]
+    for edit in first_stage:
         (channel,) = edit.channels
         assert edit.amount == pytest.approx(strength * difference[channel], rel=1e-3, abs=1e-5)
-    chosen = {e.channels[0] for e in recipe.edits}
+    chosen = {e.channels[0] for e in first_stage}
     both = features[(p_open >= 0.9) | (p_open <= 0.1)]
     std = both.transpose(1, 0, 2, 3).reshape(both.shape[1], -1).std(axis=1)
     weakest_chosen = min(abs(difference[c]) / std[c] for c in chosen)

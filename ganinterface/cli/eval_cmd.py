@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--samples", type=int, default=None,
                       help="labelled samples to learn from (default: 600)")
     make.add_argument("--tuning", type=int, default=None,
-                      help="seeds to choose layer and strength on (default: 60)")
+                      help="seeds to choose layer and strength on (default: 150)")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     make.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
     make.set_defaults(handler=_demo_edits)
@@ -119,8 +119,10 @@ def _demo_edits(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UserError(str(error)) from None
     for name, figures in summary["recipes"].items():
-        print(f"{name:<18} layer {figures['layer']:<10} strength {figures['strength']:<4} "
-              f"tuning flip {figures['flip_rate']:.0%} locality {figures['locality']:.0%}")
+        stages = " + ".join(f"{stage['layer']} {stage['channels']} channels x{stage['strength']:g}"
+                            for stage in figures["stages"])
+        print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "
+              f"locality {figures['locality']:.0%}")
     print(f"directions: {', '.join(summary['directions'])}")
     print(f"written under {out}")
     return 0

@@ -17,8 +17,8 @@ import numpy as np
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_metrics import flip_rate, locality, mask_area, preservation
-from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samples, recipe_mask,
-                                            scoring_regions)
+from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samples,
+                                            recipe_placements, scoring_regions)
 from ganinterface.engine.directions import Direction, load_direction, model_hash
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Edit, Recipe, Scene, SceneFormatError
@@ -117,13 +117,12 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                               "directions": {}}
     for done, goal in enumerate(GOALS):
         recipe = load_recipe(directory / "recipes" / goal.file_name, digest)
-        mask, anchor = recipe_mask(recipe)
-        variants = {"anchored": (recipe, anchor), "unanchored": (without_anchor(recipe), None)}
-        regions = {name: scoring_regions(renderer, seeds, mask, placed_by, height, width)
-                   for name, (_, placed_by) in variants.items()}
+        variants = {"anchored": recipe, "unanchored": without_anchor(recipe)}
+        regions = {name: scoring_regions(renderer, seeds, recipe_placements(variant), height, width)
+                   for name, variant in variants.items()}
         scores = {name: _score(renderer, classifier, before, goal, lambda s, v=variant: v.edits,
                                regions[name])
-                  for name, (variant, _) in variants.items()}
+                  for name, variant in variants.items()}
         report["recipes"][goal.name] = scores
         stem = GOAL_DIRECTIONS[goal.attribute]
         direction = load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
