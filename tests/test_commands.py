@@ -128,3 +128,41 @@ def test_listeners_hear_every_change_and_history_limit_holds():
         stack.undo()
     assert stack.scene.seed == 2  # the oldest entries fell off the history
     assert not stack.is_clean()
+
+
+def _named(amount: float, name: str) -> FeatureEdit:
+    return FeatureEdit("b8.conv1", (int(abs(amount)),), Mask((Rect(0.1, 0.1, 0.4, 0.5),)), amount,
+                       name=name)
+
+
+def test_edit_groups_are_runs_of_one_name_and_unnamed_edits_alone():
+    edits = (_named(1, "open mouth"), _named(-2, "open mouth"), _edit(), _edit(),
+             _named(3, "band"), _named(4, "open mouth"), _named(5, "open mouth"))
+    assert cmd.edit_groups(edits) == [range(0, 2), range(2, 3), range(3, 4), range(4, 5), range(5, 7)]
+    assert cmd.edit_groups(()) == []
+
+
+def test_group_commands_change_move_and_delete_a_run_of_edits():
+    mouth = (_named(1, "mouth"), _named(-2, "mouth"), _named(3, "mouth"))
+    other, last = _edit(7.0), _edit(8.0)
+    stack = cmd.CommandStack(Scene(edits=(other,) + mouth + (last,)))
+    group = range(1, 4)
+    stack.push(cmd.scale_edits(group, 0.5, merge_key=("scale", 1)))
+    stack.push(cmd.scale_edits(group, 3.0, merge_key=("scale", 1)))  # a drag: one history entry
+    assert [e.amount for e in stack.scene.edits] == [7.0, 1.5, -3.0, 4.5, 8.0]
+    assert stack.labels() == ["Edit strength"]
+    stack.push(cmd.update_edits(group, "Hide", enabled=False))
+    assert [e.enabled for e in stack.scene.edits] == [True, False, False, False, True]
+    scaled = stack.scene.edits[1:4]
+    stack.push(cmd.move_edits(group, 0))  # before the edit above it
+    assert stack.scene.edits == scaled + (other, last)
+    stack.push(cmd.move_edits(range(0, 3), 2))  # after the two others
+    assert stack.scene.edits == (other, last) + scaled
+    stack.push(cmd.move_edits(range(0, 3), 3))  # out of range: nothing happens
+    assert stack.scene.edits == (other, last) + scaled
+    stack.push(cmd.remove_edits(range(2, 5)))
+    assert stack.scene.edits == (other, last)
+    assert len(stack.labels()) == 5  # strength, hide, two moves, delete: the no-op is not history
+    for _ in range(5):
+        stack.undo()
+    assert stack.scene.edits == (other,) + mouth + (last,)

@@ -201,7 +201,8 @@ def test_edit_stack_hide_reweight_retarget_reorder_delete(window):
     drag(window, Tool.RECT, [(2.0, 2.0), (10.0, 10.0)])
     drag(window, Tool.RECT, [(14.0, 20.0), (20.0, 30.0)])
     panel = window.edits_panel
-    assert panel.list.count() == 2
+    assert panel.list.count() == 2, "two strokes are two rows, not one recipe"
+    assert [e.name for e in window.stack.scene.edits] == ["rectangle 1", "rectangle 2"]
     first, second = window.stack.scene.edits
     panel.list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert window.stack.scene.edits[0].enabled is False
@@ -220,6 +221,35 @@ def test_edit_stack_hide_reweight_retarget_reorder_delete(window):
     assert window.stack.scene.edits[0].channels == (1, 2, 3)
     panel.delete.click()
     assert len(window.stack.scene.edits) == 1 and window.stack.scene.edits[0].enabled is False
+
+
+def test_a_recipes_per_channel_edits_are_one_row_of_the_edit_stack(window):
+    drag(window, Tool.RECT, [(2.0, 2.0), (10.0, 10.0)])
+    mask = Mask((Rect(0.3, 0.6, 0.7, 0.7),))
+    recipe = Recipe(name="open mouth", edits=tuple(
+        FeatureEdit(LAYER, (c,), mask, amount, name="open mouth")
+        for c, amount in ((1, 0.5), (4, -0.25), (9, 1.0))))
+    window.stack.push(cmd.apply_recipe(recipe))
+    panel = window.edits_panel
+    assert panel.list.count() == 2
+    assert "“open mouth”  3 edits on b32.conv1" in panel.list.item(1).text()
+    panel.list.setCurrentRow(1)
+    assert panel.amount.prefix() == "×" and panel.amount.value() == 1.0
+    assert not panel.channels.isEnabled()
+    panel.amount.setValue(0.5)
+    panel.amount.setValue(2.0)  # factors are relative to the recipe as it was selected
+    assert [e.amount for e in window.stack.scene.edits[1:]] == [1.0, -0.5, 2.0]
+    assert panel.amount.value() == 2.0 and panel.list.currentRow() == 1
+    np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
+    panel.list.item(1).setCheckState(Qt.CheckState.Unchecked)
+    assert [e.enabled for e in window.stack.scene.edits] == [True, False, False, False]
+    panel.up.click()
+    assert [e.name for e in window.stack.scene.edits] == ["open mouth"] * 3 + ["rectangle 1"]
+    assert panel.list.currentRow() == 0
+    panel.delete.click()
+    assert [e.name for e in window.stack.scene.edits] == ["rectangle 1"]
+    window.undo_action.trigger()
+    assert len(window.stack.scene.edits) == 4
 
 
 def test_session_save_open_dirty_title_and_recent(window, tmp_path):

@@ -192,6 +192,61 @@ def move_edit(index: int, new_index: int, label: str = "Reorder edits") -> Comma
     return Command(label, apply)
 
 
+def edit_groups(edits: Sequence[Edit]) -> list[range]:
+    """Runs of consecutive edits that share a non-empty name (a recipe's per-channel edits), and each
+    other edit on its own: what the edit stack shows as one row each."""
+    groups: list[range] = []
+    for index, edit in enumerate(edits):
+        name = getattr(edit, "name", "")
+        if groups and name and getattr(edits[groups[-1].start], "name", "") == name:
+            groups[-1] = range(groups[-1].start, index + 1)
+        else:
+            groups.append(range(index, index + 1))
+    return groups
+
+
+def update_edits(group: range, label: str = "Change edits", merge_key: Hashable | None = None,
+                 **changes: object) -> Command:
+    """Change the same fields of every edit in ``group``."""
+    def apply(scene: Scene) -> Scene:
+        edits = list(scene.edits)
+        for index in group:
+            edits[index] = dataclasses.replace(edits[index], **changes)
+        return scene.replace(edits=tuple(edits))
+
+    return Command(label, apply, merge_key)
+
+
+def scale_edits(group: range, factor: float, label: str = "Edit strength",
+                merge_key: Hashable | None = None) -> Command:
+    """Multiply the amount of every edit in ``group`` that has one (a recipe's strength)."""
+    def apply(scene: Scene) -> Scene:
+        edits = list(scene.edits)
+        for index in group:
+            if hasattr(edits[index], "amount"):
+                edits[index] = dataclasses.replace(edits[index], amount=edits[index].amount * factor)
+        return scene.replace(edits=tuple(edits))
+
+    return Command(label, apply, merge_key)
+
+
+def remove_edits(group: range, label: str = "Delete edits") -> Command:
+    return Command(label, lambda scene: scene.replace(
+        edits=scene.edits[:group.start] + scene.edits[group.stop:]))
+
+
+def move_edits(group: range, new_start: int, label: str = "Reorder edits") -> Command:
+    """Move the edits of ``group`` as a block so that it starts at ``new_start`` among the others."""
+    def apply(scene: Scene) -> Scene:
+        block = scene.edits[group.start:group.stop]
+        rest = scene.edits[:group.start] + scene.edits[group.stop:]
+        if not 0 <= new_start <= len(rest):
+            return scene
+        return scene.replace(edits=rest[:new_start] + block + rest[new_start:])
+
+    return Command(label, apply)
+
+
 def set_edits(edits: Sequence[Edit], label: str = "Replace edits") -> Command:
     return Command(label, lambda scene: scene.replace(edits=tuple(edits)))
 

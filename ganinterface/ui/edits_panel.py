@@ -1,6 +1,8 @@
 """The edit stack: every edit of the Scene, in order; hide, re-weight, re-target, reorder, delete.
 
-Each control emits a Command; the window pushes it on the CommandStack, so all of it can be undone.
+A recipe's per-channel edits (consecutive edits sharing a name) are one row: hidden, scaled,
+renamed, moved and deleted together.  Each control emits a Command; the window pushes it on the
+CommandStack, so all of it can be undone.
 """
 
 from __future__ import annotations
@@ -14,6 +16,15 @@ from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import Edit, FeatureEdit, Scene
 from ganinterface.ui.features_panel import format_channels, parse_channels
 from ganinterface.ui.shipped import ShippedMenuButton
+
+
+def describe_group(edits: tuple[Edit, ...]) -> str:
+    """One row's text: the edit itself, or a recipe's run of same-named edits summarised."""
+    if len(edits) == 1:
+        return describe_edit(edits[0])
+    layers = ", ".join(dict.fromkeys(getattr(e, "layer", e.kind) for e in edits))
+    anchored = "  ⚓" if any(getattr(e, "anchor", None) is not None for e in edits) else ""
+    return f"“{edits[0].name}”  {len(edits)} edits on {layers}{anchored}"
 
 
 def describe_edit(edit: Edit) -> str:
@@ -46,6 +57,9 @@ class EditsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._scene = Scene()
+        self._groups: list[range] = []  # the edits each row stands for
+        self._scale = 1.0  # a group row's strength: a factor on its amounts since it was selected
+        self._scaled: tuple[range, tuple[Edit, ...]] | None = None  # a group as this panel scaled it
         self._layer_channels: dict[str, int] = {}
         self._num_ws = 1
         self._updating = False
@@ -104,7 +118,7 @@ class EditsPanel(QWidget):
         layout.addLayout(batch)
 
         self.list.itemChanged.connect(self._item_toggled)
-        self.list.currentRowChanged.connect(self._row_selected)
+        self.list.currentRowChanged.connect(self._row_clicked)
         self.amount.valueChanged.connect(self._amount_changed)
         self.amount.editingFinished.connect(self.drag_finished.emit)
         self.channels.editingFinished.connect(self._channels_typed)
@@ -131,32 +145,57 @@ class EditsPanel(QWidget):
         try:
             row = self.list.currentRow()
             self._scene = scene
+            self._groups = cmd.edit_groups(scene.edits)
             self.list.clear()
-            for index, edit in enumerate(scene.edits):
-                item = QListWidgetItem(f"{index + 1}. {describe_edit(edit)}")
-                item.setToolTip(describe_edit(edit))
+            for index, group in enumerate(self._groups):
+                edits = scene.edits[group.start:group.stop]
+                item = QListWidgetItem(f"{index + 1}. {describe_group(edits)}")
+                item.setToolTip("\n".join(describe_edit(edit) for edit in edits[:40])
+                                + (f"\n… {len(edits) - 40} more" if len(edits) > 40 else ""))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-                item.setCheckState(Qt.CheckState.Checked if edit.enabled else Qt.CheckState.Unchecked)
+                shown = sum(edit.enabled for edit in edits)
+                item.setCheckState(Qt.CheckState.Checked if shown == len(edits) else
+                                   Qt.CheckState.Unchecked if shown == 0 else
+                                   Qt.CheckState.PartiallyChecked)
                 self.list.addItem(item)
-            if scene.edits:
-                self.list.setCurrentRow(min(max(row, 0), len(scene.edits) - 1))
-            self._row_selected(self.list.currentRow())
+            if self._groups:
+                self.list.setCurrentRow(min(max(row, 0), len(self._groups) - 1))
+            # the group this panel just scaled, unchanged since (no undo): its factor stays shown
+            group = self._group(self.list.currentRow())
+            keep = (self._scaled is not None and group == self._scaled[0]
+                    and scene.edits[group.start:group.stop] == self._scaled[1])
+            self._row_selected(self.list.currentRow(), keep_scale=keep)
         finally:
             self._updating = False
         for button in (self.save_recipe, self.apply_seeds):
             button.setEnabled(bool(scene.edits))
 
-    def _row_selected(self, row: int) -> None:
-        edit = self._scene.edits[row] if 0 <= row < len(self._scene.edits) else None
+    def _group(self, row: int) -> range | None:
+        return self._groups[row] if 0 <= row < len(self._groups) else None
+
+    def _row_clicked(self, row: int) -> None:
+        if not self._updating:  # show_scene selects its row itself, once the list is rebuilt
+            self._row_selected(row)
+
+    def _row_selected(self, row: int, keep_scale: bool = False) -> None:
+        group = self._group(row)
+        edit = self._scene.edits[group.start] if group is not None else None
+        several = group is not None and len(group) > 1
         was_updating, self._updating = self._updating, True
         try:
             has_amount = edit is not None and hasattr(edit, "amount")
             self.amount.setEnabled(has_amount)
+            # a group's amounts differ per channel: its strength is a factor, 1 when selected
+            self.amount.setPrefix("×" if several else "")
+            self.amount.setToolTip("Scale every edit of this recipe (1 = as it is now)" if several
+                                   else "Strength of the selected edit (negative subtracts)")
+            if not keep_scale:
+                self._scale, self._scaled = 1.0, None
             if has_amount:
-                self.amount.setValue(edit.amount)
+                self.amount.setValue(self._scale if several else edit.amount)
             self.name.setEnabled(edit is not None)
             self.name.setText(edit.name if edit is not None else "")
-            is_feature = isinstance(edit, FeatureEdit)
+            is_feature = isinstance(edit, FeatureEdit) and not several
             self.channels.setEnabled(is_feature)
             self.channels.setText(format_channels(edit.channels) if is_feature else "")
             for button in (self.up, self.down, self.delete):
@@ -166,29 +205,38 @@ class EditsPanel(QWidget):
             self._updating = was_updating
 
     def _item_toggled(self, item: QListWidgetItem) -> None:
-        if self._updating:
+        group = self._group(self.list.row(item))
+        if self._updating or group is None:
             return
-        row = self.list.row(item)
-        enabled = item.checkState() == Qt.CheckState.Checked
+        enabled = item.checkState() != Qt.CheckState.Unchecked
         label = "Show edit" if enabled else "Hide edit"
-        self.command.emit(cmd.update_edit(row, label, enabled=enabled))
+        self.command.emit(cmd.update_edits(group, label, enabled=enabled))
 
     def _amount_changed(self, value: float) -> None:
-        row = self.list.currentRow()
-        if self._updating or row < 0:
+        group = self._group(self.list.currentRow())
+        if self._updating or group is None:
             return
-        self.command.emit(cmd.update_edit(row, "Edit strength", merge_key=("amount", row),
-                                          amount=float(value)))
+        if len(group) == 1:
+            self.command.emit(cmd.update_edit(group.start, "Edit strength",
+                                              merge_key=("amount", group.start), amount=float(value)))
+        elif value != 0.0:  # a factor of 0 could not be scaled back: hide the recipe instead
+            factor, self._scale = value / self._scale, value
+            scaled = cmd.scale_edits(group, factor, "Recipe strength", merge_key=("scale", group.start))
+            self._scaled = (group, scaled.apply(self._scene).edits[group.start:group.stop])
+            self.command.emit(scaled)
 
     def _name_typed(self) -> None:
-        row = self.list.currentRow()
-        if not self._updating and row >= 0 and self.name.text() != self._scene.edits[row].name:
-            self.command.emit(cmd.update_edit(row, "Rename edit", name=self.name.text().strip()))
+        group = self._group(self.list.currentRow())
+        name = self.name.text().strip()
+        if not self._updating and group is not None and name != self._scene.edits[group.start].name:
+            self.command.emit(cmd.update_edits(group, "Rename edit", name=name))
 
     def _channels_typed(self) -> None:
-        row = self.list.currentRow()
-        if self._updating or row < 0 or not isinstance(self._scene.edits[row], FeatureEdit):
+        group = self._group(self.list.currentRow())
+        if (self._updating or group is None or len(group) > 1
+                or not isinstance(self._scene.edits[group.start], FeatureEdit)):
             return
+        row = group.start
         edit = self._scene.edits[row]
         try:
             channels = parse_channels(self.channels.text(), self._layer_channels.get(edit.layer, 1 << 16))
@@ -202,16 +250,20 @@ class EditsPanel(QWidget):
 
     def _move(self, step: int) -> None:
         row = self.list.currentRow()
-        if row >= 0 and 0 <= row + step < len(self._scene.edits):
-            self.command.emit(cmd.move_edit(row, row + step))
-            self.list.setCurrentRow(row + step)
+        group, neighbour = self._group(row), self._group(row + step)
+        if group is None or neighbour is None or row + step < 0:
+            return
+        # past the neighbouring row, whose edits may be a group too
+        new_start = neighbour.start if step < 0 else group.start + len(neighbour)
+        self.command.emit(cmd.move_edits(group, new_start))
+        self.list.setCurrentRow(row + step)
 
     def _new_fill(self) -> None:
         import random
 
-        row = self.list.currentRow()
-        if row >= 0 and self._scene.edits[row].kind == "region_resample":
-            self.command.emit(cmd.update_edit(row, "New fill", seed=random.randrange(100_000)))
+        group = self._group(self.list.currentRow())
+        if group is not None and self._scene.edits[group.start].kind == "region_resample":
+            self.command.emit(cmd.update_edit(group.start, "New fill", seed=random.randrange(100_000)))
 
     def _ask_style_mix(self) -> None:
         from PySide6.QtWidgets import QInputDialog
@@ -227,6 +279,6 @@ class EditsPanel(QWidget):
             self.style_mix_requested.emit(seed, first)
 
     def _delete(self) -> None:
-        row = self.list.currentRow()
-        if row >= 0:
-            self.command.emit(cmd.remove_edit(row))
+        group = self._group(self.list.currentRow())
+        if group is not None:
+            self.command.emit(cmd.remove_edits(group))

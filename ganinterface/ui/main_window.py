@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         self._stroke_anchor: Any = None
         self._shut_down = False
         self._stroke_serial = 0
+        self._stroke_name = ""
         self._ask = MessageBoxes(self)
 
         self.bridge = RenderBridge(self, force_sync=force_sync)
@@ -445,6 +446,15 @@ class MainWindow(QMainWindow):
                                          f"channels of {layer}", 4000)
         return layer, channels
 
+    def _unused_name(self, stem: str) -> str:
+        """"brush 3": numbered so that two strokes never share a name (the edit stack shows
+        consecutive edits with one name, a recipe's, as one row)."""
+        taken = {getattr(edit, "name", "") for edit in self.stack.scene.edits}
+        number = 1
+        while f"{stem} {number}" in taken:
+            number += 1
+        return f"{stem} {number}"
+
     def _paint(self, shape: Any, sign: int, finished: bool, label: str) -> None:
         target = self._edit_target()
         if target is None:
@@ -452,8 +462,10 @@ class MainWindow(QMainWindow):
         if self.subtract_action.isChecked():
             sign = -sign
         layer, channels = target
+        if self._painting_index is None:
+            self._stroke_name = self._unused_name(label.lower())
         edit = FeatureEdit(layer, channels, Mask((shape,)), sign * float(self.strength.value()),
-                           anchor=self._stroke_anchor, name=label.lower())
+                           anchor=self._stroke_anchor, name=self._stroke_name)
         key = ("paint", self._stroke_serial)
         if self._painting_index is None:
             self.stack.push(cmd.add_edit(edit, label, merge_key=key))
