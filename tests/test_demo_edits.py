@@ -13,8 +13,12 @@ import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_eval import edit_report, load_recipe
-from ganinterface.demo.edit_recipes import (GOALS, TARGET_FLIP, TOP_KS, candidate_layers, choice_key,
-                                            draw_samples, make_shipped_edits, region_prior)
+from ganinterface.demo.edit_recipes import (GOALS, TARGET_FLIP, TOP_KS, TuningRenderer,
+                                            candidate_layers, choice_key, draw_samples,
+                                            make_shipped_edits, recipe_placements, region_prior,
+                                            scoring_regions)
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Scene
 from ganinterface.engine.analysis import locate_peak
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
@@ -136,6 +140,28 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
                                "strength": chosen["strength"]}]
         assert len(recipe.edits) == sum(st["channels"] for st in stages)
     assert chose_two, "no recipe of the kit kept a second layer: the two-layer branch went unchecked"
+
+
+def test_tuning_renderer_draws_what_the_renderer_draws(kit):
+    """The search's batched renders against the Renderer, one scene at a time, for the recipe that
+    edits the most layers (anchors, masks and amounts at each)."""
+    generator, classifier, out, _ = kit
+    recipes = [load_recipe(out / "recipes" / g.file_name, model_hash(generator)) for g in GOALS]
+    recipe = max(recipes, key=lambda r: len({e.layer for e in r.edits}))
+    assert len({e.layer for e in recipe.edits}) == 2 and all(e.anchor for e in recipe.edits)
+    seeds = list(range(40, 47))
+    tuning = draw_samples(generator, classifier, seeds, candidate_layers(generator))
+    tuner = TuningRenderer(generator, tuning, batch=3)
+    batched = tuner.images(recipe).astype(int)
+    renderer = Renderer(generator, torch.device("cpu"))
+    single = np.stack([renderer.render(recipe.applied_to(Scene(seed=s))).image for s in seeds]).astype(int)
+    assert np.abs(batched - single).max() <= 1  # float rounding of batched convolutions, at most
+    assert np.mean(batched == single) > 0.99
+    assert (batched != tuning.images).any(), "the recipe changed nothing"
+    placements = recipe_placements(recipe)
+    ours = np.stack(tuner.regions(placements))
+    theirs = np.stack(scoring_regions(renderer, seeds, placements, H, W))
+    assert np.mean(ours == theirs) > 0.99 and ours.any()
 
 
 def test_open_mouth_channels_follow_the_labelled_difference(kit):
