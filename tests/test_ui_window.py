@@ -177,6 +177,10 @@ def test_rank_channels_by_region_and_select_top(window):
     window.features_panel.top_count.setValue(3)
     window.features_panel.select_top.click()
     assert set(window.features_panel.selected_channels()) == set(window.features_panel._ranked[:3])
+    assert window.canvas.region is not None and window.canvas.region_item.isVisible()
+    window.clear_region_action.trigger()  # Esc
+    assert window.canvas.region is None and window.channel_view.canvas.region is None
+    assert not window.canvas.region_item.isVisible()
 
 
 def test_tile_click_opens_channel_and_overlay(window):

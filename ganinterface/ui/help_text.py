@@ -10,8 +10,10 @@ and hair bands). Every channel is one tile: green positive, red negative, white 
 <li><b>Paint</b>: Brush (B) or Rectangle (R) on the image or on an opened channel. Left button adds,
 right button subtracts; Size, Softness and Strength are in the toolbar. Hold <b>Space</b> to see the
 image without edits.</li>
-<li><b>Reuse</b>: <i>Save recipe…</i> stores the edits; <i>Apply recipe…</i> adds them to any seed,
-<i>Apply to seeds…</i> renders a whole range. Every change can be undone (Ctrl+Z).</li>
+<li><b>Reuse</b>: <i>Save recipe…</i> stores the edits; <i>Apply recipe…</i> adds them to any seed
+(a recipe is one row of the edit stack: untick it to compare, Strength scales it),
+<i>Apply to seeds…</i> renders a whole range; <i>Built-in recipes</i> open or close a mouth and add
+or remove a hair band on the built-in model. Every change can be undone (Ctrl+Z).</li>
 </ol>
 <p>Directions (latent sliders) and animations are in the <i>Directions, animation</i> tab;
 File ▸ Export writes PNG (reopenable as a scene), strips, PNG sequences, GIF and MP4.</p>"""
@@ -20,6 +22,8 @@ SHORTCUTS = """<table>
 <tr><td>X</td><td>left button subtracts instead of adding</td></tr>
 <tr><td>[ and ]</td><td>smaller / larger brush</td></tr>
 <tr><td>Space (hold)</td><td>compare: the image without edits</td></tr>
+<tr><td>Esc</td><td>clear the marked region</td></tr>
+<tr><td>Delete</td><td>delete the selected edit (a recipe's edits together)</td></tr>
 <tr><td>Page Up / Page Down</td><td>previous / next seed</td></tr>
 <tr><td>Ctrl+Z / Ctrl+Shift+Z</td><td>undo / redo</td></tr>
 <tr><td>Ctrl+0 / Ctrl+1</td><td>fit the image / actual pixels (1:1)</td></tr>

@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         self._action(edit_menu, "Delete selected edit", self.edits_panel.delete.click,
                      QKeySequence.StandardKey.Delete)
+        self.clear_region_action = self._action(edit_menu, "Clear marked region", self.clear_region, "Esc")
         self._action(edit_menu, "Next seed", lambda: self.latent_panel.next_button.click(), "PgDown")
         self._action(edit_menu, "Previous seed", lambda: self.latent_panel.previous_button.click(), "PgUp")
         for text, step, key in (("Larger brush", 2, "]"), ("Smaller brush", -2, "[")):
@@ -528,6 +529,10 @@ class MainWindow(QMainWindow):
         for canvas in (self.canvas, self.channel_view.canvas):
             canvas.set_region(box)  # marked on either view: shown on both
         self.statusBar().showMessage("Region marked: press “Rank channels by region”", 4000)
+
+    def clear_region(self) -> None:
+        for canvas in (self.canvas, self.channel_view.canvas):
+            canvas.set_region(None)
 
     def rank_channels(self) -> None:
         self.channel_finder.rank()

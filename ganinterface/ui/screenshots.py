@@ -3,7 +3,7 @@
     xvfb-run -a -s "-screen 0 1280x800x24" python -m ganinterface.ui.screenshots docs
 
 Drives the real window through a short tour (a seed, a painted edit, a ranked region, a channel
-overlay) and grabs the screen after each step.
+overlay, directions, an animation, the shipped recipes) and grabs the screen after each step.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganinterface.ui.app import apply_theme
     from ganinterface.ui.canvas import Tool
     from ganinterface.ui.main_window import MainWindow
+    from ganinterface.ui.model_loading import shipped_files
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     pg.setConfigOptions(imageAxisOrder="row-major")
@@ -108,6 +109,20 @@ def main(argv: list[str] | None = None) -> int:
     window.animation_panel.add_keyframe(8)
     window.animation_panel.position.setValue(12)
     _grab(app, window, out / "screenshot-animation.png")
+
+    # the shipped recipes on a portrait with a closed mouth and no band: one row each in the stack
+    window.animation_panel.stop()
+    window.stack.reset(window.stack.scene.replace(seed=9, edits=()))
+    window.clear_region()
+    window.features_panel.ranking.setRowCount(0)
+    window.statusBar().clearMessage()
+    window.edits_dock.raise_()
+    recipes = {path.stem: path for path in shipped_files(window.model, "recipes")}
+    for stem in ("open-mouth", "add-hair-band"):
+        if stem in recipes:
+            window.apply_recipe(str(recipes[stem]))
+    window.edits_panel.list.setCurrentRow(0)
+    _grab(app, window, out / "screenshot-recipes.png")
     window.stack.mark_clean()
     window.close()
     scratch.cleanup()
