@@ -8,7 +8,9 @@ No hand labels: the generator is sampled, the attribute classifier reads every s
   that feature on average, to the feature on each portrait; the channels whose mean under that
   placed mask differs most between samples with and without the feature
   (``engine.analysis.propose_feature_edit``) become per-channel FeatureEdits of that difference.
-  The layer, channel count and strength are chosen on tuning seeds by their margin to the aims.
+  The layer, channel count and strength are chosen on tuning seeds by their margin to the aims,
+  then a second layer's edits on top of the best one's where they widen it.  Trials are scored in
+  batched forwards over the tuning samples (``TuningRenderer``).
 
 How each file was found is written into its JSON provenance.
 """
@@ -302,7 +304,7 @@ def choice_key(figures: dict[str, float], goal: EditGoal) -> tuple[float, float,
     return min(flip - goal.flip_aim, local - goal.locality_aim), flip, local
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Trial:
     """One tried setting: this layer's edits, on top of an earlier trial's (``base``) or alone."""
 
