@@ -126,6 +126,20 @@ def test_locate_peak_is_the_centroid_of_the_blob():
     assert wider.spread > peak.spread > 0
 
 
+def test_locate_peak_near_a_place_ignores_a_brighter_spot_beyond_reach():
+    y, x = np.mgrid[0:32, 0:16]
+
+    def blob(cx, cy, height):  # centre in pixels
+        return height * np.exp(-((x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2) / (2 * 1.2 ** 2))
+
+    values = blob(8.0, 12.0, 1.0) + blob(8.0, 22.0, 2.0)  # a mouth, and a brighter chin below it
+    assert locate_peak(values).y == pytest.approx(22.0 / 32, abs=0.02)
+    near = locate_peak(values, near=(8.0 / 16, 13.0 / 32, 0.15))  # 0.15 heights: 4.8 px
+    assert near.y == pytest.approx(12.0 / 32, abs=0.02) and near.x == pytest.approx(0.5, abs=0.02)
+    # a reach smaller than a pixel still looks at the pixel nearest to the place
+    assert np.isfinite(locate_peak(values, near=(0.5, 0.4, 1e-6)).y)
+
+
 def test_anchor_from_uses_the_mean_of_the_channels():
     features = np.zeros((3, 16, 16))
     features[0, 4, 12] = 1.0

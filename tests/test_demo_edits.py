@@ -13,7 +13,7 @@ import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_eval import edit_report, load_recipe
-from ganinterface.demo.edit_recipes import (GOALS, TARGET_FLIP, TOP_KS, TuningRenderer,
+from ganinterface.demo.edit_recipes import (GOALS, REACHES, TARGET_FLIP, TOP_KS, TuningRenderer,
                                             candidate_layers, choice_key, draw_samples,
                                             make_shipped_edits, recipe_placements, region_prior,
                                             scoring_regions)
@@ -80,7 +80,12 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
         expected += [f"{goal.name}: {t['layer']} {t['channels']} channels x{t['strength']:g}"
                      + (f" on {t['on']}" if "on" in t else "")
                      + f"  flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}"
+                     + f"  kept {t['preservation']:.0%}"
                      for t in recipe.provenance["tuning"]]
+        expected += [f"{goal.name}: anchors within {t['reach']:g} image heights  "
+                     f"flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}  "
+                     f"kept {t['preservation']:.0%}"
+                     for t in recipe.provenance["reach_tuning"]]
     assert summary["report_lines"] == expected
 
 
@@ -130,6 +135,13 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
         assert {t["layer"] for t in stacked} == set(candidate_layers(generator)) - {best["layer"]}
         chosen = max(tuning, key=lambda t: choice_key(t, goal))
         stages = recipe.provenance["stages"]
+        # the reach tried last is kept only where it beats the chosen setting without one
+        reaches = recipe.provenance["reach_tuning"]
+        assert [t["reach"] for t in reaches] == list(REACHES)
+        kept = recipe.provenance["reach"]
+        assert {e.anchor.reach for e in recipe.edits} == {kept}
+        if kept is not None:
+            assert choice_key(next(t for t in reaches if t["reach"] == kept), goal) > choice_key(chosen, goal)
         if "on" in chosen:  # the base's edits, then the second layer's
             chose_two += 1
             assert [st["layer"] for st in stages] == [best["layer"], chosen["layer"]]
@@ -230,6 +242,11 @@ def test_search_prefers_meeting_both_aims_over_flipping_everything():
     near, far = {"flip_rate": 0.74, "locality": 0.94}, {"flip_rate": 0.96, "locality": 0.62}
     assert choice_key(near, mouth) > choice_key(far, mouth)
     assert choice_key({"flip_rate": float("nan"), "locality": 1.0}, mouth) < choice_key(weak, mouth)
+    # a mouth edit that changes the other attributes of 5% of portraits misses the mouth's aims
+    churns = {"flip_rate": 1.00, "locality": 0.99, "preservation": 0.95}
+    assert choice_key(local, mouth) > choice_key(churns, mouth)
+    band = next(goal for goal in GOALS if goal.name == "add hair band")
+    assert band.preservation_aim == 0 and choice_key(churns, band)[0] == pytest.approx(0.15)
     # equal flips and margins: the edit that stays inside its mask wins
     spread, tight = {"flip_rate": 0.58, "locality": 0.78}, {"flip_rate": 0.58, "locality": 1.0}
     assert choice_key(tight, mouth) > choice_key(spread, mouth)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -204,6 +206,15 @@ def test_anchored_edit_follows_the_anchor_peak(generator):
     grown = FeatureEdit(edit_layer.name, (0,), Mask((Stroke(((peak.x, peak.y),), radius=0.2),)), 1.0)
     a = renderer.render(Scene(seed=3, edits=(scaled,)), [edit_layer.name])
     b = _fresh(generator, Scene(seed=3, edits=(grown,)), [edit_layer.name])
+    np.testing.assert_allclose(a.features[edit_layer.name], b.features[edit_layer.name], atol=1e-5)
+    # reach: the peak is looked for near the anchor's own place only
+    near = locate_peak(activation[[2, 4]].mean(axis=0), near=(0.5, 0.5, 0.05))
+    assert abs(near.x - peak.x) + abs(near.y - peak.y) > 1e-3, "pick a reach that changes the peak"
+    reaching = FeatureEdit(edit_layer.name, (0,), mask, 1.0,
+                           anchor=dataclasses.replace(anchor, reach=0.05))
+    there = FeatureEdit(edit_layer.name, (0,), Mask((Stroke(((near.x, near.y),), radius=0.1),)), 1.0)
+    a = renderer.render(Scene(seed=3, edits=(reaching,)), [edit_layer.name])
+    b = _fresh(generator, Scene(seed=3, edits=(there,)), [edit_layer.name])
     np.testing.assert_allclose(a.features[edit_layer.name], b.features[edit_layer.name], atol=1e-5)
 
 

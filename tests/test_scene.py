@@ -13,7 +13,8 @@ def _rich_scene():
                  Rect(0.2, 0.6, 0.5, 0.8, erase=True),
                  Bitmap(np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4))), dx=0.01)
     edits = (
-        FeatureEdit("b32.conv1", (3, 17), mask, -2.5, anchor=Anchor("b32.conv0", (5,), 0.5, 0.7, 0.1)),
+        FeatureEdit("b32.conv1", (3, 17), mask, -2.5, anchor=Anchor("b32.conv0", (5,), 0.5, 0.7, 0.1,
+                                                                     reach=0.15)),
         DirectionEdit(np.arange(8, dtype=np.float32), 1.5, first=2, last=5, name="smile"),
         StyleMix(seed=9, first=4),
         RegionResample("b16.conv0", mask, seed=3, enabled=False),
@@ -55,6 +56,7 @@ def test_fingerprint_changes_with_content():
     (lambda d: d["edits"][0].update(channels=[1, -2]), "negative"),
     (lambda d: d["edits"][1]["direction"].update(npy_base64="!!!"), "edits[1].direction"),
     (lambda d: d.update(noise_mode="loud"), "noise_mode"),
+    (lambda d: d["edits"][0]["anchor"].update(reach=0), "anchor.reach must be positive"),
 ])
 def test_malformed_scene_names_the_problem(mutate, message):
     data = _rich_scene().to_dict()
@@ -79,3 +81,9 @@ def test_recipe_round_trip_and_scaling():
     assert half.edits[1].amount == pytest.approx(0.75)
     applied = recipe.applied_to(Scene(seed=11))
     assert applied.seed == 11 and applied.edits == recipe.edits
+
+
+def test_an_anchor_saved_without_reach_looks_everywhere():
+    data = json.loads(_rich_scene().to_json())
+    del data["edits"][0]["anchor"]["reach"]  # written before anchors had a reach
+    assert Scene.from_dict(data).edits[0].anchor.reach is None

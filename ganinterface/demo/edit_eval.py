@@ -138,7 +138,7 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     return report
 
 
-AIMS = {goal.name: (goal.flip_aim, goal.locality_aim) for goal in GOALS}
+AIMS = {goal.name: (goal.flip_aim, goal.locality_aim, goal.preservation_aim) for goal in GOALS}
 
 
 def format_edit_report(report: dict[str, Any]) -> str:
@@ -149,6 +149,7 @@ def format_edit_report(report: dict[str, Any]) -> str:
         for variant, s in rows:
             lines.append(f"{name:<18}{variant:<12}{s['flip_rate']:>7.1%}{s['locality']:>10.1%}"
                          f"{s['preservation']:>10.1%}{s['mask_area']:>7.1%}")
-        flip_aim, locality_aim = AIMS.get(name, (0.0, 0.0))
-        lines.append(f"{'':<18}(aims: flip >= {flip_aim:.0%}, locality >= {locality_aim:.0%})")
+        flip_aim, locality_aim, preservation_aim = AIMS.get(name, (0.0, 0.0, 0.0))
+        kept = f", preservation >= {preservation_aim:.0%}" if preservation_aim else ""
+        lines.append(f"{'':<18}(aims: flip >= {flip_aim:.0%}, locality >= {locality_aim:.0%}{kept})")
     return "\n".join(lines)

@@ -162,11 +162,13 @@ def _box_blur3(values: np.ndarray) -> np.ndarray:
     return sum(padded[i:i + h, j:j + w] for i in range(3) for j in range(3)) / 9.0
 
 
-def locate_peak(activation: np.ndarray) -> Peak:
+def locate_peak(activation: np.ndarray, near: tuple[float, float, float] | None = None) -> Peak:
     """Soft centroid of an (h, w) map's strongest values near its maximum, and their spread.
 
     Robust to single hot pixels (the maximum is taken on a lightly blurred map) and to a second
     bright area elsewhere (only values within PEAK_WINDOW image heights of the maximum count).
+    ``near`` = (x, y, reach): only values within ``reach`` image heights of (x, y) count, for the
+    maximum and the centroid (at least the pixel nearest to (x, y)).
     """
     activation = np.nan_to_num(np.asarray(activation, dtype=np.float64))
     if activation.ndim != 2:
@@ -175,11 +177,19 @@ def locate_peak(activation: np.ndarray) -> Peak:
     ys = (np.arange(h) + 0.5) / h
     xs = (np.arange(w) + 0.5) / w
     aspect = w / h  # x distances in image heights: dx * aspect
-    py, px = np.unravel_index(np.argmax(_box_blur3(activation)), activation.shape)
-    near = np.hypot((xs[None, :] - xs[px]) * aspect, ys[:, None] - ys[py]) <= PEAK_WINDOW
-    weights = np.maximum(activation - np.percentile(activation, PEAK_PERCENTILE), 0.0) * near
+    blurred = _box_blur3(activation)
+    allowed = np.ones((h, w), dtype=bool)
+    if near is not None:
+        x, y, reach = near
+        distance = np.hypot((xs[None, :] - x) * aspect, ys[:, None] - y)
+        allowed = distance <= reach
+        allowed.flat[np.argmin(distance)] = True
+        blurred = np.where(allowed, blurred, -np.inf)
+    py, px = np.unravel_index(np.argmax(blurred), activation.shape)
+    window = allowed & (np.hypot((xs[None, :] - xs[px]) * aspect, ys[:, None] - ys[py]) <= PEAK_WINDOW)
+    weights = np.maximum(activation - np.percentile(activation, PEAK_PERCENTILE), 0.0) * window
     if not weights.sum() > 0:  # nothing above the percentile near the peak: its plateau there
-        weights = (near & (activation >= activation[near].max())).astype(np.float64)
+        weights = (window & (activation >= activation[window].max())).astype(np.float64)
     total = weights.sum()
     cx = float((weights.sum(axis=0) * xs).sum() / total)
     cy = float((weights.sum(axis=1) * ys).sum() / total)

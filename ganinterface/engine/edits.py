@@ -103,7 +103,8 @@ def anchored_mask(mask: Mask, anchor: Anchor, activation: np.ndarray) -> Mask:
     Composes with the mask's own placement: the anchor's map q -> peak + r (q - anchor) is applied
     after the mask's p -> c + s (p - c) + d, keeping the centre c.
     """
-    peak = locate_peak(activation.mean(axis=0))
+    near = None if anchor.reach is None else (anchor.x, anchor.y, anchor.reach)
+    peak = locate_peak(activation.mean(axis=0), near)
     ratio = 1.0
     if anchor.follow_scale and anchor.spread > 0 and peak.spread > 0:
         ratio = peak.spread / anchor.spread

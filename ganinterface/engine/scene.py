@@ -135,7 +135,9 @@ class Anchor:
 
     ``x``, ``y`` (normalised) and ``spread`` are where the peak was, and how wide, on the portrait the
     edit was drawn on; on another portrait the mask moves by the peak's displacement (and scales by
-    the ratio of spreads when ``follow_scale``).
+    the ratio of spreads when ``follow_scale``).  With ``reach``, the peak is looked for only within
+    that many image heights of (x, y), so a brighter spot elsewhere (a chin line below a mouth)
+    cannot carry the mask away.
     """
 
     layer: str
@@ -144,6 +146,7 @@ class Anchor:
     y: float
     spread: float = 0.0
     follow_scale: bool = False
+    reach: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,10 +419,17 @@ def _mask(value: Any, what: str) -> Mask:
     return _build(Mask, data, what, converters)
 
 
+def _positive(value: Any, what: str) -> float:
+    number = _number(value, what)
+    if number <= 0:
+        raise SceneFormatError(f"{what} must be positive, got {number}")
+    return number
+
+
 def _anchor(value: Any, what: str) -> Anchor:
     _require(value, dict, what)
     converters = {"layer": _str, "channels": _channels, "x": _NUM, "y": _NUM, "spread": _NUM,
-                  "follow_scale": _bool}
+                  "follow_scale": _bool, "reach": _optional(_positive)}
     return _build(Anchor, value, what, converters)
 
 
