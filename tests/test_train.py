@@ -256,9 +256,28 @@ def test_warm_start_from_a_broken_file_is_a_one_line_error(tmp_path: Path) -> No
     with pytest.raises(train.TrainingError, match="cannot read discriminator") as error:
         train.load_or_create(TOY, _warm_options(tmp_path, path))
     assert "\n" not in str(error.value)
+    train.discriminator_path(path).unlink()
+    sidecar = path.with_suffix(".json")
+    document = json.loads(sidecar.read_text())
+    del document["model_card"]["settings"]  # exported elsewhere: the command line's settings apply
+    sidecar.write_text(json.dumps(document))
     bigger = TrainSettings(**{**TOY.__dict__, "g_channel_max": 16})
     with pytest.raises(train.TrainingError, match="does not fit the generator"):
         train.load_or_create(bigger, _warm_options(tmp_path, path))
+    sidecar.write_text("{ not json")
+    with pytest.raises(train.TrainingError, match="cannot read its JSON description"):
+        train.load_or_create(TOY, _warm_options(tmp_path, path))
+
+
+def test_warm_start_keeps_the_exported_runs_settings_unless_retuned(tmp_path: Path) -> None:
+    _, path = _exported_donor(tmp_path)
+    other = TrainSettings(**{**TOY.__dict__, "seed": 1, "lr": 0.01, "g_channel_max": 16})
+    assert train.load_or_create(other, _warm_options(tmp_path, path)).settings == TOY
+    options = _warm_options(tmp_path, path)
+    options.retune = True
+    retuned = train.load_or_create(other, options)
+    assert retuned.settings == dataclasses.replace(TOY, lr=0.01)  # lr is retunable, shapes are not
+    assert retuned.opt_G.param_groups[0]["lr"] == 0.01
 
 
 def test_ema_half_life() -> None:

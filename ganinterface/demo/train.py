@@ -451,18 +451,17 @@ class Trainer:
             handle.write(buffer.getbuffer())
         return path
 
-    def warm_start_from(self, path: Path, d_warmup_images: int) -> None:
-        """Continue an exported run: G and G_ema from ``path``, the counters from its model card (so
+    def warm_start_from(self, path: Path, card: dict[str, Any], d_warmup_images: int) -> None:
+        """Continue an exported run: G and G_ema from ``path``, the counters from its ``card`` (so
         the next card still says how much the generator has seen), and the discriminator exported
         beside it.  Without that file D starts fresh and trains alone on ``d_warmup_images`` first.
         Optimiser moments are not exported; Adam rebuilds them within a few hundred steps."""
         from ganinterface.models.base import CheckpointError
-        from ganinterface.models.native import load_native, sidecar_path
+        from ganinterface.models.native import load_native
 
         try:
             source = load_native(path)
-            card = json.loads(sidecar_path(path).read_text()).get("model_card") or {}
-        except (CheckpointError, OSError, ValueError) as error:
+        except CheckpointError as error:
             raise TrainingError(f"{path}: cannot warm-start from it ({error})") from None
         _load_weights(self.G, source.state_dict(), path, "generator")
         _load_weights(self.G_ema, source.state_dict(), path, "generator")
@@ -634,13 +633,7 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise TrainingError(f"{state_path}: not a ganinterface training state "
                                 f"(version {STATE_VERSION} expected)")
-        stored = TrainSettings(**state["settings"])
-        if options.retune:
-            stored = _retuned(stored, settings, quiet)
-        if stored != settings and not quiet:
-            changed = [f.name for f in dataclasses.fields(settings)
-                       if getattr(stored, f.name) != getattr(settings, f.name)]
-            log.warning("resuming with the run's own settings; ignoring changed %s", ", ".join(changed))
+        stored = _continued(TrainSettings(**state["settings"]), settings, options, quiet)
         if options.init_from is not None and not quiet:
             log.warning("resuming %s, so --init-from %s is ignored", state_path, options.init_from)
         trainer = Trainer(stored, data_source, device)
@@ -649,13 +642,42 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
             log.info("resumed %s at step %d, %.1f kimg", state_path, trainer.step,
                      trainer.images_seen / 1000)
         return trainer
+    if options.init_from is None:
+        return Trainer(settings, data_source, device)
+    card = exported_card(options.init_from)
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
+    stored = {k: v for k, v in (card.get("settings") or {}).items() if k in known}
+    if stored:  # continue the exported run as it was trained, unless --retune says otherwise
+        settings = _continued(TrainSettings(**stored), settings, options, quiet)
     trainer = Trainer(settings, data_source, device)
-    if options.init_from is not None:
-        trainer.warm_start_from(options.init_from, round(options.d_warmup_kimg * 1000))
-        if not quiet:
+    trainer.warm_start_from(options.init_from, card, round(options.d_warmup_kimg * 1000))
+    if not quiet:
             log.info("warm start from %s at %.1f kimg: %s", options.init_from,
                      trainer.images_seen / 1000, trainer.session_note["warm_start"])
     return trainer
+
+
+def _continued(stored: TrainSettings, wanted: TrainSettings, options: RunOptions,
+               quiet: bool) -> TrainSettings:
+    """A continued run's settings: its own, with --retune's changes."""
+    if options.retune:
+        stored = _retuned(stored, wanted, quiet)
+    if stored != wanted and not quiet:
+        changed = [f.name for f in dataclasses.fields(wanted)
+                   if getattr(stored, f.name) != getattr(wanted, f.name)]
+        log.warning("continuing with the run's own settings; ignoring changed %s", ", ".join(changed))
+    return stored
+
+
+def exported_card(path: Path) -> dict[str, Any]:
+    """The model card exported with a generator (empty if it has none)."""
+    from ganinterface.models.native import sidecar_path
+
+    try:
+        card = json.loads(sidecar_path(path).read_text()).get("model_card")
+    except (OSError, ValueError, AttributeError) as error:
+        raise TrainingError(f"{path}: cannot read its JSON description ({error})") from None
+    return card if isinstance(card, dict) else {}
 
 
 def _retuned(stored: TrainSettings, wanted: TrainSettings, quiet: bool) -> TrainSettings:
