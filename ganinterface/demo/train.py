@@ -119,7 +119,8 @@ class RunOptions:
     resume: bool = True
     init_from: Path | None = None  # warm-start from an exported generator (and its discriminator)
     # A warm start without a discriminator trains a fresh D alone this long first.  Against the
-    # shipped 533k generator a fresh D stayed at chance (loss 1.386) for ~13k images, then learnt.
+    # shipped 533k generator a fresh D stayed at chance (loss 1.386) for ~13k images and reached
+    # 1.27 by 50k; G then still lost ground (confident share 82% -> 67% over the next 48k images).
     d_warmup_kimg: float = 50.0
     retune: bool = False  # on resume, take RETUNABLE settings from the command line
     export_path: Path | None = DEFAULT_EXPORT
@@ -652,8 +653,11 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
     trainer = Trainer(settings, data_source, device)
     trainer.warm_start_from(options.init_from, card, round(options.d_warmup_kimg * 1000))
     if not quiet:
-            log.info("warm start from %s at %.1f kimg: %s", options.init_from,
-                     trainer.images_seen / 1000, trainer.session_note["warm_start"])
+        log.info("warm start from %s at %.1f kimg: %s", options.init_from,
+                 trainer.images_seen / 1000, trainer.session_note["warm_start"])
+        if trainer.d_warmup_left:
+            log.warning("without the run's own discriminator the generator loses quality at first "
+                        "(see the README); compare samples.png with the export before shipping")
     return trainer
 
 
