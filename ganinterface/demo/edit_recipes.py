@@ -238,8 +238,9 @@ class TuningRenderer:
         self.device = next(generator.parameters()).device
         self._rasters: dict[tuple[Mask, Anchor | None, str], np.ndarray] = {}
 
-    def placed_rasters(self, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
-        """(N, h, w): ``mask`` at ``layer`` where the (anchored) edit puts it on each sample."""
+    def _edit_rasters(self, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
+        """(N, h, w): ``mask`` at ``layer`` (its margin kept clear) where the edit adds to each
+        tuning sample, remembered for the trials that reuse it."""
         key = (mask, anchor, layer)
         if key not in self._rasters:
             info = self.generator.layers[self.generator.layer_index(layer)]
@@ -263,7 +264,7 @@ class TuningRenderer:
         for edit in recipe.edits:
             if not getattr(edit, "enabled", True) or not edit.amount:
                 continue
-            rasters = self.placed_rasters(edit.layer, edit.mask, edit.anchor)
+            rasters = self._edit_rasters(edit.layer, edit.mask, edit.anchor)
             if edit.layer not in deltas:
                 channels = self.generator.layers[self.generator.layer_index(edit.layer)].channels
                 deltas[edit.layer] = np.zeros((len(rasters), channels) + rasters.shape[1:], np.float32)
@@ -341,15 +342,23 @@ class Trial:
                 + figures_text(self.figures))
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _LayerPlan:
+    """What a layer's trials share: its anchor, where the mask lands on the finding samples, and
+    where it lands on the tuning samples (scoring regions)."""
+
+    anchor: Anchor
+    placed: np.ndarray
+    regions: list[np.ndarray]
+
+
 def _layer_trials(tuner: TuningRenderer, classifier: AttributeClassifier, samples: Samples,
-                  goal: EditGoal, layer: str, mask: Mask, region: Rect,
+                  goal: EditGoal, layer: str, mask: Mask, plan: _LayerPlan,
                   top_ks: Sequence[int], strengths: Sequence[float],
                   base: Trial | None = None) -> Iterator[Trial]:
     """One layer's settings (on top of ``base``'s edits, if given), fewest channels and weakest
     first, up to the first that flips: more channels or strength beyond it only disturb more."""
-    anchor = find_anchor(samples, layer, region)
-    placed = placed_rasters(samples, layer, mask, anchor)
-    regions = tuner.regions([(mask, anchor)])
+    anchor, placed, regions = plan.anchor, plan.placed, plan.regions
     if base is not None:
         regions = [mine | theirs for mine, theirs in zip(regions, base.regions)]
     channels = samples.features[layer].shape[1]
@@ -377,9 +386,14 @@ def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: Att
     mask = Mask((mean_box,))
     trials: list[Trial] = []
     layers = candidate_layers(generator)
+    plans: dict[str, _LayerPlan] = {}  # each layer's anchor and placements, found once
 
     def search(layer: str, base: Trial | None = None) -> None:
-        for trial in _layer_trials(tuner, classifier, samples, goal, layer, mask, grown,
+        if layer not in plans:
+            anchor = find_anchor(samples, layer, grown)
+            plans[layer] = _LayerPlan(anchor, placed_rasters(samples, layer, mask, anchor),
+                                      tuner.regions([(mask, anchor)]))
+        for trial in _layer_trials(tuner, classifier, samples, goal, layer, mask, plans[layer],
                                    top_ks, strengths, base):
             trials.append(trial)
             if report:

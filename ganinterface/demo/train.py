@@ -912,7 +912,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "instead of the run's own (recorded in the model card)")
     parser.add_argument("--init-from", type=Path,
                         help="continue from an exported generator (new runs only): its weights, "
-                             "its model card's counters and the X.discriminator.safetensors beside it")
+                             "its model card's settings and counters, and the "
+                             "X.discriminator.safetensors beside it")
     parser.add_argument("--d-warmup-kimg", type=float, default=RunOptions.d_warmup_kimg,
                         help="with --init-from and no discriminator beside it, train D alone on "
                              "this many thousand images first (default: %(default)s)")

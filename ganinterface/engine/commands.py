@@ -165,33 +165,6 @@ def replace_edit(index: int, edit: Edit, label: str = "Change edit",
     return Command(label, apply, merge_key)
 
 
-def update_edit(index: int, label: str = "Change edit", merge_key: Hashable | None = None,
-                **changes: object) -> Command:
-    """Change fields of edit ``index`` (amount, enabled, channels, ...)."""
-    def apply(scene: Scene) -> Scene:
-        edits = list(scene.edits)
-        edits[index] = dataclasses.replace(edits[index], **changes)
-        return scene.replace(edits=tuple(edits))
-
-    return Command(label, apply, merge_key)
-
-
-def remove_edit(index: int, label: str = "Delete edit") -> Command:
-    return Command(label, lambda scene: scene.replace(
-        edits=scene.edits[:index] + scene.edits[index + 1:]))
-
-
-def move_edit(index: int, new_index: int, label: str = "Reorder edits") -> Command:
-    def apply(scene: Scene) -> Scene:
-        edits = list(scene.edits)
-        if not 0 <= new_index < len(edits):
-            return scene
-        edits.insert(new_index, edits.pop(index))
-        return scene.replace(edits=tuple(edits))
-
-    return Command(label, apply)
-
-
 def edit_groups(edits: Sequence[Edit]) -> list[range]:
     """Runs of consecutive edits that share a non-empty name (a recipe's per-channel edits), and each
     other edit on its own: what the edit stack shows as one row each."""
@@ -245,6 +218,20 @@ def move_edits(group: range, new_start: int, label: str = "Reorder edits") -> Co
         return scene.replace(edits=rest[:new_start] + block + rest[new_start:])
 
     return Command(label, apply)
+
+
+def update_edit(index: int, label: str = "Change edit", merge_key: Hashable | None = None,
+                **changes: object) -> Command:
+    """Change fields of edit ``index`` (amount, enabled, channels, ...)."""
+    return update_edits(range(index, index + 1), label, merge_key, **changes)
+
+
+def remove_edit(index: int, label: str = "Delete edit") -> Command:
+    return remove_edits(range(index, index + 1), label)
+
+
+def move_edit(index: int, new_index: int, label: str = "Reorder edits") -> Command:
+    return move_edits(range(index, index + 1), new_index, label)
 
 
 def set_edits(edits: Sequence[Edit], label: str = "Replace edits") -> Command:
