@@ -7,7 +7,7 @@ import torch
 from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, Rect,
+from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureCopy, FeatureEdit, Mask, Rect,
                                        RegionResample, Scene, StyleMix, Stroke)
 from tiny_models import tiny_stylegan2
 
@@ -225,6 +225,8 @@ def test_anchored_edit_follows_the_anchor_peak(generator):
     (DirectionEdit(np.zeros(8), 1.0, first=3, last=99), "w rows 3..99"),
     (StyleMix(seed=1, first=-1), "w rows -1.."),
     (FeatureEdit("b8.conv0", (0,), Mask(), 1.0, anchor=Anchor("nope", (0,), 0.5, 0.5)), "anchor: no layer"),
+    (FeatureCopy("b99.conv1", Mask(), name="fill"), "edit 1 (feature_copy 'fill'): no layer named 'b99.conv1'"),
+    (FeatureCopy("b8.conv0", Mask(), anchor=Anchor("b8.conv0", (9,), 0.5, 0.5)), "channel 9 does not exist"),
 ])
 def test_bad_edits_come_back_as_error_values(generator, edit, message):
     result = Renderer(generator).render(Scene(seed=0, edits=(edit,)))
@@ -324,3 +326,92 @@ def test_stylegan3_edits_cover_the_image_part_of_margined_maps_only():
     expected = np.zeros_like(delta)
     expected[0, m:layer.height - m, m:layer.width - m] = 2.0
     np.testing.assert_allclose(delta, expected, atol=1e-5)
+
+
+def _bilinear_clamped(features, xs, ys):
+    """features (C, h, w) at fractional pixel positions (xs, ys), positions clamped to the map."""
+    _, h, w = features.shape
+    xs, ys = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = xs - x0, ys - y0
+    return ((1 - fy) * ((1 - fx) * features[:, y0, x0] + fx * features[:, y0, x1])
+            + fy * ((1 - fx) * features[:, y1, x0] + fx * features[:, y1, x1]))
+
+
+def test_feature_copy_takes_the_layers_own_features_from_the_mapped_place(generator):
+    """Inside the mask, features from centre + scale * (p - centre) + offset of the same map, by an
+    independent bilinear sampler; outside it, the features as they were."""
+    from ganinterface.engine.scene import FeatureCopy
+
+    layer = generator.layers[5]  # b16.conv0, 16x8
+    h, w = layer.height, layer.width
+    mask = Mask((Rect(0.25, 0.25, 0.75, 0.6, softness=0.4),))
+    own = _fresh(generator, Scene(seed=4), [layer.name]).features[layer.name]
+    weight = rasterize(mask, h, w)
+    assert 0 < weight.mean() < 0.5
+    # a whole-pixel shift: the region takes the map 3 rows down and 1 column left
+    shift = FeatureCopy(layer.name, mask, offset=(-1 / w, 3 / h))
+    got = _fresh(generator, Scene(seed=4, edits=(shift,)), [layer.name]).features[layer.name]
+    rows = np.clip(np.arange(h) + 3, 0, h - 1)
+    cols = np.clip(np.arange(w) - 1, 0, w - 1)
+    shifted = own[:, rows][:, :, cols]
+    np.testing.assert_allclose(got, own + weight * (shifted - own), atol=1e-5)
+    # shrunk towards a centre, blended at 0.7
+    centre = (0.5, 0.7)
+    copy = FeatureCopy(layer.name, mask, scale=0.5, centre=centre, amount=0.7)
+    got = _fresh(generator, Scene(seed=4, edits=(copy,)), [layer.name]).features[layer.name]
+    px, py = np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h)
+    qx, qy = centre[0] + 0.5 * (px - centre[0]), centre[1] + 0.5 * (py - centre[1])
+    source = _bilinear_clamped(own, qx * w - 0.5, qy * h - 0.5)
+    np.testing.assert_allclose(got, own + 0.7 * weight * (source - own), atol=1e-5)
+    assert np.abs(got - own).max() > 0.1
+    # amount 0 or an empty mask: nothing happens
+    for idle in (dataclasses.replace(copy, amount=0.0), dataclasses.replace(copy, mask=Mask())):
+        same = _fresh(generator, Scene(seed=4, edits=(idle,)), [layer.name]).features[layer.name]
+        np.testing.assert_array_equal(same, own)
+
+
+def test_anchored_feature_copy_moves_its_centre_with_the_mask(generator):
+    from ganinterface.engine.analysis import locate_peak
+    from ganinterface.engine.scene import FeatureCopy
+
+    anchor_layer, layer = generator.layers[3], generator.layers[5]
+    activation = _fresh(generator, Scene(seed=3), [anchor_layer.name]).features[anchor_layer.name]
+    peak = locate_peak(activation[[2, 4]].mean(axis=0))
+    dx, dy = peak.x - 0.5, peak.y - 0.5
+    assert abs(dx) + abs(dy) > 0.1
+    anchored = FeatureCopy(layer.name, Mask((Stroke(((0.5, 0.5),), radius=0.2),)), scale=0.6,
+                           centre=(0.5, 0.6), offset=(0.05, 0.0),
+                           anchor=Anchor(anchor_layer.name, (2, 4), x=0.5, y=0.5))
+    placed = FeatureCopy(layer.name, Mask((Stroke(((peak.x, peak.y),), radius=0.2),)), scale=0.6,
+                         centre=(0.5 + dx, 0.6 + dy), offset=(0.05, 0.0))
+    a = Renderer(generator).render(Scene(seed=3, edits=(anchored,)), [layer.name])
+    b = _fresh(generator, Scene(seed=3, edits=(placed,)), [layer.name])
+    np.testing.assert_allclose(a.features[layer.name], b.features[layer.name], atol=1e-5)
+    plain = _fresh(generator, Scene(seed=3), [layer.name]).features[layer.name]
+    assert np.abs(a.features[layer.name] - plain).max() > 0.05
+
+
+def test_stylegan3_copies_map_the_image_part_of_margined_maps():
+    """A one-pixel shift on a map with a border: the sources are counted inside the border."""
+    from ganinterface.engine.scene import FeatureCopy
+    from tiny_models import tiny_stylegan3
+
+    generator = tiny_stylegan3()
+    layer = next(info for info in generator.layers if info.margin >= 1)
+    m = int(round(layer.margin))
+    inner_h, inner_w = layer.height - 2 * m, layer.width - 2 * m
+    renderer = Renderer(generator, "cpu")
+    plain = renderer.render(Scene(seed=2), [layer.name]).features[layer.name]
+    identity = FeatureCopy(layer.name, Mask((Rect(0.0, 0.0, 1.0, 1.0),)))
+    same = renderer.render(Scene(seed=2, edits=(identity,)), [layer.name]).features[layer.name]
+    np.testing.assert_allclose(same, plain, atol=1e-5)
+    shift = FeatureCopy(layer.name, Mask((Rect(0.0, 0.0, 1.0, 1.0),)), offset=(2 / inner_w, 0.0))
+    got = renderer.render(Scene(seed=2, edits=(shift,)), [layer.name]).features[layer.name]
+    expected = plain.copy()
+    inside = (slice(None), slice(m, layer.height - m))
+    expected[inside + (slice(m, layer.width - m - 2),)] = plain[inside + (slice(m + 2, layer.width - m),)]
+    # the last two columns of the image part read from the border and beyond (clamped): not checked
+    np.testing.assert_allclose(got[..., :layer.width - m - 2], expected[..., :layer.width - m - 2], atol=1e-5)
+    np.testing.assert_allclose(got[..., layer.width - m:], plain[..., layer.width - m:], atol=1e-5)

@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from ganinterface.engine.scene import (Anchor, Bitmap, DirectionEdit, FeatureEdit, Mask, Recipe,
-                                       Rect, RegionResample, Scene, SceneFormatError, StyleMix, Stroke)
+from ganinterface.engine.scene import (Anchor, Bitmap, DirectionEdit, FeatureCopy, FeatureEdit, Mask,
+                                       Recipe, Rect, RegionResample, Scene, SceneFormatError, StyleMix,
+                                       Stroke)
 
 
 def _rich_scene():
@@ -18,6 +19,8 @@ def _rich_scene():
         DirectionEdit(np.arange(8, dtype=np.float32), 1.5, first=2, last=5, name="smile"),
         StyleMix(seed=9, first=4),
         RegionResample("b16.conv0", mask, seed=3, enabled=False),
+        FeatureCopy("b64.conv0", mask, scale=0.7, centre=(0.5, 0.36), offset=(0.0, -0.02),
+                    amount=0.8, anchor=Anchor("b32.conv0", (1, 2), 0.5, 0.28), name="remove band"),
     )
     return Scene(checkpoint="x.pkl", seed=5, w=np.ones((6, 8), np.float32) * 0.25, class_index=2,
                  truncation_psi=0.7, noise_mode="random", noise_seed=4, edits=edits)
@@ -57,6 +60,9 @@ def test_fingerprint_changes_with_content():
     (lambda d: d["edits"][1]["direction"].update(npy_base64="!!!"), "edits[1].direction"),
     (lambda d: d.update(noise_mode="loud"), "noise_mode"),
     (lambda d: d["edits"][0]["anchor"].update(reach=0), "anchor.reach must be positive"),
+    (lambda d: d["edits"][4].update(centre=[0.5]), "edits[4].centre should be [x, y]"),
+    (lambda d: d["edits"][4].update(offset=[0.1, "up"]), "edits[4].offset[1] should be int or float, got str"),
+    (lambda d: d["edits"][4].update(scale=float("inf")), "edits[4].scale must be finite"),
 ])
 def test_malformed_scene_names_the_problem(mutate, message):
     data = _rich_scene().to_dict()

@@ -256,6 +256,25 @@ def test_a_recipes_per_channel_edits_are_one_row_of_the_edit_stack(window):
     assert len(window.stack.scene.edits) == 4
 
 
+def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
+    from ganinterface.engine.scene import FeatureCopy
+
+    mask = Mask((Rect(0.2, 0.1, 0.8, 0.4, softness=0.3),))
+    copy = FeatureCopy(LAYER, mask, scale=0.7, centre=(0.5, 0.4), name="remove hair band")
+    window.stack.push(cmd.apply_recipe(Recipe(edits=(copy,), name="remove hair band")))
+    panel = window.edits_panel
+    assert panel.list.count() == 1
+    assert "“remove hair band” Fill b32.conv1 from ×0.7" in panel.list.item(0).text()
+    np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
+    changed = window.last_result.image
+    panel.list.setCurrentRow(0)
+    assert panel.amount.isEnabled() and "copied features" in panel.amount.toolTip()
+    panel.amount.setValue(0.0)
+    assert window.stack.scene.edits[0].amount == 0.0
+    np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
+    assert not np.array_equal(changed, window.last_result.image)
+
+
 def test_session_save_open_dirty_title_and_recent(window, tmp_path):
     window.latent_panel.seed.setValue(4)
     drag(window, Tool.BRUSH, [(8.0, 8.0)])

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ganinterface.engine.analysis import locate_peak
-from ganinterface.engine.scene import Anchor, DirectionEdit, Edit, Mask, StyleMix
+from ganinterface.engine.masks import image_margin
+from ganinterface.engine.scene import Anchor, DirectionEdit, Edit, FeatureCopy, Mask, StyleMix
 from ganinterface.models.base import GeneratorBase, LayerHook
 
 Tensor = torch.Tensor
@@ -128,6 +129,49 @@ def resample_hook(other: Tensor, mask: np.ndarray, other_key: str, device: torch
     weight = torch.from_numpy(mask)[None, None].to(device)
     return KeyedHook(key=digest("resample", other_key, mask),
                      apply=lambda x: x + weight.to(x.dtype) * (other.to(x.dtype) - x))
+
+
+def copy_sources(edit: FeatureCopy, placed: Mask, height: int, width: int,
+                 margin: float = 0.0) -> np.ndarray:
+    """(height, width, 2) ``grid_sample`` coordinates of where each pixel of a layer's map copies
+    from, for ``edit`` with its mask placed as ``placed``.
+
+    The centre and offset are placed with the mask (centre mapped like a point, offset scaled);
+    pixel centres and sources are in the image part of the map, inside ``margin``."""
+    m = image_margin(margin, height, width)
+    inner_h, inner_w = height - 2 * m, width - 2 * m
+    centre_x = placed.cx + placed.scale * (edit.centre[0] - placed.cx) + placed.dx
+    centre_y = placed.cy + placed.scale * (edit.centre[1] - placed.cy) + placed.dy
+    xs = (np.arange(width) - m + 0.5) / inner_w
+    ys = (np.arange(height) - m + 0.5) / inner_h
+    source_x = centre_x + edit.scale * (xs - centre_x) + placed.scale * edit.offset[0]
+    source_y = centre_y + edit.scale * (ys - centre_y) + placed.scale * edit.offset[1]
+    # normalised image position -> index in the whole map -> grid_sample's [-1, 1] (align_corners
+    # False: -1 and 1 are the outer edges of the first and last pixel)
+    grid_x = (source_x * inner_w + m) / width * 2 - 1
+    grid_y = (source_y * inner_h + m) / height * 2 - 1
+    grid = np.empty((height, width, 2), dtype=np.float32)
+    grid[..., 0] = grid_x[None, :]
+    grid[..., 1] = grid_y[:, None]
+    return grid
+
+
+def copy_hook(sources: np.ndarray, mask: np.ndarray, amount: float, device: torch.device) -> KeyedHook:
+    """Inside ``mask`` the activation (N, C, h, w) moves ``amount`` of the way to its own values at
+    ``sources`` (bilinear, clamped at the border); outside it is kept."""
+    grid = torch.from_numpy(sources)[None].to(device)
+    weight = (float(amount) * torch.from_numpy(mask))[None, None].to(device)
+    return KeyedHook(key=digest("copy", sources, mask, float(amount)),
+                     apply=lambda x: copy_features(x, grid, weight))
+
+
+def copy_features(x: Tensor, grid: Tensor, weight: Tensor) -> Tensor:
+    """``x + weight * (x sampled at grid - x)``; ``grid`` and ``weight`` broadcast over the batch
+    (or have one entry per sample)."""
+    grid = grid.expand(x.shape[0], -1, -1, -1) if grid.shape[0] == 1 else grid
+    source = torch.nn.functional.grid_sample(x.float(), grid.float(), mode="bilinear",
+                                             padding_mode="border", align_corners=False)
+    return x + weight.to(x.dtype) * (source.to(x.dtype) - x)
 
 
 def compose(hooks: Sequence[KeyedHook]) -> KeyedHook:

@@ -25,8 +25,8 @@ from ganinterface.engine import edits as edit_ops
 from ganinterface.engine.device import pick_device
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import image_margin, rasterize_layer
-from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureEdit, Mask, RegionResample,
-                                       Scene, StyleMix)
+from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureCopy, FeatureEdit, Mask,
+                                       RegionResample, Scene, StyleMix)
 from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo
 
 Tensor = torch.Tensor
@@ -234,12 +234,14 @@ class Renderer:
         """Hooks per layer index; edits that change nothing (amount 0, empty mask) add none."""
         per_layer: dict[int, list[edit_ops.KeyedHook]] = {}
         for index, edit in enumerate(scene.edits):
-            if not edit.enabled or not isinstance(edit, (FeatureEdit, RegionResample)):
+            if not edit.enabled or not isinstance(edit, (FeatureEdit, FeatureCopy, RegionResample)):
                 continue
             what = edit_ops.describe(index, edit)
             k = edit_ops.check_layer(self.generator, edit.layer, what)
             if isinstance(edit, FeatureEdit):
                 hook = self._feature_hook(scene, ws, edit, k, what)
+            elif isinstance(edit, FeatureCopy):
+                hook = self._copy_hook(scene, ws, edit, k, what)
             else:
                 hook = self._resample_hook(scene, edit, k)
             if hook is not None:
@@ -250,6 +252,25 @@ class Renderer:
                       what: str) -> edit_ops.KeyedHook | None:
         info = self.generator.layers[k]
         channels = edit_ops.check_channels(edit.channels, info.channels, info.name, what)
+        placed = self._placed(scene, ws, edit, info, what)
+        if placed is None:
+            return None
+        return edit_ops.feature_hook(channels, info.channels, edit.amount, placed[1], self.device)
+
+    def _copy_hook(self, scene: Scene, ws: Tensor, edit: FeatureCopy, k: int,
+                   what: str) -> edit_ops.KeyedHook | None:
+        info = self.generator.layers[k]
+        placed = self._placed(scene, ws, edit, info, what)
+        if placed is None:
+            return None
+        mask, raster = placed
+        sources = edit_ops.copy_sources(edit, mask, info.height, info.width, info.margin)
+        return edit_ops.copy_hook(sources, raster, edit.amount, self.device)
+
+    def _placed(self, scene: Scene, ws: Tensor, edit: FeatureEdit | FeatureCopy, info: LayerInfo,
+                what: str) -> tuple[Mask, np.ndarray] | None:
+        """The edit's mask where its anchor puts it on this latent, and its raster at the layer;
+        None when the edit changes nothing (amount 0, or no mask on the map)."""
         anchor_layer = None if edit.anchor is None else self._anchor_layer(edit.anchor, what)
         if edit.amount == 0 or edit.mask.is_empty():
             return None
@@ -257,9 +278,7 @@ class Renderer:
         if edit.anchor is not None:
             mask = self._anchored(scene, ws, mask, edit.anchor, anchor_layer)
         raster = self._raster(mask, info)
-        if not raster.any():
-            return None
-        return edit_ops.feature_hook(channels, info.channels, edit.amount, raster, self.device)
+        return (mask, raster) if raster.any() else None
 
     def _resample_hook(self, scene: Scene, edit: RegionResample, k: int) -> edit_ops.KeyedHook | None:
         info = self.generator.layers[k]

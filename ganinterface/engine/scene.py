@@ -216,9 +216,32 @@ class RegionResample:
     kind: ClassVar[str] = "region_resample"
 
 
-Edit = Union[FeatureEdit, DirectionEdit, StyleMix, RegionResample]
-EDIT_TYPES: dict[str, type] = {cls.kind: cls for cls in (FeatureEdit, DirectionEdit, StyleMix,
-                                                         RegionResample)}
+@dataclasses.dataclass(frozen=True)
+class FeatureCopy:
+    """Inside ``mask``, ``layer``'s features are copied from elsewhere on the same portrait.
+
+    A point p of the mask takes the features at ``centre + scale * (p - centre) + offset``
+    (normalised coordinates, placed with the mask: an anchored copy follows the feature).  With
+    ``scale`` below 1 about a centre under a hair band, the band is filled with the hair it lies on,
+    whatever that hair's colour, which no fixed addition can do.  ``amount`` blends: 0 leaves the
+    features as they are, 1 replaces them.
+    """
+
+    layer: str
+    mask: Mask
+    scale: float = 1.0
+    centre: tuple[float, float] = (0.5, 0.5)
+    offset: tuple[float, float] = (0.0, 0.0)
+    amount: float = 1.0
+    enabled: bool = True
+    anchor: Anchor | None = None
+    name: str = ""
+    kind: ClassVar[str] = "feature_copy"
+
+
+Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleMix, RegionResample]
+EDIT_TYPES: dict[str, type] = {cls.kind: cls for cls in (FeatureEdit, FeatureCopy, DirectionEdit,
+                                                         StyleMix, RegionResample)}
 
 
 # ---- scene -----------------------------------------------------------------------------------------
@@ -367,6 +390,12 @@ def _points(value: Any, what: str) -> tuple[tuple[float, float], ...]:
     return tuple(points)
 
 
+def _pair(value: Any, what: str) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise SceneFormatError(f"{what} should be [x, y]")
+    return _number(value[0], f"{what}[0]"), _number(value[1], f"{what}[1]")
+
+
 def _bool(value: Any, what: str) -> bool:
     return _require(value, bool, what)
 
@@ -441,6 +470,8 @@ _EDIT_CONVERTERS: dict[str, dict[str, Any]] = {
                   "last": _optional(_int), "source": _str},
     "style_mix": {**_COMMON, "seed": _int, "first": _int, "last": _optional(_int)},
     "region_resample": {**_COMMON, "layer": _str, "mask": _mask, "seed": _int},
+    "feature_copy": {**_COMMON, "layer": _str, "mask": _mask, "scale": _NUM, "centre": _pair,
+                     "offset": _pair, "amount": _NUM, "anchor": _optional(_anchor)},
 }
 
 

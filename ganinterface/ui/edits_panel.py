@@ -42,6 +42,9 @@ def describe_edit(edit: Edit) -> str:
         return f"{name}Style mix from seed {edit.seed}  ws {edit.first}–{last}"
     if kind == "region_resample":
         return f"{name}Resample {edit.layer} from seed {edit.seed}"
+    if kind == "feature_copy":
+        anchored = "  ⚓" if edit.anchor is not None else ""
+        return f"{name}Fill {edit.layer} from ×{edit.scale:g} about its centre  {edit.amount:.2f}{anchored}"
     return f"{name}{kind}"
 
 
@@ -188,6 +191,8 @@ class EditsPanel(QWidget):
             # a group's amounts differ per channel: its strength is a factor, 1 when selected
             self.amount.setPrefix("×" if several else "")
             self.amount.setToolTip("Scale every edit of this recipe (1 = as it is now)" if several
+                                   else "How much of the copied features replaces the region "
+                                        "(1 = all of it)" if getattr(edit, "kind", "") == "feature_copy"
                                    else "Strength of the selected edit (negative subtracts)")
             if not keep_scale:
                 self._scale, self._scaled = 1.0, None
