@@ -5,6 +5,7 @@ The classifier here reads "mouth open" as a dark mouth region and "hair band" as
 against pixels directly.
 """
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,8 +14,9 @@ import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_eval import edit_report, load_recipe
-from ganinterface.demo.edit_recipes import (GOALS, REACHES, TARGET_FLIP, TOP_KS, TuningRenderer,
-                                            candidate_layers, choice_key, draw_samples,
+from ganinterface.demo.edit_recipes import (FILL_CENTRES, FILL_SCALES, GOALS, REACHES, TARGET_FLIP,
+                                            TOP_KS, TuningRenderer, candidate_layers, choice_key,
+                                            draw_samples, fill_recipe,
                                             make_shipped_edits, recipe_placements, region_prior,
                                             scoring_regions)
 from ganinterface.engine.renderer import Renderer
@@ -22,7 +24,7 @@ from ganinterface.engine.scene import Scene
 from ganinterface.engine.analysis import locate_peak
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
-from ganinterface.engine.scene import Mask
+from ganinterface.engine.scene import FeatureCopy, FeatureEdit, Mask, Recipe
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 H, W = 32, 16
@@ -77,7 +79,10 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
     expected = []
     for goal in GOALS:
         recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
-        expected += [f"{goal.name}: {t['layer']} {t['channels']} channels x{t['strength']:g}"
+        expected += [f"{goal.name}: "
+                     + (f"copy {t['layer']} x{t['copy_scale']:g} about {t['copy_centre']:g} of the box"
+                        if "copy_scale" in t else
+                        f"{t['layer']} {t['channels']} channels x{t['strength']:g}")
                      + (f" on {t['on']}" if "on" in t else "")
                      + f"  flip {t['flip_rate']:.0%}  locality {t['locality']:.0%}"
                      + f"  kept {t['preservation']:.0%}"
@@ -96,10 +101,14 @@ def test_recipes_and_directions_are_written_with_provenance(kit):
         recipe = load_recipe(out / "recipes" / goal.file_name, digest)
         assert recipe.model_hash == digest and recipe.name == goal.name
         stages = recipe.provenance["stages"]
-        assert recipe.provenance["layer"] == stages[0]["layer"] in candidate_layers(generator)
-        assert [e.layer for e in recipe.edits] == sorted((e.layer for e in recipe.edits),
-                                                         key=[st["layer"] for st in stages].index)
-        assert all(e.anchor is not None and e.anchor.layer == e.layer for e in recipe.edits)
+        assert recipe.provenance["layer"] == stages[0]["layer"]
+        assert [e.layer for e in recipe.edits] == stage_layers(stages)
+        assert set(stage_layers(stages)) <= set(candidate_layers(generator))
+        # each layer's edits are placed by that layer's anchor; a copy's by its coarsest layer's
+        for stage in stages:
+            kind = FeatureCopy if "copy_scale" in stage else FeatureEdit
+            edits = [e for e in recipe.edits if isinstance(e, kind) and e.layer in stage["layer"].split("+")]
+            assert {e.anchor.layer for e in edits} == {stage["layer"].split("+")[0]}
         assert summary["recipes"][goal.name]["stages"] == stages
     direction = load_direction(out / "directions" / "mouth-open.npy", model_hash=digest,
                                w_dim=generator.w_dim, num_ws=generator.num_ws)
@@ -112,7 +121,7 @@ def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
     for goal in GOALS:
         tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
         for layer in candidate_layers(generator):
-            tried = [t for t in tuning if t["layer"] == layer and "on" not in t]
+            tried = [t for t in tuning if t["layer"] == layer and "on" not in t and "copy_scale" not in t]
             assert tried, f"{goal.name}: {layer} was not tried"
             flipped = [i for i, t in enumerate(tried) if t["flip_rate"] >= TARGET_FLIP]
             if flipped:
@@ -144,14 +153,87 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
             assert choice_key(next(t for t in reaches if t["reach"] == kept), goal) > choice_key(chosen, goal)
         if "on" in chosen:  # the base's edits, then the second layer's
             chose_two += 1
-            assert [st["layer"] for st in stages] == [best["layer"], chosen["layer"]]
-            assert (stages[0]["channels"], stages[0]["strength"]) == (best["channels"], best["strength"])
+            assert stages == [stage_of(best), stage_of(chosen)]
             assert choice_key(chosen, goal) > choice_key(best, goal)
         else:
-            assert stages == [{"layer": chosen["layer"], "channels": chosen["channels"],
-                               "strength": chosen["strength"]}]
-        assert len(recipe.edits) == sum(st["channels"] for st in stages)
+            assert stages == [stage_of(chosen)]
     assert chose_two, "no recipe of the kit kept a second layer: the two-layer branch went unchecked"
+
+
+def stage_of(tried):
+    """The stage a tuning entry becomes in the recipe's provenance."""
+    keys = ("layer", "copy_scale", "copy_centre") if "copy_scale" in tried else ("layer", "channels", "strength")
+    return {key: tried[key] for key in keys}
+
+
+def stage_layers(stages):
+    """The layer of each edit the stages make, in order: a channel edit per channel, a copy per layer."""
+    layers = []
+    for stage in stages:
+        if "copy_scale" in stage:
+            layers += stage["layer"].split("+")
+        else:
+            layers += [stage["layer"]] * stage["channels"]
+    return layers
+
+
+@pytest.mark.parametrize("region", ["band_box", "mouth_box"])
+def test_a_features_footprint_is_where_the_renderer_draws_it(region):
+    """Pixels that change between a portrait drawn with and without the feature fall inside the
+    feature's labelled box (grown by its jitter), and the footprint mask is 0 outside it."""
+    from ganinterface.demo.edit_recipes import footprint_mask, region_footprint
+
+    footprint = region_footprint(region, H, W, count=60)
+    assert footprint.min() >= 0 and footprint.max() <= 1 and footprint.max() > 0.3
+    _, grown = region_prior(region, H, W)
+    inside = rasterize(Mask((grown,)), H, W) > 0
+    assert footprint[inside].sum() / footprint.sum() > 0.9
+    mask = rasterize(footprint_mask(region, H, W), H, W)
+    assert mask.max() == pytest.approx(1.0) and mask[~inside].max(initial=0.0) < 0.5
+
+
+def test_removals_that_fill_also_try_copies_on_every_run_of_resolutions(kit):
+    generator, _, out, _ = kit
+    heights = {layer.name: layer.height for layer in generator.layers}
+    resolutions = sorted({heights[name] for name in candidate_layers(generator)})
+    runs = {"+".join(name for name in candidate_layers(generator) if low <= heights[name] <= high)
+            for i, low in enumerate(resolutions) for high in resolutions[i:]}
+    for goal in GOALS:
+        tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
+        copies = [t for t in tuning if "copy_scale" in t]
+        if not goal.fill:
+            assert not copies
+            continue
+        assert {(t["layer"], t["copy_scale"], t["copy_centre"]) for t in copies} == {
+            (run, scale, centre) for run in runs for scale in FILL_SCALES for centre in FILL_CENTRES}
+    assert any(goal.fill for goal in GOALS)
+
+
+def test_tuning_renderer_draws_copies_and_additions_as_the_renderer_does(kit):
+    """A copy on two resolutions with channel additions before and after it on one layer: the
+    batched renders against the Renderer's, one scene at a time."""
+    generator, classifier, out, _ = kit
+    added = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator)).edits
+    layer = added[0].layer
+    heights = sorted({l.height for l in generator.layers if l.name in candidate_layers(generator)})
+    copy_layers = [l.name for l in generator.layers
+                   if l.name in candidate_layers(generator) and l.height in heights[-2:]]
+    if layer not in copy_layers:
+        copy_layers.append(layer)
+    anchor = dataclasses.replace(added[0].anchor, channels=(0, 1))
+    box = added[0].mask.shapes[0]
+    copies = fill_recipe(GOALS[-1], copy_layers, added[0].mask, box, anchor, 0.6, 1.0).edits
+    same_layer = [e for e in added if e.layer == layer]
+    recipe = Recipe(edits=tuple(same_layer[:2]) + copies + tuple(same_layer[2:4]))
+    seeds = list(range(60, 67))
+    tuning = draw_samples(generator, classifier, seeds, candidate_layers(generator))
+    batched = TuningRenderer(generator, tuning, batch=3).images(recipe).astype(int)
+    renderer = Renderer(generator, torch.device("cpu"))
+    single = np.stack([renderer.render(recipe.applied_to(Scene(seed=s))).image for s in seeds]).astype(int)
+    assert np.abs(batched - single).max() <= 1
+    assert np.mean(batched == single) > 0.99
+    copies_only = TuningRenderer(generator, tuning, batch=3).images(Recipe(edits=copies)).astype(int)
+    assert (copies_only != tuning.images).any(), "the copies changed nothing"
 
 
 def test_tuning_renderer_draws_what_the_renderer_draws(kit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 
@@ -242,3 +243,22 @@ def test_demo_dataset_refuses_a_file_as_directory(tmp_path, capsys):
     assert main(["demo-dataset", str(target), "--count", "1"]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "taken" in error and "not a directory" in error
+
+
+@pytest.mark.parametrize("feature, field", [("hair_band", "hair_band_colour"),
+                                            ("mouth_open", "mouth_openness")])
+def test_a_portrait_with_and_without_a_feature_differs_in_that_feature_only(feature, field):
+    from ganinterface.demo.portraits import with_and_without
+
+    shown = 0
+    for seed in range(40):
+        attributes = portraits.sample_attributes(np.random.default_rng(seed))
+        drawn, plain = with_and_without(seed, feature)
+        assert getattr(plain, field) in (None, 0.0) and getattr(drawn, field) not in (None, 0.0)
+        assert attributes in (drawn, plain)  # the seed's own portrait is one of the two
+        shown += attributes == drawn
+        others = {f.name for f in dataclasses.fields(attributes)} - {field}
+        assert all(getattr(drawn, n) == getattr(plain, n) == getattr(attributes, n) for n in others)
+    assert 0 < shown < 40
+    with pytest.raises(ValueError, match="no counterfactual for 'tilt'"):
+        with_and_without(0, "tilt")

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="attribute classifier weights (default: the shipped one)")
     parser.add_argument("--edits", action="store_true",
                         help="score the shipped recipes and directions instead")
+    parser.add_argument("--from", dest="edits_dir", type=Path, default=None, metavar="DIR",
+                        help="with --edits: the directory holding recipes/ and directions/, as "
+                             "demo-edits --out writes it (default: beside the built-in model)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                         help="also write the report as JSON")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
@@ -66,7 +69,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
         with TqdmProgress("scoring edits", unit="edit") as progress:
             try:
                 report = edit_report(generator, classifier, seeds=seeds, device=device,
-                                     progress=progress)
+                                     progress=progress, directory=args.edits_dir)
             except ValueError as error:
                 raise UserError(str(error)) from None
         text = format_edit_report(report)
@@ -105,7 +108,8 @@ def _load_measuring_kit(args: argparse.Namespace):
 
 def _demo_edits(args: argparse.Namespace) -> int:
     from ganinterface.demo.edit_eval import shipped_dir
-    from ganinterface.demo.edit_recipes import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
+    from ganinterface.demo.edit_recipes import (FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits,
+                                                stage_text)
     from ganinterface.export.progress import TqdmProgress
 
     generator, classifier, _ = _load_measuring_kit(args)
@@ -119,8 +123,7 @@ def _demo_edits(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UserError(str(error)) from None
     for name, figures in summary["recipes"].items():
-        stages = " + ".join(f"{stage['layer']} {stage['channels']} channels x{stage['strength']:g}"
-                            for stage in figures["stages"])
+        stages = " + ".join(stage_text(stage) for stage in figures["stages"])
         print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "
               f"locality {figures['locality']:.0%}")
     print(f"directions: {', '.join(summary['directions'])}")

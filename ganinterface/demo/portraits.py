@@ -15,6 +15,8 @@ face, eyes, nose, mouth, hair over the scalp with fringe and side locks, hair ba
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -133,6 +135,25 @@ class Attributes:
 
 def sample_attributes(rng: np.random.Generator) -> Attributes:
     """Draws one portrait's attributes from the stated distributions (fixed order of draws)."""
+    return _sample(rng)[0]
+
+
+def with_and_without(seed: int, feature: str) -> tuple[Attributes, Attributes]:
+    """The attributes of ``seed``'s portrait with and without ``feature`` ("hair_band" or
+    "mouth_open"), everything else equal; the feature looks as the seed draws it (its band colour,
+    its mouth's openness) whether the seed shows it or not."""
+    attributes, openness, band = _sample(np.random.default_rng(seed))
+    if feature == "hair_band":
+        return (dataclasses.replace(attributes, hair_band_colour=band),
+                dataclasses.replace(attributes, hair_band_colour=None))
+    if feature == "mouth_open":
+        return (dataclasses.replace(attributes, mouth_openness=openness),
+                dataclasses.replace(attributes, mouth_openness=0.0))
+    raise ValueError(f"no counterfactual for {feature!r}; features are hair_band, mouth_open")
+
+
+def _sample(rng: np.random.Generator) -> tuple[Attributes, float, str]:
+    """The attributes, and the mouth openness and band colour drawn whether they show or not."""
     mouth_open = rng.random() < P_MOUTH_OPEN
     openness = float(rng.uniform(*MOUTH_OPENNESS_RANGE))
     has_band = rng.random() < P_HAIR_BAND
@@ -140,7 +161,7 @@ def sample_attributes(rng: np.random.Generator) -> Attributes:
     eligible_bands = [name for name, colour in BAND_COLOURS.items()
                       if _distance(colour, HAIR_COLOURS[hair]) > MIN_BAND_HAIR_CONTRAST]
     band = eligible_bands[int(rng.integers(len(eligible_bands)))]
-    return Attributes(
+    attributes = Attributes(
         mouth_openness=openness if mouth_open else 0.0,
         hair_band_colour=band if has_band else None,
         hair_colour=hair,
@@ -155,6 +176,7 @@ def sample_attributes(rng: np.random.Generator) -> Attributes:
         scale=float(rng.uniform(*SCALE_RANGE)),
         tilt=float(rng.uniform(-TILT_DEGREES, TILT_DEGREES)),
     )
+    return attributes, openness, band
 
 
 def render_portrait(seed: int, height: int = 128, width: int = 64) -> tuple[np.ndarray, dict[str, Any]]:
