@@ -275,6 +275,25 @@ def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
     assert not np.array_equal(changed, window.last_result.image)
 
 
+def test_fill_tool_copies_the_features_around_a_rectangle_into_it(window):
+    from ganinterface.ui.main_window import FILL_SCALE
+
+    before = window.last_result.image.copy()
+    window.tool_actions[Tool.FILL].trigger()
+    assert window.canvas.tool is Tool.FILL
+    drag(window, Tool.FILL, [(8.0, 40.0), (24.0, 52.0)])
+    (edit,) = window.stack.scene.edits
+    assert edit.kind == "feature_copy" and edit.layer == LAYER and edit.scale == FILL_SCALE
+    (box,) = edit.mask.shapes
+    assert edit.centre == pytest.approx(((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2))
+    assert edit.name == "fill 1" and window.stack.labels()[-1] == "Fill region"
+    np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
+    changed = np.any(window.last_result.image != before, axis=2)
+    assert changed[42:50, 10:22].any() and not changed[:30, :].any()
+    drag(window, Tool.FILL, [(8.0, 8.0), (8.0, 20.0)])  # no width: no edit
+    assert len(window.stack.scene.edits) == 1
+
+
 def test_session_save_open_dirty_title_and_recent(window, tmp_path):
     window.latent_panel.seed.setValue(4)
     drag(window, Tool.BRUSH, [(8.0, 8.0)])

@@ -21,6 +21,7 @@ class Tool(enum.Enum):
     RECT = "rect"
     REGION = "region"  # mark the region that "rank channels" compares against the rest
     RESAMPLE = "resample"  # regenerate a rectangle of the current layer from another seed
+    FILL = "fill"  # fill a rectangle of the current layer with the features around it
 
 
 class CanvasImageItem(pg.ImageItem):
@@ -64,6 +65,7 @@ class ImageCanvas(pg.GraphicsView):
     rect_changed = Signal(tuple, int, bool)  # (x0, y0, x1, y1), sign, finished
     region_marked = Signal(tuple)  # (x0, y0, x1, y1)
     resample_marked = Signal(tuple)  # (x0, y0, x1, y1)
+    fill_marked = Signal(tuple)  # (x0, y0, x1, y1)
     hovered = Signal(object)  # (px, py) integer pixel, or None when outside the image
 
     def __init__(self, parent=None) -> None:
@@ -211,7 +213,7 @@ class ImageCanvas(pg.GraphicsView):
         x1, y1 = self._normalised(point)
         box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         height, width = self._size
-        colour = QColor(255, 210, 0) if self.tool in (Tool.REGION, Tool.RESAMPLE) else (
+        colour = QColor(255, 210, 0) if self.tool in (Tool.REGION, Tool.RESAMPLE, Tool.FILL) else (
             QColor(80, 220, 120) if self._sign > 0 else QColor(240, 80, 80))
         self._rect_item.setPen(_cosmetic_pen(colour))
         self._rect_item.setRect(QRectF(box[0] * width, box[1] * height, (box[2] - box[0]) * width,
@@ -222,9 +224,9 @@ class ImageCanvas(pg.GraphicsView):
             if finish and not flat:  # a click keeps the region there was
                 self.set_region(box)
                 self.region_marked.emit(box)
-        elif self.tool is Tool.RESAMPLE:
+        elif self.tool in (Tool.RESAMPLE, Tool.FILL):
             if finish and not flat:
-                self.resample_marked.emit(box)
+                (self.resample_marked if self.tool is Tool.RESAMPLE else self.fill_marked).emit(box)
         else:
             self.rect_changed.emit(box, self._sign, finish)
 

@@ -18,7 +18,7 @@ or remove a hair band on the built-in model. Every change can be undone (Ctrl+Z)
 <p>Directions (latent sliders) and animations are in the <i>Directions, animation</i> tab;
 File ▸ Export writes PNG (reopenable as a scene), strips, PNG sequences, GIF and MP4.</p>"""
 SHORTCUTS = """<table>
-<tr><td>V / B / R / M / F</td><td>Pan, Brush, Rectangle, Region, Resample tools</td></tr>
+<tr><td>V / B / R / M / F / G</td><td>Pan, Brush, Rectangle, Region, Resample, Fill tools</td></tr>
 <tr><td>X</td><td>left button subtracts instead of adding</td></tr>
 <tr><td>[ and ]</td><td>smaller / larger brush</td></tr>
 <tr><td>Space (hold)</td><td>compare: the image without edits</td></tr>

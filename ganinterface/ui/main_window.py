@@ -43,6 +43,11 @@ RECIPE_FILTER = "Recipes (*.json);;All files (*)"
 MAX_RECENT = 8
 
 
+# The Fill tool copies from FILL_SCALE times as far from the rectangle's centre: a ring around it,
+# about as wide as the rectangle's half-size, where the surroundings of what is removed are.
+FILL_SCALE = 1.8
+
+
 class MainWindow(QMainWindow):
     """ganinterface's window.  ``loader(path | None) -> LoadedModel`` runs on a worker thread."""
 
@@ -142,7 +147,9 @@ class MainWindow(QMainWindow):
                 (Tool.RECT, "Rectangle", "R", "Drag a rectangle edit: left adds, right subtracts"),
                 (Tool.REGION, "Region", "M", "Mark the region used to rank channels"),
                 (Tool.RESAMPLE, "Resample", "F", "Drag a rectangle to regenerate it, at the current "
-                 "layer, from another seed (a new fill each time)")):
+                 "layer, from another seed (a new fill each time)"),
+                (Tool.FILL, "Fill", "G", "Drag a rectangle over something to remove: at the current "
+                 "layer it takes this portrait's own features from around it")):
             action = QAction(text, self, checkable=True)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{tip} ({key})")
@@ -289,6 +296,7 @@ class MainWindow(QMainWindow):
             canvas.rect_changed.connect(self._rect_changed)
             canvas.region_marked.connect(self._region_marked)
             canvas.resample_marked.connect(self._resample_marked)
+            canvas.fill_marked.connect(self._fill_marked)
         self.edits_panel.style_mix_requested.connect(self.add_style_mix)
         self.edits_panel.recipe_file_chosen.connect(self.apply_recipe)
         self.canvas.hovered.connect(self._hovered)
@@ -498,6 +506,16 @@ class MainWindow(QMainWindow):
             edit = RegionResample(layer, Mask((Rect(*box, softness=float(self.softness.value())),)),
                                   seed=random.randrange(100_000), name="resample")
             self.stack.push(cmd.add_edit(edit, "Resample region"))
+
+    def _fill_marked(self, box: tuple) -> None:
+        from ganinterface.engine.scene import FeatureCopy
+
+        layer = self.features_panel.current_layer()
+        if layer and box[2] > box[0] and box[3] > box[1]:
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            edit = FeatureCopy(layer, Mask((Rect(*box, softness=float(self.softness.value())),)),
+                               scale=FILL_SCALE, centre=centre, name=self._unused_name("fill"))
+            self.stack.push(cmd.add_edit(edit, "Fill region"))
 
     def add_style_mix(self, seed: int, first: int) -> None:
         from ganinterface.engine.scene import StyleMix
