@@ -65,3 +65,31 @@ def test_shipped_mouth_recipe_changes_pixels_mostly_where_its_mask_lands(builtin
         assert region.mean() < 0.15, "the mouth mask covers too much of the image"
         shares.append(change[region].sum() / change.sum())
     assert np.mean(shares) > 0.5
+
+
+def test_shipped_band_removal_fills_bands_with_hair_on_unseen_seeds(builtin):
+    """On seeds no search used, portraits the classifier reads with a band mostly lose it, and the
+    change stays where the recipe's placed masks are (measured here from the pixels)."""
+    from ganinterface.demo.classifier import load_classifier
+
+    generator, digest = builtin
+    recipe = load_recipe(shipped_dir() / "recipes" / "remove-hair-band.json", digest)
+    assert any(edit.kind == "feature_copy" for edit in recipe.edits)
+    classifier = load_classifier()
+    renderer = Renderer(generator, torch.device("cpu"))
+    seeds = list(range(7000, 7060))
+    before = np.stack([renderer.render(Scene(seed=s)).image for s in seeds])
+    banded = [i for i, p in enumerate(classifier.classify(before)["hair_band"][:, 1]) if p >= 0.9]
+    assert len(banded) >= 15
+    after = np.stack([renderer.render(recipe.applied_to(Scene(seed=seeds[i]))).image for i in banded])
+    removed = classifier.classify(after)["hair_band"][:, 1] < 0.5
+    assert removed.mean() >= 0.75
+    placements = {(edit.mask, edit.anchor) for edit in recipe.edits}
+    shares = []
+    for i, image in zip(banded, after):
+        change = np.abs(image.astype(np.float64) - before[i]).sum(axis=-1)
+        region = np.zeros(change.shape, dtype=bool)
+        for mask, anchor in placements:
+            region |= rasterize(placed_mask(renderer, Scene(seed=seeds[i]), mask, anchor), *change.shape) > 0
+        shares.append(change[dilate(region, LOCALITY_DILATION)].sum() / change.sum())
+    assert np.mean(shares) > 0.8
