@@ -9,8 +9,12 @@ No hand labels: the generator is sampled, the attribute classifier reads every s
   placed mask differs most between samples with and without the feature
   (``engine.analysis.propose_feature_edit``) become per-channel FeatureEdits of that difference.
   The layer, channel count and strength are chosen on tuning seeds by their margin to the aims,
-  then a second layer's edits on top of the best one's where they widen it.  Trials are scored in
-  batched forwards over the tuning samples (``TuningRenderer``).
+  then a second layer's edits on top of the best one's where they widen it;
+* a **fill** (for removals marked ``fill``: the hair band) copies the portrait's own features
+  over the feature's footprint from nearer a centre (``FeatureCopy``), on runs of layers, tried
+  beside the single layers.
+
+Trials are scored in batched forwards over the tuning samples (``TuningRenderer``).
 
 How each file was found is written into its JSON provenance.
 """
@@ -270,8 +274,9 @@ def scoring_regions(renderer: Renderer, seeds: Sequence[int],
 
 class TuningRenderer:
     """A recipe rendered on every tuning sample in a few batched forwards, with the renderer's
-    maths (anchors read on the unedited features, ``amount * mask`` added to each channel after
-    its layer), so a search trial costs a fraction of rendering the seeds one scene at a time."""
+    maths (anchors read on the unedited features; after each layer, in the recipe's order,
+    ``amount * mask`` added to channels or the layer's own features copied in), so a search trial
+    costs a fraction of rendering the seeds one scene at a time."""
 
     def __init__(self, generator: GeneratorBase, tuning: Samples, batch: int = 32):
         self.generator, self.tuning, self.batch = generator, tuning, batch
@@ -331,9 +336,7 @@ class TuningRenderer:
         images = []
         for start in range(0, len(self.tuning.seeds), self.batch):
             rows = slice(start, start + self.batch)
-            hooks = {layer: _applying([(kind, torch.from_numpy(a[rows]).to(self.device),
-                                        torch.from_numpy(b[rows]).to(self.device) if kind == "copy" else None)
-                                       for kind, a, b in layer_steps])
+            hooks = {layer: _applying(layer_steps, rows, self.device)
                      for layer, layer_steps in steps.items()}
             ws = torch.from_numpy(self.tuning.ws[rows]).to(self.device)
             out = self.generator.synthesize(ws, hooks=hooks, noise_mode="const")
@@ -341,9 +344,15 @@ class TuningRenderer:
         return np.stack(images)
 
 
-def _applying(steps: list[tuple[str, torch.Tensor, torch.Tensor | None]]) -> Callable[[torch.Tensor], torch.Tensor]:
+def _applying(steps: list[tuple[str, np.ndarray, np.ndarray]], rows: slice,
+              device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The hook that applies one layer's ``_layer_steps`` to the tuning samples in ``rows``."""
+    on_device = [(kind, torch.from_numpy(values[rows]).to(device),
+                  torch.from_numpy(sources[rows]).to(device) if kind == "copy" else None)
+                 for kind, values, sources in steps]
+
     def apply(x: torch.Tensor) -> torch.Tensor:
-        for kind, values, sources in steps:
+        for kind, values, sources in on_device:
             x = x + values.to(x.dtype) if kind == "add" else copy_features(x, sources, values)
         return x
 

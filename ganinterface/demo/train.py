@@ -119,8 +119,9 @@ class RunOptions:
     resume: bool = True
     init_from: Path | None = None  # warm-start from an exported generator (and its discriminator)
     # A warm start without a discriminator trains a fresh D alone this long first.  Against the
-    # shipped 533k generator a fresh D stayed at chance (loss 1.386) for ~13k images and reached
-    # 1.27 by 50k; G then still lost ground (confident share 82% -> 67% over the next 48k images).
+    # 533k generator a fresh D stayed at chance (loss 1.386) for ~13k images and reached 1.27 by
+    # 50k; G then still lost ground (confident share 82% -> 67% over the next 48k images) and took
+    # ~250k images to recover (the shipped 846k model is that run).
     d_warmup_kimg: float = 50.0
     retune: bool = False  # on resume, take RETUNABLE settings from the command line
     export_path: Path | None = DEFAULT_EXPORT
