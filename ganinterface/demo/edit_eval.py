@@ -110,13 +110,18 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
     renderer = Renderer(generator, device)
     digest = model_hash(generator)
+    # every file read before any sampling, so a wrong directory fails at once
+    recipes = {goal.name: load_recipe(directory / "recipes" / goal.file_name, digest) for goal in GOALS}
+    directions = {stem: load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
+                                       w_dim=generator.w_dim, num_ws=generator.num_ws)
+                  for stem in dict.fromkeys(GOAL_DIRECTIONS[goal.attribute] for goal in GOALS)}
     samples = draw_samples(generator, classifier, seeds, [])
     before = _Before(seeds, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
     height, width = generator.img_height, generator.img_width
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds), "recipes": {},
                               "directions": {}}
     for done, goal in enumerate(GOALS):
-        recipe = load_recipe(directory / "recipes" / goal.file_name, digest)
+        recipe = recipes[goal.name]
         variants = {"anchored": recipe, "unanchored": without_anchor(recipe)}
         regions = {name: scoring_regions(renderer, seeds, recipe_placements(variant), height, width)
                    for name, variant in variants.items()}
@@ -125,8 +130,7 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                   for name, variant in variants.items()}
         report["recipes"][goal.name] = scores
         stem = GOAL_DIRECTIONS[goal.attribute]
-        direction = load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
-                                   w_dim=generator.w_dim, num_ws=generator.num_ws)
+        direction = directions[stem]
         amount = _match_direction(renderer, classifier, before, goal, direction,
                                   scores["anchored"]["flip_rate"])
         report["directions"][goal.name] = {  # scored with the anchored recipe's masks

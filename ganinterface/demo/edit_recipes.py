@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,12 +94,12 @@ GOALS = (
 )
 # A fixed addition paints the mean features of the other class: hair of an average colour over a
 # hair band, so on red or blue hair a stripe stays (58% of bands removed on seeds 0-199).  A copy of
-# the portrait's own features from nearer the centre (FeatureCopy, scale < 1 about a point low in the
-# band's box, over the band's footprint) fills the band with the hair it lies on.  Tried for goals with ``fill``; a mouth closed
-# by copying the skin around it flipped only ~65% (the chin and nose lines come along), so not there.
+# the portrait's own features from nearer the centre (FeatureCopy, scale < 1 about a point low in
+# the band's box, over the band's footprint) fills the band with the hair it lies on.  Tried for
+# goals with ``fill``; a mouth closed by copying the skin around it flipped only ~65% (the chin and
+# nose lines come along), so not there.
 FILL_SCALES = (0.6, 0.7, 0.8)
 FILL_CENTRES = (0.5, 1.0)  # the copy's centre: half-way down the mask's box, or at its bottom edge
-
 
 
 @dataclasses.dataclass
@@ -282,6 +283,15 @@ class TuningRenderer:
         self.generator, self.tuning, self.batch = generator, tuning, batch
         self.device = next(generator.parameters()).device
         self._rasters: dict[tuple[Mask, Anchor | None, str], np.ndarray] = {}
+        self._placements: dict[tuple[Mask, Anchor | None], list[Mask]] = {}
+        self._sources: dict[FeatureCopy, np.ndarray] = {}
+
+    def _placed(self, mask: Mask, anchor: Anchor | None) -> list[Mask]:
+        """``placed_masks`` of the tuning samples, remembered: trials reuse a few placements."""
+        key = (mask, anchor)
+        if key not in self._placements:
+            self._placements[key] = placed_masks(self.tuning, mask, anchor)
+        return self._placements[key]
 
     def _edit_rasters(self, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
         """(N, h, w): ``mask`` at ``layer`` (its margin kept clear) where the edit adds to each
@@ -291,7 +301,7 @@ class TuningRenderer:
             info = self.generator.layers[self.generator.layer_index(layer)]
             self._rasters[key] = np.stack([
                 rasterize_layer(placed, info.height, info.width, info.margin)
-                for placed in placed_masks(self.tuning, mask, anchor)])
+                for placed in self._placed(mask, anchor)])
         return self._rasters[key]
 
     def regions(self, placements: Sequence[tuple[Mask, Anchor | None]]) -> list[np.ndarray]:
@@ -299,15 +309,18 @@ class TuningRenderer:
         height, width = self.tuning.images.shape[1:3]
         covered = np.zeros((len(self.tuning.seeds), height, width), dtype=bool)
         for mask, anchor in placements:
-            for i, placed in enumerate(placed_masks(self.tuning, mask, anchor)):
+            for i, placed in enumerate(self._placed(mask, anchor)):
                 covered[i] |= rasterize(placed, height, width) > 0
         return [dilate(c, LOCALITY_DILATION) for c in covered]
 
     def _copy_sources(self, edit: FeatureCopy) -> np.ndarray:
-        """(N, h, w, 2): where ``edit`` copies from on each tuning sample."""
-        info = self.generator.layers[self.generator.layer_index(edit.layer)]
-        return np.stack([copy_sources(edit, placed, info.height, info.width, info.margin)
-                         for placed in placed_masks(self.tuning, edit.mask, edit.anchor)])
+        """(N, h, w, 2): where ``edit`` copies from on each tuning sample (its amount aside)."""
+        key = dataclasses.replace(edit, amount=1.0, name="")
+        if key not in self._sources:
+            info = self.generator.layers[self.generator.layer_index(edit.layer)]
+            self._sources[key] = np.stack([copy_sources(edit, placed, info.height, info.width, info.margin)
+                                           for placed in self._placed(edit.mask, edit.anchor)])
+        return self._sources[key]
 
     def _layer_steps(self, recipe: Recipe) -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
         """Per layer, its edits in the recipe's order as ("add", delta, -) or ("copy", weight,
@@ -479,6 +492,22 @@ def _layer_trials(tuner: TuningRenderer, classifier: AttributeClassifier, sample
                 return
 
 
+def _fill_trials(generator: GeneratorBase, tuner: TuningRenderer, classifier: AttributeClassifier,
+                 goal: EditGoal, layers: Sequence[str], box: Rect,
+                 anchors: dict[str, Anchor]) -> Iterator[Trial]:
+    """Copies over the goal's footprint on each run of resolutions, every FILL_SCALES x FILL_CENTRES,
+    each run placed by its coarsest layer's anchor."""
+    heights = [generator.layers[generator.layer_index(layer)].height for layer in layers]
+    fill_mask = footprint_mask(goal.region, generator.img_height, generator.img_width)
+    for group in fill_layer_groups(layers, heights):
+        anchor = anchors[group[0]]
+        regions = tuner.regions([(fill_mask, anchor)])
+        for scale, centre in itertools.product(FILL_SCALES, FILL_CENTRES):
+            recipe = fill_recipe(goal, group, fill_mask, box, anchor, scale, centre)
+            figures = try_recipe(tuner, classifier, recipe, goal, regions)
+            yield Trial(figures, "+".join(group), 0, 1.0, recipe, tuple(regions), fill=(scale, centre))
+
+
 def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: AttributeClassifier,
                 samples: Samples, goal: EditGoal, top_ks: Sequence[int] = TOP_KS,
                 strengths: Sequence[float] = STRENGTHS,
@@ -511,19 +540,11 @@ def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: Att
     for layer in layers:
         search(layer)
     if goal.fill:
-        heights = [generator.layers[generator.layer_index(layer)].height for layer in layers]
-        fill_mask = footprint_mask(goal.region, generator.img_height, generator.img_width)
-        for group in fill_layer_groups(layers, heights):
-            anchor = plans[group[0]].anchor  # the coarsest layer's: one placement for the group
-            regions = tuner.regions([(fill_mask, anchor)])
-            for scale in FILL_SCALES:
-                for centre in FILL_CENTRES:
-                    recipe = fill_recipe(goal, group, fill_mask, mean_box, anchor, scale, centre)
-                    figures = try_recipe(tuner, classifier, recipe, goal, regions)
-                    trials.append(Trial(figures, "+".join(group), 0, 1.0, recipe, tuple(regions),
-                                        fill=(scale, centre)))
-                    if report:
-                        report(trials[-1].line(goal))
+        for trial in _fill_trials(generator, tuner, classifier, goal, layers, mean_box,
+                                  {layer: plan.anchor for layer, plan in plans.items()}):
+            trials.append(trial)
+            if report:
+                report(trial.line(goal))
     single = best()
     for layer in layers:
         if layer != single.layer:

@@ -15,12 +15,10 @@ face, eyes, nose, mouth, hair over the scalp with fringe and side locks, hair ba
 
 from __future__ import annotations
 
-import dataclasses
-
 import functools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -144,11 +142,11 @@ def with_and_without(seed: int, feature: str) -> tuple[Attributes, Attributes]:
     its mouth's openness) whether the seed shows it or not."""
     attributes, openness, band = _sample(np.random.default_rng(seed))
     if feature == "hair_band":
-        return (dataclasses.replace(attributes, hair_band_colour=band),
-                dataclasses.replace(attributes, hair_band_colour=None))
+        return (replace(attributes, hair_band_colour=band),
+                replace(attributes, hair_band_colour=None))
     if feature == "mouth_open":
-        return (dataclasses.replace(attributes, mouth_openness=openness),
-                dataclasses.replace(attributes, mouth_openness=0.0))
+        return (replace(attributes, mouth_openness=openness),
+                replace(attributes, mouth_openness=0.0))
     raise ValueError(f"no counterfactual for {feature!r}; features are hair_band, mouth_open")
 
 

@@ -44,8 +44,16 @@ def describe_edit(edit: Edit) -> str:
         return f"{name}Resample {edit.layer} from seed {edit.seed}"
     if kind == "feature_copy":
         anchored = "  ⚓" if edit.anchor is not None else ""
-        return f"{name}Fill {edit.layer} from ×{edit.scale:g} about its centre  {edit.amount:.2f}{anchored}"
+        return f"{name}Fill {edit.layer} from ×{edit.scale:g}  {edit.amount:.2f}{anchored}"
     return f"{name}{kind}"
+
+
+def _strength_tip(edit: Edit | None, several: bool) -> str:
+    if several:
+        return "Scale every edit of this recipe (1 = as it is now)"
+    if getattr(edit, "kind", "") == "feature_copy":
+        return "How much of the copied features replaces the region (1 = all of it)"
+    return "Strength of the selected edit (negative subtracts)"
 
 
 class EditsPanel(QWidget):
@@ -190,10 +198,7 @@ class EditsPanel(QWidget):
             self.amount.setEnabled(has_amount)
             # a group's amounts differ per channel: its strength is a factor, 1 when selected
             self.amount.setPrefix("×" if several else "")
-            self.amount.setToolTip("Scale every edit of this recipe (1 = as it is now)" if several
-                                   else "How much of the copied features replaces the region "
-                                        "(1 = all of it)" if getattr(edit, "kind", "") == "feature_copy"
-                                   else "Strength of the selected edit (negative subtracts)")
+            self.amount.setToolTip(_strength_tip(edit, several))
             if not keep_scale:
                 self._scale, self._scaled = 1.0, None
             if has_amount:

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDou
 from superqt import QLabeledSlider
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import (FeatureEdit, Mask, Recipe, Rect, Scene, SceneFormatError,
-                                       Stroke)
+from ganinterface.engine.scene import (FeatureCopy, FeatureEdit, Mask, Recipe, Rect, Scene,
+                                       SceneFormatError, Stroke)
 from ganinterface.engine.scheduler import Outcome
 from ganinterface.ui.animation_panel import AnimationPanel
 from ganinterface.ui.canvas import ImageCanvas, Tool
@@ -508,8 +508,6 @@ class MainWindow(QMainWindow):
             self.stack.push(cmd.add_edit(edit, "Resample region"))
 
     def _fill_marked(self, box: tuple) -> None:
-        from ganinterface.engine.scene import FeatureCopy
-
         layer = self.features_panel.current_layer()
         if layer and box[2] > box[0] and box[3] > box[1]:
             centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
