@@ -107,7 +107,8 @@ def test_retune_changes_only_optimisation_settings_and_the_optimisers_lr(tmp_pat
     trainer = Trainer(TOY)
     trainer.train_step()
     trainer.save_state(tmp_path)
-    wanted = dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3, batch=TOY.batch * 2)
+    wanted = dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3, batch=TOY.batch * 2,
+                                 ema_kimg=TOY.ema_kimg * 4)
 
     kept = train.load_or_create(wanted, toy_options(tmp_path))
     assert kept.settings == TOY
@@ -116,7 +117,8 @@ def test_retune_changes_only_optimisation_settings_and_the_optimisers_lr(tmp_pat
     options = toy_options(tmp_path)
     options.retune = True
     retuned = train.load_or_create(wanted, options)
-    assert retuned.settings == dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3)
+    assert retuned.settings == dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3,
+                                                   ema_kimg=TOY.ema_kimg * 4)
     assert retuned.opt_G.param_groups[0]["lr"] == TOY.lr / 4
     ratio = TOY.r1_interval / (TOY.r1_interval + 1)
     assert retuned.opt_D.param_groups[0]["lr"] == pytest.approx(TOY.lr / 4 * ratio)
@@ -346,6 +348,20 @@ def test_cli_rejects_bad_settings_in_one_line(capsys: pytest.CaptureFixture[str]
     assert main(["train-demo", "--batch", "6", "--run-dir", "/nonexistent/never"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "ganinterface train-demo: error: --batch must be a multiple of 4 (minibatch-std groups of 4)"
+
+
+def test_cli_ema_half_life_reaches_the_settings_and_must_be_positive(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from ganinterface.cli import main
+
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    settings, _ = train.settings_from_args(parser.parse_args(["--ema-kimg", "40", "--retune"]))
+    assert settings.ema_kimg == 40.0
+    assert main(["train-demo", "--ema-kimg", "0", "--run-dir", "/nonexistent/never"]) == 1
+    assert capsys.readouterr().err.strip() == "ganinterface train-demo: error: --ema-kimg must be positive"
 
 
 def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:

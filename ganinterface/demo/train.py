@@ -106,7 +106,7 @@ class TrainSettings:
 
 
 # Settings a resumed run may change with --retune: they steer the optimisation, not the shapes.
-RETUNABLE = ("lr", "r1_gamma", "style_mixing")
+RETUNABLE = ("lr", "r1_gamma", "style_mixing", "ema_kimg")
 
 
 @dataclasses.dataclass
@@ -909,7 +909,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from RUN_DIR/state.pt if it exists (default: yes)")
     parser.add_argument("--retune", action="store_true",
-                        help="on resume, use this command's --lr, --r1-gamma and --style-mixing "
+                        help="on resume, use this command's --lr, --r1-gamma, --style-mixing and "
+                             "--ema-kimg "
                              "instead of the run's own (recorded in the model card)")
     parser.add_argument("--init-from", type=Path,
                         help="continue from an exported generator (new runs only): its weights, "
@@ -940,12 +941,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style-mixing", type=float, default=defaults.style_mixing,
                         help="probability of style mixing")
     parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    parser.add_argument("--ema-kimg", type=float, default=defaults.ema_kimg,
+                        help="half-life of the exported generator's weight average, in thousands "
+                             "of images (longer smooths the oscillation between exports)")
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOptions]:
     problems = [f"--{name.replace('_', '-')} must be positive"
                 for name in ("minutes", "kimg", "batch", "threads", "workers", "export_minutes",
-                             "checkpoint_minutes", "lr")
+                             "checkpoint_minutes", "lr", "ema_kimg")
                 if getattr(args, name) is not None and getattr(args, name) <= 0]
     if args.data_workers is not None and args.data_workers < 0:
         problems.append("--data-workers must be 0 or more")
@@ -956,7 +960,8 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
     if problems:
         raise TrainingError("; ".join(problems))
     settings = TrainSettings(seed=args.seed, batch=args.batch, r1_gamma=args.r1_gamma,
-                             aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr)
+                             aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr,
+                             ema_kimg=args.ema_kimg)
     options = RunOptions(
         run_dir=args.run_dir.expanduser(), minutes=args.minutes, kimg=args.kimg, resume=args.resume,
         retune=args.retune,
