@@ -275,6 +275,30 @@ def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
     assert not np.array_equal(changed, window.last_result.image)
 
 
+def test_a_fills_scale_is_edited_in_the_inspector_and_undone_in_one_step(window):
+    from ganinterface.engine.scene import FeatureCopy
+
+    mask = Mask((Rect(0.2, 0.3, 0.8, 0.6, softness=0.2),))
+    window.stack.push(cmd.apply_recipe(Recipe(edits=(FeatureCopy(LAYER, mask, scale=1.8),))))
+    panel = window.edits_panel
+    panel.list.setCurrentRow(0)
+    assert panel.fill_scale.isEnabled() and panel.fill_scale.value() == pytest.approx(1.8)
+    before = window.last_result.image.copy()
+    panel.fill_scale.setValue(1.2)
+    panel.fill_scale.setValue(0.6)
+    panel.fill_scale.editingFinished.emit()
+    assert window.stack.scene.edits[0].scale == pytest.approx(0.6)
+    assert "from ×0.6" in panel.list.item(0).text()
+    np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
+    assert not np.array_equal(window.last_result.image, before)
+    window.undo_action.trigger()  # both steps of the spin box are one history entry
+    assert window.stack.scene.edits[0].scale == pytest.approx(1.8)
+    np.testing.assert_array_equal(window.last_result.image, before)
+    drag(window, Tool.BRUSH, [(8.0, 8.0)])  # a paint edit has no fill scale
+    panel.list.setCurrentRow(1)
+    assert not panel.fill_scale.isEnabled()
+
+
 def test_fill_tool_copies_the_features_around_a_rectangle_into_it(window):
     from ganinterface.ui.main_window import FILL_SCALE
 

@@ -87,6 +87,14 @@ class EditsPanel(QWidget):
         self.channels = QLineEdit()
         self.channels.setPlaceholderText("e.g. 3, 17, 40-42")
         self.channels.setToolTip("Re-target the selected paint edit to other channels")
+        self.fill_scale = QDoubleSpinBox()
+        self.fill_scale.setRange(0.05, 4.0)
+        self.fill_scale.setSingleStep(0.05)
+        self.fill_scale.setDecimals(2)
+        self.fill_scale.setPrefix("×")
+        self.fill_scale.setToolTip("Where a fill copies from: each point takes the features at this "
+                                   "multiple of its distance from the fill's centre (above 1: from "
+                                   "around the region; below 1: from nearer its centre)")
         self.up, self.down = QPushButton("Up"), QPushButton("Down")
         self.delete = QPushButton("Delete")
         self.delete.setToolTip("Delete the selected edit (Del)")
@@ -107,6 +115,7 @@ class EditsPanel(QWidget):
         form.addRow("Name", self.name)
         form.addRow("Strength", self.amount)
         form.addRow("Channels", self.channels)
+        form.addRow("Fill from", self.fill_scale)
         order = QHBoxLayout()
         for button in (self.up, self.down, self.delete):
             order.addWidget(button)
@@ -133,6 +142,8 @@ class EditsPanel(QWidget):
         self.amount.valueChanged.connect(self._amount_changed)
         self.amount.editingFinished.connect(self.drag_finished.emit)
         self.channels.editingFinished.connect(self._channels_typed)
+        self.fill_scale.valueChanged.connect(self._fill_scale_changed)
+        self.fill_scale.editingFinished.connect(self.drag_finished.emit)
         self.name.editingFinished.connect(self._name_typed)
         self.up.clicked.connect(lambda: self._move(-1))
         self.down.clicked.connect(lambda: self._move(+1))
@@ -208,6 +219,9 @@ class EditsPanel(QWidget):
             is_feature = isinstance(edit, FeatureEdit) and not several
             self.channels.setEnabled(is_feature)
             self.channels.setText(format_channels(edit.channels) if is_feature else "")
+            is_copy = getattr(edit, "kind", "") == "feature_copy" and not several
+            self.fill_scale.setEnabled(is_copy)
+            self.fill_scale.setValue(edit.scale if is_copy else 1.0)
             for button in (self.up, self.down, self.delete):
                 button.setEnabled(edit is not None)
             self.new_fill.setEnabled(getattr(edit, "kind", "") == "region_resample")
@@ -234,6 +248,14 @@ class EditsPanel(QWidget):
             scaled = cmd.scale_edits(group, factor, "Recipe strength", merge_key=("scale", group.start))
             self._scaled = (group, scaled.apply(self._scene).edits[group.start:group.stop])
             self.command.emit(scaled)
+
+    def _fill_scale_changed(self, value: float) -> None:
+        group = self._group(self.list.currentRow())
+        if (self._updating or group is None or len(group) > 1
+                or self._scene.edits[group.start].kind != "feature_copy"):
+            return
+        self.command.emit(cmd.update_edit(group.start, "Fill scale",
+                                          merge_key=("fill_scale", group.start), scale=float(value)))
 
     def _name_typed(self) -> None:
         group = self._group(self.list.currentRow())
