@@ -37,7 +37,11 @@ def test_quality_report_figures(tiny_portrait_generator):
     confident = ((probabilities["mouth_open"].max(1) >= 0.9) & (probabilities["hair_band"].max(1) >= 0.9))
     assert report["confident_share"] == pytest.approx(confident.mean(), abs=1e-4)
 
-    _, labels = portraits.render_batch(range(REPORT_RENDER_SEED_BASE, REPORT_RENDER_SEED_BASE + 12), 32, 16)
+    renders, labels = portraits.render_batch(range(REPORT_RENDER_SEED_BASE, REPORT_RENDER_SEED_BASE + 12),
+                                             32, 16)
+    read = classifier.classify(renders)
+    clear = (read["mouth_open"].max(1) >= 0.9) & (read["hair_band"].max(1) >= 0.9)
+    assert report["confident_share_renders"] == pytest.approx(clear.mean(), abs=1e-4)
     band = np.mean([label["hair_band"] for label in labels])
     assert report["attribute_frequency"]["hair_band"]["renders"]["present"] == pytest.approx(band, abs=1e-4)
     truth = label_indices(labels)["hair_colour"]
