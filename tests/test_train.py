@@ -126,6 +126,23 @@ def test_retune_changes_only_optimisation_settings_and_the_optimisers_lr(tmp_pat
     assert_states_equal(trainer.G.state_dict(), retuned.G.state_dict(), "G")
 
 
+def test_retune_changes_only_the_settings_the_command_line_names(tmp_path: Path) -> None:
+    import argparse
+
+    run_settings = dataclasses.replace(TOY, r1_gamma=TOY.r1_gamma * 3)
+    trainer = Trainer(run_settings)
+    trainer.train_step()
+    trainer.save_state(tmp_path)
+    parser = argparse.ArgumentParser()
+    train.add_arguments(parser)
+    _, options = train.settings_from_args(parser.parse_args(["--retune", "--lr", "0.0005"]))
+    assert options.given == {"lr"}
+    wanted = dataclasses.replace(TOY, lr=0.0005)  # r1_gamma back at TOY's: not named, so kept
+    options.run_dir = tmp_path
+    retuned = train.load_or_create(wanted, options, quiet=True)
+    assert retuned.settings == dataclasses.replace(run_settings, lr=0.0005)
+
+
 def test_no_resume_starts_afresh(tmp_path: Path) -> None:
     trainer = Trainer(TOY)
     trainer.train_step()
@@ -362,6 +379,9 @@ def test_cli_ema_half_life_reaches_the_settings_and_must_be_positive(
     assert settings.ema_kimg == 40.0
     assert main(["train-demo", "--ema-kimg", "0", "--run-dir", "/nonexistent/never"]) == 1
     assert capsys.readouterr().err.strip() == "ganinterface train-demo: error: --ema-kimg must be positive"
+    assert main(["train-demo", "--retune", "--run-dir", "/nonexistent/never"]) == 1
+    assert capsys.readouterr().err.strip() == ("ganinterface train-demo: error: --retune needs at least "
+                                               "one of --lr, --r1-gamma, --style-mixing, --ema-kimg")
 
 
 def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:

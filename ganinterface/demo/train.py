@@ -124,6 +124,9 @@ class RunOptions:
     # ~250k images to recover (the shipped 846k model is that run).
     d_warmup_kimg: float = 50.0
     retune: bool = False  # on resume, take RETUNABLE settings from the command line
+    # The settings the command line named (None: all of them).  Only these are retuned or reported
+    # as ignored, so `--retune --lr X` keeps the run's own R1 weight instead of the default's.
+    given: frozenset[str] | None = None
     export_path: Path | None = DEFAULT_EXPORT
     threads: int = 2  # torch threads per worker
     workers: int = 1  # data-parallel worker processes
@@ -665,11 +668,12 @@ def load_or_create(settings: TrainSettings, options: RunOptions,
 def _continued(stored: TrainSettings, wanted: TrainSettings, options: RunOptions,
                quiet: bool) -> TrainSettings:
     """A continued run's settings: its own, with --retune's changes."""
+    named = options.given if options.given is not None else {f.name for f in dataclasses.fields(wanted)}
     if options.retune:
-        stored = _retuned(stored, wanted, quiet)
-    if stored != wanted and not quiet:
-        changed = [f.name for f in dataclasses.fields(wanted)
-                   if getattr(stored, f.name) != getattr(wanted, f.name)]
+        stored = _retuned(stored, wanted, named, quiet)
+    changed = [f.name for f in dataclasses.fields(wanted)
+               if f.name in named and getattr(stored, f.name) != getattr(wanted, f.name)]
+    if changed and not quiet:
         log.warning("continuing with the run's own settings; ignoring changed %s", ", ".join(changed))
     return stored
 
@@ -685,9 +689,10 @@ def exported_card(path: Path) -> dict[str, Any]:
     return card if isinstance(card, dict) else {}
 
 
-def _retuned(stored: TrainSettings, wanted: TrainSettings, quiet: bool) -> TrainSettings:
+def _retuned(stored: TrainSettings, wanted: TrainSettings, named: set[str] | frozenset[str],
+             quiet: bool) -> TrainSettings:
     changes = {name: getattr(wanted, name) for name in RETUNABLE
-               if getattr(wanted, name) != getattr(stored, name)}
+               if name in named and getattr(wanted, name) != getattr(stored, name)}
     if changes and not quiet:
         log.info("retuning the run: %s", ", ".join(f"{name} {getattr(stored, name)} -> {value}"
                                                   for name, value in changes.items()))
@@ -903,15 +908,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainSettings()
     parser.add_argument("--minutes", type=float, help="stop after this many minutes (this invocation)")
     parser.add_argument("--kimg", type=float, help="stop once this many thousand images have been seen")
-    parser.add_argument("--batch", type=int, default=defaults.batch, help="images per step")
+    parser.add_argument("--batch", type=int, help=f"images per step (default: {defaults.batch})")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
                         help="where the training state, log and samples live (default: %(default)s)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from RUN_DIR/state.pt if it exists (default: yes)")
     parser.add_argument("--retune", action="store_true",
-                        help="on resume, use this command's --lr, --r1-gamma, --style-mixing and "
-                             "--ema-kimg "
-                             "instead of the run's own (recorded in the model card)")
+                        help="on resume, use those of --lr, --r1-gamma, --style-mixing and "
+                             "--ema-kimg this command gives instead of the run's own (the others "
+                             "stay as the run had them; recorded in the model card)")
     parser.add_argument("--init-from", type=Path,
                         help="continue from an exported generator (new runs only): its weights, "
                              "its model card's settings and counters, and the "
@@ -929,21 +934,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-workers", type=int,
                         help="processes rendering portraits ahead of the training loop (default: "
                              "none on the CPU, all cores but two on a GPU)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed of the run")
+    parser.add_argument("--seed", type=int, help=f"random seed of the run (default: {defaults.seed})")
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT,
                         help="where G_ema is exported periodically (default: %(default)s)")
     parser.add_argument("--no-export", action="store_true", help="do not export the generator")
     parser.add_argument("--export-minutes", type=float, default=10.0, help="export interval")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0, help="state save interval")
-    parser.add_argument("--r1-gamma", type=float, default=defaults.r1_gamma, help="R1 weight")
-    parser.add_argument("--aux-weight", type=float, default=defaults.aux_weight,
-                        help="weight of the discriminator's label loss on reals (0 disables)")
-    parser.add_argument("--style-mixing", type=float, default=defaults.style_mixing,
-                        help="probability of style mixing")
-    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
-    parser.add_argument("--ema-kimg", type=float, default=defaults.ema_kimg,
+    parser.add_argument("--r1-gamma", type=float, help=f"R1 weight (default: {defaults.r1_gamma})")
+    parser.add_argument("--aux-weight", type=float,
+                        help="weight of the discriminator's label loss on reals (0 disables; default: "
+                             f"{defaults.aux_weight})")
+    parser.add_argument("--style-mixing", type=float,
+                        help=f"probability of style mixing (default: {defaults.style_mixing})")
+    parser.add_argument("--lr", type=float, help=f"Adam learning rate (default: {defaults.lr})")
+    parser.add_argument("--ema-kimg", type=float,
                         help="half-life of the exported generator's weight average, in thousands "
-                             "of images (longer smooths the oscillation between exports)")
+                             f"of images (default: {defaults.ema_kimg})")
+
+
+# Command-line options that set a TrainSettings field (left out: the field's default).
+SETTING_ARGUMENTS = ("seed", "batch", "r1_gamma", "aux_weight", "style_mixing", "lr", "ema_kimg")
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOptions]:
@@ -955,20 +965,22 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
         problems.append("--data-workers must be 0 or more")
     if args.d_warmup_kimg < 0:
         problems.append("--d-warmup-kimg must be 0 or more")
-    if args.batch % 4 and args.batch > 4:
+    if args.batch is not None and args.batch % 4 and args.batch > 4:
         problems.append("--batch must be a multiple of 4 (minibatch-std groups of 4)")
+    if args.retune and all(getattr(args, name) is None for name in RETUNABLE):
+        problems.append("--retune needs at least one of "
+                        + ", ".join(f"--{name.replace('_', '-')}" for name in RETUNABLE))
     if problems:
         raise TrainingError("; ".join(problems))
-    settings = TrainSettings(seed=args.seed, batch=args.batch, r1_gamma=args.r1_gamma,
-                             aux_weight=args.aux_weight, style_mixing=args.style_mixing, lr=args.lr,
-                             ema_kimg=args.ema_kimg)
+    given = {name: getattr(args, name) for name in SETTING_ARGUMENTS if getattr(args, name) is not None}
+    settings = TrainSettings(**given)
     options = RunOptions(
         run_dir=args.run_dir.expanduser(), minutes=args.minutes, kimg=args.kimg, resume=args.resume,
         retune=args.retune,
         init_from=args.init_from and args.init_from.expanduser(), export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
         export_minutes=args.export_minutes, device=args.device, data_workers=args.data_workers,
-        d_warmup_kimg=args.d_warmup_kimg)
+        d_warmup_kimg=args.d_warmup_kimg, given=frozenset(given))
     return settings, options
 
 
