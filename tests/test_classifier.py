@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganinterface import bundled
 from ganinterface.cli import main
 from ganinterface.demo import classifier, portraits
 from ganinterface.demo.classifier import ATTRIBUTES, AttributeClassifier, label_indices
@@ -17,8 +18,8 @@ FRESH_SEEDS = range(7_000_000_000, 7_000_000_200)  # neither training nor the re
 
 @pytest.fixture(scope="module")
 def shipped() -> AttributeClassifier:
-    if not classifier.DEFAULT_CHECKPOINT.exists():
-        pytest.fail(f"shipped weights missing: {classifier.DEFAULT_CHECKPOINT}")
+    if not bundled.classifier_checkpoint().exists():
+        pytest.fail(f"shipped weights missing: {bundled.classifier_checkpoint()}")
     return classifier.load_classifier()
 
 
@@ -61,7 +62,7 @@ def test_shipped_classifier_tolerates_blur(shipped, fresh_renders):
 
 
 def test_shipped_report_is_consistent(shipped):
-    report = json.loads(classifier.DEFAULT_CHECKPOINT.with_suffix(".json").read_text())
+    report = json.loads(bundled.classifier_checkpoint().with_suffix(".json").read_text())
     assert report["format"] == classifier.FORMAT
     assert set(report["accuracy"]) == set(ATTRIBUTES)
     assert report["images_seen"] == report["settings"]["steps"] * report["settings"]["batch"]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ganinterface.cli import main
-from ganinterface.models import loading
+from ganinterface import bundled
 from ganinterface.models.native import load_native
 from nvlabs_fixtures import (
     TINY_STYLEGAN2_KWARGS,
@@ -70,7 +70,7 @@ def test_info_on_a_broken_file_is_one_line_and_exit_1(capsys, tmp_path):
 
 
 def test_info_without_a_checkpoint_uses_the_built_in_model(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", tmp_path / "absent.safetensors")
+    monkeypatch.setattr(bundled, "checkpoints_dir", lambda: tmp_path)
     code, _, err = _run(capsys, "info")
     assert code == 1 and "built-in model is not there" in err
 

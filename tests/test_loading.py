@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.resources
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from ganinterface.models import loading
+from ganinterface import bundled
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import load_checkpoint, load_generator
 from ganinterface.models.native import save_native
@@ -86,19 +89,20 @@ def test_torch_file_with_unrelated_content(tmp_path):
 # ---- built-in model --------------------------------------------------------------------------------
 
 def test_none_loads_the_built_in_checkpoint(monkeypatch, native_file):
-    monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", native_file)
+    monkeypatch.setattr(bundled, "builtin_checkpoint", lambda: native_file)
     assert same_weights(load_generator(None), tiny_trained_stylegan2(seed=7))
 
 
 def test_missing_built_in_checkpoint_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", tmp_path / "checkpoints" / "portraits-128x64.safetensors")
+    monkeypatch.setattr(bundled, "checkpoints_dir", lambda: tmp_path / "checkpoints")
     with pytest.raises(CheckpointError, match="the built-in model is not there"):
         load_generator(None)
 
 
-def test_built_in_checkpoint_path_is_inside_the_repository():
-    assert loading.BUILTIN_CHECKPOINT.parent.name == "checkpoints"
-    assert (loading.BUILTIN_CHECKPOINT.parents[1] / "ganinterface" / "models" / "loading.py").is_file()
+def test_built_in_checkpoint_is_package_data():
+    folder = importlib.resources.files("ganinterface.checkpoints")
+    assert bundled.builtin_checkpoint() == Path(str(folder)) / "portraits-128x64.safetensors"
+    assert bundled.builtin_checkpoint().is_file()
 
 
 # ---- broken input ----------------------------------------------------------------------------------

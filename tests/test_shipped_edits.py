@@ -13,14 +13,14 @@ from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
-from ganinterface.models.loading import BUILTIN_CHECKPOINT, load_generator
+from ganinterface.models.loading import load_generator
 
 DIRECTIONS = ("mouth-open", "hair-band")
 
 
 @pytest.fixture(scope="module")
 def builtin():
-    generator = load_generator(BUILTIN_CHECKPOINT)
+    generator = load_generator(None)
     return generator, model_hash(generator)
 
 

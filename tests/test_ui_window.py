@@ -464,7 +464,7 @@ def test_actual_pixels_is_one_image_pixel_per_screen_pixel_and_readout(window, q
 
 
 def test_shipped_recipes_and_directions_of_the_built_in_model(window, tmp_path, monkeypatch):
-    from ganinterface.models import loading
+    from ganinterface import bundled
     from ganinterface.ui.model_loading import shipped_files
 
     (tmp_path / "recipes").mkdir()
@@ -472,7 +472,7 @@ def test_shipped_recipes_and_directions_of_the_built_in_model(window, tmp_path, 
     edit = FeatureEdit(LAYER, (1, 2), Mask((Rect(0.3, 0.6, 0.7, 0.7),)), 2.0)
     (tmp_path / "recipes" / "open-mouth.json").write_text(Recipe(edits=(edit,)).to_json())
     np.save(tmp_path / "directions" / "hair_band.npy", np.ones(window.model.shape.w_dim, np.float32))
-    monkeypatch.setattr(loading, "BUILTIN_CHECKPOINT", tmp_path / "portraits.safetensors")
+    monkeypatch.setattr(bundled, "checkpoints_dir", lambda: tmp_path)
     window.set_model(window.model)
     recipes = window.edits_panel.shipped.menu().actions()
     directions = window.directions_panel.shipped.menu().actions()

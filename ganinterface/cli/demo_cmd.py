@@ -9,6 +9,7 @@ import logging
 import re
 from pathlib import Path
 
+from ganinterface import bundled
 from ganinterface.cli import UserError
 
 LABELS_FILE = "labels.jsonl"
@@ -155,7 +156,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
         raise UserError(f"--batch must be at least 2, got {args.batch}")
     if args.threads < 1:
         raise UserError(f"--threads must be at least 1, got {args.threads}")
-    out = args.out or classifier.DEFAULT_CHECKPOINT
+    out = args.out or bundled.classifier_checkpoint()
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: the weights file must end in .safetensors")
     if out.exists() and out.is_dir():

@@ -40,12 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def describe_checkpoint(path: Path | None) -> dict[str, Any]:
     """Everything ``info`` prints, as plain data."""
-    from ganinterface.models.loading import BUILTIN_CHECKPOINT, load_checkpoint
+    from ganinterface import bundled
+    from ganinterface.models.loading import load_checkpoint
 
     loaded = load_checkpoint(path)
     generator = loaded.generator
     return {
-        "file": str(path if path is not None else BUILTIN_CHECKPOINT),
+        "file": str(path if path is not None else bundled.builtin_checkpoint()),
         "format": loaded.format,
         "source_class": loaded.source_class,
         "architecture": generator.architecture,

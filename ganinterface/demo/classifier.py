@@ -27,15 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganinterface import bundled
 from ganinterface.demo import portraits
 
-__all__ = ["ATTRIBUTES", "AttributeClassifier", "DEFAULT_CHECKPOINT", "TrainSettings", "classify",
+__all__ = ["ATTRIBUTES", "AttributeClassifier", "TrainSettings", "classify",
            "degrade", "features", "label_indices", "load_classifier", "train"]
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "attribute-classifier.safetensors"
 FORMAT = "ganinterface.attribute-classifier"
 INPUT_SIZE = (128, 64)
 
@@ -163,7 +162,7 @@ def load_classifier(path: str | Path | None = None) -> AttributeClassifier:
     from safetensors import SafetensorError
     from safetensors.torch import load_file, safe_open
 
-    path = Path(path) if path is not None else DEFAULT_CHECKPOINT
+    path = Path(path) if path is not None else bundled.classifier_checkpoint()
     try:
         with safe_open(str(path), "pt") as handle:
             metadata = handle.metadata() or {}

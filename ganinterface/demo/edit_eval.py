@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ganinterface import bundled
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_metrics import flip_rate, locality, mask_area, preservation
 from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samples,
@@ -31,9 +32,7 @@ GOAL_DIRECTIONS = {"mouth_open": "mouth-open", "hair_band": "hair-band"}
 
 
 def shipped_dir() -> Path:
-    from ganinterface.models.loading import BUILTIN_CHECKPOINT
-
-    return BUILTIN_CHECKPOINT.parent
+    return bundled.checkpoints_dir()
 
 
 def load_recipe(path: Path, digest: str) -> Recipe:

@@ -46,15 +46,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ganinterface import bundled
 from ganinterface.demo.discriminator import ResidualDiscriminator
 from ganinterface.atomic import atomic_write, atomic_write_bytes
 from ganinterface.export.images import contact_sheet, save_png
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RUN_DIR = Path("~/.cache/ganinterface/train-portraits").expanduser()
-DEFAULT_EXPORT = REPO_ROOT / "checkpoints" / "portraits-128x64.safetensors"
+# Training from a checkout replaces the built-in model in place (the editable install's folder).
+DEFAULT_EXPORT = bundled.builtin_checkpoint()
 STATE_FILE = "state.pt"
 STATE_VERSION = 1
 # Training images come from seeds far above anything a user or evaluation picks by hand.

@@ -25,12 +25,11 @@ from typing import Any
 
 import torch
 
+from ganinterface import bundled
 from ganinterface.models.base import CheckpointError, GeneratorBase
 from ganinterface.models.nvlabs_pkl import describe_weights_only_refusal, first_line
 
 log = logging.getLogger(__name__)
-
-BUILTIN_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "portraits-128x64.safetensors"
 
 FORMAT_NVLABS_PICKLE = "nvlabs-pickle"
 FORMAT_ROSINALITY = "rosinality"
@@ -61,10 +60,10 @@ def load_generator(path: str | os.PathLike[str] | None, device: str | torch.devi
 def load_checkpoint(path: str | os.PathLike[str] | None,
                     device: str | torch.device = "cpu") -> LoadedCheckpoint:
     if path is None:
-        if not BUILTIN_CHECKPOINT.is_file():
-            raise CheckpointError(BUILTIN_CHECKPOINT, "the built-in model is not there (this "
-                                                      "installation is missing checkpoints/)")
-        path = BUILTIN_CHECKPOINT
+        path = bundled.builtin_checkpoint()
+        if not path.is_file():
+            raise CheckpointError(path, "the built-in model is not there (this installation is "
+                                        "missing the package's bundled checkpoints)")
     path = Path(path)
     head = _read_head(path)
     if head[:1] == b"\x80" and head[1] in PICKLE_PROTOCOLS and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX):

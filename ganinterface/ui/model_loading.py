@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ganinterface import bundled
 from ganinterface.ui.latent_panel import ModelShape
 
 FALLBACK_NOTE = ("Built-in portrait model not found ({path}): showing a small random-weight "
@@ -48,11 +49,12 @@ def load_model(path: str | None) -> LoadedModel:
     Raises CheckpointError (one line naming the file) for anything that cannot be loaded.
     """
     from ganinterface.engine.renderer import Renderer
-    from ganinterface.models.loading import BUILTIN_CHECKPOINT, load_generator
+    from ganinterface.models.loading import load_generator
 
-    if path is None and not Path(BUILTIN_CHECKPOINT).exists():
+    builtin = bundled.builtin_checkpoint()
+    if path is None and not builtin.exists():
         generator = random_fallback_generator()
-        note = FALLBACK_NOTE.format(path=Path(BUILTIN_CHECKPOINT).name)
+        note = FALLBACK_NOTE.format(path=builtin.name)
         return LoadedModel(Renderer(generator), shape_of(generator, "random StyleGAN2 (fallback)"),
                            None, note)
     generator = load_generator(path)
@@ -62,10 +64,6 @@ def load_model(path: str | None) -> LoadedModel:
 
 def shipped_files(model: LoadedModel, kind: str) -> list[Path]:
     """The recipes (``kind="recipes"``, .json) or directions (.npy) shipped with the built-in model."""
-    from ganinterface.models.loading import BUILTIN_CHECKPOINT
-
     if model.checkpoint is not None or model.note:  # a user's model, or the random fallback
         return []
-    folder = Path(BUILTIN_CHECKPOINT).parent / kind
-    pattern = "*.json" if kind == "recipes" else "*.npy"
-    return sorted(folder.glob(pattern)) if folder.is_dir() else []
+    return bundled.shipped_recipes() if kind == "recipes" else bundled.shipped_directions()

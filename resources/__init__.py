@@ -1,0 +1,1 @@
+"""Data: icons and desktop files (found through ganinterface.bundled)."""
