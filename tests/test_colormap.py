@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from ganinterface.engine.colormap import (PALETTES, ColormapError, colorize, diverging_lut,
-                                          feature_grid_image, feature_mosaic, robust_scale)
+                                          GridPlan, feature_grid_image, feature_mosaic, plan_grid,
+                                          robust_scale)
 
 
 @pytest.mark.parametrize("palette", list(PALETTES))
@@ -87,3 +88,40 @@ def test_grid_image_and_errors():
         feature_grid_image(_features(), palette="rainbow")
     with pytest.raises(ColormapError, match="scale"):
         feature_mosaic(_features(), "global")
+
+
+# ---- fitting the grid to the screen ----------------------------------------------------------------
+# Expected plans worked out by hand: at zoom z a tile is (h z) x (w z) pixels plus a 1-pixel gap, so
+# c columns and r rows need c (w z + 1) - 1 <= width and r (h z + 1) - 1 <= height.
+
+def test_grid_plan_shows_a_layer_at_one_to_one_when_only_that_fits():
+    # 128 tiles of 32 x 16 in 215 x 460: rows <= 6 and columns <= 27, so 22..27 columns fit;
+    # 26 columns (5 rows) leave 2 cells empty, the fewest.  Zoom 2 would allow only 3 rows of 13.
+    assert plan_grid((128, 32, 16), 215, 460) == GridPlan(stride=1, zoom=1, columns=26, fits=True)
+
+
+def test_grid_plan_enlarges_small_tiles_by_whole_pixels():
+    # 8 x 4 tiles at zoom 4 are the 32 x 16 tiles above; zoom 5 (40 x 20) allows 5 rows of 21 only
+    assert plan_grid((128, 8, 4), 215, 460) == GridPlan(stride=1, zoom=4, columns=26, fits=True)
+
+
+def test_grid_plan_skips_pixels_when_the_layer_does_not_fit():
+    # stride 4 (16 x 8 tiles): 11 rows x 33 columns < 512; stride 5 (13 x 7): 14 rows x 37 columns
+    assert plan_grid((512, 64, 32), 200, 300) == GridPlan(stride=5, zoom=1, columns=37, fits=True)
+    assert plan_grid((512, 64, 32), 200, 300, min_stride=6).stride == 6
+
+
+def test_grid_plan_says_when_nothing_fits():
+    assert not plan_grid((1000, 4, 4), 10, 10).fits
+
+
+def test_zoomed_mosaic_repeats_each_value_as_a_block():
+    features = _features()
+    plain, _ = feature_mosaic(features, "channel", columns=2)
+    zoomed, layout = feature_mosaic(features, "channel", columns=2, zoom=3)
+    assert (layout.tile_height, layout.tile_width) == (features.shape[1] * 3, features.shape[2] * 3)
+    top, left = layout.tile_origin(3)
+    plain_top, plain_left = (features.shape[1] + 1), (features.shape[2] + 1)  # channel 3: row 1, col 1
+    tile = zoomed[top:top + layout.tile_height, left:left + layout.tile_width]
+    expected = plain[plain_top:plain_top + features.shape[1], plain_left:plain_left + features.shape[2]]
+    np.testing.assert_array_equal(tile, np.kron(expected, np.ones((3, 3), np.float32)))

@@ -606,11 +606,12 @@ def test_scale_modes_and_colour_blind_palette_change_the_grid(window):
     window.features_panel.scale.setCurrentIndex(1)  # per-channel
     per_channel = item.image
     # independent check: each tile divided by its own 99th percentile of |value|
-    layout = window.features_panel.mosaic.layout_info
+    layout, zoom = window.features_panel.mosaic.layout_info, window.features_panel.mosaic.zoom
     top, left = layout.tile_origin(7)
     tile = per_channel[top:top + layout.tile_height, left:left + layout.tile_width]
     scale = np.percentile(np.abs(features[7]), 99)
-    np.testing.assert_allclose(tile, np.clip(features[7] / scale, -1, 1), rtol=1e-5, atol=1e-6)
+    expected = np.clip(features[7] / scale, -1, 1)
+    np.testing.assert_allclose(tile, np.kron(expected, np.ones((zoom, zoom))), rtol=1e-5, atol=1e-6)
     assert not np.array_equal(np.nan_to_num(shared), np.nan_to_num(per_channel))
     window.features_panel.palette.setCurrentIndex(1)
     np.testing.assert_array_equal(item.lut, diverging_lut("colour-blind"))
@@ -691,8 +692,8 @@ def test_huge_layers_are_shown_at_every_kth_pixel(window, monkeypatch):
     monkeypatch.setattr(features_panel, "MAX_GRID_VALUES", 64 * 32 * 16 // 4)
     features = window.features_panel.features()
     window.features_panel.show_features(features)
-    layout = window.features_panel.mosaic.layout_info
-    assert (layout.tile_height, layout.tile_width) == (16, 8)  # every 2nd pixel of 32 x 16
+    layout, zoom = window.features_panel.mosaic.layout_info, window.features_panel.mosaic.zoom
+    assert (layout.tile_height, layout.tile_width) == (16 * zoom, 8 * zoom)  # every 2nd of 32 x 16
     window.features_panel._show_hover((3, 5, 4, float(features[3, 10, 8])))
     assert "at (8, 10)" in window.features_panel.readout.text()
 

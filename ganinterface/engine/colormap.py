@@ -9,6 +9,7 @@ float array with fixed levels (-1, 1), while the command line uses ``feature_gri
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import numpy as np
@@ -106,12 +107,60 @@ def default_columns(channels: int, tile_height: int, tile_width: int) -> int:
     return max(1, min(channels, math.ceil(math.sqrt(channels * tile_height / tile_width))))
 
 
+@dataclasses.dataclass(frozen=True)
+class GridPlan:
+    """How a layer fills a screen area: every ``stride``-th pixel, each shown as ``zoom`` x ``zoom``
+    screen pixels, in ``columns`` columns with one-pixel gaps; ``fits`` is False when even one pixel
+    per value does not fit (the view then has to scale the mosaic down)."""
+
+    stride: int
+    zoom: int
+    columns: int
+    fits: bool
+
+
+def plan_grid(shape: tuple[int, int, int], height: int, width: int, min_stride: int = 1,
+              gap: int = 1) -> GridPlan:
+    """The largest whole-pixel zoom (else the smallest stride) at which a (C, h, w) layer's tiles
+    fit ``height`` x ``width`` screen pixels, so every tile and gap lands on whole pixels."""
+    channels, tile_height, tile_width = shape
+    stride = max(1, min_stride)
+    while True:
+        h, w = -(-tile_height // stride), -(-tile_width // stride)
+        for zoom in range(max(1, min(height // h, width // w)), 0, -1):
+            columns = _fitting_columns(channels, h * zoom, w * zoom, height, width, gap)
+            if columns:
+                return GridPlan(stride, zoom, columns, True)
+        if h == 1 and w == 1:
+            return GridPlan(stride, 1, default_columns(channels, height, width), False)
+        stride += 1
+
+
+@functools.lru_cache(maxsize=256)
+def _fitting_columns(channels: int, tile_height: int, tile_width: int, height: int, width: int,
+                     gap: int) -> int:
+    """Among column counts whose mosaic fits, the one leaving the fewest empty cells, then the one
+    closest to the area's aspect; 0 if none fits."""
+    best: tuple[int, float, int] | None = None
+    for columns in range(1, channels + 1):
+        rows = -(-channels // columns)
+        mosaic_width = columns * (tile_width + gap) - gap
+        mosaic_height = rows * (tile_height + gap) - gap
+        if mosaic_width > width or mosaic_height > height:
+            continue
+        aspect_miss = abs(math.log(mosaic_width / mosaic_height) - math.log(width / height))
+        candidate = (rows * columns - channels, aspect_miss, columns)
+        best = candidate if best is None else min(best, candidate)
+    return 0 if best is None else best[2]
+
+
 def feature_mosaic(features: np.ndarray, scale_mode: str = "shared", columns: int | None = None,
-                   gap: int = 1) -> tuple[np.ndarray, MosaicLayout]:
+                   gap: int = 1, zoom: int = 1) -> tuple[np.ndarray, MosaicLayout]:
     """(C, h, w) activations -> (mosaic float32 in [-1, 1], NaN in the gaps; its layout).
 
     ``scale_mode`` "shared": one robust scale for the whole layer (channels comparable);
-    "channel": each channel scaled on its own (weak channels visible).
+    "channel": each channel scaled on its own (weak channels visible).  ``zoom`` repeats each value
+    as a zoom x zoom block (the layout's tiles are that much larger).
     """
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 3:
@@ -124,11 +173,14 @@ def feature_mosaic(features: np.ndarray, scale_mode: str = "shared", columns: in
     else:
         scales = robust_scale(features.reshape(count, -1), axis=(1,)).reshape(count)
     columns = default_columns(count, height, width) if columns is None else max(1, int(columns))
+    normalised = np.clip(features / scales[:, None, None], -1.0, 1.0)
+    if zoom > 1:
+        normalised = normalised.repeat(zoom, axis=1).repeat(zoom, axis=2)
+        height, width = height * zoom, width * zoom
     layout = MosaicLayout(channels=count, rows=max(1, math.ceil(count / columns)), columns=columns,
                           tile_height=height, tile_width=width, gap=gap,
                           scales=tuple(float(s) for s in scales))
     mosaic = np.full(layout.shape, np.nan, dtype=np.float32)
-    normalised = np.clip(features / scales[:, None, None], -1.0, 1.0)
     for channel in range(count):
         top, left = layout.tile_origin(channel)
         mosaic[top:top + height, left:left + width] = normalised[channel]

@@ -29,6 +29,11 @@ def grid_stride(shape: tuple[int, ...]) -> int:
     return max(1, int(np.ceil(np.sqrt(channels * height * width / MAX_GRID_VALUES))))
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def palette_lut(palette: str) -> np.ndarray:
     return colormap.diverging_lut(palette)
 
@@ -63,15 +68,20 @@ def parse_channels(text: str, count: int) -> tuple[int, ...]:
 
 
 class MosaicView(pg.GraphicsLayoutWidget):
-    """The channel grid; emits hover (channel, y, x, value) and clicks (channel, modifiers)."""
+    """The channel grid, one mosaic pixel per screen pixel (tiles and gaps on whole pixels); emits
+    hover (channel, y, x, value) in the shown features' pixels, clicks (channel, modifiers), and
+    ``resized`` so the panel can lay the grid out for the new size."""
 
     hovered = Signal(object)  # (channel, y, x, value) or None
     clicked = Signal(int, object)  # channel, Qt.KeyboardModifiers
+    resized = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setBackground(QColor(64, 64, 64))
+        self.ci.layout.setContentsMargins(0, 0, 0, 0)
         self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setMouseEnabled(False, False)  # the grid always fits: zooming would blur it
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self._selection = QGraphicsPathItem()
@@ -82,16 +92,35 @@ class MosaicView(pg.GraphicsLayoutWidget):
         self.view.addItem(self._selection)
         self.layout_info: colormap.MosaicLayout | None = None
         self.features: np.ndarray | None = None
+        self.zoom = 1
         self.scene().sigMouseMoved.connect(self._moved)
         self.scene().sigMouseClicked.connect(self._clicked)
 
+    def available_pixels(self) -> tuple[int, int]:
+        """(height, width) of the drawing area in device pixels."""
+        ratio = self.devicePixelRatioF()
+        return int(self.viewport().height() * ratio), int(self.viewport().width() * ratio)
+
     def show_mosaic(self, mosaic: np.ndarray, layout: colormap.MosaicLayout,
-                    features: np.ndarray, lut: np.ndarray) -> None:
-        relayout = self.layout_info is None or self.layout_info.shape != layout.shape
-        self.layout_info, self.features = layout, features
+                    features: np.ndarray, lut: np.ndarray, zoom: int = 1) -> None:
+        self.layout_info, self.features, self.zoom = layout, features, zoom
         self.image_item.setImage(mosaic, levels=(-1.0, 1.0), lut=lut, autoLevels=False)
-        if relayout:
-            self.view.autoRange(padding=0.01)
+        self._one_to_one(*layout.shape)
+
+    def _one_to_one(self, mosaic_height: int, mosaic_width: int) -> None:
+        """Centre the mosaic with one mosaic pixel per device pixel, its edges on whole pixels;
+        a mosaic larger than the view is scaled down to fit instead."""
+        height, width = self.available_pixels()
+        if mosaic_height > height or mosaic_width > width:
+            self.view.autoRange(padding=0)
+            return
+        left = -((width - mosaic_width) // 2)
+        top = -((height - mosaic_height) // 2)
+        self.view.setRange(xRange=(left, left + width), yRange=(top, top + height), padding=0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        super().resizeEvent(event)
+        self.resized.emit()
 
     def show_selection(self, channels: tuple[int, ...]) -> None:
         path = QPainterPath()
@@ -115,7 +144,7 @@ class MosaicView(pg.GraphicsLayoutWidget):
         if hit is None or self.features is None:
             self.hovered.emit(None)
             return
-        channel, y, x = hit
+        channel, y, x = hit[0], hit[1] // self.zoom, hit[2] // self.zoom
         self.hovered.emit((channel, y, x, float(self.features[channel, y, x])))
 
     def _clicked(self, event) -> None:
@@ -236,6 +265,7 @@ class FeaturesPanel(QWidget):
         self.scale.currentIndexChanged.connect(self._redraw)
         self.palette.currentIndexChanged.connect(self._redraw)
         self.mosaic.hovered.connect(self._show_hover)
+        self.mosaic.resized.connect(self._redraw)
         self.mosaic.clicked.connect(self._tile_clicked)
         self.selected.editingFinished.connect(self._selection_typed)
         self.rank_button.clicked.connect(self.rank_requested.emit)
@@ -286,7 +316,6 @@ class FeaturesPanel(QWidget):
     # ---- features ------------------------------------------------------------------------------
     def show_features(self, features: np.ndarray | None) -> None:
         self._features = features
-        self._stride = 1 if features is None else grid_stride(features.shape)
         self._redraw()
 
     def features(self) -> np.ndarray | None:
@@ -295,9 +324,14 @@ class FeaturesPanel(QWidget):
     def _redraw(self, *_: object) -> None:
         if self._features is None:
             return
-        shown = self._features[:, ::self._stride, ::self._stride]
-        mosaic, layout = colormap.feature_mosaic(shown, self.scale_mode())
-        self.mosaic.show_mosaic(mosaic, layout, shown, palette_lut(self.palette_name()))
+        height, width = self.mosaic.available_pixels()
+        plan = colormap.plan_grid(self._features.shape, height, width,
+                                  min_stride=grid_stride(self._features.shape))
+        self._stride = plan.stride
+        shown = self._features[:, ::plan.stride, ::plan.stride]
+        mosaic, layout = colormap.feature_mosaic(shown, self.scale_mode(), columns=plan.columns,
+                                                 zoom=plan.zoom)
+        self.mosaic.show_mosaic(mosaic, layout, shown, palette_lut(self.palette_name()), plan.zoom)
         self.mosaic.show_selection(self.selected_channels())
         self.display_changed.emit()
 
@@ -307,7 +341,7 @@ class FeaturesPanel(QWidget):
             return
         channel, y, x, value = hit
         x, y = x * self._stride, y * self._stride
-        every = f"  (grid shows every {self._stride}th pixel)" if self._stride > 1 else ""
+        every = f"  (grid shows every {_ordinal(self._stride)} pixel)" if self._stride > 1 else ""
         self.readout.setText(f"channel {channel}  at ({x}, {y})  value {value:+.3f}{every}")
 
     def _layer_picked(self, *_: object) -> None:
