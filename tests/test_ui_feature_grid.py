@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QWidget
 
 from ganinterface.engine.colormap import GAP_COLOUR
 from ganinterface.models.base import LayerInfo
@@ -23,10 +25,12 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _screen(panel: FeaturesPanel) -> np.ndarray:
-    image = panel.mosaic.grab().toImage()
-    image = image.convertToFormat(image.Format.Format_RGB888)
-    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
-    return pixels[:, :image.width() * 3].reshape(image.height(), image.width(), 3)
+    """The grid as painted, (H, W, 3) RGB; pixels it leaves unpainted read as the gap colour."""
+    image = QImage(panel.mosaic.size(), QImage.Format.Format_RGB32)
+    image.fill(QColor(*GAP_COLOUR))
+    QWidget.render(panel.mosaic, image)  # the widget, not QGraphicsView.render's scene
+    bgra = np.array(image.constBits(), dtype=np.uint8).reshape(image.height(), image.width(), 4)
+    return bgra[:, :, 2::-1]
 
 
 @pytest.mark.parametrize("shape, size", [((128, 8, 4), (470, 260)), ((64, 32, 16), (470, 260)),

@@ -80,8 +80,9 @@ class MosaicView(pg.GraphicsLayoutWidget):
         super().__init__(parent)
         self.setBackground(QColor(64, 64, 64))
         self.ci.layout.setContentsMargins(0, 0, 0, 0)
-        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view = self.addViewBox(invertY=True, enableMenu=False)
         self.view.setMouseEnabled(False, False)  # the grid always fits: zooming would blur it
+        self.view.disableAutoRange()  # a deferred auto-range would undo the one-to-one range
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self._selection = QGraphicsPathItem()
@@ -112,8 +113,10 @@ class MosaicView(pg.GraphicsLayoutWidget):
         a mosaic larger than the view is scaled down to fit instead."""
         height, width = self.available_pixels()
         if mosaic_height > height or mosaic_width > width:
+            self.view.setAspectLocked(True)
             self.view.autoRange(padding=0)
             return
+        self.view.setAspectLocked(False)
         left = -((width - mosaic_width) // 2)
         top = -((height - mosaic_height) // 2)
         self.view.setRange(xRange=(left, left + width), yRange=(top, top + height), padding=0)
