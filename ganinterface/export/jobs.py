@@ -83,9 +83,11 @@ def apply_to_seeds(renderer: "Renderer", scene: Scene, seeds: Sequence[int],
 # ---- still images and animations -------------------------------------------------------------------
 
 def export_image(renderer: "Renderer", scene: Scene, path: str | os.PathLike[str], *,
-                 scale: int = 1) -> Path:
+                 scale: int = 1, cancel: CancelToken | None = None) -> Path:
     """``scene`` rendered and written as a PNG that carries it (it reopens as the same scene)."""
     image = render_or_raise(renderer, scene, what="image").image
+    if cancel is not None:
+        cancel.raise_if_cancelled()
     userfiles.make_folder_for(path)
     userfiles.write_png(path, image, scene, scale=scale)
     return Path(path)
