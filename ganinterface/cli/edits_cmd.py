@@ -11,7 +11,6 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ganinterface.cli import UserError, options
-from ganinterface.cli.options import positive_float, positive_int
 
 if TYPE_CHECKING:
     from ganinterface.engine.renderer import Renderer
@@ -63,7 +62,7 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="PATTERN",
                         help="output path with {seed} (or {index}), e.g. out/{seed}.png or "
                              "out/{seed:04d}.png")
-    parser.add_argument("--scale", type=positive_int, default=1,
+    parser.add_argument("--scale", type=options.positive_int, default=1,
                         help="enlarge the saved images this many times (nearest neighbour)")
     _add_model_options(parser)
     parser.set_defaults(handler=_apply_recipe)
@@ -109,14 +108,16 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
                         help="with --seed: the recipe to animate; with --seeds: applied to every frame")
     parser.add_argument("--curve", choices=CURVES, default="talk",
                         help="how the recipe's strength moves (default talk: a sine loop)")
-    parser.add_argument("--cycles", type=positive_float, default=1.0,
+    parser.add_argument("--cycles", type=options.positive_float, default=1.0,
                         help="repetitions of a ping-pong or talk curve (default 1)")
     parser.add_argument("--strength", type=options.finite_float, default=1.0,
                         help="the recipe's strength at the curve's top (default 1)")
     parser.add_argument("--strength-from", type=options.finite_float, default=0.0,
                         help="the recipe's strength at the curve's bottom (default 0)")
-    parser.add_argument("--frames", type=positive_int, default=48, help="number of frames (default 48)")
-    parser.add_argument("--fps", type=positive_float, default=24.0, help="frames per second (default 24)")
+    parser.add_argument("--frames", type=options.positive_int, default=48,
+                        help="number of frames (default 48)")
+    parser.add_argument("--fps", type=options.positive_float, default=24.0,
+                        help="frames per second (default 24)")
     parser.add_argument("-o", "--output", required=True,
                         help="out.gif, out.mp4, out_dir/ (PNG sequence) or strip.png")
     parser.add_argument("--format", choices=FORMATS, default=None,
@@ -125,7 +126,7 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
                         help="resize frames, e.g. 256x128")
     parser.add_argument("--resample", choices=("lanczos", "nearest"), default="lanczos",
                         help="how --size resizes (nearest keeps pixels sharp)")
-    parser.add_argument("--columns", type=positive_int, default=None,
+    parser.add_argument("--columns", type=options.positive_int, default=None,
                         help="strip: frames per row (default: all in one row)")
     _add_model_options(parser)
     parser.set_defaults(handler=_animate)

@@ -63,10 +63,10 @@ def positive_int(text: str) -> int:
 
 def image_size(text: str) -> tuple[int, int]:
     """argparse type: "256x128" -> (width 256, height 128)."""
-    match = _TWO_NUMBERS.match(text)
-    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+    size = two_numbers(text)
+    if size is None or min(size) < 1:
         raise argparse.ArgumentTypeError(f"size must look like 256x128 (width x height), got {text!r}")
-    return int(match.group(1)), int(match.group(2))
+    return size
 
 
 def two_numbers(text: str) -> tuple[int, int] | None:

@@ -87,10 +87,6 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
     return [Job(options.seed_scene(args, seed), f"seed{seed}") for seed in seeds]
 
 
-def output_paths(pattern: str, jobs: list[Job]) -> list[Path]:
-    return options.output_paths(pattern, [(job.scene.seed, job.name) for job in jobs], OUTPUT_TYPES)
-
-
 # ---- running ------------------------------------------------------------------------------------------
 
 class _Renderers:
@@ -116,7 +112,8 @@ def _for_each(args: argparse.Namespace, what: str, work) -> int:
     from ganinterface.export.progress import TqdmProgress
 
     jobs = jobs_from_args(args)
-    paths = output_paths(args.output, jobs)
+    paths = options.output_paths(args.output, [(job.scene.seed, job.name) for job in jobs],
+                                 OUTPUT_TYPES)
     renderers = _Renderers(args)
     renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
     with TqdmProgress(what, unit="image", total=len(jobs), disable=len(jobs) < 2) as progress:
