@@ -1,4 +1,7 @@
-"""Export dialogs: a cancelled export leaves no file; the PNG reopens as its Scene; recipes over seeds."""
+"""Export dialogs: a cancelled export leaves no file; the PNG reopens as its Scene; recipes over seeds.
+
+The jobs behind them (cancelling midway in every format, failed frames) are tested without a window
+in test_jobs.py."""
 
 from __future__ import annotations
 
@@ -9,9 +12,7 @@ from PIL import Image
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene
 from ganinterface.export.images import read_png_scene
-from ganinterface.export.progress import Cancelled, CancelToken
-from ganinterface.ui.export_dialog import (EXPORT_KINDS, ApplyToSeedsDialog, ExportDialog, ExportJob,
-                                           run_export)
+from ganinterface.ui.export_dialog import EXPORT_KINDS, ApplyToSeedsDialog, ExportDialog
 from ui_support import open_window, tiny_generator
 
 EDIT = FeatureEdit("b32.conv1", (0, 1, 2), Mask((Rect(0.2, 0.2, 0.5, 0.4),)), 4.0)
@@ -29,27 +30,6 @@ def window(qtbot, tmp_path):
 
 def _label(fmt: str) -> str:
     return next(label for label, (f, _, _) in EXPORT_KINDS.items() if f == fmt)
-
-
-def test_cancel_midway_in_the_worker_leaves_no_file(tmp_path):
-    scenes = tuple(Scene(seed=s) for s in range(6))
-    cancel = CancelToken()
-    seen: list[int] = []
-
-    def progress(done: int, total: int) -> None:
-        seen.append(done)
-        if done == 2:
-            cancel.cancel()
-
-    for fmt, name in (("gif", "a.gif"), ("mp4", "a.mp4"), ("strip", "a.png"), ("png-seq", "frames")):
-        seen.clear()
-        cancel = CancelToken()
-        job = ExportJob(tiny_generator(), "cpu", fmt, tmp_path / name, scenes, fps=10)
-        with pytest.raises(Cancelled):
-            run_export(job, progress, cancel)
-        assert seen == [1, 2]
-        assert not (tmp_path / name).exists(), fmt
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary files left either
 
 
 def test_dialog_cancel_midway_leaves_no_file(window, qtbot, tmp_path):

@@ -1,8 +1,9 @@
 """Headless command line over the same engine the window uses.
 
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
-which adds its parser and sets ``handler`` (a function ``args -> int``) as a default.
-Errors the user can fix end as one line on stderr and exit code 1 — never a traceback.
+which adds its parser (with the shared options of ``cli.options``) and sets ``handler`` (a function
+``args -> int``) as a default.  Errors the user can fix (a ``UserError``, or a bad checkpoint, user
+file or render) end as one line on stderr and exit code 1 — never a traceback.
 """
 
 from __future__ import annotations
@@ -32,26 +33,6 @@ COMMANDS: dict[str, str] = {
 
 class UserError(Exception):
     """Something the user can fix; printed as one line without a traceback."""
-
-
-def chosen_device(name: str | None):
-    """``pick_device`` for a ``--device`` option: a bad name is a one-line UserError."""
-    from ganinterface.engine.device import DeviceError, pick_device
-
-    try:
-        return pick_device(name)
-    except DeviceError as error:
-        raise UserError(str(error)) from None
-
-
-def seed_list(text: str) -> list[int]:
-    """``parse_seeds`` for a seeds option ("0,3,10-20"): a bad list is a one-line UserError."""
-    from ganinterface.engine.latents import LatentError, parse_seeds
-
-    try:
-        return parse_seeds(text)
-    except LatentError as error:
-        raise UserError(str(error)) from None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -84,11 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from ganinterface.engine.renderer import RenderError
+    from ganinterface.export.userfiles import UserFileError
     from ganinterface.models.base import CheckpointError
 
     try:
         return int(args.handler(args) or 0)
-    except (UserError, CheckpointError) as error:
+    except (UserError, CheckpointError, UserFileError, RenderError) as error:
         print(f"ganinterface {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from pathlib import Path
 
 from ganinterface import bundled
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, options
 
 LABELS_FILE = "labels.jsonl"
 SHEET_TILES = 64
@@ -46,10 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def parse_size(text: str) -> tuple[int, int]:
     """'128x64' -> (128, 64); the renderer draws 2:1 portraits only."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
+    size = options.two_numbers(text)
+    if size is None:
         raise UserError(f"--size {text!r}: expected HEIGHTxWIDTH, e.g. 128x64")
-    height, width = int(match.group(1)), int(match.group(2))
+    height, width = size
     if width < 8 or height != 2 * width:
         raise UserError(f"--size {text}: portraits are 2:1 (height = 2 x width, width >= 8), e.g. 128x64")
     return height, width

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ganinterface.cli import UserError, chosen_device, seed_list
+from ganinterface.cli import UserError, options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,20 +20,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "the model. Examples: ganinterface directions --method pca --count 10 -o dirs/ ; "
                     "ganinterface directions --method mean-difference --positive 1,5,9 "
                     "--negative 2,3,4 --name smile -o dirs/")
-    parser.add_argument("checkpoint", nargs="?", default=None, metavar="CKPT",
-                        help="generator (default: the built-in model)")
+    options.add_checkpoint(parser)
     parser.add_argument("--method", choices=("pca", "sefa", "mean-difference"), required=True)
     parser.add_argument("--count", type=int, default=10, help="directions to keep (pca, sefa)")
     parser.add_argument("--samples", type=int, default=10_000, help="w samples for pca")
-    parser.add_argument("--positive", default=None, help="seeds with the feature (mean-difference)")
-    parser.add_argument("--negative", default=None, help="seeds without it (mean-difference)")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi of the seeds")
+    parser.add_argument("--positive", default=None, metavar="SEEDS",
+                        help=options.seeds_help("mean-difference: seeds with the feature"))
+    parser.add_argument("--negative", default=None, metavar="SEEDS",
+                        help=options.seeds_help("mean-difference: seeds without it"))
+    options.add_truncation(parser)
     parser.add_argument("--first", type=int, default=0, help="first w row the direction moves")
     parser.add_argument("--last", type=int, default=None, help="last w row (default: the last)")
     parser.add_argument("--name", default=None, help="file and display name (default: method)")
     parser.add_argument("-o", "--out", type=Path, default=Path("directions"),
                         help="directory to write into (default: %(default)s)")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    options.add_device(parser)
     parser.set_defaults(handler=_directions)
 
 
@@ -41,13 +42,14 @@ def _directions(args: argparse.Namespace) -> int:
     from ganinterface.engine import directions as dirs
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
+    from ganinterface.export.userfiles import write_direction
     from ganinterface.models import load_generator
 
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
-    device = chosen_device(args.device)
-    positive = seed_list(args.positive) if args.positive else []
-    negative = seed_list(args.negative) if args.negative else []
+    device = options.chosen_device(args)
+    positive = options.seed_list(args.positive, "--positive") if args.positive else []
+    negative = options.seed_list(args.negative, "--negative") if args.negative else []
     if args.method == "mean-difference" and not (positive and negative):
         raise UserError("mean-difference needs both --positive and --negative seed lists")
     generator = load_generator(args.checkpoint, device=device)
@@ -55,6 +57,7 @@ def _directions(args: argparse.Namespace) -> int:
     if not 0 <= args.first <= last < generator.num_ws:
         raise UserError(f"--first/--last must satisfy 0 <= first <= last < {generator.num_ws}")
     digest = dirs.model_hash(generator)
+    psi = options.truncation_psi(args)
     provenance = {"method": args.method, "checkpoint": str(args.checkpoint or "built-in")}
     try:
         if args.method == "mean-difference":
@@ -63,11 +66,11 @@ def _directions(args: argparse.Namespace) -> int:
             def ws_of(seeds: list[int]):
                 import numpy as np
 
-                return np.stack([renderer.base_ws(Scene(seed=s, truncation_psi=args.trunc))[0]
+                return np.stack([renderer.base_ws(Scene(seed=s, truncation_psi=psi))[0]
                                  for s in seeds])
 
             vectors = [dirs.mean_difference(ws_of(positive), ws_of(negative))]
-            provenance.update(positive=positive, negative=negative, truncation_psi=args.trunc)
+            provenance.update(positive=positive, negative=negative, truncation_psi=psi)
         elif args.method == "pca":
             vectors, scales = dirs.ganspace_directions(generator, args.count, args.samples)
             provenance.update(samples=args.samples, std=[float(s) for s in scales])
@@ -85,9 +88,6 @@ def _directions(args: argparse.Namespace) -> int:
         name = base if len(vectors) == 1 else f"{base}-{index:02d}"
         direction = dirs.Direction(vector, first=args.first, last=args.last, name=name,
                                    model_hash=digest, provenance={**provenance, "index": index})
-        try:
-            npy, _ = dirs.save_direction(args.out / f"{name}.npy", direction)
-        except ValueError as error:
-            raise UserError(str(error)) from None
+        npy, _ = write_direction(args.out / f"{name}.npy", direction)
         print(npy)
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ganinterface.cli import UserError, chosen_device, seed_list
+from ganinterface.cli import UserError, options
 
 DEFAULT_QUALITY_SEEDS = "0-1999"
 
@@ -20,12 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "renderer's, and Fréchet distances beside calibration distances. With --edits, "
                     "score the shipped recipes and directions instead (flip rate, locality, "
                     "preservation, mask area).")
-    parser.add_argument("checkpoint", nargs="?", default=None, metavar="CKPT",
-                        help="portrait generator (default: the built-in model)")
-    parser.add_argument("--seeds", default=None,
-                        help=f"seeds to sample (default: {DEFAULT_QUALITY_SEEDS}; with --edits, the "
-                             "evaluation seeds of the edit report)")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1)")
+    options.add_checkpoint(parser)
+    parser.add_argument("--seeds", default=None, help=options.seeds_help(
+        "seeds to sample", f"{DEFAULT_QUALITY_SEEDS}; with --edits, the evaluation seeds of the "
+        "edit report"))
+    options.add_truncation(parser)
     parser.add_argument("--classifier", type=Path, default=None,
                         help="attribute classifier weights (default: the shipped one)")
     parser.add_argument("--edits", action="store_true",
@@ -35,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "demo-edits --out writes it (default: beside the built-in model)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                         help="also write the report as JSON")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    options.add_device(parser)
     parser.set_defaults(handler=_demo_eval)
 
     make = subparsers.add_parser(
@@ -43,8 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sample the generator, label the samples with the attribute classifier, and "
                     "write recipes (open/close mouth, add/remove hair band) and attribute directions "
                     "(mouth open, hair band, hair colours) with how they were found in their JSON.")
-    make.add_argument("checkpoint", nargs="?", default=None, metavar="CKPT",
-                      help="portrait generator (default: the built-in model)")
+    options.add_checkpoint(make)
     make.add_argument("--out", type=Path, default=None,
                       help="directory for recipes/ and directions/ (default: beside the built-in model)")
     # defaults live in demo.edit_recipes, which is imported only when the command runs
@@ -53,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--tuning", type=int, default=None,
                       help="seeds to choose layer and strength on (default: 150)")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
-    make.add_argument("--device", default=None, help="cpu, cuda or mps (default: best available)")
+    options.add_device(make)
     make.set_defaults(handler=_demo_edits)
 
 
@@ -61,7 +59,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
     from ganinterface.atomic import atomic_write_text
     from ganinterface.export.progress import TqdmProgress
 
-    seeds = seed_list(args.seeds) if args.seeds else None
+    seeds = options.seed_list(args.seeds) if args.seeds else None
     generator, classifier, device = _load_measuring_kit(args)
     if args.edits:
         from ganinterface.demo.edit_eval import edit_report, format_edit_report
@@ -76,9 +74,10 @@ def _demo_eval(args: argparse.Namespace) -> int:
     else:
         from ganinterface.demo.evaluate import format_report, quality_report
 
-        seeds = seeds or seed_list(DEFAULT_QUALITY_SEEDS)
+        seeds = seeds or options.seed_list(DEFAULT_QUALITY_SEEDS)
         with TqdmProgress("sampling", unit="image") as progress:
-            report = quality_report(generator, classifier, seeds, truncation_psi=args.trunc,
+            report = quality_report(generator, classifier, seeds,
+                                    truncation_psi=options.truncation_psi(args),
                                     device=device, progress=progress)
         text = format_report(report)
     print(text)
@@ -94,7 +93,7 @@ def _load_measuring_kit(args: argparse.Namespace):
     from ganinterface.demo.classifier import load_classifier
     from ganinterface.models import load_generator
 
-    device = chosen_device(args.device)
+    device = options.chosen_device(args)
     try:
         classifier = load_classifier(args.classifier)
     except ValueError as error:

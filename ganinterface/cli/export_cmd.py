@@ -11,14 +11,12 @@ import argparse
 import math
 from pathlib import Path
 
-import numpy as np
 
 from ganinterface.cli import UserError
+from ganinterface.cli.options import image_size, positive_float, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ganinterface.cli.edits_cmd import image_size, positive_float, positive_int
-
     parser = subparsers.add_parser(
         "export", help="combine images into a contact sheet, GIF, MP4 or PNG sequence",
         description="Combine PNG images (files, or directories of PNGs taken in name order) into "
@@ -54,20 +52,11 @@ def input_files(inputs: list[str]) -> list[Path]:
     return files
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"{path}: not a readable image ({error})") from None
-
-
 def _export(args: argparse.Namespace) -> int:
     from ganinterface.export.animation import export_frames, format_for_path
-    from ganinterface.export.images import contact_sheet, resize, save_png
+    from ganinterface.export.images import contact_sheet, resize
     from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.userfiles import make_folder_for, read_image, write_png, writing
 
     try:
         fmt = format_for_path(args.output)
@@ -78,25 +67,22 @@ def _export(args: argparse.Namespace) -> int:
     files = input_files(args.inputs)
     frames = []
     for path in files:
-        image = _read_rgb(path)
+        image = read_image(path)
         if args.size is not None:
             image = resize(image, args.size[0], args.size[1], args.resample)
         if frames and image.shape != frames[0].shape:
             raise UserError(f"{path} is {image.shape[1]}x{image.shape[0]} but {files[0]} is "
                             f"{frames[0].shape[1]}x{frames[0].shape[0]}; pass --size to resize all")
         frames.append(image)
-    output = Path(args.output)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "strip":
-            columns = args.columns or math.ceil(math.sqrt(len(frames)))
-            labels = [path.stem for path in files] if args.labels else None
-            save_png(output, contact_sheet(frames, columns=columns, gap=args.gap, labels=labels))
-            return 0
-        with TqdmProgress("export", unit="frame", total=len(frames)) as progress:
-            export_frames(frames, output, fmt, fps=args.fps, progress=progress)
-    except OSError as error:
-        raise UserError(f"{output}: cannot write ({error.strerror or error})") from None
-    except ValueError as error:  # e.g. a GIF faster than 50 fps
-        raise UserError(str(error)) from None
+    make_folder_for(args.output)
+    if fmt == "strip":
+        columns = args.columns or math.ceil(math.sqrt(len(frames)))
+        labels = [path.stem for path in files] if args.labels else None
+        write_png(args.output, contact_sheet(frames, columns=columns, gap=args.gap, labels=labels))
+        return 0
+    with TqdmProgress("export", unit="frame", total=len(frames)) as progress, writing(args.output):
+        try:
+            export_frames(frames, args.output, fmt, fps=args.fps, progress=progress)
+        except ValueError as error:  # e.g. a GIF faster than 50 fps
+            raise UserError(str(error)) from None
     return 0

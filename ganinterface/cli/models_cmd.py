@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, options
 
 HASH_CHUNK_BYTES = 1 << 20
 
@@ -21,8 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info", help="describe a checkpoint: format, architecture, sizes and layers",
         description="Load a checkpoint (NVlabs .pkl, rosinality .pt, native .safetensors; the "
                     "format is recognised from the content) and describe it.")
-    info.add_argument("checkpoint", metavar="CKPT", nargs="?", type=Path, default=None,
-                      help="checkpoint file (default: the built-in portrait model)")
+    options.add_checkpoint(info)
     info.add_argument("--json", action="store_true", help="print the description as JSON")
     info.set_defaults(handler=_info)
 
@@ -89,7 +88,7 @@ def format_description(description: dict[str, Any]) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    description = describe_checkpoint(args.checkpoint)
+    description = describe_checkpoint(None if args.checkpoint is None else Path(args.checkpoint))
     if args.json:
         json.dump(description, sys.stdout, indent=2)
         sys.stdout.write("\n")

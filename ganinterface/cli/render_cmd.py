@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from ganinterface.cli import UserError, chosen_device
+from ganinterface.cli import UserError, options
 
 if TYPE_CHECKING:
-    from ganinterface.engine.renderer import Renderer, RenderResult
+    import numpy as np
+
+    from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
 
 OUTPUT_TYPES = (".png", ".npy")
@@ -48,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="one colour scale for the layer, or one per channel (default: shared)")
     features.add_argument("--palette", default="red-white-green",
                           help="red-white-green (default) or colour-blind (orange-white-blue)")
-    features.add_argument("--columns", type=int, default=None, help="tiles per row (default: square)")
+    features.add_argument("--columns", type=options.positive_int, default=None,
+                          help="tiles per row (default: square)")
     features.add_argument("-o", "--output", default="features-seed{seed}.png", metavar="PATTERN",
                           help="output file; .png grid or .npy activations (C, h, w) float32 "
                                "(default: %(default)s)")
@@ -56,19 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", nargs="?", metavar="CKPT", default=None,
-                        help="NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
-                             "(default: the built-in portrait model)")
-    parser.add_argument("--seeds", default=None, help="seeds, e.g. 0,3,10-20 (default: 0)")
-    parser.add_argument("--trunc", "--truncation-psi", dest="truncation_psi", type=float,
-                        default=None, metavar="PSI", help="truncation psi (default 1: none)")
-    parser.add_argument("--trunc-cutoff", "--truncation-cutoff", dest="truncation_cutoff", type=int,
-                        default=None, metavar="N", help="truncate only the first N ws")
-    parser.add_argument("--class", dest="class_index", type=int, default=None, metavar="K",
-                        help="class label, for conditional models")
-    parser.add_argument("--noise-mode", choices=("const", "random", "none"), default=None,
-                        help="const (default), random or none")
-    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the fastest present)")
+    options.add_checkpoint(parser)
+    parser.add_argument("--seeds", default=None, help=options.seeds_help("seeds to render", "0"))
+    options.add_latent_options(parser)
+    options.add_device(parser)
     parser.add_argument("--scene", action="append", default=[], metavar="FILE",
                         help="render a saved scene (.json, or a .png that carries one) instead of "
                              "seeds; may be given several times")
@@ -83,69 +74,17 @@ class Job:
 
 
 def jobs_from_args(args: argparse.Namespace) -> list[Job]:
-    from ganinterface.engine.latents import LatentError, parse_seeds
-    from ganinterface.engine.scene import Scene
+    from ganinterface.export.userfiles import read_scene
 
     if args.scene:
-        latent_options = [flag for flag, value in (("--seeds", args.seeds),
-                                                   ("--trunc", args.truncation_psi),
-                                                   ("--trunc-cutoff", args.truncation_cutoff),
-                                                   ("--class", args.class_index),
-                                                   ("--noise-mode", args.noise_mode))
-                          if value is not None]
-        if latent_options:
-            raise UserError(f"{latent_options[0]} cannot be combined with --scene (the scene file "
+        given = [flag for flag, dest in {"--seeds": "seeds", **options.LATENT_FLAGS}.items()
+                 if getattr(args, dest) is not None]
+        if given:
+            raise UserError(f"{given[0]} cannot be combined with --scene (the scene file "
                             "sets the latent)")
-        return [Job(_read_scene(path), Path(path).stem) for path in args.scene]
-    try:
-        seeds = parse_seeds(args.seeds if args.seeds is not None else "0")
-    except LatentError as error:
-        raise UserError(str(error)) from None
-    psi = 1.0 if args.truncation_psi is None else args.truncation_psi
-    checkpoint = None if args.checkpoint is None else str(Path(args.checkpoint).resolve())
-    return [Job(Scene(checkpoint=checkpoint, seed=seed, class_index=args.class_index,
-                      truncation_psi=psi, truncation_cutoff=args.truncation_cutoff,
-                      noise_mode=args.noise_mode or "const"), f"seed{seed}")
-            for seed in seeds]
-
-
-def _read_scene(path: str) -> "Scene":
-    from ganinterface.engine.scene import Scene, SceneFormatError
-
-    file = Path(path)
-    try:
-        if file.suffix.lower() == ".png":
-            from ganinterface.export.images import read_png_scene
-
-            scene = read_png_scene(file)
-            if scene is None:
-                raise UserError(f"{path}: this PNG carries no ganinterface scene")
-            return scene
-        return Scene.from_json(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such scene file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"{path}: cannot read ({error})") from None
-    except SceneFormatError as error:
-        message = str(error)
-        raise UserError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-
-
-def output_paths(pattern: str, jobs: Sequence[Job]) -> list[Path]:
-    """One output file per job from ``pattern``; refuses unknown placeholders and clashing names."""
-    try:
-        paths = [Path(pattern.format(seed=job.scene.seed, index=index, name=job.name))
-                 for index, job in enumerate(jobs)]
-    except (KeyError, IndexError, ValueError) as error:
-        raise UserError(f"output pattern {pattern!r} is not usable ({error!s}); placeholders are "
-                        "{seed}, {index} and {name}") from None
-    if len(set(paths)) < len(paths):
-        raise UserError(f"output pattern {pattern!r} gives several images the same file; put "
-                        "{seed} (or {index}) in it, e.g. out/seed{seed}.png")
-    suffixes = {path.suffix.lower() for path in paths}
-    if not suffixes <= set(OUTPUT_TYPES):
-        raise UserError(f"output {pattern!r} must end in .png or .npy")
-    return paths
+        return [Job(read_scene(path), Path(path).stem) for path in args.scene]
+    seeds = options.seed_list(args.seeds if args.seeds is not None else "0")
+    return [Job(options.seed_scene(args, seed), f"seed{seed}") for seed in seeds]
 
 
 # ---- running ------------------------------------------------------------------------------------------
@@ -154,7 +93,7 @@ class _Renderers:
     """One Renderer per checkpoint (the CKPT argument wins over the checkpoint a scene names)."""
 
     def __init__(self, args: argparse.Namespace):
-        self.device = chosen_device(args.device)
+        self.device = options.chosen_device(args)
         self.override = args.checkpoint
         self._loaded: dict[str | None, Renderer] = {}
 
@@ -168,80 +107,57 @@ class _Renderers:
         return self._loaded[checkpoint]
 
 
-def _rendered(renderer: "Renderer", job: Job, taps: Sequence[str] = ()) -> "RenderResult":
-    result = renderer.render(job.scene, taps)
-    if result.error is not None:
-        raise UserError(f"{job.name}: {result.error}")
-    return result
-
-
-def _write(path: Path, write) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(path)
-    except OSError as error:
-        raise UserError(f"{path}: cannot write ({error.strerror or error})") from None
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    from ganinterface.atomic import atomic_write
-
-    with atomic_write(path) as handle:
-        np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
-
-
-def _for_each(jobs: list[Job], paths: list[Path], what: str, work) -> int:
+def _for_each(args: argparse.Namespace, what: str, work) -> int:
+    """``work(renderer, job, path)`` for every job, with a progress bar for several."""
     from ganinterface.export.progress import TqdmProgress
 
+    jobs = jobs_from_args(args)
+    paths = options.output_paths(args.output, [(job.scene.seed, job.name) for job in jobs],
+                                 OUTPUT_TYPES)
+    renderers = _Renderers(args)
+    renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
     with TqdmProgress(what, unit="image", total=len(jobs), disable=len(jobs) < 2) as progress:
         for done, (job, path) in enumerate(zip(jobs, paths), start=1):
-            work(job, path)
+            work(renderers.for_scene(job.scene), job, path)
             progress(done, len(jobs))
     return 0
 
 
+def _write(path: Path, array: "np.ndarray", image: "np.ndarray", scene: "Scene | None") -> None:
+    """``array`` to a .npy output, else ``image`` to a PNG carrying ``scene``."""
+    from ganinterface.export.userfiles import make_folder_for, write_array, write_png
+
+    make_folder_for(path)
+    if path.suffix.lower() == ".npy":
+        write_array(path, array)
+    else:
+        write_png(path, image, scene)
+
+
 def _render(args: argparse.Namespace) -> int:
-    from ganinterface.export.images import save_png
+    from ganinterface.export.jobs import render_or_raise
 
-    jobs = jobs_from_args(args)
-    paths = output_paths(args.output, jobs)
-    renderers = _Renderers(args)
-    renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
+    def work(renderer: "Renderer", job: Job, path: Path) -> None:
+        result = render_or_raise(renderer, job.scene, what=job.name)
+        _write(path, result.raw, result.image, job.scene)
 
-    def work(job: Job, path: Path) -> None:
-        result = _rendered(renderers.for_scene(job.scene), job)
-        if path.suffix.lower() == ".npy":
-            _write(path, lambda p: _save_npy(p, result.raw))
-        else:
-            _write(path, lambda p: save_png(p, result.image, job.scene))
-
-    return _for_each(jobs, paths, "render", work)
+    return _for_each(args, "render", work)
 
 
 def _features(args: argparse.Namespace) -> int:
     from ganinterface.engine.colormap import PALETTES, feature_grid_image
-    from ganinterface.export.images import save_png
+    from ganinterface.export.jobs import render_or_raise
 
     if args.palette not in PALETTES:
         raise UserError(f"unknown palette {args.palette!r}; palettes: {', '.join(PALETTES)}")
-    if args.columns is not None and args.columns < 1:
-        raise UserError(f"--columns must be at least 1, got {args.columns}")
-    jobs = jobs_from_args(args)
-    paths = output_paths(args.output, jobs)
-    renderers = _Renderers(args)
-    renderers.for_scene(jobs[0].scene)
 
-    def work(job: Job, path: Path) -> None:
-        renderer = renderers.for_scene(job.scene)
+    def work(renderer: "Renderer", job: Job, path: Path) -> None:
         try:
             renderer.generator.layer_index(args.layer)
         except KeyError as error:
             raise UserError(error.args[0]) from None
-        features = _rendered(renderer, job, [args.layer]).features[args.layer]
-        if path.suffix.lower() == ".npy":
-            _write(path, lambda p: _save_npy(p, features))
-        else:
-            grid = feature_grid_image(features, args.scale, args.palette, columns=args.columns)
-            _write(path, lambda p: save_png(p, grid))
+        features = render_or_raise(renderer, job.scene, [args.layer], job.name).features[args.layer]
+        grid = feature_grid_image(features, args.scale, args.palette, columns=args.columns)
+        _write(path, features, grid, None)
 
-    return _for_each(jobs, paths, "features", work)
+    return _for_each(args, "features", work)

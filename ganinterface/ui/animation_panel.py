@@ -142,17 +142,14 @@ class AnimationPanel(QWidget):
             self.add_latent_file(path)
 
     def add_latent_file(self, path: str) -> bool:
-        from ganinterface.ui.latent_panel import latent_from_array
+        from ganinterface.export.userfiles import UserFileError, read_latent
 
         if self.model is None:
             return False
         try:
-            latent = latent_from_array(np.load(path, allow_pickle=False), self.model.shape,
-                                       Path(path).name)
-        except (OSError, ValueError) as error:
-            message = str(error)
-            self.failed.emit("Add keyframe", message if Path(path).name in message
-                             else f"{Path(path).name}: {message}")
+            latent = read_latent(path, self.model.shape)
+        except UserFileError as error:
+            self.failed.emit("Add keyframe", str(error))
             return False
         self.add_keyframe(latent)
         return True
@@ -162,15 +159,18 @@ class AnimationPanel(QWidget):
         self.set_recipe(path or None)
 
     def set_recipe(self, path: str | None) -> bool:
-        """Animate the recipe in ``path`` over the current scene (None: the current edits)."""
-        from ganinterface.engine.scene import SceneFormatError
+        """Animate the recipe in ``path`` over the current scene (None: the current edits); one made
+        for another model than the loaded one is refused, as Apply recipe refuses it."""
+        from ganinterface.engine.directions import model_hash
+        from ganinterface.export.userfiles import UserFileError, read_recipe
 
         recipe = None
         if path:
             try:
-                recipe = Recipe.from_json(Path(path).read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, SceneFormatError) as error:
-                self.failed.emit("Recipe to animate", f"{Path(path).name}: {error}")
+                recipe = read_recipe(path, None if self.model is None
+                                     else model_hash(self.model.renderer.generator))
+            except UserFileError as error:
+                self.failed.emit("Recipe to animate", str(error))
                 return False
         self.recipe = recipe
         self.recipe_button.setText(Path(path).name if recipe is not None else "Current edits")

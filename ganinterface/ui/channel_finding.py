@@ -55,19 +55,15 @@ class ChannelFinder(QObject):
         It uses a Renderer of its own, so the canvas keeps rendering meanwhile.
         """
         from ganinterface.engine.renderer import Renderer
+        from ganinterface.export.jobs import render_or_raise
 
         generator, device = self.window.model.renderer.generator, self.window.model.renderer.device
         base = self.window.stack.scene.replace(edits=(), w=None)
 
         def job() -> np.ndarray:
             renderer = Renderer(generator, device)
-            stacked = []
-            for seed in seeds:
-                result = renderer.render(base.replace(seed=seed), (layer,))
-                if result.error:
-                    raise ValueError(f"seed {seed}: {result.error}")
-                stacked.append(result.features[layer])
-            return np.stack(stacked)
+            return np.stack([render_or_raise(renderer, base.replace(seed=seed), (layer,))
+                             .features[layer] for seed in seeds])
 
         return job
 

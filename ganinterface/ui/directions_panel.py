@@ -185,15 +185,15 @@ class DirectionsPanel(QWidget):
             self.load(path)
 
     def load(self, path: str) -> bool:
-        from ganinterface.engine.directions import DirectionError, load_direction, model_hash
+        from ganinterface.engine.directions import model_hash
+        from ganinterface.export.userfiles import UserFileError, read_direction
 
         if self.model is None:
             return False
         generator = self.model.renderer.generator
         try:
-            direction = load_direction(path, model_hash=model_hash(generator),
-                                       w_dim=generator.w_dim, num_ws=generator.num_ws)
-        except DirectionError as error:
+            direction = read_direction(path, generator, model_hash(generator))
+        except UserFileError as error:
             self.failed.emit("Load direction", str(error))
             return False
         self.add_direction(direction.vector, direction.name, str(path), direction.first, direction.last)

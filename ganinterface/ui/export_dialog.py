@@ -1,8 +1,8 @@
 """Export dialogs: the image, a strip, a PNG sequence, a GIF or an MP4; and a recipe over many seeds.
 
-Jobs run on their own worker thread with their own Renderer (the window's renderer keeps serving the
-canvas), report progress through a queued signal and stop at Cancel; the export module writes
-atomically, so a cancelled export leaves no file behind.
+Jobs (``export.jobs``) run on their own worker thread with their own Renderer (the window's renderer
+keeps serving the canvas), report progress through a queued signal and stop at Cancel; the export
+module writes atomically, so a cancelled export leaves no file behind.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from ganinterface.engine.scene import Scene
+from ganinterface.export import jobs
 from ganinterface.export.progress import Cancelled, CancelToken
 from ganinterface.ui.workers import BackgroundTask
 
@@ -43,33 +43,21 @@ class ExportJob:
     scale: int = 1
 
 
-def _rendered(renderer: Any, scene: Scene, what: str) -> np.ndarray:
-    result = renderer.render(scene)
-    if result.error:
-        raise ValueError(f"{what}: {result.error}")
-    return result.image
-
-
 def run_export(job: ExportJob, progress: Callable[[int, int], None], cancel: CancelToken) -> Path:
     """Render the job's scenes with a Renderer of its own and write them; Cancelled if cancelled."""
     from ganinterface.engine.renderer import Renderer
-    from ganinterface.export.animation import export_frames
-    from ganinterface.export.images import save_png
 
     renderer = Renderer(job.generator, job.device)
     if job.fmt == "png":
-        image = _rendered(renderer, job.scenes[0], "image")
-        cancel.raise_if_cancelled()
-        save_png(job.path, image, job.scenes[0], scale=job.scale)
+        path = jobs.export_image(renderer, job.scenes[0], job.path, scale=job.scale, cancel=cancel)
         progress(1, 1)
-        return job.path
+        return path
     size = None
     if job.scale != 1:
         height, width = job.generator.img_height, job.generator.img_width
         size = (width * job.scale, height * job.scale)
-    return export_frames(lambda i: _rendered(renderer, job.scenes[i], f"frame {i}"), job.path,
-                         job.fmt, fps=job.fps, size=size, count=len(job.scenes), resample="nearest",
-                         progress=progress, cancel=cancel)
+    return jobs.export_animation(renderer, job.scenes, job.path, job.fmt, fps=job.fps, size=size,
+                                 resample="nearest", progress=progress, cancel=cancel)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,15 +72,10 @@ class SeedsJob:
 def run_seeds(job: SeedsJob, progress: Callable[[int, int], None], cancel: CancelToken) -> Path:
     """The scene's edits on every seed, one PNG (carrying its scene) per seed: seed00042.png."""
     from ganinterface.engine.renderer import Renderer
-    from ganinterface.export.images import save_png
 
-    renderer = Renderer(job.generator, job.device)
-    job.folder.mkdir(parents=True, exist_ok=True)
-    for done, seed in enumerate(job.seeds, start=1):
-        cancel.raise_if_cancelled()
-        scene = job.scene.replace(seed=seed, w=None)
-        save_png(job.folder / f"seed{seed:05d}.png", _rendered(renderer, scene, f"seed {seed}"), scene)
-        progress(done, len(job.seeds))
+    jobs.apply_to_seeds(Renderer(job.generator, job.device), job.scene, job.seeds,
+                        lambda seed: job.folder / f"seed{seed:05d}.png", progress=progress,
+                        cancel=cancel)
     return job.folder
 
 

@@ -199,17 +199,8 @@ class LatentPanel(QWidget):
 
 
 def latent_from_array(array: np.ndarray, shape: ModelShape, what: str) -> np.ndarray:
-    """Accept (w_dim,), (num_ws, w_dim) or (1, num_ws, w_dim); raise ValueError naming ``what``."""
-    array = np.asarray(array, dtype=np.float32)
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
-    if array.ndim == 2 and array.shape[0] == 1:
-        array = array[0]
-    good = (array.ndim == 1 and array.shape[0] == shape.w_dim) or (
-        array.ndim == 2 and array.shape == (shape.num_ws, shape.w_dim))
-    if not good:
-        raise ValueError(f"{what}: latent shape {array.shape} does not fit this model "
-                         f"(expected ({shape.w_dim},) or ({shape.num_ws}, {shape.w_dim}))")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what}: latent contains NaN or infinite values")
-    return array
+    """``export.userfiles.fitted_latent``, for main_window until it reads latents through
+    ``userfiles.read_latent`` / ``latent_from_text`` (then this goes)."""
+    from ganinterface.export.userfiles import fitted_latent
+
+    return fitted_latent(array, shape, what)

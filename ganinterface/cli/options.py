@@ -1,0 +1,190 @@
+"""The options several commands share, each defined once with one help text.
+
+The checkpoint is the positional ``CKPT`` of every command that renders (after the command's own
+inputs, such as ``apply-recipe RECIPE``); ``--checkpoint CKPT`` means the same, so both documented
+spellings work everywhere.  Numbers are parsed by the argparse types below, which refuse what is not
+finite; seed lists and output patterns are checked when the command runs, as one-line errors.
+Nothing here imports torch, so ``ganinterface COMMAND --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ganinterface.cli import UserError
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.engine.scene import Scene
+
+CHECKPOINT_HELP = ("generator checkpoint: NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
+                   "(default: the built-in portrait model)")
+DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: the fastest present)"
+SEEDS_EXAMPLE = "a list such as 0-7,12"
+_TWO_NUMBERS = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+# ---- numbers ------------------------------------------------------------------------------------
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """argparse type: "256x128" -> (width 256, height 128)."""
+    size = two_numbers(text)
+    if size is None or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"size must look like 256x128 (width x height), got {text!r}")
+    return size
+
+
+def two_numbers(text: str) -> tuple[int, int] | None:
+    """"128x64" -> (128, 64); None if ``text`` is not two whole numbers joined by an x."""
+    match = _TWO_NUMBERS.match(text)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+# ---- the checkpoint and the device ---------------------------------------------------------------
+
+class _Checkpoint(argparse.Action):
+    """Stores the checkpoint from ``CKPT`` or ``--checkpoint``; refuses it given twice."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 value: Any, option_string: str | None = None) -> None:
+        if value is None:  # the positional, left out
+            return
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error("give the checkpoint once, as CKPT or as --checkpoint CKPT")
+        setattr(namespace, self.dest, value)
+
+
+def add_checkpoint(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", nargs="?", metavar="CKPT", action=_Checkpoint,
+                        default=None, help=CHECKPOINT_HELP)
+    parser.add_argument("--checkpoint", dest="checkpoint", metavar="CKPT", action=_Checkpoint,
+                        default=None, help="the same as CKPT")
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=None, help=DEVICE_HELP)
+
+
+def chosen_device(args: argparse.Namespace) -> "torch.device":
+    """The ``--device`` asked for (or the fastest present); a bad name is a one-line UserError."""
+    from ganinterface.engine.device import DeviceError, pick_device
+
+    try:
+        return pick_device(args.device)
+    except DeviceError as error:
+        raise UserError(str(error)) from None
+
+
+def renderer(args: argparse.Namespace) -> "Renderer":
+    """A Renderer of the chosen checkpoint on the chosen device."""
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.models.loading import load_generator
+
+    device = chosen_device(args)
+    return Renderer(load_generator(args.checkpoint, device), device)
+
+
+# ---- seeds and the latent ------------------------------------------------------------------------
+
+def seeds_help(purpose: str, default: str | None = None) -> str:
+    """The help of a seed-list option: what the seeds are for, the syntax, the default."""
+    return f"{purpose}: {SEEDS_EXAMPLE}" + (f" (default: {default})" if default else "")
+
+
+def seed_list(text: str, option: str = "--seeds") -> list[int]:
+    """A seed list ("0-7,12"); a bad one is a one-line UserError naming the option."""
+    from ganinterface.engine.latents import LatentError, parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except LatentError as error:
+        raise UserError(f"{option}: {error}") from None
+
+
+def add_truncation(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trunc", "--truncation-psi", dest="truncation_psi", type=finite_float,
+                        default=None, metavar="PSI", help="truncation psi (default 1: none)")
+
+
+def truncation_psi(args: argparse.Namespace) -> float:
+    return 1.0 if args.truncation_psi is None else args.truncation_psi
+
+
+def add_latent_options(parser: argparse.ArgumentParser) -> None:
+    """How a seed becomes a latent: truncation, its cutoff, the class and the noise."""
+    add_truncation(parser)
+    parser.add_argument("--trunc-cutoff", "--truncation-cutoff", dest="truncation_cutoff", type=int,
+                        default=None, metavar="N", help="truncate only the first N ws (default: all)")
+    parser.add_argument("--class", dest="class_index", type=int, default=None, metavar="K",
+                        help="class index, for conditional models")
+    parser.add_argument("--noise-mode", choices=("const", "random", "none"), default=None,
+                        help="const (default), random or none")
+
+
+LATENT_FLAGS = {"--trunc": "truncation_psi", "--trunc-cutoff": "truncation_cutoff",
+                "--class": "class_index", "--noise-mode": "noise_mode"}
+
+
+def seed_scene(args: argparse.Namespace, seed: int = 0) -> "Scene":
+    """The Scene of ``seed`` with the latent options (the checkpoint recorded as an absolute path)."""
+    from ganinterface.engine.scene import Scene
+
+    checkpoint = None if args.checkpoint is None else str(Path(args.checkpoint).resolve())
+    return Scene(checkpoint=checkpoint, seed=seed, class_index=args.class_index,
+                 truncation_psi=truncation_psi(args), truncation_cutoff=args.truncation_cutoff,
+                 noise_mode=args.noise_mode or "const")
+
+
+# ---- outputs -------------------------------------------------------------------------------------
+
+def output_paths(pattern: str, items: Sequence[tuple[int, str]],
+                 suffixes: Sequence[str] = (".png",)) -> list[Path]:
+    """One output file per (seed, name) from ``pattern`` ({seed}, {index}, {name}); refuses unknown
+    placeholders, names that clash and file types not in ``suffixes``."""
+    try:
+        paths = [Path(pattern.format(seed=seed, index=index, name=name))
+                 for index, (seed, name) in enumerate(items)]
+    except (KeyError, IndexError, ValueError) as error:
+        raise UserError(f"output pattern {pattern!r} is not usable ({error!s}); placeholders are "
+                        "{seed}, {index} and {name}") from None
+    if len(set(paths)) < len(paths):
+        raise UserError(f"output pattern {pattern!r} gives several images the same file; put "
+                        "{seed} (or {index}) in it, e.g. out/seed{seed}.png")
+    if any(path.suffix.lower() not in suffixes for path in paths):
+        raise UserError(f"output {pattern!r} must end in {' or '.join(suffixes)}")
+    return paths

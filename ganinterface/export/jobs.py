@@ -1,0 +1,111 @@
+"""Batch jobs shared by the window and the command line: render or raise, apply to seeds, export.
+
+Each job is a plain function of a renderer and Scenes (no Qt, no argparse), reports progress through
+a ``(done, total)`` callback and stops at a ``CancelToken``.  The unit of work of a job over seeds is
+a chunk of seeds (``render_seeds`` yields one result per seed), so a chunk can later run in a
+worker process or on another machine and hand its images to the same writer.  Files are written
+atomically through ``export.userfiles``; errors are one line naming the seed, frame or file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ganinterface.engine.renderer import RenderError
+from ganinterface.engine.scene import Scene
+from ganinterface.export import userfiles
+from ganinterface.export.progress import CancelToken, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from ganinterface.engine.renderer import Renderer, RenderResult
+
+
+def render_or_raise(renderer: "Renderer", scene: Scene, taps: Sequence[str] = (),
+                    what: str | None = None) -> "RenderResult":
+    """``renderer.render``, with a failed render raised as a RenderError naming ``what`` (by default
+    the scene's seed): the one place a RenderResult's error becomes an exception."""
+    result = renderer.render(scene, taps)
+    if result.error is not None:
+        raise RenderError(f"{what or f'seed {scene.seed}'}: {result.error}")
+    return result
+
+
+# ---- one scene's edits on many seeds ----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SeedImage:
+    seed: int
+    scene: Scene  # what was rendered: the job's scene on this seed
+    image: np.ndarray  # uint8 (H, W, 3)
+
+
+def on_seed(scene: Scene, seed: int) -> Scene:
+    """``scene`` with its latent replaced by ``seed`` (its edits, truncation and noise kept)."""
+    return scene.replace(seed=seed, w=None)
+
+
+def render_seeds(renderer: "Renderer", scene: Scene, seeds: Sequence[int], *,
+                 cancel: CancelToken | None = None) -> Iterator[SeedImage]:
+    """One chunk of an apply-to-seeds job: ``scene``'s edits rendered on each seed in turn.
+
+    Apply a recipe first with ``recipe.applied_to(scene)``.  ``cancel`` is checked before each seed.
+    """
+    for seed in seeds:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        seeded = on_seed(scene, seed)
+        yield SeedImage(seed, seeded, render_or_raise(renderer, seeded).image)
+
+
+def apply_to_seeds(renderer: "Renderer", scene: Scene, seeds: Sequence[int],
+                   path_for: Callable[[int], Path], *, scale: int = 1,
+                   progress: ProgressCallback = no_progress,
+                   cancel: CancelToken | None = None) -> list[Path]:
+    """``render_seeds`` written to ``path_for(seed)`` as PNGs (enlarged ``scale`` times) that carry
+    their scenes; returns the paths written.  A cancelled or failed job keeps the images finished
+    before it, each complete."""
+    written = []
+    for item in render_seeds(renderer, scene, seeds, cancel=cancel):
+        path = Path(path_for(item.seed))
+        userfiles.make_folder_for(path)
+        userfiles.write_png(path, item.image, item.scene, scale=scale)
+        written.append(path)
+        progress(len(written), len(seeds))
+    return written
+
+
+# ---- still images and animations -------------------------------------------------------------------
+
+def export_image(renderer: "Renderer", scene: Scene, path: str | os.PathLike[str], *,
+                 scale: int = 1, cancel: CancelToken | None = None) -> Path:
+    """``scene`` rendered and written as a PNG that carries it (it reopens as the same scene)."""
+    image = render_or_raise(renderer, scene, what="image").image
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    userfiles.make_folder_for(path)
+    userfiles.write_png(path, image, scene, scale=scale)
+    return Path(path)
+
+
+def export_animation(renderer: "Renderer", scenes: Sequence[Scene], path: str | os.PathLike[str],
+                     fmt: str | None = None, *, fps: float, size: tuple[int, int] | None = None,
+                     resample: str = "lanczos", columns: int | None = None,
+                     progress: ProgressCallback = no_progress,
+                     cancel: CancelToken | None = None) -> Path:
+    """Render ``scenes`` one frame at a time into a GIF, MP4, PNG sequence or strip (see
+    ``export.animation.export_frames``); nothing is left behind if a frame fails or is cancelled."""
+    from ganinterface.export.animation import export_frames
+
+    def frame(index: int) -> np.ndarray:
+        return render_or_raise(renderer, scenes[index], what=f"frame {index}").image
+
+    userfiles.make_folder_for(path)
+    with userfiles.writing(path):
+        return export_frames(frame, path, fmt, fps=fps, size=size, count=len(scenes),
+                             resample=resample, columns=columns, progress=progress, cancel=cancel)

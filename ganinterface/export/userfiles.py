@@ -1,0 +1,257 @@
+"""The files a user opens and saves: one reader and one writer per kind, for the window and the CLI.
+
+Scenes (``.json``, or a ``.png`` that carries one), recipes (with the check of the model they were
+made for), latents (``.npy``, W or W+), directions (the format itself lives in
+``engine.directions``), images and raw arrays.  Every reader and writer fails with a
+``UserFileError``: one line naming the file as it was given and what is wrong with it, in the file's
+own terms, so the window's dialog and the command line's error say the same thing.  Every writer is
+atomic: a failed write leaves the old file as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ganinterface.atomic import atomic_write, atomic_write_text
+from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
+
+if TYPE_CHECKING:
+    from ganinterface.engine.directions import Direction
+
+PathLike = str | os.PathLike[str]
+CLIPBOARD_LATENT_KEY = "ganinterface.latent"
+
+
+class UserFileError(ValueError):
+    """A user file cannot be read or written; ``str()`` is one line: the file, then the problem."""
+
+    @classmethod
+    def at(cls, path: PathLike, problem: str) -> "UserFileError":
+        return cls(f"{os.fspath(path)}: {problem}")
+
+
+class WrongModelError(UserFileError):
+    """A recipe or direction was made for another generator than the one it is used with."""
+
+
+class LatentShape(Protocol):
+    """What a latent must fit: a generator, or the window's description of one."""
+
+    num_ws: int
+    w_dim: int
+
+
+# ---- scenes and images ------------------------------------------------------------------------------
+
+def read_scene(path: PathLike) -> Scene:
+    """A Scene from a ``.json`` scene file, or from a ``.png`` written with its scene."""
+    from ganinterface.export.images import read_png_scene
+
+    if Path(path).suffix.lower() != ".png":
+        return _parsed(path, Scene.from_json, _read_text(path, "scene"))
+    try:
+        scene = read_png_scene(path)
+    except FileNotFoundError:
+        raise UserFileError.at(path, "no such scene file") from None
+    except OSError as error:
+        raise UserFileError.at(path, f"cannot read ({_reason(error)})") from None
+    except SceneFormatError as error:  # it names the file already
+        raise UserFileError(str(error)) from None
+    if scene is None:
+        raise UserFileError.at(path, "this PNG carries no ganinterface scene")
+    return scene
+
+
+def write_scene(path: PathLike, scene: Scene) -> None:
+    _write_text(path, scene.to_json())
+
+
+def write_png(path: PathLike, image: np.ndarray, scene: Scene | None = None, *,
+              scale: int = 1) -> None:
+    """``image`` as a PNG (enlarged ``scale`` times), carrying ``scene`` if given."""
+    from ganinterface.export.images import save_png
+
+    with writing(path):
+        save_png(path, image, scene, scale=scale)
+
+
+def read_image(path: PathLike) -> np.ndarray:
+    """Any image file Pillow reads, as uint8 RGB (H, W, 3)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise UserFileError.at(path, "no such image file") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserFileError.at(path, f"not a readable image ({_reason(error)})") from None
+
+
+# ---- recipes --------------------------------------------------------------------------------------
+
+def read_recipe(path: PathLike, model_hash: str | None = None) -> Recipe:
+    """A recipe; with ``model_hash``, one made for another model is refused (``WrongModelError``)."""
+    recipe = _parsed(path, Recipe.from_json, _read_text(path, "recipe"))
+    if model_hash is not None:
+        check_made_for(path, recipe.model_hash, model_hash)
+    return recipe
+
+
+def write_recipe(path: PathLike, recipe: Recipe) -> None:
+    _write_text(path, recipe.to_json())
+
+
+def check_made_for(path: PathLike, made_for: str, model_hash: str) -> None:
+    """Refuse a file tied to the weights ``made_for`` when used with the weights ``model_hash``."""
+    if made_for and made_for != model_hash:
+        raise WrongModelError.at(path, f"made for another model ({made_for[:12]}…), "
+                                    f"not this one ({model_hash[:12]}…)")
+
+
+# ---- latents --------------------------------------------------------------------------------------
+
+def read_latent(path: PathLike, model: LatentShape) -> np.ndarray:
+    """A W (w_dim,) or W+ (num_ws, w_dim) latent from a ``.npy`` file, checked against ``model``."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UserFileError.at(path, "no such latent file") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise UserFileError.at(path, f"not a readable .npy array ({_reason(error)})") from None
+    return fitted_latent(array, model, path)
+
+
+def write_latent(path: PathLike, latent: np.ndarray) -> None:
+    write_array(path, latent)
+
+
+def latent_to_text(latent: np.ndarray) -> str:
+    """A latent as text for the clipboard (read back by ``latent_from_text``)."""
+    return json.dumps({CLIPBOARD_LATENT_KEY: np.asarray(latent, dtype=np.float32).tolist()})
+
+
+def latent_from_text(text: str, model: LatentShape, source: str = "clipboard") -> np.ndarray:
+    try:
+        array = np.asarray(json.loads(text)[CLIPBOARD_LATENT_KEY], dtype=np.float32)
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserFileError.at(source, f"holds no latent ({_reason(error)})") from None
+    return fitted_latent(array, model, source)
+
+
+def fitted_latent(array: np.ndarray, model: LatentShape, source: PathLike) -> np.ndarray:
+    """(w_dim,), (num_ws, w_dim), or either with a leading batch of 1, as float32; else refused."""
+    try:
+        array = np.asarray(array, dtype=np.float32)
+    except (ValueError, TypeError) as error:
+        raise UserFileError.at(source, f"latent is not numeric ({_reason(error)})") from None
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 2 and array.shape[0] == 1:
+        array = array[0]
+    if array.shape not in ((model.w_dim,), (model.num_ws, model.w_dim)):
+        raise UserFileError.at(source, f"latent shape {array.shape} does not fit this model (expected "
+                                    f"({model.w_dim},) or ({model.num_ws}, {model.w_dim}))")
+    if not np.all(np.isfinite(array)):
+        raise UserFileError.at(source, "latent contains NaN or infinite values")
+    return array
+
+
+# ---- directions -----------------------------------------------------------------------------------
+
+def read_direction(path: PathLike, model: LatentShape, model_hash: str = "") -> "Direction":
+    """A direction (``.npy`` + sidecar, ``.pt``, ``.csv``) that fits ``model``; with ``model_hash``,
+    one made for another model is refused (``WrongModelError``)."""
+    from ganinterface.engine.directions import DirectionError, load_direction
+
+    try:
+        direction = load_direction(path, w_dim=model.w_dim, num_ws=model.num_ws)
+    except DirectionError as error:  # it names the file already (the .npy or its .json sidecar)
+        raise UserFileError(str(error)) from None
+    if model_hash:
+        check_made_for(path, direction.model_hash, model_hash)
+    return direction
+
+
+def write_direction(path: PathLike, direction: "Direction") -> tuple[Path, Path]:
+    """NAME.npy + NAME.json; returns both paths."""
+    from ganinterface.engine.directions import DirectionError, save_direction
+
+    try:
+        return save_direction(path, direction)
+    except DirectionError as error:
+        raise UserFileError(str(error)) from None
+
+
+# ---- raw arrays -----------------------------------------------------------------------------------
+
+def write_array(path: PathLike, array: np.ndarray) -> None:
+    """``array`` as float32 ``.npy`` (a latent, a raw render, a layer's activations)."""
+    with writing(path), atomic_write(path) as handle:
+        np.save(handle, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+
+
+# ---- plumbing -------------------------------------------------------------------------------------
+
+def _read_text(path: PathLike, kind: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserFileError.at(path, f"no such {kind} file") from None
+    except IsADirectoryError:
+        raise UserFileError.at(path, f"is a folder, not a {kind} file") from None
+    except OSError as error:
+        raise UserFileError.at(path, f"cannot read ({_reason(error)})") from None
+    except UnicodeDecodeError:
+        raise UserFileError.at(path, f"not a {kind} file (not UTF-8 text)") from None
+
+
+def _parsed(path: PathLike, parse, text: str):
+    try:
+        return parse(text)
+    except SceneFormatError as error:
+        raise UserFileError.at(path, str(error)) from None
+
+
+def _write_text(path: PathLike, text: str) -> None:
+    with writing(path):
+        atomic_write_text(path, text)
+
+
+_PATH_THROUGH_A_FILE = "cannot write: part of the path is a file, not a folder"
+
+
+def make_folder_for(path: PathLike) -> None:
+    """Create the folder an output file goes in (the command line's and batch jobs' habit)."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UserFileError.at(path, _PATH_THROUGH_A_FILE) from None
+    except OSError as error:
+        raise UserFileError.at(path, f"cannot write ({_reason(error)})") from None
+
+
+@contextlib.contextmanager
+def writing(path: PathLike) -> Iterator[None]:
+    """Around the writing of ``path``: an OSError becomes a UserFileError naming it."""
+    try:
+        yield
+    except NotADirectoryError:
+        raise UserFileError.at(path, _PATH_THROUGH_A_FILE) from None
+    except FileNotFoundError:
+        raise UserFileError.at(path, "cannot write: the folder does not exist") from None
+    except OSError as error:
+        raise UserFileError.at(path, f"cannot write ({_reason(error)})") from None
+
+
+def _reason(error: BaseException) -> str:
+    """An error's own words without Python's decoration (no errno, no repeated path)."""
+    text = getattr(error, "strerror", None) or str(error)
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,127 @@
+"""The options commands share: one spelling of the checkpoint, one help text each, finite numbers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import pytest
+
+from ganinterface.cli import COMMANDS, build_parser, main
+from ganinterface.models.native import save_native
+from tiny_models import tiny_stylegan2
+
+RENDERING = ["info", "render", "features", "apply-recipe", "animate", "directions", "demo-eval",
+             "demo-edits"]
+# what each command needs besides the checkpoint to get past argparse (its own inputs come first)
+INPUTS = {"apply-recipe": ["r.json"], "export": ["in/"]}
+REQUIRED = {"apply-recipe": ["--seeds", "1", "-o", "x.png"], "animate": ["--seeds", "1,2", "-o", "a.gif"],
+            "directions": ["--method", "pca"], "features": ["--layer", "b8.conv1"],
+            "export": ["-o", "a.gif"]}
+FLOAT_OPTIONS = [("render", "--trunc"), ("features", "--trunc"), ("apply-recipe", "--trunc"),
+                 ("apply-recipe", "--strength"), ("animate", "--trunc"), ("animate", "--strength"),
+                 ("animate", "--strength-from"), ("animate", "--cycles"), ("animate", "--fps"),
+                 ("export", "--fps"), ("directions", "--trunc"), ("demo-eval", "--trunc")]
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+
+def _action(command: str, option: str) -> argparse.Action:
+    return next(a for a in _subparsers()[command]._actions
+                if option in a.option_strings or a.metavar == option)
+
+
+def _parse(command: str, *argv: str) -> argparse.Namespace:
+    return build_parser(command).parse_args([command, *INPUTS.get(command, []), *argv,
+                                             *REQUIRED.get(command, [])])
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_native(tiny_stylegan2(), path)
+    return path
+
+
+@pytest.mark.parametrize("command", RENDERING)
+def test_every_rendering_command_takes_the_checkpoint_both_ways(command):
+    assert _parse(command, "a.pkl").checkpoint == "a.pkl"
+    assert _parse(command, "--checkpoint", "b.pkl").checkpoint == "b.pkl"
+    assert _parse(command).checkpoint is None
+
+
+def test_the_checkpoint_given_twice_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parse("render", "a.pkl", "--checkpoint", "b.pkl")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "give the checkpoint once, as CKPT or as --checkpoint CKPT")
+
+
+@pytest.mark.parametrize("option", ["CKPT", "--checkpoint", "--device", "--trunc", "--seeds"])
+def test_shared_options_have_one_help_text(option):
+    helps = {command: _action(command, option).help for command in RENDERING
+             if any(option in a.option_strings or a.metavar == option
+                    for a in _subparsers()[command]._actions)}
+    if option == "--seeds":  # the purpose differs; the syntax is said the same way
+        assert all("a list such as 0-7,12" in text for text in helps.values()), helps
+    else:
+        assert len(set(helps.values())) == 1, helps
+    assert len(helps) >= (4 if option in ("--trunc", "--seeds") else len(RENDERING) - 1)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_lists_every_option(command, capsys):
+    parser = _subparsers()[command]
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for action in parser._actions:
+        for name in action.option_strings or [action.metavar or action.dest]:
+            assert name in text, (command, name)
+
+
+def test_no_command_parses_numbers_with_plain_float():
+    for command, parser in _subparsers().items():
+        if command != "train-demo":  # its options are being rewritten; it adopts cli.options next
+            assert not [a.dest for a in parser._actions if a.type is float], command
+
+
+@pytest.mark.parametrize("command, option", FLOAT_OPTIONS)
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_numbers_are_refused_in_one_line(command, option, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _parse(command, f"{option}={value}")
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == f"ganinterface {command}: error: argument {_names(command, option)}: " \
+                   f"expected a finite number, got {value!r}"
+
+
+def _names(command: str, option: str) -> str:
+    return "/".join(_action(command, option).option_strings)
+
+
+def test_render_with_a_nan_truncation_writes_nothing(checkpoint, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["render", str(checkpoint), "--trunc", "nan", "-o", str(tmp_path / "x.png")])
+    assert os.listdir(tmp_path) == []
+    assert "finite" in capsys.readouterr().err
+
+
+def test_render_accepts_the_checkpoint_as_an_option(checkpoint, tmp_path):
+    assert main(["render", "--checkpoint", str(checkpoint), "--seeds", "1", "-o",
+                 str(tmp_path / "a.npy")]) == 0
+    assert main(["render", str(checkpoint), "--seeds", "1", "-o", str(tmp_path / "b.npy")]) == 0
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+
+
+def test_a_bad_seed_list_names_its_option(checkpoint, capsys):
+    assert main(["directions", str(checkpoint), "--method", "mean-difference", "--positive", "1",
+                 "--negative", "4-2"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "ganinterface directions: error: --negative: seed range '4-2' runs backwards; write 2-4")
