@@ -337,6 +337,54 @@ def test_session_save_open_dirty_title_and_recent(window, tmp_path):
     assert "missing.json" in window._ask.errors[-1]
 
 
+def test_a_png_scene_is_named_in_the_title_and_saved_as_json_beside_it(window, tmp_path,
+                                                                       monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from ganinterface.export.images import save_png
+
+    png = tmp_path / "portrait.png"
+    save_png(png, direct_render(Scene(seed=6)).image, Scene(seed=6))
+    assert window.documents.open_scene(png)
+    assert window.windowTitle() == "portrait.png[*] — ganinterface" and not window.isWindowModified()
+    drag(window, Tool.RECT, [(4.0, 4.0), (12.0, 12.0)])
+    assert window.isWindowModified()
+    suggested = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda _parent, _title, name, _filter: (
+        suggested.append(name) or str(tmp_path / name), ""))
+    window.controls.save_scene.trigger()  # a PNG is not overwritten: Save asks where
+    assert suggested == ["portrait.json"]
+    assert Scene.from_json((tmp_path / "portrait.json").read_text()) == window.stack.scene
+    assert window.windowTitle() == "portrait.json[*] — ganinterface" and not window.isWindowModified()
+
+
+def test_unsaved_changes_are_saved_kept_or_dropped_as_answered(window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    path = tmp_path / "scene.json"
+    assert window.documents.write_scene(path)
+    window.latent_panel.seed.setValue(8)
+    window._ask.answer = QMessageBox.StandardButton.Cancel
+    assert not window.documents.maybe_save()
+    window._ask.answer = QMessageBox.StandardButton.Save
+    assert window.documents.maybe_save() and not window.isWindowModified()
+    assert Scene.from_json(path.read_text()).seed == 8
+
+
+def test_another_model_starts_an_untitled_document_that_cannot_overwrite_the_last(window, tmp_path):
+    from ganinterface.models.native import save_native
+
+    drag(window, Tool.RECT, [(4.0, 4.0), (12.0, 12.0)])
+    path = tmp_path / "scene.json"
+    assert window.documents.write_scene(path)
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_generator(), checkpoint)
+    window.load_model_async(str(checkpoint))
+    assert window.model.checkpoint == str(checkpoint) and window.stack.scene.edits == ()
+    assert window.windowTitle() == "untitled[*] — ganinterface"
+    assert window.documents.scene_path is None  # Save asks for a new file
+
+
 def test_background_thread_delivers_newest_result_on_gui_thread(qtbot, tmp_path):
     with open_window(qtbot, tmp_path, force_sync=False) as window:
         threads: list[bool] = []
