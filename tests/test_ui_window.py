@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -852,3 +853,38 @@ def test_changing_the_document_ends_comparing(window):
     np.testing.assert_array_equal(window.last_result.image,
                                   direct_render(window.stack.scene).image)
 
+
+def test_the_loading_message_ends_when_the_model_arrives_though_the_worker_lingers(qtbot, tmp_path):
+    """"Loading the built-in model… N s" stayed, counting, with the model loaded and rendering: the
+    worker was still finishing up when its result arrived, and the window asked it if it was busy."""
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        first = window.model
+        # on the worker thread, right after it sent the result: a thread descheduled there
+        window.loader_task.finished.connect(lambda *_: time.sleep(0.6),
+                                            Qt.ConnectionType.DirectConnection)
+        window.load_model_async(None)
+        assert window.statusBar().currentMessage().startswith("Loading the built-in model… 0 s")
+        qtbot.waitUntil(lambda: window.model is not first, timeout=10_000)
+        qtbot.wait(1300)  # the worker is done lingering; the clock would have ticked twice
+        assert not window.statusBar().currentMessage().startswith("Loading")
+
+
+def test_a_model_superseded_while_its_result_was_on_the_way_is_not_applied(qtbot, tmp_path):
+    from ganinterface.models.native import save_native
+
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_generator(), checkpoint)
+    edit = FeatureEdit(LAYER, (0,), Mask((Rect(0.2, 0.2, 0.5, 0.5),)), 2.0)
+    scene_file = tmp_path / "scene.json"
+    scene_file.write_text(Scene(checkpoint=str(checkpoint), seed=3, edits=(edit,)).to_json())
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        window.load_model_async(None)
+        assert window.loader_task.executor.wait_idle(10)  # its result waits for the GUI thread ...
+        assert window.documents.open_scene(scene_file)  # ... when the scene asks for its model
+        qtbot.waitUntil(lambda: window.model.checkpoint == str(checkpoint) and
+                        window.bridge.executor.is_idle(), timeout=10_000)
+        qtbot.wait(100)
+        assert window.stack.scene.edits == (edit,) and window.stack.scene.seed == 3
+        assert window.windowTitle() == "scene.json[*] — ganinterface"
+        assert not window.statusBar().currentMessage().startswith("Loading")
+        assert window.controls.busy.isHidden()
