@@ -26,7 +26,7 @@ def test_window_and_cli_render_identical_pixels(qtbot, tmp_path):
         drag(window, Tool.RECT, [(2.0, 40.0), (12.0, 50.0)])
         assert len(window.stack.scene.edits) == 2
         scene_file = tmp_path / "scene.json"
-        assert window.write_scene(scene_file)
+        assert window.documents.write_scene(scene_file)
         shown = window.last_result.image.copy()
 
     out = tmp_path / "cli.png"

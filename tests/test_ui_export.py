@@ -36,7 +36,7 @@ def test_dialog_cancel_midway_leaves_no_file(window, qtbot, tmp_path):
     window.animation_panel.add_keyframe(0)
     window.animation_panel.add_keyframe(1)
     window.animation_panel.frames_count.setValue(200)  # plenty left to do when Cancel lands
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_frames)
+    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
     dialog.kind.setCurrentText(_label("gif"))
     target = tmp_path / "out.gif"
     dialog.path.setText(str(target))
@@ -53,7 +53,7 @@ def test_dialog_exports_gif_of_the_animation_frames(window, qtbot, tmp_path):
     window.animation_panel.add_keyframe(0)
     window.animation_panel.add_keyframe(1)
     window.animation_panel.frames_count.setValue(4)
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_frames)
+    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
     dialog.kind.setCurrentText(_label("strip"))
     target = tmp_path / "strip.png"
     dialog.path.setText(str(target))
@@ -69,7 +69,7 @@ def test_dialog_exports_gif_of_the_animation_frames(window, qtbot, tmp_path):
 
 def test_current_image_png_reopens_as_the_same_scene(window, qtbot, tmp_path):
     window.stack.reset(Scene(seed=6, edits=(EDIT,)))
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_frames)
+    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
     dialog.kind.setCurrentText(_label("png"))
     target = tmp_path / "portrait.png"
     dialog.path.setText(str(target))
@@ -82,7 +82,7 @@ def test_current_image_png_reopens_as_the_same_scene(window, qtbot, tmp_path):
     np.testing.assert_array_equal(image, expected.repeat(2, axis=0).repeat(2, axis=1))
     assert read_png_scene(target) == window.stack.scene
     window.stack.reset(Scene(seed=1))
-    assert window.open_scene(target)
+    assert window.documents.open_scene(target)
     assert window.stack.scene == Scene(seed=6, edits=(EDIT,))
 
 

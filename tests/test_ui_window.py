@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def window(qtbot, tmp_path):
 def test_starts_with_model_and_image(window):
     assert window.model is not None
     np.testing.assert_array_equal(window.last_result.image, direct_render(Scene()).image)
-    assert "tiny" in window.model_label.text()
+    assert "tiny" in window.controls.model_label.text()
     assert window.features_panel.features().shape == (64, 32, 16)
 
 
@@ -44,7 +45,7 @@ def test_paint_stroke_changes_image_only_near_it(window):
     before = window.last_result.image.copy()
     window.features_panel.selected.setText("0-15")
     window.features_panel.selected.editingFinished.emit()
-    window.brush_size.setValue(4)
+    window.controls.brush_size.setValue(4)
     drag(window, Tool.BRUSH, [(6.0, 8.0), (8.0, 9.0), (10.0, 10.0)])
     after = window.last_result.image
     edit = window.stack.scene.edits[0]
@@ -65,9 +66,9 @@ def test_right_button_subtracts_and_undo_restores_exact_pixels(window):
     assert window.stack.scene.edits[0].amount < 0
     assert not np.array_equal(edited, original)
     assert window.stack.labels() == ["Rectangle"]  # the whole drag is one history entry
-    window.undo_action.trigger()
+    window.controls.undo.trigger()
     np.testing.assert_array_equal(window.last_result.image, original)
-    window.redo_action.trigger()
+    window.controls.redo.trigger()
     np.testing.assert_array_equal(window.last_result.image, edited)
     np.testing.assert_array_equal(edited, direct_render(window.stack.scene).image)
 
@@ -80,10 +81,10 @@ def test_hold_space_compares_without_edits(window, qtbot):
     np.testing.assert_array_equal(window.last_result.image, original)
     window.set_comparing(False)
     np.testing.assert_array_equal(window.last_result.image, edited)
-    window.compare_action.trigger()  # the toolbar button does the same
+    window.controls.compare.trigger()  # the toolbar button does the same
     assert window.comparing
     np.testing.assert_array_equal(window.last_result.image, original)
-    window.compare_action.trigger()
+    window.controls.compare.trigger()
     np.testing.assert_array_equal(window.last_result.image, edited)
     assert len(window.stack.scene.edits) == 1  # comparing never touches the document
 
@@ -92,13 +93,13 @@ def test_recipe_saved_and_applied_to_another_seed(window, tmp_path):
     drag(window, Tool.BRUSH, [(8.0, 8.0), (12.0, 10.0)])
     painted = window.stack.scene.edits
     path = tmp_path / "mouth.json"
-    window.save_recipe(str(path), "mouth")
+    window.documents.save_recipe(str(path), "mouth")
     recipe = Recipe.from_json(path.read_text())
     assert recipe.edits == painted and recipe.name == "mouth"
 
     window.stack.reset(Scene(seed=7))
     plain = window.last_result.image.copy()
-    assert window.apply_recipe(str(path))
+    assert window.documents.apply_recipe(str(path))
     assert window.stack.scene.edits == painted and window.stack.scene.seed == 7
     expected = direct_render(Scene(seed=7, edits=painted)).image
     np.testing.assert_array_equal(window.last_result.image, expected)
@@ -108,7 +109,7 @@ def test_recipe_saved_and_applied_to_another_seed(window, tmp_path):
 def test_bad_recipe_gives_one_line_error(window, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"format": "ganinterface.recipe", "version": 1, "edits": [{"kind": "nope"}]}')
-    assert not window.apply_recipe(str(path))
+    assert not window.documents.apply_recipe(str(path))
     assert window._ask.errors and "broken.json" in window._ask.errors[-1]
     assert "\n" not in window._ask.errors[-1]
     assert window.stack.scene.edits == ()
@@ -148,23 +149,23 @@ def test_latent_save_load_is_w_plus_and_honest(window, tmp_path):
     seed_image = window.last_result.image.copy()
     assert "one vector used by all" in window.latent_panel.latent_label.text()
     path = tmp_path / "latent.npy"
-    window.save_latent(str(path))
+    window.documents.save_latent(str(path))
     saved = np.load(path)
     assert saved.shape == (window.model.shape.num_ws, window.model.shape.w_dim)
     window.latent_panel.seed.setValue(12)
-    window.load_latent(str(path))
+    window.documents.load_latent(str(path))
     assert window.stack.scene.w is not None
     assert "W+" in window.latent_panel.latent_label.text()
     np.testing.assert_array_equal(window.last_result.image, seed_image)
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 5), np.float32))
-    window.load_latent(str(bad))
+    window.documents.load_latent(str(bad))
     assert "does not fit this model" in window._ask.errors[-1]
 
 
 def test_rank_channels_by_region_and_select_top(window):
     drag(window, Tool.REGION, [(4.0, 30.0), (28.0, 50.0)])
-    window.rank_channels()
+    window.channel_finder.rank()
     features = window.features_panel.features()
     channels, height, width = features.shape
     inside = np.zeros((height, width), bool)
@@ -178,7 +179,7 @@ def test_rank_channels_by_region_and_select_top(window):
     window.features_panel.select_top.click()
     assert set(window.features_panel.selected_channels()) == set(window.features_panel._ranked[:3])
     assert window.canvas.region is not None and window.canvas.region_item.isVisible()
-    window.clear_region_action.trigger()  # Esc
+    window.controls.clear_region.trigger()  # Esc
     assert window.canvas.region is None and window.channel_view.canvas.region is None
     assert not window.canvas.region_item.isVisible()
 
@@ -252,7 +253,7 @@ def test_a_recipes_per_channel_edits_are_one_row_of_the_edit_stack(window):
     assert panel.list.currentRow() == 0
     panel.delete.click()
     assert [e.name for e in window.stack.scene.edits] == ["rectangle 1"]
-    window.undo_action.trigger()
+    window.controls.undo.trigger()
     assert len(window.stack.scene.edits) == 4
 
 
@@ -291,7 +292,7 @@ def test_a_fills_scale_is_edited_in_the_inspector_and_undone_in_one_step(window)
     assert "from ×0.6" in panel.list.item(0).text()
     np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
     assert not np.array_equal(window.last_result.image, before)
-    window.undo_action.trigger()  # both steps of the spin box are one history entry
+    window.controls.undo.trigger()  # both steps of the spin box are one history entry
     assert window.stack.scene.edits[0].scale == pytest.approx(1.8)
     np.testing.assert_array_equal(window.last_result.image, before)
     drag(window, Tool.BRUSH, [(8.0, 8.0)])  # a paint edit has no fill scale
@@ -300,10 +301,10 @@ def test_a_fills_scale_is_edited_in_the_inspector_and_undone_in_one_step(window)
 
 
 def test_fill_tool_copies_the_features_around_a_rectangle_into_it(window):
-    from ganinterface.ui.main_window import FILL_SCALE
+    from ganinterface.engine.gestures import FILL_SCALE
 
     before = window.last_result.image.copy()
-    window.tool_actions[Tool.FILL].trigger()
+    window.controls.tools[Tool.FILL].trigger()
     assert window.canvas.tool is Tool.FILL
     drag(window, Tool.FILL, [(8.0, 40.0), (24.0, 52.0)])
     (edit,) = window.stack.scene.edits
@@ -323,18 +324,66 @@ def test_session_save_open_dirty_title_and_recent(window, tmp_path):
     drag(window, Tool.BRUSH, [(8.0, 8.0)])
     assert window.windowTitle().startswith("untitled") and window.isWindowModified()
     path = tmp_path / "scene.json"
-    assert window.write_scene(path)
+    assert window.documents.write_scene(path)
     assert window.windowTitle().startswith("scene.json") and not window.isWindowModified()
     saved = window.stack.scene
     image = window.last_result.image.copy()
     window.latent_panel.seed.setValue(9)
     assert window.isWindowModified()
-    assert window.open_scene(path)
+    assert window.documents.open_scene(path)
     assert window.stack.scene == saved and not window.stack.can_undo()
     np.testing.assert_array_equal(window.last_result.image, image)
-    assert window._recent()[0] == str(path.resolve())
-    assert not window.open_scene(tmp_path / "missing.json")
+    assert window.documents.recent()[0] == str(path.resolve())
+    assert not window.documents.open_scene(tmp_path / "missing.json")
     assert "missing.json" in window._ask.errors[-1]
+
+
+def test_a_png_scene_is_named_in_the_title_and_saved_as_json_beside_it(window, tmp_path,
+                                                                       monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from ganinterface.export.images import save_png
+
+    png = tmp_path / "portrait.png"
+    save_png(png, direct_render(Scene(seed=6)).image, Scene(seed=6))
+    assert window.documents.open_scene(png)
+    assert window.windowTitle() == "portrait.png[*] — ganinterface" and not window.isWindowModified()
+    drag(window, Tool.RECT, [(4.0, 4.0), (12.0, 12.0)])
+    assert window.isWindowModified()
+    suggested = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda _parent, _title, name, _filter: (
+        suggested.append(name) or str(tmp_path / name), ""))
+    window.controls.save_scene.trigger()  # a PNG is not overwritten: Save asks where
+    assert suggested == ["portrait.json"]
+    assert Scene.from_json((tmp_path / "portrait.json").read_text()) == window.stack.scene
+    assert window.windowTitle() == "portrait.json[*] — ganinterface" and not window.isWindowModified()
+
+
+def test_unsaved_changes_are_saved_kept_or_dropped_as_answered(window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    path = tmp_path / "scene.json"
+    assert window.documents.write_scene(path)
+    window.latent_panel.seed.setValue(8)
+    window._ask.answer = QMessageBox.StandardButton.Cancel
+    assert not window.documents.maybe_save()
+    window._ask.answer = QMessageBox.StandardButton.Save
+    assert window.documents.maybe_save() and not window.isWindowModified()
+    assert Scene.from_json(path.read_text()).seed == 8
+
+
+def test_another_model_starts_an_untitled_document_that_cannot_overwrite_the_last(window, tmp_path):
+    from ganinterface.models.native import save_native
+
+    drag(window, Tool.RECT, [(4.0, 4.0), (12.0, 12.0)])
+    path = tmp_path / "scene.json"
+    assert window.documents.write_scene(path)
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_generator(), checkpoint)
+    window.load_model_async(str(checkpoint))
+    assert window.model.checkpoint == str(checkpoint) and window.stack.scene.edits == ()
+    assert window.windowTitle() == "untitled[*] — ganinterface"
+    assert window.documents.scene_path is None  # Save asks for a new file
 
 
 def test_background_thread_delivers_newest_result_on_gui_thread(qtbot, tmp_path):
@@ -418,14 +467,14 @@ def test_recipe_for_another_model_is_refused(window, tmp_path):
     path = tmp_path / "other.json"
     edit = FeatureEdit(LAYER, (0,), Mask((Rect(0.1, 0.1, 0.3, 0.3),)), 1.0)
     path.write_text(Recipe(edits=(edit,), model_hash="0" * 64).to_json())
-    assert not window.apply_recipe(str(path))
+    assert not window.documents.apply_recipe(str(path))
     assert "made for another model" in window._ask.errors[-1]
     assert window.stack.scene.edits == ()
 
 
 def test_anchored_stroke_resample_and_style_mix_are_scene_edits(window):
     window.features_panel.set_selected_channels((2, 3))
-    window.anchor_action.setChecked(True)
+    window.controls.anchor.setChecked(True)
     drag(window, Tool.BRUSH, [(8.0, 8.0), (10.0, 12.0)])
     edit = window.stack.scene.edits[0]
     assert edit.anchor is not None and edit.anchor.channels == (2, 3) and edit.anchor.layer == LAYER
@@ -443,7 +492,7 @@ def test_anchored_stroke_resample_and_style_mix_are_scene_edits(window):
     window.edits_panel.new_fill.click()
     assert window.stack.labels()[-1] == "New fill"  # (a new random seed: 1 in 100000 to repeat)
     assert window.stack.scene.edits[1].seed != resample.seed
-    window.add_style_mix(9, 4)
+    window.painter.style_mix(9, 4)
     mix = window.stack.scene.edits[-1]
     assert (mix.kind, mix.seed, mix.first) == ("style_mix", 9, 4)
     np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
@@ -535,7 +584,7 @@ def test_rank_over_several_seeds_and_propose_edit_from_examples(window):
     region = rasterize(Mask((Rect(*region_box),)), 32, 16)
 
     window.features_panel.rank_seeds.setText("0-3")
-    window.rank_channels()
+    window.channel_finder.rank()
     expected = rank_channels(np.stack([stacked[s] for s in range(4)]), region)
     assert window.features_panel._ranked == [s.channel for s in expected]
     single = [s.channel for s in rank_channels(stacked[0], region)]
@@ -544,7 +593,7 @@ def test_rank_over_several_seeds_and_propose_edit_from_examples(window):
     window.features_panel.seeds_a.setText("0,1")
     window.features_panel.seeds_b.setText("2,3")
     window.features_panel.top_count.setValue(4)
-    window.propose_edit()
+    window.channel_finder.propose()
     proposal = propose_feature_edit(np.stack([stacked[0], stacked[1]]),
                                     np.stack([stacked[2], stacked[3]]), region, top_k=4)
     edits = window.stack.scene.edits
@@ -554,14 +603,14 @@ def test_rank_over_several_seeds_and_propose_edit_from_examples(window):
     if positive:
         assert edits[0].amount == pytest.approx(np.mean(positive))
     window.features_panel.seeds_b.setText("x")
-    window.propose_edit()
+    window.channel_finder.propose()
     assert window._ask.errors
 
 
 def test_painting_on_the_channel_view_lands_at_the_same_place(window):
     from PySide6.QtCore import QPointF
 
-    window.open_channel(3)
+    window.feature_views.open_channel(3)
     window.set_tool(Tool.RECT)
     canvas = window.channel_view.canvas  # 32 x 16 channel pixels for the 64 x 32 image
     canvas._drag(QPointF(4.0, 8.0), Qt.MouseButton.LeftButton, True, False)
@@ -620,15 +669,15 @@ def test_scale_modes_and_colour_blind_palette_change_the_grid(window):
 def test_copy_paste_latent_through_the_clipboard(window):
     window.latent_panel.seed.setValue(21)
     image = window.last_result.image.copy()
-    window.copy_latent()
+    window.documents.copy_latent()
     window.latent_panel.seed.setValue(22)
-    window.paste_latent()
+    window.documents.paste_latent()
     assert window.stack.scene.w is not None and window.stack.scene.w.shape == (10, 64)
     np.testing.assert_array_equal(window.last_result.image, image)
     from PySide6.QtGui import QGuiApplication
 
     QGuiApplication.clipboard().setText("not a latent")
-    window.paste_latent()
+    window.documents.paste_latent()
     assert "no latent" in window._ask.errors[-1]
 
 
@@ -649,11 +698,11 @@ def test_failed_render_shows_its_error_and_keeps_the_last_image(window):
     image = window.last_result.image.copy()
     bad = FeatureEdit("no.such.layer", (0,), Mask((Rect(0.1, 0.1, 0.2, 0.2),)), 1.0)
     window.stack.push(cmd.add_edit(bad))
-    assert window.render_label.text().startswith("Render failed:")
-    assert "no.such.layer" in window.render_label.text()
+    assert window.controls.render_label.text().startswith("Render failed:")
+    assert "no.such.layer" in window.controls.render_label.text()
     np.testing.assert_array_equal(window.canvas.image_item.image, image)
     window.stack.undo()
-    assert not window.render_label.text().startswith("Render failed")
+    assert not window.controls.render_label.text().startswith("Render failed")
 
 
 def test_latent_file_keyframes_play_and_strength_curve(window, qtbot, tmp_path):
@@ -751,26 +800,19 @@ def test_strength_curve_can_animate_a_recipe_file(window, tmp_path):
     assert panel.recipe is not None  # a bad file leaves the chosen recipe
 
 
-def test_a_click_with_the_rectangle_tool_adds_nothing(window):
-    drag(window, Tool.RECT, [(5.0, 5.0), (5.0, 5.0)])
-    assert window.stack.scene.edits == () and not window.stack.can_undo()
-    drag(window, Tool.RECT, [(5.0, 5.0), (12.0, 14.0), (12.0, 5.0)])  # ends flat: keeps the last box
-    assert len(window.stack.scene.edits) == 1 and window.stack.labels() == ["Rectangle"]
-
-
 def test_region_covering_the_whole_layer_gives_an_error_not_a_crash(window):
     drag(window, Tool.REGION, [(3.0, 3.0), (3.0, 3.0)])  # a click marks nothing
     assert window.canvas.region is None
     drag(window, Tool.REGION, [(0.0, 0.0), (32.0, 64.0)])
-    window.rank_channels()
+    window.channel_finder.rank()
     assert "region must cover part of the layer" in window._ask.errors[-1]
 
 
 def test_saving_into_a_missing_folder_gives_one_line_errors(window, tmp_path):
     missing = tmp_path / "nope" / "x"
-    assert not window.save_latent(str(missing) + ".npy")
-    assert not window.save_recipe(str(missing) + ".json")
-    assert not window.write_scene(missing.with_suffix(".json"))
+    assert not window.documents.save_latent(str(missing) + ".npy")
+    assert not window.documents.save_recipe(str(missing) + ".json")
+    assert not window.documents.write_scene(missing.with_suffix(".json"))
     assert len(window._ask.errors) == 3
     assert all("\n" not in e and "x." in e for e in window._ask.errors)
     assert not (tmp_path / "nope").exists()
@@ -804,9 +846,45 @@ def test_direction_made_for_another_model_is_refused(window, tmp_path):
 
 def test_changing_the_document_ends_comparing(window):
     drag(window, Tool.RECT, [(4.0, 4.0), (20.0, 30.0)])
-    window.compare_action.trigger()
+    window.controls.compare.trigger()
     assert window.comparing
     window.latent_panel.seed.setValue(3)
-    assert not window.comparing and not window.compare_action.isChecked()
+    assert not window.comparing and not window.controls.compare.isChecked()
     np.testing.assert_array_equal(window.last_result.image,
                                   direct_render(window.stack.scene).image)
+
+
+def test_the_loading_message_ends_when_the_model_arrives_though_the_worker_lingers(qtbot, tmp_path):
+    """"Loading the built-in model… N s" stayed, counting, with the model loaded and rendering: the
+    worker was still finishing up when its result arrived, and the window asked it if it was busy."""
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        first = window.model
+        # on the worker thread, right after it sent the result: a thread descheduled there
+        window.loader_task.finished.connect(lambda *_: time.sleep(0.6),
+                                            Qt.ConnectionType.DirectConnection)
+        window.load_model_async(None)
+        assert window.statusBar().currentMessage().startswith("Loading the built-in model… 0 s")
+        qtbot.waitUntil(lambda: window.model is not first, timeout=10_000)
+        qtbot.wait(1300)  # the worker is done lingering; the clock would have ticked twice
+        assert not window.statusBar().currentMessage().startswith("Loading")
+
+
+def test_a_model_superseded_while_its_result_was_on_the_way_is_not_applied(qtbot, tmp_path):
+    from ganinterface.models.native import save_native
+
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_generator(), checkpoint)
+    edit = FeatureEdit(LAYER, (0,), Mask((Rect(0.2, 0.2, 0.5, 0.5),)), 2.0)
+    scene_file = tmp_path / "scene.json"
+    scene_file.write_text(Scene(checkpoint=str(checkpoint), seed=3, edits=(edit,)).to_json())
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        window.load_model_async(None)
+        assert window.loader_task.executor.wait_idle(10)  # its result waits for the GUI thread ...
+        assert window.documents.open_scene(scene_file)  # ... when the scene asks for its model
+        qtbot.waitUntil(lambda: window.model.checkpoint == str(checkpoint) and
+                        window.bridge.executor.is_idle(), timeout=10_000)
+        qtbot.wait(100)
+        assert window.stack.scene.edits == (edit,) and window.stack.scene.seed == 3
+        assert window.windowTitle() == "scene.json[*] — ganinterface"
+        assert not window.statusBar().currentMessage().startswith("Loading")
+        assert window.controls.busy.isHidden()

@@ -10,9 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-SCENE_SUFFIXES = (".json", ".png")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganinterface",
@@ -63,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from ganinterface.ui.documents import SCENE_SUFFIXES
     from ganinterface.ui.main_window import MainWindow
 
     configure_runtime()
@@ -77,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         window.show()
         is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
-        if not (is_scene and window.open_scene(args.path)):
+        if not (is_scene and window.documents.open_scene(args.path)):
             window.load_model_async(None if is_scene else args.path)
         return app.exec()
     finally:

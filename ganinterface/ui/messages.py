@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 log = logging.getLogger(__name__)
 
 
 class MessageBoxes:
-    """The window's questions and errors; tests replace ``answer`` to run without a person."""
+    """The window's questions and errors; tests set ``answer`` to run without a person."""
 
-    def __init__(self, window: Any) -> None:
-        self.window = window
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
         self.errors: list[str] = []
         self.answer: QMessageBox.StandardButton | None = None
 
@@ -22,16 +21,11 @@ class MessageBoxes:
         self.errors.append(message)
         log.info("%s: %s", title, message)
         if self.answer is None:
-            QMessageBox.critical(self.window, title, message)
+            QMessageBox.critical(self.parent, title, message)
 
-    def maybe_save(self) -> bool:
-        """True if it is fine to drop the current document (saved, discarded, or clean)."""
-        if self.window.stack.is_clean():
-            return True
+    def save_changes(self) -> QMessageBox.StandardButton:
+        """Save, Discard or Cancel: what to do with unsaved changes before they are dropped."""
         buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                    | QMessageBox.StandardButton.Cancel)
-        answer = self.answer or QMessageBox.question(
-            self.window, "Unsaved changes", "The scene has unsaved changes. Save them first?", buttons)
-        if answer == QMessageBox.StandardButton.Save:
-            return self.window.save_scene()
-        return answer == QMessageBox.StandardButton.Discard
+        return self.answer or QMessageBox.question(
+            self.parent, "Unsaved changes", "The scene has unsaved changes. Save them first?", buttons)

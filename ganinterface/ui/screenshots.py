@@ -75,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     # rank channels by a region around the lower face, select the top ones and paint with them
     window.set_tool(Tool.REGION)
     _drag(window, [(0.35, 0.55), (0.65, 0.7)])
-    window.rank_channels()
+    window.channel_finder.rank()
     window.features_panel.top_count.setValue(6)
     window.features_panel.select_top.click()
     window.set_tool(Tool.BRUSH)
-    window.brush_size.setValue(10)
+    window.controls.brush_size.setValue(10)
     _drag(window, [(0.4, 0.62), (0.5, 0.64), (0.6, 0.62)])
     _grab(app, window, out / "screenshot-paint.png")
 
-    window.open_channel(window.features_panel.selected_channels()[0])
+    window.feature_views.open_channel(window.features_panel.selected_channels()[0])
     window.features_panel.overlay.setChecked(True)
     _grab(app, window, out / "screenshot-channel.png")
     # directions: principal directions of W as sliders, the first one moved
@@ -113,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     # the shipped recipes on a portrait with a closed mouth and no band: one row each in the stack
     window.animation_panel.stop()
     window.stack.reset(window.stack.scene.replace(seed=9, edits=()))
-    window.clear_region()
+    window.feature_views.clear_region()
     window.features_panel.ranking.setRowCount(0)
     window.statusBar().clearMessage()
     window.edits_dock.raise_()
     recipes = {path.stem: path for path in shipped_files(window.model, "recipes")}
     for stem in ("open-mouth", "add-hair-band"):
         if stem in recipes:
-            window.apply_recipe(str(recipes[stem]))
+            window.documents.apply_recipe(str(recipes[stem]))
     window.edits_panel.list.setCurrentRow(0)
     _grab(app, window, out / "screenshot-recipes.png")
     window.stack.mark_clean()

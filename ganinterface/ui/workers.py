@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 
 from ganinterface.engine.scene import Scene
 from ganinterface.engine.scheduler import LatestWinsExecutor, Outcome
@@ -76,12 +76,23 @@ class BackgroundTask(QObject):
         super().__init__(parent)
         self.executor: LatestWinsExecutor[Any, Any] = LatestWinsExecutor(
             function, self._deliver, force_sync=force_sync, name=name)
+        self._arrived = 0  # id of the newest outcome that reached the GUI thread
+        self.finished.connect(self._note_arrival)  # first, so busy() is right in every other slot
 
     def start(self, argument: Any) -> int:
         return self.executor.submit(argument)
 
     def busy(self) -> bool:
-        return not self.executor.is_idle()
+        """True until the outcome of the newest ``start`` has arrived on the GUI thread.
+
+        (Not the worker's own idea of idle: the worker is still finishing up for a moment after it
+        sent the outcome, and a slot asking it then would wait forever for another one.)
+        """
+        return self._arrived != self.executor.latest_id
+
+    @Slot(object, object)
+    def _note_arrival(self, _argument: Any, outcome: Outcome) -> None:
+        self._arrived = outcome.request_id
 
     def _deliver(self, outcome: Outcome) -> None:  # worker thread
         self.finished.emit(outcome.request, outcome)

@@ -1,0 +1,160 @@
+"""Gestures on the image become edits: what a brush stroke, a rectangle or a marked box adds.
+
+The canvas reports shapes in normalised image coordinates; the window reads the toolbar and the
+feature panel into a ``PaintSettings``; a ``Painter`` turns both into commands on the document's
+``CommandStack``.  A drag sends many events: its first adds one ``FeatureEdit``, the others replace
+it under one merge key, so the whole drag is one undo step.  No Qt here: tests drive it with plain
+values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable
+
+import numpy as np
+
+from ganinterface.engine import commands as cmd
+from ganinterface.engine.analysis import AnalysisError, anchor_from
+from ganinterface.engine.scene import (Anchor, FeatureCopy, FeatureEdit, Mask, Rect, RegionResample,
+                                       Shape, Stroke, StyleMix)
+
+# The Fill tool copies from FILL_SCALE times as far from the rectangle's centre: a ring around it,
+# about as wide as the rectangle's half-size, where the surroundings of what is removed are.
+FILL_SCALE = 1.8
+RESAMPLE_SEEDS = 100_000  # a resampled region takes its features from a seed below this
+
+
+@dataclasses.dataclass(frozen=True)
+class PaintSettings:
+    """The toolbar and the feature panel as a gesture sees them."""
+
+    layer: str  # "" (no layer chosen): gestures add nothing
+    channels: tuple[int, ...]  # the selected channels; none selected: all ``channel_count``
+    channel_count: int
+    strength: float = 1.0
+    softness: float = 0.5
+    subtract: bool = False  # the left button subtracts (and the right one adds)
+    anchored: bool = False  # anchor new edits where their channels peak in ``features``
+    features: np.ndarray | None = None  # (C, h, w) of ``layer`` as shown: where anchors are measured
+
+
+def brush_radius(diameter_pixels: float, image_height: int) -> float:
+    """A brush of ``diameter_pixels`` image pixels as a radius in image heights, as masks store it."""
+    return diameter_pixels / 2 / max(image_height, 1)
+
+
+def is_flat(box: tuple[float, float, float, float]) -> bool:
+    """A box with no width or no height: a click, or a drag back to a line."""
+    return box[2] <= box[0] or box[3] <= box[1]
+
+
+class Painter:
+    """The painting state of one document: the drag in progress and the names already given.
+
+    ``notify(text)`` tells the user something worth knowing about an edit (e.g. that no channel was
+    selected); ``rng`` picks the seeds of resampled regions.
+    """
+
+    def __init__(self, stack: cmd.CommandStack, notify: Callable[[str], None] = lambda _text: None,
+                 rng: random.Random | None = None) -> None:
+        self.stack = stack
+        self.notify = notify
+        self.rng = rng if rng is not None else random.Random()
+        self._index: int | None = None  # the edit the drag in progress replaces; None between drags
+        self._name = ""
+        self._anchor: Anchor | None = None
+        self._serial = 0  # one merge key per drag, so two drags never merge into one undo step
+
+    # ---- drags: one undo step each -------------------------------------------------------------
+    def stroke(self, points: list[tuple[float, float]], radius: float, sign: int, finished: bool,
+               settings: PaintSettings) -> None:
+        """A brush drag so far: ``radius`` in image heights, ``sign`` +1 left button, -1 right."""
+        shape = Stroke(tuple(points), radius=round(radius, 5), softness=settings.softness)
+        self._paint(shape, sign, finished, "Brush stroke", settings)
+
+    def rectangle(self, box: tuple[float, float, float, float], sign: int, finished: bool,
+                  settings: PaintSettings) -> None:
+        """A rectangle drag so far; while it is flat nothing changes (a click adds nothing)."""
+        if is_flat(box):
+            if finished:
+                self.end_drag()
+            return
+        self._paint(Rect(*box, softness=settings.softness), sign, finished, "Rectangle", settings)
+
+    def end_drag(self) -> None:
+        """Finish the drag in progress: its edit (if any) stays as one history entry."""
+        self.stack.close_merge()
+        self._index = None
+        self._serial += 1
+
+    def _paint(self, shape: Shape, sign: int, finished: bool, label: str,
+               settings: PaintSettings) -> None:
+        if settings.layer:
+            self._push(self._feature_edit(shape, sign, label, settings), label)
+        if finished:
+            self.end_drag()
+
+    def _feature_edit(self, shape: Shape, sign: int, label: str,
+                      settings: PaintSettings) -> FeatureEdit:
+        channels = settings.channels
+        if self._index is None:  # a new edit: named once, anchored on the features not yet edited
+            self._name = self._unused_name(label.lower())
+            self._anchor = anchor_at_peak(settings) if settings.anchored else None
+        if not channels:
+            channels = tuple(range(settings.channel_count))
+            self.notify(f"No channels selected: the edit changes all {len(channels)} channels of "
+                        f"{settings.layer}")
+        amount = (-sign if settings.subtract else sign) * settings.strength
+        return FeatureEdit(settings.layer, channels, Mask((shape,)), amount, anchor=self._anchor,
+                           name=self._name)
+
+    def _push(self, edit: FeatureEdit, label: str) -> None:
+        key = ("paint", self._serial)
+        if self._index is None:
+            self.stack.push(cmd.add_edit(edit, label, merge_key=key))
+            self._index = len(self.stack.scene.edits) - 1
+        else:
+            self.stack.push(cmd.replace_edit(self._index, edit, label, merge_key=key))
+
+    # ---- boxes: one edit when the drag ends ----------------------------------------------------
+    def resample(self, box: tuple[float, float, float, float], settings: PaintSettings) -> None:
+        """Regenerate ``box`` at the layer from a random seed (a new fill each time)."""
+        if settings.layer and not is_flat(box):
+            edit = RegionResample(settings.layer, Mask((Rect(*box, softness=settings.softness),)),
+                                  seed=self.rng.randrange(RESAMPLE_SEEDS),
+                                  name=self._unused_name("resample"))
+            self.stack.push(cmd.add_edit(edit, "Resample region"))
+
+    def fill(self, box: tuple[float, float, float, float], settings: PaintSettings) -> None:
+        """Fill ``box`` at the layer with this portrait's own features from around it."""
+        if settings.layer and not is_flat(box):
+            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+            edit = FeatureCopy(settings.layer, Mask((Rect(*box, softness=settings.softness),)),
+                               scale=FILL_SCALE, centre=centre, name=self._unused_name("fill"))
+            self.stack.push(cmd.add_edit(edit, "Fill region"))
+
+    def style_mix(self, seed: int, first: int) -> None:
+        """Take the styles from ws row ``first`` on from ``seed``."""
+        self.stack.push(cmd.add_edit(StyleMix(seed=seed, first=first, name=f"style of {seed}"),
+                                     f"Style mix from seed {seed}"))
+
+    def _unused_name(self, stem: str) -> str:
+        """"brush 3": numbered so that two edits never share a name (the edit stack shows
+        consecutive edits with one name, a recipe's, as one row)."""
+        taken = {getattr(edit, "name", "") for edit in self.stack.scene.edits}
+        number = 1
+        while f"{stem} {number}" in taken:
+            number += 1
+        return f"{stem} {number}"
+
+
+def anchor_at_peak(settings: PaintSettings) -> Anchor | None:
+    """Where the selected channels peak in the features shown (none without a selection)."""
+    if not settings.channels or settings.features is None:
+        return None
+    try:
+        return anchor_from(settings.features, settings.channels, settings.layer)
+    except AnalysisError:  # e.g. a selection beyond this layer's channels
+        return None
