@@ -2,16 +2,15 @@
 and recipes in and out, dropped files, and the window title that names the file.
 
 The document itself is the window's ``CommandStack``; ``Documents`` knows which file it came from
-and whether it was saved.  Reading and writing the files is done by the small functions at the top,
-which know nothing of Qt.
+and whether it was saved.  Reading and writing the files is done by ``export.userfiles``, as on the
+command line, so both say the same thing when a file is wrong.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 from PySide6.QtCore import QObject, QSettings, Signal
@@ -19,8 +18,9 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
-from ganinterface.ui.latent_panel import latent_from_array
+from ganinterface.engine.scene import Recipe, Scene
+from ganinterface.export import userfiles
+from ganinterface.export.userfiles import UserFileError
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel
 
@@ -30,71 +30,10 @@ RECIPE_FILTER = "Recipes (*.json);;All files (*)"
 LATENT_FILTER = "NumPy (*.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
-CLIPBOARD_KEY = "ganinterface.latent"
 T = TypeVar("T")
 
 
-# ---- the files ------------------------------------------------------------------------------------
-def read_scene(path: Path) -> Scene:
-    """The scene of a JSON file, or of a PNG exported with one (SceneFormatError if it has none)."""
-    if path.suffix.lower() == ".png":
-        from ganinterface.export.images import read_png_scene
-
-        scene = read_png_scene(path)
-        if scene is None:
-            raise SceneFormatError("this PNG carries no ganinterface scene")
-        return scene
-    return Scene.from_json(path.read_text(encoding="utf-8"))
-
-
-def write_scene(path: Path, scene: Scene) -> None:
-    from ganinterface.atomic import atomic_write_text
-
-    atomic_write_text(path, scene.to_json())
-
-
-def read_recipe(path: Path, model_hash: str) -> Recipe:
-    """The recipe in ``path``, refused if it was made for a model other than ``model_hash``."""
-    recipe = Recipe.from_json(path.read_text(encoding="utf-8"))
-    if recipe.model_hash and recipe.model_hash != model_hash:
-        raise SceneFormatError(f"made for another model ({recipe.model_hash[:12]}…), "
-                               f"not this one ({model_hash[:12]}…)")
-    return recipe
-
-
-def write_recipe(path: Path, recipe: Recipe) -> None:
-    from ganinterface.atomic import atomic_write_text
-
-    atomic_write_text(path, recipe.to_json())
-
-
-def read_latent(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False)
-
-
-def write_latent(path: Path, latent: np.ndarray) -> None:
-    from ganinterface.atomic import atomic_write
-
-    with atomic_write(path) as handle:
-        np.save(handle, latent, allow_pickle=False)
-
-
-def latent_as_text(latent: np.ndarray) -> str:
-    """A latent as clipboard text: JSON, so it can be pasted into another ganinterface."""
-    return json.dumps({CLIPBOARD_KEY: latent.tolist()})
-
-
-def latent_from_text(text: str) -> np.ndarray:
-    """The latent in clipboard text (ValueError, KeyError or TypeError if there is none)."""
-    return np.asarray(json.loads(text)[CLIPBOARD_KEY], dtype=np.float32)
-
-
-def failure(path: Path, error: Exception) -> str:
-    """One line for a file that could not be read or written, naming it."""
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-    return f"{path.name}: {reason}"
-
-
+# ---- deciding, without a window ------------------------------------------------------------------
 def scene_for_model(scene: Scene, model: LoadedModel) -> Scene:
     """``scene`` as it stands once ``model`` is loaded: another checkpoint's latent and edits do not
     apply to it, and its class must be one the model has."""
@@ -148,23 +87,17 @@ class Documents(QObject):
     def _status(self, text: str, milliseconds: int = 4000) -> None:
         self.window.statusBar().showMessage(text, milliseconds)
 
-    def _read(self, title: str, path: Path, reader: Callable[..., T], *args: object) -> T | None:
-        """``reader(path, *args)``, or None once the user is told in one line why it failed."""
+    def _read(self, title: str, reader: Callable[[], T]) -> T | None:
+        """``reader()``, or None once the user is told in one line why it failed."""
         try:
-            return reader(path, *args)
-        except (OSError, ValueError) as error:
-            self.ask.error(title, failure(path, error))
+            return reader()
+        except UserFileError as error:
+            self.ask.error(title, str(error))
             return None
 
-    def _write(self, title: str, path: Path, writer: Callable[[Path, Any], None],
-               value: object) -> bool:
-        """``writer(path, value)``; False once the user is told in one line why it failed."""
-        try:
-            writer(path, value)
-        except OSError as error:
-            self.ask.error(title, failure(path, error))
-            return False
-        return True
+    def _write(self, title: str, writer: Callable[[], None]) -> bool:
+        """``writer()``; False once the user is told in one line why it failed."""
+        return self._read(title, lambda: writer() or True) is not None
 
     # ---- models ----------------------------------------------------------------------------------
     def adopt(self, model: LoadedModel) -> bool:
@@ -221,7 +154,7 @@ class Documents(QObject):
     def open_scene(self, path: str | Path) -> bool:
         """Open a scene file (asks the model it names to load if that is not the one loaded)."""
         path = Path(path)
-        scene = self._read("Open scene", path, read_scene)
+        scene = self._read("Open scene", lambda: userfiles.read_scene(path))
         if scene is None:
             return False
         self.opened = path
@@ -251,7 +184,7 @@ class Documents(QObject):
         return bool(path) and self.write_scene(Path(path))
 
     def write_scene(self, path: Path) -> bool:
-        if not self._write("Save scene", path, write_scene, self.stack.scene):
+        if not self._write("Save scene", lambda: userfiles.write_scene(path, self.stack.scene)):
             return False
         self.opened = Path(path)
         self._remember(self.opened)
@@ -272,20 +205,19 @@ class Documents(QObject):
     def copy_latent(self) -> None:
         latent = self.current_latent()
         if latent is not None:
-            QGuiApplication.clipboard().setText(latent_as_text(latent))
+            QGuiApplication.clipboard().setText(userfiles.latent_to_text(latent))
             rows, columns = latent.shape
             self._status(f"Copied the W+ latent ({rows} × {columns})", 3000)
 
     def paste_latent(self) -> None:
-        try:
-            self._use_latent(latent_from_text(QGuiApplication.clipboard().text()), "clipboard",
-                             "Paste latent")
-        except (ValueError, KeyError, TypeError) as error:
-            self.ask.error("Paste latent", f"The clipboard holds no latent ({error})")
-
-    def _use_latent(self, array: np.ndarray, what: str, label: str) -> None:
         if self.model is not None:
-            latent = latent_from_array(array, self.model.shape, what)
+            text = QGuiApplication.clipboard().text()
+            latent = self._read("Paste latent",
+                                lambda: userfiles.latent_from_text(text, self.model.shape))
+            self._use_latent(latent, "Paste latent")
+
+    def _use_latent(self, latent: np.ndarray | None, label: str) -> None:
+        if latent is not None:
             self.stack.push(cmd.set_fields(label, w=latent))
 
     def load_latent_dialog(self) -> None:
@@ -294,14 +226,9 @@ class Documents(QObject):
             self.load_latent(path)
 
     def load_latent(self, path: str | Path) -> None:
-        path = Path(path)
-        array = self._read("Load latent", path, read_latent)
-        if array is None:
-            return
-        try:
-            self._use_latent(array, path.name, f"Load latent {path.name}")
-        except ValueError as error:  # names the file already
-            self.ask.error("Load latent", str(error))
+        if self.model is not None:
+            latent = self._read("Load latent", lambda: userfiles.read_latent(path, self.model.shape))
+            self._use_latent(latent, f"Load latent {Path(path).name}")
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")
@@ -310,7 +237,8 @@ class Documents(QObject):
 
     def save_latent(self, path: str | Path) -> bool:
         latent = self.current_latent()
-        return latent is not None and self._write("Save latent", Path(path), write_latent, latent)
+        return latent is not None and self._write("Save latent",
+                                                  lambda: userfiles.write_latent(path, latent))
 
     # ---- recipes ---------------------------------------------------------------------------------
     def current_recipe(self, name: str = "") -> Recipe:
@@ -324,7 +252,8 @@ class Documents(QObject):
 
     def save_recipe(self, path: str | Path, name: str = "") -> bool:
         path = Path(path)
-        if not self._write("Save recipe", path, write_recipe, self.current_recipe(name)):
+        recipe = self.current_recipe(name)
+        if not self._write("Save recipe", lambda: userfiles.write_recipe(path, recipe)):
             return False
         self._status(f"Saved recipe {path.name}")
         return True
@@ -337,7 +266,7 @@ class Documents(QObject):
     def apply_recipe(self, path: str | Path) -> bool:
         """Add a recipe's edits to the scene, unless it was made for another model."""
         path = Path(path)
-        recipe = self._read("Apply recipe", path, read_recipe, self.model_hash())
+        recipe = self._read("Apply recipe", lambda: userfiles.read_recipe(path, self.model_hash()))
         if recipe is None:
             return False
         self.stack.push(cmd.apply_recipe(recipe, f"Apply recipe {recipe.name or path.stem}"))

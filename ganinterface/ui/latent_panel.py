@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import random
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
@@ -196,11 +195,3 @@ class LatentPanel(QWidget):
         if not self._updating:
             self.command.emit(cmd.set_fields("Noise", noise_mode=self.noise_mode.currentText(),
                                              noise_seed=self.noise_seed.value()))
-
-
-def latent_from_array(array: np.ndarray, shape: ModelShape, what: str) -> np.ndarray:
-    """``export.userfiles.fitted_latent``, for main_window until it reads latents through
-    ``userfiles.read_latent`` / ``latent_from_text`` (then this goes)."""
-    from ganinterface.export.userfiles import fitted_latent
-
-    return fitted_latent(array, shape, what)
