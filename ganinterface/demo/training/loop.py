@@ -143,8 +143,8 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
     trainer.session_note = {}
     stop = _StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if rank == 0 else {}
-    start = last_save = last_export = last_log = time.monotonic()
-    steps_at_log, window = trainer.step + trainer.warmup_steps, LossStats()
+    start = last_save = last_export = time.monotonic()
+    progress = _ProgressLog(trainer, options.log_seconds)
     try:
         while True:
             now = time.monotonic()
@@ -169,20 +169,10 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
             trainer.train_seconds += time.monotonic() - step_start
             if rank > 0:
                 continue
-            for field in ("g", "d", "aux", "r1", "steps", "r1_steps"):
-                setattr(window, field, getattr(window, field) + getattr(stats, field))
             if not all(math.isfinite(v) for v in (stats.g, stats.d, stats.r1)):
                 raise TrainingError(f"losses are not finite at step {trainer.step}; "
                                     f"state kept at the last checkpoint in {options.run_dir}")
-            now = time.monotonic()
-            if now - last_log >= options.log_seconds:
-                steps = trainer.step + trainer.warmup_steps
-                rate = (steps - steps_at_log) * trainer.settings.batch / (now - last_log)
-                warming = (f"  D warm-up, {trainer.d_warmup_left / 1000:.1f} kimg left"
-                           if trainer.d_warmup_left else "")
-                log.info("step %d  %.1f kimg  %.1f img/s  %s%s", trainer.step,
-                         trainer.images_seen / 1000, rate, window.mean(), warming)
-                last_log, steps_at_log, window = now, steps, LossStats()
+            progress.add(stats)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -197,6 +187,32 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
         log.info("finished at step %d, %.1f kimg; state saved in %s", trainer.step,
                  trainer.images_seen / 1000, options.run_dir)
     return trainer
+
+
+class _ProgressLog:
+    """Worker 0's line every ``seconds``: speed, and the mean losses since the previous line."""
+
+    def __init__(self, trainer: Trainer, seconds: float):
+        self.trainer, self.seconds = trainer, seconds
+        self.last = time.monotonic()
+        self.steps_at_last = self._steps()
+        self.window = LossStats()
+
+    def _steps(self) -> int:
+        return self.trainer.step + self.trainer.warmup_steps
+
+    def add(self, stats: LossStats) -> None:
+        self.window.add(stats)
+        now = time.monotonic()
+        if now - self.last < self.seconds:
+            return
+        trainer, steps = self.trainer, self._steps()
+        rate = (steps - self.steps_at_last) * trainer.settings.batch / (now - self.last)
+        warming = (f"  D warm-up, {trainer.d_warmup_left / 1000:.1f} kimg left"
+                   if trainer.d_warmup_left else "")
+        log.info("step %d  %.1f kimg  %.1f img/s  %s%s", trainer.step, trainer.images_seen / 1000,
+                 rate, self.window.mean(), warming)
+        self.last, self.steps_at_last, self.window = now, steps, LossStats()
 
 
 class _StopFlag:

@@ -35,6 +35,10 @@ class LossStats:
     steps: int = 0
     r1_steps: int = 0
 
+    def add(self, other: LossStats) -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
     def mean(self) -> str:
         n = max(self.steps, 1)
         r1 = self.r1 / max(self.r1_steps, 1)
