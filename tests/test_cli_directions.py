@@ -63,6 +63,6 @@ def test_running_one_command_imports_only_its_module():
     import sys
 
     code = ("import sys; from ganinterface.cli import build_parser; build_parser('directions'); "
-            "print('ganinterface.demo.train' in sys.modules, 'torch' in sys.modules)")
+            "print('ganinterface.demo.training' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

@@ -12,10 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganinterface.demo import train
+from ganinterface.cli.train_cmd import add_arguments, settings_from_args
 from ganinterface.demo.discriminator import ResidualDiscriminator, minibatch_stddev
 from ganinterface.demo.portraits import render_batch
-from ganinterface.demo.train import RunOptions, Trainer, TrainSettings
+from ganinterface.demo.training import RunOptions, Trainer, TrainingError, TrainSettings, run
+from ganinterface.demo.training.data import PrefetchingSource
+from ganinterface.demo.training.outputs import discriminator_path, export_checkpoint, write_outputs
+from ganinterface.demo.training.state import STATE_FILE, load_or_create, save_state
+from ganinterface.demo.training.trainer import ema_beta
 
 TOY = TrainSettings(img_height=16, img_width=8, z_dim=8, w_dim=8, mapping_layers=2, g_channel_base=64,
                     g_channel_max=8, d_channel_base=64, d_channel_max=8, batch=8, r1_interval=2,
@@ -55,7 +59,7 @@ def weights_state(trainer: Trainer) -> dict:
 @pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path, workers: int) -> None:
     steps = 6
-    uninterrupted = train.run(TOY, toy_options(tmp_path / "straight", workers), max_steps=steps)
+    uninterrupted = run(TOY, toy_options(tmp_path / "straight", workers), max_steps=steps)
 
     # SIGTERM arrives while the third batch is being drawn: that step completes, state is saved.
     calls = []
@@ -66,16 +70,16 @@ def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path: Path, wo
             os.kill(os.getpid(), signal.SIGTERM)
         return render_batch(list(seeds), height, width)
 
-    killed = train.run(TOY, toy_options(tmp_path / "killed", workers), data_source=data_then_kill,
+    killed = run(TOY, toy_options(tmp_path / "killed", workers), data_source=data_then_kill,
                        max_steps=steps)
     assert killed.step == 3
-    assert (tmp_path / "killed" / train.STATE_FILE).exists()
+    assert (tmp_path / "killed" / STATE_FILE).exists()
     assert not (tmp_path / "killed" / "samples.png").exists()  # stopped by the signal: no outputs
 
     # The resumed run starts in a fresh Trainer whose RNGs were reseeded: all must come from the file.
     torch.manual_seed(1234)
     np.random.seed(1234)
-    resumed = train.run(TOY, toy_options(tmp_path / "killed", workers), max_steps=steps)
+    resumed = run(TOY, toy_options(tmp_path / "killed", workers), max_steps=steps)
 
     assert resumed.step == uninterrupted.step == steps
     assert resumed.images_seen == steps * TOY.batch
@@ -92,11 +96,11 @@ def test_resume_restores_optimiser_and_rng_state_from_file(tmp_path: Path) -> No
     trainer = Trainer(TOY)
     for _ in range(3):
         trainer.train_step()
-    trainer.save_state(tmp_path)
+    save_state(trainer, tmp_path)
     expected_noise = torch.randn(5, generator=trainer.rng)
     expected_numpy = np.random.rand(3)
 
-    restored = train.load_or_create(TOY, toy_options(tmp_path))
+    restored = load_or_create(TOY, toy_options(tmp_path))
     assert torch.equal(torch.randn(5, generator=restored.rng), expected_noise)
     assert np.array_equal(np.random.rand(3), expected_numpy)
     assert restored.step == 3 and restored.data_position == 3 * TOY.batch
@@ -106,17 +110,17 @@ def test_resume_restores_optimiser_and_rng_state_from_file(tmp_path: Path) -> No
 def test_retune_changes_only_optimisation_settings_and_the_optimisers_lr(tmp_path: Path) -> None:
     trainer = Trainer(TOY)
     trainer.train_step()
-    trainer.save_state(tmp_path)
+    save_state(trainer, tmp_path)
     wanted = dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3, batch=TOY.batch * 2,
                                  ema_kimg=TOY.ema_kimg * 4)
 
-    kept = train.load_or_create(wanted, toy_options(tmp_path))
+    kept = load_or_create(wanted, toy_options(tmp_path))
     assert kept.settings == TOY
     assert kept.opt_G.param_groups[0]["lr"] == TOY.lr
 
     options = toy_options(tmp_path)
     options.retune = True
-    retuned = train.load_or_create(wanted, options)
+    retuned = load_or_create(wanted, options)
     assert retuned.settings == dataclasses.replace(TOY, lr=TOY.lr / 4, r1_gamma=TOY.r1_gamma * 3,
                                                    ema_kimg=TOY.ema_kimg * 4)
     assert retuned.opt_G.param_groups[0]["lr"] == TOY.lr / 4
@@ -132,31 +136,31 @@ def test_retune_changes_only_the_settings_the_command_line_names(tmp_path: Path)
     run_settings = dataclasses.replace(TOY, r1_gamma=TOY.r1_gamma * 3)
     trainer = Trainer(run_settings)
     trainer.train_step()
-    trainer.save_state(tmp_path)
+    save_state(trainer, tmp_path)
     parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    _, options = train.settings_from_args(parser.parse_args(["--retune", "--lr", "0.0005"]))
+    add_arguments(parser)
+    _, options = settings_from_args(parser.parse_args(["--retune", "--lr", "0.0005"]))
     assert options.given == {"lr"}
     wanted = dataclasses.replace(TOY, lr=0.0005)  # r1_gamma back at TOY's: not named, so kept
     options.run_dir = tmp_path
-    retuned = train.load_or_create(wanted, options, quiet=True)
+    retuned = load_or_create(wanted, options, quiet=True)
     assert retuned.settings == dataclasses.replace(run_settings, lr=0.0005)
 
 
 def test_no_resume_starts_afresh(tmp_path: Path) -> None:
     trainer = Trainer(TOY)
     trainer.train_step()
-    trainer.save_state(tmp_path)
+    save_state(trainer, tmp_path)
     options = toy_options(tmp_path)
     options.resume = False
-    assert train.load_or_create(TOY, options).step == 0
+    assert load_or_create(TOY, options).step == 0
 
 
 def test_state_file_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trainer = Trainer(TOY)
-    trainer.save_state(tmp_path)
-    before = (tmp_path / train.STATE_FILE).read_bytes()
-    assert [p.name for p in tmp_path.iterdir()] == [train.STATE_FILE]
+    save_state(trainer, tmp_path)
+    before = (tmp_path / STATE_FILE).read_bytes()
+    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
 
     trainer.train_step()
 
@@ -165,15 +169,15 @@ def test_state_file_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(os, "fsync", disk_full)  # fails after the new bytes went to the temp file
     with pytest.raises(OSError):
-        trainer.save_state(tmp_path)
-    assert (tmp_path / train.STATE_FILE).read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [train.STATE_FILE]
+        save_state(trainer, tmp_path)
+    assert (tmp_path / STATE_FILE).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
 
 
 def test_damaged_state_file_is_a_one_line_error(tmp_path: Path) -> None:
-    (tmp_path / train.STATE_FILE).write_bytes(b"not a checkpoint")
-    with pytest.raises(train.TrainingError, match="cannot read training state") as error:
-        train.load_or_create(TOY, toy_options(tmp_path))
+    (tmp_path / STATE_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(TrainingError, match="cannot read training state") as error:
+        load_or_create(TOY, toy_options(tmp_path))
     assert "\n" not in str(error.value)
 
 
@@ -184,7 +188,7 @@ def test_export_writes_a_loadable_native_checkpoint_with_model_card(tmp_path: Pa
     for _ in range(2):
         trainer.train_step()
     path = tmp_path / "toy.safetensors"
-    trainer.export(path)
+    export_checkpoint(trainer, path)
 
     loaded = load_native(path)
     z = torch.randn(3, TOY.z_dim)
@@ -204,7 +208,7 @@ def test_outputs_keep_a_sample_sheet_and_every_export(tmp_path: Path) -> None:
     options = toy_options(tmp_path / "run")
     options.export_path = tmp_path / "shipped.safetensors"
     options.run_dir.mkdir()
-    train.write_outputs(trainer, options)
+    write_outputs(trainer, options)
     assert (options.run_dir / "samples.png").exists()
     assert (tmp_path / "shipped.safetensors").exists()
     kept = sorted(p.name for p in (options.run_dir / "exports").iterdir())
@@ -220,7 +224,7 @@ def _exported_donor(tmp_path: Path, steps: int = 2) -> tuple[Trainer, Path]:
         donor.train_step()
     donor.sessions.append({"started": "then", "images_at_start": 0})
     path = tmp_path / "donor.safetensors"
-    donor.export(path)
+    export_checkpoint(donor, path)
     return donor, path
 
 
@@ -233,8 +237,8 @@ def _warm_options(tmp_path: Path, path: Path, d_warmup_kimg: float = 0.016) -> R
 
 def test_warm_start_continues_generator_discriminator_and_counters(tmp_path: Path) -> None:
     donor, path = _exported_donor(tmp_path)
-    assert train.discriminator_path(path).exists()
-    warm = train.load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), _warm_options(tmp_path, path))
+    assert discriminator_path(path).exists()
+    warm = load_or_create(TrainSettings(**{**TOY.__dict__, "seed": 1}), _warm_options(tmp_path, path))
     assert_states_equal(donor.G_ema.state_dict(), warm.G.state_dict(), "G")
     assert_states_equal(donor.G_ema.state_dict(), warm.G_ema.state_dict(), "G_ema")
     assert_states_equal(donor.D.state_dict(), warm.D.state_dict(), "D")
@@ -247,54 +251,54 @@ def test_warm_start_continues_generator_discriminator_and_counters(tmp_path: Pat
 
 def test_warm_start_without_discriminator_trains_d_alone_first(tmp_path: Path) -> None:
     donor, path = _exported_donor(tmp_path)
-    train.discriminator_path(path).unlink()
+    discriminator_path(path).unlink()
     options = _warm_options(tmp_path, path, d_warmup_kimg=2 * TOY.batch / 1000)
     fresh_d = Trainer(TOY).D.state_dict()
-    trainer = train.run(TOY, options, max_steps=3)  # 2 warm-up steps, then 1 ordinary step
+    trainer = run(TOY, options, max_steps=3)  # 2 warm-up steps, then 1 ordinary step
     assert trainer.warmup_steps == 2 and trainer.d_warmup_left == 0
     assert trainer.step == 3 and trainer.images_seen == 3 * TOY.batch
     assert trainer.data_position == 5 * TOY.batch, "warm-up images come from the stream too"
     assert "D trained alone on 16 images" in trainer.sessions[-1]["warm_start"]
 
     # stopped inside the warm-up, G and its average are the donor's and only D has moved
-    stopped = train.load_or_create(TOY, _warm_options(tmp_path / "again", path, 2 * TOY.batch / 1000))
+    stopped = load_or_create(TOY, _warm_options(tmp_path / "again", path, 2 * TOY.batch / 1000))
     stopped.train_step()
     assert stopped.d_warmup_left == TOY.batch and stopped.step == 2
     assert_states_equal(donor.G_ema.state_dict(), stopped.G.state_dict(), "G")
     assert_states_equal(donor.G_ema.state_dict(), stopped.G_ema.state_dict(), "G_ema")
     assert not all(torch.equal(fresh_d[k], v) for k, v in stopped.D.state_dict().items())
     # and a resumed run finishes the warm-up it was in
-    stopped.save_state(tmp_path / "saved")
-    resumed = train.load_or_create(TOY, toy_options(tmp_path / "saved"))
+    save_state(stopped, tmp_path / "saved")
+    resumed = load_or_create(TOY, toy_options(tmp_path / "saved"))
     assert (resumed.d_warmup_left, resumed.warmup_steps) == (TOY.batch, 1)
 
 
 def test_warm_start_from_a_broken_file_is_a_one_line_error(tmp_path: Path) -> None:
     _, path = _exported_donor(tmp_path)
-    train.discriminator_path(path).write_bytes(b"not safetensors")
-    with pytest.raises(train.TrainingError, match="cannot read discriminator") as error:
-        train.load_or_create(TOY, _warm_options(tmp_path, path))
+    discriminator_path(path).write_bytes(b"not safetensors")
+    with pytest.raises(TrainingError, match="cannot read discriminator") as error:
+        load_or_create(TOY, _warm_options(tmp_path, path))
     assert "\n" not in str(error.value)
-    train.discriminator_path(path).unlink()
+    discriminator_path(path).unlink()
     sidecar = path.with_suffix(".json")
     document = json.loads(sidecar.read_text())
     del document["model_card"]["settings"]  # exported elsewhere: the command line's settings apply
     sidecar.write_text(json.dumps(document))
     bigger = TrainSettings(**{**TOY.__dict__, "g_channel_max": 16})
-    with pytest.raises(train.TrainingError, match="does not fit the generator"):
-        train.load_or_create(bigger, _warm_options(tmp_path, path))
+    with pytest.raises(TrainingError, match="does not fit the generator"):
+        load_or_create(bigger, _warm_options(tmp_path, path))
     sidecar.write_text("{ not json")
-    with pytest.raises(train.TrainingError, match="cannot read its JSON description"):
-        train.load_or_create(TOY, _warm_options(tmp_path, path))
+    with pytest.raises(TrainingError, match="cannot read its JSON description"):
+        load_or_create(TOY, _warm_options(tmp_path, path))
 
 
 def test_warm_start_keeps_the_exported_runs_settings_unless_retuned(tmp_path: Path) -> None:
     _, path = _exported_donor(tmp_path)
     other = TrainSettings(**{**TOY.__dict__, "seed": 1, "lr": 0.01, "g_channel_max": 16})
-    assert train.load_or_create(other, _warm_options(tmp_path, path)).settings == TOY
+    assert load_or_create(other, _warm_options(tmp_path, path)).settings == TOY
     options = _warm_options(tmp_path, path)
     options.retune = True
-    retuned = train.load_or_create(other, options)
+    retuned = load_or_create(other, options)
     assert retuned.settings == dataclasses.replace(TOY, lr=0.01)  # lr is retunable, shapes are not
     assert retuned.opt_G.param_groups[0]["lr"] == 0.01
 
@@ -310,7 +314,7 @@ def test_ema_half_life() -> None:
 def ema_weight_after(settings: TrainSettings, images: int, seen: int) -> float:
     weight = 1.0
     for _ in range(images // settings.batch):
-        weight *= train.ema_beta(settings, seen)
+        weight *= ema_beta(settings, seen)
     return weight
 
 
@@ -374,8 +378,8 @@ def test_cli_ema_half_life_reaches_the_settings_and_must_be_positive(
     from ganinterface.cli import main
 
     parser = argparse.ArgumentParser()
-    train.add_arguments(parser)
-    settings, _ = train.settings_from_args(parser.parse_args(["--ema-kimg", "40", "--retune"]))
+    add_arguments(parser)
+    settings, _ = settings_from_args(parser.parse_args(["--ema-kimg", "40", "--retune"]))
     assert settings.ema_kimg == 40.0
     assert main(["train-demo", "--ema-kimg", "0", "--run-dir", "/nonexistent/never"]) == 1
     assert capsys.readouterr().err.strip() == "ganinterface train-demo: error: --ema-kimg must be positive"
@@ -385,7 +389,7 @@ def test_cli_ema_half_life_reaches_the_settings_and_must_be_positive(
 
 
 def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:
-    prefetcher = train.PrefetchingSource(train.render_training_batch, processes=2, depth=3)
+    prefetcher = PrefetchingSource(render_batch, processes=2, depth=3)
     try:
         requests = [range(100, 104), range(104, 108), range(108, 112),  # the stream, in strides
                     range(0, 2),  # an unforeseen request (a sample sheet, a resume)
@@ -400,11 +404,10 @@ def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:
         prefetcher.close()
 
 
-@pytest.mark.slow
 def test_rendering_ahead_in_processes_trains_the_same_weights(tmp_path: Path) -> None:
     steps = 4
-    direct = train.run(TOY, toy_options(tmp_path / "direct"), max_steps=steps)
-    ahead = train.run(TOY, dataclasses.replace(toy_options(tmp_path / "ahead"), data_workers=2),
+    direct = run(TOY, toy_options(tmp_path / "direct"), max_steps=steps)
+    ahead = run(TOY, dataclasses.replace(toy_options(tmp_path / "ahead"), data_workers=2),
                       max_steps=steps)
     assert_states_equal(weights_state(direct), weights_state(ahead))
 
@@ -413,5 +416,5 @@ def test_training_device_refuses_a_missing_device(tmp_path: Path) -> None:
     from ganinterface.engine.device import available_devices
 
     missing = next(kind for kind in ("cuda", "mps") if kind not in available_devices())
-    with pytest.raises(train.TrainingError, match="not available"):
-        train.run(TOY, dataclasses.replace(toy_options(tmp_path), device=missing), max_steps=1)
+    with pytest.raises(TrainingError, match="not available"):
+        run(TOY, dataclasses.replace(toy_options(tmp_path), device=missing), max_steps=1)
