@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ganinterface.cli import UserError
+from ganinterface.cli.options import add_device, finite_float
 from ganinterface.demo.training import (DEFAULT_EXPORT, DEFAULT_RUN_DIR, RETUNABLE, RunOptions,
                                         TrainingError, TrainSettings, run)
 
@@ -33,8 +34,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainSettings()
-    parser.add_argument("--minutes", type=float, help="stop after this many minutes (this invocation)")
-    parser.add_argument("--kimg", type=float, help="stop once this many thousand images have been seen")
+    parser.add_argument("--minutes", type=finite_float, help="stop after this many minutes (this invocation)")
+    parser.add_argument("--kimg", type=finite_float, help="stop once this many thousand images have been seen")
     parser.add_argument("--batch", type=int, help=f"images per step (default: {defaults.batch})")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR,
                         help="where the training state, log and samples live (default: %(default)s)")
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue from an exported generator (new runs only): its weights, "
                              "its model card's settings and counters, and the "
                              "X.discriminator.safetensors beside it")
-    parser.add_argument("--d-warmup-kimg", type=float, default=RunOptions.d_warmup_kimg,
+    parser.add_argument("--d-warmup-kimg", type=finite_float, default=RunOptions.d_warmup_kimg,
                         help="with --init-from and no discriminator beside it, train D alone on "
                              "this many thousand images first (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=RunOptions.threads,
@@ -56,9 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=RunOptions.workers,
                         help="data-parallel worker processes (on a busy machine, 2 workers x 1 "
                              "thread beat 1 x 2)")
-    parser.add_argument("--device", default=RunOptions.device,
-                        help="where the networks train: auto (CUDA when present, else CPU), cpu, "
-                             "cuda, cuda:N or mps")
+    add_device(parser)
     parser.add_argument("--data-workers", type=int,
                         help="processes rendering portraits ahead of the training loop (default: "
                              "none on the CPU, all cores but two on a GPU)")
@@ -66,18 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", type=Path, default=DEFAULT_EXPORT,
                         help="where G_ema is exported periodically (default: %(default)s)")
     parser.add_argument("--no-export", action="store_true", help="do not export the generator")
-    parser.add_argument("--export-minutes", type=float, default=RunOptions.export_minutes,
+    parser.add_argument("--export-minutes", type=finite_float, default=RunOptions.export_minutes,
                         help="export interval")
-    parser.add_argument("--checkpoint-minutes", type=float,
+    parser.add_argument("--checkpoint-minutes", type=finite_float,
                         default=RunOptions.checkpoint_minutes, help="state save interval")
-    parser.add_argument("--r1-gamma", type=float, help=f"R1 weight (default: {defaults.r1_gamma})")
-    parser.add_argument("--aux-weight", type=float,
+    parser.add_argument("--r1-gamma", type=finite_float, help=f"R1 weight (default: {defaults.r1_gamma})")
+    parser.add_argument("--aux-weight", type=finite_float,
                         help="weight of the discriminator's label loss on reals (0 disables; default: "
                              f"{defaults.aux_weight})")
-    parser.add_argument("--style-mixing", type=float,
+    parser.add_argument("--style-mixing", type=finite_float,
                         help=f"probability of style mixing (default: {defaults.style_mixing})")
-    parser.add_argument("--lr", type=float, help=f"Adam learning rate (default: {defaults.lr})")
-    parser.add_argument("--ema-kimg", type=float,
+    parser.add_argument("--lr", type=finite_float, help=f"Adam learning rate (default: {defaults.lr})")
+    parser.add_argument("--ema-kimg", type=finite_float,
                         help="half-life of the exported generator's weight average, in thousands "
                              f"of images (default: {defaults.ema_kimg})")
 
@@ -110,6 +109,6 @@ def settings_from_args(args: argparse.Namespace) -> tuple[TrainSettings, RunOpti
         init_from=args.init_from and args.init_from.expanduser(),
         export_path=None if args.no_export else args.export,
         threads=args.threads, workers=args.workers, checkpoint_minutes=args.checkpoint_minutes,
-        export_minutes=args.export_minutes, device=args.device, data_workers=args.data_workers,
+        export_minutes=args.export_minutes, device=args.device or RunOptions.device, data_workers=args.data_workers,
         d_warmup_kimg=args.d_warmup_kimg, given=frozenset(given))
     return settings, options
