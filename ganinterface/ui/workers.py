@@ -28,9 +28,10 @@ class RenderRequest:
 # The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
 # CPU first and stays responsive; rendering uses what is left.
 RENDER_NICE = 5
-# During a drag every finished render is already stale; still show one if the image has not
-# changed for this long (seconds), so the picture follows the slider instead of waiting for the end.
-SHOW_STALE_AFTER = 0.15
+# During a drag every finished render is already stale (a newer change is waiting), yet it is newer
+# than the picture on screen: show it, at most as often as a 60 Hz display can, so the picture
+# follows the slider at the renderer's pace.  The newest request's result always comes last.
+SHOW_STALE_AFTER = 1 / 60
 
 
 def _render(request: RenderRequest) -> Any:
@@ -40,8 +41,8 @@ def _render(request: RenderRequest) -> Any:
 class RenderBridge(QObject):
     """One render thread; ``rendered(request, outcome)`` arrives on the GUI thread.
 
-    Only the newest request's result is certain to arrive; older ones are dropped, except a stale
-    one now and then during a drag (``outcome.stale``) so the picture keeps up.
+    The newest request's result always arrives last; during a drag the results of superseded
+    requests arrive too (``outcome.stale``), at most 60 a second, so the picture keeps up.
     """
 
     rendered = Signal(object, object)  # RenderRequest, Outcome[RenderResult]
