@@ -13,7 +13,8 @@ from ganinterface.engine.animation import (
     w_path,
     z_path,
 )
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Recipe, Scene, StyleMix
+from ganinterface.engine.kinds import FeatureEdit, StyleMix
+from ganinterface.engine.scene import Mask, Rect, Recipe, Scene
 
 
 def _fake_ws(scene):

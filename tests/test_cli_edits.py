@@ -11,7 +11,8 @@ from tiny_models import tiny_stylegan2
 
 from ganinterface.cli import main
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Recipe, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Recipe, Scene
 from ganinterface.export.images import read_png_scene
 from ganinterface.models.loading import load_generator
 from ganinterface.models.native import save_native

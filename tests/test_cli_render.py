@@ -7,7 +7,8 @@ from ganinterface.cli import main
 from ganinterface.engine.colormap import feature_grid_image
 from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.export.images import read_png_scene
 from ganinterface.models.native import save_native
 from tiny_models import tiny_stylegan2

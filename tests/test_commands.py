@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import FeatureEdit, Mask, Recipe, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Recipe, Rect, Scene
 
 
 def _edit(amount: float = 1.0, layer: str = "b8.conv1") -> FeatureEdit:

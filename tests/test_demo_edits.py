@@ -24,7 +24,8 @@ from ganinterface.engine.scene import Scene
 from ganinterface.engine.analysis import locate_peak
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
-from ganinterface.engine.scene import FeatureCopy, FeatureEdit, Mask, Recipe
+from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
+from ganinterface.engine.scene import Mask, Recipe
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 H, W = 32, 16

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ganinterface.engine import scene as sc
+from ganinterface.engine.kinds import KINDS
 
 DOC = (Path(__file__).parent.parent / "docs" / "file-formats.md").read_text(encoding="utf-8")
 COMMON = {"enabled", "name"}  # described once for all edits
@@ -33,9 +34,9 @@ def fields(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-@pytest.mark.parametrize("kind", sorted(sc.EDIT_TYPES))
+@pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_edit_kind_and_field_is_documented(kind: str) -> None:
-    assert table_fields(section(f"### `{kind}`")) == fields(sc.EDIT_TYPES[kind]) - COMMON
+    assert table_fields(section(f"### `{kind}`")) == fields(KINDS[kind].edit_type) - COMMON
     assert all(f"`{name}`" in section("## Edits") for name in COMMON)
 
 

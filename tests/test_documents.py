@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.ui.documents import scene_for_model
 from ganinterface.ui.latent_panel import ModelShape
 from ganinterface.ui.model_loading import LoadedModel

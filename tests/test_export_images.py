@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from ganinterface.engine.scene import Bitmap, FeatureEdit, Mask, Rect, Scene, SceneFormatError
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Bitmap, Mask, Rect, Scene, SceneFormatError
 from ganinterface.export.images import (
     contact_sheet,
     read_png_scene,

@@ -10,7 +10,8 @@ import pytest
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.gestures import FILL_SCALE, PaintSettings, Painter, brush_radius
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene, Stroke
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Scene, Stroke
 
 LAYER = "b16.conv1"
 SETTINGS = PaintSettings(layer=LAYER, channels=(1, 2), channel_count=8, strength=1.5, softness=0.25)

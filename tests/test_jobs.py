@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from ganinterface.engine.renderer import Renderer, RenderError
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.export import jobs
 from ganinterface.export.images import read_png_scene
 from ganinterface.export.progress import Cancelled, CancelToken

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from ganinterface.engine.kinds import (DirectionEdit, FeatureCopy, FeatureEdit, RegionResample,
+                                       StyleMix)
 from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureCopy, FeatureEdit, Mask, Rect,
-                                       RegionResample, Scene, StyleMix, Stroke)
+from ganinterface.engine.scene import Anchor, Mask, Rect, Scene, Stroke
 from tiny_models import tiny_stylegan2
 
 
@@ -291,7 +292,7 @@ def test_results_do_not_share_memory_with_the_cache(generator):
 
 
 def test_anchor_composes_with_the_masks_own_placement():
-    from ganinterface.engine.edits import anchored_mask
+    from ganinterface.engine.analysis import anchored_mask
 
     activation = np.zeros((1, 16, 16))
     activation[0, 12:14, 4:6] = 1.0  # peak centred at x = 5/16, y = 13/16
@@ -342,7 +343,7 @@ def _bilinear_clamped(features, xs, ys):
 def test_feature_copy_takes_the_layers_own_features_from_the_mapped_place(generator):
     """Inside the mask, features from centre + scale * (p - centre) + offset of the same map, by an
     independent bilinear sampler; outside it, the features as they were."""
-    from ganinterface.engine.scene import FeatureCopy
+    from ganinterface.engine.kinds import FeatureCopy
 
     layer = generator.layers[5]  # b16.conv0, 16x8
     h, w = layer.height, layer.width
@@ -374,7 +375,7 @@ def test_feature_copy_takes_the_layers_own_features_from_the_mapped_place(genera
 
 def test_anchored_feature_copy_moves_its_centre_with_the_mask(generator):
     from ganinterface.engine.analysis import locate_peak
-    from ganinterface.engine.scene import FeatureCopy
+    from ganinterface.engine.kinds import FeatureCopy
 
     anchor_layer, layer = generator.layers[3], generator.layers[5]
     activation = _fresh(generator, Scene(seed=3), [anchor_layer.name]).features[anchor_layer.name]
@@ -395,7 +396,7 @@ def test_anchored_feature_copy_moves_its_centre_with_the_mask(generator):
 
 def test_stylegan3_copies_map_the_image_part_of_margined_maps():
     """A one-pixel shift on a map with a border: the sources are counted inside the border."""
-    from ganinterface.engine.scene import FeatureCopy
+    from ganinterface.engine.kinds import FeatureCopy
     from tiny_models import tiny_stylegan3
 
     generator = tiny_stylegan3()

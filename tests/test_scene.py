@@ -4,8 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from ganinterface.engine.scene import (Anchor, Bitmap, DirectionEdit, FeatureCopy, FeatureEdit, Mask,
-                                       Recipe, Rect, RegionResample, Scene, SceneFormatError, StyleMix,
+from ganinterface.engine.kinds import (DirectionEdit, FeatureCopy, FeatureEdit, RegionResample,
+                                       StyleMix)
+from ganinterface.engine.scene import (Anchor, Bitmap, Mask, Recipe, Rect, Scene, SceneFormatError,
                                        Stroke)
 
 

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.export.images import read_png_scene
 from ganinterface.ui.export_dialog import EXPORT_KINDS, ApplyToSeedsDialog, ExportDialog
 from ui_support import open_window, tiny_generator

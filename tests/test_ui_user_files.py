@@ -7,7 +7,8 @@ import pytest
 
 from ganinterface.cli import main as cli_main
 from ganinterface.engine.directions import Direction, save_direction
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Recipe
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Recipe
 from ganinterface.models.native import generator_hash, save_native
 from ui_support import open_window, tiny_generator
 

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import FeatureEdit, Mask, Recipe, Rect, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Recipe, Rect, Scene
 from ganinterface.ui.canvas import Tool
 from ui_support import drag, open_window, tiny_generator
 
@@ -258,7 +259,7 @@ def test_a_recipes_per_channel_edits_are_one_row_of_the_edit_stack(window):
 
 
 def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
-    from ganinterface.engine.scene import FeatureCopy
+    from ganinterface.engine.kinds import FeatureCopy
 
     mask = Mask((Rect(0.2, 0.1, 0.8, 0.4, softness=0.3),))
     copy = FeatureCopy(LAYER, mask, scale=0.7, centre=(0.5, 0.4), name="remove hair band")
@@ -277,7 +278,7 @@ def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
 
 
 def test_a_fills_scale_is_edited_in_the_inspector_and_undone_in_one_step(window):
-    from ganinterface.engine.scene import FeatureCopy
+    from ganinterface.engine.kinds import FeatureCopy
 
     mask = Mask((Rect(0.2, 0.3, 0.8, 0.6, softness=0.2),))
     window.stack.push(cmd.apply_recipe(Recipe(edits=(FeatureCopy(LAYER, mask, scale=1.8),))))

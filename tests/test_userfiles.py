@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from ganinterface.engine.directions import Direction
-from ganinterface.engine.scene import FeatureEdit, Mask, Rect, Recipe, Scene
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.scene import Mask, Rect, Recipe, Scene
 from ganinterface.export import userfiles
 from ganinterface.export.userfiles import UserFileError, WrongModelError
 

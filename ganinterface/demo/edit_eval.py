@@ -22,7 +22,8 @@ from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samp
                                             recipe_placements, scoring_regions)
 from ganinterface.engine.directions import Direction, load_direction, model_hash
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Edit, Recipe, Scene, SceneFormatError
+from ganinterface.engine.kinds import Edit
+from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
 from ganinterface.models.base import GeneratorBase
 
 DEFAULT_SEEDS = range(0, 200)

@@ -34,14 +34,16 @@ import torch
 from ganinterface.demo import portraits
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.edit_metrics import dilate, flip_rate, locality, preservation
-from ganinterface.engine.analysis import locate_peak, propose_feature_edit, rank_channels
+from ganinterface.engine import kinds
+from ganinterface.engine.analysis import follow_anchor, locate_peak, propose_feature_edit, rank_channels
 from ganinterface.engine.directions import Direction, mean_difference, model_hash, save_direction
-from ganinterface.engine.edits import anchored_mask, copy_features, copy_sources
+from ganinterface.engine.kinds import FeatureCopy
+from ganinterface.engine.kinds.base import Placement, digest
 from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.masks import rasterize, rasterize_layer
 from ganinterface.engine.renderer import Renderer, to_uint8_image
-from ganinterface.engine.scene import Anchor, Bitmap, FeatureCopy, Mask, Recipe, Rect, Scene
-from ganinterface.models.base import GeneratorBase
+from ganinterface.engine.scene import Anchor, Bitmap, Mask, Recipe, Rect, Scene
+from ganinterface.models.base import GeneratorBase, LayerInfo
 
 Progress = Callable[[int, int], None]
 Report = Callable[[str], None]
@@ -111,6 +113,7 @@ class Samples:
     images: np.ndarray  # (N, H, W, 3) uint8
     probabilities: dict[str, np.ndarray]
     features: dict[str, np.ndarray]  # layer -> (N, C, h, w)
+    layers: dict[str, LayerInfo]  # the layers of ``features``
 
     def with_state(self, attribute: str, state: int) -> np.ndarray:
         """Indices of samples confidently read as ``state`` of ``attribute``."""
@@ -135,7 +138,8 @@ def draw_samples(generator: GeneratorBase, classifier: AttributeClassifier, seed
             progress(min(start + batch, len(seeds)), len(seeds))
     images_array = np.stack(images)
     return Samples(list(seeds), np.concatenate(ws_all), images_array, classifier.classify(images_array),
-                   {layer: np.concatenate(parts) for layer, parts in features.items()})
+                   {layer: np.concatenate(parts) for layer, parts in features.items()},
+                   {layer: generator.layers[generator.layer_index(layer)] for layer in layers})
 
 
 @functools.lru_cache(maxsize=16)
@@ -209,8 +213,8 @@ def placed_masks(samples: Samples, mask: Mask, anchor: Anchor | None) -> list[Ma
     """``mask`` where the (anchored) edit puts it on each sample (anchors read unedited features)."""
     if anchor is None:
         return [mask] * len(samples.seeds)
-    anchor_features = samples.features[anchor.layer][:, list(anchor.channels)]
-    return [anchored_mask(mask, anchor, activation) for activation in anchor_features]
+    info = samples.layers[anchor.layer]
+    return [follow_anchor(mask, anchor, features, info) for features in samples.features[anchor.layer]]
 
 
 def placed_rasters(samples: Samples, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
@@ -246,8 +250,8 @@ def placed_mask(renderer: Renderer, scene: Scene, mask: Mask, anchor: Anchor | N
     result = renderer.render(scene, [anchor.layer])
     if result.error:
         raise ValueError(result.error)
-    activation = result.features[anchor.layer][list(anchor.channels)]
-    return anchored_mask(mask, anchor, activation)
+    info = renderer.generator.layers[renderer.generator.layer_index(anchor.layer)]
+    return follow_anchor(mask, anchor, result.features[anchor.layer], info)
 
 
 def recipe_placements(recipe: Recipe) -> list[tuple[Mask, Anchor | None]]:
@@ -274,35 +278,52 @@ def scoring_regions(renderer: Renderer, seeds: Sequence[int],
 
 
 class TuningRenderer:
-    """A recipe rendered on every tuning sample in a few batched forwards, with the renderer's
-    maths (anchors read on the unedited features; after each layer, in the recipe's order,
-    ``amount * mask`` added to channels or the layer's own features copied in), so a search trial
-    costs a fraction of rendering the seeds one scene at a time."""
+    """A recipe rendered on every tuning sample in a few batched forwards, through the edit kinds'
+    own code (``kinds.edited_ws``, ``kinds.layer_hooks``) applied to a batch of samples at once, so
+    a search trial costs a fraction of rendering the seeds one scene at a time.  Where the recipe
+    leaves ws alone, anchors read the features the samples were drawn with, and where each mask
+    lands is remembered across trials."""
 
     def __init__(self, generator: GeneratorBase, tuning: Samples, batch: int = 32):
         self.generator, self.tuning, self.batch = generator, tuning, batch
         self.device = next(generator.parameters()).device
-        self._rasters: dict[tuple[Mask, Anchor | None, str], np.ndarray] = {}
-        self._placements: dict[tuple[Mask, Anchor | None], list[Mask]] = {}
-        self._sources: dict[FeatureCopy, np.ndarray] = {}
+        self._placed_masks: dict[tuple[Mask, Anchor | None], list[Mask]] = {}
+        self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
+        self._other_ws: dict[int, torch.Tensor] = {}
+        self._other_features: dict[tuple[int, int], torch.Tensor] = {}
 
     def _placed(self, mask: Mask, anchor: Anchor | None) -> list[Mask]:
         """``placed_masks`` of the tuning samples, remembered: trials reuse a few placements."""
         key = (mask, anchor)
+        if key not in self._placed_masks:
+            self._placed_masks[key] = placed_masks(self.tuning, mask, anchor)
+        return self._placed_masks[key]
+
+    def placement(self, mask: Mask, anchor: Anchor | None, layer: int) -> Placement:
+        """Where ``mask`` lands at ``layer`` on every tuning sample as drawn (unedited ws)."""
+        key = (mask, anchor, layer)
         if key not in self._placements:
-            self._placements[key] = placed_masks(self.tuning, mask, anchor)
+            info = self.generator.layers[layer]
+            masks = self._placed(mask, anchor)
+            self._placements[key] = Placement(masks, np.stack([
+                rasterize_layer(placed, info.height, info.width, info.margin) for placed in masks]))
         return self._placements[key]
 
-    def _edit_rasters(self, layer: str, mask: Mask, anchor: Anchor | None) -> np.ndarray:
-        """(N, h, w): ``mask`` at ``layer`` (its margin kept clear) where the edit adds to each
-        tuning sample, remembered for the trials that reuse it."""
-        key = (mask, anchor, layer)
-        if key not in self._rasters:
-            info = self.generator.layers[self.generator.layer_index(layer)]
-            self._rasters[key] = np.stack([
-                rasterize_layer(placed, info.height, info.width, info.margin)
-                for placed in self._placed(mask, anchor)])
-        return self._rasters[key]
+    def other_ws(self, seed: int) -> torch.Tensor:
+        """Another seed's ws, mapped as the renderer maps a scene's seed (no class, no truncation)."""
+        if seed not in self._other_ws:
+            z = torch.from_numpy(z_from_seed(seed, self.generator.z_dim)).to(self.device)
+            self._other_ws[seed] = self.generator.mapping(z, None, truncation_psi=1.0)[0]
+        return self._other_ws[seed]
+
+    def other_features(self, seed: int, layer: int) -> tuple[torch.Tensor, str]:
+        key = (seed, layer)
+        if key not in self._other_features:
+            name = self.generator.layers[layer].name
+            out = self.generator.synthesize(self.other_ws(seed)[None], stop=layer + 1, taps=[name],
+                                            noise_mode="const")
+            self._other_features[key] = out.taps[name]
+        return self._other_features[key], digest("tuning", seed, layer)
 
     def regions(self, placements: Sequence[tuple[Mask, Anchor | None]]) -> list[np.ndarray]:
         """``scoring_regions`` of the tuning samples, from the features they were drawn with."""
@@ -313,63 +334,47 @@ class TuningRenderer:
                 covered[i] |= rasterize(placed, height, width) > 0
         return [dilate(c, LOCALITY_DILATION) for c in covered]
 
-    def _copy_sources(self, edit: FeatureCopy) -> np.ndarray:
-        """(N, h, w, 2): where ``edit`` copies from on each tuning sample (its amount aside)."""
-        key = dataclasses.replace(edit, amount=1.0, name="")
-        if key not in self._sources:
-            info = self.generator.layers[self.generator.layer_index(edit.layer)]
-            self._sources[key] = np.stack([copy_sources(edit, placed, info.height, info.width, info.margin)
-                                           for placed in self._placed(edit.mask, edit.anchor)])
-        return self._sources[key]
-
-    def _layer_steps(self, recipe: Recipe) -> dict[str, list[tuple[str, np.ndarray, np.ndarray]]]:
-        """Per layer, its edits in the recipe's order as ("add", delta, -) or ("copy", weight,
-        sources) over all tuning samples; consecutive additions are summed into one delta."""
-        steps: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
-        for edit in recipe.edits:
-            if not getattr(edit, "enabled", True) or not edit.amount:
-                continue
-            rasters = self._edit_rasters(edit.layer, edit.mask, edit.anchor)
-            layer_steps = steps.setdefault(edit.layer, [])
-            if isinstance(edit, FeatureCopy):
-                weight = (np.float32(edit.amount) * rasters)[:, None]
-                layer_steps.append(("copy", weight, self._copy_sources(edit)))
-                continue
-            if not layer_steps or layer_steps[-1][0] != "add":
-                channels = self.generator.layers[self.generator.layer_index(edit.layer)].channels
-                layer_steps.append(("add", np.zeros((len(rasters), channels) + rasters.shape[1:],
-                                                    np.float32), np.empty(0)))
-            for channel in set(edit.channels):
-                layer_steps[-1][1][:, channel] += np.float32(edit.amount) * rasters
-        return steps
-
     @torch.no_grad()
     def images(self, recipe: Recipe) -> np.ndarray:
-        steps = self._layer_steps(recipe)
+        drawn = torch.from_numpy(self.tuning.ws).to(self.device)
+        ws = kinds.edited_ws(drawn, recipe.edits, _TuningBatch(self, slice(None), drawn))
+        ws_edited = not torch.equal(ws, drawn)
         images = []
         for start in range(0, len(self.tuning.seeds), self.batch):
             rows = slice(start, start + self.batch)
-            hooks = {layer: _applying(layer_steps, rows, self.device)
-                     for layer, layer_steps in steps.items()}
-            ws = torch.from_numpy(self.tuning.ws[rows]).to(self.device)
-            out = self.generator.synthesize(ws, hooks=hooks, noise_mode="const")
+            hooks = kinds.layer_hooks(recipe.edits, _TuningBatch(self, rows, ws[rows], ws_edited))
+            out = self.generator.synthesize(
+                ws[rows], hooks={self.generator.layers[k].name: h.apply for k, h in hooks.items()},
+                noise_mode="const")
             images.extend(to_uint8_image(raw) for raw in out.image)
         return np.stack(images)
 
 
-def _applying(steps: list[tuple[str, np.ndarray, np.ndarray]], rows: slice,
-              device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The hook that applies one layer's ``_layer_steps`` to the tuning samples in ``rows``."""
-    on_device = [(kind, torch.from_numpy(values[rows]).to(device),
-                  torch.from_numpy(sources[rows]).to(device) if kind == "copy" else None)
-                 for kind, values, sources in steps]
+class _TuningBatch:
+    """What the edit kinds ask while they apply a recipe to some rows of the tuning samples."""
 
-    def apply(x: torch.Tensor) -> torch.Tensor:
-        for kind, values, sources in on_device:
-            x = x + values.to(x.dtype) if kind == "add" else copy_features(x, sources, values)
-        return x
+    def __init__(self, tuner: TuningRenderer, rows: slice, ws: torch.Tensor, ws_edited: bool = False):
+        self.generator, self.device = tuner.generator, tuner.device
+        self._tuner, self._rows, self._ws, self._ws_edited = tuner, rows, ws, ws_edited
 
-    return apply
+    def other_ws(self, seed: int) -> torch.Tensor:
+        return self._tuner.other_ws(seed)
+
+    def other_features(self, seed: int, layer: int) -> tuple[torch.Tensor, str]:
+        return self._tuner.other_features(seed, layer)
+
+    def placement(self, mask: Mask, anchor: Anchor | None, layer: int) -> Placement:
+        if anchor is None or not self._ws_edited:
+            whole = self._tuner.placement(mask, anchor, layer)
+            return Placement(whole.masks[self._rows], whole.rasters[self._rows])
+        # the recipe moved ws: its anchors read the features of the moved ws
+        k = self.generator.layer_index(anchor.layer)
+        out = self.generator.synthesize(self._ws, stop=k + 1, taps=[anchor.layer], noise_mode="const")
+        info, anchor_info = self.generator.layers[layer], self.generator.layers[k]
+        masks = [follow_anchor(mask, anchor, features, anchor_info)
+                 for features in out.taps[anchor.layer].float().cpu().numpy()]
+        return Placement(masks, np.stack([rasterize_layer(placed, info.height, info.width, info.margin)
+                                          for placed in masks]))
 
 
 def try_recipe(tuner: TuningRenderer, classifier: AttributeClassifier, recipe: Recipe,

@@ -4,7 +4,7 @@
 * ``propose_feature_edit``: from examples with and without a feature (e.g. mouths open vs. closed),
   the channels and signed amounts that turn one into the other inside the region.
 * ``locate_peak`` / ``anchor_from``: where a set of channels peaks (soft centroid) and how wide,
-  which anchored edits use to follow the feature onto another portrait.
+  which anchored edits use to follow the feature onto another portrait (``follow_anchor``).
 
 Coordinates are normalised like masks: x = (column + 0.5) / width, y = (row + 0.5) / height; spreads
 are in image heights.
@@ -17,7 +17,10 @@ import dataclasses
 import cv2
 import numpy as np
 
-from ganinterface.engine.scene import Anchor, FeatureEdit, Mask
+from ganinterface.engine.kinds.feature import FeatureEdit
+from ganinterface.engine.masks import image_margin
+from ganinterface.engine.scene import Anchor, Mask
+from ganinterface.models.base import LayerInfo
 
 PEAK_PERCENTILE = 90.0  # only the top 10% of the map weighs in the centroid
 PEAK_WINDOW = 0.25  # ... and only within this many image heights of the strongest point
@@ -213,3 +216,27 @@ def anchor_from(features: np.ndarray, channels: tuple[int, ...] | list[int], lay
     peak = locate_peak(batch[0, list(channels)].mean(axis=0))
     return Anchor(layer=layer, channels=channels, x=peak.x, y=peak.y, spread=peak.spread,
                   follow_scale=follow_scale)
+
+
+def anchored_mask(mask: Mask, anchor: Anchor, activation: np.ndarray) -> Mask:
+    """``mask`` moved by (peak - anchor) on ``activation`` (C_anchor, h, w), scaled with the spread.
+
+    Composes with the mask's own placement: the anchor's map q -> peak + r (q - anchor) is applied
+    after the mask's p -> c + s (p - c) + d, keeping the centre c.
+    """
+    near = None if anchor.reach is None else (anchor.x, anchor.y, anchor.reach)
+    peak = locate_peak(activation.mean(axis=0), near)
+    ratio = 1.0
+    if anchor.follow_scale and anchor.spread > 0 and peak.spread > 0:
+        ratio = peak.spread / anchor.spread
+    dx = peak.x + ratio * (mask.cx + mask.dx - anchor.x) - mask.cx
+    dy = peak.y + ratio * (mask.cy + mask.dy - anchor.y) - mask.cy
+    return mask.moved(dx=dx, dy=dy, scale=mask.scale * ratio)
+
+
+def follow_anchor(mask: Mask, anchor: Anchor, features: np.ndarray, info: LayerInfo) -> Mask:
+    """``mask`` where ``anchor`` puts it on one portrait whose unedited ``features`` (C, h, w) of the
+    anchor's layer (described by ``info``) are given: the image part of the map, margin left out."""
+    m = image_margin(info.margin, info.height, info.width)
+    channels = sorted(set(anchor.channels))
+    return anchored_mask(mask, anchor, features[channels, m:info.height - m, m:info.width - m])

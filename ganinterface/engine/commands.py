@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Hashable, Sequence
 
-from ganinterface.engine.scene import Edit, Recipe, Scene
+from ganinterface.engine.kinds import Edit, kind_of
+from ganinterface.engine.scene import Recipe, Scene
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,8 +171,7 @@ def edit_groups(edits: Sequence[Edit]) -> list[range]:
     other edit on its own: what the edit stack shows as one row each."""
     groups: list[range] = []
     for index, edit in enumerate(edits):
-        name = getattr(edit, "name", "")
-        if groups and name and getattr(edits[groups[-1].start], "name", "") == name:
+        if groups and edit.name and edits[groups[-1].start].name == edit.name:
             groups[-1] = range(groups[-1].start, index + 1)
         else:
             groups.append(range(index, index + 1))
@@ -196,8 +196,7 @@ def scale_edits(group: range, factor: float, label: str = "Edit strength",
     def apply(scene: Scene) -> Scene:
         edits = list(scene.edits)
         for index in group:
-            if hasattr(edits[index], "amount"):
-                edits[index] = dataclasses.replace(edits[index], amount=edits[index].amount * factor)
+            edits[index] = kind_of(edits[index]).scaled(edits[index], factor)
         return scene.replace(edits=tuple(edits))
 
     return Command(label, apply, merge_key)

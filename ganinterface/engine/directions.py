@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ganinterface.atomic import atomic_write_bytes
-from ganinterface.engine.scene import DirectionEdit
+from ganinterface.engine.kinds import DirectionEdit
 from ganinterface.models.base import GeneratorBase
 
 DIRECTION_FORMAT = "ganinterface.direction"

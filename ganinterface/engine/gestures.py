@@ -17,8 +17,8 @@ import numpy as np
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.analysis import AnalysisError, anchor_from
-from ganinterface.engine.scene import (Anchor, FeatureCopy, FeatureEdit, Mask, Rect, RegionResample,
-                                       Shape, Stroke, StyleMix)
+from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, RegionResample, StyleMix
+from ganinterface.engine.scene import Anchor, Mask, Rect, Shape, Stroke
 
 # The Fill tool copies from FILL_SCALE times as far from the rectangle's centre: a ring around it,
 # about as wide as the rectangle's half-size, where the surroundings of what is removed are.
@@ -143,7 +143,7 @@ class Painter:
     def _unused_name(self, stem: str) -> str:
         """"brush 3": numbered so that two edits never share a name (the edit stack shows
         consecutive edits with one name, a recipe's, as one row)."""
-        taken = {getattr(edit, "name", "") for edit in self.stack.scene.edits}
+        taken = {edit.name for edit in self.stack.scene.edits}
         number = 1
         while f"{stem} {number}" in taken:
             number += 1

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ganinterface.engine import edits as edit_ops
+from ganinterface.engine import kinds
+from ganinterface.engine.analysis import follow_anchor
 from ganinterface.engine.device import pick_device
+from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
-from ganinterface.engine.masks import image_margin, rasterize_layer
-from ganinterface.engine.scene import (Anchor, DirectionEdit, FeatureCopy, FeatureEdit, Mask,
-                                       RegionResample, Scene, StyleMix)
+from ganinterface.engine.masks import rasterize_layer
+from ganinterface.engine.scene import Anchor, Mask, Scene
 from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo
 
 Tensor = torch.Tensor
@@ -191,22 +192,6 @@ class Renderer:
             self._mapped.move_to_end(key)
             return self._mapped[key]
 
-    def _other_ws(self, scene: Scene, seed: int) -> Tensor:
-        """Another seed's ws with the scene's class and truncation (for StyleMix, RegionResample)."""
-        return self._mapped_ws(seed, scene.class_index, scene.truncation_psi, scene.truncation_cutoff)
-
-    def _edited_ws(self, scene: Scene) -> Tensor:
-        ws = self._base_ws(scene)
-        for index, edit in enumerate(scene.edits):
-            if not edit.enabled:
-                continue
-            what = edit_ops.describe(index, edit)
-            if isinstance(edit, DirectionEdit):
-                ws = edit_ops.apply_direction(ws, edit, what)
-            elif isinstance(edit, StyleMix):
-                ws = edit_ops.apply_style_mix(ws, self._other_ws(scene, edit.seed), edit, what)
-        return ws
-
     # ---- the render -----------------------------------------------------------------------------
     def _render(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
         g = self.generator
@@ -214,8 +199,9 @@ class Renderer:
             raise RenderError(f"noise mode must be one of {', '.join(NOISE_MODES)}, "
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
-        ws = self._edited_ws(scene)
-        hooks = self._hooks(scene, ws)
+        context = _SceneContext(self, scene)
+        ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
+        hooks = kinds.layer_hooks(scene.edits, context)
         result = self._synthesize(ws, hooks, scene, set(tap_indices), stop=len(g.layers))
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
@@ -230,66 +216,6 @@ class Renderer:
         except KeyError as error:
             raise RenderError(f"{what}: {error.args[0]}") from None
 
-    def _hooks(self, scene: Scene, ws: Tensor) -> dict[int, edit_ops.KeyedHook]:
-        """Hooks per layer index; edits that change nothing (amount 0, empty mask) add none."""
-        per_layer: dict[int, list[edit_ops.KeyedHook]] = {}
-        for index, edit in enumerate(scene.edits):
-            if not edit.enabled or not isinstance(edit, (FeatureEdit, FeatureCopy, RegionResample)):
-                continue
-            what = edit_ops.describe(index, edit)
-            k = edit_ops.check_layer(self.generator, edit.layer, what)
-            if isinstance(edit, FeatureEdit):
-                hook = self._feature_hook(scene, ws, edit, k, what)
-            elif isinstance(edit, FeatureCopy):
-                hook = self._copy_hook(scene, ws, edit, k, what)
-            else:
-                hook = self._resample_hook(scene, edit, k)
-            if hook is not None:
-                per_layer.setdefault(k, []).append(hook)
-        return {k: edit_ops.compose(hooks) for k, hooks in per_layer.items()}
-
-    def _feature_hook(self, scene: Scene, ws: Tensor, edit: FeatureEdit, k: int,
-                      what: str) -> edit_ops.KeyedHook | None:
-        info = self.generator.layers[k]
-        channels = edit_ops.check_channels(edit.channels, info.channels, info.name, what)
-        placed = self._placed(scene, ws, edit, info, what)
-        if placed is None:
-            return None
-        return edit_ops.feature_hook(channels, info.channels, edit.amount, placed[1], self.device)
-
-    def _copy_hook(self, scene: Scene, ws: Tensor, edit: FeatureCopy, k: int,
-                   what: str) -> edit_ops.KeyedHook | None:
-        info = self.generator.layers[k]
-        placed = self._placed(scene, ws, edit, info, what)
-        if placed is None:
-            return None
-        mask, raster = placed
-        sources = edit_ops.copy_sources(edit, mask, info.height, info.width, info.margin)
-        return edit_ops.copy_hook(sources, raster, edit.amount, self.device)
-
-    def _placed(self, scene: Scene, ws: Tensor, edit: FeatureEdit | FeatureCopy, info: LayerInfo,
-                what: str) -> tuple[Mask, np.ndarray] | None:
-        """The edit's mask where its anchor puts it on this latent, and its raster at the layer;
-        None when the edit changes nothing (amount 0, or no mask on the map)."""
-        anchor_layer = None if edit.anchor is None else self._anchor_layer(edit.anchor, what)
-        if edit.amount == 0 or edit.mask.is_empty():
-            return None
-        mask = edit.mask
-        if edit.anchor is not None:
-            mask = self._anchored(scene, ws, mask, edit.anchor, anchor_layer)
-        raster = self._raster(mask, info)
-        return (mask, raster) if raster.any() else None
-
-    def _resample_hook(self, scene: Scene, edit: RegionResample, k: int) -> edit_ops.KeyedHook | None:
-        info = self.generator.layers[k]
-        raster = self._raster(edit.mask, info)
-        if not raster.any():
-            return None
-        other_ws = self._other_ws(scene, edit.seed)
-        other = self._synthesize(other_ws, {}, scene, {k}, stop=k + 1).taps[k]
-        other_key = self._prefix_keys(other_ws, {}, scene, k + 1)[k + 1]
-        return edit_ops.resample_hook(other, raster, other_key, self.device)
-
     def _raster(self, mask: Mask, info: LayerInfo) -> np.ndarray:
         """``rasterize_layer``, remembered: unchanged edits are not redrawn on every render."""
         key = (mask, info.height, info.width, info.margin)
@@ -300,32 +226,17 @@ class Renderer:
         self._rasters.move_to_end(key)
         return self._rasters[key]
 
-    def _anchor_layer(self, anchor: Anchor, what: str) -> int:
-        k = edit_ops.check_layer(self.generator, anchor.layer, f"{what} anchor")
-        info = self.generator.layers[k]
-        edit_ops.check_channels(anchor.channels, info.channels, info.name, f"{what} anchor")
-        return k
-
-    def _anchored(self, scene: Scene, ws: Tensor, mask: Mask, anchor: Anchor, k: int) -> Mask:
-        """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
-        activation = self._synthesize(ws, {}, scene, {k}, stop=k + 1).taps[k][0]
-        channels = sorted(set(anchor.channels))
-        info = self.generator.layers[k]
-        m = image_margin(info.margin, info.height, info.width)
-        image_part = activation[channels, m:info.height - m, m:info.width - m]
-        return edit_ops.anchored_mask(mask, anchor, image_part.float().cpu().numpy())
-
     # ---- cached synthesis -----------------------------------------------------------------------
-    def _prefix_keys(self, ws: Tensor, hooks: dict[int, edit_ops.KeyedHook], scene: Scene,
+    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
                      stop: int) -> list[str]:
         """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         rows = ws.detach().cpu().numpy()
-        keys = [edit_ops.digest(self._identity, noise)]
+        keys = [digest(self._identity, noise)]
         for k in range(stop):
             info = self.generator.layers[k]
             hook = hooks.get(k)
-            keys.append(edit_ops.digest(keys[-1], rows[list(info.w_indices)],
+            keys.append(digest(keys[-1], rows[list(info.w_indices)],
                                         None if hook is None else hook.key))
         return keys
 
@@ -341,7 +252,7 @@ class Renderer:
                 return k
         return 0
 
-    def _synthesize(self, ws: Tensor, hooks: dict[int, edit_ops.KeyedHook], scene: Scene,
+    def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
                     taps: set[int], stop: int) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
@@ -370,3 +281,41 @@ class Renderer:
         elif needs_image:
             image = self._cache.get("image", keys[stop])
         return _Pass(image=image, taps=tapped, first_layer=start)
+
+
+class _SceneContext:
+    """What the edit kinds ask of the renderer while they apply one scene's edits (one sample)."""
+
+    def __init__(self, renderer: Renderer, scene: Scene):
+        self.generator, self.device = renderer.generator, renderer.device
+        self.ws: Tensor | None = None  # after the scene's edits of ws: what anchors read features of
+        self._renderer, self._scene = renderer, scene
+        self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
+
+    def other_ws(self, seed: int) -> Tensor:
+        """Another seed's ws with the scene's class and truncation."""
+        scene = self._scene
+        return self._renderer._mapped_ws(seed, scene.class_index, scene.truncation_psi,
+                                         scene.truncation_cutoff)
+
+    def placement(self, mask: Mask, anchor: Anchor | None, layer: int) -> Placement:
+        """Remembered for the render: a recipe's edits on one layer share their mask and anchor."""
+        key = (mask, anchor, layer)
+        if key not in self._placements:
+            if anchor is not None:
+                mask = self._follow(mask, anchor)
+            raster = self._renderer._raster(mask, self.generator.layers[layer])
+            self._placements[key] = Placement((mask,), raster[None])
+        return self._placements[key]
+
+    def _follow(self, mask: Mask, anchor: Anchor) -> Mask:
+        """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
+        k = self.generator.layer_index(anchor.layer)
+        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, stop=k + 1).taps[k][0]
+        return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
+
+    def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
+        other_ws = self.other_ws(seed)
+        renderer = self._renderer
+        features = renderer._synthesize(other_ws, {}, self._scene, {layer}, stop=layer + 1).taps[layer]
+        return features, renderer._prefix_keys(other_ws, {}, self._scene, layer + 1)[layer + 1]

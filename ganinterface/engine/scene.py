@@ -3,6 +3,8 @@
 Every change is ``scene = dataclasses.replace(scene, ...)`` (or a command that does so); the GUI, the
 command line and the tests all render Scenes through the same ``Renderer``.  Arrays (W/W+ latents,
 direction vectors, bitmap masks) are stored inline as base64 ``.npy`` bytes so a Scene is one file.
+The kinds of edit (their dataclasses, fields and what they do) are in ``engine.kinds``; this module
+reads and writes any of them through the kinds' registry.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Sequence
-from typing import Any, ClassVar, Union
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ganinterface.engine.kinds import Edit, EditKind
 
 SCENE_VERSION = 1
 RECIPE_VERSION = 1
@@ -24,6 +29,9 @@ RECIPE_VERSION = 1
 
 class SceneFormatError(ValueError):
     """A scene or recipe file is malformed; the message says what is wrong, in one line."""
+
+
+Reader = Callable[[Any, str], Any]  # (JSON value, where it is for messages) -> the field's value
 
 
 # ---- arrays ----------------------------------------------------------------------------------------
@@ -47,7 +55,7 @@ def decode_array(data: Any, what: str) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _frozen_array(array: Any) -> np.ndarray:
+def frozen_array(array: Any) -> np.ndarray:
     out = np.array(array, dtype=np.float32, copy=True)
     out.setflags(write=False)
     return out
@@ -86,7 +94,7 @@ class Bitmap:
     kind: ClassVar[str] = "bitmap"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", _frozen_array(self.values))
+        object.__setattr__(self, "values", frozen_array(self.values))
         if self.values.ndim != 2:
             raise SceneFormatError(f"bitmap mask must be 2-D, got shape {self.values.shape}")
 
@@ -127,7 +135,7 @@ class Mask:
         return dataclasses.replace(self, shapes=self.shapes + (shape,))
 
 
-# ---- edits -----------------------------------------------------------------------------------------
+# ---- anchors ---------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Anchor:
@@ -147,101 +155,6 @@ class Anchor:
     spread: float = 0.0
     follow_scale: bool = False
     reach: float | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureEdit:
-    """Add ``amount * mask`` to ``channels`` of the output of ``layer`` (negative: subtract)."""
-
-    layer: str
-    channels: tuple[int, ...]
-    mask: Mask
-    amount: float
-    enabled: bool = True
-    anchor: Anchor | None = None
-    name: str = ""
-    kind: ClassVar[str] = "feature"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class DirectionEdit:
-    """Move ws rows ``first .. last`` (inclusive w indices) by ``amount * direction``.
-
-    ``direction`` is (w_dim,) or (num_ws, w_dim).  ``source`` names the file it came from, if any.
-    """
-
-    direction: np.ndarray
-    amount: float
-    first: int = 0
-    last: int | None = None  # None: to the last w
-    enabled: bool = True
-    name: str = ""
-    source: str = ""
-    kind: ClassVar[str] = "direction"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "direction", _frozen_array(self.direction))
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, DirectionEdit)
-                and np.array_equal(self.direction, other.direction)
-                and (self.amount, self.first, self.last, self.enabled, self.name, self.source)
-                == (other.amount, other.first, other.last, other.enabled, other.name, other.source))
-
-    def __hash__(self) -> int:
-        return hash((self.direction.tobytes(), self.amount, self.first, self.last, self.enabled))
-
-
-@dataclasses.dataclass(frozen=True)
-class StyleMix:
-    """Take ws rows ``first .. last`` from another seed's latent (details from one, shape from another)."""
-
-    seed: int
-    first: int
-    last: int | None = None
-    enabled: bool = True
-    name: str = ""
-    kind: ClassVar[str] = "style_mix"
-
-
-@dataclasses.dataclass(frozen=True)
-class RegionResample:
-    """Inside ``mask``, replace ``layer``'s features with those of another seed (the rest untouched)."""
-
-    layer: str
-    mask: Mask
-    seed: int
-    enabled: bool = True
-    name: str = ""
-    kind: ClassVar[str] = "region_resample"
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureCopy:
-    """Inside ``mask``, ``layer``'s features are copied from elsewhere on the same portrait.
-
-    A point p of the mask takes the features at ``centre + scale * (p - centre) + offset``
-    (normalised coordinates, placed with the mask: an anchored copy follows the feature).  With
-    ``scale`` below 1 about a centre under a hair band, the band is filled with the hair it lies on,
-    whatever that hair's colour, which no fixed addition can do.  ``amount`` blends: 0 leaves the
-    features as they are, 1 replaces them.
-    """
-
-    layer: str
-    mask: Mask
-    scale: float = 1.0
-    centre: tuple[float, float] = (0.5, 0.5)
-    offset: tuple[float, float] = (0.0, 0.0)
-    amount: float = 1.0
-    enabled: bool = True
-    anchor: Anchor | None = None
-    name: str = ""
-    kind: ClassVar[str] = "feature_copy"
-
-
-Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleMix, RegionResample]
-EDIT_TYPES: dict[str, type] = {cls.kind: cls for cls in (FeatureEdit, FeatureCopy, DirectionEdit,
-                                                         StyleMix, RegionResample)}
 
 
 # ---- scene -----------------------------------------------------------------------------------------
@@ -266,7 +179,7 @@ class Scene:
 
     def __post_init__(self) -> None:
         if self.w is not None:
-            object.__setattr__(self, "w", _frozen_array(self.w))
+            object.__setattr__(self, "w", frozen_array(self.w))
         object.__setattr__(self, "edits", tuple(self.edits))
 
     def replace(self, **changes: Any) -> "Scene":
@@ -356,7 +269,7 @@ def _require(data: Any, kind: type | tuple[type, ...], what: str) -> Any:
     return data
 
 
-def _number(data: Any, what: str) -> float:
+def read_number(data: Any, what: str) -> float:
     value = float(_require(data, (int, float), what))
     if not math.isfinite(value):
         raise SceneFormatError(f"{what} must be finite, got {value}")
@@ -386,47 +299,48 @@ def _points(value: Any, what: str) -> tuple[tuple[float, float], ...]:
     for i, point in enumerate(value):
         if not isinstance(point, (list, tuple)) or len(point) != 2:
             raise SceneFormatError(f"{what}[{i}] should be [x, y]")
-        points.append((_number(point[0], f"{what}[{i}]"), _number(point[1], f"{what}[{i}]")))
+        where = f"{what}[{i}]"
+        points.append((read_number(point[0], where), read_number(point[1], where)))
     return tuple(points)
 
 
-def _pair(value: Any, what: str) -> tuple[float, float]:
+def read_pair(value: Any, what: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise SceneFormatError(f"{what} should be [x, y]")
-    return _number(value[0], f"{what}[0]"), _number(value[1], f"{what}[1]")
+    return read_number(value[0], f"{what}[0]"), read_number(value[1], f"{what}[1]")
 
 
-def _bool(value: Any, what: str) -> bool:
+def read_bool(value: Any, what: str) -> bool:
     return _require(value, bool, what)
 
 
-def _str(value: Any, what: str) -> str:
+def read_str(value: Any, what: str) -> str:
     return _require(value, str, what)
 
 
-def _int(value: Any, what: str) -> int:
+def read_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SceneFormatError(f"{what} should be an integer, got {value!r}")
     return value
 
 
-def _optional(convert: Any) -> Any:
-    return lambda value, what: None if value is None else convert(value, what)
+def optional(read: Reader) -> Reader:
+    return lambda value, what: None if value is None else read(value, what)
 
 
-def _channels(value: Any, what: str) -> tuple[int, ...]:
+def read_channels(value: Any, what: str) -> tuple[int, ...]:
     _require(value, list, what)
-    channels = tuple(_int(c, f"{what}[]") for c in value)
+    channels = tuple(read_int(c, f"{what}[]") for c in value)
     if any(c < 0 for c in channels):
         raise SceneFormatError(f"{what} has a negative channel index")
     return channels
 
 
-_NUM = _number
 _SHAPE_CONVERTERS = {
-    "stroke": {"points": _points, "radius": _NUM, "softness": _NUM, "erase": _bool},
-    "rect": {"x0": _NUM, "y0": _NUM, "x1": _NUM, "y1": _NUM, "softness": _NUM, "erase": _bool},
-    "bitmap": {"values": decode_array, "erase": _bool},
+    "stroke": {"points": _points, "radius": read_number, "softness": read_number, "erase": read_bool},
+    "rect": {"x0": read_number, "y0": read_number, "x1": read_number, "y1": read_number,
+             "softness": read_number, "erase": read_bool},
+    "bitmap": {"values": decode_array, "erase": read_bool},
 }
 _SHAPE_TYPES = {"stroke": Stroke, "rect": Rect, "bitmap": Bitmap}
 
@@ -439,48 +353,47 @@ def _shape(value: Any, what: str) -> Shape:
     return _build(_SHAPE_TYPES[kind], value, what, _SHAPE_CONVERTERS[kind])
 
 
-def _mask(value: Any, what: str) -> Mask:
+def read_mask(value: Any, what: str) -> Mask:
     _require(value, dict, what)
     shapes = _require(value.get("shapes", []), list, f"{what}.shapes")
     data = dict(value)
     data["shapes"] = tuple(_shape(s, f"{what}.shapes[{i}]") for i, s in enumerate(shapes))
-    converters = {k: _NUM for k in ("dx", "dy", "scale", "cx", "cy")}
+    converters = {k: read_number for k in ("dx", "dy", "scale", "cx", "cy")}
     return _build(Mask, data, what, converters)
 
 
 def _positive(value: Any, what: str) -> float:
-    number = _number(value, what)
+    number = read_number(value, what)
     if number <= 0:
         raise SceneFormatError(f"{what} must be positive, got {number}")
     return number
 
 
-def _anchor(value: Any, what: str) -> Anchor:
+def read_anchor(value: Any, what: str) -> Anchor:
     _require(value, dict, what)
-    converters = {"layer": _str, "channels": _channels, "x": _NUM, "y": _NUM, "spread": _NUM,
-                  "follow_scale": _bool, "reach": _optional(_positive)}
+    converters = {"layer": read_str, "channels": read_channels, "x": read_number, "y": read_number,
+                  "spread": read_number, "follow_scale": read_bool, "reach": optional(_positive)}
     return _build(Anchor, value, what, converters)
 
 
-_COMMON = {"enabled": _bool, "name": _str}
-_EDIT_CONVERTERS: dict[str, dict[str, Any]] = {
-    "feature": {**_COMMON, "layer": _str, "channels": _channels, "mask": _mask, "amount": _NUM,
-                "anchor": _optional(_anchor)},
-    "direction": {**_COMMON, "direction": decode_array, "amount": _NUM, "first": _int,
-                  "last": _optional(_int), "source": _str},
-    "style_mix": {**_COMMON, "seed": _int, "first": _int, "last": _optional(_int)},
-    "region_resample": {**_COMMON, "layer": _str, "mask": _mask, "seed": _int},
-    "feature_copy": {**_COMMON, "layer": _str, "mask": _mask, "scale": _NUM, "centre": _pair,
-                     "offset": _pair, "amount": _NUM, "anchor": _optional(_anchor)},
-}
+_EVERY_EDIT: dict[str, Reader] = {"enabled": read_bool, "name": read_str}  # fields all kinds have
+
+
+def _edit_kinds() -> dict[str, EditKind]:
+    # imported when first used: the kinds' modules are built on this module's Mask, Anchor and readers
+    from ganinterface.engine.kinds import KINDS
+
+    return KINDS
 
 
 def edit_from_dict(value: Any, what: str = "edit") -> Edit:
     _require(value, dict, what)
-    kind = value.get("kind")
-    if kind not in EDIT_TYPES:
-        raise SceneFormatError(f"{what}.kind must be one of {sorted(EDIT_TYPES)}, got {kind!r}")
-    return _build(EDIT_TYPES[kind], value, what, _EDIT_CONVERTERS[kind])
+    kinds = _edit_kinds()
+    name = value.get("kind")
+    if name not in kinds:
+        raise SceneFormatError(f"{what}.kind must be one of {sorted(kinds)}, got {name!r}")
+    kind = kinds[name]
+    return _build(kind.edit_type, value, what, {**_EVERY_EDIT, **kind.readers})
 
 
 def edits_from_list(value: Any, what: str = "edits") -> tuple[Edit, ...]:
@@ -501,9 +414,9 @@ def scene_from_dict(data: Any) -> Scene:
     _check_header(data, "ganinterface.scene", SCENE_VERSION)
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     converters = {
-        "checkpoint": _optional(_str), "seed": _int, "w": _optional(decode_array),
-        "class_index": _optional(_int), "truncation_psi": _NUM,
-        "truncation_cutoff": _optional(_int), "noise_mode": _str, "noise_seed": _int,
+        "checkpoint": optional(read_str), "seed": read_int, "w": optional(decode_array),
+        "class_index": optional(read_int), "truncation_psi": read_number,
+        "truncation_cutoff": optional(read_int), "noise_mode": read_str, "noise_seed": read_int,
         "edits": edits_from_list,
     }
     scene = _build(Scene, body, "scene", converters)
@@ -537,19 +450,16 @@ class Recipe:
             raise SceneFormatError(f"not valid JSON ({error})") from None
         _check_header(data, "ganinterface.recipe", RECIPE_VERSION)
         return cls(edits=edits_from_list(data.get("edits", [])),
-                   name=_str(data.get("name", ""), "name"),
-                   model_hash=_str(data.get("model_hash", ""), "model_hash"),
+                   name=read_str(data.get("name", ""), "name"),
+                   model_hash=read_str(data.get("model_hash", ""), "model_hash"),
                    provenance=_require(data.get("provenance", {}), dict, "provenance"))
 
     def scaled(self, factor: float) -> "Recipe":
         """The same recipe with every amount multiplied (the strength of an animated recipe)."""
-        edits = tuple(dataclasses.replace(e, amount=e.amount * factor) if hasattr(e, "amount") else e
-                      for e in self.edits)
+        kinds = _edit_kinds()
+        edits = tuple(kinds[e.kind].scaled(e, factor) for e in self.edits)
         return dataclasses.replace(self, edits=edits)
 
     def applied_to(self, scene: Scene) -> Scene:
         return scene.replace(edits=tuple(scene.edits) + tuple(self.edits))
 
-
-def as_edit_list(edits: Sequence[Edit]) -> list[Edit]:
-    return [e for e in edits if getattr(e, "enabled", True)]

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
 from superqt import QLabeledDoubleSlider
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import DirectionEdit, Scene
+from ganinterface.engine.kinds import DirectionEdit
+from ganinterface.engine.scene import Scene
 from ganinterface.engine.scheduler import Outcome
 from ganinterface.ui.shipped import ShippedMenuButton
 from ganinterface.ui.workers import BackgroundTask

@@ -13,8 +13,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, Q
                                QWidget)
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import Edit, FeatureEdit, Scene
-from ganinterface.ui.features_panel import format_channels, parse_channels
+from ganinterface.engine.kinds import Edit, EditKind, kind_of
+from ganinterface.engine.kinds.feature import format_channels, parse_channels
+from ganinterface.engine.scene import Scene
 from ganinterface.ui.shipped import ShippedMenuButton
 
 
@@ -22,38 +23,19 @@ def describe_group(edits: tuple[Edit, ...]) -> str:
     """One row's text: the edit itself, or a recipe's run of same-named edits summarised."""
     if len(edits) == 1:
         return describe_edit(edits[0])
-    layers = ", ".join(dict.fromkeys(getattr(e, "layer", e.kind) for e in edits))
-    anchored = "  ⚓" if any(getattr(e, "anchor", None) is not None for e in edits) else ""
+    layers = ", ".join(dict.fromkeys(kind_of(e).layer(e) or e.kind for e in edits))
+    anchored = "  ⚓" if any(kind_of(e).anchor(e) is not None for e in edits) else ""
     return f"“{edits[0].name}”  {len(edits)} edits on {layers}{anchored}"
 
 
 def describe_edit(edit: Edit) -> str:
-    name = f"“{edit.name}” " if edit.name else ""
-    if isinstance(edit, FeatureEdit):
-        anchored = "  ⚓" if edit.anchor is not None else ""
-        return (f"{name}Paint {edit.layer}  channels {format_channels(edit.channels) or 'all'}  "
-                f"{edit.amount:+.2f}{anchored}")
-    kind = edit.kind
-    if kind == "direction":
-        last = "end" if edit.last is None else edit.last
-        return f"{name}Direction {edit.amount:+.2f}  ws {edit.first}–{last}"
-    if kind == "style_mix":
-        last = "end" if edit.last is None else edit.last
-        return f"{name}Style mix from seed {edit.seed}  ws {edit.first}–{last}"
-    if kind == "region_resample":
-        return f"{name}Resample {edit.layer} from seed {edit.seed}"
-    if kind == "feature_copy":
-        anchored = "  ⚓" if edit.anchor is not None else ""
-        return f"{name}Fill {edit.layer} from ×{edit.scale:g}  {edit.amount:.2f}{anchored}"
-    return f"{name}{kind}"
+    return kind_of(edit).describe(edit)
 
 
-def _strength_tip(edit: Edit | None, several: bool) -> str:
+def _strength_tip(kind: EditKind | None, several: bool) -> str:
     if several:
         return "Scale every edit of this recipe (1 = as it is now)"
-    if getattr(edit, "kind", "") == "feature_copy":
-        return "How much of the copied features replaces the region (1 = all of it)"
-    return "Strength of the selected edit (negative subtracts)"
+    return kind.strength_tip if kind is not None else EditKind.strength_tip
 
 
 class EditsPanel(QWidget):
@@ -202,29 +184,30 @@ class EditsPanel(QWidget):
     def _row_selected(self, row: int, keep_scale: bool = False) -> None:
         group = self._group(row)
         edit = self._scene.edits[group.start] if group is not None else None
+        kind = kind_of(edit) if edit is not None else None
         several = group is not None and len(group) > 1
         was_updating, self._updating = self._updating, True
         try:
-            has_amount = edit is not None and hasattr(edit, "amount")
+            has_amount = kind is not None and kind.has_strength
             self.amount.setEnabled(has_amount)
             # a group's amounts differ per channel: its strength is a factor, 1 when selected
             self.amount.setPrefix("×" if several else "")
-            self.amount.setToolTip(_strength_tip(edit, several))
+            self.amount.setToolTip(_strength_tip(kind, several))
             if not keep_scale:
                 self._scale, self._scaled = 1.0, None
             if has_amount:
                 self.amount.setValue(self._scale if several else edit.amount)
             self.name.setEnabled(edit is not None)
             self.name.setText(edit.name if edit is not None else "")
-            is_feature = isinstance(edit, FeatureEdit) and not several
-            self.channels.setEnabled(is_feature)
-            self.channels.setText(format_channels(edit.channels) if is_feature else "")
-            is_copy = getattr(edit, "kind", "") == "feature_copy" and not several
-            self.fill_scale.setEnabled(is_copy)
-            self.fill_scale.setValue(edit.scale if is_copy else 1.0)
+            retargets = kind is not None and kind.has_channels and not several
+            self.channels.setEnabled(retargets)
+            self.channels.setText(format_channels(edit.channels) if retargets else "")
+            fills = kind is not None and kind.has_fill_scale and not several
+            self.fill_scale.setEnabled(fills)
+            self.fill_scale.setValue(edit.scale if fills else 1.0)
             for button in (self.up, self.down, self.delete):
                 button.setEnabled(edit is not None)
-            self.new_fill.setEnabled(getattr(edit, "kind", "") == "region_resample")
+            self.new_fill.setEnabled(kind is not None and kind.redraws_seed)
         finally:
             self._updating = was_updating
 
@@ -252,7 +235,7 @@ class EditsPanel(QWidget):
     def _fill_scale_changed(self, value: float) -> None:
         group = self._group(self.list.currentRow())
         if (self._updating or group is None or len(group) > 1
-                or self._scene.edits[group.start].kind != "feature_copy"):
+                or not kind_of(self._scene.edits[group.start]).has_fill_scale):
             return
         self.command.emit(cmd.update_edit(group.start, "Fill scale",
                                           merge_key=("fill_scale", group.start), scale=float(value)))
@@ -266,7 +249,7 @@ class EditsPanel(QWidget):
     def _channels_typed(self) -> None:
         group = self._group(self.list.currentRow())
         if (self._updating or group is None or len(group) > 1
-                or not isinstance(self._scene.edits[group.start], FeatureEdit)):
+                or not kind_of(self._scene.edits[group.start]).has_channels):
             return
         row = group.start
         edit = self._scene.edits[row]
@@ -294,7 +277,7 @@ class EditsPanel(QWidget):
         import random
 
         group = self._group(self.list.currentRow())
-        if group is not None and self._scene.edits[group.start].kind == "region_resample":
+        if group is not None and kind_of(self._scene.edits[group.start]).redraws_seed:
             self.command.emit(cmd.update_edit(group.start, "New fill", seed=random.randrange(100_000)))
 
     def _ask_style_mix(self) -> None:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGraphic
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ganinterface.engine import colormap
-from ganinterface.engine.latents import LatentError, parse_seeds
+from ganinterface.engine.kinds.feature import format_channels, parse_channels
 
 
 MAX_GRID_VALUES = 4_000_000  # a bigger layer is shown at every k-th pixel to keep the GUI quick
@@ -36,35 +36,6 @@ def _ordinal(n: int) -> str:
 
 def palette_lut(palette: str) -> np.ndarray:
     return colormap.diverging_lut(palette)
-
-
-def format_channels(channels: tuple[int, ...]) -> str:
-    """(1, 2, 3, 7) -> "1-3, 7"."""
-    parts: list[str] = []
-    ordered = sorted(set(channels))
-    start = previous = None
-    for channel in ordered + [None]:
-        if start is not None and channel == previous + 1:
-            previous = channel
-            continue
-        if start is not None:
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-        start = previous = channel
-    return ", ".join(parts)
-
-
-def parse_channels(text: str, count: int) -> tuple[int, ...]:
-    """"1-3, 7" -> (1, 2, 3, 7); ValueError with a readable message if malformed or out of range."""
-    if not text.strip():
-        return ()
-    try:
-        channels = tuple(dict.fromkeys(parse_seeds(text.replace(" ", ""))))
-    except LatentError as error:
-        raise ValueError(f"channels: {error}") from None
-    bad = [c for c in channels if not 0 <= c < count]
-    if bad:
-        raise ValueError(f"channel {bad[0]} is out of range (this layer has {count} channels)")
-    return channels
 
 
 class MosaicView(pg.GraphicsLayoutWidget):

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QPus
 from superqt import QLabeledDoubleSlider
 
 from ganinterface.engine import commands as cmd
+from ganinterface.engine.kinds import kind_of
 from ganinterface.engine.scene import Scene
 
 MAX_SEED = 2**31 - 1
@@ -33,8 +34,7 @@ class ModelShape:
 def describe_latent(scene: Scene, shape: ModelShape | None) -> str:
     """One honest sentence about the latent: W (one vector for every layer) or W+ (one per layer)."""
     num_ws = shape.num_ws if shape else "?"
-    ranged = [e for e in scene.edits if getattr(e, "kind", "") in ("direction", "style_mix")
-              and e.enabled and (e.first != 0 or e.last is not None)]
+    ranged = [e for e in scene.edits if e.enabled and kind_of(e).makes_w_plus(e)]
     if scene.w is None:
         text = f"seed {scene.seed} → z → W: one vector used by all {num_ws} layers"
     elif scene.w.ndim == 1:

@@ -1,0 +1,52 @@
+"""The kinds of edit, one module each, registered by name; and applying a list of edits.
+
+Each kind's module holds its dataclass, how its fields are read from JSON, how the edit stack shows
+it, and what it does to ws or to one layer's features (``base.EditKind``).  The renderer and the
+recipe search apply edits through ``edited_ws`` and ``layer_hooks``; the edit stack and scene files
+ask ``kind_of(edit)``.  A new kind is a new module here and one entry in ``KINDS`` and ``Edit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+from ganinterface.engine.kinds import direction, feature, feature_copy, region_resample, style_mix
+from ganinterface.engine.kinds.base import (EditContext, EditKind, KeyedHook, Tensor, compose,
+                                            edit_label)
+from ganinterface.engine.kinds.direction import DirectionEdit
+from ganinterface.engine.kinds.feature import FeatureEdit
+from ganinterface.engine.kinds.feature_copy import FeatureCopy
+from ganinterface.engine.kinds.region_resample import RegionResample
+from ganinterface.engine.kinds.style_mix import StyleMix
+
+KINDS: dict[str, EditKind] = {kind.name: kind for kind in (
+    feature.KIND, feature_copy.KIND, direction.KIND, style_mix.KIND, region_resample.KIND)}
+Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleMix, RegionResample]
+
+__all__ = ["KINDS", "DirectionEdit", "Edit", "EditKind", "FeatureCopy", "FeatureEdit",
+           "RegionResample", "StyleMix", "edited_ws", "kind_of", "layer_hooks"]
+
+
+def kind_of(edit: Edit) -> EditKind:
+    return KINDS[edit.kind]
+
+
+def edited_ws(ws: Tensor, edits: Sequence[Edit], ctx: EditContext) -> Tensor:
+    """ws after the edits that change it, in order; (num_ws, w_dim) or (N, num_ws, w_dim)."""
+    for index, edit in enumerate(edits):
+        if edit.enabled:
+            ws = kind_of(edit).edit_ws(edit, ws, ctx, edit_label(index, edit))
+    return ws
+
+
+def layer_hooks(edits: Sequence[Edit], ctx: EditContext) -> dict[int, KeyedHook]:
+    """One hook per layer index, composing that layer's edits in order; edits that change nothing
+    (amount 0, an empty mask) add none."""
+    per_layer: dict[int, list[KeyedHook]] = {}
+    for index, edit in enumerate(edits):
+        if edit.enabled:
+            made = kind_of(edit).layer_hook(edit, ctx, edit_label(index, edit))
+            if made is not None:
+                per_layer.setdefault(made[0], []).append(made[1])
+    return {k: compose(hooks) for k, hooks in per_layer.items()}

@@ -1,0 +1,229 @@
+"""What an edit kind is, what it may ask of whoever applies it, and the pieces its hooks share.
+
+A kind changes ws (``edit_ws``: rows of the latent), or the output activation of one layer
+(``layer_hook``), or both.  Both work on a batch: ws is (num_ws, w_dim) or (N, num_ws, w_dim), an
+activation (N, C, h, w).  The renderer applies a scene's edits to one sample (N = 1); the recipe
+search applies a recipe to N samples at once; the same kind code serves both, through an
+``EditContext`` that answers what depends on the samples (another seed's latent, where a mask lands).
+
+A hook comes with a key: a digest of exactly what it does (channels, amount, the rasterised masks,
+the other latent's activation), so the renderer's layer cache can tell when a hook has really
+changed.  Problems with an edit raise ``EditError`` with a message naming the edit.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import functools
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+
+from ganinterface.engine.scene import Anchor, Mask, Reader
+from ganinterface.models.base import GeneratorBase, LayerInfo
+
+Tensor = torch.Tensor
+
+
+class EditError(ValueError):
+    """An edit cannot be applied to this model; the message names the edit and the problem."""
+
+
+def edit_label(index: int, edit: Any) -> str:
+    """How messages name an edit: "edit 3 (feature 'open mouth')"."""
+    name = f" {edit.name!r}" if edit.name else ""
+    return f"edit {index + 1} ({edit.kind}{name})"
+
+
+def digest(*parts: object) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+class KeyedHook:
+    """A change to a layer's output activation and a digest of everything it does (equal keys:
+    identical effect).  ``change`` works in place; ``apply`` leaves its input alone.  The key is
+    computed when first asked (the renderer asks, the recipe search never does)."""
+
+    def __init__(self, change: Callable[[Tensor], None], key: Callable[[], str]):
+        self.change = change
+        self._key = key
+
+    @functools.cached_property
+    def key(self) -> str:
+        return self._key()
+
+    def apply(self, x: Tensor) -> Tensor:
+        x = x.clone()
+        self.change(x)
+        return x
+
+
+def compose(hooks: Sequence[KeyedHook]) -> KeyedHook:
+    """Several edits on one layer, applied in the scene's order (on one copy of the activation)."""
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def change(x: Tensor) -> None:
+        for hook in hooks:
+            hook.change(x)
+
+    return KeyedHook(change, lambda: digest(*(h.key for h in hooks)))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Placement:
+    """Where a mask lands at one layer on each of N samples."""
+
+    masks: Sequence[Mask]  # the mask as placed on each sample (an anchored mask follows its feature)
+    rasters: np.ndarray  # (N, h, w) float32: the placed masks at the layer, its margin kept clear
+
+
+class EditContext(Protocol):
+    """What a kind may ask of whoever applies it: the renderer (one scene) or the recipe search
+    (a batch of samples)."""
+
+    generator: GeneratorBase
+    device: torch.device
+
+    def other_ws(self, seed: int) -> Tensor:
+        """(num_ws, w_dim): another seed's latent, mapped as the samples' own were."""
+
+    def placement(self, mask: Mask, anchor: Anchor | None, layer: int) -> Placement:
+        """``mask`` at ``layer`` on each sample; with an anchor, moved to where the anchor's channels
+        peak on the sample's unedited features."""
+
+    def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
+        """(1, C, h, w): ``layer``'s unedited activation for another seed's latent, and a digest of
+        everything it depends on."""
+
+
+def row_range(first: int, last: int | None, num_ws: int, what: str) -> slice:
+    """ws rows ``first .. last`` (inclusive; None = to the end) as a slice, checked against num_ws."""
+    last = num_ws - 1 if last is None else last
+    if not 0 <= first <= last < num_ws:
+        raise EditError(f"{what}: w rows {first}..{last} are outside this model's 0..{num_ws - 1}")
+    return slice(first, last + 1)
+
+
+def check_layer(generator: GeneratorBase, layer: str, what: str) -> tuple[int, LayerInfo]:
+    """The index and description of ``layer``; EditError if the model has no such layer."""
+    try:
+        k = generator.layer_index(layer)
+    except KeyError as error:
+        raise EditError(f"{what}: {error.args[0]}") from None
+    return k, generator.layers[k]
+
+
+def check_channels(channels: Sequence[int], count: int, layer: str, what: str) -> tuple[int, ...]:
+    unique = tuple(sorted(set(int(c) for c in channels)))
+    if not unique:
+        raise EditError(f"{what}: no channels chosen")
+    if unique[0] < 0 or unique[-1] >= count:
+        raise EditError(f"{what}: channel {unique[-1] if unique[-1] >= count else unique[0]} does not "
+                        f"exist; {layer} has channels 0..{count - 1}")
+    return unique
+
+
+def landing(ctx: EditContext, layer: int, mask: Mask, anchor: Anchor | None, what: str,
+            amount: float = 1.0) -> Placement | None:
+    """Where an edit's mask lands at ``layer`` on each sample; None when the edit changes nothing
+    there (amount 0, an empty mask, or a mask off the map on every sample).  A bad anchor is an
+    error even then."""
+    if anchor is not None:
+        _, info = check_layer(ctx.generator, anchor.layer, f"{what} anchor")
+        check_channels(anchor.channels, info.channels, info.name, f"{what} anchor")
+    if amount == 0 or mask.is_empty():
+        return None
+    placement = ctx.placement(mask, anchor, layer)
+    return placement if placement.rasters.any() else None
+
+
+def named(edit: Any) -> str:
+    """The start of an edit's one-line description: its name, quoted, if it has one."""
+    return f"“{edit.name}” " if edit.name else ""
+
+
+def anchored(anchor: Anchor | None) -> str:
+    """The end of an anchored edit's one-line description."""
+    return "  ⚓" if anchor is not None else ""
+
+
+def some_rows(first: int, last: int | None) -> bool:
+    """Whether rows ``first .. last`` leave some of ws out (an edit of them makes a W latent W+)."""
+    return first != 0 or last is not None
+
+
+def w_rows_text(first: int, last: int | None) -> str:
+    return f"ws {first}–{'end' if last is None else last}"
+
+
+class EditKind(abc.ABC):
+    """One kind of edit: its dataclass, how its fields are read from JSON, how the edit stack shows
+    it and what it lets the user change there, and what it does to ws or a layer's features."""
+
+    name: ClassVar[str]  # the "kind" field of scene and recipe files
+    edit_type: ClassVar[type]  # its dataclass
+    readers: ClassVar[Mapping[str, Reader]]  # its own fields' readers ("enabled", "name": all kinds')
+    # What the edit stack lets the user change, besides the name and whether it is shown:
+    has_strength: ClassVar[bool] = False  # `amount`: the Strength box; a recipe's strength scales it
+    strength_tip: ClassVar[str] = "Strength of the selected edit (negative subtracts)"
+    has_channels: ClassVar[bool] = False  # `channels`: re-targeted by typing a channel list
+    has_fill_scale: ClassVar[bool] = False  # `scale`: where a fill copies from ("Fill from")
+    redraws_seed: ClassVar[bool] = False  # `seed`: "New fill" draws it from another random seed
+
+    @abc.abstractmethod
+    def describe(self, edit: Any) -> str:
+        """One line for the edit stack, e.g. "“smile” Direction +1.50  ws 0–end"."""
+
+    def layer(self, edit: Any) -> str | None:
+        """The layer whose features the edit changes; None for an edit of ws."""
+        return None
+
+    def mask(self, edit: Any) -> Mask | None:
+        return None
+
+    def anchor(self, edit: Any) -> Anchor | None:
+        return None
+
+    def makes_w_plus(self, edit: Any) -> bool:
+        """Whether it moves some rows of ws and not others, so a W latent becomes W+."""
+        return False
+
+    def scaled(self, edit: Any, factor: float) -> Any:
+        """The edit at ``factor`` times its strength (unchanged if it has none)."""
+        if not self.has_strength:
+            return edit
+        return dataclasses.replace(edit, amount=edit.amount * factor)
+
+    def edit_ws(self, edit: Any, ws: Tensor, ctx: EditContext, what: str) -> Tensor:
+        """ws after the edit: (num_ws, w_dim) or (N, num_ws, w_dim); a new tensor if changed."""
+        return ws
+
+    def layer_hook(self, edit: Any, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
+        """The layer index and hook that make the edit; None if it changes no layer's output."""
+        return None
+
+
+class LayerKind(EditKind):
+    """A kind whose edits change ``layer``'s features inside ``mask``."""
+
+    def layer(self, edit: Any) -> str:
+        return edit.layer
+
+    def mask(self, edit: Any) -> Mask:
+        return edit.mask
+
+
+class AnchoredKind(LayerKind):
+    """A layer kind whose mask may follow a feature (``anchor``) onto each portrait."""
+
+    def anchor(self, edit: Any) -> Anchor | None:
+        return edit.anchor
