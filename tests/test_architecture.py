@@ -1,4 +1,5 @@
-"""The direction of dependencies (ui -> cli -> demo -> export -> engine -> models) and Qt kept in ui/."""
+"""The direction of dependencies (ui -> cli -> search -> demo -> export -> engine -> models) and Qt
+kept in ui/."""
 
 from pathlib import Path
 

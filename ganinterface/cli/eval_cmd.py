@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_checkpoint(make)
     make.add_argument("--out", type=Path, default=None,
                       help="directory for recipes/ and directions/ (default: beside the built-in model)")
-    # defaults live in demo.edit_recipes, which is imported only when the command runs
+    # defaults live in search.shipped, which is imported only when the command runs
     make.add_argument("--samples", type=int, default=None,
                       help="labelled samples to learn from (default: 600)")
     make.add_argument("--tuning", type=int, default=None,
@@ -62,7 +62,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
     seeds = options.seed_list(args.seeds) if args.seeds else None
     generator, classifier, device = _load_measuring_kit(args)
     if args.edits:
-        from ganinterface.demo.edit_eval import edit_report, format_edit_report
+        from ganinterface.search.evaluation import edit_report, format_edit_report
 
         with TqdmProgress("scoring edits", unit="edit") as progress:
             try:
@@ -106,9 +106,9 @@ def _load_measuring_kit(args: argparse.Namespace):
 
 
 def _demo_edits(args: argparse.Namespace) -> int:
-    from ganinterface.demo.edit_eval import shipped_dir
-    from ganinterface.demo.edit_recipes import (FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits,
-                                                stage_text)
+    from ganinterface.search.evaluation import shipped_dir
+    from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
+    from ganinterface.search.trials import stage_text
     from ganinterface.export.progress import TqdmProgress
 
     generator, classifier, _ = _load_measuring_kit(args)

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from ganinterface.demo.edit_eval import load_recipe, shipped_dir
-from ganinterface.demo.edit_metrics import dilate
-from ganinterface.demo.edit_recipes import GOALS, LOCALITY_DILATION, placed_mask
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.models.loading import load_generator
+from ganinterface.search.evaluation import load_recipe, shipped_dir
+from ganinterface.search.goals import GOALS
+from ganinterface.search.metrics import dilate
+from ganinterface.search.placement import LOCALITY_DILATION, placed_mask
 
 DIRECTIONS = ("mouth-open", "hair-band")
 

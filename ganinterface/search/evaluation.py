@@ -17,14 +17,15 @@ import numpy as np
 
 from ganinterface import bundled
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.demo.edit_metrics import flip_rate, locality, mask_area, preservation
-from ganinterface.demo.edit_recipes import (GOALS, EditGoal, Progress, draw_samples,
-                                            recipe_placements, scoring_regions)
 from ganinterface.engine.directions import Direction, load_direction, model_hash
-from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.kinds import Edit
+from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
 from ganinterface.models.base import GeneratorBase
+from ganinterface.search.goals import GOALS, EditGoal
+from ganinterface.search.metrics import flip_rate, locality, mask_area, preservation
+from ganinterface.search.placement import reanchored, recipe_placements, scoring_regions
+from ganinterface.search.samples import Progress, draw_samples
 
 DEFAULT_SEEDS = range(0, 200)
 DIRECTION_AMOUNTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
@@ -49,8 +50,7 @@ def load_recipe(path: Path, digest: str) -> Recipe:
 
 
 def without_anchor(recipe: Recipe) -> Recipe:
-    return dataclasses.replace(recipe, edits=tuple(dataclasses.replace(e, anchor=None)
-                                                   for e in recipe.edits))
+    return reanchored(recipe, lambda anchor: None)
 
 
 @dataclasses.dataclass

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ganinterface.demo.edit_metrics import dilate, flip_rate, locality, mask_area, preservation
+from ganinterface.search.metrics import dilate, flip_rate, locality, mask_area, preservation
 
 
 def test_flip_rate_counts_only_samples_not_already_in_target():

@@ -13,20 +13,23 @@ import pytest
 import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.demo.edit_eval import edit_report, load_recipe
-from ganinterface.demo.edit_recipes import (FILL_CENTRES, FILL_SCALES, GOALS, REACHES, TARGET_FLIP,
-                                            TOP_KS, TuningRenderer, candidate_layers, choice_key,
-                                            draw_samples, fill_recipe,
-                                            make_shipped_edits, recipe_placements, region_prior,
-                                            scoring_regions)
-from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Scene
 from ganinterface.engine.analysis import locate_peak
 from ganinterface.engine.directions import load_direction, model_hash
-from ganinterface.engine.masks import rasterize
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
-from ganinterface.engine.scene import Mask, Recipe
+from ganinterface.engine.masks import rasterize
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Recipe, Scene
 from ganinterface.models.stylegan2 import StyleGAN2Generator
+from ganinterface.search.evaluation import edit_report, load_recipe
+from ganinterface.search.goals import GOALS
+from ganinterface.search.placement import recipe_placements, scoring_regions
+from ganinterface.search.priors import region_prior
+from ganinterface.search.recipes import (FILL_CENTRES, FILL_SCALES, REACHES, TARGET_FLIP, TOP_KS,
+                                         candidate_layers, fill_recipe)
+from ganinterface.search.samples import draw_samples
+from ganinterface.search.shipped import make_shipped_edits
+from ganinterface.search.trials import choice_key
+from ganinterface.search.tuning import TuningRenderer
 
 H, W = 32, 16
 
@@ -182,7 +185,7 @@ def stage_layers(stages):
 def test_a_features_footprint_is_where_the_renderer_draws_it(region):
     """Pixels that change between a portrait drawn with and without the feature fall inside the
     feature's labelled box (grown by its jitter), and the footprint mask is 0 outside it."""
-    from ganinterface.demo.edit_recipes import footprint_mask, region_footprint
+    from ganinterface.search.priors import footprint_mask, region_footprint
 
     footprint = region_footprint(region, H, W, count=60)
     assert footprint.min() >= 0 and footprint.max() <= 1 and footprint.max() > 0.3
@@ -338,7 +341,7 @@ def test_search_prefers_meeting_both_aims_over_flipping_everything():
 def test_demo_edits_help_states_the_search_defaults(capsys):
     """The CLI does not import the search at start-up, so its help text repeats the defaults."""
     from ganinterface.cli import main
-    from ganinterface.demo.edit_recipes import FINDING_SAMPLES, TUNING_SEEDS
+    from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS
 
     with pytest.raises(SystemExit):
         main(["demo-edits", "--help"])

@@ -1,0 +1,31 @@
+"""What the shipped recipes are for: each goal's attribute, target state, region and aims."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class EditGoal:
+    name: str  # "open mouth"
+    attribute: str  # classifier attribute, e.g. "mouth_open"
+    target: int  # class index the edit should reach
+    region: str  # renderer label of the ground-truth box, e.g. "mouth_box"
+    stem: str  # file name
+    flip_aim: float  # the edit report's aims (issue #5); the search chooses by its margin to them
+    locality_aim: float
+    preservation_aim: float = 0.0  # share of the other attributes kept (0: no aim)
+    fill: bool = False  # removing the feature: also try copying the portrait's own features over it
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.stem}.json"
+
+
+GOALS = (
+    EditGoal("open mouth", "mouth_open", 1, "mouth_box", "open-mouth", 0.90, 0.85, 0.98),
+    EditGoal("close mouth", "mouth_open", 0, "mouth_box", "close-mouth", 0.90, 0.85, 0.98),
+    EditGoal("add hair band", "hair_band", 1, "band_box", "add-hair-band", 0.85, 0.80),
+    EditGoal("remove hair band", "hair_band", 0, "band_box", "remove-hair-band", 0.85, 0.80,
+             fill=True),
+)

@@ -1,0 +1,61 @@
+"""Where the portrait renderer draws each feature: its box on average (and how far it wanders), and
+the pixels it changes (its footprint), learnt from the renderer's own labelled drawings."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ganinterface.demo import portraits
+from ganinterface.engine.scene import Bitmap, Mask, Rect
+from ganinterface.search.samples import FINDING_SEED_BASE
+
+
+@functools.lru_cache(maxsize=16)
+def region_prior(region: str, height: int, width: int, count: int = 1000) -> tuple[Rect, Rect]:
+    """Where the renderer puts a feature: (mean box, mean box grown by the centre's jitter)."""
+    _, labels = portraits.render_batch(range(portraits_seed_base(), portraits_seed_base() + count),
+                                       height, width)
+    boxes = np.array([label[region] for label in labels], dtype=np.float64)
+    mean = boxes.mean(axis=0)
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    jitter_x, jitter_y = centres.std(axis=0)
+    mean_box = Rect(*(float(v) for v in mean), softness=0.3)
+    grown = Rect(float(mean[0] - jitter_x), float(mean[1] - jitter_y),
+                 float(mean[2] + jitter_x), float(mean[3] + jitter_y))
+    return mean_box, grown
+
+
+# A fill copies over the feature's own footprint, not its box: copied into a band box's top corners
+# (background beside the arc), hair squared off the top of the head.
+REGION_FEATURES = {"band_box": "hair_band", "mouth_box": "mouth_open"}
+FOOTPRINT_CHANGE = 30  # summed RGB change that counts a pixel as drawn differently
+FOOTPRINT_FLOOR, FOOTPRINT_FULL = 0.06, 0.3  # shares of renders mapped to mask 0 and 1
+
+
+@functools.lru_cache(maxsize=16)
+def region_footprint(region: str, height: int, width: int, count: int = 400) -> np.ndarray:
+    """(height, width): the share of renders in which each pixel changes when the region's feature
+    is drawn or not (the same portrait twice, ``portraits.with_and_without``)."""
+    feature = REGION_FEATURES[region]
+    changed = np.zeros((height, width))
+    for seed in range(portraits_seed_base(), portraits_seed_base() + count):
+        drawn, plain = (portraits.render_attributes(a, height, width).astype(np.int32)
+                        for a in portraits.with_and_without(seed, feature))
+        changed += np.abs(drawn - plain).sum(axis=2) > FOOTPRINT_CHANGE
+    return changed / count
+
+
+def footprint_mask(region: str, height: int, width: int) -> Mask:
+    """A soft bitmap mask of where the renderer draws the region's feature: 0 where fewer than
+    FOOTPRINT_FLOOR of renders change, 1 from FOOTPRINT_FULL (stored at half size from 64 rows)."""
+    values = np.clip((region_footprint(region, height, width) - FOOTPRINT_FLOOR)
+                     / (FOOTPRINT_FULL - FOOTPRINT_FLOOR), 0.0, 1.0)
+    if height >= 64:
+        values = values.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+    return Mask((Bitmap(values.astype(np.float32)),))
+
+
+def portraits_seed_base() -> int:
+    return FINDING_SEED_BASE + 900_000  # renders used only to learn where features sit
