@@ -22,7 +22,8 @@ from ganinterface.engine.scene import Mask, Recipe, Scene
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from ganinterface.search.evaluation import edit_report, load_recipe
 from ganinterface.search.goals import GOALS
-from ganinterface.search.placement import recipe_placements, scoring_regions
+from ganinterface.search.metrics import dilate
+from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
 from ganinterface.search.priors import region_prior
 from ganinterface.search.recipes import (FILL_CENTRES, FILL_SCALES, REACHES, TARGET_FLIP, TOP_KS,
                                          candidate_layers, fill_recipe)
@@ -295,18 +296,84 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
     assert weakest_chosen >= strongest_left - 1e-6
 
 
-def test_edit_report_figures_are_consistent(kit):
+def landing_regions(renderer, seeds, edits):
+    """Per seed, the pixels (dilated as the report says) under the edits' masks, each moved by
+    (peak - anchor) of its anchor channels on the seed's unedited features, found here."""
+    regions = []
+    for seed in seeds:
+        covered = np.zeros((H, W), dtype=bool)
+        for edit in edits:
+            mask = edit.mask
+            if edit.anchor is not None:
+                anchor = edit.anchor
+                assert (mask.dx, mask.dy, mask.scale) == (0, 0, 1) and not anchor.follow_scale
+                features = renderer.render(Scene(seed=seed), [anchor.layer]).features[anchor.layer]
+                near = None if anchor.reach is None else (anchor.x, anchor.y, anchor.reach)
+                peak = locate_peak(features[list(anchor.channels)].mean(axis=0), near)
+                mask = mask.moved(dx=peak.x - anchor.x, dy=peak.y - anchor.y)
+            covered |= rasterize(mask, H, W) > 0
+        regions.append(dilate(covered, LOCALITY_DILATION))
+    return regions
+
+
+def measured(renderer, classifier, seeds, edits, regions, goal):
+    """Flip rate, locality, preservation and mask area of ``edits`` on ``seeds``, from the
+    Renderer's images and the classifier's readings, in plain numpy."""
+    before = np.stack([renderer.render(Scene(seed=s)).image for s in seeds]).astype(np.float64)
+    after = np.stack([renderer.render(Scene(seed=s, edits=edits)).image for s in seeds]).astype(np.float64)
+    read_before = {k: v.argmax(axis=1) for k, v in classifier.classify(before.astype(np.uint8)).items()}
+    read_after = {k: v.argmax(axis=1) for k, v in classifier.classify(after.astype(np.uint8)).items()}
+    eligible = read_before[goal.attribute] != goal.target
+    flip = np.mean(read_after[goal.attribute][eligible] == goal.target) if eligible.any() else np.nan
+    change = np.abs(after - before).sum(axis=3)
+    inside = [c[r].sum() / c.sum() if c.sum() else 1.0 for c, r in zip(change, regions)]
+    kept = np.concatenate([read_before[k] == read_after[k] for k in read_before if k != goal.attribute])
+    return {"flip_rate": flip, "locality": np.mean(inside), "preservation": kept.mean(),
+            "mask_area": np.mean(regions), "eligible": int(eligible.sum()), "pairs": len(kept)}
+
+
+def test_edit_report_figures_are_measured_from_the_renders(kit):
+    """The report's figures for each recipe (anchored and not) and its direction, against the same
+    figures computed here from the Renderer's images, the masks placed here."""
     generator, classifier, out, _ = kit
-    report = edit_report(generator, classifier, seeds=range(0, 12), directory=out)
+    seeds = list(range(0, 12))
+    report = edit_report(generator, classifier, seeds=seeds, directory=out)
     json.dumps(report)
     assert set(report["recipes"]) == {g.name for g in GOALS}
-    for name, variants in report["recipes"].items():
-        for figures in (*variants.values(), report["directions"][name]):
+    renderer = Renderer(generator, torch.device("cpu"))
+    for goal in GOALS:
+        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        loose = tuple(dataclasses.replace(e, anchor=None) for e in recipe.edits)
+        anchored_regions = landing_regions(renderer, seeds, recipe.edits)
+        stem = report["directions"][goal.name]["direction"]
+        direction = load_direction(out / "directions" / f"{stem}.npy")
+        amount = report["directions"][goal.name]["amount"]
+        assert np.sign(amount) == (1 if goal.target == 1 else -1)
+        for figures, edits, regions in (
+                (report["recipes"][goal.name]["anchored"], recipe.edits, anchored_regions),
+                (report["recipes"][goal.name]["unanchored"], loose, landing_regions(renderer, seeds, loose)),
+                (report["directions"][goal.name], (direction.to_edit(amount),), anchored_regions)):
+            expected = measured(renderer, classifier, seeds, edits, regions, goal)
             for key in ("flip_rate", "locality", "preservation", "mask_area"):
-                value = figures[key]
-                assert np.isnan(value) or 0.0 <= value <= 1.0, (name, key, value)
-        # the direction is scored with the anchored recipe's placed mask
-        assert report["directions"][name]["mask_area"] == variants["anchored"]["mask_area"]
+                assert figures[key] == pytest.approx(expected[key], abs=1e-4, nan_ok=True), (goal.name, key)
+
+
+def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(kit):
+    """The figures the search chose each recipe by, against the same figures measured here on its
+    tuning seeds from the Renderer's images.  The search renders in batches, whose rounding moves a
+    few pixels by one level: a reading on the classifier's threshold may go either way."""
+    generator, classifier, out, summary = kit
+    renderer = Renderer(generator, torch.device("cpu"))
+    for goal in GOALS:
+        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        first, last = recipe.provenance["tuning_seeds"]
+        seeds = list(range(first, last + 1))
+        expected = measured(renderer, classifier, seeds, recipe.edits,
+                            landing_regions(renderer, seeds, recipe.edits), goal)
+        chosen = summary["recipes"][goal.name]
+        assert chosen["flip_rate"] == pytest.approx(expected["flip_rate"], abs=1 / expected["eligible"])
+        assert chosen["locality"] == pytest.approx(expected["locality"], abs=0.01)
+        assert chosen["preservation"] == pytest.approx(expected["preservation"], abs=1 / expected["pairs"])
 
 
 def test_recipe_for_another_model_is_refused(kit, tmp_path):
