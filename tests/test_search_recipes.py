@@ -19,8 +19,9 @@ from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Mask, Recipe, Scene
+from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.stylegan2 import StyleGAN2Generator
-from ganinterface.search.evaluation import edit_report, load_recipe
+from ganinterface.search.evaluation import edit_report
 from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate
 from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
@@ -83,7 +84,7 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
     generator, _, out, summary = kit
     expected = []
     for goal in GOALS:
-        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
         expected += [f"{goal.name}: "
                      + (f"copy {t['layer']} x{t['copy_scale']:g} about {t['copy_centre']:g} of the box"
                         if "copy_scale" in t else
@@ -103,7 +104,7 @@ def test_recipes_and_directions_are_written_with_provenance(kit):
     generator, _, out, summary = kit
     digest = model_hash(generator)
     for goal in GOALS:
-        recipe = load_recipe(out / "recipes" / goal.file_name, digest)
+        recipe = read_recipe(out / "recipes" / goal.file_name, digest)
         assert recipe.model_hash == digest and recipe.name == goal.name
         stages = recipe.provenance["stages"]
         assert recipe.provenance["layer"] == stages[0]["layer"]
@@ -124,7 +125,7 @@ def test_recipes_and_directions_are_written_with_provenance(kit):
 def test_search_stops_each_layer_at_the_first_setting_that_flips(kit):
     generator, _, out, _ = kit
     for goal in GOALS:
-        tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
+        tuning = read_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
         for layer in candidate_layers(generator):
             tried = [t for t in tuning if t["layer"] == layer and "on" not in t and "copy_scale" not in t]
             assert tried, f"{goal.name}: {layer} was not tried"
@@ -140,7 +141,7 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
     generator, _, out, _ = kit
     chose_two = 0
     for goal in GOALS:
-        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
         tuning = recipe.provenance["tuning"]
         singles = [t for t in tuning if "on" not in t]
         stacked = [t for t in tuning if "on" in t]
@@ -204,7 +205,7 @@ def test_removals_that_fill_also_try_copies_on_every_run_of_resolutions(kit):
     runs = {"+".join(name for name in candidate_layers(generator) if low <= heights[name] <= high)
             for i, low in enumerate(resolutions) for high in resolutions[i:]}
     for goal in GOALS:
-        tuning = load_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
+        tuning = read_recipe(out / "recipes" / goal.file_name, model_hash(generator)).provenance["tuning"]
         copies = [t for t in tuning if "copy_scale" in t]
         if not goal.fill:
             assert not copies
@@ -218,7 +219,7 @@ def test_tuning_renderer_draws_copies_and_additions_as_the_renderer_does(kit):
     """A copy on two resolutions with channel additions before and after it on one layer: the
     batched renders against the Renderer's, one scene at a time."""
     generator, classifier, out, _ = kit
-    added = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator)).edits
+    added = read_recipe(out / "recipes" / "open-mouth.json", model_hash(generator)).edits
     layer = added[0].layer
     heights = sorted({l.height for l in generator.layers if l.name in candidate_layers(generator)})
     copy_layers = [l.name for l in generator.layers
@@ -245,7 +246,7 @@ def test_tuning_renderer_draws_what_the_renderer_draws(kit):
     """The search's batched renders against the Renderer, one scene at a time, for the recipe that
     edits the most layers (anchors, masks and amounts at each)."""
     generator, classifier, out, _ = kit
-    recipes = [load_recipe(out / "recipes" / g.file_name, model_hash(generator)) for g in GOALS]
+    recipes = [read_recipe(out / "recipes" / g.file_name, model_hash(generator)) for g in GOALS]
     recipe = max(recipes, key=lambda r: len({e.layer for e in r.edits}))
     assert len({e.layer for e in recipe.edits}) == 2 and all(e.anchor for e in recipe.edits)
     seeds = list(range(40, 47))
@@ -267,7 +268,7 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
     """Each chosen channel's amount has the sign and size of (open - closed) under the mask where the
     anchor places it on each sample, computed here directly from the samples."""
     generator, classifier, out, _ = kit
-    recipe = load_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
+    recipe = read_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
     layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]  # the first stage
     first, last = recipe.provenance["finding_seeds"]
     samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
@@ -342,7 +343,7 @@ def test_edit_report_figures_are_measured_from_the_renders(kit):
     assert set(report["recipes"]) == {g.name for g in GOALS}
     renderer = Renderer(generator, torch.device("cpu"))
     for goal in GOALS:
-        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
         loose = tuple(dataclasses.replace(e, anchor=None) for e in recipe.edits)
         anchored_regions = landing_regions(renderer, seeds, recipe.edits)
         stem = report["directions"][goal.name]["direction"]
@@ -365,7 +366,7 @@ def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(k
     generator, classifier, out, summary = kit
     renderer = Renderer(generator, torch.device("cpu"))
     for goal in GOALS:
-        recipe = load_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
         first, last = recipe.provenance["tuning_seeds"]
         seeds = list(range(first, last + 1))
         expected = measured(renderer, classifier, seeds, recipe.edits,
@@ -379,7 +380,7 @@ def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(k
 def test_recipe_for_another_model_is_refused(kit, tmp_path):
     _, _, out, _ = kit
     with pytest.raises(ValueError, match="made for another model"):
-        load_recipe(out / "recipes" / "open-mouth.json", "0" * 64)
+        read_recipe(out / "recipes" / "open-mouth.json", "0" * 64)
 
 
 def test_search_prefers_meeting_both_aims_over_flipping_everything():

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from ganinterface import bundled
 from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
+from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.loading import load_generator
-from ganinterface.search.evaluation import load_recipe, shipped_dir
 from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate
 from ganinterface.search.placement import LOCALITY_DILATION, placed_mask
@@ -28,7 +29,7 @@ def builtin():
 @pytest.mark.parametrize("goal", GOALS, ids=lambda g: g.stem)
 def test_each_shipped_recipe_is_made_for_the_shipped_model(builtin, goal):
     generator, digest = builtin
-    recipe = load_recipe(shipped_dir() / "recipes" / goal.file_name, digest)
+    recipe = read_recipe(bundled.checkpoints_dir() / "recipes" / goal.file_name, digest)
     assert recipe.model_hash == digest, "recipe carries no model hash"
     assert recipe.name == goal.name
     layers = {layer.name for layer in generator.layers}
@@ -40,7 +41,7 @@ def test_each_shipped_recipe_is_made_for_the_shipped_model(builtin, goal):
 @pytest.mark.parametrize("stem", DIRECTIONS)
 def test_each_shipped_direction_is_made_for_the_shipped_model(builtin, stem):
     generator, digest = builtin
-    direction = load_direction(shipped_dir() / "directions" / f"{stem}.npy", model_hash=digest,
+    direction = load_direction(bundled.checkpoints_dir() / "directions" / f"{stem}.npy", model_hash=digest,
                                w_dim=generator.w_dim, num_ws=generator.num_ws)
     assert np.isfinite(direction.vector).all() and np.linalg.norm(direction.vector) > 0
 
@@ -49,7 +50,7 @@ def test_shipped_mouth_recipe_changes_pixels_mostly_where_its_mask_lands(builtin
     """Pixel change measured here directly: the share of |after - before| inside the masks, placed
     where each layer's anchor puts them."""
     generator, digest = builtin
-    recipe = load_recipe(shipped_dir() / "recipes" / "open-mouth.json", digest)
+    recipe = read_recipe(bundled.checkpoints_dir() / "recipes" / "open-mouth.json", digest)
     placements = {(edit.mask, edit.anchor) for edit in recipe.edits}
     renderer = Renderer(generator, torch.device("cpu"))
     shares = []
@@ -74,7 +75,7 @@ def test_shipped_band_removal_fills_bands_with_hair_on_unseen_seeds(builtin):
     from ganinterface.demo.classifier import load_classifier
 
     generator, digest = builtin
-    recipe = load_recipe(shipped_dir() / "recipes" / "remove-hair-band.json", digest)
+    recipe = read_recipe(bundled.checkpoints_dir() / "recipes" / "remove-hair-band.json", digest)
     assert any(edit.kind == "feature_copy" for edit in recipe.edits)
     classifier = load_classifier()
     renderer = Renderer(generator, torch.device("cpu"))

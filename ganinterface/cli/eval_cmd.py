@@ -106,13 +106,13 @@ def _load_measuring_kit(args: argparse.Namespace):
 
 
 def _demo_edits(args: argparse.Namespace) -> int:
-    from ganinterface.search.evaluation import shipped_dir
+    from ganinterface import bundled
     from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
     from ganinterface.search.trials import stage_text
     from ganinterface.export.progress import TqdmProgress
 
     generator, classifier, _ = _load_measuring_kit(args)
-    out = args.out or shipped_dir()
+    out = args.out or bundled.checkpoints_dir()
     with TqdmProgress("sampling", unit="image") as progress:
         try:
             summary = make_shipped_edits(generator, classifier, out,

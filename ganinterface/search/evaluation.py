@@ -17,10 +17,11 @@ import numpy as np
 
 from ganinterface import bundled
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.engine.directions import Direction, load_direction, model_hash
+from ganinterface.engine.directions import Direction, model_hash
 from ganinterface.engine.kinds import Edit
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
+from ganinterface.engine.scene import Recipe, Scene
+from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.metrics import flip_rate, locality, mask_area, preservation
@@ -31,22 +32,6 @@ DEFAULT_SEEDS = range(0, 200)
 DIRECTION_AMOUNTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DIRECTION_SEARCH_SEEDS = 50
 GOAL_DIRECTIONS = {"mouth_open": "mouth-open", "hair_band": "hair-band"}
-
-
-def shipped_dir() -> Path:
-    return bundled.checkpoints_dir()
-
-
-def load_recipe(path: Path, digest: str) -> Recipe:
-    try:
-        recipe = Recipe.from_json(path.read_text())
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read ({error.strerror})") from None
-    except SceneFormatError as error:
-        raise ValueError(f"{path}: {error}") from None
-    if recipe.model_hash and recipe.model_hash != digest:
-        raise ValueError(f"{path}: made for another model (weights {recipe.model_hash[:12]}…)")
-    return recipe
 
 
 def without_anchor(recipe: Recipe) -> Recipe:
@@ -106,14 +91,13 @@ def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before
 def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                 seeds: Sequence[int] | None = None, device: Any = "cpu",
                 progress: Progress | None = None, directory: Path | None = None) -> dict[str, Any]:
-    directory = directory or shipped_dir()
+    directory = directory or bundled.checkpoints_dir()
     seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
     renderer = Renderer(generator, device)
     digest = model_hash(generator)
     # every file read before any sampling, so a wrong directory fails at once
-    recipes = {goal.name: load_recipe(directory / "recipes" / goal.file_name, digest) for goal in GOALS}
-    directions = {stem: load_direction(directory / "directions" / f"{stem}.npy", model_hash=digest,
-                                       w_dim=generator.w_dim, num_ws=generator.num_ws)
+    recipes = {goal.name: read_recipe(directory / "recipes" / goal.file_name, digest) for goal in GOALS}
+    directions = {stem: read_direction(directory / "directions" / f"{stem}.npy", generator, digest)
                   for stem in dict.fromkeys(GOAL_DIRECTIONS[goal.attribute] for goal in GOALS)}
     samples = draw_samples(generator, classifier, seeds, [])
     before = _Before(seeds, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
