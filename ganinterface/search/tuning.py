@@ -14,7 +14,7 @@ from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.masks import rasterize, rasterize_layer
 from ganinterface.engine.renderer import to_uint8_image
 from ganinterface.engine.scene import Anchor, Mask, Recipe
-from ganinterface.models.base import GeneratorBase
+from ganinterface.models.base import GeneratorBase, LayerInfo
 from ganinterface.search.metrics import dilate
 from ganinterface.search.placement import LOCALITY_DILATION, placed_masks
 from ganinterface.search.samples import Samples
@@ -25,7 +25,8 @@ class TuningRenderer:
     own code (``kinds.edited_ws``, ``kinds.layer_hooks``) applied to a batch of samples at once, so
     a search trial costs a fraction of rendering the seeds one scene at a time.  Where the recipe
     leaves ws alone, anchors read the features the samples were drawn with, and where each mask
-    lands is remembered across trials."""
+    lands is remembered across trials.  It is the kinds' context for all the samples as drawn;
+    ``_TuningBatch`` for a batch of them, with the recipe's ws."""
 
     def __init__(self, generator: GeneratorBase, tuning: Samples, batch: int = 32):
         self.generator, self.tuning, self.batch = generator, tuning, batch
@@ -46,10 +47,8 @@ class TuningRenderer:
         """Where ``mask`` lands at ``layer`` on every tuning sample as drawn (unedited ws)."""
         key = (mask, anchor, layer)
         if key not in self._placements:
-            info = self.generator.layers[layer]
             masks = self._placed(mask, anchor)
-            self._placements[key] = Placement(masks, np.stack([
-                rasterize_layer(placed, info.height, info.width, info.margin) for placed in masks]))
+            self._placements[key] = Placement(masks, _rasters(masks, self.generator.layers[layer]))
         return self._placements[key]
 
     def other_ws(self, seed: int) -> torch.Tensor:
@@ -80,7 +79,7 @@ class TuningRenderer:
     @torch.no_grad()
     def images(self, recipe: Recipe) -> np.ndarray:
         drawn = torch.from_numpy(self.tuning.ws).to(self.device)
-        ws = kinds.edited_ws(drawn, recipe.edits, _TuningBatch(self, slice(None), drawn))
+        ws = kinds.edited_ws(drawn, recipe.edits, self)
         ws_edited = not torch.equal(ws, drawn)
         images = []
         for start in range(0, len(self.tuning.seeds), self.batch):
@@ -96,7 +95,7 @@ class TuningRenderer:
 class _TuningBatch:
     """What the edit kinds ask while they apply a recipe to some rows of the tuning samples."""
 
-    def __init__(self, tuner: TuningRenderer, rows: slice, ws: torch.Tensor, ws_edited: bool = False):
+    def __init__(self, tuner: TuningRenderer, rows: slice, ws: torch.Tensor, ws_edited: bool):
         self.generator, self.device = tuner.generator, tuner.device
         self._tuner, self._rows, self._ws, self._ws_edited = tuner, rows, ws, ws_edited
 
@@ -113,8 +112,11 @@ class _TuningBatch:
         # the recipe moved ws: its anchors read the features of the moved ws
         k = self.generator.layer_index(anchor.layer)
         out = self.generator.synthesize(self._ws, stop=k + 1, taps=[anchor.layer], noise_mode="const")
-        info, anchor_info = self.generator.layers[layer], self.generator.layers[k]
-        masks = [follow_anchor(mask, anchor, features, anchor_info)
+        masks = [follow_anchor(mask, anchor, features, self.generator.layers[k])
                  for features in out.taps[anchor.layer].float().cpu().numpy()]
-        return Placement(masks, np.stack([rasterize_layer(placed, info.height, info.width, info.margin)
-                                          for placed in masks]))
+        return Placement(masks, _rasters(masks, self.generator.layers[layer]))
+
+
+def _rasters(masks: Sequence[Mask], info: LayerInfo) -> np.ndarray:
+    """(N, h, w): each placed mask at the layer, its margin kept clear."""
+    return np.stack([rasterize_layer(mask, info.height, info.width, info.margin) for mask in masks])
