@@ -333,6 +333,7 @@ def measured(renderer, classifier, seeds, edits, regions, goal):
             "mask_area": np.mean(regions), "eligible": int(eligible.sum()), "pairs": len(kept)}
 
 
+@pytest.mark.slow
 def test_edit_report_figures_are_measured_from_the_renders(kit):
     """The report's figures for each recipe (anchored and not) and its direction, against the same
     figures computed here from the Renderer's images, the masks placed here."""
@@ -359,6 +360,7 @@ def test_edit_report_figures_are_measured_from_the_renders(kit):
                 assert figures[key] == pytest.approx(expected[key], abs=1e-4, nan_ok=True), (goal.name, key)
 
 
+@pytest.mark.slow
 def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(kit):
     """The figures the search chose each recipe by, against the same figures measured here on its
     tuning seeds from the Renderer's images.  The search renders in batches, whose rounding moves a
