@@ -43,6 +43,18 @@ def apply_theme(app) -> None:
     app.setPalette(palette)
 
 
+def app_icon():
+    """The bundled icon, one PNG per size (so Qt needs no SVG plugin)."""
+    from PySide6.QtGui import QIcon
+
+    from ganinterface import bundled
+
+    icon = QIcon()
+    for path in sorted(bundled.resources_dir().glob("ganinterface-*.png")):
+        icon.addFile(str(path))
+    return icon
+
+
 GUI_SWITCH_INTERVAL = 0.001  # seconds
 
 
@@ -70,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("ganinterface")
     pg.setConfigOptions(imageAxisOrder="row-major")
     apply_theme(app)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("ganinterface")  # Wayland shows the icon of the desktop entry so named
     window = MainWindow()
     previous_hook = _report_unexpected_errors(window)
     try:
