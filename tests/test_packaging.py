@@ -3,11 +3,24 @@ into a fresh environment, and its icon and desktop files."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+# setup.py maps these top-level folders into the package; an installed tree has them inside it
+MAPPED_DATA = {"checkpoints": "ganinterface/checkpoints", "resources": "ganinterface/resources"}
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
@@ -18,8 +31,197 @@ def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
     return result
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def _assert_builtin_portrait(path: Path) -> None:
+    """An image of the built-in model's size (its config's [H, W]) with something in it."""
+    config = json.loads((REPO / "checkpoints/portraits-128x64.json").read_text())
+    pixels = _pixels(path)
+    assert pixels.shape == (*config["resolution"], 3), path
+    assert pixels.reshape(-1, 3).std(axis=0).min() > 10, f"{path} is nearly uniform"
+
+
+def _shipped_recipe_names() -> list[str]:
+    return sorted(path.name for path in (REPO / "checkpoints/recipes").glob("*.json"))
+
+
 # ---- version -------------------------------------------------------------------------------------
 
 def test_version_command_prints_the_installed_version(tmp_path):
     result = _run([sys.executable, "-m", "ganinterface", "--version"], cwd=tmp_path)
     assert result.stdout == f"ganinterface {importlib.metadata.version('ganinterface')}\n"
+
+
+# ---- zip import ----------------------------------------------------------------------------------
+
+ZIP_PROBE = """
+import json, sys
+import ganinterface
+from ganinterface import bundled
+print(json.dumps({"module": ganinterface.__file__, "model": str(bundled.builtin_checkpoint()),
+                  "recipes": [path.name for path in bundled.shipped_recipes()]}))
+"""
+
+
+def _zip_installed_tree(archive: Path) -> None:
+    """ganinterface/ with the mapped data folders inside it, as a wheel installs them."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zipped:
+        sources = [(REPO / "ganinterface", "ganinterface")]
+        sources += [(REPO / folder, inside) for folder, inside in MAPPED_DATA.items()]
+        for folder, inside in sources:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    zipped.write(path, f"{inside}/{path.relative_to(folder).as_posix()}")
+
+
+@pytest.fixture(scope="module")
+def zipped_package(tmp_path_factory) -> Path:
+    archive = tmp_path_factory.mktemp("zipped") / "ganinterface.zip"
+    _zip_installed_tree(archive)
+    return archive
+
+
+def _zip_environment(archive: Path, cache: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(archive), "XDG_CACHE_HOME": str(cache)}
+
+
+def test_bundled_data_is_extracted_to_the_cache_when_imported_from_a_zip(zipped_package, tmp_path):
+    archive, cache = zipped_package, tmp_path / "cache"
+    env = _zip_environment(archive, cache)
+    probe = [sys.executable, "-c", ZIP_PROBE]
+    found = json.loads(_run(probe, cwd=tmp_path, env=env).stdout)
+
+    assert Path(found["module"]).is_relative_to(archive)
+    model = Path(found["model"])
+    assert model.is_relative_to(cache) and model.is_file()
+    original = REPO / "checkpoints" / model.name
+    assert model.stat().st_size == original.stat().st_size
+    assert _digest(model) == _digest(original)
+    assert (model.parent / "portraits-128x64.json").is_file()  # the loader reads the config beside it
+    assert found["recipes"] == _shipped_recipe_names()
+
+    written = model.stat().st_mtime_ns
+    again = json.loads(_run(probe, cwd=tmp_path, env=env).stdout)
+    assert again["model"] == found["model"] and model.stat().st_mtime_ns == written  # extracted once
+
+
+def test_renders_the_builtin_model_when_imported_from_a_zip(zipped_package, tmp_path):
+    env = _zip_environment(zipped_package, tmp_path / "cache")
+    _run([sys.executable, "-m", "ganinterface", "render", "--seeds", "0", "-o", "seed{seed}.png"],
+         cwd=tmp_path, env=env)
+    _assert_builtin_portrait(tmp_path / "seed0.png")
+
+
+# ---- wheel in a fresh environment ----------------------------------------------------------------
+
+# what the build reads; copied out so the build leaves nothing (build/, *.egg-info) in the checkout
+BUILD_INPUTS = ["pyproject.toml", "setup.py", "README.md", "ganinterface", "checkpoints", "resources"]
+
+WHEEL_PROBE = """
+import json, sys
+import ganinterface
+from ganinterface import bundled
+from ganinterface.cli import main
+
+recipes = bundled.shipped_recipes()
+exits = {path.name: main(["apply-recipe", str(path), "--seeds", "0", "-o", f"{path.stem}.png"])
+         for path in recipes}
+print(json.dumps({"module": ganinterface.__file__, "exits": exits,
+                  "resources": sorted(path.name for path in bundled.resources_dir().iterdir())}))
+"""
+
+
+def _build_wheel(folder: Path) -> Path:
+    source = folder / "source"
+    source.mkdir(parents=True)
+    for name in BUILD_INPUTS:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(source)],
+         cwd=folder, timeout=300)
+    [wheel] = folder.glob("ganinterface-*.whl")
+    return wheel
+
+
+def _fresh_environment(folder: Path, wheel: Path) -> Path:
+    """A new virtual environment with the wheel (not editable) and its dependencies; torch is the
+    release the tests run with, as the README installs torch first."""
+    _run([sys.executable, "-m", "venv", str(folder)], cwd=folder.parent)
+    python = folder / "bin" / "python"
+    torch_release = torch.__version__.split("+")[0]
+    # --no-compile: byte-compiling torch's thousands of modules would double the install time
+    _run([str(python), "-m", "pip", "install", "-q", "--no-compile", f"torch=={torch_release}",
+          str(wheel)], cwd=folder.parent, timeout=900)
+    return folder
+
+
+@pytest.mark.slow
+def test_wheel_installed_in_a_fresh_environment_renders_and_applies_every_recipe(tmp_path):
+    wheel = _build_wheel(tmp_path / "wheel")
+    environment = _fresh_environment(tmp_path / "venv", wheel)
+    work = tmp_path / "work"  # outside the checkout, which is not on the path
+    work.mkdir()
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    command = str(environment / "bin" / "ganinterface")
+
+    version = _run([command, "--version"], cwd=work, env=env).stdout
+    assert version == f"ganinterface {wheel.name.split('-')[1]}\n"
+    _run([command, "render", "--seeds", "0-1", "-o", "render-{seed}.png"], cwd=work, env=env)
+    for seed in (0, 1):
+        _assert_builtin_portrait(work / f"render-{seed}.png")
+    assert not np.array_equal(_pixels(work / "render-0.png"), _pixels(work / "render-1.png"))
+
+    probe = _run([str(environment / "bin" / "python"), "-c", WHEEL_PROBE], cwd=work, env=env)
+    found = json.loads(probe.stdout.splitlines()[-1])
+    assert Path(found["module"]).is_relative_to(environment / "lib")
+    assert sorted(found["exits"]) == _shipped_recipe_names()
+    assert set(found["exits"].values()) == {0}
+    plain = _pixels(work / "render-0.png")
+    for name in found["exits"]:
+        edited = work / f"{Path(name).stem}.png"
+        _assert_builtin_portrait(edited)
+        assert not np.array_equal(_pixels(edited), plain), f"{name} changed nothing"
+    assert {"ganinterface.svg", "ganinterface-48.png", "ganinterface-128.png",
+            "ganinterface-256.png"} <= set(found["resources"])
+
+
+# ---- icon ----------------------------------------------------------------------------------------
+
+ICON_SIZES = (48, 128, 256)
+
+
+def test_icon_pngs_are_square_at_each_size():
+    for size in ICON_SIZES:
+        image = Image.open(REPO / "resources" / f"ganinterface-{size}.png")
+        assert image.size == (size, size) and image.mode == "RGBA"
+        assert np.asarray(image)[..., :3].reshape(-1, 3).std(axis=0).min() > 20
+
+
+def test_icon_pngs_are_renderings_of_the_svg(tmp_path):
+    converter = shutil.which("rsvg-convert")
+    if converter is None:
+        pytest.skip("rsvg-convert (Debian: librsvg2-bin) is not installed")
+    for size in ICON_SIZES:
+        fresh = tmp_path / f"{size}.png"
+        _run([converter, "-w", str(size), "-h", str(size), str(REPO / "resources/ganinterface.svg"),
+              "-o", str(fresh)], cwd=tmp_path)
+        committed = np.asarray(Image.open(REPO / f"resources/ganinterface-{size}.png"), dtype=float)
+        assert np.abs(np.asarray(Image.open(fresh), dtype=float) - committed).mean() < 1, size
+
+
+def test_window_icon_has_every_size(qapp):
+    from ganinterface.ui.app import app_icon
+
+    sizes = {(size.width(), size.height()) for size in app_icon().availableSizes()}
+    assert sizes == {(size, size) for size in ICON_SIZES}
