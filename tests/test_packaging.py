@@ -3,6 +3,7 @@ into a fresh environment, and its icon and desktop files."""
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import importlib.metadata
 import json
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -225,3 +227,76 @@ def test_window_icon_has_every_size(qapp):
 
     sizes = {(size.width(), size.height()) for size in app_icon().availableSizes()}
     assert sizes == {(size, size) for size in ICON_SIZES}
+
+
+# ---- desktop entry and AppStream metadata -------------------------------------------------------
+
+PACKAGING = REPO / "packaging"
+METAINFO = PACKAGING / "io.github.ganinterface.metainfo.xml"
+
+
+def _desktop_entry(path: Path) -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read(path, encoding="utf-8")
+    return parser["Desktop Entry"]
+
+
+def _install_desktop(prefix: Path, executable: str) -> Path:
+    _run(["bash", str(PACKAGING / "install-desktop.sh"), str(prefix), executable], cwd=prefix.parent)
+    return prefix / "share"
+
+
+def test_desktop_entry_runs_the_command_with_the_bundled_icon():
+    entry = _desktop_entry(PACKAGING / "ganinterface.desktop")
+    scripts = {point.name for point in importlib.metadata.distribution("ganinterface").entry_points
+               if point.group == "console_scripts"}
+    assert entry["Type"] == "Application"
+    assert entry["Exec"].split()[0] in scripts
+    assert (REPO / "resources" / f"{entry['Icon']}.svg").is_file()
+    assert entry["Categories"].endswith(";") and entry["Name"] and entry["Comment"]
+
+
+def test_metainfo_names_the_package_its_launcher_and_screenshots():
+    root = ElementTree.parse(METAINFO).getroot()
+    metadata = importlib.metadata.metadata("ganinterface")
+    assert root.tag == "component" and root.get("type") == "desktop-application"
+    assert root.findtext("id") == METAINFO.name.removesuffix(".metainfo.xml")
+    assert root.findtext("name") == metadata["Name"]
+    assert root.findtext("project_license") == metadata["License"]
+    assert root.findtext("metadata_license") and root.findtext("summary")
+    assert root.find("description/p").text.strip()
+    assert (PACKAGING / root.findtext("launchable[@type='desktop-id']")).is_file()
+    assert root.findtext("provides/binary") == _desktop_entry(
+        PACKAGING / "ganinterface.desktop")["Exec"].split()[0]
+    assert root.find("content_rating").get("type").startswith("oars-")
+    assert root.find("releases/release").get("version") == importlib.metadata.version("ganinterface")
+    images = [image.text for image in root.iterfind("screenshots/screenshot/image")]
+    assert images and all(image.startswith("https://") for image in images)
+    for image in images:  # each shows a screenshot kept in the repository
+        assert (REPO / "docs" / image.rpartition("/docs/")[2]).is_file(), image
+
+
+def test_installed_desktop_files_run_the_given_executable(tmp_path):
+    share = _install_desktop(tmp_path / "prefix", "/opt/an app/ganinterface")
+    entry = _desktop_entry(share / "applications/ganinterface.desktop")
+    assert entry["Exec"] == '"/opt/an app/ganinterface" %f'
+    for size in ICON_SIZES:
+        icon = share / f"icons/hicolor/{size}x{size}/apps/ganinterface.png"
+        assert Image.open(icon).size == (size, size)
+    assert (share / "icons/hicolor/scalable/apps/ganinterface.svg").is_file()
+    assert (share / "metainfo" / METAINFO.name).read_bytes() == METAINFO.read_bytes()
+
+
+def test_installed_desktop_files_pass_the_freedesktop_validators(tmp_path):
+    validators = {name: shutil.which(name) for name in ("desktop-file-validate", "appstreamcli")}
+    missing = [name for name, path in validators.items() if path is None]
+    if missing:
+        pytest.skip(f"{' and '.join(missing)} not installed (Debian: desktop-file-utils, appstream)")
+    share = _install_desktop(tmp_path / "prefix", "ganinterface")
+    result = _run([validators["desktop-file-validate"], str(share / "applications/ganinterface.desktop")],
+                  cwd=tmp_path)
+    assert result.stdout == "", result.stdout  # hints and warnings are printed, errors fail
+    # validate-tree also checks that the launchable desktop file is installed beside it
+    _run([validators["appstreamcli"], "validate-tree", "--no-net", str(tmp_path / "prefix")],
+         cwd=tmp_path)
