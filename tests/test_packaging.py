@@ -41,11 +41,16 @@ def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
+def _builtin_resolution() -> tuple[int, int]:
+    """The built-in model's [H, W], as its config says."""
+    height, width = json.loads((REPO / "checkpoints/portraits-128x64.json").read_text())["resolution"]
+    return height, width
+
+
 def _assert_builtin_portrait(path: Path) -> None:
-    """An image of the built-in model's size (its config's [H, W]) with something in it."""
-    config = json.loads((REPO / "checkpoints/portraits-128x64.json").read_text())
+    """An image of the built-in model's size with something in it."""
     pixels = _pixels(path)
-    assert pixels.shape == (*config["resolution"], 3), path
+    assert pixels.shape == (*_builtin_resolution(), 3), path
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10, f"{path} is nearly uniform"
 
 
@@ -300,3 +305,23 @@ def test_installed_desktop_files_pass_the_freedesktop_validators(tmp_path):
     # validate-tree also checks that the launchable desktop file is installed beside it
     _run([validators["appstreamcli"], "validate-tree", "--no-net", str(tmp_path / "prefix")],
          cwd=tmp_path)
+
+
+# ---- the self-test that packaging/build.sh runs in the bundle ------------------------------------
+
+def test_selftest_closes_the_window_after_its_first_frame(qtbot, tmp_path, monkeypatch, capsys):
+    from ganinterface.ui import app as ui_app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # QSettings stay out of the real home
+    assert ui_app.main(["--selftest"]) == 0
+    height, width = _builtin_resolution()
+    assert f"shows a {height}x{width} frame" in capsys.readouterr().out
+
+
+def test_selftest_fails_when_no_frame_comes_in_time(qtbot, tmp_path, monkeypatch, capsys):
+    from ganinterface.ui import app as ui_app
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(ui_app, "SELFTEST_TIMEOUT_S", 0.001)  # before the model has even loaded
+    assert ui_app.main(["--selftest"]) == 1
+    assert "no frame within" in capsys.readouterr().err
