@@ -54,6 +54,11 @@ def _assert_builtin_portrait(path: Path) -> None:
     assert pixels.reshape(-1, 3).std(axis=0).min() > 10, f"{path} is nearly uniform"
 
 
+def _data_files(folder: Path) -> list[str]:
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*")
+                  if path.is_file() and path.suffix not in (".py", ".pyc"))
+
+
 def _shipped_recipe_names() -> list[str]:
     return sorted(path.name for path in (REPO / "checkpoints/recipes").glob("*.json"))
 
@@ -68,7 +73,7 @@ def test_version_command_prints_the_installed_version(tmp_path):
 # ---- zip import ----------------------------------------------------------------------------------
 
 ZIP_PROBE = """
-import json, sys
+import json
 import ganinterface
 from ganinterface import bundled
 print(json.dumps({"module": ganinterface.__file__, "model": str(bundled.builtin_checkpoint()),
@@ -131,16 +136,16 @@ def test_renders_the_builtin_model_when_imported_from_a_zip(zipped_package, tmp_
 BUILD_INPUTS = ["pyproject.toml", "setup.py", "README.md", "ganinterface", "checkpoints", "resources"]
 
 WHEEL_PROBE = """
-import json, sys
+import json
 import ganinterface
 from ganinterface import bundled
 from ganinterface.cli import main
 
-recipes = bundled.shipped_recipes()
 exits = {path.name: main(["apply-recipe", str(path), "--seeds", "0", "-o", f"{path.stem}.png"])
-         for path in recipes}
+         for path in bundled.shipped_recipes()}
 print(json.dumps({"module": ganinterface.__file__, "exits": exits,
-                  "resources": sorted(path.name for path in bundled.resources_dir().iterdir())}))
+                  "checkpoints": str(bundled.checkpoints_dir()),
+                  "resources": str(bundled.resources_dir())}))
 """
 
 
@@ -191,16 +196,20 @@ def test_wheel_installed_in_a_fresh_environment_renders_and_applies_every_recipe
 
     probe = _run([str(environment / "bin" / "python"), "-c", WHEEL_PROBE], cwd=work, env=env)
     found = json.loads(probe.stdout.splitlines()[-1])
-    assert Path(found["module"]).is_relative_to(environment / "lib")
-    assert sorted(found["exits"]) == _shipped_recipe_names()
-    assert set(found["exits"].values()) == {0}
+    for path in (found["module"], found["checkpoints"], found["resources"]):
+        assert Path(path).is_relative_to(environment / "lib"), path
+    for folder in MAPPED_DATA:  # every data file of the checkout's folder is in the wheel
+        assert _data_files(Path(found[folder])) == _data_files(REPO / folder), folder
+    _assert_every_recipe_edited_seed_0(found["exits"], work)
+
+
+def _assert_every_recipe_edited_seed_0(exits: dict[str, int], work: Path) -> None:
+    assert sorted(exits) == _shipped_recipe_names() and set(exits.values()) == {0}
     plain = _pixels(work / "render-0.png")
-    for name in found["exits"]:
+    for name in exits:
         edited = work / f"{Path(name).stem}.png"
         _assert_builtin_portrait(edited)
         assert not np.array_equal(_pixels(edited), plain), f"{name} changed nothing"
-    assert {"ganinterface.svg", "ganinterface-48.png", "ganinterface-128.png",
-            "ganinterface-256.png"} <= set(found["resources"])
 
 
 # ---- icon ----------------------------------------------------------------------------------------
