@@ -10,8 +10,9 @@
 #
 # Steps: build the wheel and unpack it, so the bundle carries exactly the wheel's code and package
 # data; run PyInstaller on packaging/ganinterface.spec (work files in build/bundle/); then run the
-# bundle from outside the checkout: --version, a render of the built-in model, and the window
-# offscreen until it shows its first frame (--selftest). Takes minutes of heavy CPU.
+# bundle from outside the checkout: --version, a render of the built-in model, the window
+# offscreen until it shows its first frame (--selftest), and one training step with a spawned
+# worker process. Takes minutes of heavy CPU.
 # The bundle runs where it was built and on newer Linux systems (it links the build machine's glibc).
 set -euo pipefail
 
@@ -49,4 +50,8 @@ assert pixels.reshape(-1, 3).std(axis=0).min() > 10, "the bundle rendered a blan
 print(f"the bundle rendered a {pixels.shape[0]}x{pixels.shape[1]} portrait")
 EOF
 QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME=$check timeout 180 "$bundle/ganinterface" --selftest
+# worker processes are spawned as the bundle's own executable: one training step with one
+"$bundle/ganinterface" train-demo --kimg 0.004 --batch 4 --data-workers 1 --device cpu \
+  --no-export --run-dir "$check/run" > train.log 2>&1 || { cat train.log; exit 1; }
+echo "worker processes start (train-demo, one step with a data worker)"
 echo "bundle size: $(du -sh "$bundle" | cut -f1) ($bundle)"
