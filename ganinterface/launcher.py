@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    # In the PyInstaller bundle, worker processes (spawned, e.g. by train-demo) start as this very
+    # program with multiprocessing's arguments; this runs them. Elsewhere it does nothing.
+    multiprocessing.freeze_support()
     argv = sys.argv[1:] if argv is None else argv
     from ganinterface.cli import COMMANDS
 

@@ -46,7 +46,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     "With no command, opens the window.")
     parser.add_argument("--version", action="version", version=f"ganinterface {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    modules = ([COMMANDS[command]] if command in COMMANDS
+               else [] if command == "--version"  # needs no command module (several import torch)
+               else COMMANDS.values())
     for module_name in dict.fromkeys(modules):
         try:
             module = importlib.import_module(f"ganinterface.cli.{module_name}")

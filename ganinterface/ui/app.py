@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("path", nargs="?",
                         help="a generator checkpoint (.pkl, .pt, .safetensors) or a saved scene "
                              "(.json, or a .png exported by ganinterface); none: the built-in model")
+    # for packaging/build.sh: does a built app start and draw? (exit 0 after the first frame)
+    parser.add_argument("--selftest", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -41,6 +43,18 @@ def apply_theme(app) -> None:
     for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(110, 110, 110))
     app.setPalette(palette)
+
+
+def app_icon():
+    """The bundled icon, one PNG per size (so Qt needs no SVG plugin)."""
+    from PySide6.QtGui import QIcon
+
+    from ganinterface import bundled
+
+    icon = QIcon()
+    for path in sorted(bundled.resources_dir().glob("ganinterface-*.png")):
+        icon.addFile(str(path))
+    return icon
 
 
 GUI_SWITCH_INTERVAL = 0.001  # seconds
@@ -70,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("ganinterface")
     pg.setConfigOptions(imageAxisOrder="row-major")
     apply_theme(app)
+    app.setWindowIcon(app_icon())
+    app.setDesktopFileName("ganinterface")  # Wayland shows the icon of the desktop entry so named
     window = MainWindow()
     previous_hook = _report_unexpected_errors(window)
     try:
@@ -77,9 +93,43 @@ def main(argv: list[str] | None = None) -> int:
         is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
         if not (is_scene and window.documents.open_scene(args.path)):
             window.load_model_async(None if is_scene else args.path)
-        return app.exec()
+        verdict = _close_after_first_frame(window) if args.selftest else None
+        code = app.exec()
+        return code if verdict is None else verdict["code"]
     finally:
         sys.excepthook = previous_hook
+
+
+SELFTEST_TIMEOUT_S = 60.0
+
+
+def _close_after_first_frame(window: Any) -> dict[str, int]:
+    """``--selftest``: close the window once it shows a frame; the verdict's code is 0 then, 1 if
+    no frame came within ``SELFTEST_TIMEOUT_S``."""
+    from PySide6.QtCore import QTimer
+
+    verdict = {"code": 1}
+    poll = QTimer(window)
+
+    def check() -> None:
+        if window.last_result is not None:
+            poll.stop()
+            height, width = window.last_result.image.shape[:2]
+            print(f"ganinterface --selftest: the window shows a {height}x{width} frame")
+            verdict["code"] = 0
+            window.close()
+
+    def give_up() -> None:
+        if poll.isActive():
+            poll.stop()
+            print(f"ganinterface --selftest: no frame within {SELFTEST_TIMEOUT_S:g} s",
+                  file=sys.stderr)
+            window.close()
+
+    poll.timeout.connect(check)
+    poll.start(100)
+    QTimer.singleShot(int(SELFTEST_TIMEOUT_S * 1000), give_up)
+    return verdict
 
 
 def _report_unexpected_errors(window: Any) -> Callable[..., Any]:
