@@ -3,13 +3,14 @@ from the features as they were when the drag began."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
 import pytest
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.gestures import FILL_SCALE, PaintSettings, Painter, brush_radius
+from ganinterface.engine.gestures import PaintSettings, Painter, brush_radius
 from ganinterface.engine.kinds import FeatureEdit
 from ganinterface.engine.scene import Mask, Rect, Scene, Stroke
 
@@ -137,14 +138,31 @@ def test_resample_takes_a_random_seed_and_each_region_is_its_own_row():
     assert stack.labels() == ["Resample region", "Resample region"]
 
 
-def test_fill_copies_from_about_the_rectangles_centre():
-    paint, stack, _ = painter()
-    paint.fill((0.2, 0.4, 0.6, 0.5), SETTINGS)
-    paint.fill((0.2, 0.4, 0.2, 0.5), SETTINGS)  # no width: nothing
-    (edit,) = stack.scene.edits
-    assert edit.kind == "feature_copy" and edit.scale == FILL_SCALE == 1.8
-    assert edit.centre == pytest.approx((0.4, 0.45))
-    assert edit.name == "fill 1" and stack.labels() == ["Fill region"]
+def test_fill_copies_the_whole_rectangle_from_its_best_side_at_the_layer_and_every_later_one():
+    image = np.full((64, 64, 3), 200, np.uint8)
+    image[:, 30:] = 40  # dark on the right: the left half is what surrounds a box on the left
+    image[20:30, 10:20] = (255, 0, 0)  # the object to remove
+    layers = ("b8.conv1", LAYER, "b16.torgb", "b32.conv0")
+    settings = dataclasses.replace(SETTINGS, layers=layers, image=image)
+    paint, stack, messages = painter()
+    paint.fill((10 / 64, 20 / 64, 20 / 64, 30 / 64), settings)
+    paint.fill((0.2, 0.4, 0.2, 0.5), settings)  # no width: nothing
+    edits = stack.scene.edits
+    assert [e.layer for e in edits] == [LAYER, "b16.torgb", "b32.conv0"]
+    assert {(e.kind, e.name, e.scale, e.amount) for e in edits} == {("feature_copy", "fill 1", 1.0, 1.0)}
+    assert {e.mask for e in edits} == {Mask((Rect(10 / 64, 20 / 64, 20 / 64, 30 / 64, softness=0.25),))}
+    # up or down stays on the light left half; right would reach the dark half
+    assert edits[0].offset[0] == 0 and edits[0].offset[1] != 0
+    assert len(cmd.edit_groups(edits)) == 1 and stack.labels() == ["Fill region"]
+    assert "Filled from" in messages[-1]
+
+
+def test_a_fill_with_no_room_around_it_adds_nothing_and_says_why():
+    settings = dataclasses.replace(SETTINGS, layers=(LAYER,), image=np.zeros((32, 16, 3), np.uint8))
+    paint, stack, messages = painter()
+    paint.fill((0.05, 0.05, 0.95, 0.95), settings)
+    assert stack.scene.edits == ()
+    assert "no room beside the rectangle" in messages[-1] and "smaller" in messages[-1]
 
 
 def test_style_mix_is_one_named_step():

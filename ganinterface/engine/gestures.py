@@ -17,12 +17,10 @@ import numpy as np
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.analysis import AnalysisError, anchor_from
+from ganinterface.engine.fill import FillError, find_fill_source
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, RegionResample, StyleMix
-from ganinterface.engine.scene import Anchor, Mask, Rect, Shape, Stroke
+from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect, Shape, Stroke
 
-# The Fill tool copies from FILL_SCALE times as far from the rectangle's centre: a ring around it,
-# about as wide as the rectangle's half-size, where the surroundings of what is removed are.
-FILL_SCALE = 1.8
 RESAMPLE_SEEDS = 100_000  # a resampled region takes its features from a seed below this
 
 
@@ -38,6 +36,8 @@ class PaintSettings:
     subtract: bool = False  # the left button subtracts (and the right one adds)
     anchored: bool = False  # anchor new edits where their channels peak in ``features``
     features: np.ndarray | None = None  # (C, h, w) of ``layer`` as shown: where anchors are measured
+    layers: tuple[str, ...] = ()  # every synthesis layer of the model, in order
+    image: np.ndarray | None = None  # (H, W, 3) the picture shown: where Fill looks for a source
 
 
 def brush_radius(diameter_pixels: float, image_height: int) -> float:
@@ -128,12 +128,24 @@ class Painter:
             self.stack.push(cmd.add_edit(edit, "Resample region"))
 
     def fill(self, box: tuple[float, float, float, float], settings: PaintSettings) -> None:
-        """Fill ``box`` at the layer with this portrait's own features from around it."""
-        if settings.layer and not is_flat(box):
-            centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-            edit = FeatureCopy(settings.layer, Mask((Rect(*box, softness=settings.softness),)),
-                               scale=FILL_SCALE, centre=centre, name=self._unused_name("fill"))
-            self.stack.push(cmd.add_edit(edit, "Fill region"))
+        """Remove what ``box`` covers: from the layer on, every layer copies its features from the
+        side of the box whose surroundings match the box's own (``engine.fill``); one undo step,
+        one row of the edit stack."""
+        if not settings.layer or is_flat(box) or settings.image is None:
+            return
+        try:
+            source = find_fill_source(settings.image, box)
+        except FillError as error:
+            self.notify(f"Fill: {error}")
+            return
+        layers = settings.layers[settings.layers.index(settings.layer):] if settings.layer in \
+            settings.layers else (settings.layer,)
+        name = self._unused_name("fill")
+        mask = Mask((Rect(*box, softness=settings.softness),))
+        edits = tuple(FeatureCopy(layer, mask, offset=source.offset, name=name) for layer in layers)
+        self.stack.push(cmd.apply_recipe(Recipe(edits=edits, name=name), "Fill region"))
+        self.notify(f"Filled from {source.side} of the rectangle, at {settings.layer} and the "
+                    f"{len(layers) - 1} layers after it (Ctrl+Z undoes it)")
 
     def style_mix(self, seed: int, first: int) -> None:
         """Take the styles from ws row ``first`` on from ``seed``."""

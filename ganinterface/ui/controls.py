@@ -30,8 +30,8 @@ TOOLS = (  # tool, name, key, tooltip
     (Tool.REGION, "Region", "M", "Mark the region used to rank channels"),
     (Tool.RESAMPLE, "Resample", "F", "Drag a rectangle to regenerate it, at the current layer, from "
      "another seed (a new fill each time)"),
-    (Tool.FILL, "Fill", "G", "Drag a rectangle over something to remove: at the current layer it "
-     "takes this portrait's own features from around it"),
+    (Tool.FILL, "Fill", "G", "Drag a rectangle over something to remove: from the current layer on it "
+     "takes this portrait's own features from beside it"),
 )
 BRUSH_STEP = 2  # image pixels per [ or ]
 QUICK_START_HINT = ("New here? Help ▸ Quick start (F1) shows how to find and edit a feature in four "

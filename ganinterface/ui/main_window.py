@@ -277,10 +277,12 @@ class MainWindow(QMainWindow):
 
     def paint_settings(self) -> PaintSettings:
         panel, controls = self.features_panel, self.controls
+        layers = tuple(info.name for info in self.model.shape.layers) if self.model else ()
+        image = self.last_result.image if self.last_result is not None else None
         return PaintSettings(panel.current_layer(), panel.selected_channels(), panel.channel_count(),
                              controls.strength.value(), controls.softness.value(),
                              controls.subtract.isChecked(), controls.anchor.isChecked(),
-                             panel.features())
+                             panel.features(), layers, image)
 
     def _brush_size_changed(self, size: int) -> None:
         radius = brush_radius(size, self.canvas.image_size()[0])  # the brush is in image pixels
