@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGraphic
 
 from ganinterface.engine import colormap
 from ganinterface.engine.kinds.feature import format_channels, parse_channels
+from ganinterface.ui.elided_label import ElidedLabel
 
 
 MAX_GRID_VALUES = 4_000_000  # a bigger layer is shown at every k-th pixel to keep the GUI quick
@@ -385,7 +386,7 @@ class ChannelView(QWidget):
         self.canvas.set_smooth(False)  # a channel's own pixels: show its true resolution
         self.canvas.setToolTip("The opened channel. Paint here with the Brush or Rectangle tool: "
                                "the edit goes to the selected channels of this layer")
-        self.readout = QLabel("")
+        self.readout = ElidedLabel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.gestures import PaintSettings, Painter, brush_radius
@@ -31,6 +31,7 @@ from ganinterface.ui.controls import Controls
 from ganinterface.ui.directions_panel import DirectionsPanel
 from ganinterface.ui.documents import Documents
 from ganinterface.ui.edits_panel import EditsPanel
+from ganinterface.ui.elided_label import ElidedLabel
 from ganinterface.ui.feature_views import FeatureViews
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel
 from ganinterface.ui.latent_panel import LatentPanel
@@ -60,7 +61,7 @@ class MainWindow(QMainWindow):
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
 
         self.canvas = ImageCanvas()
-        self.readout = QLabel("")
+        self.readout = ElidedLabel()  # its space is kept: nothing moves when it fills
         central = QWidget()
         central_layout = QVBoxLayout(central)
         central_layout.setContentsMargins(0, 0, 0, 0)
