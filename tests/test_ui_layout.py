@@ -3,6 +3,7 @@ screen, nothing is clipped.  Driven offscreen with real mouse events where the m
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -66,3 +67,38 @@ def test_an_elided_label_keeps_its_size_and_cuts_long_lines(qtbot):
     assert first.endswith("…") and second == "short" and label.is_elided()
     label.setText("fits\nfits")
     assert label.shown_lines() == ["fits", "fits"] and not label.is_elided()
+
+def test_the_readout_and_the_brush_outline_go_when_the_mouse_leaves_the_image(shown, qtbot):
+    shown.set_tool(Tool.BRUSH)
+    _move_mouse(shown.canvas, 10.5, 20.5)
+    assert shown.readout.text() and shown.canvas._cursor.isVisible()
+    QApplication.sendEvent(shown.canvas, QEvent(QEvent.Type.Leave))
+    assert shown.readout.text() == "" and not shown.canvas._cursor.isVisible()
+    qtbot.wait(30)  # pyqtgraph drops mouse moves closer together than its rate limit
+    _move_mouse(shown.canvas, 5.5, 5.5)  # back again: both return
+    assert shown.readout.text() and shown.canvas._cursor.isVisible()
+
+
+def test_the_channel_readout_goes_when_the_mouse_leaves_the_channel(shown):
+    shown.feature_views.open_channel(3)
+    shown.channel_dock.raise_()
+    _settle()
+    view = shown.channel_view
+    _move_mouse(view.canvas, 2.5, 4.5)
+    assert view.readout.text().startswith("channel 3 at (2, 4)")
+    QApplication.sendEvent(view.canvas, QEvent(QEvent.Type.Leave))
+    assert view.readout.text() == ""
+
+
+def test_the_disabled_strength_field_keeps_no_value_of_the_edit_before(shown, tmp_path):
+    vector = np.random.RandomState(1).randn(shown.model.shape.w_dim).astype(np.float32)
+    np.save(tmp_path / "smile.npy", vector)
+    assert shown.directions_panel.load(str(tmp_path / "smile.npy"))
+    row = shown.directions_panel._rows[0]
+    row.amount.setValue(1.59)
+    row.amount.sliderReleased.emit()
+    strength = shown.edits_panel.amount
+    assert strength.isEnabled() and strength.text() == "1.59"
+    while shown.stack.can_undo():
+        shown.stack.undo()
+    assert not strength.isEnabled() and strength.text() == ""

@@ -10,7 +10,7 @@ import enum
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem
 
@@ -236,9 +236,16 @@ class ImageCanvas(pg.GraphicsView):
         height, width = self._size
         radius = self.brush_radius * height
         self._cursor.setRect(QRectF(point.x() - radius, point.y() - radius, 2 * radius, 2 * radius))
+        self._cursor.setVisible(self.tool is Tool.BRUSH)
         px, py = int(np.floor(point.x())), int(np.floor(point.y()))
         inside = 0 <= px < width and 0 <= py < height
         self.hovered.emit((px, py) if inside else None)
+
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt naming)
+        """The mouse gone, so are the brush outline and the readout of what was under it."""
+        super().leaveEvent(event)
+        self._cursor.hide()
+        self.hovered.emit(None)
 
 
 def _cosmetic_pen(colour: QColor, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> QPen:

@@ -197,6 +197,8 @@ class EditsPanel(QWidget):
                 self._scale, self._scaled = 1.0, None
             if has_amount:
                 self.amount.setValue(self._scale if several else edit.amount)
+            else:
+                self.amount.clear()  # no number left over from the edit selected before
             self.name.setEnabled(edit is not None)
             self.name.setText(edit.name if edit is not None else "")
             retargets = kind is not None and kind.has_channels and not several
