@@ -29,6 +29,15 @@ def window(qtbot, tmp_path):
         yield win
 
 
+def _export_dialog(window) -> ExportDialog:
+    return ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames,
+                        window.settings)
+
+
+def _seeds_dialog(window) -> ApplyToSeedsDialog:
+    return ApplyToSeedsDialog(window, window.model, window.stack.scene, window.settings)
+
+
 def _label(fmt: str) -> str:
     return next(label for label, (f, _, _) in EXPORT_KINDS.items() if f == fmt)
 
@@ -37,7 +46,7 @@ def test_dialog_cancel_midway_leaves_no_file(window, qtbot, tmp_path):
     window.animation_panel.add_keyframe(0)
     window.animation_panel.add_keyframe(1)
     window.animation_panel.frames_count.setValue(200)  # plenty left to do when Cancel lands
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
+    dialog = _export_dialog(window)
     dialog.kind.setCurrentText(_label("gif"))
     target = tmp_path / "out.gif"
     dialog.path.setText(str(target))
@@ -54,7 +63,7 @@ def test_dialog_exports_gif_of_the_animation_frames(window, qtbot, tmp_path):
     window.animation_panel.add_keyframe(0)
     window.animation_panel.add_keyframe(1)
     window.animation_panel.frames_count.setValue(4)
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
+    dialog = _export_dialog(window)
     dialog.kind.setCurrentText(_label("strip"))
     target = tmp_path / "strip.png"
     dialog.path.setText(str(target))
@@ -70,7 +79,7 @@ def test_dialog_exports_gif_of_the_animation_frames(window, qtbot, tmp_path):
 
 def test_current_image_png_reopens_as_the_same_scene(window, qtbot, tmp_path):
     window.stack.reset(Scene(seed=6, edits=(EDIT,)))
-    dialog = ExportDialog(window, window.model, window.stack.scene, window.animation_panel.frames)
+    dialog = _export_dialog(window)
     dialog.kind.setCurrentText(_label("png"))
     target = tmp_path / "portrait.png"
     dialog.path.setText(str(target))
@@ -89,7 +98,7 @@ def test_current_image_png_reopens_as_the_same_scene(window, qtbot, tmp_path):
 
 def test_apply_edits_to_a_seed_range(window, qtbot, tmp_path):
     window.stack.reset(Scene(seed=0, edits=(EDIT,)))
-    dialog = ApplyToSeedsDialog(window, window.model, window.stack.scene)
+    dialog = _seeds_dialog(window)
     dialog.seeds.setText("3-5")
     dialog.path.setText(str(tmp_path / "out"))
     with qtbot.waitSignal(dialog.runner.finished, timeout=30_000):
@@ -100,3 +109,55 @@ def test_apply_edits_to_a_seed_range(window, qtbot, tmp_path):
     for seed in (3, 4, 5):
         image = np.asarray(Image.open(tmp_path / "out" / f"seed{seed:05d}.png").convert("RGB"))
         np.testing.assert_array_equal(image, direct(Scene(seed=seed, edits=(EDIT,))))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh home with no XDG user folders of its own: Pictures is ~/Pictures if it exists."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    return home
+
+
+def test_exports_go_to_pictures_or_home_and_then_to_the_folder_last_written(window, qtbot, home,
+                                                                            tmp_path):
+    dialog = _export_dialog(window)
+    assert dialog.path.text() == str(home / "image.png")  # no Pictures folder: home
+    dialog.done(0)
+    (home / "Pictures").mkdir()
+    dialog = _export_dialog(window)
+    assert dialog.path.text() == str(home / "Pictures" / "image.png")
+    dialog.kind.setCurrentText(_label("gif"))
+    assert dialog.path.text() == str(home / "Pictures" / "animation.gif")
+    (tmp_path / "renders").mkdir()
+    dialog.kind.setCurrentText(_label("png"))
+    dialog.path.setText(str(tmp_path / "renders" / "mine.png"))
+    with qtbot.waitSignal(dialog.runner.finished, timeout=30_000):
+        dialog.start()
+    dialog.done(0)
+    again = _export_dialog(window)
+    assert again.path.text() == str(tmp_path / "renders" / "image.png")
+    seeds = _seeds_dialog(window)
+    assert seeds.path.text() == str(tmp_path / "renders" / "recipe-output")
+    again.done(0)
+    seeds.done(0)
+
+
+@pytest.mark.parametrize("which", ["export", "seeds"])
+def test_after_writing_the_dialog_stays_open_saying_where_and_offers_close(window, qtbot, tmp_path,
+                                                                           which):
+    dialog = _export_dialog(window) if which == "export" else _seeds_dialog(window)
+    target = tmp_path / ("portrait.png" if which == "export" else "seeds")
+    if which == "seeds":
+        dialog.seeds.setText("1-2")
+    dialog.path.setText(str(target))
+    dialog.show()
+    assert dialog.cancel_button.text() == "Cancel"
+    with qtbot.waitSignal(dialog.runner.finished, timeout=30_000):
+        dialog.start()
+    assert dialog.isVisible() and dialog.message.text() == f"Wrote {target}"
+    assert dialog.cancel_button.text() == "Close" and dialog.start_button.isEnabled()
+    dialog.cancel_button.click()
+    assert not dialog.isVisible()

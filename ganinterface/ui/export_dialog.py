@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QSettings, QStandardPaths, Qt, Signal, Slot
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
@@ -30,6 +30,18 @@ EXPORT_KINDS: dict[str, tuple[str, str, bool]] = {
     "Animation as GIF": ("gif", "animation.gif", True),
     "Animation as MP4 (H.264)": ("mp4", "animation.mp4", True),
 }
+LAST_FOLDER = "export_folder"  # settings key: where the last export or seeds job wrote into
+
+
+def default_folder(settings: QSettings) -> Path:
+    """Where a new export goes: the folder last written into, else the user's Pictures folder (or
+    home), never the current directory, which in a checkout is inside the repository."""
+    last = settings.value(LAST_FOLDER, "", type=str)
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
+    for folder in (last, pictures):
+        if folder and Path(folder).is_dir():
+            return Path(folder)
+    return Path.home()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,10 +130,16 @@ class JobRunner(QObject):
 
 
 class _JobDialog(QDialog):
-    """Shared frame: a form, a progress bar, Start and Cancel/Close."""
+    """Shared frame: a form, a progress bar, Start and Cancel/Close.
 
-    def __init__(self, parent: QWidget | None, title: str, function: Callable) -> None:
+    After a job has written its files the dialog stays open, saying where they went, and Cancel
+    becomes Close: nothing is left to cancel, and another format can be written from the same form.
+    """
+
+    def __init__(self, parent: QWidget | None, title: str, function: Callable,
+                 settings: QSettings) -> None:
         super().__init__(parent)
+        self.settings = settings
         self.setWindowTitle(title)
         self.setMinimumWidth(460)
         self.form = QFormLayout()
@@ -129,6 +147,7 @@ class _JobDialog(QDialog):
         self.progress.setValue(0)
         self.message = QLabel("")
         self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.buttons = QDialogButtonBox()
         self.start_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -145,7 +164,7 @@ class _JobDialog(QDialog):
         self.written: Path | None = None
 
     def _path_row(self, default: str, folder: bool = False) -> QLineEdit:
-        edit = QLineEdit(str(Path.cwd() / default))
+        edit = QLineEdit(str(default_folder(self.settings) / default))
         browse = QPushButton("Browse…")
 
         def pick() -> None:
@@ -174,6 +193,7 @@ class _JobDialog(QDialog):
             return
         self.written = None
         self.start_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
         self.message.setText("Working…")
         self.progress.setValue(0)
         self.runner.start(job)
@@ -201,6 +221,8 @@ class _JobDialog(QDialog):
         else:
             self.written = Path(outcome.value)
             self.message.setText(f"Wrote {self.written}")
+            self.settings.setValue(LAST_FOLDER, str(self.written.parent))
+            self.cancel_button.setText("Close")
 
     def done(self, result: int) -> None:  # noqa: D401 (Qt override): stop the worker on close
         self.runner.shutdown()
@@ -209,8 +231,8 @@ class _JobDialog(QDialog):
 
 class ExportDialog(_JobDialog):
     def __init__(self, parent: QWidget | None, model: Any, scene: Scene,
-                 frames: Callable[[], list[Scene]]) -> None:
-        super().__init__(parent, "Export", run_export)
+                 frames: Callable[[], list[Scene]], settings: QSettings) -> None:
+        super().__init__(parent, "Export", run_export, settings)
         self.model, self.scene, self.frames = model, scene, frames
         self.kind = QComboBox()
         self.kind.addItems(list(EXPORT_KINDS))
@@ -259,8 +281,9 @@ class ExportDialog(_JobDialog):
 
 
 class ApplyToSeedsDialog(_JobDialog):
-    def __init__(self, parent: QWidget | None, model: Any, scene: Scene) -> None:
-        super().__init__(parent, "Apply edits to seeds", run_seeds)
+    def __init__(self, parent: QWidget | None, model: Any, scene: Scene,
+                 settings: QSettings) -> None:
+        super().__init__(parent, "Apply edits to seeds", run_seeds, settings)
         self.model, self.scene = model, scene
         self.seeds = QLineEdit(f"{scene.seed}-{scene.seed + 9}")
         self.seeds.setToolTip("Seeds, e.g. 0-99 or 1,5,9")

@@ -316,13 +316,14 @@ class MainWindow(QMainWindow):
         from ganinterface.ui.export_dialog import ApplyToSeedsDialog
 
         if self.model is not None:
-            ApplyToSeedsDialog(self, self.model, self.stack.scene).exec()
+            ApplyToSeedsDialog(self, self.model, self.stack.scene, self.settings).exec()
 
     def open_export_dialog(self) -> None:
         from ganinterface.ui.export_dialog import ExportDialog
 
         if self.model is not None:
-            ExportDialog(self, self.model, self.stack.scene, self.animation_panel.frames).exec()
+            ExportDialog(self, self.model, self.stack.scene, self.animation_panel.frames,
+                         self.settings).exec()
 
     # ---- session ---------------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
