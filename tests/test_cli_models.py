@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import pickle
 import subprocess
 import sys
@@ -45,10 +46,13 @@ def test_info_describes_an_nvlabs_snapshot(capsys, snapshot):
     code, out, err = _run(capsys, "info", snapshot)
     assert code == 0 and err == ""
     assert "nvlabs-pickle" in out and "stylegan2" in out
-    assert "16x16 (HxW)" in out and "z_dim 8, w_dim 8, c_dim 0" in out and "num_ws 6" in out
-    table = [line.split() for line in out.splitlines() if line.strip().split(" ")[0].isdigit()]
+    assert "resolution:    16 × 16 px," in out
+    assert "z_dim 8, w_dim 8, c_dim 0" in out and "num_ws 6" in out
+    table = [re.split(r"\s{2,}", line.strip()) for line in out.splitlines()
+             if line.strip().split(" ")[0].isdigit()]
     assert [(row[1], int(row[3]), row[4], row[5]) for row in table] == [
-        (name, channels, f"{size}x{size}", ",".join(map(str, ws))) for name, channels, size, ws in EXPECTED_LAYERS]
+        (name, channels, f"{size} × {size} px", ",".join(map(str, ws)))
+        for name, channels, size, ws in EXPECTED_LAYERS]
 
 
 def test_info_json(capsys, snapshot):
@@ -129,4 +133,4 @@ def test_info_describes_a_rosinality_checkpoint(capsys, tmp_path):
     code, out, _ = _run(capsys, "info", path)
     assert code == 0
     assert "format:        rosinality" in out and "w_avg from latent_avg" in out
-    assert "16x16 (HxW)" in out and "z_dim 8, w_dim 8" in out
+    assert "resolution:    16 × 16 px," in out and "z_dim 8, w_dim 8" in out

@@ -34,3 +34,19 @@ def test_window_and_cli_render_identical_pixels(qtbot, tmp_path):
     cli_pixels = np.asarray(Image.open(out).convert("RGB"))
     assert cli_pixels.shape == shown.shape
     np.testing.assert_array_equal(cli_pixels, shown)
+
+
+def test_the_status_bar_the_export_dialog_and_info_write_the_size_alike(qtbot, tmp_path, capsys):
+    from ganinterface import bundled
+    from ganinterface.ui.export_dialog import ExportDialog
+
+    assert bundled.builtin_checkpoint().exists()
+    size = "64 × 128 px"  # the built-in portraits: 64 wide, 128 high; width first, as image tools
+    assert cli_main(["info"]) == 0
+    assert f"resolution:    {size}," in capsys.readouterr().out
+    with open_window(qtbot, tmp_path, loader=load_model) as window:
+        assert f" · {size} · " in window.controls.model_label.text()
+        dialog = ExportDialog(window, window.model, window.stack.scene,
+                              window.animation_panel.frames, window.settings)
+        assert dialog.frame_note.text() == f"1 frame of {size}"
+        dialog.done(0)

@@ -102,3 +102,10 @@ def test_the_disabled_strength_field_keeps_no_value_of_the_edit_before(shown, tm
     while shown.stack.can_undo():
         shown.stack.undo()
     assert not strength.isEnabled() and strength.text() == ""
+
+
+def test_the_layer_list_writes_sizes_width_first(shown):
+    layers = shown.features_panel.layers
+    rows = {layers.topLevelItem(row).text(0): layers.topLevelItem(row).text(2)
+            for row in range(layers.topLevelItemCount())}
+    assert rows["b32.conv1"] == "16 × 32 px"  # the tiny portrait model's maps are twice as high

@@ -64,6 +64,8 @@ def describe_checkpoint(path: Path | None) -> dict[str, Any]:
 
 
 def format_description(description: dict[str, Any]) -> str:
+    from ganinterface.models import size_text
+
     height, width = description["resolution"]
     source = f" ({description['source_class']})" if description["source_class"] else ""
     conditional = "unconditional" if description["c_dim"] == 0 else f"{description['c_dim']} classes"
@@ -71,16 +73,17 @@ def format_description(description: dict[str, Any]) -> str:
         f"file:          {description['file']}",
         f"format:        {description['format']}{source}",
         f"architecture:  {description['architecture']}",
-        f"resolution:    {height}x{width} (HxW), {description['img_channels']} image channels",
+        f"resolution:    {size_text(width, height)}, {description['img_channels']} image channels",
         f"latents:       z_dim {description['z_dim']}, w_dim {description['w_dim']}, "
         f"c_dim {description['c_dim']} ({conditional}), num_ws {description['num_ws']}",
         f"parameters:    {description['parameters']:,}",
     ]
     lines += [f"note:          {note}" for note in description["notes"]]
-    rows = [("#", "layer", "kind", "channels", "HxW", "w")]
+    rows = [("#", "layer", "kind", "channels", "size", "w")]
     for index, layer in enumerate(description["layers"]):
         rows.append((str(index), layer["name"], layer["kind"], str(layer["channels"]),
-                     f"{layer['height']}x{layer['width']}", ",".join(map(str, layer["w_indices"])) or "-"))
+                     size_text(layer["width"], layer["height"]),
+                     ",".join(map(str, layer["w_indices"])) or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines.append(f"layers:        {len(description['layers'])}")
     lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -110,6 +113,7 @@ def file_sha256(path: Path) -> str:
 def _convert(args: argparse.Namespace) -> int:
     from ganinterface import __version__
     from ganinterface.models.loading import load_checkpoint
+    from ganinterface.models import size_text
     from ganinterface.models.native import save_native, sidecar_path
 
     source, target = args.source, args.target
@@ -136,5 +140,6 @@ def _convert(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UserError(f"{target}: cannot write ({error.strerror or error})") from None
     print(f"wrote {target} and {sidecar_path(target).name} ({loaded.format} -> native, "
-          f"{loaded.generator.architecture}, {loaded.generator.img_height}x{loaded.generator.img_width})")
+          f"{loaded.generator.architecture}, "
+          f"{size_text(loaded.generator.img_width, loaded.generator.img_height)})")
     return 0

@@ -1,8 +1,10 @@
 """Pure-PyTorch generators and the checkpoint formats they load from.  No Qt, no engine."""
 
-from ganinterface.models.base import CheckpointError, GeneratorBase, LayerInfo, SynthesisOutput
+from ganinterface.models.base import (CheckpointError, GeneratorBase, LayerInfo, SynthesisOutput,
+                                      size_text)
 
-__all__ = ["CheckpointError", "GeneratorBase", "LayerInfo", "SynthesisOutput", "load_generator"]
+__all__ = ["CheckpointError", "GeneratorBase", "LayerInfo", "SynthesisOutput", "load_generator",
+           "size_text"]
 
 
 def load_generator(path, device="cpu"):

@@ -32,6 +32,12 @@ LayerHook = Callable[[Tensor], Tensor]
 NOISE_MODES = ("const", "random", "none")
 
 
+def size_text(width: int, height: int) -> str:
+    """An image's or a feature map's size as every message writes it: width first, as image tools
+    do ("64 × 128 px" is a portrait twice as high as wide)."""
+    return f"{width} × {height} px"
+
+
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
     """One synthesis layer as the user sees it in the feature-map browser."""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDou
 from superqt import QLabeledSlider
 
 from ganinterface.engine.commands import CommandStack
+from ganinterface.models import size_text
 from ganinterface.ui.canvas import Tool
 from ganinterface.ui.help_text import QUICK_START, SHORTCUTS
 from ganinterface.ui.model_loading import LoadedModel
@@ -206,7 +207,8 @@ class Controls(QObject):
     def show_model(self, model: LoadedModel, device: str) -> None:
         """The model's name, size and device; its note (e.g. a fallback), or the first-run hint."""
         shape, warn = model.shape, "⚠ " if model.note else ""
-        self.model_label.setText(f"{warn}{shape.name} · {shape.height}×{shape.width} · {device}")
+        size = size_text(shape.width, shape.height)
+        self.model_label.setText(f"{warn}{shape.name} · {size} · {device}")
         self.model_label.setToolTip(model.note or str(model.checkpoint or "built-in model"))
         self.model_label.setStyleSheet("color: #e0b040;" if model.note else "")
         status = self.window.statusBar()

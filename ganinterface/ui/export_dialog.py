@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QDoubleSpin
 from ganinterface.engine.scene import Scene
 from ganinterface.export import jobs
 from ganinterface.export.progress import Cancelled, CancelToken
+from ganinterface.models import size_text
 from ganinterface.ui.workers import BackgroundTask
 
 # label -> (format, default file name, is an animation)
@@ -262,7 +263,7 @@ class ExportDialog(_JobDialog):
     def _describe_frames(self) -> None:
         _, _, animated = EXPORT_KINDS[self.kind.currentText()]
         height, width = self.model.shape.height, self.model.shape.width
-        size = f"{width * self.scale.value()}×{height * self.scale.value()} px"
+        size = size_text(width * self.scale.value(), height * self.scale.value())
         count = len(self.frames()) if animated else 1
         self.frame_note.setText(f"{count} frame{'s' if count != 1 else ''} of {size}"
                                 + ("  (set them up in the Animation tab)" if animated else ""))

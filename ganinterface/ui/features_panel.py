@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGraphic
 
 from ganinterface.engine import colormap
 from ganinterface.engine.kinds.feature import format_channels, parse_channels
+from ganinterface.models import size_text
 from ganinterface.ui.elided_label import ElidedLabel
 
 
@@ -256,7 +257,8 @@ class FeaturesPanel(QWidget):
         self.layers.clear()
         self._layer_infos = {info.name: info for info in layers}
         for info in layers:
-            item = QTreeWidgetItem([info.name, str(info.channels), f"{info.height}×{info.width}"])
+            size = size_text(info.width, info.height)
+            item = QTreeWidgetItem([info.name, str(info.channels), size])
             item.setData(0, Qt.ItemDataRole.UserRole, info.name)
             self.layers.addTopLevelItem(item)
         for column in range(3):
