@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from ganinterface.ui.canvas import Tool
 from ganinterface.ui.elided_label import ElidedLabel
-from ui_support import open_window
+from ui_support import drag, open_window
 
 
 @pytest.fixture
@@ -109,3 +109,41 @@ def test_the_layer_list_writes_sizes_width_first(shown):
     rows = {layers.topLevelItem(row).text(0): layers.topLevelItem(row).text(2)
             for row in range(layers.topLevelItemCount())}
     assert rows["b32.conv1"] == "16 × 32 px"  # the tiny portrait model's maps are twice as high
+
+
+def test_the_built_in_menu_buttons_show_their_whole_text_and_arrow(shown):
+    from PySide6.QtWidgets import QStyle
+
+    shown.extra_dock.raise_()
+    _settle()
+    for button in (shown.edits_panel.shipped, shown.directions_panel.shipped):
+        style = button.style()
+        arrow = style.pixelMetric(QStyle.PixelMetric.PM_MenuButtonIndicator)
+        margin = style.pixelMetric(QStyle.PixelMetric.PM_ButtonMargin)
+        text = button.fontMetrics().horizontalAdvance(button.text())
+        assert button.width() >= margin + text + arrow + margin, button.text()
+
+
+def test_the_rank_table_shows_the_top_eight_whole_and_no_horizontal_scrollbar(shown):
+    from ganinterface.ui.features_panel import TOP_CHANNELS
+
+    drag(shown, Tool.REGION, [(4.0, 30.0), (28.0, 50.0)])
+    shown.channel_finder.rank()
+    _settle()
+    table = shown.features_panel.ranking
+    assert table.rowCount() > TOP_CHANNELS == shown.features_panel.top_count.value() == 8
+    last = TOP_CHANNELS - 1
+    assert table.rowViewportPosition(last) + table.rowHeight(last) <= table.viewport().height()
+    assert not table.horizontalScrollBar().isVisible()
+    columns = sum(table.columnWidth(column) for column in range(table.columnCount()))
+    assert columns == table.viewport().width()  # the columns share the width, none cut off
+
+
+def test_the_channel_title_is_two_short_lines_with_the_size_width_first(shown):
+    shown.features_panel.set_current_layer("b32.conv1")
+    shown.feature_views.open_channel(3)
+    title = shown.channel_view.title
+    first, second = title.text().split("\n")
+    assert first == "b32.conv1 · channel 3 · 16 × 32 px"
+    assert second.startswith("min ") and "full colour ±" in second
+    assert title.height() == 2 * title.fontMetrics().lineSpacing()

@@ -12,8 +12,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGraphicsPathItem,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
-                               QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from ganinterface.engine import colormap
@@ -22,6 +22,8 @@ from ganinterface.models import size_text
 from ganinterface.ui.elided_label import ElidedLabel
 
 
+TOP_CHANNELS = 8  # the ranked channels "Select" takes unless told otherwise, all shown in the table
+RANK_ROW_HEIGHT = 20
 MAX_GRID_VALUES = 4_000_000  # a bigger layer is shown at every k-th pixel to keep the GUI quick
 
 
@@ -167,8 +169,9 @@ class FeaturesPanel(QWidget):
         self.rank_button.setToolTip("Mark a region on the image with the Region tool (M) first; "
                                     "channels more active inside than outside come first")
         self.rank_seeds = QLineEdit()
-        self.rank_seeds.setPlaceholderText("over seeds, e.g. 0-31 (empty: this portrait)")
-        self.rank_seeds.setToolTip("Average the ranking over several portraits (without edits), "
+        self.rank_seeds.setPlaceholderText("seeds, e.g. 0-31")
+        self.rank_seeds.setToolTip("Seeds to rank over, e.g. 0-31 (empty: this portrait). "
+                                   "Average the ranking over several portraits (without edits), "
                                    "so the channels found work beyond this one")
         self.seeds_a = QLineEdit()
         self.seeds_a.setPlaceholderText("seeds with it: 3, 8")
@@ -180,7 +183,7 @@ class FeaturesPanel(QWidget):
                                 "this portrait look like the first set there")
         self.top_count = QSpinBox()
         self.top_count.setRange(1, 512)
-        self.top_count.setValue(8)
+        self.top_count.setValue(TOP_CHANNELS)
         self.top_count.setPrefix("top ")
         self.select_top = QPushButton("Select")
         self.select_top.setToolTip("Select the top-ranked channels for painting")
@@ -189,7 +192,12 @@ class FeaturesPanel(QWidget):
         self.ranking.verticalHeader().hide()
         self.ranking.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.ranking.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.ranking.verticalHeader().setDefaultSectionSize(20)
+        self.ranking.verticalHeader().setDefaultSectionSize(RANK_ROW_HEIGHT)
+        self.ranking.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.ranking.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.ranking.setMinimumHeight(self.ranking.horizontalHeader().sizeHint().height()
+                                      + TOP_CHANNELS * RANK_ROW_HEIGHT
+                                      + 2 * self.ranking.frameWidth())
         self.ranking.setToolTip("Channels ranked by (mean inside − mean outside) / std. "
                                 "Double-click a row to open the channel")
         self.overlay = QCheckBox("Overlay opened channel on image")
@@ -201,7 +209,8 @@ class FeaturesPanel(QWidget):
         selection.addWidget(QLabel("Edit channels"))
         selection.addWidget(self.selected, 1)
         rank = QHBoxLayout()
-        rank.addWidget(self.rank_button, 1)
+        rank.addWidget(self.rank_button)
+        rank.addWidget(self.rank_seeds, 1)
         rank.addWidget(self.top_count)
         rank.addWidget(self.select_top)
         grid = QWidget()
@@ -215,7 +224,6 @@ class FeaturesPanel(QWidget):
         finder = QGroupBox("Find channels in the marked region (Region tool, M)")
         finder_layout = QVBoxLayout(finder)
         finder_layout.setContentsMargins(4, 4, 4, 4)
-        finder_layout.addWidget(self.rank_seeds)
         finder_layout.addLayout(rank)
         examples = QHBoxLayout()
         examples.addWidget(self.seeds_a, 1)
@@ -382,8 +390,7 @@ class ChannelView(QWidget):
         super().__init__(parent)
         from ganinterface.ui.canvas import ImageCanvas
 
-        self.title = QLabel("Click a tile in the feature grid to open its channel here")
-        self.title.setWordWrap(True)
+        self.title = ElidedLabel("Click a tile in the feature grid\nto open its channel here", lines=2)
         self.canvas = ImageCanvas()
         self.canvas.set_smooth(False)  # a channel's own pixels: show its true resolution
         self.canvas.setToolTip("The opened channel. Paint here with the Brush or Rectangle tool: "
@@ -403,9 +410,10 @@ class ChannelView(QWidget):
         self.channel, self.values = channel, values
         bound = float(np.max(np.abs(values))) or 1.0
         self.canvas.set_image(colormap.colorize(values, bound, palette))
-        self.title.setText(f"{layer} channel {channel}  ({values.shape[0]}×{values.shape[1]}, "
-                           f"min {values.min():+.3f}, max {values.max():+.3f}; white = 0, full "
-                           f"colour = ±{bound:.3f})")
+        height, width = values.shape
+        self.title.setText(f"{layer} · channel {channel} · {size_text(width, height)}\n"
+                           f"min {values.min():+.3f}, max {values.max():+.3f} · white 0, "
+                           f"full colour ±{bound:.3f}")
         return bound
 
     def _hovered(self, pixel: tuple[int, int] | None) -> None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtWidgets import QMenu, QToolButton, QWidget
+from PySide6.QtWidgets import QMenu, QPushButton, QWidget
 
 
-class ShippedMenuButton(QToolButton):
+class ShippedMenuButton(QPushButton):
+    """A push button with a menu: it is as wide as its text plus the menu's arrow, never clipped."""
+
     def __init__(self, text: str, tip: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setText(text)
+        super().__init__(text, parent)
         self.setToolTip(tip)
-        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setMenu(QMenu(self))
         self.setEnabled(False)
 
