@@ -147,3 +147,20 @@ def test_the_channel_title_is_two_short_lines_with_the_size_width_first(shown):
     assert first == "b32.conv1 · channel 3 · 16 × 32 px"
     assert second.startswith("min ") and "full colour ±" in second
     assert title.height() == 2 * title.fontMetrics().lineSpacing()
+
+
+def test_the_status_bar_keeps_the_render_note_apart_from_the_model(shown):
+    shown.set_comparing(True)
+    render, model = shown.controls.render_label, shown.controls.model_label
+    assert render.text().endswith(" ms, from cache · without edits (comparing)")
+    labels = [widget for widget in shown.statusBar().children() if widget.isWidgetType()
+              and widget.isVisible()]
+    between = [w for w in labels if render.x() + render.width() <= w.x() < model.x()]
+    assert between, "a separator stands between the render note and the model"
+
+
+def test_ranking_on_this_portrait_replaces_the_hint_to_rank(shown):
+    drag(shown, Tool.REGION, [(4.0, 30.0), (28.0, 50.0)])
+    assert "Rank channels by region" in shown.statusBar().currentMessage()
+    shown.features_panel.rank_button.click()
+    assert shown.statusBar().currentMessage() == "Ranked the channels of b16.conv1"

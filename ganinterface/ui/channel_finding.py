@@ -80,6 +80,7 @@ class ChannelFinder(QObject):
         if not seeds:
             try:
                 self.window.features_panel.show_ranking(rank_channels(features, region))
+                self.window.statusBar().showMessage(f"Ranked the channels of {layer}", 4000)
             except AnalysisError as error:  # e.g. a region covering the whole layer
                 self.window._ask.error("Rank channels", str(error))
             return

@@ -13,9 +13,9 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDoubleSpinBox, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar, QStatusBar,
-                               QToolBar, QWidget)
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDoubleSpinBox, QFrame,
+                               QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar,
+                               QStatusBar, QToolBar, QWidget)
 from superqt import QLabeledSlider
 
 from ganinterface.engine.commands import CommandStack
@@ -201,6 +201,7 @@ class Controls(QObject):
         self.busy.hide()
         status.addPermanentWidget(self.busy)
         status.addPermanentWidget(self.render_label)
+        status.addPermanentWidget(_separator())  # the render's words and the model's stay apart
         status.addPermanentWidget(self.model_label)
         self.loading = LoadingStatus(status, self.busy)
 
@@ -225,10 +226,10 @@ class Controls(QObject):
         first = min(int(result.first_layer), len(layers))
         recomputed = (f"from layer {first} ({layers[first].name})" if 0 < first < len(layers)
                       else "all layers" if first == 0 else "from cache")
-        what = {"compare": "without edits (comparing)", "preview": "animation preview"}.get(purpose, "")
-        if stale:
-            what += " (catching up…)"
-        self.render_label.setText(f"{result.seconds * 1000:.0f} ms, {recomputed} {what}".strip())
+        shows = {"compare": "without edits (comparing)", "preview": "animation preview"}.get(purpose)
+        notes = [note for note in (shows, "catching up…" if stale else None) if note]
+        self.render_label.setText(" · ".join([f"{result.seconds * 1000:.0f} ms, {recomputed}"]
+                                             + notes))
         self.render_label.setStyleSheet("")
 
     def show_render_error(self, error: str) -> None:
@@ -269,6 +270,13 @@ def _spin(low: float, high: float, step: float, value: float, tip: str) -> QDoub
     spin.setValue(value)
     spin.setToolTip(tip)
     return spin
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
 
 
 def _typing_into(widget: QWidget | None) -> bool:
