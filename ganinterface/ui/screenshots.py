@@ -8,6 +8,7 @@ overlay, directions, an animation, the shipped recipes) and grabs the screen aft
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -47,9 +48,23 @@ def _drag(window, points: list[tuple[float, float]], button=Qt.MouseButton.LeftB
                             index == len(points) - 1)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ganinterface.ui.screenshots",
+        description="Drive the real window through a short tour and grab the screen after each "
+                    "step, with a fresh layout and settings (never the user's).",
+        epilog='On a 1280x800 screen: xvfb-run -a -s "-screen 0 1280x800x24" '
+               'python -m ganinterface.ui.screenshots docs')
+    parser.add_argument("folder", nargs="?", type=Path, default=Path("docs"),
+                        help="where the screenshot-*.png files go (default: docs)")
+    parser.add_argument("seed", nargs="?", type=int, default=3,
+                        help="the portrait shown first (default: 3)")
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0] if argv else "docs")
+    args = _parse(argv)
+    out = args.folder
     out.mkdir(parents=True, exist_ok=True)
     import pyqtgraph as pg
 
@@ -69,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     window.load_model_async(None)
     _settle(app, window)
-    window.latent_panel.seed.setValue(int(argv[1]) if len(argv) > 1 else 3)
+    window.latent_panel.seed.setValue(args.seed)
     _grab(app, window, out / "screenshot-main.png")
 
     # rank channels by a region around the lower face, select the top ones and paint with them
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # animation: two seeds as keyframes, the preview scrubbed half way
     window.stack.reset(window.stack.scene.replace(edits=()))
+    window.statusBar().clearMessage()  # what the directions step said would be gone by now
     window._extra_tabs.setCurrentWidget(window.animation_panel)
     window.animation_panel.add_keyframe(3)
     window.animation_panel.add_keyframe(8)
@@ -115,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     window.stack.reset(window.stack.scene.replace(seed=9, edits=()))
     window.feature_views.clear_region()
     window.features_panel.ranking.setRowCount(0)
+    window.features_panel.set_selected_channels(())
     window.statusBar().clearMessage()
     window.edits_dock.raise_()
     recipes = {path.stem: path for path in shipped_files(window.model, "recipes")}
