@@ -22,7 +22,7 @@ def test_the_source_is_where_surroundings_and_content_both_match():
     # Above, the ring of a shifted box reaches the white; left and right reach the white columns;
     # 13 pixels below (1.6 box heights) everything is grey: a perfect match, nothing to pay.
     source = find_fill_source(grey_field(), BOX)
-    assert source.side == "below"
+    assert source.side == "below it"
     assert source.offset == pytest.approx((0.0, 13 / 64))
     assert source.mismatch == 0.0
 
@@ -31,7 +31,7 @@ def test_a_source_with_the_object_it_should_remove_is_not_chosen():
     image = grey_field()
     image[35:39, 26:30] = (220, 20, 20)  # a second object just where "below" would copy from
     image[5:12, 12:44] = 100  # ... while above is now all grey as well
-    assert find_fill_source(image, BOX).side == "above"
+    assert find_fill_source(image, BOX).side == "above it"
 
 
 def test_no_room_around_the_box_is_an_error_saying_what_to_do():

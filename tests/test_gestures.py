@@ -154,7 +154,7 @@ def test_fill_copies_the_whole_rectangle_from_its_best_side_at_the_layer_and_eve
     # up or down stays on the light left half; right would reach the dark half
     assert edits[0].offset[0] == 0 and edits[0].offset[1] != 0
     assert len(cmd.edit_groups(edits)) == 1 and stack.labels() == ["Fill region"]
-    assert "Filled from" in messages[-1]
+    assert "Filled with what lies" in messages[-1]
 
 
 def test_a_fill_with_no_room_around_it_adds_nothing_and_says_why():

@@ -311,12 +311,19 @@ def test_fill_tool_copies_the_rectangle_from_beside_it_at_the_layer_and_after(wi
     assert [e.layer for e in edits] == layers[layers.index(LAYER):]
     assert {(e.kind, e.name) for e in edits} == {("feature_copy", "fill 1")}
     assert window.stack.labels()[-1] == "Fill region"
-    assert "Filled from" in window.statusBar().currentMessage()
+    assert "Filled with what lies" in window.statusBar().currentMessage()
     np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)
     changed = np.any(window.last_result.image != before, axis=2)
     assert changed[42:50, 10:22].mean() > 0.5 and not changed[:30, :].any()
     drag(window, Tool.FILL, [(8.0, 8.0), (8.0, 20.0)])  # no width: no edit
     assert window.stack.scene.edits == edits
+    filled, source = window.canvas.filled  # outlined, as the region tool outlines its box
+    dx, dy = edits[0].offset
+    assert filled == pytest.approx((8 / 32, 40 / 64, 24 / 32, 52 / 64))
+    assert source == pytest.approx((filled[0] + dx, filled[1] + dy, filled[2] + dx, filled[3] + dy))
+    assert window.canvas._filled_item.isVisible() and window.canvas._source_item.isVisible()
+    window.controls.undo.trigger()
+    assert window.canvas.filled is None and not window.canvas._filled_item.isVisible()
 
 
 def test_session_save_open_dirty_title_and_recent(window, tmp_path):
@@ -571,7 +578,19 @@ def test_real_mouse_drag_on_the_canvas_paints_with_the_brush(window, qtbot):
     assert len(points) >= 2
     x0, y0 = points[-1]
     assert abs(x0 * 32 - 15) < 1.5 and abs(y0 * 64 - 17) < 1.5  # normalised image coordinates
-    assert window.stack.labels() == ["Brush stroke"]
+    assert points[0] == pytest.approx((8 / 32, 10 / 64), abs=0.02)  # where the button went down
+
+    # a rectangle dragged in one jump begins where the button went down, not where the drag
+    # was recognised
+    window.set_tool(Tool.RECT)
+    _mouse(viewport, QEvent.Type.MouseButtonPress, on_screen(4, 6), left, left)
+    qtbot.wait(20)
+    _mouse(viewport, QEvent.Type.MouseMove, on_screen(20, 30), none, left)
+    qtbot.wait(20)
+    _mouse(viewport, QEvent.Type.MouseButtonRelease, on_screen(20, 30), left, none)
+    (box,) = window.stack.scene.edits[-1].mask.shapes
+    assert (box.x0 * 32, box.y0 * 64, box.x1 * 32, box.y1 * 64) == pytest.approx((4, 6, 20, 30), abs=0.6)
+    assert window.stack.labels() == ["Brush stroke", "Rectangle"]  # each drag is one step
 
 
 def test_rank_over_several_seeds_and_propose_edit_from_examples(window):

@@ -18,7 +18,7 @@ import numpy as np
 
 # Shifts tried, in rectangle sizes: beside it on each side, and a little further away.
 SHIFTS = (1.1, 1.6)
-DIRECTIONS = {"below": (0, 1), "above": (0, -1), "to the right": (1, 0), "to the left": (-1, 0)}
+DIRECTIONS = {"below it": (0, 1), "above it": (0, -1), "to its right": (1, 0), "to its left": (-1, 0)}
 
 
 class FillError(ValueError):
@@ -28,7 +28,7 @@ class FillError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class FillSource:
     offset: tuple[float, float]  # normalised shift from the rectangle to where it copies from
-    side: str  # "below", "above", "to the right", "to the left"
+    side: str  # "below it", "above it", "to its right", "to its left"
     mismatch: float  # surroundings' difference + content's distance from the colour around, 0-255
 
 

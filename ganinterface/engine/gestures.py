@@ -66,6 +66,8 @@ class Painter:
         self._name = ""
         self._anchor: Anchor | None = None
         self._serial = 0  # one merge key per drag, so two drags never merge into one undo step
+        # the last Fill: its name, the box it filled and the box it copied from (for outlines)
+        self.last_fill: tuple[str, tuple[float, ...], tuple[float, ...]] | None = None
 
     # ---- drags: one undo step each -------------------------------------------------------------
     def stroke(self, points: list[tuple[float, float]], radius: float, sign: int, finished: bool,
@@ -144,7 +146,9 @@ class Painter:
         mask = Mask((Rect(*box, softness=settings.softness),))
         edits = tuple(FeatureCopy(layer, mask, offset=source.offset, name=name) for layer in layers)
         self.stack.push(cmd.apply_recipe(Recipe(edits=edits, name=name), "Fill region"))
-        self.notify(f"Filled from {source.side} of the rectangle, at {settings.layer} and the "
+        dx, dy = source.offset
+        self.last_fill = (name, box, (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy))
+        self.notify(f"Filled with what lies {source.side}, at {settings.layer} and the "
                     f"{len(layers) - 1} layers after it (Ctrl+Z undoes it)")
 
     def style_mix(self, seed: int, first: int) -> None:

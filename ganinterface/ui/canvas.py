@@ -51,8 +51,11 @@ class _ToolViewBox(pg.ViewBox):
             super().mouseDragEvent(ev, axis)
             return
         ev.accept()
+        if ev.isStart():  # the drag is recognised a few pixels on: begin where the button went down
+            pressed = self.mapSceneToView(ev.buttonDownScenePos(ev.button()))
+            self._canvas._drag(pressed, ev.button(), True, False)
         point = self.mapSceneToView(ev.scenePos())
-        self._canvas._drag(point, ev.button(), ev.isStart(), ev.isFinish())
+        self._canvas._drag(point, ev.button(), False, ev.isFinish())
 
 
 class ImageCanvas(pg.GraphicsView):
@@ -93,6 +96,16 @@ class ImageCanvas(pg.GraphicsView):
         self.region_item.setZValue(11)
         self.region_item.hide()
         self.view.addItem(self.region_item)
+        fill_colour = QColor(80, 220, 255)
+        self._filled_item = QGraphicsRectItem()  # the last Fill: where it filled ...
+        self._filled_item.setPen(_cosmetic_pen(fill_colour))
+        self._source_item = QGraphicsRectItem()  # ... and where it copied from
+        self._source_item.setPen(_cosmetic_pen(fill_colour, Qt.PenStyle.DotLine))
+        for item in (self._filled_item, self._source_item):
+            item.setZValue(11)
+            item.hide()
+            self.view.addItem(item)
+        self.filled: tuple[tuple[float, ...], tuple[float, ...]] | None = None
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setPen(_cosmetic_pen(QColor(255, 255, 255, 200)))
         self._cursor.setZValue(12)
@@ -116,6 +129,7 @@ class ImageCanvas(pg.GraphicsView):
             self._size = new_size
             self.fit()
             self.set_region(self.region)  # drawn in image pixels: place it for the new size
+            self.set_filled(self.filled)
 
     def image_size(self) -> tuple[int, int]:
         return self._size
@@ -157,14 +171,23 @@ class ImageCanvas(pg.GraphicsView):
 
     def set_region(self, region: tuple[float, float, float, float] | None) -> None:
         self.region = region
+        self._place(self.region_item, region)
+
+    def set_filled(self, boxes: tuple[tuple[float, ...], tuple[float, ...]] | None) -> None:
+        """Outline the box the last Fill filled (solid) and the box it copied from (dotted)."""
+        self.filled = boxes
+        self._place(self._filled_item, None if boxes is None else boxes[0])
+        self._place(self._source_item, None if boxes is None else boxes[1])
+
+    def _place(self, item: QGraphicsRectItem, box: tuple[float, ...] | None) -> None:
+        """Show ``item`` over the normalised ``box`` of the image (hide it for None)."""
         height, width = self._size
-        if region is None or not height:
-            self.region_item.hide()
+        if box is None or not height:
+            item.hide()
             return
-        x0, y0, x1, y1 = region
-        self.region_item.setRect(QRectF(x0 * width, y0 * height, (x1 - x0) * width,
-                                        (y1 - y0) * height))
-        self.region_item.show()
+        x0, y0, x1, y1 = box
+        item.setRect(QRectF(x0 * width, y0 * height, (x1 - x0) * width, (y1 - y0) * height))
+        item.show()
 
     # ---- tools ---------------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:

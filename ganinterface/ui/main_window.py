@@ -179,7 +179,7 @@ class MainWindow(QMainWindow):
             canvas.rect_changed.connect(
                 lambda box, sign, done: self.painter.rectangle(box, sign, done, self.paint_settings()))
             canvas.resample_marked.connect(lambda box: self.painter.resample(box, self.paint_settings()))
-            canvas.fill_marked.connect(lambda box: self.painter.fill(box, self.paint_settings()))
+            canvas.fill_marked.connect(self._fill)
             canvas.region_marked.connect(self.feature_views.mark_region)
         self.canvas.hovered.connect(self._hovered)
 
@@ -195,7 +195,19 @@ class MainWindow(QMainWindow):
         self.directions_panel.show_scene(scene)
         self.animation_panel.show_scene(scene)
         self.controls.show_history(self.stack)
+        self._show_fill_outline(scene)
         self.request_render()
+
+    def _fill(self, box: tuple) -> None:
+        self.painter.fill(box, self.paint_settings())
+        self._show_fill_outline(self.stack.scene)
+
+    def _show_fill_outline(self, scene: Scene) -> None:
+        """Outline the last Fill while its edits are in the scene (undo or delete removes it)."""
+        fill = self.painter.last_fill
+        present = fill is not None and any(edit.name == fill[0] for edit in scene.edits)
+        for canvas in (self.canvas, self.channel_view.canvas):
+            canvas.set_filled(fill[1:] if present else None)
 
     def displayed_scene(self) -> Scene:
         scene = self._preview if self._preview is not None else self.stack.scene
