@@ -310,6 +310,8 @@ def test_fill_tool_copies_the_rectangle_from_beside_it_at_the_layer_and_after(wi
     layers = [info.name for info in window.model.shape.layers]
     assert [e.layer for e in edits] == layers[layers.index(LAYER):]
     assert {(e.kind, e.name) for e in edits} == {("feature_copy", "fill 1")}
+    row = window.edits_panel.list.item(0).text()  # one row, short enough to read
+    assert row.endswith(f"“fill 1”  {len(edits)} edits on {LAYER} … {layers[-1]} ({len(edits)} layers)")
     assert window.stack.labels()[-1] == "Fill region"
     assert "Filled with what lies" in window.statusBar().currentMessage()
     np.testing.assert_array_equal(window.last_result.image, direct_render(window.stack.scene).image)

@@ -23,9 +23,11 @@ def describe_group(edits: tuple[Edit, ...]) -> str:
     """One row's text: the edit itself, or a recipe's run of same-named edits summarised."""
     if len(edits) == 1:
         return describe_edit(edits[0])
-    layers = ", ".join(dict.fromkeys(kind_of(e).layer(e) or e.kind for e in edits))
+    layers = list(dict.fromkeys(kind_of(e).layer(e) or e.kind for e in edits))
+    # a fill spans every layer from one on: name the first and the last, not all of them
+    where = ", ".join(layers) if len(layers) <= 3 else f"{layers[0]} … {layers[-1]} ({len(layers)} layers)"
     anchored = "  ⚓" if any(kind_of(e).anchor(e) is not None for e in edits) else ""
-    return f"“{edits[0].name}”  {len(edits)} edits on {layers}{anchored}"
+    return f"“{edits[0].name}”  {len(edits)} edits on {where}{anchored}"
 
 
 def describe_edit(edit: Edit) -> str:
