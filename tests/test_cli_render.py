@@ -98,3 +98,17 @@ def test_user_errors_are_one_line(tmp_path, checkpoint, capsys, argv, message):
     assert message in err and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("field, value", [("truncation_psi", "NaN"), ("truncation_psi", "Infinity")])
+def test_a_scene_file_with_a_non_finite_number_is_refused_and_nothing_written(tmp_path, checkpoint,
+                                                                            capsys, field, value):
+    text = Scene(seed=1).to_json().replace(f'"{field}": 1.0', f'"{field}": {value}')
+    assert value in text
+    (tmp_path / "bad.json").write_text(text)
+    assert main(["render", str(checkpoint), "--scene", str(tmp_path / "bad.json"),
+                 "-o", str(tmp_path / "out.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"ganinterface render: error: {tmp_path / 'bad.json'}: scene.{field} must be "
+                   f"finite, got {float(value)}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from ganinterface.engine.directions import Direction
-from ganinterface.engine.kinds import FeatureEdit
-from ganinterface.engine.scene import Mask, Rect, Recipe, Scene
+from ganinterface.engine.kinds import DirectionEdit, FeatureEdit
+from ganinterface.engine.scene import Bitmap, Mask, Rect, Recipe, Scene, Stroke, encode_array
 from ganinterface.export import userfiles
 from ganinterface.export.userfiles import UserFileError, WrongModelError
 
@@ -101,6 +101,99 @@ def test_an_output_folder_through_a_file_is_named_as_such(tmp_path):
     with pytest.raises(UserFileError) as error:
         userfiles.make_folder_for(path)
     _one_line_error(error, path, "part of the path is a file, not a folder")
+
+
+# ---- numbers that are not finite -------------------------------------------------------------------
+
+NAN_ROWS = np.array([[0.5, np.nan], [np.inf, 1.0]])
+TOO_LARGE_FOR_FLOAT32 = np.array([1e300, 0.0, 0.0, 0.0])  # becomes inf when read as float32
+RICH_SCENE = Scene(seed=3, w=np.zeros((6, 4), np.float32), edits=(
+    FeatureEdit("b8.conv1", (0,), Mask((Stroke(((0.1, 0.2), (0.3, 0.4))), Rect(0.1, 0.2, 0.5, 0.6),
+                                        Bitmap(np.ones((2, 2), np.float32)))), 2.5),
+    DirectionEdit(np.ones(4, np.float32), 1.5)))
+
+
+def _set(path: tuple, value):
+    """A change to a scene's JSON: put ``value`` at ``path`` (keys and indices)."""
+    def change(data):
+        for key in path[:-1]:
+            data = data[key]
+        data[path[-1]] = value
+    return change
+
+
+NON_FINITE_SCENE_FIELDS = [
+    (("truncation_psi",), float("nan"), "scene.truncation_psi must be finite, got nan"),
+    (("edits", 0, "amount"), float("inf"), "edits[0].amount must be finite, got inf"),
+    (("edits", 0, "mask", "shapes", 0, "points", 1, 0), float("-inf"),
+     "edits[0].mask.shapes[0].points[1] must be finite"),
+    (("edits", 0, "mask", "shapes", 1, "x1"), float("nan"), "edits[0].mask.shapes[1].x1 must be finite"),
+    (("edits", 0, "mask", "dx"), float("inf"), "edits[0].mask.dx must be finite"),
+    (("edits", 0, "mask", "shapes", 2, "values"), encode_array(NAN_ROWS),
+     "edits[0].mask.shapes[2].values contains NaN or infinite values"),
+    (("edits", 1, "direction"), encode_array(TOO_LARGE_FOR_FLOAT32),
+     "edits[1].direction contains NaN or infinite values"),
+    (("w",), encode_array(np.full((6, 4), np.inf, np.float32)), "scene.w contains NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("path, value, problem", NON_FINITE_SCENE_FIELDS)
+def test_non_finite_numbers_in_a_scene_are_refused_naming_file_and_field(tmp_path, path, value,
+                                                                          problem):
+    data = RICH_SCENE.to_dict()
+    _set(path, value)(data)
+    (tmp_path / "s.json").write_text(json.dumps(data))  # json writes NaN and Infinity as Python does
+    with pytest.raises(UserFileError) as error:
+        userfiles.read_scene(tmp_path / "s.json")
+    _one_line_error(error, tmp_path / "s.json", problem)
+
+
+@pytest.mark.parametrize("path, value, problem", NON_FINITE_SCENE_FIELDS[1:-1])
+def test_non_finite_numbers_in_a_recipe_are_refused_naming_file_and_field(tmp_path, path, value,
+                                                                           problem):
+    data = json.loads(Recipe(edits=RICH_SCENE.edits).to_json())
+    _set(path, value)(data)
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    with pytest.raises(UserFileError) as error:
+        userfiles.read_recipe(tmp_path / "r.json")
+    _one_line_error(error, tmp_path / "r.json", problem)
+
+
+@pytest.mark.parametrize("values", [np.array([0.0, np.inf, 0.0, 0.0]), TOO_LARGE_FOR_FLOAT32])
+def test_latents_with_values_float32_cannot_hold_are_refused(tmp_path, values):
+    np.save(tmp_path / "l.npy", values)
+    with pytest.raises(UserFileError) as error:
+        userfiles.read_latent(tmp_path / "l.npy", MODEL)
+    _one_line_error(error, tmp_path / "l.npy", "latent contains NaN or infinite values")
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e300"])
+def test_clipboard_latents_with_non_finite_numbers_are_refused(number):
+    with pytest.raises(UserFileError) as error:
+        userfiles.latent_from_text(f'{{"ganinterface.latent": [0, 1, {number}, 2]}}', MODEL)
+    _one_line_error(error, "clipboard", "latent contains NaN or infinite values")
+
+
+def _torch_file(path, vector):
+    import torch
+
+    torch.save({"direction": torch.from_numpy(vector)}, path)
+
+
+@pytest.mark.parametrize("name, write", [
+    ("nan.npy", lambda path: np.save(path, np.array([0.0, np.nan, 0.0, 0.0], np.float32))),
+    ("huge.npy", lambda path: np.save(path, TOO_LARGE_FOR_FLOAT32)),
+    ("inf.pt", lambda path: _torch_file(path, np.array([0.0, np.inf, 0.0, 0.0], np.float32))),
+    ("huge.pt", lambda path: _torch_file(path, TOO_LARGE_FOR_FLOAT32)),
+    ("nan.csv", lambda path: path.write_text("0.1,nan,0.2,0.3\n")),
+    ("inf.csv", lambda path: path.write_text("0.1,-inf,0.2,0.3\n")),
+    ("huge.csv", lambda path: path.write_text("0.1,1e300,0.2,0.3\n")),
+])
+def test_directions_with_non_finite_numbers_are_refused(tmp_path, name, write):
+    write(tmp_path / name)
+    with pytest.raises(UserFileError) as error:
+        userfiles.read_direction(tmp_path / name, MODEL)
+    _one_line_error(error, tmp_path / name, "direction contains NaN or infinite values")
 
 
 # ---- recipes --------------------------------------------------------------------------------------

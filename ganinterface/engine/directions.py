@@ -213,6 +213,8 @@ def _check_shape(path: Path, vector: np.ndarray, w_dim: int | None, num_ws: int 
     if vector.dtype.kind not in "fiu" or vector.ndim not in (1, 2):
         raise DirectionError(f"{path}: a direction must be a numeric vector or matrix, got "
                              f"{vector.dtype} of shape {vector.shape}")
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        vector = vector.astype(np.float32)
     if not np.all(np.isfinite(vector)):
         raise DirectionError(f"{path}: direction contains NaN or infinite values")
     if w_dim is not None:
@@ -220,7 +222,7 @@ def _check_shape(path: Path, vector: np.ndarray, w_dim: int | None, num_ws: int 
         if not fits:
             wanted = f"({w_dim},)" + (f" or ({num_ws}, {w_dim})" if num_ws is not None else "")
             raise DirectionError(f"{path}: direction has shape {vector.shape}, this model needs {wanted}")
-    return vector.astype(np.float32)
+    return vector
 
 
 def _read_npy(path: Path) -> np.ndarray:

@@ -52,7 +52,11 @@ def decode_array(data: Any, what: str) -> np.ndarray:
         raise SceneFormatError(f"{what} is not a valid base64 .npy array ({error})") from None
     if array.dtype.kind not in "fiu":
         raise SceneFormatError(f"{what} has non-numeric dtype {array.dtype}")
-    return array.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+        array = array.astype(np.float32)
+    if not np.all(np.isfinite(array)):
+        raise SceneFormatError(f"{what} contains NaN or infinite values")
+    return array
 
 
 def frozen_array(array: Any) -> np.ndarray:

@@ -140,7 +140,7 @@ def latent_to_text(latent: np.ndarray) -> str:
 
 def latent_from_text(text: str, model: LatentShape, source: str = "clipboard") -> np.ndarray:
     try:
-        array = np.asarray(json.loads(text)[CLIPBOARD_LATENT_KEY], dtype=np.float32)
+        array = np.asarray(json.loads(text)[CLIPBOARD_LATENT_KEY])
     except (ValueError, KeyError, TypeError) as error:
         raise UserFileError.at(source, f"holds no latent ({_reason(error)})") from None
     return fitted_latent(array, model, source)
@@ -149,7 +149,8 @@ def latent_from_text(text: str, model: LatentShape, source: str = "clipboard") -
 def fitted_latent(array: np.ndarray, model: LatentShape, source: PathLike) -> np.ndarray:
     """(w_dim,), (num_ws, w_dim), or either with a leading batch of 1, as float32; else refused."""
     try:
-        array = np.asarray(array, dtype=np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
+            array = np.asarray(array, dtype=np.float32)
     except (ValueError, TypeError) as error:
         raise UserFileError.at(source, f"latent is not numeric ({_reason(error)})") from None
     if array.ndim == 3 and array.shape[0] == 1:
