@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +126,80 @@ def test_a_bad_seed_list_names_its_option(checkpoint, capsys):
                  "--negative", "4-2"]) == 1
     assert capsys.readouterr().err.strip() == (
         "ganinterface directions: error: --negative: seed range '4-2' runs backwards; write 2-4")
+
+
+# ---- outputs are checked before any work ----------------------------------------------------------
+
+WRITING = {  # every command that writes, with its output under the folder OUT
+    "render": ["render", "{ckpt}", "-o", "OUT/x.png"],
+    "features": ["features", "{ckpt}", "--layer", "b8.conv1", "-o", "OUT/grid.png"],
+    "apply-recipe": ["apply-recipe", "r.json", "{ckpt}", "--seeds", "1,2", "-o", "OUT/{seed}.png"],
+    "animate": ["animate", "{ckpt}", "--seeds", "1,2", "--frames", "3", "-o", "OUT/a.gif"],
+    "export": ["export", "in.png", "-o", "OUT/sheet.png"],
+    "convert": ["convert", "{ckpt}", "OUT/model.safetensors"],
+    "directions": ["directions", "{ckpt}", "--method", "pca", "-o", "OUT/dirs"],
+    "demo-eval": ["demo-eval", "{ckpt}", "--seeds", "0-3", "--json", "OUT/report.json"],
+    "demo-edits": ["demo-edits", "{ckpt}", "--out", "OUT/edits"],
+    "demo-dataset": ["demo-dataset", "OUT/portraits", "--count", "2"],
+    "train-classifier": ["train-classifier", "--steps", "1", "--out", "OUT/c.safetensors"],
+}
+
+
+@pytest.fixture
+def writing_setup(tmp_path, checkpoint, monkeypatch):
+    """A working folder with the commands' inputs, and a count of the images rendered."""
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.engine.scene import Recipe
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    Path("r.json").write_text(Recipe(edits=()).to_json())
+    Image.new("RGB", (8, 16)).save("in.png")
+    rendered = []
+    real_render = Renderer.render
+    monkeypatch.setattr(Renderer, "render", lambda self, scene, taps=(): (
+        rendered.append(scene.seed), real_render(self, scene, taps))[1])
+    return rendered
+
+
+def _run_writing(command: str, folder: str, checkpoint, capsys) -> str:
+    argv = [a.replace("{ckpt}", str(checkpoint)).replace("OUT", folder) for a in WRITING[command]]
+    before = sorted(p for p in Path(".").rglob("*"))
+    assert main(argv) == 1
+    assert sorted(p for p in Path(".").rglob("*")) == before  # nothing written, nothing made
+    return capsys.readouterr().err.strip()
+
+
+def _first_output(command: str, folder: str) -> str:
+    pattern = next(a for a in WRITING[command] if a.startswith("OUT/"))
+    return pattern.replace("OUT", folder).replace("{seed}", "1")
+
+
+@pytest.mark.parametrize("command", sorted(WRITING))
+def test_an_output_through_a_file_is_refused_naming_the_file_before_any_work(
+        command, checkpoint, writing_setup, capsys):
+    Path("afile").write_text("in the way")
+    err = _run_writing(command, "afile", checkpoint, capsys)
+    assert err == (f"ganinterface {command}: error: {_first_output(command, 'afile')}: "
+                   "cannot write: afile is a file, not a folder")
+    assert writing_setup == []
+
+
+@pytest.mark.parametrize("command", sorted(WRITING))
+def test_an_output_in_a_read_only_folder_is_refused_before_any_work(
+        command, checkpoint, writing_setup, capsys, monkeypatch):
+    """Root may write in any folder, so the system's "no" for ``locked`` is simulated."""
+    Path("locked").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: Path(path) != Path("locked")
+                        and real_access(path, mode, **kw))
+    err = _run_writing(command, "locked", checkpoint, capsys)
+    assert err == (f"ganinterface {command}: error: {_first_output(command, 'locked')}: "
+                   "cannot write: no permission to write in locked")
+    assert writing_setup == []
+
+
+def test_every_writing_command_is_covered():
+    written_by_others = {"train-demo"}  # its outputs are checked by cli/train_cmd.py
+    reading_only = {"info"}
+    assert set(WRITING) == set(COMMANDS) - written_by_others - reading_only

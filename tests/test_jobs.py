@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -137,3 +138,47 @@ def test_an_unwritable_animation_names_its_file(renderer, tmp_path):
     (tmp_path / "afile").write_text("in the way")
     with pytest.raises(UserFileError, match="afile/a.gif: cannot write"):
         jobs.export_animation(renderer, [Scene()], tmp_path / "afile" / "a.gif", fps=10)
+
+
+def _counting_renders(monkeypatch) -> list[int]:
+    seeds: list[int] = []
+    real_render = Renderer.render
+
+    def render(self, scene, taps=()):
+        seeds.append(scene.seed)
+        return real_render(self, scene, taps)
+
+    monkeypatch.setattr(Renderer, "render", render)
+    return seeds
+
+
+def _no_writing_in(folder, monkeypatch) -> None:
+    """The system's answer for a read-only folder, which root would not get from chmod."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != folder
+                        and real_access(path, mode, **kw))
+
+
+@pytest.mark.parametrize("name, fmt", [("a.gif", "gif"), ("a.mp4", "mp4"), ("a.png", "strip"),
+                                       ("frames", "png-seq")])
+def test_an_animation_into_a_read_only_folder_renders_nothing(renderer, tmp_path, monkeypatch,
+                                                              name, fmt):
+    _no_writing_in(tmp_path, monkeypatch)
+    rendered = _counting_renders(monkeypatch)
+    with pytest.raises(UserFileError, match="no permission to write in"):
+        jobs.export_animation(renderer, [Scene(seed=s) for s in range(4)], tmp_path / name, fmt,
+                              fps=10)
+    assert rendered == []
+
+
+def test_every_job_refuses_an_output_through_a_file_before_rendering(renderer, tmp_path,
+                                                                     monkeypatch):
+    (tmp_path / "afile").write_text("in the way")
+    rendered = _counting_renders(monkeypatch)
+    blocked = re.escape(f"cannot write: {tmp_path / 'afile'} is a file, not a folder")
+    with pytest.raises(UserFileError, match=blocked):
+        jobs.apply_to_seeds(renderer, Scene(), [1, 2, 3],
+                            lambda seed: tmp_path / ("afile" if seed == 3 else "ok") / f"{seed}.png")
+    with pytest.raises(UserFileError, match=blocked):
+        jobs.export_image(renderer, Scene(), tmp_path / "afile" / "x.png")
+    assert rendered == [] and os.listdir(tmp_path) == ["afile"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -95,12 +96,71 @@ def test_writing_into_a_missing_folder_is_refused_without_making_it(tmp_path):
     assert not (tmp_path / "nope").exists()
 
 
-def test_an_output_folder_through_a_file_is_named_as_such(tmp_path):
-    (tmp_path / "afile").write_text("in the way")
-    path = tmp_path / "afile" / "x.png"
+@pytest.mark.parametrize("attempt", [
+    userfiles.make_folder_for,
+    userfiles.check_writable,
+    lambda path: userfiles.write_scene(path, SCENE),
+])
+@pytest.mark.parametrize("below", [("x.png",), ("sub", "x.png")])
+def test_an_output_folder_through_a_file_names_the_file(tmp_path, monkeypatch, attempt, below):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("in the way")
+    path = Path("afile", *below)
     with pytest.raises(UserFileError) as error:
-        userfiles.make_folder_for(path)
-    _one_line_error(error, path, "part of the path is a file, not a folder")
+        attempt(path)
+    assert str(error.value) == f"{path}: cannot write: afile is a file, not a folder"
+
+
+def test_check_writable_accepts_outputs_in_folders_still_to_be_made_and_makes_none(tmp_path):
+    (tmp_path / "old.png").write_text("replaced by outputs")
+    userfiles.check_writable(tmp_path / "old.png")
+    userfiles.check_writable(tmp_path / "new" / "deeper" / "x.png")
+    userfiles.check_writable(tmp_path / "frames", folder=True)
+    assert os.listdir(tmp_path) == ["old.png"]
+
+
+def test_check_writable_refuses_a_folder_for_a_file_and_a_file_for_a_folder(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserFileError) as error:
+        userfiles.check_writable(tmp_path / "dir.png")
+    _one_line_error(error, tmp_path / "dir.png", "cannot write: it is a folder, not a file")
+    with pytest.raises(UserFileError) as error:
+        userfiles.check_writable(tmp_path / "file", folder=True)
+    _one_line_error(error, tmp_path / "file", "cannot write: it is a file, not a folder")
+
+
+def test_check_writable_refuses_a_read_only_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("this user (root) may write in a read-only folder")
+        for path in (locked / "x.png", locked / "new" / "x.png"):
+            with pytest.raises(UserFileError) as error:
+                userfiles.check_writable(path)
+            _one_line_error(error, path, f"cannot write: no permission to write in {locked}")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_check_writable_asks_the_system_about_the_nearest_existing_folder(tmp_path, monkeypatch):
+    """As root every folder is writable, so the system's answer is simulated: no to ``locked``."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    asked = []
+
+    def access(path, mode, **kwargs):
+        asked.append(Path(path))
+        return Path(path) != locked
+
+    monkeypatch.setattr(os, "access", access)
+    with pytest.raises(UserFileError) as error:
+        userfiles.check_writable(locked / "new" / "x.png")
+    _one_line_error(error, locked / "new" / "x.png", f"no permission to write in {locked}")
+    userfiles.check_writable(tmp_path / "x.png")
+    assert asked == [locked, tmp_path]
 
 
 # ---- numbers that are not finite -------------------------------------------------------------------

@@ -55,6 +55,8 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def _demo_dataset(args: argparse.Namespace) -> int:
+    from ganinterface.export.userfiles import check_writable
+
     height, width = parse_size(args.size)
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
@@ -63,6 +65,9 @@ def _demo_dataset(args: argparse.Namespace) -> int:
     out_dir: Path = args.out_dir
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"{out_dir}: exists and is not a directory")
+    check_writable(out_dir, folder=True)
+    if args.sheet is not None:
+        check_writable(args.sheet)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         labels = write_dataset(out_dir, range(args.seed, args.seed + args.count), height, width)
@@ -148,6 +153,7 @@ def _sheet_caption(sheet_name: str, labels: list[dict]) -> str:
 
 def _train_classifier(args: argparse.Namespace) -> int:
     from ganinterface.demo import classifier
+    from ganinterface.export.userfiles import check_writable
 
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps must be at least 1, got {args.steps}")
@@ -158,8 +164,7 @@ def _train_classifier(args: argparse.Namespace) -> int:
     out = args.out or bundled.classifier_checkpoint()
     if out.suffix != ".safetensors":
         raise UserError(f"--out {out}: the weights file must end in .safetensors")
-    if out.exists() and out.is_dir():
-        raise UserError(f"--out {out}: is a directory")
+    check_writable(out)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     overrides = {"steps": args.steps, "batch": args.batch}
     settings = classifier.TrainSettings(threads=args.threads,

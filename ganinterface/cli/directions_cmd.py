@@ -42,7 +42,7 @@ def _directions(args: argparse.Namespace) -> int:
     from ganinterface.engine import directions as dirs
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
-    from ganinterface.export.userfiles import write_direction
+    from ganinterface.export.userfiles import check_writable, write_direction
     from ganinterface.models import load_generator
 
     if args.count < 1:
@@ -52,6 +52,7 @@ def _directions(args: argparse.Namespace) -> int:
     negative = options.seed_list(args.negative, "--negative") if args.negative else []
     if args.method == "mean-difference" and not (positive and negative):
         raise UserError("mean-difference needs both --positive and --negative seed lists")
+    check_writable(args.out, folder=True)
     generator = load_generator(args.checkpoint, device=device)
     last = generator.num_ws - 1 if args.last is None else args.last
     if not 0 <= args.first <= last < generator.num_ws:

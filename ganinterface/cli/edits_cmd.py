@@ -71,10 +71,12 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
 def _apply_recipe(args: argparse.Namespace) -> int:
     from ganinterface.export.jobs import apply_to_seeds
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.export.userfiles import read_recipe
+    from ganinterface.export.userfiles import check_writable, read_recipe
 
     seeds = options.seed_list(args.seeds)
     paths = dict(zip(seeds, options.output_paths(args.output, [(s, f"seed{s}") for s in seeds])))
+    for path in paths.values():
+        check_writable(path)
     recipe = read_recipe(args.recipe)
     renderer = options.renderer(args)
     check_recipe_model(args, recipe, renderer)
@@ -178,9 +180,10 @@ def _animate(args: argparse.Namespace) -> int:
     from ganinterface.engine.animation import AnimationError
     from ganinterface.export.jobs import export_animation
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.export.userfiles import read_recipe
+    from ganinterface.export.userfiles import check_writable, read_recipe
 
     fmt = _check_animate_request(args)
+    check_writable(args.output, folder=fmt == "png-seq")
     recipe = read_recipe(args.recipe) if args.recipe else None
     renderer = options.renderer(args)
     if recipe is not None:

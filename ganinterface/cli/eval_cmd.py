@@ -58,8 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _demo_eval(args: argparse.Namespace) -> int:
     from ganinterface.atomic import atomic_write_text
     from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.userfiles import check_writable
 
     seeds = options.seed_list(args.seeds) if args.seeds else None
+    if args.json:
+        check_writable(args.json)
     generator, classifier, device = _load_measuring_kit(args)
     if args.edits:
         from ganinterface.search.evaluation import edit_report, format_edit_report
@@ -110,9 +113,11 @@ def _demo_edits(args: argparse.Namespace) -> int:
     from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
     from ganinterface.search.trials import stage_text
     from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.userfiles import check_writable
 
-    generator, classifier, _ = _load_measuring_kit(args)
     out = args.out or bundled.checkpoints_dir()
+    check_writable(out, folder=True)
+    generator, classifier, _ = _load_measuring_kit(args)
     with TqdmProgress("sampling", unit="image") as progress:
         try:
             summary = make_shipped_edits(generator, classifier, out,

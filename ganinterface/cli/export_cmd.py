@@ -56,7 +56,8 @@ def _export(args: argparse.Namespace) -> int:
     from ganinterface.export.animation import export_frames, format_for_path
     from ganinterface.export.images import contact_sheet, resize
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.export.userfiles import make_folder_for, read_image, write_png, writing
+    from ganinterface.export.userfiles import (check_writable, make_folder_for, read_image, write_png,
+                                               writing)
 
     try:
         fmt = format_for_path(args.output)
@@ -64,6 +65,7 @@ def _export(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     if args.gap < 0:
         raise UserError(f"--gap must be 0 or more, got {args.gap}")
+    check_writable(args.output, folder=fmt == "png-seq")
     files = input_files(args.inputs)
     frames = []
     for path in files:

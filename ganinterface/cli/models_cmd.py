@@ -119,9 +119,12 @@ def _convert(args: argparse.Namespace) -> int:
     source, target = args.source, args.target
     if target.suffix.lower() != ".safetensors":
         raise UserError(f"{target}: the output must be a .safetensors file")
+    from ganinterface.export.userfiles import check_writable
+
     for existing in (target, sidecar_path(target)):
         if existing.exists() and not args.force:
             raise UserError(f"{existing}: already exists (use --force to overwrite)")
+        check_writable(existing)
     if source.exists() and target.exists() and os.path.samefile(source, target):
         raise UserError(f"{target}: is the input file itself")
     loaded = load_checkpoint(source)

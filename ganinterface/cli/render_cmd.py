@@ -110,10 +110,13 @@ class _Renderers:
 def _for_each(args: argparse.Namespace, what: str, work) -> int:
     """``work(renderer, job, path)`` for every job, with a progress bar for several."""
     from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.userfiles import check_writable
 
     jobs = jobs_from_args(args)
     paths = options.output_paths(args.output, [(job.scene.seed, job.name) for job in jobs],
                                  OUTPUT_TYPES)
+    for path in paths:
+        check_writable(path)
     renderers = _Renderers(args)
     renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
     with TqdmProgress(what, unit="image", total=len(jobs), disable=len(jobs) < 2) as progress:

@@ -69,7 +69,9 @@ def apply_to_seeds(renderer: "Renderer", scene: Scene, seeds: Sequence[int],
                    cancel: CancelToken | None = None) -> list[Path]:
     """``render_seeds`` written to ``path_for(seed)`` as PNGs (enlarged ``scale`` times) that carry
     their scenes; returns the paths written.  A cancelled or failed job keeps the images finished
-    before it, each complete."""
+    before it, each complete; an output that cannot be written is refused before the first render."""
+    for seed in seeds:
+        userfiles.check_writable(path_for(seed))
     written = []
     for item in render_seeds(renderer, scene, seeds, cancel=cancel):
         path = Path(path_for(item.seed))
@@ -85,6 +87,7 @@ def apply_to_seeds(renderer: "Renderer", scene: Scene, seeds: Sequence[int],
 def export_image(renderer: "Renderer", scene: Scene, path: str | os.PathLike[str], *,
                  scale: int = 1, cancel: CancelToken | None = None) -> Path:
     """``scene`` rendered and written as a PNG that carries it (it reopens as the same scene)."""
+    userfiles.check_writable(path)
     image = render_or_raise(renderer, scene, what="image").image
     if cancel is not None:
         cancel.raise_if_cancelled()
@@ -99,8 +102,12 @@ def export_animation(renderer: "Renderer", scenes: Sequence[Scene], path: str | 
                      progress: ProgressCallback = no_progress,
                      cancel: CancelToken | None = None) -> Path:
     """Render ``scenes`` one frame at a time into a GIF, MP4, PNG sequence or strip (see
-    ``export.animation.export_frames``); nothing is left behind if a frame fails or is cancelled."""
-    from ganinterface.export.animation import export_frames
+    ``export.animation.export_frames``); nothing is left behind if a frame fails or is cancelled,
+    and an output that cannot be written is refused before the first frame is rendered."""
+    from ganinterface.export.animation import export_frames, format_for_path
+
+    fmt = fmt or format_for_path(path)
+    userfiles.check_writable(path, folder=fmt == "png-seq")
 
     def frame(index: int) -> np.ndarray:
         return render_or_raise(renderer, scenes[index], what=f"frame {index}").image

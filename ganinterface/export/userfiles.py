@@ -226,7 +226,21 @@ def _write_text(path: PathLike, text: str) -> None:
         atomic_write_text(path, text)
 
 
-_PATH_THROUGH_A_FILE = "cannot write: part of the path is a file, not a folder"
+def check_writable(path: PathLike, *, folder: bool = False) -> None:
+    """Refuse, before any work is done, an output that cannot be written: a part of its path that is
+    a file, a folder where a file goes (or, with ``folder``, a file where a folder goes), or a
+    folder the user may not write in (the nearest one that exists, when the rest is still to be
+    made).  A file already there is not refused: outputs replace it."""
+    path = Path(path)
+    if _file_in_the_way(path) is not None:
+        raise _through_a_file(path)
+    if folder and path.exists() and not path.is_dir():
+        raise UserFileError.at(path, "cannot write: it is a file, not a folder")
+    if not folder and path.is_dir():
+        raise UserFileError.at(path, "cannot write: it is a folder, not a file")
+    nearest = next(parent for parent in path.parents if parent.exists())
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise UserFileError.at(path, f"cannot write: no permission to write in {nearest}")
 
 
 def make_folder_for(path: PathLike) -> None:
@@ -234,7 +248,7 @@ def make_folder_for(path: PathLike) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise UserFileError.at(path, _PATH_THROUGH_A_FILE) from None
+        raise _through_a_file(path) from None
     except OSError as error:
         raise UserFileError.at(path, f"cannot write ({_reason(error)})") from None
 
@@ -245,11 +259,22 @@ def writing(path: PathLike) -> Iterator[None]:
     try:
         yield
     except NotADirectoryError:
-        raise UserFileError.at(path, _PATH_THROUGH_A_FILE) from None
+        raise _through_a_file(path) from None
     except FileNotFoundError:
         raise UserFileError.at(path, "cannot write: the folder does not exist") from None
     except OSError as error:
         raise UserFileError.at(path, f"cannot write ({_reason(error)})") from None
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The first part of ``path``'s folder that exists and is a file, if any."""
+    return next((part for part in reversed(path.parents) if part.exists() and not part.is_dir()), None)
+
+
+def _through_a_file(path: PathLike) -> UserFileError:
+    blocker = _file_in_the_way(Path(path))
+    return UserFileError.at(path, f"cannot write: {blocker or 'part of the path'} is a file, "
+                                  "not a folder")
 
 
 def _reason(error: BaseException) -> str:
