@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pytest
@@ -66,3 +67,17 @@ def test_running_one_command_imports_only_its_module():
             "print('ganinterface.demo.training' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_directions_lists_the_files_written_or_sums_up_many(checkpoint, tmp_path, capsys):
+    assert main(["directions", str(checkpoint), "--method", "sefa", "--count", "1", "--name", "one",
+                 "-o", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"wrote {tmp_path / 'one.npy'}",
+                                                    f"wrote {tmp_path / 'one.json'}"]
+    assert main(["directions", str(checkpoint), "--method", "sefa", "--count", "5",
+                 "-o", str(tmp_path / "many")]) == 0
+    assert capsys.readouterr().out == (f"wrote 10 files to {tmp_path / 'many'}{os.sep} "
+                                       "(sefa-00.npy … sefa-04.json)\n")
+    assert main(["directions", str(checkpoint), "--method", "sefa", "--count", "2", "-q",
+                 "-o", str(tmp_path / "quiet")]) == 0
+    assert capsys.readouterr().out == ""

@@ -170,6 +170,18 @@ def test_apply_recipe_with_an_edit_the_model_lacks_fails_cleanly(tmp_path, check
     assert sorted(os.listdir(tmp_path)) == ["wrong.json"]
 
 
+def test_apply_recipe_sums_up_what_it_wrote_and_quiet_prints_nothing(tmp_path, checkpoint,
+                                                                     recipe_file, capsys):
+    argv = ["apply-recipe", str(recipe_file), str(checkpoint), "--seeds", "0-9",
+            "-o", str(tmp_path / "out" / "seed{seed}.png")]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out == f"wrote 10 images to {tmp_path / 'out'}{os.sep} (seed0.png … seed9.png)\n"
+    assert "apply-recipe" in err  # the progress bar
+    assert main([*argv, "--quiet"]) == 0
+    assert capsys.readouterr() == ("", "")
+
+
 # ---- animate ----------------------------------------------------------------------------------------
 
 def test_animate_w_interpolation_starts_and_ends_on_the_seeds(tmp_path, checkpoint, renderer, capsys):
@@ -321,3 +333,16 @@ def test_unwritable_outputs_are_one_line_errors(tmp_path, checkpoint, recipe_fil
                       "-o", str(blocker / "a.gif")], capsys)
     assert code == 1
     _assert_one_line_error(err, "animate", "cannot write")
+
+
+@pytest.mark.parametrize("output, line", [
+    ("a.gif", "wrote {tmp}/a.gif (3 frames at 24 fps)"),
+    ("a.mp4", "wrote {tmp}/a.mp4 (3 frames at 24 fps)"),
+    ("strip.png", "wrote {tmp}/strip.png (3 frames in one image)"),
+    ("frames/", "wrote {tmp}/frames/frame_0000.png\nwrote {tmp}/frames/frame_0001.png\n"
+                "wrote {tmp}/frames/frame_0002.png"),
+])
+def test_animate_says_what_it_wrote(tmp_path, checkpoint, capsys, output, line):
+    assert main(["animate", str(checkpoint), "--seeds", "1,2", "--frames", "3",
+                 "-o", str(tmp_path / output)]) == 0
+    assert capsys.readouterr().out == line.replace("{tmp}", str(tmp_path)).replace("/", os.sep) + "\n"

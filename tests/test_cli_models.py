@@ -103,6 +103,11 @@ def test_convert_refuses_to_overwrite_without_force(capsys, snapshot, tmp_path):
     assert _run(capsys, "convert", snapshot, target, "--force")[0] == 0
 
 
+def test_convert_quiet_prints_nothing(capsys, snapshot, tmp_path):
+    assert _run(capsys, "convert", snapshot, tmp_path / "m.safetensors", "-q") == (0, "", "")
+    assert (tmp_path / "m.safetensors").is_file()
+
+
 def test_convert_needs_a_safetensors_target(capsys, snapshot, tmp_path):
     code, _, err = _run(capsys, "convert", snapshot, tmp_path / "model.pt")
     assert code == 1 and ".safetensors" in err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ganinterface.cli import COMMANDS, build_parser, main
+from ganinterface.cli import COMMANDS, build_parser, main, options
 from ganinterface.models.native import save_native
 from tiny_models import tiny_stylegan2
 
@@ -203,3 +203,29 @@ def test_every_writing_command_is_covered():
     written_by_others = {"train-demo"}  # its outputs are checked by cli/train_cmd.py
     reading_only = {"info"}
     assert set(WRITING) == set(COMMANDS) - written_by_others - reading_only
+
+
+# ---- what was written ------------------------------------------------------------------------------
+
+def test_a_few_files_are_listed_one_a_line():
+    paths = [Path("out", f"seed{seed}.png") for seed in range(4)]
+    assert options.written_lines(paths, "images") == [f"wrote {path}" for path in paths]
+
+
+def test_a_batch_in_one_folder_is_one_line_with_its_first_and_last_file():
+    paths = [Path("out", f"seed{seed}.png") for seed in range(200)]
+    assert options.written_lines(paths, "images") == [
+        f"wrote 200 images to out{os.sep} (seed0.png … seed199.png)"]
+
+
+def test_a_batch_over_several_folders_is_one_line_from_where_they_part():
+    paths = [Path("out", f"s{seed}", "x.png") for seed in range(5)]
+    assert options.written_lines(paths, "images") == [
+        f"wrote 5 images under out{os.sep} ({Path('s0', 'x.png')} … {Path('s4', 'x.png')})"]
+
+
+@pytest.mark.parametrize("command", ["render", "features", "apply-recipe", "animate", "export",
+                                     "convert", "directions"])
+def test_commands_that_write_files_take_quiet(command):
+    assert _parse(command, *(["IN", "OUT.safetensors"] if command == "convert" else []),
+                  "-q").quiet is True

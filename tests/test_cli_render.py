@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -112,3 +114,22 @@ def test_a_scene_file_with_a_non_finite_number_is_refused_and_nothing_written(tm
     assert err == (f"ganinterface render: error: {tmp_path / 'bad.json'}: scene.{field} must be "
                    f"finite, got {float(value)}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_render_says_which_files_it_wrote_on_stdout(tmp_path, checkpoint, capsys):
+    assert main(["render", str(checkpoint), "--seeds", "1,2", "-o", str(tmp_path / "s{seed}.png")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [f"wrote {tmp_path / 's1.png'}", f"wrote {tmp_path / 's2.png'}"]
+    assert "wrote" not in err
+
+
+def test_a_batch_is_summed_up_in_one_line_and_quiet_prints_nothing(tmp_path, checkpoint, capsys):
+    assert main(["render", str(checkpoint), "--seeds", "0-5", "-o",
+                 str(tmp_path / "out" / "seed{seed}.npy")]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"wrote 6 arrays to {tmp_path / 'out'}{os.sep} (seed0.npy … seed5.npy)\n"
+    assert "render" in err  # the progress bar, on stderr
+    assert main(["features", str(checkpoint), "--seeds", "0-5", "--layer", "b8.conv1", "-q",
+                 "-o", str(tmp_path / "grids" / "{seed}.png")]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert len(os.listdir(tmp_path / "grids")) == 6

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", type=Path, default=Path("directions"),
                         help="directory to write into (default: %(default)s)")
     options.add_device(parser)
+    options.add_quiet(parser)
     parser.set_defaults(handler=_directions)
 
 
@@ -85,10 +86,11 @@ def _directions(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"{args.out}: cannot create the directory ({error.strerror})") from None
+    written = []
     for index, vector in enumerate(vectors):
         name = base if len(vectors) == 1 else f"{base}-{index:02d}"
         direction = dirs.Direction(vector, first=args.first, last=args.last, name=name,
                                    model_hash=digest, provenance={**provenance, "index": index})
-        npy, _ = write_direction(args.out / f"{name}.npy", direction)
-        print(npy)
+        written.extend(write_direction(args.out / f"{name}.npy", direction))
+    options.report(args, options.written_lines(written, "files"))
     return 0

@@ -31,6 +31,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     options.add_checkpoint(parser)
     options.add_device(parser)
     options.add_latent_options(parser)
+    options.add_quiet(parser)
     parser.add_argument("--force", action="store_true",
                         help="apply a recipe even if it was made for a different model")
 
@@ -81,8 +82,10 @@ def _apply_recipe(args: argparse.Namespace) -> int:
     renderer = options.renderer(args)
     check_recipe_model(args, recipe, renderer)
     scene = recipe.scaled(args.strength).applied_to(options.seed_scene(args))
-    with TqdmProgress("apply-recipe", unit="image", total=len(seeds)) as progress:
-        apply_to_seeds(renderer, scene, seeds, lambda seed: paths[seed], scale=args.scale, progress=progress)
+    with TqdmProgress("apply-recipe", unit="image", total=len(seeds), disable=args.quiet) as progress:
+        written = apply_to_seeds(renderer, scene, seeds, lambda seed: paths[seed], scale=args.scale,
+                                 progress=progress)
+    options.report(args, options.written_lines(written, "images"))
     return 0
 
 
@@ -192,7 +195,8 @@ def _animate(args: argparse.Namespace) -> int:
         scenes = animation_scenes(args, renderer, recipe)
     except AnimationError as error:
         raise UserError(str(error)) from None
-    with TqdmProgress("animate", unit="frame", total=len(scenes)) as progress:
-        export_animation(renderer, scenes, args.output, fmt, fps=args.fps, size=args.size,
-                         resample=args.resample, columns=args.columns, progress=progress)
+    with TqdmProgress("animate", unit="frame", total=len(scenes), disable=args.quiet) as progress:
+        path = export_animation(renderer, scenes, args.output, fmt, fps=args.fps, size=args.size,
+                                resample=args.resample, columns=args.columns, progress=progress)
+    options.report(args, options.animation_lines(path, fmt, len(scenes), args.fps))
     return 0

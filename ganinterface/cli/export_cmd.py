@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 
-from ganinterface.cli import UserError
+from ganinterface.cli import UserError, options
 from ganinterface.cli.options import image_size, positive_float, positive_int
 
 
@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="resize every image first, e.g. 256x128")
     parser.add_argument("--resample", choices=("nearest", "lanczos"), default="nearest",
                         help="how --size resizes (default nearest: pixel-exact enlargements)")
+    options.add_quiet(parser)
     parser.set_defaults(handler=_export)
 
 
@@ -81,10 +82,14 @@ def _export(args: argparse.Namespace) -> int:
         columns = args.columns or math.ceil(math.sqrt(len(frames)))
         labels = [path.stem for path in files] if args.labels else None
         write_png(args.output, contact_sheet(frames, columns=columns, gap=args.gap, labels=labels))
+        options.report(args, [f"wrote {args.output} (a contact sheet of {len(frames)} images, "
+                              f"{columns} a row)"])
         return 0
-    with TqdmProgress("export", unit="frame", total=len(frames)) as progress, writing(args.output):
+    with TqdmProgress("export", unit="frame", total=len(frames), disable=args.quiet) as progress, \
+            writing(args.output):
         try:
-            export_frames(frames, args.output, fmt, fps=args.fps, progress=progress)
+            path = export_frames(frames, args.output, fmt, fps=args.fps, progress=progress)
         except ValueError as error:  # e.g. a GIF faster than 50 fps
             raise UserError(str(error)) from None
+    options.report(args, options.animation_lines(path, fmt, len(frames), args.fps))
     return 0

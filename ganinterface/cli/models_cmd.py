@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     convert.add_argument("source", metavar="IN", type=Path, help="checkpoint in any supported format")
     convert.add_argument("target", metavar="OUT", type=Path, help="output .safetensors path")
     convert.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    options.add_quiet(convert)
     convert.set_defaults(handler=_convert)
 
 
@@ -142,7 +143,7 @@ def _convert(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     except OSError as error:
         raise UserError(f"{target}: cannot write ({error.strerror or error})") from None
-    print(f"wrote {target} and {sidecar_path(target).name} ({loaded.format} -> native, "
-          f"{loaded.generator.architecture}, "
-          f"{size_text(loaded.generator.img_width, loaded.generator.img_height)})")
+    options.report(args, [f"wrote {target} and {sidecar_path(target).name} ({loaded.format} -> native, "
+                          f"{loaded.generator.architecture}, "
+                          f"{size_text(loaded.generator.img_width, loaded.generator.img_height)})"])
     return 0

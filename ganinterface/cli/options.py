@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -188,3 +189,44 @@ def output_paths(pattern: str, items: Sequence[tuple[int, str]],
     if any(path.suffix.lower() not in suffixes for path in paths):
         raise UserError(f"output {pattern!r} must end in {' or '.join(suffixes)}")
     return paths
+
+
+# ---- what was written ----------------------------------------------------------------------------
+
+FEW_FILES = 4  # up to this many files are listed one a line; more are summed up in one line
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="print nothing but errors (no list of the files written, no progress bar)")
+
+
+def report(args: argparse.Namespace, lines: Sequence[str]) -> None:
+    """Say on stdout what the command did, unless ``--quiet``."""
+    if not args.quiet:
+        for line in lines:
+            print(line)
+
+
+def written_lines(paths: Sequence[Path], noun: str) -> list[str]:
+    """What was written where: a line per file for a few files, else one line such as
+    "wrote 200 images to out/ (seed0.png … seed199.png)"."""
+    if len(paths) <= FEW_FILES:
+        return [f"wrote {path}" for path in paths]
+    folders = {path.parent for path in paths}
+    if len(folders) == 1:
+        where, names = f"to {os.path.join(folders.pop(), '')}", [paths[0].name, paths[-1].name]
+    else:
+        root = Path(os.path.commonpath(paths))
+        where = f"under {os.path.join(root, '')}"
+        names = [str(paths[0].relative_to(root)), str(paths[-1].relative_to(root))]
+    return [f"wrote {len(paths)} {noun} {where} ({names[0]} … {names[1]})"]
+
+
+def animation_lines(path: Path, fmt: str, frames: int, fps: float) -> list[str]:
+    """What an animation written as ``fmt`` (see ``export.animation.FORMATS``) is and where."""
+    if fmt == "png-seq":
+        return written_lines(sorted(path.glob("frame_*.png")), "frames")
+    if fmt == "strip":
+        return [f"wrote {path} ({frames} frames in one image)"]
+    return [f"wrote {path} ({frames} frames at {fps:g} fps)"]

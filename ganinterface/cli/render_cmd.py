@@ -60,6 +60,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default=None, help=options.seeds_help("seeds to render", "0"))
     options.add_latent_options(parser)
     options.add_device(parser)
+    options.add_quiet(parser)
     parser.add_argument("--scene", action="append", default=[], metavar="FILE",
                         help="render a saved scene (.json, or a .png that carries one) instead of "
                              "seeds; may be given several times")
@@ -107,8 +108,9 @@ class _Renderers:
         return self._loaded[checkpoint]
 
 
-def _for_each(args: argparse.Namespace, what: str, work) -> int:
-    """``work(renderer, job, path)`` for every job, with a progress bar for several."""
+def _for_each(args: argparse.Namespace, what: str, noun: str, work) -> int:
+    """``work(renderer, job, path)`` for every job, with a progress bar for several; then says what
+    was written (``noun``: what a PNG output holds)."""
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.export.userfiles import check_writable
 
@@ -119,10 +121,13 @@ def _for_each(args: argparse.Namespace, what: str, work) -> int:
         check_writable(path)
     renderers = _Renderers(args)
     renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
-    with TqdmProgress(what, unit="image", total=len(jobs), disable=len(jobs) < 2) as progress:
+    with TqdmProgress(what, unit="image", total=len(jobs),
+                      disable=args.quiet or len(jobs) < 2) as progress:
         for done, (job, path) in enumerate(zip(jobs, paths), start=1):
             work(renderers.for_scene(job.scene), job, path)
             progress(done, len(jobs))
+    raw = paths[0].suffix.lower() == ".npy"
+    options.report(args, options.written_lines(paths, "arrays" if raw else noun))
     return 0
 
 
@@ -144,7 +149,7 @@ def _render(args: argparse.Namespace) -> int:
         result = render_or_raise(renderer, job.scene, what=job.name)
         _write(path, result.raw, result.image, job.scene)
 
-    return _for_each(args, "render", work)
+    return _for_each(args, "render", "images", work)
 
 
 def _features(args: argparse.Namespace) -> int:
@@ -163,4 +168,4 @@ def _features(args: argparse.Namespace) -> int:
         grid = feature_grid_image(features, args.scale, args.palette, columns=args.columns)
         _write(path, features, grid, None)
 
-    return _for_each(args, "features", work)
+    return _for_each(args, "features", "feature grids", work)
