@@ -6,7 +6,8 @@ import torch
 
 from ganinterface.demo import portraits
 from ganinterface.demo.classifier import AttributeClassifier, label_indices
-from ganinterface.demo.evaluate import REPORT_RENDER_SEED_BASE, quality_report, sample_images
+from ganinterface.demo.evaluate import (REPORT_RENDER_SEED_BASE, frechet_reading, quality_report,
+                                         sample_images)
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 
@@ -52,3 +53,18 @@ def test_quality_report_figures(tiny_portrait_generator):
         assert sum(freq["samples"].values()) == pytest.approx(1, abs=1e-3), name
     assert set(report["frechet"]) == {"samples_vs_renders", "renders_vs_renders", "renders_vs_blurred"}
     assert all(value >= 0 for value in report["frechet"].values())
+
+
+@pytest.mark.parametrize("distance, verdict", [
+    (8.0, "as close as another set of renders: the classifier cannot tell samples from renders"),
+    (23.3, "closer than blurred renders: small differences remain"),
+    (138.4, "5.9x as far as blurred renders: samples are still easy to tell from renders"),
+])
+def test_the_frechet_distance_is_read_against_its_calibration(distance, verdict):
+    frechet = {"samples_vs_renders": distance, "renders_vs_renders": 10.07, "renders_vs_blurred": 23.33}
+    assert frechet_reading(frechet, 2000) == [
+        f"Fréchet distance of the samples to renders: {distance:.1f} (on the classifier's features; "
+        "lower is better)",
+        "  for scale, with 2000 of each: another set of renders 10.1 (about the best a generator can "
+        "score), blurred renders 23.3",
+        f"  reading: {verdict}"]

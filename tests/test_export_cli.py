@@ -107,8 +107,10 @@ def test_png_sequence_never_wipes_a_directory_of_other_files(tmp_path, capsys):
 
 def test_export_says_what_it_wrote_unless_quiet(tmp_path, capsys):
     _write_images(tmp_path / "in", 6)
-    assert main(["export", str(tmp_path / "in"), "-o", str(tmp_path / "sheet.png"), "--columns", "4"]) == 0
-    assert capsys.readouterr().out == f"wrote {tmp_path / 'sheet.png'} (a contact sheet of 6 images, 4 a row)\n"
+    assert main(["export", str(tmp_path / "in"), "-o", str(tmp_path / "sheet.png"),
+                 "--columns", "4"]) == 0
+    assert capsys.readouterr().out == (f"wrote {tmp_path / 'sheet.png'} "
+                                       "(a contact sheet of 6 images, 4 a row)\n")
     assert main(["export", str(tmp_path / "in"), "-o", str(tmp_path / "frames") + os.sep]) == 0
     assert capsys.readouterr().out == (f"wrote 6 frames to {tmp_path / 'frames'}{os.sep} "
                                        "(frame_0000.png … frame_0005.png)\n")

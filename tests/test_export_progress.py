@@ -32,3 +32,19 @@ def test_tqdm_progress_tracks_done_and_total():
             progress(done, 5)
         assert progress._bar.n == 5 and progress._bar.total == 5
     assert "5/5" in stream.getvalue()
+
+
+def test_a_bar_without_a_total_draws_nothing_until_the_first_step_brings_one():
+    stream = io.StringIO()
+    with TqdmProgress("sampling", unit="image", file=stream, mininterval=0) as progress:
+        assert stream.getvalue() == ""
+        progress(32, 100)
+        assert "sampling:  32%" in stream.getvalue() and "32/100" in stream.getvalue()
+    assert "0image" not in stream.getvalue()
+
+
+def test_a_bar_never_stepped_prints_nothing():
+    stream = io.StringIO()
+    with TqdmProgress("scoring edits", unit="edit", file=stream):
+        pass
+    assert stream.getvalue() == ""

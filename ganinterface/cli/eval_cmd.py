@@ -78,7 +78,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
         from ganinterface.demo.evaluate import format_report, quality_report
 
         seeds = seeds or options.seed_list(DEFAULT_QUALITY_SEEDS)
-        with TqdmProgress("sampling", unit="image") as progress:
+        with TqdmProgress("sampling", unit="image", total=len(seeds)) as progress:
             report = quality_report(generator, classifier, seeds,
                                     truncation_psi=options.truncation_psi(args),
                                     device=device, progress=progress)

@@ -118,8 +118,23 @@ def format_report(report: dict[str, Any]) -> str:
         parts = ", ".join(f"{k} {freq['samples'][k]:.0%}/{freq['renders'][k]:.0%}" for k in freq["samples"])
         lines.append(f"  {name:<16} {parts}")
     lines.append(f"  largest gap: {report['largest_frequency_gap_points']} points")
-    fd = report["frechet"]
-    lines.append(f"Fréchet distance (classifier features): samples vs renders {fd['samples_vs_renders']:.3f};"
-                 f" calibration: renders vs renders {fd['renders_vs_renders']:.3f},"
-                 f" renders vs blurred renders {fd['renders_vs_blurred']:.3f}")
+    lines += frechet_reading(report["frechet"], report["samples"])
     return "\n".join(lines)
+
+
+def frechet_reading(frechet: dict[str, float], samples: int) -> list[str]:
+    """The Fréchet distance with the two calibration distances that give it a scale, and a verdict."""
+    distance, renders, blurred = (frechet["samples_vs_renders"], frechet["renders_vs_renders"],
+                                  frechet["renders_vs_blurred"])
+    if distance <= renders:
+        verdict = "as close as another set of renders: the classifier cannot tell samples from renders"
+    elif distance <= blurred:
+        verdict = "closer than blurred renders: small differences remain"
+    else:
+        times = f"{distance / blurred:.1f}x as far as" if blurred > 0 else "further than"
+        verdict = f"{times} blurred renders: samples are still easy to tell from renders"
+    return [f"Fréchet distance of the samples to renders: {distance:.1f} (on the classifier's "
+            "features; lower is better)",
+            f"  for scale, with {samples} of each: another set of renders {renders:.1f} "
+            f"(about the best a generator can score), blurred renders {blurred:.1f}",
+            f"  reading: {verdict}"]

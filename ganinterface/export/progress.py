@@ -43,19 +43,30 @@ def no_progress(done: int, total: int) -> None:
 
 
 class TqdmProgress:
-    """A ``(done, total)`` callback drawing a tqdm bar on stderr; use it as a context manager."""
+    """A ``(done, total)`` callback drawing a tqdm bar on stderr; use it as a context manager.
+
+    Without a ``total``, the bar is drawn from the first call, which brings one: a bar started
+    without it would print a stray count ("sampling: 0image") before the first step.
+    """
 
     def __init__(self, description: str = "", unit: str = "frame", total: int | None = None,
                  **tqdm_kwargs: Any) -> None:
-        self._bar = tqdm(desc=description, unit=unit, total=total, dynamic_ncols=True, **tqdm_kwargs)
+        self._settings = dict(desc=description, unit=unit, dynamic_ncols=True, **tqdm_kwargs)
+        self._bar: tqdm | None = None if total is None else self._start(total)
+
+    def _start(self, total: int) -> tqdm:
+        return tqdm(total=total, **self._settings)
 
     def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = self._start(total)
         if self._bar.total != total:
             self._bar.total = total
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> "TqdmProgress":
         return self
