@@ -47,7 +47,7 @@ from PIL import Image
 
 pixels = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
 assert pixels.reshape(-1, 3).std(axis=0).min() > 10, "the bundle rendered a blank image"
-print(f"the bundle rendered a {pixels.shape[0]}x{pixels.shape[1]} portrait")
+print(f"the bundle rendered a {pixels.shape[1]} x {pixels.shape[0]} px portrait")
 EOF
 QT_QPA_PLATFORM=offscreen XDG_CONFIG_HOME=$check timeout 180 "$bundle/ganinterface" --selftest
 # worker processes are spawned as the bundle's own executable: one training step with one

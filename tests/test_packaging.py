@@ -324,7 +324,7 @@ def test_selftest_closes_the_window_after_its_first_frame(qtbot, tmp_path, monke
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))  # QSettings stay out of the real home
     assert ui_app.main(["--selftest"]) == 0
     height, width = _builtin_resolution()
-    assert f"shows a {height}x{width} frame" in capsys.readouterr().out
+    assert f"shows a {width} × {height} px frame" in capsys.readouterr().out
 
 
 def test_selftest_fails_when_no_frame_comes_in_time(qtbot, tmp_path, monkeypatch, capsys):

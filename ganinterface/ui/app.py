@@ -114,8 +114,10 @@ def _close_after_first_frame(window: Any) -> dict[str, int]:
     def check() -> None:
         if window.last_result is not None:
             poll.stop()
+            from ganinterface.models.base import size_text
+
             height, width = window.last_result.image.shape[:2]
-            print(f"ganinterface --selftest: the window shows a {height}x{width} frame")
+            print(f"ganinterface --selftest: the window shows a {size_text(width, height)} frame")
             verdict["code"] = 0
             window.close()
 
