@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ganinterface.engine.renderer import Renderer
+    from ganinterface.models.base import size_text
     from ganinterface.ui.main_window import MainWindow
 
     from ganinterface.ui.app import configure_runtime
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     possible = min(args.rate, 1000 / render_ms)
     figures = {
         "model": window.model.shape.name,
-        "image": f"{window.model.shape.height}x{window.model.shape.width}",
+        "image": size_text(window.model.shape.width, window.model.shape.height),
         "changes": len(values),
         "seconds": round(fired_seconds, 3),
         "one_render_ms": round(render_ms, 1),
