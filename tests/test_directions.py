@@ -135,3 +135,12 @@ def test_hostile_and_broken_files_are_refused(tmp_path):
     with pytest.raises(DirectionError, match="unknown direction format .npz"):
         (tmp_path / "x.npz").write_bytes(b"")
         load_direction(tmp_path / "x.npz")
+
+
+def test_a_sidecar_with_an_unknown_field_is_refused_naming_it(tmp_path):
+    npy, sidecar = save_direction(tmp_path / "d", Direction(vector=np.ones(4, np.float32), name="d"))
+    meta = json.loads(sidecar.read_text())
+    meta["strength"] = 2.0
+    sidecar.write_text(json.dumps(meta))
+    with pytest.raises(DirectionError, match=r"d\.json: unknown field\(s\): strength"):
+        load_direction(npy)

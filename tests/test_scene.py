@@ -94,3 +94,39 @@ def test_an_anchor_saved_without_reach_looks_everywhere():
     data = json.loads(_rich_scene().to_json())
     del data["edits"][0]["anchor"]["reach"]  # written before anchors had a reach
     assert Scene.from_dict(data).edits[0].anchor.reach is None
+
+
+# ---- missing and unknown keys name the key, in the file's own terms ------------------------------
+
+def _recipe_text(**fields) -> str:
+    return json.dumps({"format": "ganinterface.recipe", "version": 1, **fields})
+
+
+def test_a_recipe_without_edits_is_refused_naming_the_key():
+    with pytest.raises(SceneFormatError, match=r"^the recipe is missing the field\(s\): edits$"):
+        Recipe.from_json(_recipe_text(name="nothing"))
+    assert Recipe.from_json(_recipe_text(edits=[])).edits == ()  # an empty list is a recipe
+
+
+def test_unknown_recipe_keys_are_refused_naming_them():
+    with pytest.raises(SceneFormatError, match=r"unknown field\(s\): colour, size"):
+        Recipe.from_json(_recipe_text(edits=[], colour=3, size=1))
+
+
+@pytest.mark.parametrize("edit, missing", [
+    ({"kind": "feature", "channels": [1], "mask": {"shapes": []}, "amount": 1.0}, "layer"),
+    ({"kind": "feature", "layer": "b8.conv1", "mask": {"shapes": []}}, "amount, channels"),
+    ({"kind": "direction", "amount": 1.0}, "direction"),
+    ({"kind": "style_mix", "first": 2}, "seed"),
+])
+def test_an_edit_missing_fields_names_them_without_python_internals(edit, missing):
+    with pytest.raises(SceneFormatError) as refused:
+        Recipe.from_json(_recipe_text(edits=[edit]))
+    assert str(refused.value) == f"edits[0] is missing the field(s): {missing}"
+
+
+def test_an_anchor_missing_its_place_names_the_field():
+    edit = {"kind": "feature", "layer": "b8.conv1", "channels": [1], "mask": {"shapes": []},
+            "amount": 1.0, "anchor": {"layer": "b8.conv1", "channels": [1], "x": 0.5}}
+    with pytest.raises(SceneFormatError, match=r"^edits\[0\]\.anchor is missing the field\(s\): y$"):
+        Recipe.from_json(_recipe_text(edits=[edit]))

@@ -232,6 +232,11 @@ def _read_npy(path: Path) -> np.ndarray:
         raise DirectionError(f"{path}: not a readable .npy array ({error})") from None
 
 
+# what save_direction writes; every field but format is optional (a hand-written sidecar may
+# name only the rows it moves)
+SIDECAR_KEYS = {"format", "version", "name", "shape", "first", "last", "model_hash", "provenance"}
+
+
 def _read_sidecar(path: Path) -> dict[str, Any]:
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
@@ -242,6 +247,9 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         raise DirectionError(f"{sidecar}: not valid JSON ({error})") from None
     if not isinstance(meta, dict) or meta.get("format") != DIRECTION_FORMAT:
         raise DirectionError(f"{sidecar}: not a {DIRECTION_FORMAT} sidecar")
+    unknown = sorted(set(meta) - SIDECAR_KEYS)
+    if unknown:
+        raise DirectionError(f"{sidecar}: unknown field(s): {', '.join(unknown)}")
     if not isinstance(meta.get("first", 0), int) or not isinstance(meta.get("last"), (int, type(None))):
         raise DirectionError(f"{sidecar}: first/last must be integers")
     return meta

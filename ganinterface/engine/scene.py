@@ -15,7 +15,7 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
@@ -281,20 +281,30 @@ def read_number(data: Any, what: str) -> float:
 
 
 def _build(cls: type, data: dict[str, Any], what: str, converters: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names - {"kind"})
-    if unknown:
-        raise SceneFormatError(f"{what} has unknown field(s): {', '.join(unknown)}")
+    fields = dataclasses.fields(cls)
+    _check_keys(data, {f.name for f in fields} | {"kind"}, _required(fields), what)
     kwargs = {}
     for key, value in data.items():
         if key == "kind":
             continue
         convert = converters.get(key)
         kwargs[key] = convert(value, f"{what}.{key}") if convert else value
-    try:
-        return cls(**kwargs)
-    except TypeError as error:
-        raise SceneFormatError(f"{what}: {error}") from None
+    return cls(**kwargs)
+
+
+def _required(fields: Sequence[dataclasses.Field]) -> set[str]:
+    return {f.name for f in fields if f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING}
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], required: set[str], what: str) -> None:
+    """Unknown and missing keys are errors naming them, in the file's own terms."""
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise SceneFormatError(f"{what} has unknown field(s): {', '.join(unknown)}")
+    missing = sorted(required - set(data))
+    if missing:
+        raise SceneFormatError(f"{what} is missing the field(s): {', '.join(missing)}")
 
 
 def _points(value: Any, what: str) -> tuple[tuple[float, float], ...]:
@@ -431,6 +441,9 @@ def scene_from_dict(data: Any) -> Scene:
 
 # ---- recipes ---------------------------------------------------------------------------------------
 
+RECIPE_KEYS = {"format", "version", "name", "model_hash", "provenance", "edits"}
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """Edits without a latent: found once, applied to any seed."""
@@ -453,7 +466,8 @@ class Recipe:
         except json.JSONDecodeError as error:
             raise SceneFormatError(f"not valid JSON ({error})") from None
         _check_header(data, "ganinterface.recipe", RECIPE_VERSION)
-        return cls(edits=edits_from_list(data.get("edits", [])),
+        _check_keys(data, RECIPE_KEYS, {"edits"}, "the recipe")
+        return cls(edits=edits_from_list(data["edits"]),
                    name=read_str(data.get("name", ""), "name"),
                    model_hash=read_str(data.get("model_hash", ""), "model_hash"),
                    provenance=_require(data.get("provenance", {}), dict, "provenance"))
