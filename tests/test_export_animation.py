@@ -206,7 +206,7 @@ def test_cancelled_export_keeps_the_previous_file(tmp_path, name, fmt):
 
 
 def test_frames_of_different_sizes_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="frame 1 is 8x8, the first was 16x16"):
+    with pytest.raises(ValueError, match="frame 1 is 8 × 8 px, the first was 16 × 16 px"):
         export_frames([_frame(0, 16, 16), _frame(1, 8, 8)], tmp_path / "x.mp4")
     assert os.listdir(tmp_path) == []
 

@@ -104,7 +104,7 @@ def _load_measuring_kit(args: argparse.Namespace):
     generator = load_generator(args.checkpoint, device=device)
     if generator.img_height != 2 * generator.img_width:
         raise UserError(f"{args.checkpoint}: the classifier reads 2:1 portraits, this generator makes "
-                        f"{generator.img_height}x{generator.img_width} images")
+                        f"{generator.img_width} × {generator.img_height} px images")
     return generator, classifier, device
 
 

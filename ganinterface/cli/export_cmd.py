@@ -74,8 +74,8 @@ def _export(args: argparse.Namespace) -> int:
         if args.size is not None:
             image = resize(image, args.size[0], args.size[1], args.resample)
         if frames and image.shape != frames[0].shape:
-            raise UserError(f"{path} is {image.shape[1]}x{image.shape[0]} but {files[0]} is "
-                            f"{frames[0].shape[1]}x{frames[0].shape[0]}; pass --size to resize all")
+            raise UserError(f"{path} is {image.shape[1]} × {image.shape[0]} px but {files[0]} is "
+                            f"{frames[0].shape[1]} × {frames[0].shape[0]} px; pass --size to resize all")
         frames.append(image)
     make_folder_for(args.output)
     if fmt == "strip":

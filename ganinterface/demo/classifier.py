@@ -129,8 +129,8 @@ def _checked_images(images: np.ndarray) -> np.ndarray:
     if (height, width) == INPUT_SIZE:
         return images
     if height != 2 * width:
-        raise ValueError(f"the classifier reads 2:1 portraits ({INPUT_SIZE[0]}x{INPUT_SIZE[1]}), "
-                         f"got {height}x{width}")
+        raise ValueError(f"the classifier reads 2:1 portraits ({INPUT_SIZE[1]} × {INPUT_SIZE[0]} px), "
+                         f"got {width} × {height} px")
     size = (INPUT_SIZE[1], INPUT_SIZE[0])
     return np.stack([cv2.resize(image, size, interpolation=cv2.INTER_AREA) for image in images])
 

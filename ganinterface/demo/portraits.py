@@ -234,7 +234,7 @@ def labels_of(attributes: Attributes) -> dict[str, Any]:
 
 def _check_size(height: int, width: int) -> None:
     if width < 8 or height != 2 * width:
-        raise ValueError(f"portrait size must be 2:1 (height = 2 x width, width >= 8), got {height}x{width}")
+        raise ValueError(f"portrait size must be 2:1 (height = 2 x width, width >= 8), got {width} × {height} px")
 
 
 def _choice(rng: np.random.Generator, palette: dict[str, Any]) -> str:

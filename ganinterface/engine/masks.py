@@ -25,7 +25,7 @@ class MaskError(ValueError):
 def rasterize(mask: Mask, height: int, width: int) -> np.ndarray:
     """Soft coverage of ``mask`` at each pixel of an (height, width) grid: float32 in [0, 1]."""
     if height < 1 or width < 1:
-        raise MaskError(f"cannot rasterize a mask at {height}x{width}")
+        raise MaskError(f"cannot rasterize a mask at {width} × {height} px")
     if mask.is_empty():
         return np.zeros((height, width), dtype=np.float32)
     if not mask.scale > 0 or not math.isfinite(mask.scale):
@@ -169,7 +169,7 @@ def image_margin(margin: float, height: int, width: int) -> int:
     """Whole pixels of border around the image in a layer's maps (StyleGAN3 layers carry some)."""
     m = int(round(margin))
     if m < 0 or 2 * m >= min(height, width):
-        raise MaskError(f"a margin of {margin} pixels leaves no image in a {height}x{width} map")
+        raise MaskError(f"a margin of {margin} pixels leaves no image in a {width} × {height} px map")
     return m
 
 

@@ -72,7 +72,7 @@ def export_frames(frames: FrameSource, path: str | os.PathLike[str], fmt: str | 
         raise ValueError(f"GIF frame rates above {MAX_GIF_FPS:g} fps play back slower in most viewers; "
                          f"got {fps:g}")
     if size is not None and (size[0] < 1 or size[1] < 1):
-        raise ValueError(f"size must be positive, got {size[0]}x{size[1]}")
+        raise ValueError(f"size must be positive, got {size[0]} × {size[1]} px")
     total = _frame_total(frames, count)
     progress = progress or no_progress
     writer = _WRITERS[fmt](Path(path), fps=fps, total=total, columns=columns, gap=gap)
@@ -85,8 +85,8 @@ def export_frames(frames: FrameSource, path: str | os.PathLike[str], fmt: str | 
                 frame = resize(frame, size[0], size[1], resample)
             first_shape = first_shape or frame.shape
             if frame.shape != first_shape:
-                raise ValueError(f"frame {written} is {frame.shape[1]}x{frame.shape[0]}, the first was "
-                                 f"{first_shape[1]}x{first_shape[0]}")
+                raise ValueError(f"frame {written} is {frame.shape[1]} × {frame.shape[0]} px, the first "
+                                 f"was {first_shape[1]} × {first_shape[0]} px")
             add_frame(frame)
             written += 1
             progress(written, total)

@@ -157,8 +157,8 @@ def contact_sheet(frames: Sequence[np.ndarray], columns: int | None = None, gap:
     height, width = tiles[0].shape[:2]
     for i, tile in enumerate(tiles):
         if tile.shape[:2] != (height, width):
-            raise ValueError(f"frame {i} is {tile.shape[1]}x{tile.shape[0]}, "
-                             f"frame 0 is {width}x{height}: frames must share one size")
+            raise ValueError(f"frame {i} is {tile.shape[1]} × {tile.shape[0]} px, "
+                             f"frame 0 is {width} × {height} px: frames must share one size")
     if labels is not None and len(labels) != len(tiles):
         raise ValueError(f"{len(labels)} labels for {len(tiles)} frames")
     if gap < 0:

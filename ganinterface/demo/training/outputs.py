@@ -108,7 +108,7 @@ def model_card(trainer: Trainer) -> dict[str, Any]:
                     "are known, see the quality report in docs/.",
         architecture=f"StyleGAN2 (skip generator, noise, {s.mapping_layers}-layer mapping, "
                      f"z {s.z_dim}, w {s.w_dim}, channels min({s.g_channel_base}/res, "
-                     f"{s.g_channel_max})), {s.img_height}x{s.img_width} (HxW)",
+                     f"{s.g_channel_max})), {s.img_width} × {s.img_height} px",
         generator_parameters=sum(p.numel() for p in trainer.G.parameters()),
         discriminator=f"residual, {sum(p.numel() for p in trainer.D.parameters())} parameters",
         images_seen=trainer.images_seen,
