@@ -346,3 +346,23 @@ def test_animate_says_what_it_wrote(tmp_path, checkpoint, capsys, output, line):
     assert main(["animate", str(checkpoint), "--seeds", "1,2", "--frames", "3",
                  "-o", str(tmp_path / output)]) == 0
     assert capsys.readouterr().out == line.replace("{tmp}", str(tmp_path)).replace("/", os.sep) + "\n"
+
+
+def test_a_built_in_recipe_can_be_named_instead_of_its_path(tmp_path, capsys, monkeypatch):
+    from ganinterface import bundled
+    from ganinterface.engine.scene import Recipe
+
+    shipped = tmp_path / "shipped"
+    (shipped / "recipes").mkdir(parents=True)
+    (shipped / "recipes" / "open-mouth.json").write_text(_recipe().to_json())
+    monkeypatch.setattr(bundled, "checkpoints_dir", lambda: shipped)
+    monkeypatch.chdir(tmp_path)  # no file called open-mouth here
+    from ganinterface.cli.options import recipe_path
+
+    assert recipe_path("open-mouth") == str(shipped / "recipes" / "open-mouth.json")
+    assert recipe_path("close-mouth") == "close-mouth"  # not shipped: the reader will say so
+    (tmp_path / "open-mouth").write_text(Recipe(edits=()).to_json())
+    assert recipe_path("open-mouth") == "open-mouth"  # a file of that name wins
+    code, err = _run(["apply-recipe", "nothing-like-it", "--seeds", "1", "-o",
+                      str(tmp_path / "{seed}.png")], capsys)
+    assert code == 1 and "nothing-like-it" in err

@@ -56,7 +56,8 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
         "apply-recipe", help="apply a saved edit recipe to many seeds",
         description="Render each seed with the recipe's edits applied and save one PNG per seed "
                     "(each PNG carries its Scene, so it can be reopened in the window).")
-    parser.add_argument("recipe", metavar="RECIPE.json")
+    parser.add_argument("recipe", metavar="RECIPE", type=options.recipe_path,
+                        help=options.recipe_help("the edits to apply"))
     parser.add_argument("--seeds", required=True, help=options.seeds_help("seeds to edit"))
     parser.add_argument("--strength", type=options.finite_float, default=1.0,
                         help="multiply every edit amount by this (default 1)")
@@ -109,8 +110,9 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--loop", action="store_true", help="blend back to the first seed at the end")
     parser.add_argument("--easing", choices=EASINGS, default="linear",
                         help="pace within each blend (ease: slow at the keyframes)")
-    parser.add_argument("--recipe", metavar="R.json",
-                        help="with --seed: the recipe to animate; with --seeds: applied to every frame")
+    parser.add_argument("--recipe", metavar="RECIPE", type=options.recipe_path,
+                        help=options.recipe_help("with --seed, the recipe to animate; with --seeds, "
+                                                 "applied to every frame"))
     parser.add_argument("--curve", choices=CURVES, default="talk",
                         help="how the recipe's strength moves (default talk: a sine loop)")
     parser.add_argument("--cycles", type=options.positive_float, default=1.0,

@@ -230,3 +230,23 @@ def animation_lines(path: Path, fmt: str, frames: int, fps: float) -> list[str]:
     if fmt == "strip":
         return [f"wrote {path} ({frames} frames in one image)"]
     return [f"wrote {path} ({frames} frames at {fps:g} fps)"]
+
+
+# ---- recipes ----------------------------------------------------------------------------------------
+
+def recipe_path(text: str) -> str:
+    """A recipe file, or the name of one shipped with the built-in model ("open-mouth"), so the
+    shipped recipes work from any install, not only from a checkout's checkpoints/recipes/."""
+    from ganinterface import bundled
+
+    if Path(text).exists() or Path(text).suffix:
+        return text
+    shipped = {path.stem: path for path in bundled.shipped_recipes()}
+    return str(shipped[text]) if text in shipped else text
+
+
+def recipe_help(purpose: str) -> str:
+    from ganinterface import bundled
+
+    names = ", ".join(path.stem for path in bundled.shipped_recipes())
+    return f"{purpose}: a recipe file, or a built-in recipe by name ({names})"
