@@ -232,7 +232,7 @@ def startup_probe(checkpoint: str | None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ganinterface.ui.app import configure_runtime
+    from ganinterface.ui.app import configure_runtime, open_first
     from ganinterface.ui.main_window import MainWindow
 
     configure_runtime()
@@ -246,8 +246,8 @@ def startup_probe(checkpoint: str | None) -> int:
         QTimer.singleShot(0, app.quit)
 
     window.canvas.set_image = announce
+    open_first(window, checkpoint)  # in the order ganinterface's main uses
     window.show()
-    window.load_model_async(checkpoint)
     app.exec()
     window.stack.mark_clean()
     window.close()

@@ -69,12 +69,24 @@ def configure_runtime() -> None:
     sys.setswitchinterval(GUI_SWITCH_INTERVAL)
 
 
+def open_first(window: Any, path: str | None) -> None:
+    """Open what the command line names (a scene, a checkpoint, or the built-in model).
+
+    Called before the window is first shown: the model then loads on its thread while the window
+    lays itself out and paints, and the first image comes ~0.3 s sooner than loading after.
+    """
+    from ganinterface.ui.documents import SCENE_SUFFIXES
+
+    is_scene = bool(path) and Path(path).suffix.lower() in SCENE_SUFFIXES
+    if not (is_scene and window.documents.open_scene(path)):
+        window.load_model_async(None if is_scene else path)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    from ganinterface.ui.documents import SCENE_SUFFIXES
     from ganinterface.ui.main_window import MainWindow
 
     configure_runtime()
@@ -89,10 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     previous_hook = _report_unexpected_errors(window)
     try:
+        open_first(window, args.path)
         window.show()
-        is_scene = bool(args.path) and Path(args.path).suffix.lower() in SCENE_SUFFIXES
-        if not (is_scene and window.documents.open_scene(args.path)):
-            window.load_model_async(None if is_scene else args.path)
         verdict = _close_after_first_frame(window) if args.selftest else None
         code = app.exec()
         return code if verdict is None else verdict["code"]
