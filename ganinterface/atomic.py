@@ -4,21 +4,68 @@ Everything is written to a hidden temporary next to the destination (same direct
 system, so ``os.replace`` is an atomic rename), flushed to disk, then renamed over the destination.
 Any exception on the way -- an I/O error, a cancelled export, Ctrl-C -- removes the temporary and
 leaves the destination untouched.
+
+A process killed while writing (SIGKILL, a power cut) cannot remove its temporary: the next write
+into the same folder removes the ones left there (``remove_stale_temporaries``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 
+TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp")  # what _temporary_sibling makes
+STALE_AFTER_S = 120.0  # a temporary this old is no write in progress: its writer was killed
+_swept: set[Path] = set()  # folders already cleaned by this process
+
+
 def _temporary_sibling(path: Path) -> Path:
+    _sweep_once(path.parent)
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str],
+                             older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temporaries (files or folders) that killed writers left in ``folder``; returns them.
+
+    Only names this module makes, and only ones not touched for ``older_than_s``: a younger one may
+    be another process writing right now.
+    """
+    removed = []
+    deadline = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not TEMPORARY_NAME.fullmatch(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.stat(follow_symlinks=False).st_mtime > deadline:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _sweep_once(folder: Path) -> None:
+    """Clean ``folder`` at this process's first write into it (not at every one: a batch job writes
+    thousands of files into one folder)."""
+    key = folder.absolute()
+    if key not in _swept:
+        _swept.add(key)
+        remove_stale_temporaries(folder)
 
 
 def _fsync_file(path: Path) -> None:
