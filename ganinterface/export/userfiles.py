@@ -1,6 +1,6 @@
 """The files a user opens and saves: one reader and one writer per kind, for the window and the CLI.
 
-Scenes (``.json``, or a ``.png`` that carries one), recipes (with the check of the model they were
+Scenes (``.json``, or a ``.png`` that carries one), the window's autosaved session, recipes (with the check of the model they were
 made for), latents (``.npy``, W or W+), directions (the format itself lives in
 ``engine.directions``), images and raw arrays.  Every reader and writer fails with a
 ``UserFileError``: one line naming the file as it was given and what is wrong with it, in the file's
@@ -11,6 +11,7 @@ atomic: a failed write leaves the old file as it was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Iterator
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ganinterface.atomic import atomic_write, atomic_write_text
-from ganinterface.engine.scene import Recipe, Scene, SceneFormatError
+from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
+                                       optional, read_int, read_str)
 
 if TYPE_CHECKING:
     from ganinterface.engine.directions import Direction
@@ -93,6 +95,76 @@ def read_image(path: PathLike) -> np.ndarray:
         raise UserFileError.at(path, "no such image file") from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserFileError.at(path, f"not a readable image ({_reason(error)})") from None
+
+
+# ---- the window's session ----------------------------------------------------------------------------
+
+SESSION_FORMAT = "ganinterface.session"
+SESSION_VERSION = 1
+Keyframe = int | np.ndarray  # a seed, or a W / W+ latent
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Session:
+    """What the window autosaves to survive a crash: the document (its scene, edits included), the
+    animation's keyframes, the scene file it was opened from and the checkpoint loaded."""
+
+    scene: Scene
+    keyframes: tuple[Keyframe, ...] = ()
+    scene_path: str | None = None
+    checkpoint: str | None = None  # None: the built-in model
+
+
+def session_to_json(session: Session) -> str:
+    keyframes = [{"seed": k} if isinstance(k, int) else {"latent": encode_array(k)}
+                 for k in session.keyframes]
+    return json.dumps({"format": SESSION_FORMAT, "version": SESSION_VERSION,
+                       "scene": session.scene.to_dict(), "keyframes": keyframes,
+                       "scene_path": session.scene_path, "checkpoint": session.checkpoint},
+                      indent=1, sort_keys=True)
+
+
+def write_session(path: PathLike, session: Session) -> None:
+    _write_text(path, session_to_json(session))
+
+
+def read_session(path: PathLike) -> Session:
+    return _parsed(path, _session_from_json, _read_text(path, "session"))
+
+
+def _session_from_json(text: str) -> Session:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SceneFormatError(f"not valid JSON ({error})") from None
+    if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise SceneFormatError(f"not a {SESSION_FORMAT} file (format field is {found!r})")
+    if data.get("version") != SESSION_VERSION:
+        raise SceneFormatError(f"unsupported {SESSION_FORMAT} version {data.get('version')!r} "
+                               f"(this program reads {SESSION_VERSION})")
+    keys = {"format", "version", "scene", "keyframes", "scene_path", "checkpoint"}
+    if set(data) != keys:
+        wrong = sorted(set(data) ^ keys)
+        raise SceneFormatError(f"session keys {', '.join(wrong)} missing or unknown")
+    if not isinstance(data["keyframes"], list):
+        raise SceneFormatError("session.keyframes should be a list")
+    return Session(Scene.from_dict(data["scene"]),
+                   tuple(_keyframe(k, f"session.keyframes[{i}]")
+                         for i, k in enumerate(data["keyframes"])),
+                   optional(read_str)(data["scene_path"], "session.scene_path"),
+                   optional(read_str)(data["checkpoint"], "session.checkpoint"))
+
+
+def _keyframe(value: object, what: str) -> Keyframe:
+    if isinstance(value, dict) and set(value) == {"seed"}:
+        return read_int(value["seed"], f"{what}.seed")
+    if isinstance(value, dict) and set(value) == {"latent"}:
+        latent = decode_array(value["latent"], f"{what}.latent")
+        if latent.ndim not in (1, 2):
+            raise SceneFormatError(f"{what}.latent should be a W or W+ latent, not {latent.ndim}-D")
+        return latent
+    raise SceneFormatError(f"{what} should be {{\"seed\": ...}} or {{\"latent\": ...}}")
 
 
 # ---- recipes --------------------------------------------------------------------------------------
