@@ -8,6 +8,7 @@ writes the same Scenes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ class AnimationPanel(QWidget):
     preview_stopped = Signal()
     message = Signal(str)  # news for the status bar
     failed = Signal(str, str)  # title, one-line error for a dialog
+    keyframes_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +131,13 @@ class AnimationPanel(QWidget):
         label = f"seed {keyframe}" if isinstance(keyframe, int) else f"latent {keyframe.shape}"
         self.list.addItem(f"{len(self.keyframes)}. {label}")
         self._settings_changed()
+        self.keyframes_changed.emit()
+
+    def set_keyframes(self, keyframes: Sequence[int | np.ndarray]) -> None:
+        """Replace the keyframes (a restored session's)."""
+        self._clear()
+        for keyframe in keyframes:
+            self.add_keyframe(keyframe)
 
     def _add_latent(self) -> None:
         window = self.window()
@@ -186,11 +195,13 @@ class AnimationPanel(QWidget):
             self.list.clear()
             self.list.addItems([f"{i + 1}. {text}" for i, text in enumerate(labels)])
             self._settings_changed()
+            self.keyframes_changed.emit()
 
     def _clear(self) -> None:
         self.keyframes = []
         self.list.clear()
         self._settings_changed()
+        self.keyframes_changed.emit()
 
     def _settings_changed(self, *_: object) -> None:
         mode = MODES[self.mode.currentText()]

@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     previous_hook = _report_unexpected_errors(window)
     try:
-        open_first(window, args.path)
+        # a session a crash left comes first; --selftest (a fresh install) asks no question
+        if args.selftest or not window.restore_autosave():
+            open_first(window, args.path)
         window.show()
         verdict = _close_after_first_frame(window) if args.selftest else None
         code = app.exec()

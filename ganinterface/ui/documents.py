@@ -1,5 +1,6 @@
 """The document and its files: open, save and recent scenes, the unsaved-changes question, latents
-and recipes in and out, dropped files, and the window title that names the file.
+and recipes in and out, dropped files, the window title that names the file, and the autosave that
+lets the next start restore what a killed process had open.
 
 The document itself is the window's ``CommandStack``; ``Documents`` knows which file it came from
 and whether it was saved.  Reading and writing the files is done by ``export.userfiles``, as on the
@@ -8,19 +9,23 @@ command line, so both say the same thing when a file is wrong.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
+from ganinterface.atomic import remove_stale_temporaries
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export import userfiles
-from ganinterface.export.userfiles import UserFileError
+from ganinterface.export.userfiles import Keyframe, Session, UserFileError
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel
 
@@ -30,7 +35,16 @@ RECIPE_FILTER = "Recipes (*.json);;All files (*)"
 LATENT_FILTER = "NumPy (*.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
+STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
+AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops
 T = TypeVar("T")
+
+
+def state_dir() -> Path:
+    """Where the window keeps its autosave: the user state folder, unless the variable says."""
+    import platformdirs
+
+    return Path(os.environ.get(STATE_DIR_VARIABLE) or platformdirs.user_state_dir("ganinterface"))
 
 
 # ---- deciding, without a window ------------------------------------------------------------------
@@ -201,6 +215,24 @@ class Documents(QObject):
         self.settings.setValue("recent", recent[:MAX_RECENT])
         self.recent_changed.emit(self.recent())
 
+    # ---- the autosaved session -------------------------------------------------------------------
+    def session(self, keyframes: tuple[Keyframe, ...]) -> Session | None:
+        """What a crash would lose now; None when nothing (the document is saved, no keyframes)."""
+        if self.stack.is_clean() and not keyframes:
+            return None
+        checkpoint = self.model.checkpoint if self.model else self.stack.scene.checkpoint
+        return Session(self.stack.scene, keyframes, str(self.opened) if self.opened else None,
+                       checkpoint)
+
+    def restore(self, session: Session) -> None:
+        """Take up an autosaved session: its scene as an unsaved change (Undo goes back to an empty
+        document), the file it belongs to, and its model."""
+        self.opened = Path(session.scene_path) if session.scene_path else None
+        self.stack.reset(Scene(checkpoint=session.scene.checkpoint))
+        self.stack.push(cmd.Command("Restore the autosaved session", lambda _scene: session.scene))
+        if self.model is None or self.model.checkpoint != session.checkpoint:
+            self.model_requested.emit(session.checkpoint)
+
     # ---- latents ---------------------------------------------------------------------------------
     def copy_latent(self) -> None:
         latent = self.current_latent()
@@ -271,3 +303,72 @@ class Documents(QObject):
             return False
         self.stack.push(cmd.apply_recipe(recipe, f"Apply recipe {recipe.name or path.stem}"))
         return True
+
+
+# ---- crash recovery -----------------------------------------------------------------------------------
+class Autosave(QObject):
+    """The open session, written to ``folder`` (the user state folder) shortly after each change, so
+    that a killed process loses at most the last moments; a clean exit removes it.
+
+    ``collect()`` gives the session to save, or None when there is nothing to lose (then the file is
+    removed).  Writing is atomic and takes milliseconds, so it runs on the GUI thread.
+    """
+
+    def __init__(self, parent: QObject, collect: Callable[[], Session | None], ask: MessageBoxes,
+                 status: Callable[[str], None], folder: Path | None = None) -> None:
+        super().__init__(parent)
+        self.path = (folder or state_dir()) / "session.json"
+        self.collect = collect
+        self.ask = ask
+        self.status = status
+        self._written: str | None = None  # the text last written: the same is not written again
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._timer.timeout.connect(self.save_now)
+        remove_stale_temporaries(self.path.parent)  # left by a process killed while autosaving
+
+    def schedule(self, *_: object) -> None:
+        """Save once no change has come for ``AUTOSAVE_DELAY_MS``."""
+        self._timer.start()
+
+    def save_now(self) -> None:
+        self._timer.stop()
+        session = self.collect()
+        if session is None:
+            self.discard()
+            return
+        text = userfiles.session_to_json(session)
+        if text == self._written:
+            return
+        try:
+            userfiles.make_folder_for(self.path)
+            userfiles.write_session(self.path, session)
+        except UserFileError as error:  # the status bar, not a dialog every few seconds
+            self.status(f"Autosave failed: {error}")
+            return
+        self._written = text
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def discard(self) -> None:
+        """Remove the autosave: the session ended cleanly, or there is nothing to lose."""
+        self._timer.stop()
+        self._written = None
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def take(self) -> Session | None:
+        """The session a killed process left, if any; one that cannot be read is reported in one
+        line and set aside (renamed), so it is neither lost nor offered again."""
+        if not self.path.exists():
+            return None
+        try:
+            return userfiles.read_session(self.path)
+        except UserFileError as error:
+            aside = self.path.with_name(f"session-unreadable-{time.strftime('%Y%m%d-%H%M%S')}.json")
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            self.ask.error("Restore session", f"{error} (set aside as {aside.name})")
+            return None

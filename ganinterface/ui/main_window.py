@@ -18,18 +18,20 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.gestures import PaintSettings, Painter, brush_radius
 from ganinterface.engine.scene import Scene
 from ganinterface.engine.scheduler import Outcome
+from ganinterface.export.userfiles import Session
 from ganinterface.ui.animation_panel import AnimationPanel
 from ganinterface.ui.canvas import ImageCanvas, Tool
 from ganinterface.ui.channel_finding import ChannelFinder
 from ganinterface.ui.controls import Controls
 from ganinterface.ui.directions_panel import DirectionsPanel
-from ganinterface.ui.documents import Documents
+from ganinterface.ui.documents import Autosave, Documents
 from ganinterface.ui.edits_panel import EditsPanel
 from ganinterface.ui.elided_label import ElidedLabel
 from ganinterface.ui.feature_views import FeatureViews
@@ -56,6 +58,9 @@ class MainWindow(QMainWindow):
         self._ask = MessageBoxes(self)
         self.painter = Painter(self.stack, lambda text: self.statusBar().showMessage(text, 4000))
         self.documents = Documents(self, self.stack, self.settings, self._ask, self.current_latent)
+        self._restored_keyframes: tuple | None = None  # a restored session's, until its model loads
+        self.autosave = Autosave(self, self._session, self._ask,
+                                 lambda text: self.statusBar().showMessage(text, 8000))
         self.bridge = RenderBridge(self, force_sync=force_sync)
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
@@ -86,6 +91,8 @@ class MainWindow(QMainWindow):
         self._connect()
         self._restore_settings()
         self.stack.subscribe(self._on_scene_changed)
+        self.stack.subscribe(self.autosave.schedule)
+        self.animation_panel.keyframes_changed.connect(self.autosave.schedule)
         self._on_scene_changed(self.stack.scene)
 
     # ---- construction ----------------------------------------------------------------------------
@@ -276,6 +283,9 @@ class MainWindow(QMainWindow):
         self.features_panel.set_layers(model.shape.layers)
         self.directions_panel.set_model(model)
         self.animation_panel.set_model(model)
+        if self._restored_keyframes is not None:
+            self.animation_panel.set_keyframes(self._restored_keyframes)
+            self._restored_keyframes = None
         self.directions_panel.set_shipped(shipped_files(model, "directions"))
         self.edits_panel.set_shipped_recipes(shipped_files(model, "recipes"))
         self.edits_panel.set_model_shape(model.shape)
@@ -338,6 +348,24 @@ class MainWindow(QMainWindow):
                          self.settings).exec()
 
     # ---- session ---------------------------------------------------------------------------------------
+    def _session(self) -> Session | None:
+        keyframes = (self._restored_keyframes if self._restored_keyframes is not None
+                     else tuple(self.animation_panel.keyframes))
+        return self.documents.session(keyframes)
+
+    def restore_autosave(self) -> bool:
+        """At start: offer the session a killed ganinterface left; True if the user takes it up
+        (its model is then loading)."""
+        session = self.autosave.take()
+        if session is None:
+            return False
+        if self._ask.restore_session() != QMessageBox.StandardButton.Yes:
+            self.autosave.discard()
+            return False
+        self._restored_keyframes = session.keyframes
+        self.documents.restore(session)
+        return True
+
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
@@ -352,6 +380,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("window_state", self.saveState())
+        self.autosave.discard()  # a clean exit: nothing to restore next time
         self.shutdown()
         event.accept()
 
@@ -360,6 +389,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self.autosave.stop()
         self.controls.stop()
         self.animation_panel.stop()
         self.directions_panel.shutdown()

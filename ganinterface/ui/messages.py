@@ -29,3 +29,10 @@ class MessageBoxes:
                    | QMessageBox.StandardButton.Cancel)
         return self.answer or QMessageBox.question(
             self.parent, "Unsaved changes", "The scene has unsaved changes. Save them first?", buttons)
+
+    def restore_session(self) -> QMessageBox.StandardButton:
+        """Yes or No: take up the session a killed ganinterface left behind?"""
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        return self.answer or QMessageBox.question(
+            self.parent, "Restore session",
+            "ganinterface did not close normally last time. Restore the session it had open?", buttons)
