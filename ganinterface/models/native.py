@@ -81,6 +81,10 @@ def save_native(generator: GeneratorBase, path: str | os.PathLike[str], *, prove
         document = json.dumps(describe(generator, provenance, model_card), indent=2, allow_nan=False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: provenance, model card and config must be plain JSON data ({error})") from None
+    # Two files cannot be replaced in one step.  Without the old sidecar, the weights file is read
+    # with its embedded description, so a process killed in between leaves a consistent model
+    # (old or new), never new weights described by the old sidecar.
+    sidecar_path(path).unlink(missing_ok=True)
     atomic_write_bytes(path, safetensors_bytes(_weights(generator), metadata={METADATA_KEY: document}))
     atomic_write_bytes(sidecar_path(path), (document + "\n").encode("utf-8"))
 
