@@ -174,3 +174,15 @@ def test_stale_autosave_temporaries_are_removed_at_start(qtbot, tmp_path):
     os.utime(stale, (0, 0))
     with open_window(qtbot, tmp_path):
         assert not stale.exists()
+
+
+def test_changes_that_keep_coming_are_saved_every_few_seconds(qtbot, tmp_path, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(documents.time, "monotonic", lambda: clock[0])
+    with open_window(qtbot, tmp_path) as window:
+        for seed in range(1, 12):  # a drag: a change every half second, for five seconds
+            window.stack.push(cmd.set_fields("Seed", seed=seed))
+            if seed < 11:
+                assert not _autosave_path(tmp_path).exists()
+            clock[0] += 0.5
+        assert userfiles.read_session(_autosave_path(tmp_path)).scene.seed == 11

@@ -36,7 +36,8 @@ LATENT_FILTER = "NumPy (*.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
 STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
-AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops
+AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops ...
+AUTOSAVE_MAX_WAIT_S = 5.0  # ... or every few seconds while changes keep coming
 T = TypeVar("T")
 
 
@@ -322,6 +323,7 @@ class Autosave(QObject):
         self.ask = ask
         self.status = status
         self._written: str | None = None  # the text last written: the same is not written again
+        self._waiting_since: float | None = None  # the first change not saved yet
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
@@ -329,11 +331,18 @@ class Autosave(QObject):
         remove_stale_temporaries(self.path.parent)  # left by a process killed while autosaving
 
     def schedule(self, *_: object) -> None:
-        """Save once no change has come for ``AUTOSAVE_DELAY_MS``."""
-        self._timer.start()
+        """Save once no change has come for ``AUTOSAVE_DELAY_MS``, or at once when changes have kept
+        coming for ``AUTOSAVE_MAX_WAIT_S``."""
+        now = time.monotonic()
+        self._waiting_since = self._waiting_since or now
+        if now - self._waiting_since >= AUTOSAVE_MAX_WAIT_S:
+            self.save_now()
+        else:
+            self._timer.start()
 
     def save_now(self) -> None:
         self._timer.stop()
+        self._waiting_since = None
         session = self.collect()
         if session is None:
             self.discard()
@@ -351,10 +360,11 @@ class Autosave(QObject):
 
     def stop(self) -> None:
         self._timer.stop()
+        self._waiting_since = None
 
     def discard(self) -> None:
         """Remove the autosave: the session ended cleanly, or there is nothing to lose."""
-        self._timer.stop()
+        self.stop()
         self._written = None
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
