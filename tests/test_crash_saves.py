@@ -101,7 +101,8 @@ def _report(kills: list[dict], temporaries_left: int) -> None:
         f"Measured by `tests/test_crash_saves.py` (seed {KILL_SEED}): each output is written in a "
         "loop, B, A, B, ..., by a forked process through the app's own code, and SIGKILLed after a "
         "random delay of up to two writes. \"Complete\" means the file (or folder, or checkpoint "
-        "with its sidecar) is byte for byte the old or the new version.",
+        "with its sidecar, or without it between the two files) is byte for byte the old or the "
+        "new version.",
         "",
         "| output | kills | killed mid-write (left a temporary) | old or new, complete | partial, missing or mixed |",
         "|---|---|---|---|---|",
