@@ -34,7 +34,7 @@ def _temporary_sibling(path: Path) -> Path:
 
 def remove_stale_temporaries(folder: str | os.PathLike[str],
                              older_than_s: float = STALE_AFTER_S) -> list[Path]:
-    """Remove the temporaries (files or folders) that killed writers left in ``folder``; returns them.
+    """Remove the temporaries (files or folders) killed writers left in ``folder``; returns them.
 
     Only names this module makes, and only ones not touched for ``older_than_s``: a younger one may
     be another process writing right now.

@@ -104,7 +104,8 @@ def _report(kills: list[dict], temporaries_left: int) -> None:
         "with its sidecar, or without it between the two files) is byte for byte the old or the "
         "new version.",
         "",
-        "| output | kills | killed mid-write (left a temporary) | old or new, complete | partial, missing or mixed |",
+        "| output | kills | killed mid-write (left a temporary) | old or new, complete "
+        "| partial, missing or mixed |",
         "|---|---|---|---|---|",
         *rows,
         "",

@@ -1,7 +1,7 @@
 """The files a user opens and saves: one reader and one writer per kind, for the window and the CLI.
 
-Scenes (``.json``, or a ``.png`` that carries one), the window's autosaved session, recipes (with the check of the model they were
-made for), latents (``.npy``, W or W+), directions (the format itself lives in
+Scenes (``.json``, or a ``.png`` that carries one), the window's autosaved session, recipes (with
+the check of the model they were made for), latents (``.npy``, W or W+), directions (the format itself lives in
 ``engine.directions``), images and raw arrays.  Every reader and writer fails with a
 ``UserFileError``: one line naming the file as it was given and what is wrong with it, in the file's
 own terms, so the window's dialog and the command line's error say the same thing.  Every writer is
