@@ -228,3 +228,14 @@ def test_an_export_on_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, f
             jobs.export_animation(renderer, [Scene(seed=1), Scene(seed=2)], target, fps=12)
     assert str(error.value).startswith(f"{target}: cannot write") and "\n" not in str(error.value)
     assert not target.exists() and not _temporaries(tmp_path)
+
+
+def test_an_export_into_a_read_only_folder_is_refused_before_rendering(tmp_path, read_only):
+    class NeverRenders:
+        def render(self, *_args):
+            raise AssertionError("rendered although the output cannot be written")
+
+    with pytest.raises(UserFileError) as error:
+        jobs.export_animation(NeverRenders(), [Scene(seed=1)], tmp_path / "a.gif", fps=12)
+    assert str(error.value) == (f"{tmp_path / 'a.gif'}: cannot write: no permission to write in "
+                                f"{tmp_path}")
