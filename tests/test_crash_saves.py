@@ -102,7 +102,8 @@ def _report(kills: list[dict], temporaries_left: int) -> None:
         "loop, B, A, B, ..., by a forked process through the app's own code, and SIGKILLed after a "
         "random delay of up to two writes. \"Complete\" means the file (or folder, or checkpoint "
         "with its sidecar, or without it between the two files) is byte for byte the old or the "
-        "new version.",
+        "new version. The delays are seeded; which kills land inside a write depends on the "
+        "machine's timing, so that column varies from run to run.",
         "",
         "| output | kills | killed mid-write (left a temporary) | old or new, complete "
         "| partial, missing or mixed |",
