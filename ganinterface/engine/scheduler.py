@@ -180,6 +180,36 @@ class LatestWinsExecutor(Generic[Request, Result]):
         self._on_result(Outcome(request_id, value, error, seconds, stale, request))
 
 
+# ---- the window's render thread ---------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class RenderRequest:
+    renderer: Any  # engine.renderer.Renderer (or anything with .render(scene, taps))
+    scene: Any  # engine.scene.Scene
+    taps: tuple[str, ...] = ()
+    purpose: str = "edit"  # "edit", "compare" (without edits), "preview" (animation frame)
+
+
+# The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
+# CPU first and stays responsive; rendering uses what is left.
+RENDER_NICE = 5
+# During a drag every finished render is already stale (a newer change is waiting), yet it is newer
+# than the picture on screen: show it, at most as often as a 60 Hz display can, so the picture
+# follows the slider at the renderer's pace.  The newest request's result always comes last.
+SHOW_STALE_AFTER = 1 / 60
+
+
+def render_executor(on_result: Callable[[Outcome], Any], *,
+                    force_sync: bool = False) -> LatestWinsExecutor[RenderRequest, Any]:
+    """The window's render thread: ``on_result(outcome)`` gets each RenderResult delivered."""
+    return LatestWinsExecutor(_render, on_result, force_sync=force_sync, name="ganinterface-render",
+                              nice=RENDER_NICE, deliver_stale_after=SHOW_STALE_AFTER)
+
+
+def _render(request: RenderRequest) -> Any:
+    return request.renderer.render(request.scene, request.taps)
+
+
 def _lower_thread_priority(nice: int) -> None:
     """Make the calling thread (only) yield the CPU to others when both are ready to run.
 

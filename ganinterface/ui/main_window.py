@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.gestures import PaintSettings, Painter, brush_radius
 from ganinterface.engine.scene import Scene
-from ganinterface.engine.scheduler import Outcome
+from ganinterface.engine.scheduler import Outcome, RenderRequest
 from ganinterface.export.userfiles import Session
 from ganinterface.ui.animation_panel import AnimationPanel
 from ganinterface.ui.canvas import ImageCanvas, Tool
@@ -39,7 +39,7 @@ from ganinterface.ui.features_panel import ChannelView, FeaturesPanel
 from ganinterface.ui.latent_panel import LatentPanel
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel, load_model, shipped_files
-from ganinterface.ui.workers import BackgroundTask, RenderBridge, RenderRequest
+from ganinterface.ui.workers import BackgroundTask, RenderBridge
 
 
 class MainWindow(QMainWindow):

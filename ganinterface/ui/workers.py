@@ -7,35 +7,13 @@ a signal from the worker thread; Qt queues it, so the connected ``@Slot`` runs o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from ganinterface.engine.scene import Scene
-from ganinterface.engine.scheduler import LatestWinsExecutor, Outcome
-
-
-@dataclasses.dataclass(frozen=True)
-class RenderRequest:
-    renderer: Any  # engine.renderer.Renderer (or anything with .render(scene, taps))
-    scene: Scene
-    taps: tuple[str, ...] = ()
-    purpose: str = "edit"  # "edit", "compare" (without edits), "preview" (animation frame)
-
-
-# The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
-# CPU first and stays responsive; rendering uses what is left.
-RENDER_NICE = 5
-# During a drag every finished render is already stale (a newer change is waiting), yet it is newer
-# than the picture on screen: show it, at most as often as a 60 Hz display can, so the picture
-# follows the slider at the renderer's pace.  The newest request's result always comes last.
-SHOW_STALE_AFTER = 1 / 60
-
-
-def _render(request: RenderRequest) -> Any:
-    return request.renderer.render(request.scene, request.taps)
+from ganinterface.engine.scheduler import (LatestWinsExecutor, Outcome, RenderRequest,
+                                           render_executor)
 
 
 class RenderBridge(QObject):
@@ -49,9 +27,7 @@ class RenderBridge(QObject):
 
     def __init__(self, parent: QObject | None = None, force_sync: bool = False) -> None:
         super().__init__(parent)
-        self.executor: LatestWinsExecutor[RenderRequest, Any] = LatestWinsExecutor(
-            _render, self._deliver, force_sync=force_sync, name="ganinterface-render",
-            nice=RENDER_NICE, deliver_stale_after=SHOW_STALE_AFTER)
+        self.executor = render_executor(self._deliver, force_sync=force_sync)
 
     def submit(self, request: RenderRequest) -> int:
         return self.executor.submit(request)
