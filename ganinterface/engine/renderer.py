@@ -102,6 +102,10 @@ class _LayerCache:
             _, (_, dropped) = self._entries.popitem(last=False)
             self._bytes -= dropped
 
+    @property
+    def bytes(self) -> int:
+        return self._bytes
+
     def clear(self) -> None:
         self._entries.clear()
         self._bytes = 0
@@ -157,6 +161,11 @@ class Renderer:
                 raise RenderError(f"seed {scene.seed}: {result.error}")
             out.append(result.features[layer])
         return np.stack(out)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes of tensors the layer cache holds (at most its budget, ``cache_bytes`` given)."""
+        return self._cache.bytes
 
     def clear_cache(self) -> None:
         with self._lock, self._mapping_lock:
