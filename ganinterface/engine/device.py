@@ -1,4 +1,4 @@
-"""Choosing where the generator runs: CUDA, then Apple MPS, then the CPU."""
+"""Choosing where the generator runs (CUDA, then Apple MPS, then the CPU), and telling when it fails."""
 
 from __future__ import annotations
 
@@ -37,3 +37,37 @@ def pick_device(preferred: str | None = None) -> torch.device:
         raise DeviceError(f"device {preferred!r} does not exist; this machine has "
                           f"{torch.cuda.device_count()} CUDA device(s)")
     return torch.device(preferred)
+
+
+# What a failed render says about its device.  Out of memory may pass (caches freed, a smaller
+# model, another program done); a failed device does not: its context is gone until the process ends.
+OUT_OF_MEMORY = "out of memory"
+DEVICE_FAILED = "failed"
+_OUT_OF_MEMORY_SIGNS = ("out of memory", "can't allocate memory", "not enough memory")
+_FAILURE_SIGNS = ("CUDA error", "device-side assert", "CUBLAS_STATUS", "CUDNN_STATUS", "cuDNN error",
+                  "illegal memory access", "unspecified launch failure",
+                  "command buffer exited with error")  # the last: Metal (MPS)
+
+
+def device_trouble(error: BaseException) -> str | None:
+    """OUT_OF_MEMORY or DEVICE_FAILED when ``error`` is the device's, None for any other error (a
+    bad edit, a model's own bug).  CUDA, MPS and the CPU allocator say so only in their messages."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return OUT_OF_MEMORY
+    if not isinstance(error, RuntimeError):
+        return None
+    text = str(error)
+    if any(sign in text for sign in _OUT_OF_MEMORY_SIGNS):
+        return OUT_OF_MEMORY
+    if isinstance(error, torch.AcceleratorError) or any(sign in text for sign in _FAILURE_SIGNS):
+        return DEVICE_FAILED
+    return None
+
+
+def free_device_memory(device: torch.device) -> None:
+    """Hand the blocks torch's allocator keeps cached on ``device`` back to it (for other programs,
+    and for allocations of other sizes)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()

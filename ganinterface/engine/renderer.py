@@ -6,7 +6,9 @@ layer by layer; a cached state whose key matches is reused, so moving a directio
 rows >= r, or editing features at layer L, restarts synthesis at the first layer that sees the change
 (``RenderResult.first_layer``).  Taps (activations shown in the window) are cached the same way.
 
-``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.
+``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
+device runs out of memory, the renderer drops its caches and tries once more; what it cannot get
+past is ``RenderResult.trouble`` (``engine.device``), for the window to move to the CPU.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import torch
 
 from ganinterface.engine import kinds
 from ganinterface.engine.analysis import follow_anchor
-from ganinterface.engine.device import pick_device
+from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, free_device_memory,
+                                        pick_device)
 from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize_layer
@@ -49,6 +52,7 @@ class RenderResult:
     first_layer: int  # first layer recomputed (0: full render; len(layers): all from cache)
     seconds: float
     error: str | None = None
+    trouble: str | None = None  # the device's: engine.device.OUT_OF_MEMORY or DEVICE_FAILED
 
     @property
     def ok(self) -> bool:
@@ -138,14 +142,12 @@ class Renderer:
     def render(self, scene: Scene, taps: Sequence[str] = ()) -> RenderResult:
         started = time.perf_counter()
         with self._lock, torch.no_grad():
-            try:
-                return self._render(scene, tuple(taps), started)
-            except (RenderError, ValueError) as error:
-                message = str(error)
-            except Exception as error:  # a bug or a model failure must not kill the render thread
-                log.exception("render failed")
-                message = f"{type(error).__name__}: {error}"
-        return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message)
+            result = self._attempt(scene, tuple(taps), started)
+            if result.trouble == OUT_OF_MEMORY:
+                self._forget()
+                free_device_memory(self.device)
+                result = self._attempt(scene, tuple(taps), started)
+        return result
 
     def base_ws(self, scene: Scene) -> np.ndarray:
         """(num_ws, w_dim) float32 before edits: the seed mapped (class, truncation) or scene.w."""
@@ -168,7 +170,18 @@ class Renderer:
         return self._cache.bytes
 
     def clear_cache(self) -> None:
-        with self._lock, self._mapping_lock:
+        with self._lock:
+            self._forget()
+
+    def on_cpu(self) -> Renderer:
+        """This generator in a new renderer on the CPU, after trouble with this one's device (whose
+        cache is dropped; the generator moves, so this renderer must not be used again)."""
+        with self._lock:
+            self._forget()
+            return Renderer(self.generator, "cpu", self._cache.max_bytes)
+
+    def _forget(self) -> None:
+        with self._mapping_lock:
             self._cache.clear()
             self._mapped.clear()
             self._rasters.clear()
@@ -202,6 +215,20 @@ class Renderer:
             return self._mapped[key]
 
     # ---- the render -----------------------------------------------------------------------------
+    def _attempt(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
+        trouble = None
+        try:
+            return self._render(scene, taps, started)
+        except (RenderError, ValueError) as error:
+            message = str(error)
+        except Exception as error:  # a bug or a model failure must not kill the render thread
+            trouble = device_trouble(error)
+            if trouble is None:
+                log.exception("render failed")
+            message = f"{type(error).__name__}: {error}"
+        return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message,
+                            trouble)
+
     def _render(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
         g = self.generator
         if scene.noise_mode not in NOISE_MODES:

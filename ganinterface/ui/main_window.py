@@ -38,7 +38,7 @@ from ganinterface.ui.feature_views import FeatureViews
 from ganinterface.ui.features_panel import ChannelView, FeaturesPanel
 from ganinterface.ui.latent_panel import LatentPanel
 from ganinterface.ui.messages import MessageBoxes
-from ganinterface.ui.model_loading import LoadedModel, load_model, shipped_files
+from ganinterface.ui.model_loading import LoadedModel, load_model, on_cpu, shipped_files
 from ganinterface.ui.workers import BackgroundTask, RenderBridge
 
 
@@ -63,6 +63,8 @@ class MainWindow(QMainWindow):
                                  lambda text: self.statusBar().showMessage(text, 8000))
         self.bridge = RenderBridge(self, force_sync=force_sync)
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
+        self.cpu_task = BackgroundTask(on_cpu, "ganinterface-to-cpu", self, force_sync=force_sync)
+        self._gpu_trouble = ""  # what sent the model to the CPU, shown once it renders there
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
 
         self.canvas = ImageCanvas()
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         controls, documents, status = self.controls, self.documents, self.statusBar()
         self.bridge.rendered.connect(self._on_rendered)
         self.loader_task.finished.connect(self._on_model_loaded)
+        self.cpu_task.finished.connect(self._on_moved_to_cpu)
         for action, slot in (
                 (controls.open_model, documents.open_model_dialog),
                 (controls.open_scene, documents.open_scene_dialog),
@@ -241,6 +244,8 @@ class MainWindow(QMainWindow):
         error = outcome.error or getattr(result, "error", None)
         if error:
             self.controls.show_render_error(error)
+            if getattr(result, "trouble", None):
+                self._leave_the_gpu(result.trouble)
             return
         self.last_result = result
         self.canvas.set_image(result.image)
@@ -291,6 +296,24 @@ class MainWindow(QMainWindow):
         self.edits_panel.set_model_shape(model.shape)
         if not self.documents.adopt(model):
             self._on_scene_changed(self.stack.scene)  # the same scene, shown for this model
+
+    def _leave_the_gpu(self, trouble: str) -> None:
+        """The GPU ran out of memory (even with the caches freed) or failed: render on the CPU."""
+        if self.model.renderer.device.type == "cpu" or self.cpu_task.busy():
+            return  # nowhere to go, or on the way there
+        self._gpu_trouble = f"GPU {trouble}: rendering on the CPU"
+        self.statusBar().showMessage(f"GPU {trouble}: moving the model to the CPU…")
+        self.cpu_task.start(self.model)
+
+    @Slot(object, object)
+    def _on_moved_to_cpu(self, model: LoadedModel, outcome: Outcome) -> None:
+        if model is not self.model:
+            return  # another model was loaded meanwhile
+        if not outcome.ok:
+            self.statusBar().showMessage(f"Could not move the model to the CPU: {outcome.error}")
+            return
+        self.set_model(outcome.value)
+        self.statusBar().showMessage(self._gpu_trouble)  # until the next message: it stays true
 
     # ---- painting ----------------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:
@@ -396,4 +419,5 @@ class MainWindow(QMainWindow):
         self.channel_finder.shutdown()
         self.bridge.shutdown()
         self.loader_task.shutdown()
+        self.cpu_task.shutdown()
 

@@ -43,8 +43,9 @@ def random_fallback_generator() -> Any:
     return generator.eval()
 
 
-def load_model(path: str | None) -> LoadedModel:
-    """Load ``path`` (None: the built-in model, or the random fallback if its file is missing).
+def load_model(path: str | None, device: str | None = None) -> LoadedModel:
+    """Load ``path`` (None: the built-in model, or the random fallback if its file is missing) onto
+    ``device`` (None: the best there is).
 
     Raises CheckpointError (one line naming the file) for anything that cannot be loaded.
     """
@@ -55,11 +56,21 @@ def load_model(path: str | None) -> LoadedModel:
     if path is None and not builtin.exists():
         generator = random_fallback_generator()
         note = FALLBACK_NOTE.format(path=builtin.name)
-        return LoadedModel(Renderer(generator), shape_of(generator, "random StyleGAN2 (fallback)"),
-                           None, note)
+        return LoadedModel(Renderer(generator, device),
+                           shape_of(generator, "random StyleGAN2 (fallback)"), None, note)
     generator = load_generator(path)
     name = "built-in portraits" if path is None else Path(path).name
-    return LoadedModel(Renderer(generator), shape_of(generator, name), path)
+    return LoadedModel(Renderer(generator, device), shape_of(generator, name), path)
+
+
+def on_cpu(model: LoadedModel) -> LoadedModel:
+    """``model`` rendering on the CPU, after its GPU ran out of memory or failed: its generator moved
+    there, or loaded again when the failed device cannot hand the weights back."""
+    try:
+        renderer = model.renderer.on_cpu()
+    except RuntimeError:
+        renderer = load_model(model.checkpoint, "cpu").renderer
+    return dataclasses.replace(model, renderer=renderer)
 
 
 def shipped_files(model: LoadedModel, kind: str) -> list[Path]:
