@@ -1,0 +1,43 @@
+"""The window's own render thread (RenderBridge, signals queued to the GUI thread) under a shorter
+stream of random changes and model reloads than test_load_render_worker runs without Qt."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+from ganinterface.engine import commands as cmd
+from ganinterface.engine.renderer import Renderer
+from test_load_render_worker import WAIT, SceneWalk, exploding_kind  # noqa: F401 (a fixture)
+from ui_support import open_window, tiny_generator
+
+CHANGES = 100
+RELOAD_EVERY = 50
+
+
+def test_random_changes_through_the_render_bridge_end_on_the_last_scene(qtbot, tmp_path,
+                                                                       exploding_kind):  # noqa: F811
+    arrived = []
+    with open_window(qtbot, tmp_path, force_sync=False) as window:
+        window.bridge.rendered.connect(lambda _request, outcome: arrived.append(outcome.request_id))
+        executor = window.bridge.executor
+        walk, rng = SceneWalk(7, tiny_generator()), random.Random(7)
+        for i in range(1, CHANGES + 1):
+            scene, _taps = walk.step()
+            window.stack.push(cmd.Command("random change", lambda _old, new=scene: new))
+            if i % RELOAD_EVERY == 0:
+                window.load_model_async(None)
+            if rng.random() < 0.3:  # let this one arrive; otherwise the next change comes at once
+                qtbot.waitUntil(lambda: bool(arrived) and arrived[-1] == executor.latest_id,
+                                timeout=WAIT * 1000)
+        window.stack.push(cmd.set_fields("Seed", seed=12345))  # a last change that renders
+        qtbot.waitUntil(lambda: not window.loader_task.busy(), timeout=WAIT * 1000)
+        qtbot.waitUntil(lambda: bool(arrived) and arrived[-1] == executor.latest_id, timeout=WAIT * 1000)
+        layer = window.features_panel.current_layer()
+        taps = (layer,) if layer else ()
+        expected = Renderer(tiny_generator(), "cpu").render(window.displayed_scene(), taps)
+        assert expected.error is None
+        assert np.array_equal(window.last_result.raw, expected.raw)
+        assert np.array_equal(window.last_result.ws, expected.ws)
+        assert "Render failed" not in window.controls.render_label.text()
