@@ -225,7 +225,10 @@ class Renderer:
             trouble = device_trouble(error)
             if trouble is None:
                 log.exception("render failed")
-            message = f"{type(error).__name__}: {error}"
+            else:
+                log.warning("render on %s: %s (%s)", self.device, trouble, error)
+            # one line: CUDA's messages go on with advice on debugging
+            message = f"{type(error).__name__}: {error}".partition("\n")[0]
         return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message,
                             trouble)
 
