@@ -23,12 +23,14 @@ CUDA_OOM = torch.cuda.OutOfMemoryError(
     "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total capacity; "
     "5.10 GiB already allocated)")
 MPS_OOM = RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: "
-                       "1.20 GB, max allowed: 18.13 GB). Tried to allocate 256.00 MB on private pool.")
+                       "1.20 GB, max allowed: 18.13 GB). Tried to allocate 256.00 MB on private "
+                       "pool.")
 CPU_OOM = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
                        "allocate memory: you tried to allocate 68719476736 bytes.")
 CUDA_ASSERT = RuntimeError("CUDA error: device-side assert triggered\nCUDA kernel errors might be "
                            "asynchronously reported at some other API call")
-CUBLAS = RuntimeError("CUDA error: CUBLAS_STATUS_EXECUTION_FAILED when calling `cublasSgemm( handle)`")
+CUBLAS = RuntimeError("CUDA error: CUBLAS_STATUS_EXECUTION_FAILED when calling "
+                      "`cublasSgemm( handle)`")
 METAL = RuntimeError("Error: command buffer exited with error status.")
 
 
@@ -66,6 +68,10 @@ def same_pixels(result, expected) -> bool:
 SCENE = Scene(seed=4, truncation_psi=0.7)
 
 
+def renders_scene_as_on_the_cpu(renderer) -> bool:
+    return same_pixels(renderer.render(SCENE), Renderer(tiny_stylegan2(), "cpu").render(SCENE))
+
+
 def test_out_of_memory_once_frees_the_caches_and_renders():
     generator = tiny_stylegan2()
     renderer = Renderer(generator, "cpu")
@@ -92,7 +98,7 @@ def test_trouble_it_cannot_get_past_is_reported_and_the_renderer_goes_on(errors,
     assert result.trouble == trouble and result.image is None
     assert result.error == f"{type(errors[0]).__name__}: {str(errors[0]).splitlines()[0]}"
     assert len(tried) == calls
-    assert same_pixels(renderer.render(SCENE), Renderer(tiny_stylegan2(), "cpu").render(SCENE))
+    assert renders_scene_as_on_the_cpu(renderer)
 
 
 def test_another_error_is_no_trouble_of_the_device():
@@ -132,7 +138,7 @@ def test_on_cpu_moves_the_generator_into_a_new_renderer():
     moved = on_cpu(model)
     assert isinstance(moved.renderer, Renderer) and moved.renderer.generator is generator
     assert moved.renderer.device == torch.device("cpu") and moved.shape == model.shape
-    assert same_pixels(moved.renderer.render(SCENE), Renderer(tiny_stylegan2(), "cpu").render(SCENE))
+    assert renders_scene_as_on_the_cpu(moved.renderer)
 
 
 def test_on_cpu_loads_the_checkpoint_again_when_the_device_keeps_the_weights(tmp_path):
@@ -141,11 +147,12 @@ def test_on_cpu_loads_the_checkpoint_again_when_the_device_keeps_the_weights(tmp
     checkpoint = tmp_path / "tiny.safetensors"
     save_native(tiny_stylegan2(), checkpoint)
     loaded = load_model(str(checkpoint))
-    model = LoadedModel(OnGpu(loaded.renderer.generator, moves=False), loaded.shape, str(checkpoint))
+    failed = OnGpu(loaded.renderer.generator, moves=False)
+    model = LoadedModel(failed, loaded.shape, str(checkpoint))
     moved = on_cpu(model)
     assert moved.renderer.device == torch.device("cpu") and moved.checkpoint == str(checkpoint)
     assert moved.renderer.generator is not loaded.renderer.generator
-    assert same_pixels(moved.renderer.render(SCENE), Renderer(tiny_stylegan2(), "cpu").render(SCENE))
+    assert renders_scene_as_on_the_cpu(moved.renderer)
 
 
 # ---- the window -------------------------------------------------------------------------------------
@@ -179,7 +186,8 @@ def test_out_of_memory_twice_moves_the_window_to_the_cpu(qtbot, tmp_path, errors
 
 def test_out_of_memory_once_stays_on_the_gpu(qtbot, tmp_path):
     with open_window(qtbot, tmp_path, loader=gpu_loader(CUDA_OOM)) as window:
-        assert isinstance(window.model.renderer, OnGpu) and model_label(window).endswith("· cuda:0")
+        assert isinstance(window.model.renderer, OnGpu)
+        assert model_label(window).endswith("· cuda:0")
         assert "GPU" not in window.statusBar().currentMessage()
         expected = Renderer(tiny_stylegan2(), "cpu").render(window.stack.scene)
         assert np.array_equal(window.last_result.raw, expected.raw)

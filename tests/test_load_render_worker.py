@@ -22,6 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 from ganinterface.engine import kinds
 from ganinterface.engine import renderer as renderer_module
@@ -77,6 +78,16 @@ def exploding_kind(monkeypatch):
     # pytest's log capture keeps each record, and with its traceback the frames' tensors and
     # renderers: memory would measure the test harness, not the worker
     monkeypatch.setattr(renderer_module.log, "disabled", True)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """On a busy machine torch's own worker threads, waiting on each other, made each tiny render
+    ~15 times slower: the figures would measure the machine's load, not the render worker."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # ---- models ---------------------------------------------------------------------------------------
@@ -138,7 +149,8 @@ class SceneWalk:
             return Mask((Bitmap(values),))
         if r.random() < 0.5:
             x0, y0 = r.random() * 0.7, r.random() * 0.7
-            shape = Rect(x0, y0, x0 + r.uniform(0.1, 0.3), y0 + r.uniform(0.1, 0.3), softness=r.random())
+            shape = Rect(x0, y0, x0 + r.uniform(0.1, 0.3), y0 + r.uniform(0.1, 0.3),
+                         softness=r.random())
         else:
             points = tuple((r.random(), r.random()) for _ in range(r.randint(1, 4)))
             shape = Stroke(points, radius=r.uniform(0.02, 0.3), softness=r.random())
@@ -218,7 +230,8 @@ class SceneWalk:
     def _delete(self) -> None:
         index = self._pick(object)
         if index is not None:
-            self.scene = self.scene.replace(edits=self.scene.edits[:index] + self.scene.edits[index + 1:])
+            edits = self.scene.edits
+            self.scene = self.scene.replace(edits=edits[:index] + edits[index + 1:])
 
     def _clear(self) -> None:
         self.scene = self.scene.replace(edits=())
@@ -338,13 +351,14 @@ def check(report: LoadReport) -> None:
     assert threading.active_count() < 10  # the worker thread ended; no threads left behind
 
 
-def test_a_thousand_changes_leave_the_worker_serving_the_last_scene(exploding_kind):
+def test_a_thousand_changes_leave_the_worker_serving_the_last_scene(exploding_kind,
+                                                                    one_torch_thread):
     report = run_load(1_000, seed=1)
     check(report)
 
 
 @pytest.mark.slow
-def test_ten_thousand_changes_with_reloads_and_failures(exploding_kind):
+def test_ten_thousand_changes_with_reloads_and_failures(exploding_kind, one_torch_thread):
     report = run_load(10_000, seed=2026)
     check(report)
     if os.environ.get("GANINTERFACE_WRITE_REPORTS") == "1":
@@ -389,7 +403,9 @@ layers, edits the model refuses and edits that raise inside their hook. 60% of t
 for their frame, the others arrive while the previous one renders. The model is reloaded every
 {RELOAD_EVERY} changes (a new generator in a new `Renderer`); every {BROKEN_EVERY}th model's
 forward pass raises. The tiny model is `tests/tiny_models.tiny_stylegan2` (16x8 pixels); the
-machine had {os.cpu_count()} CPU cores, shared with other work.
+machine had {os.cpu_count()} CPU cores, shared with other work; torch ran one thread of its own
+(`torch.set_num_threads(1)`: on the busy machine its two worker threads, waiting on each other,
+made each render of this tiny model ~15 times slower).
 
 | figure | value |
 |---|---|
@@ -397,16 +413,21 @@ machine had {os.cpu_count()} CPU cores, shared with other work.
 | model reloads | {report.reloads} |
 | renders run (the rest superseded while waiting) | {report.renders:,} |
 | frames delivered | {report.delivered:,}, of them {report.failed:,} with an error |
-| frames compared with a fresh `Renderer` (every {SAMPLE_EVERY}th and the last) | {report.compared + 1}, all equal |
-| wall time (CPU time of all threads) | {report.seconds:.1f} s ({report.cpu_seconds:.1f} s), {report.seconds / report.renders * 1000:.1f} ms a render |
-| layer cache, largest | {report.cache_bytes_max / mib:.2f} MiB (budget {CACHE_BYTES / mib:.0f} MiB) |
-| RSS growth after warm-up (the first {RELOAD_EVERY} changes) | {report.rss_growth / mib:.1f} MiB (bound {RSS_BOUND / mib:.0f} MiB) |
+| frames compared with a fresh `Renderer` (every {SAMPLE_EVERY}th and the last) | \
+{report.compared + 1}, all equal |
+| wall time (CPU time of all threads) | {report.seconds:.1f} s ({report.cpu_seconds:.1f} s), \
+{report.seconds / report.renders * 1000:.1f} ms a render |
+| layer cache, largest | {report.cache_bytes_max / mib:.2f} MiB \
+(budget {CACHE_BYTES / mib:.0f} MiB) |
+| RSS growth after warm-up (the first {RELOAD_EVERY} changes) | \
+{report.rss_growth / mib:.1f} MiB (bound {RSS_BOUND / mib:.0f} MiB) |
 
 The bound is one more layer cache (a reloaded model's renderer fills its own while the old one's
-memory goes back to the allocator, not always to the system) plus {RSS_SLACK / mib:.0f} MiB of allocator
-slack. No wait for the worker took longer than {WAIT} s (each would fail the test), and the frame
-delivered last is always the last scene's, failed or not. In the window a renderer keeps its
-default budget of 1 GiB (`DEFAULT_CACHE_BYTES`): its memory then grows up to that and stays there.
+memory goes back to the allocator, not always to the system) plus {RSS_SLACK / mib:.0f} MiB of
+allocator slack. No wait for the worker took longer than {WAIT} s (each would fail the test), and
+the frame delivered last is always the last scene's, failed or not. In the window a renderer keeps
+its default budget of 1 GiB (`DEFAULT_CACHE_BYTES`): its memory then grows up to that and stays
+there.
 """
     path = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
     text = path.read_text() if path.exists() else "# Reliability\n"

@@ -16,9 +16,13 @@ CHANGES = 100
 RELOAD_EVERY = 50
 
 
-def test_random_changes_through_the_render_bridge_end_on_the_last_scene(qtbot, tmp_path,
-                                                                       exploding_kind):  # noqa: F811
+def test_random_changes_through_the_bridge_end_on_the_last_scene(qtbot, tmp_path,
+                                                                 exploding_kind):  # noqa: F811
     arrived = []
+
+    def all_arrived() -> bool:
+        return bool(arrived) and arrived[-1] == executor.latest_id
+
     with open_window(qtbot, tmp_path, force_sync=False) as window:
         window.bridge.rendered.connect(lambda _request, outcome: arrived.append(outcome.request_id))
         executor = window.bridge.executor
@@ -29,11 +33,10 @@ def test_random_changes_through_the_render_bridge_end_on_the_last_scene(qtbot, t
             if i % RELOAD_EVERY == 0:
                 window.load_model_async(None)
             if rng.random() < 0.3:  # let this one arrive; otherwise the next change comes at once
-                qtbot.waitUntil(lambda: bool(arrived) and arrived[-1] == executor.latest_id,
-                                timeout=WAIT * 1000)
+                qtbot.waitUntil(all_arrived, timeout=WAIT * 1000)
         window.stack.push(cmd.set_fields("Seed", seed=12345))  # a last change that renders
         qtbot.waitUntil(lambda: not window.loader_task.busy(), timeout=WAIT * 1000)
-        qtbot.waitUntil(lambda: bool(arrived) and arrived[-1] == executor.latest_id, timeout=WAIT * 1000)
+        qtbot.waitUntil(all_arrived, timeout=WAIT * 1000)
         layer = window.features_panel.current_layer()
         taps = (layer,) if layer else ()
         expected = Renderer(tiny_generator(), "cpu").render(window.displayed_scene(), taps)
