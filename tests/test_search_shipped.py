@@ -69,6 +69,7 @@ def test_shipped_mouth_recipe_changes_pixels_mostly_where_its_mask_lands(builtin
     assert np.mean(shares) > 0.5
 
 
+@pytest.mark.slow  # renders 60 seeds and their edits
 def test_shipped_band_removal_fills_bands_with_hair_on_unseen_seeds(builtin):
     """On seeds no search used, portraits the classifier reads with a band mostly lose it, and the
     change stays where the recipe's placed masks are (measured here from the pixels)."""
@@ -97,6 +98,7 @@ def test_shipped_band_removal_fills_bands_with_hair_on_unseen_seeds(builtin):
     assert np.mean(shares) > 0.8
 
 
+@pytest.mark.slow  # renders and classifies seeds with each direction and recipe
 @pytest.mark.parametrize("stem, recipe_file, attribute, amount", [
     ("mouth-open", "open-mouth.json", "mouth_open", 1.0),
     ("hair-band", "add-hair-band.json", "hair_band", 1.5),
