@@ -27,7 +27,7 @@ import torch
 
 from ganinterface import bundled
 from ganinterface.models.base import CheckpointError, GeneratorBase
-from ganinterface.models.nvlabs_pkl import describe_weights_only_refusal, first_line
+from ganinterface.models.nvlabs_pkl import first_line, forbidden_global, weights_only_reason
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,10 @@ def read_torch_weights_only(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CheckpointError(path, f"refused by weights-only loading without running anything from "
-                                    f"it: {describe_weights_only_refusal(error)}") from None
+        refusal = forbidden_global(error, "the torch file")
+        if refusal is not None:
+            raise CheckpointError(path, str(refusal)) from None
+        raise CheckpointError(path, f"truncated or corrupt torch file ({weights_only_reason(error)})") from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError) as error:
         raise CheckpointError(path, f"truncated or corrupt torch file ({first_line(error)})") from None
 

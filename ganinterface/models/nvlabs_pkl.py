@@ -41,13 +41,15 @@ MAX_MODULE_DEPTH = 64
 
 
 class ForbiddenGlobal(pickle.UnpicklingError):
-    """The pickle asked for a global that is not on the allow-list."""
+    """The pickle asked for a global that is not on the allow-list: refused for safety, which is
+    not the same as a damaged file."""
 
     def __init__(self, qualified_name: str, where: str = "the pickle"):
         self.qualified_name = qualified_name
         super().__init__(
-            f"{where} asks for {qualified_name}, which is not on the allow-list of what NVlabs "
-            f"checkpoints contain; refused without running anything from the file")
+            f"refused for safety: {where} asks to run {qualified_name}, which a checkpoint never "
+            f"needs (it is not on the allow-list of what checkpoints contain); nothing from the "
+            f"file was run")
 
 
 @dataclasses.dataclass(eq=False)
@@ -118,12 +120,14 @@ def _load_storage_from_bytes(data: Any) -> Any:
     """Stand-in for ``torch.storage._load_from_bytes``: the blob is itself a pickle, so restrict it."""
     if not isinstance(data, (bytes, bytearray)):
         raise pickle.UnpicklingError("tensor storage blob is not bytes")
+    where = "a tensor storage inside the pickle"
     try:
         storage = torch.load(io.BytesIO(bytes(data)), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise pickle.UnpicklingError(
-            f"a tensor storage inside the pickle was refused by torch's weights-only loader "
-            f"({describe_weights_only_refusal(error)})") from None
+        raise (forbidden_global(error, where)
+               or pickle.UnpicklingError(f"{where} is corrupt ({weights_only_reason(error)})")) from None
+    except (RuntimeError, EOFError, ValueError, KeyError, OSError) as error:
+        raise pickle.UnpicklingError(f"{where} is corrupt ({first_line(error)})") from None
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError(f"tensor storage blob holds a {type(storage).__name__}")
     return storage
@@ -386,13 +390,20 @@ def _is_int_tuple(value: Any) -> bool:
     return isinstance(value, (tuple, list, torch.Size)) and all(_is_int(v) for v in value)
 
 
-def describe_weights_only_refusal(error: BaseException) -> str:
-    """torch's weights-only refusal (a long multi-line advice text) as a short phrase."""
-    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+def forbidden_global(error: pickle.UnpicklingError, where: str) -> ForbiddenGlobal | None:
+    """torch's weights-only refusal of a callable (a long multi-line advice text) as ours; None
+    when the refusal is about something else, such as an unknown opcode in a damaged file."""
+    match = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", str(error))
     if match is None:
-        return first_line(error)
+        return None
     name = match.group(1)
-    return f"it asks for {name if '.' in name else 'builtins.' + name}"
+    return ForbiddenGlobal(name if "." in name else f"builtins.{name}", where)
+
+
+def weights_only_reason(error: pickle.UnpicklingError) -> str:
+    """What torch's weights-only loader did not accept, in a few words (not its advice)."""
+    match = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(error))
+    return match.group(1).strip() if match else first_line(error)
 
 
 def first_line(error: BaseException) -> str:
