@@ -114,18 +114,19 @@ def _parse_document(text: str, source: Path) -> dict[str, Any]:
     return document
 
 
-def _read_description(path: Path, embedded: str | None) -> dict[str, Any]:
+def _read_description(path: Path, embedded: str | None) -> tuple[dict[str, Any], Path]:
+    """The description and the file it came from (the sidecar, else the weights file)."""
     sidecar = sidecar_path(path)
     if sidecar.is_file():
         try:
             text = sidecar.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
             raise CheckpointError(sidecar, f"cannot read ({error})") from None
-        return _parse_document(text, sidecar)
+        return _parse_document(text, sidecar), sidecar
     if embedded is None:
         raise CheckpointError(path, f"no model description: neither {sidecar.name} beside it nor "
                                     f"'{METADATA_KEY}' metadata inside it")
-    return _parse_document(embedded, path)
+    return _parse_document(embedded, path), path
 
 
 def _generator_class(architecture: Any, source: Path) -> type[GeneratorBase]:
@@ -162,12 +163,12 @@ def load_native(path: str | os.PathLike[str]) -> GeneratorBase:
     except Exception as error:  # safetensors raises its own error types for every kind of damage
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CheckpointError(path, f"not a readable safetensors file ({reason})") from None
-    document = _read_description(path, embedded)
-    cls = _generator_class(document.get("architecture"), path)
+    document, described_in = _read_description(path, embedded)
+    cls = _generator_class(document.get("architecture"), described_in)
     try:
         generator = cls(**document["config"])
     except (TypeError, ValueError, KeyError) as error:
-        raise CheckpointError(path, f"invalid {document['architecture']} config ({error})") from None
+        raise CheckpointError(described_in, f"invalid {document['architecture']} config ({error})") from None
     _check_shapes(generator.state_dict(), stored, path)
     generator.load_state_dict(stored, strict=True)
     return generator.eval()

@@ -153,7 +153,10 @@ def load_rosinality(data: Mapping[str, Any], path: object) -> RosinalityCheckpoi
     if bad:
         raise CheckpointError(path, f"g_ema entry {bad[0]} is not a tensor")
     config = infer_config(state, path)
-    generator = StyleGAN2Generator(**config.generator_kwargs())
+    try:
+        generator = StyleGAN2Generator(**config.generator_kwargs())
+    except ValueError as error:
+        raise CheckpointError(path, f"g_ema describes no generator this program builds ({error})") from None
     weights = generator.state_dict()  # keeps our FIR filter buffers and a w_avg placeholder
     try:
         mapped = to_nvlabs_state_dict(state, config, path)

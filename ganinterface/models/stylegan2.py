@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganinterface.models import ops
+from ganinterface.models import limits, ops
 from ganinterface.models.base import (
     NOISE_MODES,
     GeneratorBase,
@@ -328,12 +328,42 @@ class _Step:
 def _block_channels(heights: list[int], channel_base: int, channel_max: int,
                     channels: Mapping[Any, int] | None) -> dict[int, int]:
     if channels is None:
-        return {h: min(channel_base // h, channel_max) for h in heights}
-    table = {int(k): int(v) for k, v in channels.items()}
+        channel_base = limits.whole("channel_base", channel_base, high=limits.MAX_VALUES)
+        channel_max = limits.whole("channel_max", channel_max)
+        table = {h: min(channel_base // h, channel_max) for h in heights}
+    else:
+        table = {int(k): int(v) for k, v in channels.items()}
     missing = [h for h in heights if h not in table]
     if missing:
         raise ValueError(f"channels table has no entry for block heights {missing}")
-    return {h: table[h] for h in heights}
+    return {h: limits.whole(f"channels of block {h}", table[h]) for h in heights}
+
+
+def _mapping_sizes(mapping_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The mapping network's size arguments, with ``MappingNetwork``'s defaults."""
+    kwargs = dict(mapping_kwargs or {})
+    return dict(num_layers=kwargs.get("num_layers", 8), embed_features=kwargs.get("embed_features"),
+                layer_features=kwargs.get("layer_features"))
+
+
+def _stored_values(heights: list[int], aspect: float, block_channels: dict[int, int], w_dim: int,
+                   img_channels: int, options: SynthesisOptions) -> int:
+    """Parameters and buffers the synthesis network will hold (resampling filters aside)."""
+    kernel = limits.whole("kernel_size", options.kernel_size, high=limits.MAX_KERNEL)
+
+    def conv(in_channels: int, out_channels: int, area: int, size: int = kernel) -> int:
+        return in_channels * out_channels * size * size + (w_dim + 1) * in_channels + out_channels + area
+
+    total = 0
+    for h in heights:
+        area, out = h * max(1, int(h * aspect)), block_channels[h]
+        if h == 4:
+            total += out * area + conv(out, out, area)
+        else:
+            total += conv(block_channels[h // 2], out, area) + conv(out, out, area)
+            total += block_channels[h // 2] * out if options.architecture == "resnet" else 0
+        total += conv(out, img_channels, 0, size=1)
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,15 +417,24 @@ class StyleGAN2Generator(GeneratorBase):
     ):
         """NVlabs ``Generator`` arguments: stylegan3-repo style (synthesis options as keywords) or
         stylegan2-ada style (``synthesis_kwargs={...}``); see ``SynthesisOptions`` for the options."""
-        super().__init__()
         options = SynthesisOptions.from_kwargs({**(synthesis_kwargs or {}), **more_synthesis_kwargs})
+        z_dim, c_dim = limits.whole("z_dim", z_dim, low=0), limits.whole("c_dim", c_dim, low=0)
+        w_dim, img_channels = limits.whole("w_dim", w_dim), limits.whole("img_channels", img_channels)
+        img_resolution = limits.resolution("img_resolution", img_resolution)
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
-        width = img_resolution if img_width is None else int(img_width)
-        if width < 1 or (4 * width) % img_resolution:
+        width = img_resolution if img_width is None else limits.resolution("img_width", img_width)
+        if (4 * width) % img_resolution:
             raise ValueError(
                 f"img_width {width} must make the 4-pixel-high input a whole number of pixels wide "
                 f"(4 * width divisible by height {img_resolution})")
+
+        heights = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
+        block_channels = _block_channels(heights, options.channel_base, options.channel_max, channels)
+        limits.check_values("this StyleGAN2 generator", _stored_values(
+            heights, width / img_resolution, block_channels, w_dim, img_channels, options)
+            + limits.mapping_values(z_dim, c_dim, w_dim, **_mapping_sizes(mapping_kwargs)))
+        super().__init__()  # only now: nothing is allocated for a configuration refused above
 
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution = img_resolution
@@ -411,12 +450,9 @@ class StyleGAN2Generator(GeneratorBase):
             channels=None if channels is None else {str(k): int(v) for k, v in channels.items()},
         )
         self._config["resample_filter"] = list(options.resample_filter)
-        channel_base, channel_max = options.channel_base, options.channel_max
         architecture, resample_filter, conv_clamp = options.architecture, options.resample_filter, options.conv_clamp
         use_noise, kernel_size, activation = options.use_noise, options.kernel_size, options.activation
 
-        heights = [2**i for i in range(2, int(np.log2(img_resolution)) + 1)]
-        block_channels = _block_channels(heights, channel_base, channel_max, channels)
         layer_kwargs = dict(use_noise=use_noise, kernel_size=kernel_size, activation=activation)
         blocks: dict[int, SynthesisBlock] = {}
         for h in heights:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganinterface.models import ops
+from ganinterface.models import limits, ops
 from ganinterface.models.base import (NOISE_MODES, GeneratorBase, LayerHook, LayerInfo, LayerState,
                                       SynthesisOutput)
 # StyleGAN3 shares these with StyleGAN2 unchanged (same parameters, same numerics).
@@ -76,22 +76,48 @@ def _config_from_kwargs(cls: type, kwargs: Mapping[str, Any], what: str) -> Any:
     return cls(**kwargs)
 
 
-def _check_sizes(z_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+def _check_sizes(z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping: MappingConfig, cfg: SynthesisConfig) -> None:
-    """Refuse arguments that cannot describe a network (e.g. from a damaged checkpoint)."""
-    positive = dict(z_dim=z_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                    channel_base=cfg.channel_base, channel_max=cfg.channel_max,
-                    conv_kernel=cfg.conv_kernel, filter_size=cfg.filter_size,
-                    lrelu_upsampling=cfg.lrelu_upsampling, mapping_num_layers=mapping.num_layers)
-    for name, value in positive.items():
-        if value < 1:
-            raise ValueError(f"StyleGAN3Generator: {name} must be at least 1, got {value}")
-    if not 0 <= cfg.num_critical < cfg.num_layers:
-        raise ValueError(f"StyleGAN3Generator: need 0 <= num_critical ({cfg.num_critical}) "
-                         f"< num_layers ({cfg.num_layers})")
-    if cfg.margin_size < 0 or not 0 < cfg.first_cutoff < img_resolution / 2:
-        raise ValueError("StyleGAN3Generator: margin_size must be >= 0 and first_cutoff within "
-                         f"(0, {img_resolution / 2})")
+    """Refuse arguments that cannot describe a network (e.g. from a damaged checkpoint), or that
+    describe one too large to build, before anything is allocated."""
+    try:
+        _check_ranges(z_dim, c_dim, w_dim, img_resolution, img_channels, cfg)
+        if not 0 <= cfg.num_critical < cfg.num_layers:
+            raise ValueError(f"need 0 <= num_critical ({cfg.num_critical}) < num_layers ({cfg.num_layers})")
+        if not 0 < cfg.first_cutoff < img_resolution / 2:
+            raise ValueError(f"first_cutoff must lie within (0, {img_resolution / 2})")
+        limits.check_values("this StyleGAN3 generator",
+                            _stored_values(w_dim, img_resolution, img_channels, cfg)
+                            + limits.mapping_values(z_dim, c_dim, w_dim, mapping.num_layers))
+    except ValueError as error:
+        raise ValueError(f"StyleGAN3Generator: {error}") from None
+
+
+def _check_ranges(z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
+                  cfg: SynthesisConfig) -> None:
+    for name, value in dict(z_dim=z_dim, w_dim=w_dim, img_channels=img_channels,
+                            channel_max=cfg.channel_max).items():
+        limits.whole(name, value)
+    limits.whole("c_dim", c_dim, low=0)
+    limits.resolution("img_resolution", img_resolution)
+    limits.whole("channel_base", cfg.channel_base, high=limits.MAX_VALUES)
+    limits.whole("num_layers", cfg.num_layers, high=limits.MAX_LAYERS)
+    limits.whole("num_critical", cfg.num_critical, low=0, high=limits.MAX_LAYERS)
+    limits.whole("margin_size", cfg.margin_size, low=0, high=limits.MAX_RESOLUTION)
+    for name in ("conv_kernel", "filter_size", "lrelu_upsampling"):
+        limits.whole(name, getattr(cfg, name), high=limits.MAX_KERNEL)
+
+
+def _stored_values(w_dim: int, img_resolution: int, img_channels: int, cfg: SynthesisConfig) -> int:
+    """Parameters and buffers the synthesis network will hold (filters counted generously)."""
+    input_spec, specs = layer_schedule(img_resolution, img_channels, cfg)
+    total = input_spec.channels * (input_spec.channels + 3) + (w_dim + 1) * 4 + 9
+    widest_filter = (cfg.filter_size * cfg.lrelu_upsampling * 2) ** 2
+    for spec in specs:
+        kernel = 1 if spec.is_torgb else cfg.conv_kernel
+        total += spec.out_channels * spec.in_channels * kernel * kernel
+        total += (w_dim + 1) * spec.in_channels + spec.out_channels + 1 + 2 * widest_filter
+    return total
 
 
 @dataclasses.dataclass(frozen=True)
@@ -456,18 +482,15 @@ class StyleGAN3Generator(GeneratorBase):
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: Mapping[str, Any] | None = None, **synthesis_kwargs: Any):
+        mapping_config = _config_from_kwargs(MappingConfig, dict(mapping_kwargs or {}), "mapping")
+        cfg = _config_from_kwargs(SynthesisConfig, synthesis_kwargs, "synthesis")
+        sizes = int(z_dim), int(c_dim), int(w_dim), int(img_resolution), int(img_channels)
+        _check_sizes(*sizes, mapping_config, cfg)  # before anything is allocated
         super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
-        self.img_resolution = int(img_resolution)
-        self.img_channels = int(img_channels)
+        self.z_dim, self.c_dim, self.w_dim, self.img_resolution, self.img_channels = sizes
         self.img_height = self.img_width = self.img_resolution
-        self.mapping_config: MappingConfig = _config_from_kwargs(
-            MappingConfig, dict(mapping_kwargs or {}), "mapping")
-        self.synthesis_config: SynthesisConfig = _config_from_kwargs(
-            SynthesisConfig, synthesis_kwargs, "synthesis")
-        cfg = self.synthesis_config
-        _check_sizes(self.z_dim, self.w_dim, self.img_resolution, self.img_channels,
-                     self.mapping_config, cfg)
+        self.mapping_config: MappingConfig = mapping_config
+        self.synthesis_config: SynthesisConfig = cfg
         self.num_ws = cfg.num_layers + 2
         self.output_scale = cfg.output_scale
         self.architecture = "stylegan3-r" if cfg.use_radial_filters else "stylegan3-t"
