@@ -23,7 +23,9 @@ import torch
 
 from ganinterface.atomic import atomic_write_bytes
 from ganinterface.engine.kinds import DirectionEdit
+from ganinterface.engine.scene import SceneFormatError, load_npy, parse_json
 from ganinterface.models.base import GeneratorBase
+from ganinterface.models.nvlabs_pkl import first_line
 
 DIRECTION_FORMAT = "ganinterface.direction"
 DIRECTION_VERSION = 1
@@ -227,8 +229,9 @@ def _check_shape(path: Path, vector: np.ndarray, w_dim: int | None, num_ws: int 
 
 def _read_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+        with path.open("rb") as stream:
+            return load_npy(stream)
+    except (ValueError, OSError) as error:
         raise DirectionError(f"{path}: not a readable .npy array ({error})") from None
 
 
@@ -242,9 +245,13 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     if not sidecar.is_file():
         return {}
     try:
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DirectionError(f"{sidecar}: not valid JSON ({error})") from None
+        meta = parse_json(sidecar.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DirectionError(f"{sidecar}: cannot read ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise DirectionError(f"{sidecar}: not valid JSON (not UTF-8 text)") from None
+    except SceneFormatError as error:
+        raise DirectionError(f"{sidecar}: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != DIRECTION_FORMAT:
         raise DirectionError(f"{sidecar}: not a {DIRECTION_FORMAT} sidecar")
     unknown = sorted(set(meta) - SIDECAR_KEYS)
@@ -260,7 +267,7 @@ def _read_torch(path: Path) -> np.ndarray:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle errors of every kind: the file is refused, nothing runs
         raise DirectionError(f"{path}: not a readable weights-only torch file "
-                             f"({str(error).splitlines()[0][:200]})") from None
+                             f"({first_line(error)[:200]})") from None
     if isinstance(data, dict):
         tensors = {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
         preferred = [k for k in ("direction", "latent", "w", "vector") if k in tensors]

@@ -15,8 +15,9 @@ import hashlib
 import io
 import json
 import math
+import tokenize
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, Union
 
 import numpy as np
 
@@ -34,6 +35,18 @@ class SceneFormatError(ValueError):
 Reader = Callable[[Any, str], Any]  # (JSON value, where it is for messages) -> the field's value
 
 
+def parse_json(text: str) -> Any:
+    """The JSON document in a file's text; anything wrong with the text is a SceneFormatError."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SceneFormatError(f"not valid JSON ({error})") from None
+    except RecursionError:
+        raise SceneFormatError("not valid JSON (nested too deeply)") from None
+    except ValueError:  # json refuses integers of thousands of digits
+        raise SceneFormatError("not valid JSON (a number too long to read)") from None
+
+
 # ---- arrays ----------------------------------------------------------------------------------------
 
 def encode_array(array: np.ndarray) -> dict[str, str]:
@@ -42,12 +55,35 @@ def encode_array(array: np.ndarray) -> dict[str, str]:
     return {"npy_base64": base64.b64encode(buffer.getvalue()).decode("ascii")}
 
 
+NPY_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def load_npy(stream: BinaryIO) -> np.ndarray:
+    """The array in ``.npy`` bytes, without pickles. Whatever is wrong with the bytes is a
+    ValueError, and a header that claims more data than follows it is refused before anything is
+    allocated (numpy would allocate what the header says first)."""
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version not in NPY_READERS:
+            raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+        shape, _fortran_order, dtype = NPY_READERS[version](stream)
+        start = stream.tell()
+        available = stream.seek(0, io.SEEK_END) - start
+        if math.prod(shape) * dtype.itemsize > available:
+            raise ValueError(f"the header claims a {dtype} array of shape {shape}, more than the "
+                             f"{available} bytes that follow it")
+        stream.seek(0)
+        return np.load(stream, allow_pickle=False)
+    except (SyntaxError, EOFError, tokenize.TokenError) as error:  # numpy parses the header as Python
+        raise ValueError(f"damaged .npy header ({type(error).__name__})") from None
+
+
 def decode_array(data: Any, what: str) -> np.ndarray:
     if not isinstance(data, dict) or "npy_base64" not in data:
         raise SceneFormatError(f"{what} should be an object with 'npy_base64'")
     try:
         raw = base64.b64decode(data["npy_base64"], validate=True)
-        array = np.load(io.BytesIO(raw), allow_pickle=False)
+        array = load_npy(io.BytesIO(raw))
     except Exception as error:  # binascii.Error, ValueError, OSError...
         raise SceneFormatError(f"{what} is not a valid base64 .npy array ({error})") from None
     if array.dtype.kind not in "fiu":
@@ -201,11 +237,7 @@ class Scene:
 
     @classmethod
     def from_json(cls, text: str) -> "Scene":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SceneFormatError(f"not valid JSON ({error})") from None
-        return scene_from_dict(data)
+        return scene_from_dict(parse_json(text))
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
@@ -362,7 +394,7 @@ _SHAPE_TYPES = {"stroke": Stroke, "rect": Rect, "bitmap": Bitmap}
 def _shape(value: Any, what: str) -> Shape:
     _require(value, dict, what)
     kind = value.get("kind")
-    if kind not in _SHAPE_TYPES:
+    if not isinstance(kind, str) or kind not in _SHAPE_TYPES:
         raise SceneFormatError(f"{what}.kind must be one of {sorted(_SHAPE_TYPES)}, got {kind!r}")
     return _build(_SHAPE_TYPES[kind], value, what, _SHAPE_CONVERTERS[kind])
 
@@ -404,7 +436,7 @@ def edit_from_dict(value: Any, what: str = "edit") -> Edit:
     _require(value, dict, what)
     kinds = _edit_kinds()
     name = value.get("kind")
-    if name not in kinds:
+    if not isinstance(name, str) or name not in kinds:
         raise SceneFormatError(f"{what}.kind must be one of {sorted(kinds)}, got {name!r}")
     kind = kinds[name]
     return _build(kind.edit_type, value, what, {**_EVERY_EDIT, **kind.readers})
@@ -461,10 +493,7 @@ class Recipe:
 
     @classmethod
     def from_json(cls, text: str) -> "Recipe":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SceneFormatError(f"not valid JSON ({error})") from None
+        data = parse_json(text)
         _check_header(data, "ganinterface.recipe", RECIPE_VERSION)
         _check_keys(data, RECIPE_KEYS, {"edits"}, "the recipe")
         return cls(edits=edits_from_list(data["edits"]),

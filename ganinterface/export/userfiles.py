@@ -22,7 +22,7 @@ import numpy as np
 
 from ganinterface.atomic import atomic_write, atomic_write_text
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
-                                       optional, read_int, read_str)
+                                       load_npy, optional, parse_json, read_int, read_str)
 
 if TYPE_CHECKING:
     from ganinterface.engine.directions import Direction
@@ -193,10 +193,11 @@ def check_made_for(path: PathLike, made_for: str, model_hash: str) -> None:
 def read_latent(path: PathLike, model: LatentShape) -> np.ndarray:
     """A W (w_dim,) or W+ (num_ws, w_dim) latent from a ``.npy`` file, checked against ``model``."""
     try:
-        array = np.load(path, allow_pickle=False)
+        with open(path, "rb") as stream:
+            array = load_npy(stream)
     except FileNotFoundError:
         raise UserFileError.at(path, "no such latent file") from None
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError) as error:
         raise UserFileError.at(path, f"not a readable .npy array ({_reason(error)})") from None
     return fitted_latent(array, model, path)
 
@@ -212,8 +213,8 @@ def latent_to_text(latent: np.ndarray) -> str:
 
 def latent_from_text(text: str, model: LatentShape, source: str = "clipboard") -> np.ndarray:
     try:
-        array = np.asarray(json.loads(text)[CLIPBOARD_LATENT_KEY])
-    except (ValueError, KeyError, TypeError) as error:
+        array = np.asarray(parse_json(text)[CLIPBOARD_LATENT_KEY])
+    except (ValueError, KeyError, TypeError) as error:  # SceneFormatError is a ValueError
         raise UserFileError.at(source, f"holds no latent ({_reason(error)})") from None
     return fitted_latent(array, model, source)
 

@@ -105,6 +105,10 @@ def _parse_document(text: str, source: Path) -> dict[str, Any]:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise CheckpointError(source, f"invalid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise CheckpointError(source, "invalid JSON (nested too deeply)") from None
+    except ValueError:  # json refuses integers of thousands of digits
+        raise CheckpointError(source, "invalid JSON (a number too long to read)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CheckpointError(source, f'not a ganinterface generator description (expected "format": "{FORMAT}")')
     if document.get("version") != VERSION:

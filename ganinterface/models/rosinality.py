@@ -40,6 +40,7 @@ ROSINALITY_LR_MULTIPLIER = 0.01  # rosinality's lr_mlp default; train.py never c
 STANDARD_BLUR_TAPS = (1.0, 3.0, 3.0, 1.0)
 W_AVG_SAMPLES = 10_000  # checkpoints from rosinality's train.py carry no latent_avg
 W_AVG_SEED = 0
+NOT_ROSINALITY_SHAPES = "the shapes of a rosinality generator's"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,14 +146,17 @@ def to_nvlabs_state_dict(state: Mapping[str, torch.Tensor], config: RosinalityCo
 
 
 def load_rosinality(data: Mapping[str, Any], path: object) -> RosinalityCheckpoint:
-    from ganinterface.models.nvlabs_pkl import load_state_dict_checked
+    from ganinterface.models.nvlabs_pkl import first_line, load_state_dict_checked
     from ganinterface.models.stylegan2 import StyleGAN2Generator
 
     state = {str(k): v for k, v in data["g_ema"].items()}
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(path, f"g_ema entry {bad[0]} is not a tensor")
-    config = infer_config(state, path)
+    try:
+        config = infer_config(state, path)
+    except IndexError:
+        raise CheckpointError(path, f"g_ema tensors do not have {NOT_ROSINALITY_SHAPES}") from None
     try:
         generator = StyleGAN2Generator(**config.generator_kwargs())
     except ValueError as error:
@@ -162,6 +166,9 @@ def load_rosinality(data: Mapping[str, Any], path: object) -> RosinalityCheckpoi
         mapped = to_nvlabs_state_dict(state, config, path)
     except KeyError as error:
         raise CheckpointError(path, f"g_ema has no {error.args[0]}") from None
+    except (IndexError, RuntimeError) as error:  # a tensor that cannot be indexed or reshaped so
+        raise CheckpointError(path, f"g_ema tensors do not have {NOT_ROSINALITY_SHAPES} "
+                                    f"({first_line(error)})") from None
     unmapped = [k for k in weights if k not in mapped and not k.endswith(("resample_filter", "w_avg"))]
     if unmapped:
         raise CheckpointError(path, f"no rosinality weights for {unmapped[0]}")
