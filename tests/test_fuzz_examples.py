@@ -126,3 +126,50 @@ def test_rosinality_tensors_of_the_wrong_rank(tmp_path, key, tensor):
     torch.save({"g_ema": state, "latent_avg": torch.zeros(8)}, stream)
     path.write_bytes(stream.getvalue())
     _refused(CheckpointError, load_generator, path, "g_ema tensors do not have the shapes of a rosinality")
+
+
+def test_a_key_with_a_line_break_stays_on_one_line(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text('{"format": "ganinterface.scene", "version": 1, "edits": [{"kind": "style_mix", '
+                    '"seed": 1, "first": 0, "bad\\nkey": 1}]}')
+    message = _refused(UserFileError, userfiles.read_scene, path, "unknown field(s): bad\\nkey")
+    assert "\n" not in message
+
+
+def test_nvlabs_channels_that_are_not_a_table(tmp_path):
+    from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, write_nvlabs_snapshot
+
+    path = write_nvlabs_snapshot(tmp_path / "g.pkl", tiny_trained_stylegan2(),
+                                 dict(TINY_STYLEGAN2_KWARGS, channels=7))
+    _refused(CheckpointError, load_generator, path, "channels must map block heights to channel counts")
+
+
+def test_a_one_byte_pickle_header(tmp_path):
+    path = tmp_path / "g.pkl"
+    path.write_bytes(b"\x80")
+    _refused(CheckpointError, load_generator, path, "unknown format")
+
+
+def test_a_torch_file_whose_tensor_size_torch_cannot_take(tmp_path):
+    """torch's own rebuild raises TypeError for a size beyond int64."""
+    stream = io.BytesIO()
+    torch.save({"g_ema": {"style.1.weight": torch.zeros(8)}}, stream)
+    data = stream.getvalue().replace(b"K\x08\x85", b"\x8a\x09" + b"\xff" * 8 + b"\x7f\x85", 1)
+    path = tmp_path / "g.pt"
+    path.write_bytes(data)
+    _refused(CheckpointError, load_generator, path, "truncated or corrupt torch file")
+
+
+@pytest.mark.parametrize("length", [b"\xff" * 8, b"\x00" * 5 + b"\x01\x00\x00"], ids=["2^64", "2^40"])
+def test_a_pickle_frame_longer_than_the_file(tmp_path, length):
+    path = tmp_path / "g.pkl"
+    path.write_bytes(b"\x80\x04\x95" + length + b"}.")
+    _refused(CheckpointError, load_generator, path, "corrupt pickle")
+
+
+def test_nvlabs_mapping_kwargs_too_big_for_torch(tmp_path):
+    from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, write_nvlabs_snapshot
+
+    kwargs = dict(TINY_STYLEGAN2_KWARGS, mapping_kwargs=dict(num_layers=2, lr_multiplier=10**30))
+    path = write_nvlabs_snapshot(tmp_path / "g.pkl", tiny_trained_stylegan2(), kwargs)
+    _refused(CheckpointError, load_generator, path, "cannot build a stylegan2 generator")

@@ -97,6 +97,8 @@ def test_every_file_loads_or_is_refused_in_one_line(reader, valid):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GANINTERFACE_HEAVY_FUZZ") != "1",
+                    reason="minutes long: set GANINTERFACE_HEAVY_FUZZ=1")
 @pytest.mark.parametrize("reader", READERS, ids=[r.name for r in READERS])
 def test_many_more_files_load_or_are_refused(reader, valid):
     fuzz(reader, valid, reader.examples * HEAVY_FACTOR, collections.Counter())
@@ -133,7 +135,7 @@ storage, is refused for safety, not called corrupt (`tests/test_fuzz_refusals.py
 {report_table(outcomes)}
 
 These are the counts of the normal test run (hypothesis {hypothesis.__version__}, derandomized, so
-every run tries the same files); `pytest -m slow tests/test_fuzz_readers.py` tries {HEAVY_FACTOR}
+every run tries the same files); `GANINTERFACE_HEAVY_FUZZ=1 pytest -m slow tests/test_fuzz_readers.py` tries {HEAVY_FACTOR}
 times as many. `GANINTERFACE_WRITE_REPORTS=1 pytest tests/test_fuzz_readers.py` rewrites this
 section from a run.
 """

@@ -23,6 +23,7 @@ import numpy as np
 from ganinterface.atomic import atomic_write, atomic_write_text
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
                                        load_npy, optional, parse_json, read_int, read_str)
+from ganinterface.models.base import one_line
 
 if TYPE_CHECKING:
     from ganinterface.engine.directions import Direction
@@ -33,6 +34,9 @@ CLIPBOARD_LATENT_KEY = "ganinterface.latent"
 
 class UserFileError(ValueError):
     """A user file cannot be read or written; ``str()`` is one line: the file, then the problem."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
     @classmethod
     def at(cls, path: PathLike, problem: str) -> "UserFileError":

@@ -137,10 +137,16 @@ class GeneratorBase(nn.Module):
         return self.synthesize(ws, noise_mode=noise_mode).image
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters written as escapes, so an error
+    message that quotes a file's contents (a key, a name) stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class CheckpointError(Exception):
     """A checkpoint could not be loaded; the message is one line naming the file and the problem."""
 
     def __init__(self, path: object, problem: str):
         self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problem = one_line(problem)
+        super().__init__(one_line(f"{self.path}: {problem}"))

@@ -19,6 +19,9 @@ MAX_LAYERS = 256  # mapping or synthesis layers (StyleGAN2 and StyleGAN3 use at 
 MAX_KERNEL = 64  # convolution kernel and filter taps
 # Parameters and buffers together: 4 GB as float32. StyleGAN2 at 1024 px holds about 30 million.
 MAX_VALUES = 1_000_000_000
+# What building a generator from a damaged configuration raises (a text where a number belongs, a
+# number too big for torch, a table that is not a table); the loaders report each as the file's fault.
+BAD_CONFIG = (TypeError, ValueError, KeyError, AttributeError, ArithmeticError, RuntimeError)
 
 
 def whole(name: str, value: Any, low: int = 1, high: int = MAX_WIDTH) -> int:

@@ -66,7 +66,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None,
                                         "missing the package's bundled checkpoints)")
     path = Path(path)
     head = _read_head(path)
-    if head[:1] == b"\x80" and head[1] in PICKLE_PROTOCOLS and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
+    if head[:1] == b"\x80" and head[1:2] and head[1] in PICKLE_PROTOCOLS and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
         loaded = _load_nvlabs_pickle(path)
     elif head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
         loaded = _load_torch_file(path)
@@ -150,8 +150,9 @@ def read_torch_weights_only(path: Path) -> Any:
         if refusal is not None:
             raise CheckpointError(path, str(refusal)) from None
         raise CheckpointError(path, f"truncated or corrupt torch file ({weights_only_reason(error)})") from None
-    except (RuntimeError, EOFError, ValueError, OSError, KeyError) as error:
-        raise CheckpointError(path, f"truncated or corrupt torch file ({first_line(error)})") from None
+    except Exception as error:  # torch reports damage with many exception types
+        raise CheckpointError(path, f"truncated or corrupt torch file ({type(error).__name__}: "
+                                    f"{first_line(error)})") from None
 
 
 def _load_nvlabs_state_dict(data: Any, path: Path) -> LoadedCheckpoint:

@@ -26,6 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from ganinterface.atomic import atomic_write_bytes
+from ganinterface.models import limits
 from ganinterface.models.base import CheckpointError, GeneratorBase
 
 FORMAT = "ganinterface.generator"
@@ -171,7 +172,7 @@ def load_native(path: str | os.PathLike[str]) -> GeneratorBase:
     cls = _generator_class(document.get("architecture"), described_in)
     try:
         generator = cls(**document["config"])
-    except (TypeError, ValueError, KeyError) as error:
+    except limits.BAD_CONFIG as error:
         raise CheckpointError(described_in, f"invalid {document['architecture']} config ({error})") from None
     _check_shapes(generator.state_dict(), stored, path)
     generator.load_state_dict(stored, strict=True)

@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import torch
 
+from ganinterface.models import limits
 from ganinterface.models.base import CheckpointError, GeneratorBase
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,7 @@ def _load_storage_from_bytes(data: Any) -> Any:
     except pickle.UnpicklingError as error:
         raise (forbidden_global(error, where)
                or pickle.UnpicklingError(f"{where} is corrupt ({weights_only_reason(error)})")) from None
-    except (RuntimeError, EOFError, ValueError, KeyError, OSError) as error:
+    except Exception as error:  # torch reports damage with many exception types
         raise pickle.UnpicklingError(f"{where} is corrupt ({first_line(error)})") from None
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError(f"tensor storage blob holds a {type(storage).__name__}")
@@ -141,7 +142,7 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any, *
         raise pickle.UnpicklingError("tensor with a malformed size or stride")
     try:
         return torch._utils._rebuild_tensor(storage, storage_offset, tuple(size), tuple(stride))
-    except RuntimeError as error:
+    except (RuntimeError, TypeError, OverflowError) as error:
         raise pickle.UnpicklingError(f"tensor does not fit its storage ({first_line(error)})") from None
 
 
@@ -306,7 +307,7 @@ def build_generator(architecture: str, init_args: tuple, init_kwargs: Mapping[st
     generator_class = classes[architecture]()
     try:
         generator = generator_class(*init_args, **init_kwargs)
-    except (TypeError, ValueError, KeyError) as error:
+    except limits.BAD_CONFIG as error:
         raise CheckpointError(path, f"cannot build a {architecture} generator from the stored "
                                     f"init_kwargs: {first_line(error)}") from None
     load_state_dict_checked(generator, state_dict, path)
@@ -341,7 +342,8 @@ class NVlabsCheckpoint:
 
 def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
     try:
-        data = read_pickle(stream)
+        # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
+        data = read_pickle(io.BytesIO(stream.read()))
     except ForbiddenGlobal as error:
         if error.qualified_name.startswith("dnnlib.tflib."):
             raise CheckpointError(path, "a TensorFlow StyleGAN pickle; convert it with NVlabs' "
@@ -350,7 +352,7 @@ def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
     except (pickle.UnpicklingError, EOFError) as error:
         raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
-            RecursionError) as error:
+            RecursionError, OverflowError) as error:
         raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
                                     f"{first_line(error)})") from None
     try:

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from ganinterface.models import limits
 from ganinterface.models.base import CheckpointError, GeneratorBase
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def load_rosinality(data: Mapping[str, Any], path: object) -> RosinalityCheckpoi
         raise CheckpointError(path, f"g_ema tensors do not have {NOT_ROSINALITY_SHAPES}") from None
     try:
         generator = StyleGAN2Generator(**config.generator_kwargs())
-    except ValueError as error:
+    except limits.BAD_CONFIG as error:
         raise CheckpointError(path, f"g_ema describes no generator this program builds ({error})") from None
     weights = generator.state_dict()  # keeps our FIR filter buffers and a w_avg placeholder
     try:

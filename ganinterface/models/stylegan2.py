@@ -331,8 +331,10 @@ def _block_channels(heights: list[int], channel_base: int, channel_max: int,
         channel_base = limits.whole("channel_base", channel_base, high=limits.MAX_VALUES)
         channel_max = limits.whole("channel_max", channel_max)
         table = {h: min(channel_base // h, channel_max) for h in heights}
-    else:
+    elif isinstance(channels, Mapping):
         table = {int(k): int(v) for k, v in channels.items()}
+    else:
+        raise ValueError(f"channels must map block heights to channel counts, got {type(channels).__name__}")
     missing = [h for h in heights if h not in table]
     if missing:
         raise ValueError(f"channels table has no entry for block heights {missing}")
