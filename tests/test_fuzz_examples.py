@@ -173,3 +173,9 @@ def test_nvlabs_mapping_kwargs_too_big_for_torch(tmp_path):
     kwargs = dict(TINY_STYLEGAN2_KWARGS, mapping_kwargs=dict(num_layers=2, lr_multiplier=10**30))
     path = write_nvlabs_snapshot(tmp_path / "g.pkl", tiny_trained_stylegan2(), kwargs)
     _refused(CheckpointError, load_generator, path, "cannot build a stylegan2 generator")
+
+
+def test_a_complex_latent_is_not_silently_made_real(tmp_path):
+    path = tmp_path / "l.npy"
+    np.save(path, np.ones(8, np.complex64))
+    _refused(UserFileError, lambda p: userfiles.read_latent(p, MODEL), path, "not real-valued (complex64)")

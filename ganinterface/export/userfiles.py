@@ -225,6 +225,8 @@ def latent_from_text(text: str, model: LatentShape, source: str = "clipboard") -
 
 def fitted_latent(array: np.ndarray, model: LatentShape, source: PathLike) -> np.ndarray:
     """(w_dim,), (num_ws, w_dim), or either with a leading batch of 1, as float32; else refused."""
+    if np.iscomplexobj(array):  # float32 would silently drop the imaginary part
+        raise UserFileError.at(source, f"latent is not real-valued ({np.asarray(array).dtype})")
     try:
         with np.errstate(over="ignore"):  # values beyond float32 become inf, refused below
             array = np.asarray(array, dtype=np.float32)
