@@ -165,8 +165,8 @@ def test_the_report_shows_what_was_tried():
         existing = REPORT.read_text() if REPORT.exists() else "# Reliability\n"
         REPORT.write_text(_replace_section(existing, section))
     committed = REPORT.read_text()
-    assert SECTION in committed and "| 0 |" in committed
-    assert _rows(committed) == [(name, tried, "0") for name, tried, _ in _rows(report_table(OUTCOMES))], (
+    assert SECTION in committed
+    assert _rows(committed[committed.index(SECTION):]) == [(name, tried, "0") for name, tried, _ in _rows(report_table(OUTCOMES))], (
         "docs/reliability.md lists other readers or counts than this run tried (rerun with "
         "GANINTERFACE_WRITE_REPORTS=1)")
 
