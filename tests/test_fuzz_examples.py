@@ -59,6 +59,14 @@ def test_a_kind_that_is_not_text(tmp_path, edit):
     _refused(UserFileError, userfiles.read_scene, path, "kind must be one of")
 
 
+@pytest.mark.parametrize("value, reason", [(LONG_NUMBER, "a number too long to read"),
+                                           (DEEP, "nested too deeply")])
+def test_a_session_beyond_what_json_reads(tmp_path, value, reason):
+    path = tmp_path / "session.json"
+    path.write_text('{"format": "ganinterface.session", "version": %s}' % value)
+    _refused(UserFileError, userfiles.read_session, path, "not valid JSON", reason)
+
+
 def test_a_clipboard_latent_nested_too_deeply(tmp_path):
     with pytest.raises(UserFileError, match="^clipboard: holds no latent .*nested too deeply"):
         userfiles.latent_from_text('{"ganinterface.latent": %s}' % DEEP, MODEL)

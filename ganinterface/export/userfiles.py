@@ -137,10 +137,7 @@ def read_session(path: PathLike) -> Session:
 
 
 def _session_from_json(text: str) -> Session:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SceneFormatError(f"not valid JSON ({error})") from None
+    data = parse_json(text)
     if not isinstance(data, dict) or data.get("format") != SESSION_FORMAT:
         found = data.get("format") if isinstance(data, dict) else None
         raise SceneFormatError(f"not a {SESSION_FORMAT} file (format field is {found!r})")
