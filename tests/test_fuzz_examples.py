@@ -187,3 +187,15 @@ def test_a_complex_latent_is_not_silently_made_real(tmp_path):
     path = tmp_path / "l.npy"
     np.save(path, np.ones(8, np.complex64))
     _refused(UserFileError, lambda p: userfiles.read_latent(p, MODEL), path, "not real-valued (complex64)")
+
+
+def test_an_input_image_whose_header_claims_ten_billion_pixels(tmp_path):
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    _refused(UserFileError, userfiles.read_image, path, "image too large to open safely")

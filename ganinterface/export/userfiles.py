@@ -99,6 +99,9 @@ def read_image(path: PathLike) -> np.ndarray:
         raise UserFileError.at(path, "no such image file") from None
     except (UnidentifiedImageError, OSError) as error:
         raise UserFileError.at(path, f"not a readable image ({_reason(error)})") from None
+    except Image.DecompressionBombError:  # its header claims more pixels than it is safe to decode
+        raise UserFileError.at(path, "image too large to open safely (its header claims "
+                                     f"more than {Image.MAX_IMAGE_PIXELS * 2:,} pixels)") from None
 
 
 # ---- the window's session ----------------------------------------------------------------------------
