@@ -123,6 +123,7 @@ def checkpoint(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow  # starts and kills a real window process twice
 def test_a_killed_window_is_restored_with_the_same_pixels(qtbot, tmp_path, checkpoint):
     process = _start_window(tmp_path, checkpoint, "once")
     autosave, shown = tmp_path / "state" / "session.json", tmp_path / "shown.npy"

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,9 @@ def _read_torch(path: Path) -> np.ndarray:
 
 def _read_csv(path: Path) -> np.ndarray:
     try:
-        return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
+        with warnings.catch_warnings():  # an empty file: refused below, not warned about on stderr
+            warnings.simplefilter("ignore", UserWarning)
+            values = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, comments="#")
     except (ValueError, OSError, UnicodeDecodeError) as error:
         raise DirectionError(f"{path}: not a numeric CSV ({str(error).splitlines()[0]})") from None
+    return values
