@@ -33,6 +33,9 @@ from ganinterface.search.shipped import make_shipped_edits
 from ganinterface.search.trials import choice_key
 from ganinterface.search.tuning import TuningRenderer
 
+# Most tests here share one small recipe search (~4 s to build): the quick loop leaves them to CI.
+pytestmark = pytest.mark.slow
+
 H, W = 32, 16
 
 
