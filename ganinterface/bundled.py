@@ -12,6 +12,7 @@ system (a zip import) its data is copied once into the user cache and read from 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 from importlib.abc import Traversable
@@ -71,6 +72,7 @@ def _listed(folder: Path, pattern: str) -> list[Path]:
     return sorted(folder.glob(pattern)) if folder.is_dir() else []
 
 
+@functools.lru_cache(maxsize=None)  # a zip import would otherwise walk the archive on every lookup
 def _on_disk(package: str) -> Path:
     root = importlib.resources.files(package)
     if isinstance(root, Path):  # a file system install: editable, wheel, PyInstaller

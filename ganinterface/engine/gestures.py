@@ -45,6 +45,11 @@ def brush_radius(diameter_pixels: float, image_height: int) -> float:
     return diameter_pixels / 2 / max(image_height, 1)
 
 
+def layers_from(layer: str, layers: tuple[str, ...]) -> tuple[str, ...]:
+    """``layer`` and every layer after it (just ``layer`` when the list does not hold it)."""
+    return layers[layers.index(layer):] if layer in layers else (layer,)
+
+
 def is_flat(box: tuple[float, float, float, float]) -> bool:
     """A box with no width or no height: a click, or a drag back to a line."""
     return box[2] <= box[0] or box[3] <= box[1]
@@ -140,8 +145,7 @@ class Painter:
         except FillError as error:
             self.notify(f"Fill: {error}")
             return
-        layers = settings.layers[settings.layers.index(settings.layer):] if settings.layer in \
-            settings.layers else (settings.layer,)
+        layers = layers_from(settings.layer, settings.layers)
         name = self._unused_name("fill")
         mask = Mask((Rect(*box, softness=settings.softness),))
         edits = tuple(FeatureCopy(layer, mask, offset=source.offset, name=name) for layer in layers)
