@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "train-demo": "train_cmd",
     "demo-eval": "eval_cmd",
     "demo-edits": "eval_cmd",
+    "project": "project_cmd",
+    "sample-latents": "project_cmd",
 }
 
 
