@@ -248,7 +248,7 @@ def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None 
     made for: another model's is refused with ``WrongModelError``; with ``noise_shapes``, layer
     name -> (h, w), against the model's noise inputs).  A plain ``.npy`` latent is read too, as a
     W/W+ latent without hash, source or noise."""
-    if not zipfile.is_zipfile(path):
+    if not _starts_like_a_zip(path):
         return LatentFile(w=read_latent(path, model))
     members = _npz_members(path)
     if str(members.get("format", "")) != LATENT_FORMAT:
@@ -267,6 +267,14 @@ def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None 
              for name, array in members.items() if name.startswith(NOISE_PREFIX)}
     return LatentFile(w=w, noise=noise or None, model_hash=made_for,
                       source=str(members.get("source", "")))
+
+
+def _starts_like_a_zip(path: PathLike) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False  # read_latent names what is wrong
 
 
 def _npz_members(path: PathLike) -> dict[str, np.ndarray]:
