@@ -255,3 +255,20 @@ def test_animate_morphs_between_latent_files(tmp_path, model):
     middle = np.asarray(Image.open(frames[1]).convert("RGB"))
     expected = Renderer(generator, "cpu").render(Scene(w=np.full((generator.num_ws, generator.w_dim), 0.5)))
     assert np.array_equal(middle, expected.image)
+
+
+def test_render_takes_latent_files_and_borrows_style_and_regions_from_them(tmp_path, model):
+    generator = tiny_stylegan2()
+    borrowed = np.random.default_rng(2).standard_normal(generator.w_dim).astype(np.float32)
+    write_latent_file(tmp_path / "me.npz", LatentFile(w=borrowed))
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "-q",
+                 "-o", str(tmp_path / "{name}.png")]) == 0
+    assert np.array_equal(read_png_scene(tmp_path / "me.png").w, borrowed)
+    assert main(["render", str(model), "--seeds", "5", "--style-from", str(tmp_path / "me.npz"),
+                 "--style-rows", "0-1", "--resample-from", str(tmp_path / "me.npz"),
+                 "--resample-layer", "b16.conv1", "--resample-box", "0,0,1,0.5", "-q",
+                 "-o", str(tmp_path / "mix{seed}.png")]) == 0
+    mix, resample = read_png_scene(tmp_path / "mix5.png").edits
+    assert (mix.first, mix.last, mix.source) == (0, 1, "me.npz") and np.array_equal(mix.w, borrowed)
+    assert resample.layer == "b16.conv1" and np.array_equal(resample.w, borrowed)
+    assert resample.mask.shapes[0] == Rect(0.0, 0.0, 1.0, 0.5)
