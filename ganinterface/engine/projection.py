@@ -134,8 +134,9 @@ class PerceptualDistance:
         return self
 
     def against(self, target: Tensor) -> Callable[[Tensor], Tensor]:
-        """A function of renders (N, 3, H, W) -> their distances (N,) to ``target``; the target's
-        features are computed once."""
+        """A function of renders (N, 3, H, W) -> their distance to ``target`` (a scalar, summed over
+        N; a target of N pictures pairs them with the renders); the target's features are computed
+        once."""
         with torch.no_grad():
             target_features = [[_unit(f) for f in network.features(target)]
                                for network in self.networks]
@@ -144,7 +145,7 @@ class PerceptualDistance:
             total = self.pixel_weight * _pixel_distance(images, target, self.pixel_scales)
             for network, targets in zip(self.networks, target_features):
                 total = total + self.feature_weight * _feature_distance(network, images, targets)
-            return total
+            return total.sum()
 
         return distance
 
@@ -250,9 +251,9 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
     search = _Search(generator, distance_to_target, noise, settings, progress, cancel)
     with _frozen_weights(generator):
         if w_steps:
-            spread = latent_spread(generator, settings.class_index) * settings.jitter
+            spread = latent_spread(generator, settings.class_index) * settings.jitter if settings.jitter else 0.0
             w = search.run(w, w_steps, settings.learning_rate,
-                           lambda latent, t: _jittered(latent, spread, t, random))
+                           lambda latent, t: _jittered(latent, spread, t, random) if spread else latent)
         if settings.space == "w+":
             if w_steps or rows is None:
                 rows = w[:, None].repeat(1, generator.num_ws, 1)
@@ -292,7 +293,7 @@ class _Search:
                 break
             t = step / steps
             images = _render(self.generator, perturb(latent, t), self.noise)
-            loss = self.distance(images).sum()
+            loss = self.distance(images)
             if self.noise:
                 loss = loss + self.settings.noise_regularisation * noise_regularisation(self.noise)
             loss.backward()

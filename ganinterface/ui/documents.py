@@ -32,7 +32,7 @@ from ganinterface.ui.model_loading import LoadedModel
 SCENE_SUFFIXES = (".json", ".png")  # a PNG exported by ganinterface carries its scene
 SCENE_FILTER = "Scenes (*.json *.png);;All files (*)"
 RECIPE_FILTER = "Recipes (*.json);;All files (*)"
-LATENT_FILTER = "NumPy (*.npy);;All files (*)"
+LATENT_FILTER = "Latents (*.npz *.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
 STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
@@ -259,9 +259,16 @@ class Documents(QObject):
             self.load_latent(path)
 
     def load_latent(self, path: str | Path) -> None:
+        """A latent file (a projected picture's, with its noise maps) or a ``.npy`` latent; one
+        undo step."""
         if self.model is not None:
-            latent = self._read("Load latent", lambda: userfiles.read_latent(path, self.model.shape))
-            self._use_latent(latent, f"Load latent {Path(path).name}")
+            generator = self.model.renderer.generator
+            noise_shapes = {name: tuple(v.shape) for name, v in generator.stored_noise().items()}
+            latent = self._read("Load latent", lambda: userfiles.read_latent_file(
+                path, self.model.shape, self.model_hash(), noise_shapes))
+            if latent is not None:
+                self.stack.push(cmd.set_fields(f"Load latent {Path(path).name}", w=latent.w,
+                                               noise_maps=latent.noise))
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")
