@@ -209,7 +209,7 @@ def test_a_discriminator_file_loads_with_its_widths_read_from_the_shapes(tmp_pat
     images = torch.rand(2, 3, 32, 16)
     for a, b in zip(saved.features(images), loaded.features(images)):
         assert torch.equal(a, b)
-    with pytest.raises(CheckpointError, match="not a residual discriminator for 8 × 32 px"):
+    with pytest.raises(CheckpointError, match="a discriminator for 16 × 32 px images, not 8 × 32 px"):
         load_discriminator(path, 32, 8)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="^[^\n]*junk.safetensors: not a readable safetensors file"):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganinterface.engine.projection import ProjectionSettings
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.userfiles import LatentFile, write_latent_file
 from ganinterface.models.native import generator_hash
+from ganinterface.ui.projection_dialog import ProjectionDialog
 from ui_support import open_window, tiny_generator
 
 
@@ -27,4 +29,42 @@ def test_a_latent_file_becomes_the_scene_and_undo_takes_it_back(qtbot, tmp_path)
         window.documents.load_latent(str(tmp_path / "other.npz"))
         assert window._ask.errors[-1].endswith("made for another model (000000000000…), not this "
                                                f"one ({generator_hash(generator)[:12]}…)")
+        assert window.stack.scene == before
+
+
+def _picture(path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (90, 40, 3), np.uint8)).save(path)
+
+
+def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_step(qtbot, tmp_path):
+    _picture(tmp_path / "me.jpg")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=12, candidates=4)
+        before = window.stack.scene
+        window.documents.open_dropped([str(tmp_path / "me.jpg")])
+        dialog = window.findChild(ProjectionDialog)
+        assert dialog.progress.value() == 12 == dialog.result.steps
+        assert dialog.render_view.pixmap() is not None and "PSNR" in dialog.figures.text()
+        dialog.keep()
+        scene = window.stack.scene
+        assert scene.w is not None and np.array_equal(scene.w, dialog.result.w[0].numpy())
+        expected = Renderer(tiny_generator()).render(Scene(w=scene.w))
+        np.testing.assert_array_equal(window.last_result.image, expected.image)
+        window.stack.undo()
+        assert window.stack.scene == before
+
+
+def test_cancel_keeps_nothing_and_a_broken_picture_is_one_line_naming_it(qtbot, tmp_path):
+    _picture(tmp_path / "me.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a picture")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=3, candidates=4)
+        before = window.stack.scene
+        dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        dialog.reject()
+        assert window.stack.scene == before
+        window.documents.project_picture(str(tmp_path / "broken.jpg"))
+        assert window._ask.errors[-1].startswith(f"{tmp_path / 'broken.jpg'}: not a readable image")
         assert window.stack.scene == before

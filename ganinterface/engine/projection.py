@@ -32,7 +32,7 @@ from PIL import Image
 
 from ganinterface import bundled
 from ganinterface.models.base import CheckpointError, GeneratorBase
-from ganinterface.models.discriminator import discriminator_path, load_discriminator
+from ganinterface.models.discriminator import OtherSizeError, discriminator_path, load_discriminator
 from ganinterface.models.perceptual import load_perceptual_network
 
 Tensor = torch.Tensor
@@ -178,13 +178,15 @@ def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Ten
 def distance_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase, *,
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
-    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it, and
-    ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
+    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it (and
+    reads images of the generator's size), and ``perceptual``'s when given.  Raises
+    ``CheckpointError`` for an unreadable file."""
     networks: list[FeatureNetwork] = []
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
     beside = discriminator_path(weights)
     if beside.is_file():
-        networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
+        with contextlib.suppress(OtherSizeError):  # e.g. a stand-in for the built-in model
+            networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
     if perceptual is not None:
         networks.append(load_perceptual_network(perceptual))
     return PerceptualDistance(networks)
