@@ -27,7 +27,6 @@ import logging
 import pickle
 import re
 import reprlib
-import struct
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -240,15 +239,32 @@ def read_pickle(stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOW
     return RestrictedUnpickler(stream, allowed).load()
 
 
+class _WholeReads(io.BytesIO):
+    """A read of n bytes gets n bytes or fails: unlike C's, the pure-Python unpickler takes what a
+    truncated file gives and carries on with it."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if size is not None and 0 < size and len(data) < size:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        if count < memoryview(buffer).nbytes:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return count
+
+
 def unpickle_checkpoint(stream: BinaryIO, path: object,
                         allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS) -> Any:
     """``read_pickle`` of a whole checkpoint file, every refusal a one-line CheckpointError."""
     try:
         # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
-        return read_pickle(io.BytesIO(stream.read()), allowed)
+        return read_pickle(_WholeReads(stream.read()), allowed)
     except ForbiddenGlobal as error:
         raise CheckpointError(path, str(error)) from None
-    except (pickle.UnpicklingError, EOFError, struct.error) as error:  # struct: a number cut short
+    except (pickle.UnpicklingError, EOFError) as error:
         raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
             RecursionError, OverflowError) as error:

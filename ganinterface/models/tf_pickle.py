@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pickle
+import reprlib
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
@@ -263,3 +264,34 @@ def shape_of(variables: Mapping[str, np.ndarray], name: str, ndim: int, path: ob
         raise CheckpointError(path, f"TensorFlow variable {name} has shape {shape}, expected "
                                     f"{ndim} axes")
     return shape
+
+
+def whole_kwarg(path: object, name: str, value: Any, check: Callable[[str, Any], int]) -> int:
+    """A static kwarg checked as a whole number by ``check`` (a ``limits`` function)."""
+    try:
+        return check(f"static kwarg {name}", value)
+    except ValueError as error:
+        raise CheckpointError(path, str(error)) from None
+
+
+def check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, tuple[str, int, str]],
+                       path: object) -> None:
+    """Sizes come from the variables; a static kwarg stating another is a damaged file.  ``sizes``
+    maps a kwarg to (the size's name here, its value, the variable it was read from)."""
+    for kwarg, (size, value, variable_name) in sizes.items():
+        if kwarg in kwargs and kwargs[kwarg] != value:
+            raise CheckpointError(path, f"static kwarg {kwarg}={reprlib.repr(kwargs[kwarg])} does "
+                                        f"not match TensorFlow variable {variable_name} ({size} {value})")
+
+
+# How a TensorFlow variable becomes a PyTorch tensor, and the TF shape a PyTorch shape implies.
+Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[tuple[int, ...]], tuple[int, ...]]]
+TRANSFORMS: dict[str, Transform] = {
+    "same": (lambda a: a, lambda s: s),
+    "dense": (lambda a: a.T, lambda s: s[::-1]),
+    "conv": (lambda a: a.transpose(3, 2, 0, 1), lambda s: (s[2], s[3], s[1], s[0])),
+    "conv_up": (lambda a: a[::-1, ::-1].transpose(3, 2, 0, 1), lambda s: (s[2], s[3], s[1], s[0])),
+    "mod_bias": (lambda a: a + 1, lambda s: s),
+    "const": (lambda a: a[0], lambda s: (1, *s)),
+    "noise": (lambda a: a[0, 0], lambda s: (1, 1, *s)),
+}

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import re
-import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,7 +31,15 @@ import torch
 from ganinterface.models import limits, nvlabs_pkl
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.stylegan2 import StyleGAN2Generator
-from ganinterface.models.tf_pickle import TFModel, TFNetwork, shape_of, variable
+from ganinterface.models.tf_pickle import (
+    TRANSFORMS,
+    TFModel,
+    TFNetwork,
+    check_stated_sizes,
+    shape_of,
+    variable,
+    whole_kwarg,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +62,6 @@ MODEL_KWARGS = frozenset({
 })
 CONFIG_NAMES = {16384: "config-f", 8192: "config-e"}  # fmap_base of NVlabs' skip-architecture configs
 
-# How a TensorFlow variable becomes a PyTorch tensor, and the TF shape a PyTorch shape implies.
-Transform = tuple[Callable[[np.ndarray], np.ndarray], Callable[[tuple[int, ...]], tuple[int, ...]]]
-TRANSFORMS: dict[str, Transform] = {
-    "same": (lambda a: a, lambda s: s),
-    "dense": (lambda a: a.T, lambda s: s[::-1]),
-    "conv": (lambda a: a.transpose(3, 2, 0, 1), lambda s: (s[2], s[3], s[1], s[0])),
-    "conv_up": (lambda a: a[::-1, ::-1].transpose(3, 2, 0, 1), lambda s: (s[2], s[3], s[1], s[0])),
-    "mod_bias": (lambda a: a + 1, lambda s: s),
-    "const": (lambda a: a[0], lambda s: (1, *s)),
-    "noise": (lambda a: a[0, 0], lambda s: (1, 1, *s)),
-}
 
 
 def generator_from_tf(network: TFNetwork, path: object) -> TFModel:
@@ -103,33 +99,25 @@ def generator_from_tf(network: TFNetwork, path: object) -> TFModel:
 
 def _init_kwargs(kwargs: Mapping[str, Any], variables: Mapping[str, np.ndarray], path: object) -> dict[str, Any]:
     """``StyleGAN2Generator`` arguments: sizes from the variables, options from the kwargs."""
-    resolution = _whole(path, "resolution", kwargs.get("resolution", 1024), limits.resolution)
+    resolution = whole_kwarg(path, "resolution", kwargs.get("resolution", 1024), limits.resolution)
     if resolution < 4 or resolution & (resolution - 1):
         raise CheckpointError(path, f"static kwarg resolution must be a power of two >= 4, got {resolution}")
-    num_layers = _whole(path, "mapping_layers", kwargs.get("mapping_layers", 8),
+    num_layers = whole_kwarg(path, "mapping_layers", kwargs.get("mapping_layers", 8),
                         lambda name, v: limits.whole(name, v, 1, limits.MAX_LAYERS))
     c_dim, embed = (shape_of(variables, "mapping/LabelEmbed/weight", 2, path)
                     if "mapping/LabelEmbed/weight" in variables else (0, 0))
     mapping_in, layer_features = shape_of(variables, "mapping/Dense0/weight", 2, path)
     sizes = dict(z_dim=mapping_in - embed, c_dim=c_dim, w_dim=shape_of(variables, "dlatent_avg", 1, path)[0],
                  img_resolution=resolution,
-                 img_channels=_whole(path, "num_channels", kwargs.get("num_channels", 3), limits.whole))
-    _check_stated_sizes(kwargs, sizes, path)
+                 img_channels=whole_kwarg(path, "num_channels", kwargs.get("num_channels", 3), limits.whole))
+    check_stated_sizes(kwargs, {"latent_size": ("z_dim", sizes["z_dim"], "mapping/Dense0/weight"),
+                                "label_size": ("c_dim", c_dim, "mapping/LabelEmbed/weight"),
+                                "dlatent_size": ("w_dim", sizes["w_dim"], "dlatent_avg")}, path)
     mapping = dict(num_layers=num_layers, embed_features=embed or None,
                    layer_features=layer_features if num_layers > 1 else None,
                    activation=kwargs.get("mapping_nonlinearity", "lrelu"),
                    lr_multiplier=kwargs.get("mapping_lrmul", 0.01))
     return dict(**sizes, mapping_kwargs=mapping, **_synthesis_options(kwargs, variables, resolution, path))
-
-
-def _check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, int], path: object) -> None:
-    """Sizes come from the variables; a static kwarg stating another is a damaged file."""
-    sources = {"latent_size": ("z_dim", "mapping/Dense0/weight"), "label_size": ("c_dim", "mapping/LabelEmbed/weight"),
-               "dlatent_size": ("w_dim", "dlatent_avg")}
-    for kwarg, (size, variable_name) in sources.items():
-        if kwarg in kwargs and kwargs[kwarg] != sizes[size]:
-            raise CheckpointError(path, f"static kwarg {kwarg}={reprlib.repr(kwargs[kwarg])} does "
-                                        f"not match TensorFlow variable {variable_name} ({size} {sizes[size]})")
 
 
 def _synthesis_options(kwargs: Mapping[str, Any], variables: Mapping[str, np.ndarray], resolution: int,
@@ -147,13 +135,6 @@ def _synthesis_options(kwargs: Mapping[str, Any], variables: Mapping[str, np.nda
     else:  # fmap_decay, fmap_min or sizes the kwargs do not state: take each block's from its weights
         options["channels"] = channels
     return options
-
-
-def _whole(path: object, name: str, value: Any, check: Callable[[str, Any], int]) -> int:
-    try:
-        return check(f"static kwarg {name}", value)
-    except ValueError as error:
-        raise CheckpointError(path, str(error)) from None
 
 
 def _resample_filter(kernel: Any, path: object) -> list[float]:
