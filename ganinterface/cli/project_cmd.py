@@ -45,7 +45,7 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
                         help="w: one vector (edits like a seed's); w+: one row per layer, closer "
                              "(default: w)")
     parser.add_argument("--noise", action="store_true",
-                        help="also optimise the noise maps (closest; StyleGAN2 models only)")
+                        help="also optimise the noise maps (StyleGAN2 models only)")
     parser.add_argument("--encoder", metavar="FILE", default=None,
                         help="an encoder that guesses the start (default: X.encoder.safetensors "
                              "beside the checkpoint, if there)")
