@@ -68,3 +68,12 @@ def test_cancel_keeps_nothing_and_a_broken_picture_is_one_line_naming_it(qtbot, 
         window.documents.project_picture(str(tmp_path / "broken.jpg"))
         assert window._ask.errors[-1].startswith(f"{tmp_path / 'broken.jpg'}: not a readable image")
         assert window.stack.scene == before
+
+
+def test_another_latent_or_model_drops_a_projections_noise_maps():
+    from ganinterface.ui.documents import scene_for_model
+
+    noise = {"b8.conv0": np.zeros((8, 4), np.float32)}
+    projected = Scene(checkpoint="a.pkl", w=np.zeros(8, np.float32), noise_maps=noise)
+    model = type("Model", (), {"checkpoint": "b.pkl", "shape": type("Shape", (), {"c_dim": 0})})()
+    assert scene_for_model(projected, model).noise_maps is None

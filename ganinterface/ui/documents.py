@@ -66,7 +66,7 @@ def scene_for_model(scene: Scene, model: LoadedModel) -> Scene:
     """``scene`` as it stands once ``model`` is loaded: another checkpoint's latent and edits do not
     apply to it, and its class must be one the model has."""
     if scene.checkpoint != model.checkpoint:
-        scene = scene.replace(checkpoint=model.checkpoint, w=None, edits=())
+        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, edits=())
     class_index = fitting_class(scene.class_index, model.shape.c_dim)
     return scene if class_index == scene.class_index else scene.replace(class_index=class_index)
 
@@ -300,7 +300,7 @@ class Documents(QObject):
 
     def _use_latent(self, latent: np.ndarray | None, label: str) -> None:
         if latent is not None:
-            self.stack.push(cmd.set_fields(label, w=latent))
+            self.stack.push(cmd.set_fields(label, w=latent, noise_maps=None))
 
     def load_latent_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Load latent", "", LATENT_FILTER)
