@@ -77,3 +77,26 @@ def test_another_latent_or_model_drops_a_projections_noise_maps():
     projected = Scene(checkpoint="a.pkl", w=np.zeros(8, np.float32), noise_maps=noise)
     model = type("Model", (), {"checkpoint": "b.pkl", "shape": type("Shape", (), {"c_dim": 0})})()
     assert scene_for_model(projected, model).noise_maps is None
+
+
+def test_sample_like_draws_a_new_portrait_from_the_files_gaussian_each_time(qtbot, tmp_path):
+    generator = tiny_generator()
+    rng = np.random.default_rng(5)
+    paths = []
+    for name in "ab":
+        write_latent_file(tmp_path / f"{name}.npz", LatentFile(
+            w=rng.standard_normal(generator.w_dim).astype(np.float32), model_hash=generator_hash(generator)))
+        paths.append(str(tmp_path / f"{name}.npz"))
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.sample_like(paths)
+        first = window.stack.scene.w
+        window.documents.sample_like(paths)
+        second = window.stack.scene.w
+        assert first.shape == (generator.w_dim,) and not np.array_equal(first, second)
+        # two latents span a line: every draw lies on the line through them
+        a, b = (np.load(path)["w"] for path in paths)
+        direction = (b - a) / np.linalg.norm(b - a)
+        offset = first - a
+        assert np.allclose(offset, direction * (offset @ direction), atol=1e-4)
+        window.stack.undo()
+        assert np.array_equal(window.stack.scene.w, first)

@@ -183,8 +183,6 @@ def latent_scene(latent: "LatentFile", checkpoint: str | None):
 # ---- sample-latents -----------------------------------------------------------------------------
 
 def _sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from ganinterface.engine.latents import LatentError, fit_gaussian
     from ganinterface.export.jobs import render_or_raise
     from ganinterface.export.userfiles import (LatentFile, check_writable, make_folder_for,
@@ -198,9 +196,8 @@ def _sample(args: argparse.Namespace) -> int:
     generator = renderer.generator
     model_hash = generator_hash(generator)
     latents = [read_latent_file(source, generator, model_hash).w for source in args.sources]
-    rows = np.stack([w if w.ndim == 1 else w.mean(axis=0) for w in latents])
     try:
-        gaussian = fit_gaussian(rows)
+        gaussian = fit_gaussian(latents)
     except LatentError as error:
         raise UserError(str(error)) from None
     draws = gaussian.sample(args.count, seed=args.seed, shrink=args.shrink)

@@ -32,6 +32,7 @@ from ganinterface.ui.model_loading import LoadedModel
 from ganinterface.ui.projection_dialog import ProjectionDialog
 
 SCENE_SUFFIXES = (".json", ".png")  # a PNG exported by ganinterface carries its scene
+SAMPLE_SHRINK = 0.3  # draws from a handful of latents: a third closer to their mean looks typical
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 PICTURE_FILTER = f"Pictures ({' '.join('*' + s for s in PICTURE_SUFFIXES)});;All files (*)"
 SCENE_FILTER = "Scenes (*.json *.png);;All files (*)"
@@ -94,6 +95,7 @@ class Documents(QObject):
         super().__init__(window)
         self._force_sync = force_sync  # projections run on the GUI thread (tests)
         self.projection_settings = ProjectionSettings()
+        self._draws = 0  # "Sample like these" draws number 1, 2, ... in a session
         self.window = window
         self.stack = stack
         self.settings = settings
@@ -318,6 +320,32 @@ class Documents(QObject):
             if latent is not None:
                 self.stack.push(cmd.set_fields(f"Load latent {Path(path).name}", w=latent.w,
                                                noise_maps=latent.noise))
+
+    def sample_like_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self.window, "Sample like these latents", "",
+                                                LATENT_FILTER)
+        if paths:
+            self.sample_like(paths)
+
+    def sample_like(self, paths: list[str]) -> None:
+        """A new portrait drawn from the Gaussian fitted, in W, to the latent files (projected
+        pictures); each call draws another; one undo step."""
+        from ganinterface.engine.latents import LatentError, fit_gaussian
+
+        if self.model is None:
+            return
+        latents = self._read("Sample like these", lambda: [
+            userfiles.read_latent_file(path, self.model.shape, self.model_hash()).w for path in paths])
+        if latents is None:
+            return
+        try:
+            gaussian = fit_gaussian(latents)
+        except LatentError as error:
+            self.ask.error("Sample like these", str(error))
+            return
+        self._draws += 1
+        w = gaussian.sample(1, seed=self._draws, shrink=SAMPLE_SHRINK)[0]
+        self.stack.push(cmd.set_fields(f"Sample like {len(paths)} latents", w=w, noise_maps=None))
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")

@@ -53,6 +53,7 @@ class LatentPanel(QWidget):
     paste_requested = Signal()
     load_requested = Signal()
     save_requested = Signal()
+    sample_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,8 +114,11 @@ class LatentPanel(QWidget):
         buttons = QHBoxLayout()
         for text, tip, signal in (("Copy", "Copy the W+ latent to the clipboard", self.copy_requested),
                                   ("Paste", "Use a latent from the clipboard", self.paste_requested),
-                                  ("Load…", "Load a W or W+ latent (.npy)", self.load_requested),
-                                  ("Save…", "Save the current W+ latent (.npy)", self.save_requested)):
+                                  ("Load…", "Load a latent file (.npz from a projection, or a W/W+ .npy)", self.load_requested),
+                                  ("Save…", "Save the current W+ latent (.npy)", self.save_requested),
+                                  ("Sample like…", "A new portrait like the chosen latent files "
+                                   "(projected pictures): drawn from their Gaussian in W",
+                                   self.sample_requested)):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(signal.emit)

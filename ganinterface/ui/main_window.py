@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         self.latent_panel.paste_requested.connect(documents.paste_latent)
         self.latent_panel.load_requested.connect(documents.load_latent_dialog)
         self.latent_panel.save_requested.connect(documents.save_latent_dialog)
+        self.latent_panel.sample_requested.connect(documents.sample_like_dialog)
         self.edits_panel.save_recipe_requested.connect(documents.save_recipe_dialog)
         self.edits_panel.apply_recipe_requested.connect(documents.apply_recipe_dialog)
         self.edits_panel.recipe_file_chosen.connect(documents.apply_recipe)
