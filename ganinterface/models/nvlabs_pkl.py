@@ -160,8 +160,12 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
 
 
 def _numpy_array(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy pickles an array as an empty one (shape (0,)) that its state then fills; any other
+    shape here would allocate memory before the state's size is checked against its data."""
     if cls is not np.ndarray:
         raise pickle.UnpicklingError("numpy array of an unsupported class")
+    if tuple(shape) != (0,):
+        raise pickle.UnpicklingError("numpy array reconstructed with a shape numpy never writes")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
@@ -208,12 +212,16 @@ PYTHON2_MODULE_NAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only ``ALLOWED_GLOBALS``; persistent ids (torch.save's storages) are refused."""
+    """Resolves only the allowed globals; persistent ids (torch.save's storages) are refused."""
+
+    def __init__(self, stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS):
+        super().__init__(stream)
+        self.allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
         module = PYTHON2_MODULE_NAMES.get(module, module)  # protocol-2 pickles name Python 2 modules
         try:
-            return ALLOWED_GLOBALS[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
             raise ForbiddenGlobal(f"{module}.{name}") from None
 
@@ -221,9 +229,25 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("the pickle refers to external (persistent) objects")
 
 
-def read_pickle(stream: BinaryIO) -> Any:
+def read_pickle(stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS) -> Any:
     """Unpickle with the allow-list; raises pickle.UnpicklingError (or EOFError) on refusal."""
-    return RestrictedUnpickler(stream).load()
+    return RestrictedUnpickler(stream, allowed).load()
+
+
+def unpickle_checkpoint(stream: BinaryIO, path: object,
+                        allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS) -> Any:
+    """``read_pickle`` of a whole checkpoint file, every refusal a one-line CheckpointError."""
+    try:
+        # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
+        return read_pickle(io.BytesIO(stream.read()), allowed)
+    except ForbiddenGlobal as error:
+        raise CheckpointError(path, str(error)) from None
+    except (pickle.UnpicklingError, EOFError) as error:
+        raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
+            RecursionError, OverflowError) as error:
+        raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
+                                    f"{first_line(error)})") from None
 
 
 # ---- from records to one of our generators ---------------------------------------------------------
@@ -340,21 +364,8 @@ class NVlabsCheckpoint:
     source_class: str  # e.g. "training.networks_stylegan2.Generator"
 
 
-def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
-    try:
-        # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
-        data = read_pickle(io.BytesIO(stream.read()))
-    except ForbiddenGlobal as error:
-        if error.qualified_name.startswith("dnnlib.tflib."):
-            raise CheckpointError(path, "a TensorFlow StyleGAN pickle; convert it with NVlabs' "
-                                        "legacy.py (stylegan2-ada-pytorch) first") from None
-        raise CheckpointError(path, str(error)) from None
-    except (pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
-            RecursionError, OverflowError) as error:
-        raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
-                                    f"{first_line(error)})") from None
+def checkpoint_from_data(data: Any, path: object) -> NVlabsCheckpoint:
+    """Our generator from an unpickled NVlabs PyTorch file (a snapshot dict or a bare network)."""
     try:
         return generator_from_record(find_generator_record(data, path), path)
     except RecursionError:  # nesting the (iterative) unpickler accepted but our walk cannot follow
