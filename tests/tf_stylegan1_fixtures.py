@@ -10,6 +10,7 @@ convolution, index arithmetic for nearest up-sampling) so that it shares nothing
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tests.tf_fixtures import tf_network, write_tf_pickle
+from tests.tf_fixtures import tf_network, tf_pickle_bytes, write_tf_pickle
 
 VERSION = 3  # tflib Network state version of the StyleGAN (v1) release
 
@@ -158,7 +159,7 @@ def _dense(x, weight, bias, gain, lrmul=1.0):
     return x @ (_t(weight) * (gain / math.sqrt(weight.shape[0]) * lrmul)) + _t(bias) * lrmul
 
 
-def _conv_same(x, weight):
+def conv_same(x, weight):
     """TF conv2d "SAME" (cross-correlation), weight [kh, kw, in, out], one tap at a time."""
     kh, kw = weight.shape[:2]
     h, w = x.shape[2:]
@@ -170,12 +171,12 @@ def _conv_same(x, weight):
     return out
 
 
-def _nearest_up(x):
+def nearest_up(x):
     h, w = x.shape[2:]
     return x[:, :, torch.arange(2 * h) // 2][:, :, :, torch.arange(2 * w) // 2]
 
 
-def _fused_up_conv(x, weight):
+def fused_up_conv(x, weight):
     """TF conv2d_transpose, stride 2, "SAME", of the 4-shift sum of the padded kernel:
     output pixel 2*i + k - 1 receives x[i] times tap k."""
     padded = np.pad(weight, [[1, 1], [1, 1], [0, 0], [0, 0]])
@@ -188,7 +189,7 @@ def _fused_up_conv(x, weight):
     return out[:, :, 1:2 * h + 1, 1:2 * w + 1]
 
 
-def _blur(x):
+def blur_121(x):
     taps = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
     h, w = x.shape[2:]
     padded = torch.nn.functional.pad(x, [1, 1, 1, 1])
@@ -227,13 +228,23 @@ def reference_synthesis(v: dict[str, np.ndarray], spec: TFStyleGAN1Spec, ws, fus
 
     x = _t(v["synthesis/4x4/Const/const"]).repeat(ws.shape[0], 1, 1, 1)
     x = epilogue(x, "4x4/Const", 0)
-    x = epilogue(_conv_same(x, he(v["synthesis/4x4/Conv/weight"])), "4x4/Conv", 1)
+    x = epilogue(conv_same(x, he(v["synthesis/4x4/Conv/weight"])), "4x4/Conv", 1)
     for res in range(3, spec.resolution_log2 + 1):
         scope = f"{2**res}x{2**res}"
         weight = he(v[f"synthesis/{scope}/Conv0_up/weight"])
         fused = spec.fused_scale is True or (spec.fused_scale == "auto" and min(x.shape[2:]) * 2 >= fused_from)
-        x = _fused_up_conv(x, weight) if fused else _conv_same(_nearest_up(x), weight)
-        x = epilogue(_blur(x), f"{scope}/Conv0_up", res * 2 - 4)
-        x = epilogue(_conv_same(x, he(v[f"synthesis/{scope}/Conv1/weight"])), f"{scope}/Conv1", res * 2 - 3)
+        x = fused_up_conv(x, weight) if fused else conv_same(nearest_up(x), weight)
+        x = epilogue(blur_121(x), f"{scope}/Conv0_up", res * 2 - 4)
+        x = epilogue(conv_same(x, he(v[f"synthesis/{scope}/Conv1/weight"])), f"{scope}/Conv1", res * 2 - 3)
     rgb = v["synthesis/ToRGB_lod0/weight"]
-    return _conv_same(x, rgb / math.sqrt(rgb.shape[2])) + _t(v["synthesis/ToRGB_lod0/bias"]).reshape(1, -1, 1, 1)
+    return conv_same(x, rgb / math.sqrt(rgb.shape[2])) + _t(v["synthesis/ToRGB_lod0/bias"]).reshape(1, -1, 1, 1)
+
+
+def load_fixture(spec: TFStyleGAN1Spec, seed: int = 0):
+    """(our generator, the Gs variables) of a fixture read back through the TF pickle reader."""
+    from ganinterface.models import nvlabs_pkl, tf_pickle
+
+    networks = stylegan1_tf_networks(spec, seed)
+    data = nvlabs_pkl.unpickle_checkpoint(io.BytesIO(tf_pickle_bytes(networks)), "fixture.pkl",
+                                          tf_pickle.ALLOWED_GLOBALS)
+    return tf_pickle.load_tf_model(data, "fixture.pkl").generator, gs_variables(networks[2])
