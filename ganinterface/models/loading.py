@@ -118,7 +118,8 @@ def _load_pickle(path: Path) -> LoadedCheckpoint:
         return LoadedCheckpoint(model.generator, FORMAT_TF_PICKLE, model.source_class,
                                 notes=[*model.notes, *notes], description=model.description())
     checkpoint = nvlabs_pkl.checkpoint_from_data(data, path)
-    return LoadedCheckpoint(checkpoint.generator, FORMAT_NVLABS_PICKLE, checkpoint.source_class, notes=notes)
+    return LoadedCheckpoint(checkpoint.generator, FORMAT_NVLABS_PICKLE, checkpoint.source_class,
+                            notes=[*checkpoint.notes, *notes])
 
 
 def _load_native(path: Path) -> LoadedCheckpoint:

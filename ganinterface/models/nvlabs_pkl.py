@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import io
 import logging
 import pickle
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -362,6 +364,7 @@ def load_state_dict_checked(module: torch.nn.Module, state_dict: Mapping[str, to
 class NVlabsCheckpoint:
     generator: GeneratorBase
     source_class: str  # e.g. "training.networks_stylegan2.Generator"
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. fork arguments applied or ignored
 
 
 def checkpoint_from_data(data: Any, path: object) -> NVlabsCheckpoint:
@@ -375,9 +378,62 @@ def checkpoint_from_data(data: Any, path: object) -> NVlabsCheckpoint:
 def generator_from_record(record: PersistentRecord, path: object) -> NVlabsCheckpoint:
     architecture = identify_architecture(record, path)
     state_dict = collect_state_dict(record, path)
-    generator = build_generator(architecture, record.init_args, record.init_kwargs, state_dict, path)
+    init_kwargs, notes = understood_arguments(architecture, record.init_kwargs, path)
+    generator = build_generator(architecture, record.init_args, init_kwargs, state_dict, path)
     log.info("loaded %s from %s (embedded source not executed)", record.qualified_name, path)
-    return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name)
+    return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name, notes=notes)
+
+
+# ---- constructor arguments of forks -------------------------------------------------------------
+
+# Fork arguments our generators apply, and what they do (only noted when they change the output).
+FORK_ARGUMENTS = {"resize": "the final image resized to {value} x {value} px, as DragGAN's code does"}
+
+
+def _accepted_arguments(architecture: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Constructor arguments our generator understands: top level, in ``synthesis_kwargs``, in
+    ``mapping_kwargs``."""
+    sizes = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
+    if architecture == "stylegan2":
+        from ganinterface.models import stylegan2
+
+        synthesis = {f.name for f in dataclasses.fields(stylegan2.SynthesisOptions)}
+        synthesis |= stylegan2.IGNORED_SYNTHESIS_KWARGS
+        mapping = set(inspect.signature(stylegan2.MappingNetwork).parameters) - {"z_dim", "c_dim", "w_dim", "num_ws"}
+        top = sizes | synthesis | {"synthesis_kwargs", "img_width", "channels"}
+        return frozenset(top), frozenset(synthesis), frozenset(mapping)
+    from ganinterface.models import stylegan3
+
+    synthesis = {f.name for f in dataclasses.fields(stylegan3.SynthesisConfig)}
+    mapping = {f.name for f in dataclasses.fields(stylegan3.MappingConfig)}
+    return frozenset(sizes | synthesis), frozenset(), frozenset(mapping)
+
+
+def understood_arguments(architecture: str, init_kwargs: Mapping[str, Any],
+                         path: object) -> tuple[dict[str, Any], list[str]]:
+    """``init_kwargs`` without the arguments our generator does not understand (forks add their
+    own), and notes naming those dropped (also logged as one warning) and the fork ones applied."""
+    top, synthesis, mapping = _accepted_arguments(architecture)
+    kept, dropped = _split(init_kwargs, top, "")
+    for group, accepted in (("synthesis_kwargs", synthesis), ("mapping_kwargs", mapping)):
+        if isinstance(kept.get(group), Mapping):
+            kept[group], more = _split(kept[group], accepted, f"{group}.")
+            dropped += more
+    notes = []
+    for name, effect in FORK_ARGUMENTS.items():
+        for value in (kept.get(name), (kept.get("synthesis_kwargs") or {}).get(name)):
+            if value is not None:
+                notes.append(f"fork argument {name}={value!r} applied: {effect.format(value=value)}")
+    if dropped:
+        notes.append(f"constructor arguments not understood, ignored: {', '.join(dropped)}")
+        log.warning("%s: %s", path, notes[-1])
+    return kept, notes
+
+
+def _split(kwargs: Mapping[str, Any], accepted: frozenset[str], prefix: str) -> tuple[dict[str, Any], list[str]]:
+    kept = {k: v for k, v in kwargs.items() if k in accepted}
+    dropped = [f"{prefix}{k}={reprlib.repr(v)}" for k, v in kwargs.items() if k not in accepted]
+    return kept, dropped
 
 
 # ---- small helpers -------------------------------------------------------------------------------
