@@ -127,7 +127,8 @@ def test_dense_layer_equalised_learning_rate(use_wscale):
     expected = np.zeros((3, 4))
     for n in range(3):
         for o in range(4):
-            value = sum(float(x[n, i]) * float(layer.weight[o, i]) * scale for i in range(6)) + float(layer.bias[o]) * 0.01
+            value = sum(float(x[n, i]) * float(layer.weight[o, i]) * scale for i in range(6))
+            value += float(layer.bias[o]) * 0.01
             expected[n, o] = value if value >= 0 else 0.2 * value
     np.testing.assert_allclose(layer(x), expected, rtol=1e-4, atol=1e-6)
 

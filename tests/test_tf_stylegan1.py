@@ -133,18 +133,21 @@ def test_a_missing_variable_is_refused_naming_it(tmp_path):
 
 
 def test_a_variable_the_architecture_lacks_is_refused_naming_it(tmp_path):
-    networks = stylegan1_tf_networks(TFStyleGAN1Spec(), synthesis_extra={"8x8/Skip/weight": np.ones((1, 1, 16, 16), np.float32)})
-    assert "TensorFlow variable synthesis/8x8/Skip/weight is not part of the StyleGAN (v1)" in _refusal(tmp_path, networks)
+    extra = {"8x8/Skip/weight": np.ones((1, 1, 16, 16), np.float32)}
+    message = _refusal(tmp_path, stylegan1_tf_networks(TFStyleGAN1Spec(), synthesis_extra=extra))
+    assert "TensorFlow variable synthesis/8x8/Skip/weight is not part of the StyleGAN (v1)" in message
 
 
 def test_a_mis_shaped_growing_torgb_is_refused(tmp_path):
-    networks = stylegan1_tf_networks(TFStyleGAN1Spec(), synthesis_extra={"ToRGB_lod1/weight": np.ones((1, 1, 4, 3), np.float32)})
+    extra = {"ToRGB_lod1/weight": np.ones((1, 1, 4, 3), np.float32)}
+    networks = stylegan1_tf_networks(TFStyleGAN1Spec(), synthesis_extra=extra)
     assert "TensorFlow variable synthesis/ToRGB_lod1/weight has shape (1, 1, 4, 3)" in _refusal(tmp_path, networks)
 
 
 def test_options_this_program_does_not_build_are_refused(tmp_path):
     spec = TFStyleGAN1Spec(extra_kwargs=(("const_input_layer", False),))
-    assert "StyleGAN (v1) with const_input_layer=False is not supported" in _refusal(tmp_path, stylegan1_tf_networks(spec))
+    message = _refusal(tmp_path, stylegan1_tf_networks(spec))
+    assert "StyleGAN (v1) with const_input_layer=False is not supported" in message
 
 
 def test_a_huge_claimed_resolution_is_refused_before_anything_is_built(tmp_path, monkeypatch):

@@ -219,7 +219,8 @@ def reference_synthesis(v: dict[str, np.ndarray], spec: TFStyleGAN1Spec, ws, fus
         x = _lrelu(x + _t(v[f"synthesis/{scope}/bias"]).reshape(1, -1, 1, 1))
         x = x - x.mean(dim=[2, 3], keepdim=True)
         x = x / torch.sqrt((x * x).mean(dim=[2, 3], keepdim=True) + 1e-8)
-        style = _dense(ws[:, layer_idx], v[f"synthesis/{scope}/StyleMod/weight"], v[f"synthesis/{scope}/StyleMod/bias"], 1.0)
+        style = _dense(ws[:, layer_idx], v[f"synthesis/{scope}/StyleMod/weight"],
+                       v[f"synthesis/{scope}/StyleMod/bias"], 1.0)
         style = style.reshape(-1, 2, x.shape[1], 1, 1)
         return x * (style[:, 0] + 1) + style[:, 1]
 

@@ -62,6 +62,14 @@ def runtime_gain(fan_in: int, gain: float, use_wscale: bool, lr_multiplier: floa
     return gain / math.sqrt(fan_in) * lr_multiplier if use_wscale else lr_multiplier
 
 
+def initial_weight(shape: list[int], fan_in: int, gain: float, use_wscale: bool,
+                   lr_multiplier: float = 1.0) -> nn.Parameter:
+    """A fresh stored weight, drawn as ``get_weight`` draws it (so that times ``runtime_gain`` it
+    has the He standard deviation)."""
+    std = 1 / lr_multiplier if use_wscale else gain / math.sqrt(fan_in) / lr_multiplier
+    return nn.Parameter(torch.randn(shape) * std)
+
+
 def pixel_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
     """Scale every pixel's feature vector (dim 1) to unit mean square."""
     return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
@@ -113,7 +121,7 @@ class DenseLayer(nn.Module):
                  lr_multiplier: float = 1.0, activation: str | None = None):
         super().__init__()
         self.activation = activation
-        self.weight = nn.Parameter(torch.randn([out_features, in_features]))
+        self.weight = initial_weight([out_features, in_features], in_features, gain, use_wscale, lr_multiplier)
         self.bias = nn.Parameter(torch.zeros([out_features]))
         self.weight_gain = runtime_gain(in_features, gain, use_wscale, lr_multiplier)
         self.bias_gain = lr_multiplier
@@ -213,8 +221,10 @@ class SynthesisLayer(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.ones([out_channels, *size]))
         else:
-            self.weight = nn.Parameter(torch.randn([out_channels, in_channels, KERNEL, KERNEL]))
-            self.weight_gain = runtime_gain(in_channels * KERNEL * KERNEL, HE_GAIN, options.use_wscale)
+            fan_in = in_channels * KERNEL * KERNEL
+            self.weight = initial_weight([out_channels, in_channels, KERNEL, KERNEL], fan_in, HE_GAIN,
+                                         options.use_wscale)
+            self.weight_gain = runtime_gain(fan_in, HE_GAIN, options.use_wscale)
         if up and options.blur_filter is not None:
             self.register_buffer("blur", blur_kernel(options.blur_filter), persistent=False)
         if options.use_noise:
@@ -259,7 +269,7 @@ class ToRGBLayer(nn.Module):
 
     def __init__(self, in_channels: int, img_channels: int, use_wscale: bool):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn([img_channels, in_channels, 1, 1]))
+        self.weight = initial_weight([img_channels, in_channels, 1, 1], in_channels, 1, use_wscale)
         self.bias = nn.Parameter(torch.zeros([img_channels]))
         self.weight_gain = runtime_gain(in_channels, 1, use_wscale)
 
@@ -369,7 +379,8 @@ class StyleGAN1Generator(GeneratorBase):
         if truncation_cutoff is not None:
             truncation_cutoff = limits.whole("truncation_cutoff", truncation_cutoff, low=0, high=limits.MAX_LAYERS)
         if mapping_options.activation not in ACTIVATIONS:
-            raise ValueError(f"mapping activation must be one of {sorted(ACTIVATIONS)}, got {mapping_options.activation!r}")
+            raise ValueError(f"mapping activation must be one of {sorted(ACTIVATIONS)}, "
+                             f"got {mapping_options.activation!r}")
 
         heights = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
         sizes = {h: (h, h * width // img_resolution) for h in heights}
