@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -67,7 +68,8 @@ def generator_from_tf(network: TFNetwork, path: object) -> TFModel:
     synthesis_kwargs = {**network.static_kwargs, **synthesis.static_kwargs}
     for name, needed in REQUIRED.items():
         if synthesis_kwargs.get(name, needed) != needed:
-            raise CheckpointError(path, f"StyleGAN (v1) with {name}={synthesis_kwargs[name]!r} is not supported")
+            raise CheckpointError(path, f"StyleGAN (v1) with {name}={reprlib.repr(synthesis_kwargs[name])} "
+                                        "is not supported")
     variables = network.all_variables()
     _check_finished(variables, path)
     init_kwargs = _init_kwargs(network.static_kwargs, mapping_kwargs, synthesis_kwargs, variables, path)
