@@ -144,6 +144,16 @@ def test_a_mis_shaped_growing_torgb_is_refused(tmp_path):
     assert "TensorFlow variable synthesis/ToRGB_lod1/weight has shape (1, 1, 4, 3)" in _refusal(tmp_path, networks)
 
 
+@pytest.mark.parametrize("kwarg, fragment", [
+    (("label_size", 2),
+     "static kwarg label_size=2 does not fit TensorFlow variable mapping/LabelConcat/weight (no such variable)"),
+    (("latent_size", 20),
+     "static kwarg latent_size=20 does not fit TensorFlow variable mapping/Dense0/weight ((12, 14))"),
+])
+def test_static_kwargs_contradicting_the_variables_are_refused(tmp_path, kwarg, fragment):
+    assert fragment in _refusal(tmp_path, stylegan1_tf_networks(TFStyleGAN1Spec(extra_kwargs=(kwarg,))))
+
+
 def test_options_this_program_does_not_build_are_refused(tmp_path):
     spec = TFStyleGAN1Spec(extra_kwargs=(("const_input_layer", False),))
     message = _refusal(tmp_path, stylegan1_tf_networks(spec))
