@@ -66,6 +66,7 @@ def test_fork_whose_weights_do_not_fit_is_refused_naming_the_first_tensor(tmp_pa
         load_generator(path)
 
 
+@pytest.mark.slow
 def test_draggan_resize_of_a_stylegan3_fork(tmp_path):
     from tests.tiny_models import tiny_stylegan3
 
