@@ -175,6 +175,11 @@ def _lrelu(x):
     return torch.where(x >= 0, x, 0.2 * x) * np.sqrt(2)
 
 
+def _taps(kw):
+    kernel = kw.get("resample_kernel", [1, 3, 3, 1])
+    return (1, 1) if kernel is None else tuple(kernel)
+
+
 def _fir(x, taps, pad0, pad1, up=1):
     """upfirdn_2d of NVlabs' TF ops: zero-insert ``up``, pad, convolve with the 2-D filter."""
     n, c, h, w = x.shape
@@ -213,7 +218,7 @@ def _upsample_conv(x, w, taps):
     return _fir(out[None], taps, (p + 1) // 2 + 1, p // 2 + 1)[0]
 
 
-def _modulated_conv(tf, scope, x, dlatent, up=False, demodulate=True, taps=(1, 3, 3, 1)):
+def _modulated_conv(tf, scope, x, dlatent, taps, up=False, demodulate=True):
     w = tf[f"{scope}/weight"]
     kh, _, fan_in, _ = w.shape
     w = w / np.sqrt(kh * kh * fan_in)
@@ -233,7 +238,7 @@ def tf_semantics_forward(network, z, labels, psi):
     tf = {k: torch.tensor(np.array(v), dtype=torch.float64) for k, v in network.all_variables().items()}
     kw = network.static_kwargs
     architecture, log2 = kw["architecture"], int(np.log2(kw["resolution"]))
-    clamp = kw.get("conv_clamp")
+    clamp, taps, use_noise = kw.get("conv_clamp"), _taps(kw), kw.get("use_noise", True)
     x = _normalize(z.double())
     if kw["label_size"]:  # StyleGAN2-ADA: LabelEmbed (dense, lrmul 1), normalised, concatenated
         weight = tf["mapping/LabelEmbed/weight"]
@@ -245,13 +250,14 @@ def tf_semantics_forward(network, z, labels, psi):
     w = tf["dlatent_avg"] + (x - tf["dlatent_avg"]) * psi  # every layer (no cutoff)
 
     def layer(scope, h, dl, noise_index, up=False):
-        h = _modulated_conv(tf, scope, h, dl, up=up)
-        h = h + tf[f"synthesis/noise{noise_index}"][0] * tf[f"{scope}/noise_strength"]
+        h = _modulated_conv(tf, scope, h, dl, taps, up=up)
+        if use_noise:
+            h = h + tf[f"synthesis/noise{noise_index}"][0] * tf[f"{scope}/noise_strength"]
         h = _lrelu(h + tf[f"{scope}/bias"][:, None, None])
         return h if clamp is None else h.clamp(-clamp, clamp)
 
     def torgb(scope, h, dl):
-        t = _modulated_conv(tf, scope, h, dl, demodulate=False) + tf[f"{scope}/bias"][:, None, None]
+        t = _modulated_conv(tf, scope, h, dl, taps, demodulate=False) + tf[f"{scope}/bias"][:, None, None]
         return t if clamp is None else t.clamp(-clamp, clamp)
 
     images = []
@@ -265,9 +271,10 @@ def tf_semantics_forward(network, z, labels, psi):
             h = layer(f"{scope}/Conv1", h, sample, res * 2 - 4)
             if architecture == "resnet":
                 skip = tf[f"{scope}/Skip/weight"] / np.sqrt(t.shape[0])
-                h = (h + _upsample_conv(t, skip, (1, 3, 3, 1))) / np.sqrt(2)
+                h = (h + _upsample_conv(t, skip, taps)) / np.sqrt(2)
             if architecture == "skip":
-                y = _fir(y[None], (1, 3, 3, 1), 2, 1, up=2)[0]
+                p = len(taps) - 2
+                y = _fir(y[None], taps, (p + 1) // 2 + 1, p // 2, up=2)[0]
             if architecture == "skip" or res == log2:
                 t_rgb = torgb(f"{scope}/ToRGB", h, sample)
                 y = t_rgb if y is None else y + t_rgb
@@ -281,6 +288,10 @@ def tf_semantics_forward(network, z, labels, psi):
     pytest.param(TFStyleGAN2Spec(flavour="ada", resolution=8, architecture="orig", label_size=3,
                                  label_fmaps=5, conv_clamp=1.5, mapping_layers=3),
                  id="ada conditional orig clamped 8px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(flavour="ada", resolution=16, use_noise=False, resample_kernel=None),
+                 id="ada no noise box filter 16px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(resolution=16, architecture="resnet", resample_kernel=(1, 2, 1)),
+                 id="resnet [1,2,1] filter 16px", marks=pytest.mark.slow),
 ])
 def test_stylegan2_from_tf_equals_a_forward_in_tensorflow_semantics(tmp_path, spec):
     path = write_stylegan2_tf(tmp_path / "tiny.pkl", spec, seed=5)
