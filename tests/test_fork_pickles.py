@@ -12,7 +12,7 @@ from ganinterface.models import load_generator
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import load_checkpoint
 from ganinterface.models.native import load_native, save_native
-from tests.nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
+from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
 
 
 def render(generator, seed=0):
@@ -68,7 +68,7 @@ def test_fork_whose_weights_do_not_fit_is_refused_naming_the_first_tensor(tmp_pa
 
 @pytest.mark.slow
 def test_draggan_resize_of_a_stylegan3_fork(tmp_path):
-    from tests.tiny_models import tiny_stylegan3
+    from tiny_models import tiny_stylegan3
 
     trained = tiny_stylegan3()
     kwargs = {**trained.config(), "resize": 20}

@@ -12,7 +12,7 @@ import pytest
 
 from ganinterface.models import load_generator
 from ganinterface.models.base import CheckpointError
-from tests.tf_fixtures import (
+from tf_fixtures import (
     TFStyleGAN2Spec,
     stylegan2_generator,
     stylegan2_tf_networks,

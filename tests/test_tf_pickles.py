@@ -12,7 +12,7 @@ import torch
 from ganinterface.models import load_generator, tf_pickle
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import FORMAT_TF_PICKLE, load_checkpoint
-from tests.tf_fixtures import (
+from tf_fixtures import (
     TFStyleGAN2Spec,
     stylegan2_tf_networks,
     tf_network,
