@@ -12,7 +12,7 @@ from ganinterface.models import load_generator
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import load_checkpoint
 from ganinterface.models.native import load_native, save_native
-from tests.nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
+from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
 
 
 def render(generator, seed=0):
@@ -66,8 +66,9 @@ def test_fork_whose_weights_do_not_fit_is_refused_naming_the_first_tensor(tmp_pa
         load_generator(path)
 
 
+@pytest.mark.slow
 def test_draggan_resize_of_a_stylegan3_fork(tmp_path):
-    from tests.tiny_models import tiny_stylegan3
+    from tiny_models import tiny_stylegan3
 
     trained = tiny_stylegan3()
     kwargs = {**trained.config(), "resize": 20}
@@ -75,3 +76,13 @@ def test_draggan_resize_of_a_stylegan3_fork(tmp_path):
     generator = load_generator(path)
     expected = F.interpolate(render(trained), [20, 20], mode="bilinear")
     torch.testing.assert_close(render(generator), expected, rtol=0, atol=1e-6)
+
+
+def test_non_square_start_of_a_fork_is_read_from_the_constant(tmp_path):
+    trained = tiny_trained_stylegan2(img_width=32)  # 16 px high, a 4 x 8 constant input
+    kwargs = {**TINY_STYLEGAN2_KWARGS, "init_res": [4, 8]}  # the fork's own name for it
+    loaded = load_checkpoint(write_nvlabs_snapshot(tmp_path / "wide.pkl", trained, kwargs))
+    assert (loaded.generator.img_height, loaded.generator.img_width) == (16, 32)
+    assert any("4 x 8 constant input" in note and "32 × 16 px" in note for note in loaded.notes)
+    assert any("init_res=[4, 8]" in note for note in loaded.notes)
+    torch.testing.assert_close(render(loaded.generator), render(trained), rtol=0, atol=0)

@@ -296,3 +296,18 @@ def test_tensorflow_network_without_state_is_refused_in_its_own_terms(tmp_path):
     path.write_bytes(b"\x80\x03cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")
     with pytest.raises(CheckpointError, match="TensorFlow network state version None is not one"):
         load_generator(path)
+
+
+def test_a_huge_memo_index_allocates_nothing(tmp_path):
+    """C's unpickler sizes its memo by the largest index a file names: 2**31 would take 16 GB."""
+    import tracemalloc
+
+    path = tmp_path / "memo.pkl"
+    path.write_bytes(b"\x80\x03N" + b"r" + struct.pack("<I", 2**31 - 1) + b".")  # None; LONG_BINPUT
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="holds a NoneType"):
+            load_generator(path)
+        assert tracemalloc.get_traced_memory()[1] < 64 << 20
+    finally:
+        tracemalloc.stop()

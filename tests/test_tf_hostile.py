@@ -12,7 +12,7 @@ import pytest
 
 from ganinterface.models import load_generator
 from ganinterface.models.base import CheckpointError
-from tests.tf_fixtures import (
+from tf_fixtures import (
     TFStyleGAN2Spec,
     stylegan2_generator,
     stylegan2_tf_networks,
@@ -107,22 +107,35 @@ def test_array_claiming_an_absurd_shape_is_refused(tmp_path):
     assert "buffer size does not match" in refusal(write_tf_pickle(tmp_path / "absurd.pkl", gs))
 
 
+def with_replaced(network, component, name, value):
+    target = network.state["components"][component] if component else network
+    variables = {k: v for k, v in target.state["variables"] if k != name}
+    with_state(target, variables=[*variables.items(), (name, value)])
+    return network
+
+
 @pytest.mark.parametrize("name, value, problem", [
-    ("dlatent_avg", np.zeros(10**6, np.float32), "w_dim must be between 1 and 65536, got 1000000"),
-    ("dlatent_avg", np.zeros(1000, np.float32), "mod_weight has shape (10, 16), the architecture needs (1000, 16)"),
+    ("dlatent_avg", np.zeros(10**6, np.float32), "dlatent_size=10 does not match TensorFlow variable "
+                                                 "dlatent_avg (w_dim 1000000)"),
+    ("synthesis/8x8/Conv1/mod_weight", np.zeros((10, 3), np.float32),
+     "variable synthesis/8x8/Conv1/mod_weight has shape (10, 3), the architecture needs (10, 16)"),
+    ("synthesis/4x4/Conv/weight", np.zeros((3, 3, 1, 70_000), np.float32), "must be between 1 and 65536"),
+    ("dlatent_avg", np.zeros((2, 2), np.int32), "not floating-point"),
+], ids=["absurd w", "misshapen", "absurd channels", "integers"])
+def test_variables_that_do_not_fit_are_refused_naming_one(tmp_path, name, value, problem):
+    component, _, leaf = name.partition("/") if "/" in name else (None, "", name)
+    gs = with_replaced(stylegan2_generator(SPEC, seed=0), component, leaf, value)
+    assert problem in refusal(write_tf_pickle(tmp_path / "misfit.pkl", gs))
+
+
+@pytest.mark.parametrize("name, value, problem", [
     ("synthesis/4x4/Const/const", np.zeros((1, 16, 4, 4), np.float32), "'4x4/Const/const' twice"),
     ("synthesis/8x8/Conv1/extra", np.zeros((3,), np.float32), "8x8/Conv1/extra is not part"),
-    ("dlatent_avg", np.zeros((2, 2), np.int32), "not floating-point"),
-], ids=["absurd w", "wide w", "duplicate", "stray", "integers"])
-def test_variables_that_do_not_fit_are_refused_naming_one(tmp_path, name, value, problem):
-    gs = stylegan2_generator(SPEC, seed=0)
-    if name == "dlatent_avg":
-        variables = {k: v for k, v in gs.state["variables"] if k != name}
-        with_state(gs, variables=[*variables.items(), (name, value)])
-    else:
-        component, _, name = name.partition("/")
-        with_variable(gs, component, name, value)
-    assert problem in refusal(write_tf_pickle(tmp_path / "misfit.pkl", gs))
+], ids=["duplicate", "stray"])
+def test_extra_variables_are_refused_naming_one(tmp_path, name, value, problem):
+    component, _, leaf = name.partition("/")
+    gs = with_variable(stylegan2_generator(SPEC, seed=0), component, leaf, value)
+    assert problem in refusal(write_tf_pickle(tmp_path / "extra.pkl", gs))
 
 
 @pytest.mark.parametrize("resolution, problem", [
@@ -145,3 +158,12 @@ def test_network_containing_itself_is_refused(tmp_path):
 def test_unknown_state_versions_are_refused(tmp_path, version):
     gs = with_state(stylegan2_generator(SPEC, seed=0), version=version)
     assert "state version" in refusal(write_tf_pickle(tmp_path / "version.pkl", gs))
+
+
+@pytest.mark.parametrize("kwarg, value, variable", [
+    ("label_size", 5, "mapping/LabelEmbed/weight"), ("latent_size", 512, "mapping/Dense0/weight"),
+    ("dlatent_size", 512, "dlatent_avg")])
+def test_stated_sizes_must_match_the_variables(tmp_path, kwarg, value, variable):
+    spec = dataclasses.replace(SPEC, extra_kwargs=((kwarg, value),))
+    message = refusal(write_tf_pickle(tmp_path / "sizes.pkl", stylegan2_generator(spec, seed=0)))
+    assert f"static kwarg {kwarg}={value} does not match TensorFlow variable {variable}" in message

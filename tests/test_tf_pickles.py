@@ -12,7 +12,7 @@ import torch
 from ganinterface.models import load_generator, tf_pickle
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.loading import FORMAT_TF_PICKLE, load_checkpoint
-from tests.tf_fixtures import (
+from tf_fixtures import (
     TFStyleGAN2Spec,
     stylegan2_tf_networks,
     tf_network,
@@ -44,12 +44,16 @@ def test_every_tflib_state_version_is_read(version):
     assert read.version == version and read.variables["Dense0/weight"].shape == (2, 3)
 
 
-def test_info_names_era_and_architecture(tmp_path):
+def test_info_names_era_and_architecture(tmp_path, capsys):
+    from ganinterface.cli import main
+
     spec = TFStyleGAN2Spec(flavour="ada", label_size=3, architecture="resnet", resolution=16)
-    loaded = load_checkpoint(write_stylegan2_tf(tmp_path / "ada.pkl", spec))
+    path = write_stylegan2_tf(tmp_path / "ada.pkl", spec)
+    loaded = load_checkpoint(path)
     assert loaded.format == FORMAT_TF_PICKLE
-    assert loaded.description == ("StyleGAN2-ADA (resnet, conditional, 3 classes), TensorFlow pickle, "
-                                  "16 × 16 px, 6 ws")
+    assert main(["info", str(path)]) == 0
+    assert ("model:         StyleGAN2-ADA (resnet, conditional, 3 classes), TensorFlow pickle, "
+            "16 × 16 px, 6 ws\n") in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -149,18 +153,17 @@ def render_both_ways(tmp_path, spec, seed=0, batch=2):
     return ws_tf, ws_ref, *images
 
 
-PARITY_SPECS = {
-    "stylegan2 skip 32px": TFStyleGAN2Spec(mapping_fmaps=7),
-    "stylegan2 resnet 16px": TFStyleGAN2Spec(architecture="resnet", resolution=16, mapping_fmaps=10),
-    "stylegan2 orig 16px": TFStyleGAN2Spec(architecture="orig", resolution=16, mapping_fmaps=10),
-    "ada conditional clamp 32px": TFStyleGAN2Spec(flavour="ada", label_size=4, label_fmaps=10,
-                                                  conv_clamp=0.5, mapping_layers=3),
-}
-
-
-@pytest.mark.parametrize("name", PARITY_SPECS)
-def test_stylegan2_from_tf_equals_nvlabs_conversion(tmp_path, name):
-    ws_tf, ws_ref, image_tf, image_ref = render_both_ways(tmp_path, PARITY_SPECS[name])
+@pytest.mark.parametrize("spec", [
+    pytest.param(TFStyleGAN2Spec(mapping_fmaps=7), id="stylegan2 skip 32px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(architecture="resnet", resolution=16, mapping_fmaps=10),
+                 id="stylegan2 resnet 16px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(architecture="orig", resolution=16, mapping_fmaps=10),
+                 id="stylegan2 orig 16px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(flavour="ada", resolution=16, label_size=4, label_fmaps=10,
+                                 conv_clamp=0.5, mapping_layers=3), id="ada conditional clamp 16px"),
+])
+def test_stylegan2_from_tf_equals_nvlabs_conversion(tmp_path, spec):
+    ws_tf, ws_ref, image_tf, image_ref = render_both_ways(tmp_path, spec)
     torch.testing.assert_close(ws_tf, ws_ref, atol=1e-4, rtol=0)
     assert image_tf.abs().max() > 0.1  # a render, not a blank
     torch.testing.assert_close(image_tf, image_ref, atol=1e-4, rtol=0)
@@ -170,6 +173,11 @@ def test_stylegan2_from_tf_equals_nvlabs_conversion(tmp_path, name):
 
 def _lrelu(x):
     return torch.where(x >= 0, x, 0.2 * x) * np.sqrt(2)
+
+
+def _taps(kw):
+    kernel = kw.get("resample_kernel", [1, 3, 3, 1])
+    return (1, 1) if kernel is None else tuple(kernel)
 
 
 def _fir(x, taps, pad0, pad1, up=1):
@@ -210,7 +218,7 @@ def _upsample_conv(x, w, taps):
     return _fir(out[None], taps, (p + 1) // 2 + 1, p // 2 + 1)[0]
 
 
-def _modulated_conv(tf, scope, x, dlatent, up=False, demodulate=True, taps=(1, 3, 3, 1)):
+def _modulated_conv(tf, scope, x, dlatent, taps, up=False, demodulate=True):
     w = tf[f"{scope}/weight"]
     kh, _, fan_in, _ = w.shape
     w = w / np.sqrt(kh * kh * fan_in)
@@ -221,25 +229,36 @@ def _modulated_conv(tf, scope, x, dlatent, up=False, demodulate=True, taps=(1, 3
     return _upsample_conv(x, ww, taps) if up else _conv_same(x, ww)
 
 
-def tf_semantics_forward(network, z, psi, clamp=None):
-    """Gs.run(z, None, truncation_psi=psi, randomize_noise=False) as the TF graph computes it."""
+def _normalize(x):
+    return x * torch.rsqrt((x**2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def tf_semantics_forward(network, z, labels, psi):
+    """Gs.run(z, labels, truncation_psi=psi, randomize_noise=False) as the TF graph computes it."""
     tf = {k: torch.tensor(np.array(v), dtype=torch.float64) for k, v in network.all_variables().items()}
     kw = network.static_kwargs
     architecture, log2 = kw["architecture"], int(np.log2(kw["resolution"]))
-    x = z.double() * torch.rsqrt((z.double() ** 2).mean(dim=1, keepdim=True) + 1e-8)
+    clamp, taps, use_noise = kw.get("conv_clamp"), _taps(kw), kw.get("use_noise", True)
+    x = _normalize(z.double())
+    if kw["label_size"]:  # StyleGAN2-ADA: LabelEmbed (dense, lrmul 1), normalised, concatenated
+        weight = tf["mapping/LabelEmbed/weight"]
+        y = labels.double() @ (weight / np.sqrt(weight.shape[0])) + tf["mapping/LabelEmbed/bias"]
+        x = torch.cat([x, _normalize(y)], dim=1)
     for i in range(kw["mapping_layers"]):
         weight = tf[f"mapping/Dense{i}/weight"]
         x = _lrelu(x @ (weight * 0.01 / np.sqrt(weight.shape[0])) + tf[f"mapping/Dense{i}/bias"] * 0.01)
     w = tf["dlatent_avg"] + (x - tf["dlatent_avg"]) * psi  # every layer (no cutoff)
 
     def layer(scope, h, dl, noise_index, up=False):
-        h = _modulated_conv(tf, scope, h, dl, up=up)
-        h = h + tf[f"synthesis/noise{noise_index}"][0] * tf[f"{scope}/noise_strength"]
+        h = _modulated_conv(tf, scope, h, dl, taps, up=up)
+        if use_noise:
+            h = h + tf[f"synthesis/noise{noise_index}"][0] * tf[f"{scope}/noise_strength"]
         h = _lrelu(h + tf[f"{scope}/bias"][:, None, None])
         return h if clamp is None else h.clamp(-clamp, clamp)
 
     def torgb(scope, h, dl):
-        return _modulated_conv(tf, scope, h, dl, demodulate=False) + tf[f"{scope}/bias"][:, None, None]
+        t = _modulated_conv(tf, scope, h, dl, taps, demodulate=False) + tf[f"{scope}/bias"][:, None, None]
+        return t if clamp is None else t.clamp(-clamp, clamp)
 
     images = []
     for sample in w:
@@ -252,9 +271,10 @@ def tf_semantics_forward(network, z, psi, clamp=None):
             h = layer(f"{scope}/Conv1", h, sample, res * 2 - 4)
             if architecture == "resnet":
                 skip = tf[f"{scope}/Skip/weight"] / np.sqrt(t.shape[0])
-                h = (h + _upsample_conv(t, skip, (1, 3, 3, 1))) / np.sqrt(2)
+                h = (h + _upsample_conv(t, skip, taps)) / np.sqrt(2)
             if architecture == "skip":
-                y = _fir(y[None], (1, 3, 3, 1), 2, 1, up=2)[0]
+                p = len(taps) - 2
+                y = _fir(y[None], taps, (p + 1) // 2 + 1, p // 2, up=2)[0]
             if architecture == "skip" or res == log2:
                 t_rgb = torgb(f"{scope}/ToRGB", h, sample)
                 y = t_rgb if y is None else y + t_rgb
@@ -262,16 +282,43 @@ def tf_semantics_forward(network, z, psi, clamp=None):
     return torch.stack(images)
 
 
-@pytest.mark.parametrize("spec", [TFStyleGAN2Spec(resolution=16, mapping_fmaps=7),
-                                  TFStyleGAN2Spec(resolution=8, architecture="resnet")],
-                         ids=["skip 16px", "resnet 8px"])
+@pytest.mark.parametrize("spec", [
+    pytest.param(TFStyleGAN2Spec(resolution=16, mapping_fmaps=7), id="skip 16px"),
+    pytest.param(TFStyleGAN2Spec(resolution=8, architecture="resnet"), id="resnet 8px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(flavour="ada", resolution=8, architecture="orig", label_size=3,
+                                 label_fmaps=5, conv_clamp=1.5, mapping_layers=3),
+                 id="ada conditional orig clamped 8px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(flavour="ada", resolution=16, use_noise=False, resample_kernel=None),
+                 id="ada no noise box filter 16px", marks=pytest.mark.slow),
+    pytest.param(TFStyleGAN2Spec(resolution=16, architecture="resnet", resample_kernel=(1, 2, 1)),
+                 id="resnet [1,2,1] filter 16px", marks=pytest.mark.slow),
+])
 def test_stylegan2_from_tf_equals_a_forward_in_tensorflow_semantics(tmp_path, spec):
     path = write_stylegan2_tf(tmp_path / "tiny.pkl", spec, seed=5)
     network = tf_pickle.read_tf_pickle(io.BytesIO(path.read_bytes()), path)
     generator = load_generator(path)
     z = torch.randn([2, spec.latent_size], generator=torch.Generator().manual_seed(1))
+    labels = torch.eye(3)[[0, 2]] if spec.label_size else None
     with torch.no_grad():
-        image = generator(z, truncation_psi=0.6, noise_mode="const")
-    expected = tf_semantics_forward(network, z, psi=0.6)
+        image = generator(z, labels, truncation_psi=0.6, noise_mode="const")
+    expected = tf_semantics_forward(network, z, labels, psi=0.6)
     assert expected.abs().max() > 0.1
     torch.testing.assert_close(image.double(), expected, atol=1e-4, rtol=0)
+
+
+def test_tf_generator_resumes_from_any_layer_and_converts_to_native(tmp_path, capsys):
+    from ganinterface.cli import main
+    from ganinterface.models.native import load_native
+
+    path = write_stylegan2_tf(tmp_path / "tf.pkl", TFStyleGAN2Spec(resolution=16, architecture="resnet"))
+    generator = load_generator(path)
+    with torch.no_grad():
+        ws = generator.mapping(torch.randn([1, generator.z_dim]), truncation_psi=0.5)
+        full = generator.synthesize(ws, keep_states=[3])
+        resumed = generator.synthesize(ws, start=3, state=full.states[3])
+    torch.testing.assert_close(resumed.image, full.image, rtol=0, atol=0)
+    target = tmp_path / "native.safetensors"
+    assert main(["convert", str(path), str(target)]) == 0
+    assert "tensorflow-pickle -> native" in capsys.readouterr().out
+    with torch.no_grad():
+        torch.testing.assert_close(load_native(target).synthesize(ws).image, full.image)

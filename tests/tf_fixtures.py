@@ -101,6 +101,8 @@ class TFStyleGAN2Spec:
     fmap_max: int = 16
     architecture: str = "skip"
     conv_clamp: float | None = None  # ADA only
+    use_noise: bool = True  # ADA only: False writes no noise images or strengths
+    resample_kernel: tuple[int, ...] | None = (1, 3, 3, 1)  # None: TensorFlow's box filter
     extra_kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -119,7 +121,10 @@ class TFStyleGAN2Spec:
         if self.mapping_fmaps is not None:
             kwargs["mapping_fmaps"] = self.mapping_fmaps
         if self.flavour == "ada":
-            kwargs.update(conv_clamp=self.conv_clamp, num_fp16_res=0, label_fmaps=self.label_fmaps)
+            kwargs.update(conv_clamp=self.conv_clamp, num_fp16_res=0, label_fmaps=self.label_fmaps,
+                          use_noise=self.use_noise)
+        if self.resample_kernel != (1, 3, 3, 1):
+            kwargs["resample_kernel"] = None if self.resample_kernel is None else list(self.resample_kernel)
         kwargs.update(dict(self.extra_kwargs))
         return kwargs
 
@@ -152,7 +157,7 @@ def _modulated(rng: np.random.Generator, spec: TFStyleGAN2Spec, kernel: int, fma
              "mod_weight": _normal(rng, spec.dlatent_size, fmaps_in),
              "mod_bias": _normal(rng, fmaps_in, scale=0.3),
              "bias": _normal(rng, fmaps_out, scale=0.3)}
-    if noise:
+    if noise and spec.use_noise:
         layer["noise_strength"] = _normal(rng, scale=0.5)
     return layer
 
@@ -160,7 +165,7 @@ def _modulated(rng: np.random.Generator, spec: TFStyleGAN2Spec, kernel: int, fma
 def stylegan2_synthesis_variables(spec: TFStyleGAN2Spec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     variables: dict[str, np.ndarray] = {}
     num_layers = spec.resolution_log2 * 2 - 2
-    for layer_idx in range(num_layers - 1):
+    for layer_idx in range(num_layers - 1 if spec.use_noise else 0):
         side = 2 ** ((layer_idx + 5) // 2)
         variables[f"noise{layer_idx}"] = _normal(rng, 1, 1, side, side)
 

@@ -27,6 +27,7 @@ import logging
 import pickle
 import re
 import reprlib
+import struct
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 
 from ganinterface.models import limits
-from ganinterface.models.base import CheckpointError, GeneratorBase
+from ganinterface.models.base import CheckpointError, GeneratorBase, size_text
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,10 @@ ALLOWED_GLOBALS = _allowed_globals()
 PYTHON2_MODULE_NAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class RestrictedUnpickler(pickle.Unpickler):
+# The pure-Python unpickler: its memo is a dict, where the C one allocates an array as long as the
+# largest memo index a file names (one LONG_BINPUT 251658817 in a damaged file: 2 GB, 8 s).
+# Checkpoints hold few opcodes (the weights are a few large byte strings), so speed is the same.
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
     """Resolves only the allowed globals; persistent ids (torch.save's storages) are refused."""
 
     def __init__(self, stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS):
@@ -244,7 +248,7 @@ def unpickle_checkpoint(stream: BinaryIO, path: object,
         return read_pickle(io.BytesIO(stream.read()), allowed)
     except ForbiddenGlobal as error:
         raise CheckpointError(path, str(error)) from None
-    except (pickle.UnpicklingError, EOFError) as error:
+    except (pickle.UnpicklingError, EOFError, struct.error) as error:  # struct: a number cut short
         raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
             RecursionError, OverflowError) as error:
@@ -379,6 +383,8 @@ def generator_from_record(record: PersistentRecord, path: object) -> NVlabsCheck
     architecture = identify_architecture(record, path)
     state_dict = collect_state_dict(record, path)
     init_kwargs, notes = understood_arguments(architecture, record.init_kwargs, path)
+    if architecture == "stylegan2":
+        init_kwargs, notes = _non_square_start(init_kwargs, state_dict, notes)
     generator = build_generator(architecture, record.init_args, init_kwargs, state_dict, path)
     log.info("loaded %s from %s (embedded source not executed)", record.qualified_name, path)
     return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name, notes=notes)
@@ -428,6 +434,21 @@ def understood_arguments(architecture: str, init_kwargs: Mapping[str, Any],
         notes.append(f"constructor arguments not understood, ignored: {', '.join(dropped)}")
         log.warning("%s: %s", path, notes[-1])
     return kept, notes
+
+
+def _non_square_start(init_kwargs: dict[str, Any], state_dict: Mapping[str, torch.Tensor],
+                      notes: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Forks name a non-square constant input in their own ways; its shape says what it is: a
+    4 x w0 start makes images of width height * w0 / 4 (``img_width``)."""
+    const = state_dict.get("synthesis.b4.const")
+    resolution = init_kwargs.get("img_resolution")
+    if ("img_width" in init_kwargs or not isinstance(const, torch.Tensor) or const.ndim != 3
+            or const.shape[1] != 4 or const.shape[2] == 4 or not _is_int(resolution)):
+        return init_kwargs, notes
+    width = resolution * const.shape[2] // 4
+    note = (f"non-square start read from the weights: a 4 x {const.shape[2]} constant input, so "
+            f"images of {size_text(width, resolution)}")
+    return {**init_kwargs, "img_width": width}, [*notes, note]
 
 
 def _split(kwargs: Mapping[str, Any], accepted: frozenset[str], prefix: str) -> tuple[dict[str, Any], list[str]]:

@@ -35,7 +35,6 @@ STATE_VERSIONS = (2, 3, 4, 5)
 # Gs (the moving average of G) is what NVlabs renders with; G and D are training-time networks.
 SNAPSHOT_ORDER = ("G", "D", "Gs")
 MAX_COMPONENT_DEPTH = 8
-FLOAT_KINDS = "f"
 
 
 class _PickledNetwork:
@@ -81,10 +80,6 @@ class TFNetwork:
         for name, component in self.components.items():
             found.update({f"{name}/{key}": value for key, value in component.all_variables().items()})
         return found
-
-    def kwarg(self, name: str, default: Any = None) -> Any:
-        """A static keyword argument (None when stored as None), ``default`` when absent."""
-        return self.static_kwargs.get(name, default)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,7 +196,7 @@ def _variables(pairs: Any, where: str, path: object) -> dict[str, np.ndarray]:
         name, value = pair
         if isinstance(value, (np.generic, float, int)) and not isinstance(value, bool):
             value = np.asarray(value)
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in FLOAT_KINDS:
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
             kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
             raise CheckpointError(path, f"{where} variable {name!r} is {kind}, not floating-point numbers")
         if name in variables:
@@ -255,8 +250,3 @@ def shape_of(variables: Mapping[str, np.ndarray], name: str, ndim: int, path: ob
         raise CheckpointError(path, f"TensorFlow variable {name} has shape {shape}, expected "
                                     f"{ndim} axes")
     return shape
-
-
-def unused_variables(variables: Mapping[str, Any], used: set[str]) -> list[str]:
-    return sorted(set(variables) - used)
-

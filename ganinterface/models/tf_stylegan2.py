@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -105,32 +106,47 @@ def _init_kwargs(kwargs: Mapping[str, Any], variables: Mapping[str, np.ndarray],
     resolution = _whole(path, "resolution", kwargs.get("resolution", 1024), limits.resolution)
     if resolution < 4 or resolution & (resolution - 1):
         raise CheckpointError(path, f"static kwarg resolution must be a power of two >= 4, got {resolution}")
-    (w_dim,) = shape_of(variables, "dlatent_avg", 1, path)
     num_layers = _whole(path, "mapping_layers", kwargs.get("mapping_layers", 8),
                         lambda name, v: limits.whole(name, v, 1, limits.MAX_LAYERS))
     c_dim, embed = (shape_of(variables, "mapping/LabelEmbed/weight", 2, path)
                     if "mapping/LabelEmbed/weight" in variables else (0, 0))
     mapping_in, layer_features = shape_of(variables, "mapping/Dense0/weight", 2, path)
+    sizes = dict(z_dim=mapping_in - embed, c_dim=c_dim, w_dim=shape_of(variables, "dlatent_avg", 1, path)[0],
+                 img_resolution=resolution,
+                 img_channels=_whole(path, "num_channels", kwargs.get("num_channels", 3), limits.whole))
+    _check_stated_sizes(kwargs, sizes, path)
+    mapping = dict(num_layers=num_layers, embed_features=embed or None,
+                   layer_features=layer_features if num_layers > 1 else None,
+                   activation=kwargs.get("mapping_nonlinearity", "lrelu"),
+                   lr_multiplier=kwargs.get("mapping_lrmul", 0.01))
+    return dict(**sizes, mapping_kwargs=mapping, **_synthesis_options(kwargs, variables, resolution, path))
+
+
+def _check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, int], path: object) -> None:
+    """Sizes come from the variables; a static kwarg stating another is a damaged file."""
+    sources = {"latent_size": ("z_dim", "mapping/Dense0/weight"), "label_size": ("c_dim", "mapping/LabelEmbed/weight"),
+               "dlatent_size": ("w_dim", "dlatent_avg")}
+    for kwarg, (size, variable_name) in sources.items():
+        if kwarg in kwargs and kwargs[kwarg] != sizes[size]:
+            raise CheckpointError(path, f"static kwarg {kwarg}={reprlib.repr(kwargs[kwarg])} does "
+                                        f"not match TensorFlow variable {variable_name} ({size} {sizes[size]})")
+
+
+def _synthesis_options(kwargs: Mapping[str, Any], variables: Mapping[str, np.ndarray], resolution: int,
+                       path: object) -> dict[str, Any]:
     heights = [2**i for i in range(2, int(np.log2(resolution)) + 1)]
     channels = {h: shape_of(variables, _conv_scope(h, 1) + "/weight", 4, path)[3] for h in heights}
     fmap_base, fmap_max = kwargs.get("fmap_base", 16384), kwargs.get("fmap_max", 512)
-    synthesis = dict(architecture=kwargs.get("architecture", "skip"),
-                     resample_filter=_resample_filter(kwargs.get("resample_kernel", [1, 3, 3, 1]), path),
-                     conv_clamp=kwargs.get("conv_clamp"), use_noise=kwargs.get("use_noise", True),
-                     activation=kwargs.get("nonlinearity", "lrelu"))
+    options = dict(architecture=kwargs.get("architecture", "skip"),
+                   resample_filter=_resample_filter(kwargs.get("resample_kernel", [1, 3, 3, 1]), path),
+                   conv_clamp=kwargs.get("conv_clamp"), use_noise=kwargs.get("use_noise", True),
+                   activation=kwargs.get("nonlinearity", "lrelu"))
     if all(isinstance(v, int) for v in (fmap_base, fmap_max)) and channels == {
             h: min(2 * fmap_base // h, fmap_max) for h in heights}:
-        synthesis.update(channel_base=2 * fmap_base, channel_max=fmap_max)
+        options.update(channel_base=2 * fmap_base, channel_max=fmap_max)
     else:  # fmap_decay, fmap_min or sizes the kwargs do not state: take each block's from its weights
-        synthesis["channels"] = channels
-    return dict(
-        z_dim=mapping_in - embed, c_dim=c_dim, w_dim=w_dim, img_resolution=resolution,
-        img_channels=_whole(path, "num_channels", kwargs.get("num_channels", 3), limits.whole),
-        mapping_kwargs=dict(num_layers=num_layers, embed_features=embed or None,
-                            layer_features=layer_features if num_layers > 1 else None,
-                            activation=kwargs.get("mapping_nonlinearity", "lrelu"),
-                            lr_multiplier=kwargs.get("mapping_lrmul", 0.01)),
-        **synthesis)
+        options["channels"] = channels
+    return options
 
 
 def _whole(path: object, name: str, value: Any, check: Callable[[str, Any], int]) -> int:
