@@ -146,9 +146,9 @@ def test_a_mis_shaped_growing_torgb_is_refused(tmp_path):
 
 @pytest.mark.parametrize("kwarg, fragment", [
     (("label_size", 2),
-     "static kwarg label_size=2 does not fit TensorFlow variable mapping/LabelConcat/weight (no such variable)"),
+     "static kwarg label_size=2 does not match TensorFlow variable mapping/LabelConcat/weight (c_dim 0)"),
     (("latent_size", 20),
-     "static kwarg latent_size=20 does not fit TensorFlow variable mapping/Dense0/weight ((12, 14))"),
+     "static kwarg latent_size=20 does not match TensorFlow variable mapping/Dense0/weight (z_dim 12)"),
 ])
 def test_static_kwargs_contradicting_the_variables_are_refused(tmp_path, kwarg, fragment):
     assert fragment in _refusal(tmp_path, stylegan1_tf_networks(TFStyleGAN1Spec(extra_kwargs=(kwarg,))))

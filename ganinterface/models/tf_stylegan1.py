@@ -114,9 +114,9 @@ def _init_kwargs(gs_kwargs: Mapping[str, Any], mapping_kwargs: Mapping[str, Any]
     if const_height != 4 or const_width < 1:
         raise CheckpointError(path, f"TensorFlow variable synthesis/4x4/Const/const has shape "
                                     f"{(1, channels, const_height, const_width)}; the constant must be 4 pixels high")
-    _check_stated_sizes(mapping_kwargs, {"latent_size": (z_dim, "mapping/Dense0/weight"),
-                                         "label_size": (c_dim, "mapping/LabelConcat/weight"),
-                                         "dlatent_size": (w_dim, "dlatent_avg")}, variables, path)
+    _check_stated_sizes(mapping_kwargs, {"latent_size": ("z_dim", z_dim, "mapping/Dense0/weight"),
+                                         "label_size": ("c_dim", c_dim, "mapping/LabelConcat/weight"),
+                                         "dlatent_size": ("w_dim", w_dim, "dlatent_avg")}, path)
     heights = [2**i for i in range(2, int(np.log2(resolution)) + 1)]
     table = {h: shape_of(variables, f"synthesis/{_scope(h, 'conv1')}/weight", 4, path)[3] for h in heights}
     options = {key: synthesis_kwargs[key] for key in SYNTHESIS_KWARGS if key in synthesis_kwargs}
@@ -136,14 +136,14 @@ def _init_kwargs(gs_kwargs: Mapping[str, Any], mapping_kwargs: Mapping[str, Any]
         mapping_kwargs=mapping, **options)
 
 
-def _check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, tuple[int, str]],
-                        variables: Mapping[str, np.ndarray], path: object) -> None:
-    """Refuse a static kwarg that contradicts the size the variables have."""
-    for name, (size, variable_name) in sizes.items():
-        if name in kwargs and kwargs[name] != size:
-            shape = tuple(variables[variable_name].shape) if variable_name in variables else "no such variable"
-            raise CheckpointError(path, f"static kwarg {name}={reprlib.repr(kwargs[name])} does not fit "
-                                        f"TensorFlow variable {variable_name} ({shape})")
+def _check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, tuple[str, int, str]],
+                        path: object) -> None:
+    """Sizes come from the variables; a static kwarg stating another is a damaged file.  ``sizes``
+    maps a kwarg to (the size's name here, its value, the variable it was read from)."""
+    for kwarg, (size, value, variable_name) in sizes.items():
+        if kwarg in kwargs and kwargs[kwarg] != value:
+            raise CheckpointError(path, f"static kwarg {kwarg}={reprlib.repr(kwargs[kwarg])} does "
+                                        f"not match TensorFlow variable {variable_name} ({size} {value})")
 
 
 def _scope(height: int, role: str) -> str:
