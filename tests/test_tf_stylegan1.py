@@ -79,6 +79,14 @@ def test_truncation_cutoff_comes_from_the_static_kwargs_else_eight(tmp_path):
     assert torch.equal(plain[:, 3:], truncated[:, 3:]) and not torch.equal(plain[:, :3], truncated[:, :3])
 
 
+def test_a_cutoff_of_none_in_the_pickle_truncates_nothing_as_g_style_does(tmp_path):
+    spec = TFStyleGAN1Spec(extra_kwargs=(("truncation_cutoff", None),))
+    generator = load_generator(write_stylegan1_tf(tmp_path / "none.pkl", spec))
+    z = torch.randn(1, 12)
+    assert torch.equal(generator.mapping(z, truncation_psi=0.5), generator.mapping(z))
+    assert not torch.equal(generator.mapping(z, truncation_psi=0.5, truncation_cutoff=2), generator.mapping(z))
+
+
 def test_info_and_convert_to_the_native_format(tmp_path, capsys):
     path = write_stylegan1_tf(tmp_path / "wide.pkl", TFStyleGAN1Spec(resolution=16, const_width=2))
     loaded = load_checkpoint(path)

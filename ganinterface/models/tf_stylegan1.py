@@ -132,8 +132,15 @@ def _init_kwargs(gs_kwargs: Mapping[str, Any], mapping_kwargs: Mapping[str, Any]
         img_channels=_whole(path, "num_channels", synthesis_kwargs.get("num_channels", 3), limits.whole),
         img_width=None if const_width == 4 else resolution * const_width // 4,
         channels=None if table == formula else table,
-        truncation_cutoff=gs_kwargs.get("truncation_cutoff", 8),
+        truncation_cutoff=_truncation_cutoff(gs_kwargs),
         mapping_kwargs=mapping, **options)
+
+
+def _truncation_cutoff(gs_kwargs: Mapping[str, Any]) -> Any:
+    """G_style's ``truncation_cutoff`` (8 by default); None or <= 0 there disables truncation,
+    which here is a cutoff of 0 rows."""
+    cutoff = gs_kwargs.get("truncation_cutoff", 8)
+    return 0 if cutoff is None or (isinstance(cutoff, int) and cutoff <= 0) else cutoff
 
 
 def _check_stated_sizes(kwargs: Mapping[str, Any], sizes: Mapping[str, tuple[str, int, str]],
