@@ -1,0 +1,407 @@
+"""Batch jobs over many scenes: chunks rendered here, in local worker processes or on Ray, and
+written here.
+
+A job is a pure function of (generator, scenes, ``Work``): ``Work`` says how a scene becomes the
+bytes of its output file (``Encoder``) and how many scenes are rendered in one pass (the batch size).
+The scenes are cut into chunks; an executor (``InProcess``, ``LocalProcesses``, or
+``export.ray_executor.RayCluster``) runs ``render_chunk`` on each, wherever it runs, and hands back
+``(index, bytes)``; ``run_job`` writes each file atomically on the driver as its chunk finishes, so
+workers need no shared disk and an interrupted job keeps every file it finished.
+
+Same bytes from every executor: the CPU's convolutions (oneDNN) sum in an order that depends on the
+batch size and on the thread count, so every renderer of a job runs on one thread and every batch
+is padded to the job's batch size.  A batch size of 1 renders each scene as the window does
+(``Renderer.render``); a larger one is faster and can differ from it by one level in a few pixels.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import io
+import math
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from ganinterface.atomic import atomic_write_bytes
+from ganinterface.engine.scene import Scene
+from ganinterface.export.progress import CancelToken, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganinterface.engine.renderer import Renderer, RenderResult
+    from ganinterface.models.base import GeneratorBase
+
+CHUNK_IMAGES = 32  # scenes a chunk holds (at least one batch): what a failure costs to redo
+MAX_AUTO_BATCH = 8  # the automatic batch size's ceiling; larger batches gain little on a CPU
+AUTO_BATCH_PIXELS = 1 << 16  # the automatic batch holds about this many output pixels
+# A worker process starts in about 3 s (torch, the model); the default uses one per this many images
+IMAGES_PER_STARTED_WORKER = 100
+RETRIES = 1  # a failed chunk is run this many more times before its scenes are reported
+
+
+# ---- what a job does to one scene ---------------------------------------------------------------
+
+class Encoder(Protocol):
+    """Turns a render into the bytes of one output file; must pickle (it travels to workers)."""
+
+    taps: tuple[str, ...]
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PngImage:
+    """The image as a PNG carrying its scene, enlarged ``scale`` times (nearest neighbour)."""
+
+    scale: int = 1
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        from ganinterface.export.images import png_bytes, upscale
+
+        image = result.image if self.scale == 1 else upscale(result.image, self.scale)
+        return png_bytes(image, scene)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawArray:
+    """The raw float32 generator output (3, H, W) as ``.npy``."""
+
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureGrid:
+    """One layer's channels coloured and tiled in a PNG (``engine.colormap.feature_grid_image``)."""
+
+    layer: str
+    scale: str = "shared"
+    palette: str = "red-white-green"
+    columns: int | None = None
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        from ganinterface.engine.colormap import feature_grid_image
+        from ganinterface.export.images import png_bytes
+
+        grid = feature_grid_image(result.features[self.layer], self.scale, self.palette,
+                                  columns=self.columns)
+        return png_bytes(grid)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureArray:
+    """One layer's activations (C, h, w) as float32 ``.npy``."""
+
+    layer: str
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.features[self.layer])
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class Work:
+    """What every worker of a job holds besides the generator."""
+
+    encoder: Encoder
+    batch_size: int = 1
+
+
+def auto_batch_size(width: int, height: int) -> int:
+    """A batch of about ``AUTO_BATCH_PIXELS`` output pixels, a power of two from 1 to
+    ``MAX_AUTO_BATCH``: a function of the image size alone, so every machine renders (and rounds)
+    a job alike."""
+    fits = max(1, AUTO_BATCH_PIXELS // (width * height))
+    return min(MAX_AUTO_BATCH, 1 << (fits.bit_length() - 1))
+
+
+# ---- one chunk, wherever it runs ----------------------------------------------------------------
+
+Chunk = Sequence[tuple[int, Scene]]  # (index in the job, scene)
+
+
+def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "Renderer":
+    """A renderer for batch work: no layer cache (each scene is rendered once)."""
+    from ganinterface.engine.renderer import Renderer
+
+    return Renderer(generator, device, cache_bytes=0)
+
+
+Outcome = tuple[int, "bytes | None", "str | None"]  # (index, file bytes, or why it failed)
+
+
+def render_chunk(renderer: "Renderer", work: Work, chunk: Chunk,
+                 cancel: CancelToken | None = None) -> list[Outcome]:
+    """Render ``chunk`` batch by batch and encode each batch on another thread while the next one
+    renders.  A scene that cannot be rendered (every scene of its batch, when batched) comes back
+    with its error instead of bytes; anything else (a worker lost, a full disk) is raised."""
+    size = work.batch_size
+    with ThreadPoolExecutor(1, thread_name_prefix="encode") as encoding:
+        encoded = []
+        for start in range(0, len(chunk), size):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            batch = chunk[start:start + size]
+            results = _render(renderer, [scene for _, scene in batch], work)
+            encoded.append(encoding.submit(_encode, work.encoder, batch, results))
+        return [outcome for future in encoded for outcome in future.result()]
+
+
+def _encode(encoder: Encoder, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
+    return [(index, None, result.error) if result.error is not None
+            else (index, encoder.encode(result, scene), None)
+            for (index, scene), result in zip(batch, results)]
+
+
+def _render(renderer: "Renderer", scenes: list[Scene], work: Work) -> list["RenderResult"]:
+    from ganinterface.engine.renderer import RenderError, RenderResult
+
+    taps = work.encoder.taps
+    if work.batch_size == 1 or any(scene.noise_mode == "random" for scene in scenes):
+        return [renderer.render(scene, taps) for scene in scenes]
+    padded = scenes + [scenes[-1]] * (work.batch_size - len(scenes))  # the batch size sets the sums
+    try:
+        return renderer.render_batch(padded, taps)[:len(scenes)]
+    except (RenderError, ValueError) as error:
+        return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds)."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the block (the job's sums must not depend on the core count)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ---- executors ------------------------------------------------------------------------------------
+
+class Executor(Protocol):
+    """Runs chunks somewhere; ``submit`` returns a future of ``render_chunk``'s outcomes."""
+
+    capacity: int  # chunks worth keeping in flight
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]": ...
+
+    def close(self, cancel: bool) -> None: ...
+
+
+class InProcess:
+    """Chunks rendered in this process, on one thread beside the caller's (which writes)."""
+
+    capacity = 2
+
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", work: Work):
+        self._renderer = job_renderer(generator, device)
+        self._work = work
+        self._cancel = CancelToken()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="render")
+        self._threads = contextlib.ExitStack()
+        self._threads.enter_context(one_thread())
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
+        return self._thread.submit(render_chunk, self._renderer, self._work, chunk, self._cancel)
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            self._cancel.cancel()
+        self._thread.shutdown(wait=True, cancel_futures=cancel)
+        self._threads.close()
+
+
+_worker: tuple["Renderer", Work] | None = None  # a worker process's renderer and work
+
+
+def _start_worker(generator: "GeneratorBase", device: str, work: Work) -> None:
+    import torch
+
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    torch.set_num_threads(1)
+    _worker = (job_renderer(generator, device), work)
+
+
+def _run_chunk(chunk: Chunk) -> list[Outcome]:
+    assert _worker is not None, "the worker was not started"
+    renderer, work = _worker
+    return render_chunk(renderer, work, chunk)
+
+
+class LocalProcesses:
+    """``count`` worker processes, each holding the generator once and rendering on one thread."""
+
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", work: Work,
+                 count: int):
+        context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool state
+        self._pool = context.Pool(count, _start_worker, (generator, str(device), work))
+        self.capacity = 2 * count
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
+        future: Future[list[Outcome]] = Future()
+        self._pool.apply_async(_run_chunk, (chunk,), callback=future.set_result,
+                               error_callback=future.set_exception)
+        return future
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            self._pool.terminate()
+        else:
+            self._pool.close()
+        self._pool.join()
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_workers(images: int, device: "torch.device | str") -> int:
+    """Local worker processes when ``--workers`` is left out: one per core, but none (1: this
+    process) on a GPU or for a job too short to repay starting them."""
+    if str(device) != "cpu":
+        return 1
+    return max(1, min(cpu_count(), images // IMAGES_PER_STARTED_WORKER))
+
+
+def local_executor(generator: "GeneratorBase", device: "torch.device | str", work: Work,
+                   workers: int) -> Executor:
+    if workers <= 1:
+        return InProcess(generator, device, work)
+    return LocalProcesses(generator, device, work, workers)
+
+
+# ---- the driver ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Scenes (by index in the job) whose files were not written, and why."""
+
+    indices: tuple[int, ...]
+    error: str
+
+
+@dataclasses.dataclass
+class JobReport:
+    written: list[Path]
+    skipped: list[Path]
+    failures: list[Failure]
+
+
+def chunks_of(indices: Sequence[int], scenes: Sequence[Scene], batch_size: int) -> list[Chunk]:
+    """Chunks of about ``CHUNK_IMAGES`` scenes, each a whole number of batches."""
+    size = batch_size * max(1, math.ceil(CHUNK_IMAGES / batch_size))
+    pairs = [(index, scenes[index]) for index in indices]
+    return [pairs[start:start + size] for start in range(0, len(pairs), size)]
+
+
+def run_job(executor: Executor, scenes: Sequence[Scene], paths: Sequence[Path], work: Work, *,
+            skip_existing: bool = False, progress: ProgressCallback = no_progress,
+            cancel: CancelToken | None = None, retries: int = RETRIES) -> JobReport:
+    """Render ``scenes[i]`` into ``paths[i]`` through ``executor``, writing each file atomically as
+    its chunk comes back; ``skip_existing`` leaves outputs already there alone.  A chunk that fails
+    is run again ``retries`` times, then reported in ``JobReport.failures`` while the others go on.
+    Ctrl-C or ``cancel`` stops the workers; every file written before stays, each complete.
+    The executor is closed on the way out."""
+    skipped = [i for i, path in enumerate(paths) if skip_existing and _finished(path)]
+    todo = sorted(set(range(len(scenes))) - set(skipped))
+    pending = collections.deque((chunk, 0) for chunk in chunks_of(todo, scenes, work.batch_size))
+    in_flight: dict[Future, tuple[Chunk, int]] = {}
+    report = JobReport([], [paths[i] for i in skipped], [])
+    finished = False
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < executor.capacity:
+                chunk, attempt = pending.popleft()
+                in_flight[executor.submit(chunk)] = (chunk, attempt)
+            done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            for future in done:
+                chunk, attempt = in_flight.pop(future)
+                error = future.exception()
+                if error is None:
+                    _keep(future.result(), paths, report)
+                    progress(len(report.written) + _failed_count(report), len(todo))
+                elif attempt < retries:
+                    pending.append((chunk, attempt + 1))
+                else:
+                    message = str(error).partition("\n")[0] or type(error).__name__
+                    report.failures.append(Failure(tuple(i for i, _ in chunk), message))
+        finished = True
+    finally:
+        executor.close(cancel=not finished)
+    return report
+
+
+def _keep(outcomes: list[Outcome], paths: Sequence[Path], report: JobReport) -> None:
+    """Write a chunk's files; its scenes that failed join the report, grouped by error."""
+    failed: dict[str, list[int]] = {}
+    for index, data, error in outcomes:
+        if data is None:
+            failed.setdefault(error or "no image", []).append(index)
+        else:
+            _write(paths[index], data)
+            report.written.append(paths[index])
+    report.failures.extend(Failure(tuple(indices), error) for error, indices in failed.items())
+
+
+def _failed_count(report: JobReport) -> int:
+    return sum(len(failure.indices) for failure in report.failures)
+
+
+def _finished(path: Path) -> bool:
+    """An output a finished chunk wrote (atomic writes leave no partial file; an empty one would
+    be a file system's loss in a power cut)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _write(path: Path, data: bytes) -> None:
+    from ganinterface.export.userfiles import make_folder_for, writing
+
+    make_folder_for(path)
+    with writing(path):
+        atomic_write_bytes(path, data, durable=False)  # a lost file is rendered again on resume
+
