@@ -145,7 +145,7 @@ def main() -> None:
                      log_to_driver=False)
             overhead = ray_task_overhead()
             run(f"Ray, {n} CPUs", *reversed(with_executor(
-                lambda: RayCluster("local", generator, "cpu", work), scenes, root / "ray", work)))
+                lambda: RayCluster("local", generator, work), scenes, root / "ray", work)))
             ray.shutdown()
         print()
         one = rates["1 worker process"]

@@ -91,7 +91,7 @@ def test_in_process_two_worker_processes_and_ray_write_the_same_bytes(tmp_path):
             _, workers = _run(generator, scenes, folder / "workers", batch_size, workers=2)
             work = batch.Work(batch.PngImage(), batch_size)
             on_ray = [folder / "ray" / path.name for path in here]
-            report = batch.run_job(RayCluster("local", generator, "cpu", work), scenes, on_ray, work)
+            report = batch.run_job(RayCluster("local", generator, work), scenes, on_ray, work)
             assert not report.failures
             expected = [path.read_bytes() for path in here]
             assert [path.read_bytes() for path in workers] == expected, batch_size

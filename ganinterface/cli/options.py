@@ -253,7 +253,7 @@ def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
     from ganinterface.export.ray_executor import RayCluster
 
     try:
-        return RayCluster(args.ray, generator, device, work)
+        return RayCluster(args.ray, generator, work)
     except ImportError as error:
         raise UserError(f"--ray: {error}") from None
     except ConnectionError as error:

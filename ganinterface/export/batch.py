@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 CHUNK_IMAGES = 32  # scenes a chunk holds (at least one batch): what a failure costs to redo
 MAX_AUTO_BATCH = 8  # the automatic batch size's ceiling; larger batches gain little on a CPU
 AUTO_BATCH_PIXELS = 1 << 16  # the automatic batch holds about this many output pixels
-# A worker process starts in about 3 s (torch, the model); the default uses one per this many images
-IMAGES_PER_STARTED_WORKER = 100
+# A worker process starts in about 3 s (torch, the model): on two cores, two workers first beat this
+# process at about 230 images, so the default starts one per this many images
+IMAGES_PER_STARTED_WORKER = 150
 RETRIES = 1  # a failed chunk is run this many more times before its scenes are reported
 
 

@@ -2,7 +2,8 @@
 
 The generator goes into the object store once; each actor takes it from there when it starts and
 keeps it, so a chunk carries only its scenes.  One actor per GPU when the cluster has GPUs, else
-one per CPU, each rendering on one thread (``export.batch``: the same bytes as local workers).
+one per CPU, each rendering on one thread (the command's ``--device`` is not used: a cluster's
+nodes may have other devices than the driver) (``export.batch``: the same bytes as local workers).
 Chunks come back to the driver, which writes the files: the cluster needs no shared disk.
 """
 
@@ -15,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 from ganinterface.export.batch import Chunk, Outcome, Work, job_renderer, render_chunk
 
 if TYPE_CHECKING:
-    import torch
-
     from ganinterface.models.base import GeneratorBase
 
 INSTALL_HINT = 'Ray is not installed: pip install "ganinterface[cluster]"'
@@ -41,8 +40,7 @@ class RayCluster:
     """An executor over the Ray cluster at ``address`` ("auto": the one this machine belongs to;
     ``LOCAL``: a new one here, unless this process already started one)."""
 
-    def __init__(self, address: str, generator: "GeneratorBase", device: "torch.device | str",
-                 work: Work):
+    def __init__(self, address: str, generator: "GeneratorBase", work: Work):
         try:
             import ray
         except ImportError:
@@ -57,8 +55,7 @@ class RayCluster:
         options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
         actor = ray.remote(**options)(_ChunkRenderer)
         model = ray.put(generator)  # once: every actor reads the same object
-        where = "cuda" if gpus else str(device)
-        self._actors = [actor.remote(model, where, work)
+        self._actors = [actor.remote(model, "cuda" if gpus else "cpu", work)
                         for _ in range(gpus or max(1, int(resources.get("CPU", 1))))]
         self._load = [0] * len(self._actors)  # chunks in flight per actor
         self._lock = threading.Lock()  # futures complete on Ray's thread
