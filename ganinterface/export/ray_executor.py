@@ -2,8 +2,8 @@
 
 The generator goes into the object store once; each actor takes it from there when it starts and
 keeps it, so a chunk carries only its scenes.  One actor per GPU when the cluster has GPUs, else
-one per CPU, each rendering on one thread (the command's ``--device`` is not used: a cluster's
-nodes may have other devices than the driver) (``export.batch``: the same bytes as local workers).
+one per CPU rendering on one thread (``export.batch``: the same bytes as local workers); the
+command's ``--device`` is the driver's, and the nodes may have others.
 Chunks come back to the driver, which writes the files: the cluster needs no shared disk.
 """
 
