@@ -175,6 +175,14 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_worker_starts(tm
     assert "cannot write" in capsys.readouterr().err
 
 
+def test_ray_without_ray_installed_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    assert main(["render", "--seeds", "0", "--ray", "-o", str(tmp_path / "a.png")]) == 1
+    assert capsys.readouterr().err.strip() == ('ganinterface render: error: --ray: Ray is not '
+                                               'installed: pip install "ganinterface[cluster]"')
+    assert not (tmp_path / "a.png").exists()
+
+
 # ---- a real process, interrupted and resumed -------------------------------------------------------
 
 def _command(folder: Path, *extra: str) -> list[str]:

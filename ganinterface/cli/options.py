@@ -13,7 +13,7 @@ import argparse
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
-    from ganinterface.export.batch import Encoder, Executor, JobReport, Work
+    from ganinterface.export.batch import Encoder, Executor, JobReport, Task
     from ganinterface.models.base import GeneratorBase
 
 CHECKPOINT_HELP = ("generator checkpoint: NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
@@ -221,52 +221,58 @@ def _batch_size(text: str) -> int | str:
 def run_batch(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
               scenes: "Sequence[Scene]", paths: Sequence[Path], encoder: "Encoder", what: str,
               names: Sequence[str] | None = None) -> "JobReport":
-    """``export.batch.run_job`` where ``args`` say, with a progress bar (images/s, time left);
-    images that failed are one error naming them (``names``, else their seeds), after the rest
-    were written."""
+    """``scenes`` rendered into ``paths`` as ``encoder`` writes them, in the batches ``args`` ask
+    for (``run_task``)."""
     from ganinterface.export import batch
-    from ganinterface.export.progress import TqdmProgress
 
     size = args.batch_size
     if size == "auto":
         size = batch.auto_batch_size(generator.img_width, generator.img_height)
-    work = batch.Work(encoder, size)
-    with TqdmProgress(what, unit="image", disable=args.quiet or len(scenes) < 2) as progress:
-        report = batch.run_job(_executor(args, generator, device, work, len(scenes)), scenes,
-                               paths, work, skip_existing=args.skip_existing, progress=progress)
+    def describe(indices: Sequence[int]) -> str:
+        if names is not None:
+            return ", ".join(names[i] for i in indices)
+        return batch.seeds_text([scenes[i].seed for i in indices])
+
+    return run_task(args, generator, device, scenes, paths, batch.Work(encoder, size), what,
+                    describe)
+
+
+def run_task(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
+             items: Sequence[Any], paths: Sequence[Path], task: "Task", what: str,
+             describe: "Callable[[Sequence[int]], str]") -> "JobReport":
+    """``export.batch.run_job`` where ``args`` say, with a progress bar (images/s, time left);
+    items that failed are one error naming them (``describe(indices)``), after the rest were
+    written."""
+    from ganinterface.export import batch
+    from ganinterface.export.progress import TqdmProgress
+
+    with TqdmProgress(what, unit="image", disable=args.quiet or len(items) < 2) as progress:
+        report = batch.run_job(_executor(args, generator, device, task, len(items)), items,
+                               paths, task, skip_existing=args.skip_existing, progress=progress)
     if report.failures:
-        lines = [f"{_items_text(failure.indices, scenes, names)}: {failure.error}"
+        lines = [f"{describe(failure.indices)}: {failure.error}"
                  for failure in report.failures]
         count = sum(len(failure.indices) for failure in report.failures)
-        raise UserError(f"{count} of {len(scenes)} images failed ({len(report.written)} written): "
+        raise UserError(f"{count} of {len(items)} images failed ({len(report.written)} written): "
                         + "; ".join(lines))
     return report
 
 
 def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
-              work: "Work", images: int) -> "Executor":
+              task: "Task", images: int) -> "Executor":
     from ganinterface.export import batch
 
     if args.ray is None:
         workers = args.workers or batch.default_workers(images, device)
-        return batch.local_executor(generator, device, work, workers)
+        return batch.local_executor(generator, device, task, workers)
     from ganinterface.export.ray_executor import RayCluster
 
     try:
-        return RayCluster(args.ray, generator, work)
+        return RayCluster(args.ray, generator, task)
     except ImportError as error:
         raise UserError(f"--ray: {error}") from None
     except ConnectionError as error:
         raise UserError(f"--ray {args.ray}: cannot reach the cluster ({error})") from None
-
-
-def _items_text(indices: Sequence[int], scenes: "Sequence[Scene]",
-                names: Sequence[str] | None) -> str:
-    from ganinterface.export.batch import seeds_text
-
-    if names is None:
-        return seeds_text([scenes[i].seed for i in indices])
-    return ", ".join(names[i] for i in indices)
 
 
 # ---- what was written ----------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""Batch jobs over many scenes: chunks rendered here, in local worker processes or on Ray, and
-written here.
+"""Batch jobs over many items: chunks run here, in local worker processes or on Ray, and the files
+are written here.
 
-A job is a pure function of (generator, scenes, ``Work``): ``Work`` says how a scene becomes the
-bytes of its output file (``Encoder``) and how many scenes are rendered in one pass (the batch size).
-The scenes are cut into chunks; an executor (``InProcess``, ``LocalProcesses``, or
-``export.ray_executor.RayCluster``) runs ``render_chunk`` on each, wherever it runs, and hands back
-``(index, bytes)``; ``run_job`` writes each file atomically on the driver as its chunk finishes, so
-workers need no shared disk and an interrupted job keeps every file it finished.
+A job is a pure function of (generator, items, ``Task``).  The task says what a worker does with a
+chunk of items given its renderer (``Task.run_chunk``) and must pickle: it travels to the workers
+once.  ``Work`` is the task of every render command: each item is a Scene, its file the bytes an
+``Encoder`` makes of its render, ``batch_size`` scenes rendered per pass.  The items are cut into
+chunks; an executor (``InProcess``, ``LocalProcesses``, or ``export.ray_executor.RayCluster``) runs
+the task on each, wherever it runs, and hands back ``(index, bytes, error)``; ``run_job`` writes
+each file atomically on the driver as its chunk finishes, so workers need no shared disk and an
+interrupted job keeps every file it finished.
 
 Same bytes from every executor: the CPU's convolutions (oneDNN) sum in an order that depends on the
 batch size and on the thread count, so every renderer of a job runs on one thread and every batch
@@ -27,7 +29,7 @@ import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -126,12 +128,61 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+Chunk = Sequence[tuple[int, Any]]  # (index in the job, item)
+Outcome = tuple[int, "bytes | None", "str | None"]  # (index, file bytes, or why it failed)
+
+
+class Task(Protocol):
+    """What a worker does with a chunk of a job's items; must pickle (it travels to the workers)."""
+
+    batch_size: int  # the job's chunks hold whole batches of this many items
+
+    def run_chunk(self, renderer: "Renderer", chunk: Chunk,
+                  cancel: CancelToken | None = None) -> list[Outcome]:
+        """An outcome per item: its file's bytes, or why it has none (an item's own fault);
+        anything else (a worker lost, a full disk) is raised, and the chunk is run again."""
+        ...
+
+
 @dataclasses.dataclass(frozen=True)
 class Work:
-    """What every worker of a job holds besides the generator."""
+    """The render commands' task: each item a Scene, rendered ``batch_size`` at a time, its file
+    what ``encoder`` makes of the render."""
 
     encoder: Encoder
     batch_size: int = 1
+
+    def run_chunk(self, renderer: "Renderer", chunk: Chunk,
+                  cancel: CancelToken | None = None) -> list[Outcome]:
+        """Batch by batch, each batch encoded on another thread while the next one renders; a
+        scene that cannot be rendered (every scene of its batch, when batched) has its error."""
+        size = self.batch_size
+        with ThreadPoolExecutor(1, thread_name_prefix="encode") as encoding:
+            encoded = []
+            for start in range(0, len(chunk), size):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                batch = chunk[start:start + size]
+                results = self._render(renderer, [scene for _, scene in batch])
+                encoded.append(encoding.submit(self._encode, batch, results))
+            return [outcome for future in encoded for outcome in future.result()]
+
+    def _render(self, renderer: "Renderer", scenes: list[Scene]) -> list["RenderResult"]:
+        from ganinterface.engine.renderer import RenderError, RenderResult
+
+        taps = self.encoder.taps
+        if self.batch_size == 1 or any(scene.noise_mode == "random" for scene in scenes):
+            return [renderer.render(scene, taps) for scene in scenes]
+        padded = scenes + [scenes[-1]] * (self.batch_size - len(scenes))  # the size sets the sums
+        try:
+            return renderer.render_batch(padded, taps)[:len(scenes)]
+        except (RenderError, ValueError) as error:
+            return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
+
+    def _encode(self, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
+        return [(index, None, result.error) if result.error is not None
+                else (index, self.encoder.encode(result, scene), None)
+                for (index, scene), result in zip(batch, results)]
 
 
 def auto_batch_size(width: int, height: int) -> int:
@@ -142,55 +193,13 @@ def auto_batch_size(width: int, height: int) -> int:
     return min(MAX_AUTO_BATCH, 1 << (fits.bit_length() - 1))
 
 
-# ---- one chunk, wherever it runs ----------------------------------------------------------------
-
-Chunk = Sequence[tuple[int, Scene]]  # (index in the job, scene)
-
+# ---- wherever a chunk runs ------------------------------------------------------------------------
 
 def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "Renderer":
     """A renderer for batch work: no layer cache (each scene is rendered once)."""
     from ganinterface.engine.renderer import Renderer
 
     return Renderer(generator, device, cache_bytes=0)
-
-
-Outcome = tuple[int, "bytes | None", "str | None"]  # (index, file bytes, or why it failed)
-
-
-def render_chunk(renderer: "Renderer", work: Work, chunk: Chunk,
-                 cancel: CancelToken | None = None) -> list[Outcome]:
-    """Render ``chunk`` batch by batch and encode each batch on another thread while the next one
-    renders.  A scene that cannot be rendered (every scene of its batch, when batched) comes back
-    with its error instead of bytes; anything else (a worker lost, a full disk) is raised."""
-    size = work.batch_size
-    with ThreadPoolExecutor(1, thread_name_prefix="encode") as encoding:
-        encoded = []
-        for start in range(0, len(chunk), size):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            batch = chunk[start:start + size]
-            results = _render(renderer, [scene for _, scene in batch], work)
-            encoded.append(encoding.submit(_encode, work.encoder, batch, results))
-        return [outcome for future in encoded for outcome in future.result()]
-
-
-def _encode(encoder: Encoder, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
-    return [(index, None, result.error) if result.error is not None
-            else (index, encoder.encode(result, scene), None)
-            for (index, scene), result in zip(batch, results)]
-
-
-def _render(renderer: "Renderer", scenes: list[Scene], work: Work) -> list["RenderResult"]:
-    from ganinterface.engine.renderer import RenderError, RenderResult
-
-    taps = work.encoder.taps
-    if work.batch_size == 1 or any(scene.noise_mode == "random" for scene in scenes):
-        return [renderer.render(scene, taps) for scene in scenes]
-    padded = scenes + [scenes[-1]] * (work.batch_size - len(scenes))  # the batch size sets the sums
-    try:
-        return renderer.render_batch(padded, taps)[:len(scenes)]
-    except (RenderError, ValueError) as error:
-        return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
 
 
 def seeds_text(seeds: Sequence[int]) -> str:
@@ -218,7 +227,7 @@ def one_thread() -> Iterator[None]:
 # ---- executors ------------------------------------------------------------------------------------
 
 class Executor(Protocol):
-    """Runs chunks somewhere; ``submit`` returns a future of ``render_chunk``'s outcomes."""
+    """Runs a task's chunks somewhere; ``submit`` returns a future of ``Task.run_chunk``'s list."""
 
     capacity: int  # chunks worth keeping in flight
 
@@ -232,16 +241,16 @@ class InProcess:
 
     capacity = 2
 
-    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", work: Work):
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task):
         self._renderer = job_renderer(generator, device)
-        self._work = work
+        self._task = task
         self._cancel = CancelToken()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="render")
         self._threads = contextlib.ExitStack()
         self._threads.enter_context(one_thread())
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
-        return self._thread.submit(render_chunk, self._renderer, self._work, chunk, self._cancel)
+        return self._thread.submit(self._task.run_chunk, self._renderer, chunk, self._cancel)
 
     def close(self, cancel: bool) -> None:
         if cancel:
@@ -250,31 +259,31 @@ class InProcess:
         self._threads.close()
 
 
-_worker: tuple["Renderer", Work] | None = None  # a worker process's renderer and work
+_worker: tuple["Renderer", Task] | None = None  # a worker process's renderer and task
 
 
-def _start_worker(generator: "GeneratorBase", device: str, work: Work) -> None:
+def _start_worker(generator: "GeneratorBase", device: str, task: Task) -> None:
     import torch
 
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     torch.set_num_threads(1)
-    _worker = (job_renderer(generator, device), work)
+    _worker = (job_renderer(generator, device), task)
 
 
 def _run_chunk(chunk: Chunk) -> list[Outcome]:
     assert _worker is not None, "the worker was not started"
-    renderer, work = _worker
-    return render_chunk(renderer, work, chunk)
+    renderer, task = _worker
+    return task.run_chunk(renderer, chunk)
 
 
 class LocalProcesses:
     """``count`` worker processes, each holding the generator once and rendering on one thread."""
 
-    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", work: Work,
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task,
                  count: int):
         context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool state
-        self._pool = context.Pool(count, _start_worker, (generator, str(device), work))
+        self._pool = context.Pool(count, _start_worker, (generator, str(device), task))
         self.capacity = 2 * count
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
@@ -304,11 +313,11 @@ def default_workers(images: int, device: "torch.device | str") -> int:
     return max(1, min(cpu_count(), images // IMAGES_PER_STARTED_WORKER))
 
 
-def local_executor(generator: "GeneratorBase", device: "torch.device | str", work: Work,
+def local_executor(generator: "GeneratorBase", device: "torch.device | str", task: Task,
                    workers: int) -> Executor:
     if workers <= 1:
-        return InProcess(generator, device, work)
-    return LocalProcesses(generator, device, work, workers)
+        return InProcess(generator, device, task)
+    return LocalProcesses(generator, device, task, workers)
 
 
 # ---- the driver ----------------------------------------------------------------------------------
@@ -328,24 +337,25 @@ class JobReport:
     failures: list[Failure]
 
 
-def chunks_of(indices: Sequence[int], scenes: Sequence[Scene], batch_size: int) -> list[Chunk]:
-    """Chunks of about ``CHUNK_IMAGES`` scenes, each a whole number of batches."""
+def chunks_of(indices: Sequence[int], items: Sequence[Any], batch_size: int) -> list[Chunk]:
+    """Chunks of about ``CHUNK_IMAGES`` items, each a whole number of batches."""
     size = batch_size * max(1, math.ceil(CHUNK_IMAGES / batch_size))
-    pairs = [(index, scenes[index]) for index in indices]
+    pairs = [(index, items[index]) for index in indices]
     return [pairs[start:start + size] for start in range(0, len(pairs), size)]
 
 
-def run_job(executor: Executor, scenes: Sequence[Scene], paths: Sequence[Path], work: Work, *,
+def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Path], task: Task, *,
             skip_existing: bool = False, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None, retries: int = RETRIES) -> JobReport:
-    """Render ``scenes[i]`` into ``paths[i]`` through ``executor``, writing each file atomically as
-    its chunk comes back; ``skip_existing`` leaves outputs already there alone.  A chunk that fails
+    """Make the file ``paths[i]`` of ``items[i]`` through ``executor`` running ``task``, writing
+    each file atomically as its chunk comes back; ``skip_existing`` leaves outputs already there
+    alone.  A chunk that fails
     is run again ``retries`` times, then reported in ``JobReport.failures`` while the others go on.
     Ctrl-C or ``cancel`` stops the workers; every file written before stays, each complete.
     The executor is closed on the way out."""
     skipped = [i for i, path in enumerate(paths) if skip_existing and _finished(path)]
-    todo = sorted(set(range(len(scenes))) - set(skipped))
-    pending = collections.deque((chunk, 0) for chunk in chunks_of(todo, scenes, work.batch_size))
+    todo = sorted(set(range(len(items))) - set(skipped))
+    pending = collections.deque((chunk, 0) for chunk in chunks_of(todo, items, task.batch_size))
     in_flight: dict[Future, tuple[Chunk, int]] = {}
     report = JobReport([], [paths[i] for i in skipped], [])
     finished = False

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from ganinterface.export.batch import Chunk, Outcome, Work, job_renderer, render_chunk
+from ganinterface.export.batch import Chunk, Outcome, Task, job_renderer
 
 if TYPE_CHECKING:
     from ganinterface.models.base import GeneratorBase
@@ -25,22 +25,22 @@ LOCAL = "local"  # --ray without an address: start a cluster on this machine
 class _ChunkRenderer:
     """A Ray actor: one renderer for the job's lifetime."""
 
-    def __init__(self, generator: "GeneratorBase", device: str, work: Work):
+    def __init__(self, generator: "GeneratorBase", device: str, task: Task):
         import torch
 
         torch.set_num_threads(1)
         self._renderer = job_renderer(generator, device)
-        self._work = work
+        self._task = task
 
     def run(self, chunk: Chunk) -> list[Outcome]:
-        return render_chunk(self._renderer, self._work, chunk)
+        return self._task.run_chunk(self._renderer, chunk)
 
 
 class RayCluster:
     """An executor over the Ray cluster at ``address`` ("auto": the one this machine belongs to;
     ``LOCAL``: a new one here, unless this process already started one)."""
 
-    def __init__(self, address: str, generator: "GeneratorBase", work: Work):
+    def __init__(self, address: str, generator: "GeneratorBase", task: Task):
         try:
             import ray
         except ImportError:
@@ -55,7 +55,7 @@ class RayCluster:
         options: dict[str, Any] = {"num_gpus": 1, "num_cpus": 0} if gpus else {"num_cpus": 1}
         actor = ray.remote(**options)(_ChunkRenderer)
         model = ray.put(generator)  # once: every actor reads the same object
-        self._actors = [actor.remote(model, "cuda" if gpus else "cpu", work)
+        self._actors = [actor.remote(model, "cuda" if gpus else "cpu", task)
                         for _ in range(gpus or max(1, int(resources.get("CPU", 1))))]
         self._load = [0] * len(self._actors)  # chunks in flight per actor
         self._lock = threading.Lock()  # futures complete on Ray's thread
