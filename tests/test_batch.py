@@ -133,6 +133,31 @@ def test_a_failed_chunk_is_run_again(tmp_path, monkeypatch):
     assert all(path.exists() for path in paths)
 
 
+@dataclasses.dataclass(frozen=True)
+class _DyingOnce:
+    """A task whose worker process dies on its first chunk (the marker file says it did)."""
+
+    marker: Path
+    batch_size: int = 1
+
+    def run_chunk(self, renderer, chunk, cancel=None):
+        if not self.marker.exists():
+            self.marker.write_text("died")
+            os._exit(1)
+        return batch.Work(batch.PngImage()).run_chunk(renderer, chunk, cancel)
+
+
+@pytest.mark.slow
+def test_a_chunk_whose_worker_died_is_run_again_on_new_workers(tmp_path):
+    scenes = [Scene(seed=seed) for seed in range(40)]
+    task = _DyingOnce(tmp_path / "marker")
+    paths = [tmp_path / "out" / f"{scene.seed}.png" for scene in scenes]
+    report = batch.run_job(batch.LocalProcesses(tiny_stylegan2(), "cpu", task, 2), scenes, paths,
+                           task)
+    assert (tmp_path / "marker").exists() and not report.failures
+    assert sorted(report.written) == sorted(paths)
+
+
 def test_a_chunk_failing_again_is_reported_by_seed_and_the_others_are_written(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
     scenes = [Scene(seed=seed) for seed in range(10, 20)]
@@ -213,7 +238,7 @@ def test_a_run_stopped_half_way_resumes_to_the_same_files(tmp_path, complete_run
     process = subprocess.Popen(_command(stopped), stderr=subprocess.PIPE)
     _wait_for_files(stopped, 16, process)
     process.send_signal(how)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=60)  # returns once the workers, holding stderr, are gone
     if how == signal.SIGINT:
         assert process.returncode == 130 and err.decode().strip().endswith("render: interrupted")
     finished = sorted(stopped.glob("*.png"))

@@ -26,8 +26,12 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor,
+                                wait)
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -246,8 +250,8 @@ class InProcess:
         self._task = task
         self._cancel = CancelToken()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="render")
-        self._threads = contextlib.ExitStack()
-        self._threads.enter_context(one_thread())
+        self._single_threaded = contextlib.ExitStack()
+        self._single_threaded.enter_context(one_thread())
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
         return self._thread.submit(self._task.run_chunk, self._renderer, chunk, self._cancel)
@@ -256,7 +260,7 @@ class InProcess:
         if cancel:
             self._cancel.cancel()
         self._thread.shutdown(wait=True, cancel_futures=cancel)
-        self._threads.close()
+        self._single_threaded.close()
 
 
 _worker: tuple["Renderer", Task] | None = None  # a worker process's renderer and task
@@ -267,8 +271,16 @@ def _start_worker(generator: "GeneratorBase", device: str, task: Task) -> None:
 
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_exit_without, args=(os.getppid(),), daemon=True).start()
     torch.set_num_threads(1)
     _worker = (job_renderer(generator, device), task)
+
+
+def _exit_without(driver: int) -> None:
+    """End this worker once its driver is gone (killed: nobody is left to stop it)."""
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _run_chunk(chunk: Chunk) -> list[Outcome]:
@@ -278,26 +290,33 @@ def _run_chunk(chunk: Chunk) -> list[Outcome]:
 
 
 class LocalProcesses:
-    """``count`` worker processes, each holding the generator once and rendering on one thread."""
+    """``count`` worker processes, each holding the generator once and rendering on one thread.
+    When one dies, the chunks it held fail (and are run again) and the workers are started anew."""
 
     def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task,
                  count: int):
-        context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool state
-        self._pool = context.Pool(count, _start_worker, (generator, str(device), task))
+        self._start = (count, (generator, str(device), task))
+        self._pool = self._new_pool()
         self.capacity = 2 * count
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        count, arguments = self._start
+        # spawn: a forked child would inherit torch's thread pool in whatever state it was
+        return ProcessPoolExecutor(count, multiprocessing.get_context("spawn"), _start_worker,
+                                   arguments)
+
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
-        future: Future[list[Outcome]] = Future()
-        self._pool.apply_async(_run_chunk, (chunk,), callback=future.set_result,
-                               error_callback=future.set_exception)
-        return future
+        try:
+            return self._pool.submit(_run_chunk, chunk)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            return self._pool.submit(_run_chunk, chunk)
 
     def close(self, cancel: bool) -> None:
-        if cancel:
-            self._pool.terminate()
-        else:
-            self._pool.close()
-        self._pool.join()
+        if cancel:  # stop the chunks in progress too (no public way to before Python 3.14)
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 def cpu_count() -> int:
