@@ -19,6 +19,7 @@ from ganinterface.models.stylegan2 import StyleGAN2Generator
 from ganinterface.models.stylegan3 import StyleGAN3Generator
 from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
 from test_rosinality import rosinality_state
+from tiny_models import tiny_stylegan1
 
 TINY_STYLEGAN3 = dict(z_dim=4, c_dim=0, w_dim=4, img_resolution=16, img_channels=3, channel_base=64,
                       channel_max=8, num_layers=4, num_critical=1, margin_size=2)
@@ -44,7 +45,8 @@ def _stored_values(generator) -> int:
                                channel_base=2048, architecture="resnet"),
     lambda: StyleGAN3Generator(**TINY_STYLEGAN3),
     lambda: StyleGAN3Generator(**dict(TINY_STYLEGAN3, use_radial_filters=True, conv_kernel=1)),
-], ids=["tiny-stylegan2", "built-in", "resnet-conditional", "stylegan3-t", "stylegan3-r"])
+    lambda: tiny_stylegan1(c_dim=3),
+], ids=["tiny-stylegan2", "built-in", "resnet-conditional", "stylegan3-t", "stylegan3-r", "stylegan1"])
 def test_the_size_estimate_bounds_what_is_built(monkeypatch, generator):
     """The estimate is what the refusal rests on: close to what is built, never far above."""
     model = generator()

@@ -279,3 +279,21 @@ def test_render_takes_latent_files_and_borrows_style_and_regions_from_them(tmp_p
     assert (mix.first, mix.last, mix.source) == (0, 1, "me.npz") and np.array_equal(mix.w, borrowed)
     assert resample.layer == "b16.conv1" and np.array_equal(resample.w, borrowed)
     assert resample.mask.shapes[0] == Rect(0.0, 0.0, 1.0, 0.5)
+
+
+def test_batched_renders_keep_each_latent_files_noise_maps(tmp_path, model):
+    from PIL import Image
+
+    generator = tiny_stylegan2()
+    rng = np.random.default_rng(4)
+    for name in "ab":
+        noise = {k: rng.standard_normal(tuple(v.shape)).astype(np.float32)
+                 for k, v in generator.stored_noise().items()}
+        write_latent_file(tmp_path / f"{name}.npz", LatentFile(w=np.asarray(generator.w_avg), noise=noise))
+    assert main(["render", str(model), "--latent", str(tmp_path / "a.npz"), "--latent",
+                 str(tmp_path / "b.npz"), "--batch-size", "2", "--workers", "1", "-q",
+                 "-o", str(tmp_path / "{name}.png")]) == 0
+    for name in "ab":
+        scene = read_png_scene(tmp_path / f"{name}.png")
+        expected = Renderer(generator, "cpu").render(scene).image
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")), expected)

@@ -67,26 +67,27 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--scale", type=options.positive_int, default=1,
                         help="enlarge the saved images this many times (nearest neighbour)")
     _add_model_options(parser)
+    options.add_batch_options(parser)
     parser.set_defaults(handler=_apply_recipe)
 
 
 def _apply_recipe(args: argparse.Namespace) -> int:
-    from ganinterface.export.jobs import apply_to_seeds
-    from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.batch import PngImage
+    from ganinterface.export.jobs import on_seed
     from ganinterface.export.userfiles import check_writable, read_recipe
 
     seeds = options.seed_list(args.seeds)
-    paths = dict(zip(seeds, options.output_paths(args.output, [(s, f"seed{s}") for s in seeds])))
-    for path in paths.values():
+    paths = options.output_paths(args.output, [(s, f"seed{s}") for s in seeds])
+    for path in paths:
         check_writable(path)
     recipe = read_recipe(args.recipe)
     renderer = options.renderer(args)
     check_recipe_model(args, recipe, renderer)
     scene = recipe.scaled(args.strength).applied_to(options.seed_scene(args))
-    with TqdmProgress("apply-recipe", unit="image", total=len(seeds), disable=args.quiet) as progress:
-        written = apply_to_seeds(renderer, scene, seeds, lambda seed: paths[seed], scale=args.scale,
-                                 progress=progress)
-    options.report(args, options.written_lines(written, "images"))
+    report = options.run_batch(args, renderer.generator, renderer.device,
+                               [on_seed(scene, seed) for seed in seeds], paths,
+                               PngImage(args.scale), "apply-recipe")
+    options.report(args, options.written_lines(report.written, "images"))
     return 0
 
 

@@ -13,7 +13,7 @@ import argparse
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
+    from ganinterface.export.batch import Encoder, Executor, JobReport, Task
+    from ganinterface.models.base import GeneratorBase
 
 CHECKPOINT_HELP = ("generator checkpoint: NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
                    "(default: the built-in portrait model)")
@@ -189,6 +191,88 @@ def output_paths(pattern: str, items: Sequence[tuple[int, str]],
     if any(path.suffix.lower() not in suffixes for path in paths):
         raise UserError(f"output {pattern!r} must end in {' or '.join(suffixes)}")
     return paths
+
+
+# ---- batch jobs: where they run ------------------------------------------------------------------
+
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """Where a job over many images runs, in what batches, and resuming it."""
+    group = parser.add_argument_group("many images")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="render in N local processes, each holding the model once (1: this "
+                            "process; default: one per core for long jobs on the CPU)")
+    where.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="render on a Ray cluster: its ADDRESS, auto (the cluster this machine "
+                            "is in), or nothing (start one here); needs "
+                            "pip install \"ganinterface[cluster]\"")
+    group.add_argument("--batch-size", type=_batch_size, default=1, metavar="N",
+                       help="images rendered in one pass: auto (by image size) or N; above 1 is "
+                            "faster but can differ from a single render by one level in a few "
+                            "pixels (default 1: the window's pixels)")
+    group.add_argument("--skip-existing", action="store_true",
+                       help="leave outputs that already exist alone (resumes an interrupted run)")
+
+
+def _batch_size(text: str) -> int | str:
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def run_batch(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
+              scenes: "Sequence[Scene]", paths: Sequence[Path], encoder: "Encoder", what: str,
+              names: Sequence[str] | None = None) -> "JobReport":
+    """``scenes`` rendered into ``paths`` as ``encoder`` writes them, in the batches ``args`` ask
+    for (``run_task``)."""
+    from ganinterface.export import batch
+
+    size = args.batch_size
+    if size == "auto":
+        size = batch.auto_batch_size(generator.img_width, generator.img_height)
+    def describe(indices: Sequence[int]) -> str:
+        if names is not None:
+            return ", ".join(names[i] for i in indices)
+        return batch.seeds_text([scenes[i].seed for i in indices])
+
+    return run_task(args, generator, device, scenes, paths, batch.Work(encoder, size), what,
+                    describe)
+
+
+def run_task(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
+             items: Sequence[Any], paths: Sequence[Path], task: "Task", what: str,
+             describe: "Callable[[Sequence[int]], str]") -> "JobReport":
+    """``export.batch.run_job`` where ``args`` say, with a progress bar (images/s, time left);
+    items that failed are one error naming them (``describe(indices)``), after the rest were
+    written."""
+    from ganinterface.export import batch
+    from ganinterface.export.progress import TqdmProgress
+
+    with TqdmProgress(what, unit="image", disable=args.quiet or len(items) < 2) as progress:
+        report = batch.run_job(_executor(args, generator, device, task, len(items)), items,
+                               paths, task, skip_existing=args.skip_existing, progress=progress)
+    if report.failures:
+        lines = [f"{describe(failure.indices)}: {failure.error}"
+                 for failure in report.failures]
+        count = sum(len(failure.indices) for failure in report.failures)
+        raise UserError(f"{count} of {len(items)} images failed ({len(report.written)} written): "
+                        + "; ".join(lines))
+    return report
+
+
+def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
+              task: "Task", images: int) -> "Executor":
+    from ganinterface.export import batch
+
+    if args.ray is None:
+        workers = args.workers or batch.default_workers(images, device)
+        return batch.local_executor(generator, device, task, workers)
+    from ganinterface.export.ray_executor import RayCluster
+
+    try:
+        return RayCluster(args.ray, generator, task)
+    except ImportError as error:
+        raise UserError(f"--ray: {error}") from None
+    except ConnectionError as error:
+        raise UserError(f"--ray {args.ray}: cannot reach the cluster ({error})") from None
 
 
 # ---- what was written ----------------------------------------------------------------------------

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING
 from ganinterface.cli import UserError, options
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
 
 OUTPUT_TYPES = (".png", ".npy")
@@ -61,6 +58,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     options.add_latent_options(parser)
     options.add_device(parser)
     options.add_quiet(parser)
+    options.add_batch_options(parser)
     parser.add_argument("--scene", action="append", default=[], metavar="FILE",
                         help="render a saved scene (.json, or a .png that carries one) instead of "
                              "seeds; may be given several times")
@@ -159,32 +157,15 @@ def _box(text: str) -> tuple[float, float, float, float]:
 
 # ---- running ------------------------------------------------------------------------------------------
 
-class _Renderers:
-    """One Renderer per checkpoint (the CKPT argument wins over the checkpoint a scene names)."""
-
-    def __init__(self, args: argparse.Namespace):
-        self.device = options.chosen_device(args)
-        self.override = args.checkpoint
-        self._loaded: dict[str | None, Renderer] = {}
-
-    def for_scene(self, scene: "Scene") -> "Renderer":
-        from ganinterface.engine.renderer import Renderer
-        from ganinterface.models.loading import load_generator
-
-        checkpoint = self.override if self.override is not None else scene.checkpoint
-        if checkpoint not in self._loaded:
-            self._loaded[checkpoint] = Renderer(load_generator(checkpoint, self.device), self.device)
-        return self._loaded[checkpoint]
-
-
-def _for_each(args: argparse.Namespace, what: str, noun: str, work) -> int:
-    """``work(renderer, job, path)`` for every job, with a progress bar for several; then says what
-    was written (``noun``: what a PNG output holds)."""
-    from ganinterface.export.progress import TqdmProgress
+def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> int:
+    """Every job rendered as a batch job (``export.batch``), one per checkpoint (the CKPT argument
+    wins over the checkpoint a scene names), with the file ``encoder_for(generator, raw)`` makes;
+    then says what was written (``noun``: what a PNG output holds)."""
     from ganinterface.export.userfiles import check_writable
+    from ganinterface.models.loading import load_generator
 
-    renderers = _Renderers(args)
-    model = renderers.for_scene(options.seed_scene(args)).generator if _uses_latent_files(args) else None
+    device = options.chosen_device(args)
+    model = load_generator(args.checkpoint, device) if _uses_latent_files(args) else None
     jobs = jobs_from_args(args, model)
     if model is not None:
         borrowed = borrowed_edits(args, model)
@@ -194,14 +175,20 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, work) -> int:
                                  OUTPUT_TYPES)
     for path in paths:
         check_writable(path)
-    renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
-    with TqdmProgress(what, unit="image", total=len(jobs),
-                      disable=args.quiet or len(jobs) < 2) as progress:
-        for done, (job, path) in enumerate(zip(jobs, paths), start=1):
-            work(renderers.for_scene(job.scene), job, path)
-            progress(done, len(jobs))
     raw = paths[0].suffix.lower() == ".npy"
-    options.report(args, options.written_lines(paths, "arrays" if raw else noun))
+    by_checkpoint: dict[str | None, list[int]] = {}
+    for index, job in enumerate(jobs):
+        checkpoint = args.checkpoint if args.checkpoint is not None else job.scene.checkpoint
+        by_checkpoint.setdefault(checkpoint, []).append(index)
+    written = []
+    for checkpoint, indices in by_checkpoint.items():
+        generator = load_generator(checkpoint, device)
+        names = None if not (args.scene or args.latent) else [jobs[i].name for i in indices]
+        report = options.run_batch(args, generator, device, [jobs[i].scene for i in indices],
+                                   [paths[i] for i in indices], encoder_for(generator, raw), what,
+                                   names)
+        written += report.written
+    options.report(args, options.written_lines(written, "arrays" if raw else noun))
     return 0
 
 
@@ -209,41 +196,27 @@ def _uses_latent_files(args: argparse.Namespace) -> bool:
     return bool(args.latent or args.style_from or args.resample_from)
 
 
-def _write(path: Path, array: "np.ndarray", image: "np.ndarray", scene: "Scene | None") -> None:
-    """``array`` to a .npy output, else ``image`` to a PNG carrying ``scene``."""
-    from ganinterface.export.userfiles import make_folder_for, write_array, write_png
-
-    make_folder_for(path)
-    if path.suffix.lower() == ".npy":
-        write_array(path, array)
-    else:
-        write_png(path, image, scene)
-
-
 def _render(args: argparse.Namespace) -> int:
-    from ganinterface.export.jobs import render_or_raise
+    from ganinterface.export.batch import PngImage, RawArray
 
-    def work(renderer: "Renderer", job: Job, path: Path) -> None:
-        result = render_or_raise(renderer, job.scene, what=job.name)
-        _write(path, result.raw, result.image, job.scene)
-
-    return _for_each(args, "render", "images", work)
+    return _for_each(args, "render", "images",
+                     lambda generator, raw: RawArray() if raw else PngImage())
 
 
 def _features(args: argparse.Namespace) -> int:
-    from ganinterface.engine.colormap import PALETTES, feature_grid_image
-    from ganinterface.export.jobs import render_or_raise
+    from ganinterface.engine.colormap import PALETTES
+    from ganinterface.export.batch import FeatureArray, FeatureGrid
 
     if args.palette not in PALETTES:
         raise UserError(f"unknown palette {args.palette!r}; palettes: {', '.join(PALETTES)}")
 
-    def work(renderer: "Renderer", job: Job, path: Path) -> None:
+    def encoder_for(generator, raw: bool):
         try:
-            renderer.generator.layer_index(args.layer)
+            generator.layer_index(args.layer)
         except KeyError as error:
             raise UserError(error.args[0]) from None
-        features = render_or_raise(renderer, job.scene, [args.layer], job.name).features[args.layer]
-        grid = feature_grid_image(features, args.scale, args.palette, columns=args.columns)
-        _write(path, features, grid, None)
+        if raw:
+            return FeatureArray(args.layer)
+        return FeatureGrid(args.layer, args.scale, args.palette, args.columns)
 
-    return _for_each(args, "features", "feature grids", work)
+    return _for_each(args, "features", "feature grids", encoder_for)

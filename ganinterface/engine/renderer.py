@@ -149,6 +149,46 @@ class Renderer:
                 result = self._attempt(scene, tuple(taps), started)
         return result
 
+    def render_batch(self, scenes: Sequence[Scene], taps: Sequence[str] = ()) -> list[RenderResult]:
+        """Several scenes in one synthesis pass, for batch jobs; raises RenderError for a scene that
+        cannot be rendered.
+
+        The layer cache is neither read nor filled.  A batched convolution sums in another order
+        than one sample's, so an image can differ from ``render``'s by one level in a few pixels;
+        the same scenes in the same batch size give the same bytes.  Every scene must share one
+        noise mode other than "random" (random noise is drawn for the batch, not per scene), and none
+        may carry noise maps.
+        """
+        modes = {scene.noise_mode for scene in scenes}
+        if len(modes) != 1 or "random" in modes or not modes <= set(NOISE_MODES):
+            raise RenderError(f"a batch needs one noise mode, const or none; got {sorted(modes)}")
+        if any(scene.noise_maps for scene in scenes):
+            raise RenderError("scenes with their own noise maps (projected pictures) render one at a time")
+        started = time.perf_counter()
+        g = self.generator
+        with self._lock, torch.no_grad():
+            tap_indices = {self._layer_index(name, "tap"): name for name in taps}
+            ws_rows, hook_sets = [], []
+            for scene in scenes:
+                context = _SceneContext(self, scene)
+                context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
+                ws_rows.append(context.ws)
+                hook_sets.append(kinds.layer_hooks(scene.edits, context))
+            hooked = set().union(*hook_sets)
+            out = g.synthesize(torch.stack(ws_rows), taps=[g.layers[k].name for k in tap_indices],
+                               hooks={g.layers[k].name: _per_sample(hook_sets, k) for k in hooked},
+                               noise_mode=modes.pop())
+            seconds = (time.perf_counter() - started) / len(scenes)
+            results = []
+            for i, ws in enumerate(ws_rows):
+                raw = out.image[i].to(torch.float32)
+                features = {name: _array(out.taps[g.layers[k].name][i])
+                            for k, name in tap_indices.items()}
+                results.append(RenderResult(image=to_uint8_image(raw), raw=_array(raw),
+                                            features=features, ws=_array(ws), first_layer=0,
+                                            seconds=seconds))
+        return results
+
     def base_ws(self, scene: Scene) -> np.ndarray:
         """(num_ws, w_dim) float32 before edits: the seed mapped (class, truncation) or scene.w."""
         with torch.no_grad():
@@ -327,6 +367,17 @@ class Renderer:
         elif needs_image:
             image = self._cache.get("image", keys[stop])
         return _Pass(image=image, taps=tapped, first_layer=start)
+
+
+def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
+    """One batch's hook at ``layer``: each sample changed by its own scene's hook (if it has one)."""
+    def apply(x: Tensor) -> Tensor:
+        x = x.clone()
+        for i, hooks in enumerate(hook_sets):
+            if layer in hooks:
+                hooks[layer].change(x[i:i + 1])
+        return x
+    return apply
 
 
 class _SceneContext:

@@ -1,19 +1,22 @@
-"""Batch jobs shared by the window and the command line: render or raise, apply to seeds, export.
+"""Jobs shared by the window and the command line: render or raise, apply to seeds, export.
 
 Each job is a plain function of a renderer and Scenes (no Qt, no argparse), reports progress through
-a ``(done, total)`` callback and stops at a ``CancelToken``.  The unit of work of a job over seeds is
-a chunk of seeds (``render_seeds`` yields one result per seed), so a chunk can later run in a
-worker process or on another machine and hand its images to the same writer.  Files are written
-atomically through ``export.userfiles``; errors are one line naming the seed, frame or file.
+a ``(done, total)`` callback and stops at a ``CancelToken``.  The command line's jobs over many
+scenes run through ``export.batch`` (chunks in this process, in worker processes or on Ray); the
+window applies a scene to seeds here, on its own renderer.  Files are written atomically through
+``export.userfiles``; errors are one line naming the seed, frame or file.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -24,6 +27,8 @@ from ganinterface.export.progress import CancelToken, ProgressCallback, no_progr
 
 if TYPE_CHECKING:
     from ganinterface.engine.renderer import Renderer, RenderResult
+
+T = TypeVar("T")
 
 
 def render_or_raise(renderer: "Renderer", scene: Scene, taps: Sequence[str] = (),
@@ -102,8 +107,9 @@ def export_animation(renderer: "Renderer", scenes: Sequence[Scene], path: str | 
                      progress: ProgressCallback = no_progress,
                      cancel: CancelToken | None = None) -> Path:
     """Render ``scenes`` one frame at a time into a GIF, MP4, PNG sequence or strip (see
-    ``export.animation.export_frames``); nothing is left behind if a frame fails or is cancelled,
-    and an output that cannot be written is refused before the first frame is rendered."""
+    ``export.animation.export_frames``), the next frames rendering on another thread while one is
+    encoded; nothing is left behind if a frame fails or is cancelled, and an output that cannot be
+    written is refused before the first frame is rendered."""
     from ganinterface.export.animation import export_frames, format_for_path
 
     fmt = fmt or format_for_path(path)
@@ -113,6 +119,23 @@ def export_animation(renderer: "Renderer", scenes: Sequence[Scene], path: str | 
         return render_or_raise(renderer, scenes[index], what=f"frame {index}").image
 
     userfiles.make_folder_for(path)
-    with userfiles.writing(path):
-        return export_frames(frame, path, fmt, fps=fps, size=size, count=len(scenes),
+    with userfiles.writing(path), contextlib.closing(rendered_ahead(frame, len(scenes))) as frames:
+        return export_frames(frames, path, fmt, fps=fps, size=size, count=len(scenes),
                              resample=resample, columns=columns, progress=progress, cancel=cancel)
+
+
+def rendered_ahead(make: Callable[[int], T], count: int, ahead: int = 2) -> Iterator[T]:
+    """``make(0) .. make(count - 1)`` in order, computed on one other thread up to ``ahead`` items
+    before they are asked for (so rendering overlaps encoding); closing it stops the thread after
+    the item in progress."""
+    with ThreadPoolExecutor(1, thread_name_prefix="render-ahead") as thread:
+        queued = collections.deque(thread.submit(make, index) for index in range(min(ahead, count)))
+        try:
+            for following in range(ahead, count + ahead):
+                item = queued.popleft().result()
+                if following < count:
+                    queued.append(thread.submit(make, following))
+                yield item
+        finally:
+            for future in queued:
+                future.cancel()

@@ -128,12 +128,39 @@ class GeneratorBase(nn.Module):
         input (none by default)."""
         return {}
 
+    def _check_noise_maps(self, noise_maps: Mapping[str, Tensor]) -> None:
+        """``synthesize``'s ``noise_maps`` name layers with noise inputs and fit their maps."""
+        if not noise_maps:
+            return
+        stored = self.stored_noise()
+        for name, noise in noise_maps.items():
+            if name not in stored:
+                raise ValueError(f"layer {name!r} has no noise input; these do: {', '.join(stored)}")
+            if noise.shape != stored[name].shape:
+                raise ValueError(f"noise map for {name} has shape {tuple(noise.shape)}, the layer "
+                                 f"needs {tuple(stored[name].shape)}")
+
     def first_layer_reading(self, w_index: int) -> int:
         """Index of the first layer that reads ``ws[:, w_index]`` (len(layers) if none does)."""
         for k, layer in enumerate(self.layers):
             if w_index in layer.w_indices:
                 return k
         return len(self.layers)
+
+    def _check_synthesis_args(self, ws: Tensor, start: int, state: LayerState | None, stop: int,
+                              noise_mode: str, layer_names: Collection[str]) -> None:
+        """ValueError for a bad ``synthesize`` argument; KeyError (naming the known layers) for an
+        unknown name among ``layer_names`` (the taps and hooks)."""
+        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
+            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
+        if not 0 <= start <= stop <= len(self.layers):
+            raise ValueError(f"need 0 <= start ({start}) <= stop ({stop}) <= {len(self.layers)}")
+        if start > 0 and state is None:
+            raise ValueError(f"starting at layer {start} needs the state recorded before that layer")
+        if noise_mode not in NOISE_MODES:
+            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        for name in layer_names:
+            self.layer_index(name)
 
     def config(self) -> dict[str, Any]:
         """JSON-serialisable constructor arguments: ``type(self)(**config())`` rebuilds it."""
@@ -143,6 +170,13 @@ class GeneratorBase(nn.Module):
                 truncation_cutoff: int | None = None, noise_mode: str = "const") -> Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
         return self.synthesize(ws, noise_mode=noise_mode).image
+
+
+def layer_noise_generator(noise_seed: int, layer_index: int) -> torch.Generator:
+    """The random source of one layer's noise in "random" mode: one per (seed, layer), so resuming
+    at any layer draws the same noise as a full pass."""
+    seed = (int(noise_seed) * 1_000_003 + layer_index) % (2**63)
+    return torch.Generator(device="cpu").manual_seed(seed)
 
 
 def one_line(text: str) -> str:

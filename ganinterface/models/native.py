@@ -34,6 +34,7 @@ VERSION = 1
 METADATA_KEY = "ganinterface"
 # architecture -> (module, class); imported only when needed.
 GENERATOR_CLASSES = {
+    "stylegan1": ("ganinterface.models.stylegan1", "StyleGAN1Generator"),
     "stylegan2": ("ganinterface.models.stylegan2", "StyleGAN2Generator"),
     "stylegan3-t": ("ganinterface.models.stylegan3", "StyleGAN3Generator"),
     "stylegan3-r": ("ganinterface.models.stylegan3", "StyleGAN3Generator"),

@@ -25,12 +25,12 @@ from torch import nn
 
 from ganinterface.models import limits, ops
 from ganinterface.models.base import (
-    NOISE_MODES,
     GeneratorBase,
     LayerHook,
     LayerInfo,
     LayerState,
     SynthesisOutput,
+    layer_noise_generator,
 )
 
 Tensor = torch.Tensor
@@ -529,12 +529,10 @@ class StyleGAN2Generator(GeneratorBase):
     ) -> SynthesisOutput:
         n_layers = len(self.layers)
         stop = n_layers if stop is None else stop
-        self._check_synthesis_args(ws, start, state, stop, noise_mode)
         hooks = hooks or {}
+        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks])
         noise_maps = noise_maps or {}
         self._check_noise_maps(noise_maps)
-        for name in [*taps, *hooks]:
-            self.layer_index(name)  # KeyError naming the known layers
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
@@ -557,16 +555,6 @@ class StyleGAN2Generator(GeneratorBase):
         return SynthesisOutput(image=image, taps=tapped, states=kept)
 
     # ---- internals ---------------------------------------------------------------------------
-    def _check_synthesis_args(self, ws: Tensor, start: int, state, stop: int, noise_mode: str) -> None:
-        if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
-            raise ValueError(f"ws must have shape (N, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        if not 0 <= start <= stop <= len(self.layers):
-            raise ValueError(f"need 0 <= start ({start}) <= stop ({stop}) <= {len(self.layers)}")
-        if start > 0 and state is None:
-            raise ValueError(f"starting at layer {start} needs the state recorded before that layer")
-        if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
-
     def stored_noise(self) -> dict[str, Tensor]:
         stored = {}
         for k, info in enumerate(self.layers):
@@ -576,26 +564,10 @@ class StyleGAN2Generator(GeneratorBase):
                 stored[info.name] = layer.noise_const
         return stored
 
-    def _check_noise_maps(self, noise_maps: Mapping[str, Tensor]) -> None:
-        if not noise_maps:
-            return
-        stored = self.stored_noise()
-        for name, noise in noise_maps.items():
-            if name not in stored:
-                raise ValueError(f"layer {name!r} has no noise input; these do: {', '.join(stored)}")
-            if noise.shape != stored[name].shape:
-                raise ValueError(f"noise map for {name} has shape {tuple(noise.shape)}, the layer "
-                                 f"needs {tuple(stored[name].shape)}")
-
     def _use_fused(self, batch: int) -> bool:
         if self.fused_modconv == "auto":
             return not self.training and batch == 1
         return bool(self.fused_modconv)
-
-    def _noise_generator(self, noise_seed: int, layer_index: int) -> torch.Generator:
-        # One generator per (seed, layer): resuming at any layer draws the same noise as a full pass.
-        seed = (int(noise_seed) * 1_000_003 + layer_index) % (2**63)
-        return torch.Generator(device="cpu").manual_seed(seed)
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
                   noise_seed: int, hook: LayerHook | None,
@@ -613,7 +585,7 @@ class StyleGAN2Generator(GeneratorBase):
             return state, y
 
         layer: SynthesisLayer = getattr(block, step.role)
-        generator = self._noise_generator(noise_seed, k) if noise_mode == "random" else None
+        generator = layer_noise_generator(noise_seed, k) if noise_mode == "random" else None
         noise = layer.noise(ws.shape[0], noise_mode, generator, ws.device, noise_map)
         resnet = hasattr(block, "skip")
         if step.role == "conv1" and block.in_channels == 0:

@@ -21,7 +21,6 @@ Network class, which becomes a plain record); the state is then checked and froz
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import pickle
 import reprlib
 import types
@@ -109,21 +108,9 @@ def _stylegan2_builder() -> TFBuilder:
 
 
 def _stylegan1_builder() -> TFBuilder:
-    module_name = "ganinterface.models.tf_stylegan1"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        return _refuse("StyleGAN (v1) TensorFlow pickles are not supported yet")
-    return module.generator_from_tf
+    from ganinterface.models.tf_stylegan1 import generator_from_tf
 
-
-def _refuse(problem: str) -> TFBuilder:
-    def refuse(network: TFNetwork, path: object) -> TFModel:
-        raise CheckpointError(path, problem)
-
-    return refuse
+    return generator_from_tf
 
 
 # Build function name of the generator network -> how to get the builder that maps its variables.

@@ -1,0 +1,214 @@
+"""Batch throughput: one process, N local worker processes and a local Ray cluster on the same job.
+
+    .venv/bin/python benchmarks/bench_batch.py [--images 500] [--batch-size 1|auto|N] [--workers N]
+                                               [--no-ray] [--frames 120]
+
+Renders seeds 0.. of the built-in model to PNGs (as ``ganinterface render --seeds`` does) with:
+today's loop (``Renderer.render`` then ``write_png``, one image at a time, torch's default threads);
+the in-process executor (one render thread, PNG encoding overlapped); N single-threaded worker
+processes; and a local Ray cluster of N CPUs.  Prints images/s and the ratios the aims are stated
+in, then a 120-frame GIF export with rendering overlapped on encoding against render-then-encode,
+then an estimate of 1M images on 10 GPU nodes from the measured costs.  Start-up (spawning workers,
+starting Ray) is timed apart: it is paid once per job, not per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Scene
+from ganinterface.export import batch
+from ganinterface.export.userfiles import write_png
+from ganinterface.models.loading import load_generator
+
+
+def timed(run) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def today(generator, scenes, folder: Path) -> float:
+    """The loop ``render`` ran before batch jobs: render, then write, one image at a time."""
+    renderer = Renderer(generator, "cpu")
+    renderer.render(Scene(seed=10**6))  # warm-up: allocator, oneDNN kernel selection
+    return timed(lambda: [write_png(folder / f"{s.seed}.png", renderer.render(s).image, s)
+                          for s in scenes])
+
+
+def with_executor(make_executor, scenes, folder: Path, work: batch.Work) -> tuple[float, float]:
+    """(seconds to start the executor, seconds to run the job on it)."""
+    started = time.perf_counter()
+    executor = make_executor()
+    warm = [Scene(seed=10**6 + i) for i in range(2 * executor.capacity)]  # every worker loaded
+    batch.run_job(executor_that_stays(executor), warm, [folder / f"warm{i}.png" for i in range(len(warm))],
+                  work)
+    startup = time.perf_counter() - started
+    paths = [folder / f"{s.seed}.png" for s in scenes]
+    seconds = timed(lambda: batch.run_job(executor, scenes, paths, work))
+    return startup, seconds
+
+
+class executor_that_stays:
+    """The executor, not closed by the warm-up job."""
+
+    def __init__(self, executor):
+        self._executor = executor
+        self.capacity = executor.capacity
+
+    def submit(self, chunk):
+        return self._executor.submit(chunk)
+
+    def close(self, cancel: bool) -> None:
+        pass
+
+
+def ray_task_overhead(samples: int = 200) -> float:
+    """Seconds a trivial Ray task costs the driver, submitted and gathered in one go."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def nothing() -> None:
+        return None
+
+    ray.get([nothing.remote() for _ in range(20)])
+    return timed(lambda: ray.get([nothing.remote() for _ in range(samples)])) / samples
+
+
+def animation(generator, frames: int, folder: Path) -> tuple[float, float]:
+    """(render then encode, rendering overlapped) seconds for a GIF of ``frames`` frames."""
+    from ganinterface.engine import animation as curves
+    from ganinterface.export.animation import export_frames
+    from ganinterface.export.jobs import export_animation
+
+    renderer = Renderer(generator, "cpu", cache_bytes=0)
+    scenes = curves.interpolate_w(Scene(seed=0), [0, 1, 2], frames, renderer.base_ws)
+    size = (generator.img_width * 2, generator.img_height * 2)  # 128 x 256 px
+    export_frames([renderer.render(s).image for s in scenes[:4]], folder / "warm.gif", fps=24,
+                  size=size)
+    in_sequence = timed(lambda: export_frames([renderer.render(s).image for s in scenes],
+                                              folder / "a.gif", fps=24, size=size))
+    overlapped = timed(lambda: export_animation(renderer, scenes, folder / "b.gif", fps=24, size=size))
+    return in_sequence, overlapped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=500)
+    parser.add_argument("--batch-size", default="1", help="1 (the window's bytes), auto or N")
+    parser.add_argument("--workers", type=int, default=batch.cpu_count())
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--frames", type=int, default=120)
+    args = parser.parse_args()
+    generator = load_generator(None)
+    size = (batch.auto_batch_size(generator.img_width, generator.img_height)
+            if args.batch_size == "auto" else int(args.batch_size))
+    work = batch.Work(batch.PngImage(), size)
+    scenes = [Scene(seed=seed) for seed in range(args.images)]
+    n = args.workers
+    print(f"built-in model {generator.img_width}x{generator.img_height}, {args.images} images, "
+          f"batch size {size}, {n} workers, load {os.getloadavg()[0]:.2f}")
+    root = Path(tempfile.mkdtemp(prefix="bench_batch"))
+    rates = {}
+    try:
+        def run(name, seconds, startup=0.0):
+            rates[name] = args.images / seconds
+            print(f"{name:<28} {rates[name]:7.1f} images/s   (start-up {startup:.1f} s)")
+
+        (root / "today").mkdir()
+        run("today (1 process)", today(generator, scenes, root / "today"))
+        default_workers = batch.default_workers(args.images, "cpu")
+        run("in-process executor", *reversed(with_executor(
+            lambda: batch.InProcess(generator, "cpu", work), scenes, root / "one", work)))
+        run("1 worker process", *reversed(with_executor(
+            lambda: batch.LocalProcesses(generator, "cpu", work, 1), scenes, root / "w1", work)))
+        run(f"{n} worker processes", *reversed(with_executor(
+            lambda: batch.LocalProcesses(generator, "cpu", work, n), scenes, root / "wn", work)))
+        run(f"default ({default_workers} workers)", *reversed(with_executor(
+            lambda: batch.local_executor(generator, "cpu", work, default_workers), scenes,
+            root / "default", work)))
+        overhead = None
+        if not args.no_ray:
+            import ray
+
+            from ganinterface.export.ray_executor import RayCluster
+
+            ray.init(num_cpus=n, include_dashboard=False, logging_level="warning",
+                     log_to_driver=False)
+            overhead = ray_task_overhead()
+            run(f"Ray, {n} CPUs", *reversed(with_executor(
+                lambda: RayCluster("local", generator, work), scenes, root / "ray", work)))
+            ray.shutdown()
+        print()
+        one = rates["1 worker process"]
+        print(f"{n} workers / ({n} x 1 worker):   {rates[f'{n} worker processes'] / (n * one):.2f}"
+              "   (aim >= 0.90)")
+        print(f"default / today:               "
+              f"{rates[f'default ({default_workers} workers)'] / rates['today (1 process)']:.2f}"
+              "   (aim >= 1.00)")
+        print(f"{n} workers / today:             "
+              f"{rates[f'{n} worker processes'] / rates['today (1 process)']:.2f}")
+        if overhead is not None:
+            print(f"Ray / {n} workers:               "
+                  f"{rates[f'Ray, {n} CPUs'] / rates[f'{n} worker processes']:.2f}   (aim >= 0.85)")
+        (root / "anim").mkdir()
+        in_sequence, overlapped = animation(generator, args.frames, root / "anim")
+        print(f"\n{args.frames}-frame GIF, 128x256 px: render then encode {in_sequence:.1f} s, "
+              f"overlapped {overlapped:.1f} s: {in_sequence / overlapped:.2f}x   (aim >= 1.30)")
+        if overhead is not None:
+            estimate(one, overhead, gpu_rate(generator), write_seconds(root / "writes"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def gpu_rate(generator) -> float | None:
+    """Images/s of one GPU rendering this model in batches of 32, if this machine has one."""
+    if not torch.cuda.is_available():
+        return None
+    renderer = Renderer(generator, "cuda", cache_bytes=0)
+    scenes = [Scene(seed=seed) for seed in range(32)]
+    renderer.render_batch(scenes)
+    return 10 * len(scenes) / timed(lambda: [renderer.render_batch(scenes) for _ in range(10)])
+
+
+def write_seconds(folder: Path, count: int = 200) -> float:
+    """Seconds the driver takes to write one PNG of this model's size, atomically."""
+    data = batch.PngImage().encode(Renderer(load_generator(None), "cpu").render(Scene()), Scene())
+    folder.mkdir()
+    return timed(lambda: [batch._write(folder / f"{i}.png", data) for i in range(count)]) / count
+
+
+def estimate(one_worker_rate: float, task_overhead: float, gpu: float | None,
+             write_s_per_image: float) -> None:
+    """1M images on 10 GPU nodes, from what was measured here and stated assumptions."""
+    images, nodes = 1_000_000, 10
+    gpu_speedup = 50  # assumed when no GPU is here: a GPU renders ~50x one CPU core's rate
+    per_image = 1 / gpu if gpu else 1 / (one_worker_rate * gpu_speedup)
+    chunk = batch.CHUNK_IMAGES
+    tasks = images / chunk
+    render_s = images * per_image / nodes
+    driver_s = tasks * task_overhead  # the driver submits and gathers every chunk
+    write_s = images * write_s_per_image
+    total = max(render_s, driver_s + write_s)
+    gpu_text = (f"one GPU here renders {gpu:.0f} images/s" if gpu else
+                f"one CPU worker renders {one_worker_rate:.0f} images/s here; assuming a GPU does "
+                f"{gpu_speedup}x that,")
+    print(f"\n1M images on {nodes} GPU nodes (one actor each): {gpu_text} "
+          f"rendering takes {render_s / 60:.0f} min spread over the nodes; {tasks:.0f} chunks of "
+          f"{chunk} at {task_overhead * 1e3:.2f} ms Ray overhead each cost the driver "
+          f"{driver_s / 60:.1f} min and writing the files ({write_s_per_image * 1e3:.2f} ms each "
+          f"here) {write_s / 60:.0f} min, so the job "
+          f"takes about {total / 60:.0f} min, bound by "
+          f"{'the GPUs' if render_s >= driver_s + write_s else 'the driver'}.")
+
+
+if __name__ == "__main__":
+    main()

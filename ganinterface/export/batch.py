@@ -1,0 +1,438 @@
+"""Batch jobs over many items: chunks run here, in local worker processes or on Ray, and the files
+are written here.
+
+A job is a pure function of (generator, items, ``Task``).  The task says what a worker does with a
+chunk of items given its renderer (``Task.run_chunk``) and must pickle: it travels to the workers
+once.  ``Work`` is the task of every render command: each item is a Scene, its file the bytes an
+``Encoder`` makes of its render, ``batch_size`` scenes rendered per pass.  The items are cut into
+chunks; an executor (``InProcess``, ``LocalProcesses``, or ``export.ray_executor.RayCluster``) runs
+the task on each, wherever it runs, and hands back ``(index, bytes, error)``; ``run_job`` writes
+each file atomically on the driver as its chunk finishes, so workers need no shared disk and an
+interrupted job keeps every file it finished.
+
+Same bytes from every executor: the CPU's convolutions (oneDNN) sum in an order that depends on the
+batch size and on the thread count, so every renderer of a job runs on one thread and every batch
+is padded to the job's batch size.  A batch size of 1 renders each scene as the window does
+(``Renderer.render``); a larger one is faster and can differ from it by one level in a few pixels.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import io
+import math
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor,
+                                wait)
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from ganinterface.atomic import atomic_write_bytes
+from ganinterface.engine.scene import Scene
+from ganinterface.export.progress import CancelToken, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    import torch
+
+    from ganinterface.engine.renderer import Renderer, RenderResult
+    from ganinterface.models.base import GeneratorBase
+
+CHUNK_IMAGES = 32  # scenes a chunk holds (at least one batch): what a failure costs to redo
+MAX_AUTO_BATCH = 8  # the automatic batch size's ceiling; larger batches gain little on a CPU
+AUTO_BATCH_PIXELS = 1 << 16  # the automatic batch holds about this many output pixels
+# A worker process starts in about 3 s (torch, the model): on two cores, two workers first beat this
+# process at about 230 images, so the default starts one per this many images
+IMAGES_PER_STARTED_WORKER = 150
+RETRIES = 1  # a failed chunk is run this many more times before its scenes are reported
+
+
+# ---- what a job does to one scene ---------------------------------------------------------------
+
+class Encoder(Protocol):
+    """Turns a render into the bytes of one output file; must pickle (it travels to workers)."""
+
+    taps: tuple[str, ...]
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class PngImage:
+    """The image as a PNG carrying its scene, enlarged ``scale`` times (nearest neighbour)."""
+
+    scale: int = 1
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        from ganinterface.export.images import png_bytes, upscale
+
+        image = result.image if self.scale == 1 else upscale(result.image, self.scale)
+        return png_bytes(image, scene)
+
+
+@dataclasses.dataclass(frozen=True)
+class RawArray:
+    """The raw float32 generator output (3, H, W) as ``.npy``."""
+
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureGrid:
+    """One layer's channels coloured and tiled in a PNG (``engine.colormap.feature_grid_image``)."""
+
+    layer: str
+    scale: str = "shared"
+    palette: str = "red-white-green"
+    columns: int | None = None
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        from ganinterface.engine.colormap import feature_grid_image
+        from ganinterface.export.images import png_bytes
+
+        grid = feature_grid_image(result.features[self.layer], self.scale, self.palette,
+                                  columns=self.columns)
+        return png_bytes(grid)
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureArray:
+    """One layer's activations (C, h, w) as float32 ``.npy``."""
+
+    layer: str
+
+    @property
+    def taps(self) -> tuple[str, ...]:
+        return (self.layer,)
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.features[self.layer])
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+Chunk = Sequence[tuple[int, Any]]  # (index in the job, item)
+Outcome = tuple[int, "bytes | None", "str | None"]  # (index, file bytes, or why it failed)
+
+
+class Task(Protocol):
+    """What a worker does with a chunk of a job's items; must pickle (it travels to the workers)."""
+
+    batch_size: int  # the job's chunks hold whole batches of this many items
+
+    def run_chunk(self, renderer: "Renderer", chunk: Chunk,
+                  cancel: CancelToken | None = None) -> list[Outcome]:
+        """An outcome per item: its file's bytes, or why it has none (an item's own fault);
+        anything else (a worker lost, a full disk) is raised, and the chunk is run again."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Work:
+    """The render commands' task: each item a Scene, rendered ``batch_size`` at a time, its file
+    what ``encoder`` makes of the render."""
+
+    encoder: Encoder
+    batch_size: int = 1
+
+    def run_chunk(self, renderer: "Renderer", chunk: Chunk,
+                  cancel: CancelToken | None = None) -> list[Outcome]:
+        """Batch by batch, each batch encoded on another thread while the next one renders; a
+        scene that cannot be rendered (every scene of its batch, when batched) has its error."""
+        size = self.batch_size
+        with ThreadPoolExecutor(1, thread_name_prefix="encode") as encoding:
+            encoded = []
+            for start in range(0, len(chunk), size):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                batch = chunk[start:start + size]
+                results = self._render(renderer, [scene for _, scene in batch])
+                encoded.append(encoding.submit(self._encode, batch, results))
+            return [outcome for future in encoded for outcome in future.result()]
+
+    def _render(self, renderer: "Renderer", scenes: list[Scene]) -> list["RenderResult"]:
+        from ganinterface.engine.renderer import RenderError, RenderResult
+
+        taps = self.encoder.taps
+        if self.batch_size == 1 or any(scene.noise_mode == "random" or scene.noise_maps
+                                       for scene in scenes):  # noise per scene: one at a time
+            return [renderer.render(scene, taps) for scene in scenes]
+        padded = scenes + [scenes[-1]] * (self.batch_size - len(scenes))  # the size sets the sums
+        try:
+            return renderer.render_batch(padded, taps)[:len(scenes)]
+        except (RenderError, ValueError) as error:
+            return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
+
+    def _encode(self, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
+        return [(index, None, result.error) if result.error is not None
+                else (index, self.encoder.encode(result, scene), None)
+                for (index, scene), result in zip(batch, results)]
+
+
+def auto_batch_size(width: int, height: int) -> int:
+    """A batch of about ``AUTO_BATCH_PIXELS`` output pixels, a power of two from 1 to
+    ``MAX_AUTO_BATCH``: a function of the image size alone, so every machine renders (and rounds)
+    a job alike."""
+    fits = max(1, AUTO_BATCH_PIXELS // (width * height))
+    return min(MAX_AUTO_BATCH, 1 << (fits.bit_length() - 1))
+
+
+# ---- wherever a chunk runs ------------------------------------------------------------------------
+
+def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "Renderer":
+    """A renderer for batch work: no layer cache (each scene is rendered once)."""
+    from ganinterface.engine.renderer import Renderer
+
+    return Renderer(generator, device, cache_bytes=0)
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds)."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the block (the job's sums must not depend on the core count)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+# ---- executors ------------------------------------------------------------------------------------
+
+class Executor(Protocol):
+    """Runs a task's chunks somewhere; ``submit`` returns a future of ``Task.run_chunk``'s list."""
+
+    capacity: int  # chunks worth keeping in flight
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]": ...
+
+    def close(self, cancel: bool) -> None: ...
+
+
+class InProcess:
+    """Chunks rendered in this process, on one thread beside the caller's (which writes)."""
+
+    capacity = 2
+
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task):
+        self._renderer = job_renderer(generator, device)
+        self._task = task
+        self._cancel = CancelToken()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="render")
+        self._single_threaded = contextlib.ExitStack()
+        self._single_threaded.enter_context(one_thread())
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
+        return self._thread.submit(self._task.run_chunk, self._renderer, chunk, self._cancel)
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            self._cancel.cancel()
+        self._thread.shutdown(wait=True, cancel_futures=cancel)
+        self._single_threaded.close()
+
+
+_worker: tuple["Renderer", Task] | None = None  # a worker process's renderer and task
+
+
+def _start_worker(generator: "GeneratorBase", device: str, task: Task) -> None:
+    import torch
+
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    threading.Thread(target=_exit_without, args=(os.getppid(),), daemon=True).start()
+    torch.set_num_threads(1)
+    _worker = (job_renderer(generator, device), task)
+
+
+def _exit_without(driver: int) -> None:
+    """End this worker once its driver is gone (killed: nobody is left to stop it)."""
+    while os.getppid() == driver:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _run_chunk(chunk: Chunk) -> list[Outcome]:
+    assert _worker is not None, "the worker was not started"
+    renderer, task = _worker
+    return task.run_chunk(renderer, chunk)
+
+
+class LocalProcesses:
+    """``count`` worker processes, each holding the generator once and rendering on one thread.
+    When one dies, the chunks it held fail (and are run again) and the workers are started anew."""
+
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task,
+                 count: int):
+        self._start = (count, (generator, str(device), task))
+        self._pool = self._new_pool()
+        self.capacity = 2 * count
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        count, arguments = self._start
+        # spawn: a forked child would inherit torch's thread pool in whatever state it was
+        return ProcessPoolExecutor(count, multiprocessing.get_context("spawn"), _start_worker,
+                                   arguments)
+
+    def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
+        try:
+            return self._pool.submit(_run_chunk, chunk)
+        except BrokenProcessPool:
+            self._pool = self._new_pool()
+            return self._pool.submit(_run_chunk, chunk)
+
+    def close(self, cancel: bool) -> None:
+        if cancel:  # stop the chunks in progress too (no public way to before Python 3.14)
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_workers(images: int, device: "torch.device | str") -> int:
+    """Local worker processes when ``--workers`` is left out: one per core, but none (1: this
+    process) on a GPU or for a job too short to repay starting them."""
+    if str(device) != "cpu":
+        return 1
+    return max(1, min(cpu_count(), images // IMAGES_PER_STARTED_WORKER))
+
+
+def local_executor(generator: "GeneratorBase", device: "torch.device | str", task: Task,
+                   workers: int) -> Executor:
+    if workers <= 1:
+        return InProcess(generator, device, task)
+    return LocalProcesses(generator, device, task, workers)
+
+
+# ---- the driver ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """Scenes (by index in the job) whose files were not written, and why."""
+
+    indices: tuple[int, ...]
+    error: str
+
+
+@dataclasses.dataclass
+class JobReport:
+    written: list[Path]
+    skipped: list[Path]
+    failures: list[Failure]
+
+
+def chunks_of(indices: Sequence[int], items: Sequence[Any], batch_size: int) -> list[Chunk]:
+    """Chunks of about ``CHUNK_IMAGES`` items, each a whole number of batches."""
+    size = batch_size * max(1, math.ceil(CHUNK_IMAGES / batch_size))
+    pairs = [(index, items[index]) for index in indices]
+    return [pairs[start:start + size] for start in range(0, len(pairs), size)]
+
+
+def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Path], task: Task, *,
+            skip_existing: bool = False, progress: ProgressCallback = no_progress,
+            cancel: CancelToken | None = None, retries: int = RETRIES) -> JobReport:
+    """Make the file ``paths[i]`` of ``items[i]`` through ``executor`` running ``task``, writing
+    each file atomically as its chunk comes back; ``skip_existing`` leaves outputs already there
+    alone.  A chunk that fails
+    is run again ``retries`` times, then reported in ``JobReport.failures`` while the others go on.
+    Ctrl-C or ``cancel`` stops the workers; every file written before stays, each complete.
+    The executor is closed on the way out."""
+    skipped = [i for i, path in enumerate(paths) if skip_existing and _finished(path)]
+    todo = sorted(set(range(len(items))) - set(skipped))
+    pending = collections.deque((chunk, 0) for chunk in chunks_of(todo, items, task.batch_size))
+    in_flight: dict[Future, tuple[Chunk, int]] = {}
+    report = JobReport([], [paths[i] for i in skipped], [])
+    finished = False
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < executor.capacity:
+                chunk, attempt = pending.popleft()
+                in_flight[executor.submit(chunk)] = (chunk, attempt)
+            done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            for future in done:
+                chunk, attempt = in_flight.pop(future)
+                error = future.exception()
+                if error is None:
+                    _keep(future.result(), paths, report)
+                    progress(len(report.written) + _failed_count(report), len(todo))
+                elif attempt < retries:
+                    pending.append((chunk, attempt + 1))
+                else:
+                    message = str(error).partition("\n")[0] or type(error).__name__
+                    report.failures.append(Failure(tuple(i for i, _ in chunk), message))
+        finished = True
+    finally:
+        executor.close(cancel=not finished)
+    return report
+
+
+def _keep(outcomes: list[Outcome], paths: Sequence[Path], report: JobReport) -> None:
+    """Write a chunk's files; its scenes that failed join the report, grouped by error."""
+    failed: dict[str, list[int]] = {}
+    for index, data, error in outcomes:
+        if data is None:
+            failed.setdefault(error or "no image", []).append(index)
+        else:
+            _write(paths[index], data)
+            report.written.append(paths[index])
+    report.failures.extend(Failure(tuple(indices), error) for error, indices in failed.items())
+
+
+def _failed_count(report: JobReport) -> int:
+    return sum(len(failure.indices) for failure in report.failures)
+
+
+def _finished(path: Path) -> bool:
+    """An output a finished chunk wrote (atomic writes leave no partial file; an empty one would
+    be a file system's loss in a power cut)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _write(path: Path, data: bytes) -> None:
+    from ganinterface.export.userfiles import make_folder_for, writing
+
+    make_folder_for(path)
+    with writing(path):
+        atomic_write_bytes(path, data, durable=False)  # a lost file is rendered again on resume
+

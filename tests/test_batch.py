@@ -1,0 +1,251 @@
+"""Batch jobs (export.batch): the same bytes whichever executor and chunking, resuming, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganinterface.cli import main
+from ganinterface.engine.kinds import FeatureEdit
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Rect, Scene
+from ganinterface.export import batch
+from ganinterface.export.images import png_bytes
+from ganinterface.models.loading import load_generator
+from ganinterface.models.native import save_native
+from tiny_models import tiny_stylegan2
+
+EDIT = FeatureEdit("b8.conv1", (0, 1, 2), Mask((Rect(0.0, 0.5, 1.0, 1.0),)), 4.0)
+EDIT_BUILTIN = FeatureEdit("b32.conv1", (3, 7), Mask((Rect(0.2, 0.4, 0.8, 0.9, softness=0.3),)), 2.0)
+
+
+def _single_thread_png(renderer: Renderer, scene: Scene) -> bytes:
+    """One scene rendered alone, as the window renders it, on one thread as every job renderer."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return png_bytes(renderer.render(scene).image, scene)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(generator, scenes, folder: Path, batch_size: int = 1, workers: int = 1, **options):
+    work = batch.Work(batch.PngImage(), batch_size)
+    paths = [folder / f"{index:03d}.png" for index in range(len(scenes))]
+    report = batch.run_job(batch.local_executor(generator, "cpu", work, workers), scenes, paths,
+                           work, **options)
+    return report, paths
+
+
+# ---- the same bytes ------------------------------------------------------------------------------
+
+def test_a_batch_size_of_one_writes_the_windows_bytes(tmp_path):
+    generator = tiny_stylegan2()
+    scenes = [Scene(seed=seed, edits=(EDIT,)) for seed in range(5)]
+    report, paths = _run(generator, scenes, tmp_path)
+    assert report.written == paths and not report.failures
+    reference = Renderer(tiny_stylegan2(), "cpu")
+    assert [path.read_bytes() for path in paths] == [_single_thread_png(reference, s) for s in scenes]
+
+
+@pytest.mark.parametrize("model", [
+    "tiny",
+    # big enough for oneDNN to sum a batch in another order than one image
+    pytest.param("built-in", marks=pytest.mark.slow)])
+def test_batched_images_depend_on_the_batch_size_alone_and_stay_within_a_level_of_single_renders(
+        tmp_path, model):
+    make, edit = (tiny_stylegan2, EDIT) if model == "tiny" else (lambda: load_generator(None),
+                                                                 EDIT_BUILTIN)
+    scenes = [Scene(seed=seed, edits=(edit,)) for seed in range(7)]
+    _, whole = _run(make(), scenes, tmp_path / "whole", batch_size=4)
+    _, tail = _run(make(), scenes[4:], tmp_path / "tail", batch_size=4)  # a padded batch alone
+    assert [p.read_bytes() for p in whole[4:]] == [p.read_bytes() for p in tail]
+    single = Renderer(make(), "cpu")
+    for scene, path in zip(scenes, whole):
+        image = np.asarray(Image.open(path)).astype(int)
+        assert np.abs(image - single.render(scene).image.astype(int)).max() <= 1
+
+
+@pytest.mark.slow
+def test_in_process_two_worker_processes_and_ray_write_the_same_bytes(tmp_path):
+    ray = pytest.importorskip("ray")
+    from ganinterface.export.ray_executor import RayCluster
+
+    generator = load_generator(None)
+    scenes = [Scene(seed=seed, truncation_psi=0.7, edits=(EDIT_BUILTIN,)) for seed in range(40)]
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    try:
+        for batch_size in (1, 4):
+            folder = tmp_path / str(batch_size)
+            _, here = _run(generator, scenes, folder / "here", batch_size)
+            _, workers = _run(generator, scenes, folder / "workers", batch_size, workers=2)
+            work = batch.Work(batch.PngImage(), batch_size)
+            on_ray = [folder / "ray" / path.name for path in here]
+            report = batch.run_job(RayCluster("local", generator, work), scenes, on_ray, work)
+            assert not report.failures
+            expected = [path.read_bytes() for path in here]
+            assert [path.read_bytes() for path in workers] == expected, batch_size
+            assert [path.read_bytes() for path in on_ray] == expected, batch_size
+    finally:
+        ray.shutdown()
+
+
+# ---- failures, resuming ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class _Flaky:
+    """A PNG encoder failing on ``seed`` the first ``times`` times it is asked (counted in ``calls``)."""
+
+    seed: int
+    times: int
+    taps: tuple[str, ...] = ()
+    calls = {}  # seed -> times asked
+
+    def encode(self, result, scene):
+        if scene.seed == self.seed:
+            self.calls[self.seed] = self.calls.get(self.seed, 0) + 1
+            if self.calls[self.seed] <= self.times:
+                raise OSError(f"disk hiccup on seed {scene.seed}")
+        return batch.PngImage().encode(result, scene)
+
+
+def _run_encoder(encoder, scenes, folder: Path):
+    work = batch.Work(encoder, 1)
+    paths = [folder / f"{scene.seed}.png" for scene in scenes]
+    return batch.run_job(batch.InProcess(tiny_stylegan2(), "cpu", work), scenes, paths, work), paths
+
+
+def test_a_failed_chunk_is_run_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
+    scenes = [Scene(seed=seed) for seed in range(10)]
+    report, paths = _run_encoder(_Flaky(seed=5, times=1), scenes, tmp_path)
+    assert _Flaky.calls[5] == 2 and not report.failures
+    assert all(path.exists() for path in paths)
+
+
+@dataclasses.dataclass(frozen=True)
+class _DyingOnce:
+    """A task whose worker process dies on its first chunk (the marker file says it did)."""
+
+    marker: Path
+    batch_size: int = 1
+
+    def run_chunk(self, renderer, chunk, cancel=None):
+        if not self.marker.exists():
+            self.marker.write_text("died")
+            os._exit(1)
+        return batch.Work(batch.PngImage()).run_chunk(renderer, chunk, cancel)
+
+
+@pytest.mark.slow
+def test_a_chunk_whose_worker_died_is_run_again_on_new_workers(tmp_path):
+    scenes = [Scene(seed=seed) for seed in range(40)]
+    task = _DyingOnce(tmp_path / "marker")
+    paths = [tmp_path / "out" / f"{scene.seed}.png" for scene in scenes]
+    report = batch.run_job(batch.LocalProcesses(tiny_stylegan2(), "cpu", task, 2), scenes, paths,
+                           task)
+    assert (tmp_path / "marker").exists() and not report.failures
+    assert sorted(report.written) == sorted(paths)
+
+
+def test_a_chunk_failing_again_is_reported_by_seed_and_the_others_are_written(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
+    scenes = [Scene(seed=seed) for seed in range(10, 20)]
+    report, paths = _run_encoder(_Flaky(seed=15, times=99), scenes, tmp_path)
+    assert [(f.indices, f.error) for f in report.failures] == [((4, 5, 6, 7), "disk hiccup on seed 15")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{seed}.png" for seed in (10, 11, 12, 13, 18, 19))
+
+
+def test_a_seed_that_cannot_render_is_named_and_the_rest_are_written(tmp_path, capsys):
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_stylegan2(), checkpoint)
+    bad = Scene(checkpoint=str(checkpoint), seed=3, edits=(FeatureEdit("b64.conv1", (0,), Mask(()), 1.0),))
+    (tmp_path / "bad.json").write_text(bad.to_json())
+    (tmp_path / "good.json").write_text(bad.replace(edits=()).to_json())
+    code = main(["render", "-q", "--scene", str(tmp_path / "good.json"), "--scene",
+                 str(tmp_path / "bad.json"), "-o", str(tmp_path / "out" / "{name}.png")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("ganinterface render: error: 1 of 2 images failed (1 written): bad: ")
+    assert os.listdir(tmp_path / "out") == ["good.png"]
+
+
+def test_skip_existing_leaves_finished_files_alone(tmp_path):
+    generator = tiny_stylegan2()
+    scenes = [Scene(seed=seed) for seed in range(6)]
+    _, paths = _run(generator, scenes[:3], tmp_path)
+    before = {path: path.stat().st_mtime_ns for path in paths}
+    report, all_paths = _run(generator, scenes, tmp_path, skip_existing=True)
+    assert report.skipped == paths and report.written == all_paths[3:]
+    assert {path: path.stat().st_mtime_ns for path in paths} == before
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_worker_starts(tmp_path, capsys,
+                                                                              monkeypatch):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    monkeypatch.setattr(batch, "LocalProcesses", None)  # starting workers would fail loudly
+    assert main(["render", "--seeds", "0-299", "--workers", "2",
+                 "-o", str(tmp_path / "blocker" / "{seed}.png")]) == 1
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    assert main(["render", "--seeds", "0", "--ray", "-o", str(tmp_path / "a.png")]) == 1
+    assert capsys.readouterr().err.strip() == ('ganinterface render: error: --ray: Ray is not '
+                                               'installed: pip install "ganinterface[cluster]"')
+    assert not (tmp_path / "a.png").exists()
+
+
+# ---- a real process, interrupted and resumed -------------------------------------------------------
+
+def _command(folder: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ganinterface", "render", "--seeds", "0-63", "--batch-size", "4",
+            "--workers", "2", "-q", "-o", str(folder / "{seed}.png"), *extra]
+
+
+def _wait_for_files(folder: Path, count: int, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if folder.is_dir() and len(list(folder.glob("*.png"))) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} files appeared; exit code {process.poll()}")
+
+
+@pytest.fixture(scope="module")
+def complete_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("complete")
+    subprocess.run(_command(folder), check=True)
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_a_run_stopped_half_way_resumes_to_the_same_files(tmp_path, complete_run, how):
+    stopped = tmp_path / "stopped"
+    process = subprocess.Popen(_command(stopped), stderr=subprocess.PIPE)
+    _wait_for_files(stopped, 16, process)
+    process.send_signal(how)
+    _, err = process.communicate(timeout=60)  # returns once the workers, holding stderr, are gone
+    if how == signal.SIGINT:
+        assert process.returncode == 130 and err.decode().strip().endswith("render: interrupted")
+    finished = sorted(stopped.glob("*.png"))
+    assert 16 <= len(finished) < 64
+    for path in finished:  # every file there is whole
+        assert path.read_bytes() == (complete_run / path.name).read_bytes()
+    subprocess.run(_command(stopped, "--skip-existing"), check=True)
+    names = sorted(path.name for path in complete_run.glob("*.png"))
+    assert len(names) == 64 and sorted(path.name for path in stopped.glob("*.png")) == names
+    assert all((stopped / name).read_bytes() == (complete_run / name).read_bytes() for name in names)
