@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from ganinterface.cli.train_cmd import add_arguments, settings_from_args
-from ganinterface.demo.discriminator import ResidualDiscriminator, minibatch_stddev
+from ganinterface.models.discriminator import ResidualDiscriminator, minibatch_stddev
 from ganinterface.demo.portraits import render_batch
 from ganinterface.demo.training import RunOptions, Trainer, TrainingError, TrainSettings, run
 from ganinterface.demo.training.data import PrefetchingSource
-from ganinterface.demo.training.outputs import discriminator_path, export_checkpoint, write_outputs
+from ganinterface.demo.training.outputs import export_checkpoint, write_outputs
+from ganinterface.models.discriminator import discriminator_path
 from ganinterface.demo.training.state import STATE_FILE, load_or_create, save_state
 from ganinterface.demo.training.trainer import ema_beta
 
@@ -332,7 +333,7 @@ def test_minibatch_stddev_matches_a_naive_computation() -> None:
 
 
 def test_downsampling_conv_matches_blur_then_stride() -> None:
-    from ganinterface.demo.discriminator import EqualConv2d
+    from ganinterface.models.discriminator import EqualConv2d
 
     conv = EqualConv2d(2, 3, 3, downsample=True)
     with torch.no_grad():

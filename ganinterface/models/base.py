@@ -102,13 +102,16 @@ class GeneratorBase(nn.Module):
         keep_states: Collection[int] = (),
         noise_mode: str = "const",
         noise_seed: int = 0,
+        noise_maps: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         """Run layers ``start .. stop-1`` (default: to the end and produce the image).
 
         ``state`` must be given when ``start > 0``.  ``keep_states`` names layer indices whose input
         state is recorded in the output (index ``len(layers)`` means the state after the last layer).
         ``noise_mode``: "const" (the stored per-layer noise), "random" (drawn from ``noise_seed``,
-        so reproducible), or "none".  When ``stop`` is before the end, ``image`` is empty.
+        so reproducible), or "none".  ``noise_maps`` (layer name -> (h, w) map, with "const") replaces
+        the stored noise of those layers, e.g. the maps a projection optimised; layers without noise
+        inputs ignore it.  When ``stop`` is before the end, ``image`` is empty.
         """
         raise NotImplementedError
 
@@ -119,6 +122,11 @@ class GeneratorBase(nn.Module):
                 return k
         known = ", ".join(layer.name for layer in self.layers)
         raise KeyError(f"no layer named {name!r}; layers are: {known}")
+
+    def stored_noise(self) -> dict[str, Tensor]:
+        """Layer name -> the (h, w) noise map that mode "const" adds, for every layer with a noise
+        input (none by default)."""
+        return {}
 
     def first_layer_reading(self, w_index: int) -> int:
         """Index of the first layer that reads ``ws[:, w_index]`` (len(layers) if none does)."""

@@ -163,11 +163,13 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def noise(self, batch: int, mode: str, generator: torch.Generator | None, device: torch.device) -> Tensor | None:
+    def noise(self, batch: int, mode: str, generator: torch.Generator | None, device: torch.device,
+              const: Tensor | None = None) -> Tensor | None:
+        """The noise this layer adds; ``const`` replaces the stored map in mode "const"."""
         if not self.use_noise or mode == "none":
             return None
         if mode == "const":
-            return self.noise_const * self.noise_strength
+            return (self.noise_const if const is None else const) * self.noise_strength
         noise = torch.randn([batch, 1, *self.size], generator=generator, device=generator.device)
         return noise.to(device) * self.noise_strength
 
@@ -519,11 +521,14 @@ class StyleGAN2Generator(GeneratorBase):
         keep_states: Collection[int] = (),
         noise_mode: str = "const",
         noise_seed: int = 0,
+        noise_maps: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         n_layers = len(self.layers)
         stop = n_layers if stop is None else stop
         self._check_synthesis_args(ws, start, state, stop, noise_mode)
         hooks = hooks or {}
+        noise_maps = noise_maps or {}
+        self._check_noise_maps(noise_maps)
         for name in [*taps, *hooks]:
             self.layer_index(name)  # KeyError naming the known layers
         taps = set(taps)
@@ -536,7 +541,8 @@ class StyleGAN2Generator(GeneratorBase):
             if k in keep_states:
                 kept[k] = dict(current)
             info = self.layers[k]
-            current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed, hooks.get(info.name))
+            current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed,
+                                                 hooks.get(info.name), noise_maps.get(info.name))
             if info.name in taps:
                 tapped[info.name] = activation
         if stop in keep_states:
@@ -555,6 +561,26 @@ class StyleGAN2Generator(GeneratorBase):
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
 
+    def stored_noise(self) -> dict[str, Tensor]:
+        stored = {}
+        for k, info in enumerate(self.layers):
+            step = self._steps[k]
+            layer = getattr(getattr(self.synthesis, f"b{step.block}"), step.role)
+            if step.role != "torgb" and layer.use_noise:
+                stored[info.name] = layer.noise_const
+        return stored
+
+    def _check_noise_maps(self, noise_maps: Mapping[str, Tensor]) -> None:
+        if not noise_maps:
+            return
+        stored = self.stored_noise()
+        for name, noise in noise_maps.items():
+            if name not in stored:
+                raise ValueError(f"layer {name!r} has no noise input; these do: {', '.join(stored)}")
+            if noise.shape != stored[name].shape:
+                raise ValueError(f"noise map for {name} has shape {tuple(noise.shape)}, the layer "
+                                 f"needs {tuple(stored[name].shape)}")
+
     def _use_fused(self, batch: int) -> bool:
         if self.fused_modconv == "auto":
             return not self.training and batch == 1
@@ -566,7 +592,8 @@ class StyleGAN2Generator(GeneratorBase):
         return torch.Generator(device="cpu").manual_seed(seed)
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
-                  noise_seed: int, hook: LayerHook | None) -> tuple[LayerState, Tensor]:
+                  noise_seed: int, hook: LayerHook | None,
+                  noise_map: Tensor | None) -> tuple[LayerState, Tensor]:
         step = self._steps[k]
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
@@ -581,7 +608,7 @@ class StyleGAN2Generator(GeneratorBase):
 
         layer: SynthesisLayer = getattr(block, step.role)
         generator = self._noise_generator(noise_seed, k) if noise_mode == "random" else None
-        noise = layer.noise(ws.shape[0], noise_mode, generator, ws.device)
+        noise = layer.noise(ws.shape[0], noise_mode, generator, ws.device, noise_map)
         resnet = hasattr(block, "skip")
         if step.role == "conv1" and block.in_channels == 0:
             x = block.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])

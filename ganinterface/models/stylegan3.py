@@ -562,8 +562,9 @@ class StyleGAN3Generator(GeneratorBase):
         keep_states: Collection[int] = (),
         noise_mode: str = "const",
         noise_seed: int = 0,
+        noise_maps: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
-        del noise_seed  # StyleGAN3 has no noise inputs
+        del noise_seed, noise_maps  # StyleGAN3 has no noise inputs
         num_layers = len(self.layers)
         stop = num_layers if stop is None else stop
         self._check_synthesize_args(ws, start, state, stop, taps, hooks, noise_mode)

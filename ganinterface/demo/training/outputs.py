@@ -17,6 +17,7 @@ from ganinterface.demo.training.data import tensor_to_images
 from ganinterface.demo.training.settings import RunOptions, TrainingError
 from ganinterface.demo.training.trainer import AUX_LABELS, Trainer, utc_now
 from ganinterface.export.images import contact_sheet, save_png
+from ganinterface.models.discriminator import discriminator_path
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,6 @@ def _export_discriminator(trainer: Trainer, path: Path) -> None:
                for k, v in trainer.D.state_dict().items()}
     atomic_write_bytes(path, save(weights, metadata={"trained_by": TRAINED_BY,
                                                      "images_seen": str(trainer.images_seen)}))
-
-
-def discriminator_path(generator_path: Path) -> Path:
-    """``X.safetensors`` -> ``X.discriminator.safetensors``: the D exported with a generator."""
-    return generator_path.with_name(f"{generator_path.stem}.discriminator.safetensors")
 
 
 def _keep_copy(weights: Path, copy_path: Path) -> None:

@@ -19,7 +19,7 @@ import torch
 
 from ganinterface.atomic import atomic_write
 from ganinterface.demo.training.data import DataSource
-from ganinterface.demo.training.outputs import discriminator_path
+from ganinterface.models.discriminator import discriminator_path
 from ganinterface.demo.training.settings import (RunOptions, TrainingError, TrainSettings,
                                                  continued_settings)
 from ganinterface.demo.training.trainer import Trainer

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganinterface.demo.discriminator import ResidualDiscriminator
+from ganinterface.models.discriminator import ResidualDiscriminator
 from ganinterface.demo.training.data import (DATA_SEED_BASE, DEFAULT_DATA_SOURCE, DataSource,
                                              images_to_tensor)
 from ganinterface.demo.training.settings import TrainSettings

@@ -1,4 +1,5 @@
-"""A compact residual discriminator for training the built-in portrait generator.
+"""A compact residual discriminator: trains the built-in portrait generator, and its features
+measure how far a render is from a picture when projecting one (``engine.projection``).
 
 Shaped like NVlabs' StyleGAN2 ``resnet`` discriminator, scaled down for a 2-core CPU: equalised
 learning rate, leaky ReLU with gain sqrt(2), blocks that halve the resolution with a [1, 3, 3, 1]
@@ -8,16 +9,21 @@ non-square images (the last block ends at 4 x (4 * width / height)).
 
 Besides the real/fake logit it can predict ``aux_outputs`` extra logits (the renderer's labels);
 training uses them only on real images, to make the discriminator attend to mouths and hair bands
-early on.
+early on.  A trained D is exported beside its generator (``discriminator_path``) and read back by
+``load_discriminator``, which finds the channel widths from the stored shapes.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ganinterface.models.base import CheckpointError
 
 LRELU_SLOPE = 0.2
 LRELU_GAIN = math.sqrt(2.0)
@@ -129,11 +135,69 @@ class ResidualDiscriminator(nn.Module):
         self.out = EqualLinear(final, 1 + aux_outputs)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = _lrelu(self.from_rgb(images))
-        for block in self.blocks:
-            x = block(x)
+        x = self.features(images)[-1]
         x = minibatch_stddev(x, self.mbstd_group)
         x = _lrelu(self.final_conv(x))
         x = _lrelu(self.fc(x.flatten(1)))
         out = self.out(x).float()
         return out[:, 0], out[:, 1:]
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The activations after ``from_rgb`` and after each block, finest first (each image on its
+        own: nothing here mixes the batch, unlike the minibatch standard deviation after them)."""
+        x = _lrelu(self.from_rgb(images))
+        activations = [x]
+        for block in self.blocks:
+            x = block(x)
+            activations.append(x)
+        return activations
+
+
+def discriminator_path(generator_path: str | os.PathLike[str]) -> Path:
+    """``X.safetensors`` -> ``X.discriminator.safetensors``: the D exported with a generator."""
+    path = Path(generator_path)
+    return path.with_name(f"{path.stem}.discriminator.safetensors")
+
+
+def load_discriminator(path: str | os.PathLike[str], img_height: int,
+                       img_width: int) -> ResidualDiscriminator:
+    """The D stored at ``path`` for images of ``img_height`` x ``img_width`` (eval mode, CPU).
+
+    The file holds weights only; the channel widths are read from their shapes, so any
+    ``channel_base``/``channel_max`` and number of auxiliary outputs load."""
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(path))
+    except FileNotFoundError:
+        raise CheckpointError(path, "no such discriminator file") from None
+    except Exception as error:  # safetensors raises its own error types for every kind of damage
+        raise CheckpointError(path, f"not a readable safetensors file ({_first_line(error)})") from None
+    try:
+        base, most, aux = _widths(weights, img_height)
+        discriminator = ResidualDiscriminator(img_height, img_width, channel_base=base,
+                                              channel_max=most, aux_outputs=aux)
+        discriminator.load_state_dict(weights, strict=True)
+    except (KeyError, ValueError, RuntimeError) as error:
+        raise CheckpointError(path, f"not a residual discriminator for {img_width} × {img_height} px "
+                                    f"images ({_first_line(error)})") from None
+    return discriminator.eval().requires_grad_(False)
+
+
+def _widths(weights: dict[str, torch.Tensor], img_height: int) -> tuple[int, int, int]:
+    """(channel_base, channel_max, aux_outputs) that rebuild the stored shapes."""
+    widths = {img_height: weights["from_rgb.weight"].shape[0]}
+    resolution, index = img_height, 0
+    while f"blocks.{index}.conv1.weight" in weights:
+        resolution //= 2
+        widths[resolution] = weights[f"blocks.{index}.conv1.weight"].shape[0]
+        index += 1
+    most = max(widths.values())
+    below = [width * res for res, width in widths.items() if width < most]
+    base = max(below) if below else most * img_height
+    return base, most, weights["out.weight"].shape[0] - 1
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

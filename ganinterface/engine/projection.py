@@ -1,0 +1,398 @@
+"""Projection: the latent whose render matches a picture, found by gradient descent.
+
+The search follows NVlabs' projector (stylegan2-ada-pytorch ``projector.py``) in its schedule:
+Adam from ``w_avg`` (or from an encoder's guess, ``start_w``), a learning rate that ramps up over
+the first 5% of steps and down along a cosine over the last 25%, and Gaussian jitter on w that
+fades out by 75% of the steps so the search does not settle in the first valley it meets.  After
+the W phase (one vector for every layer, the latent that stays editable), space "w+" refines one
+row per layer at a lower rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
+held to white noise by NVlabs' regulariser (the squared autocorrelation at a one-pixel shift, at
+every scale of a pyramid) and renormalised to zero mean and unit variance after each step.
+
+The distance to the picture needs no download: pixel differences at several scales, plus the
+features of the checkpoint's own discriminator when one is known (``distance_for``), plus an
+optional user-supplied VGG16/LPIPS network (``models.perceptual``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganinterface import bundled
+from ganinterface.models.base import CheckpointError, GeneratorBase
+from ganinterface.models.discriminator import discriminator_path, load_discriminator
+from ganinterface.models.perceptual import load_perceptual_network
+
+Tensor = torch.Tensor
+SPACES = ("w", "w+")
+# NVlabs' schedule, as fractions of the steps of a phase.
+LR_RAMP_UP = 0.05
+LR_RAMP_DOWN = 0.25
+JITTER_FADE = 0.75
+SPREAD_SAMPLES = 2000  # z samples that measure the spread of W around w_avg (NVlabs uses 10000)
+
+
+class ProjectionError(ValueError):
+    """The settings or the picture cannot be projected; one line says why."""
+
+
+class CancelFlag(Protocol):
+    """Anything with a ``cancelled`` flag another thread may set (``export.progress.CancelToken``)."""
+
+    @property
+    def cancelled(self) -> bool: ...
+
+
+ProgressCallback = Callable[[int, int, Tensor], None]  # (step, steps, current render (1, 3, H, W))
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectionSettings:
+    space: str = "w"  # "w": one vector for every layer; "w+": then one row per layer
+    steps: int = 200  # all phases together
+    optimise_noise: bool = False  # also fit the per-layer noise maps (StyleGAN2 only)
+    seed: int = 0  # the jitter's random stream: same seed, same result
+    learning_rate: float = 0.1  # peak Adam rate of the W phase
+    w_plus_share: float = 0.4  # fraction of the steps spent on W+ rows (space "w+")
+    w_plus_learning_rate: float = 0.02  # peak rate of the W+ phase: rows drift apart slowly
+    jitter: float = 0.05  # initial jitter on w, in units of W's spread (NVlabs' 0.05)
+    noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
+    class_index: int | None = None  # conditional models: the class whose W is measured
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ProjectionError(f"space must be w or w+, got {self.space!r}")
+        if self.steps < 1:
+            raise ProjectionError(f"steps must be at least 1, got {self.steps}")
+        if not 0.0 <= self.w_plus_share <= 1.0:
+            raise ProjectionError(f"w_plus_share must be between 0 and 1, got {self.w_plus_share}")
+
+    def phase_steps(self) -> tuple[int, int]:
+        """(steps in W, steps in W+)."""
+        if self.space == "w":
+            return self.steps, 0
+        plus = round(self.steps * self.w_plus_share)
+        return self.steps - plus, plus
+
+
+@dataclasses.dataclass
+class Projection:
+    """The latent found: ``w`` (1, w_dim) for space "w", (1, num_ws, w_dim) for "w+"."""
+
+    w: Tensor
+    noise: dict[str, Tensor] | None  # layer name -> (h, w) map, when noise was optimised
+    psnr: float  # dB, of the final render (clamped to [0, 255]) against the target
+    loss: float  # the distance at the last step
+    steps: int  # steps run (fewer than asked when cancelled)
+    seconds: float
+    cancelled: bool = False
+
+    def ws(self, num_ws: int) -> Tensor:
+        """(1, num_ws, w_dim), what ``synthesize`` takes."""
+        return self.w if self.w.ndim == 3 else self.w[:, None].repeat(1, num_ws, 1)
+
+
+# ---- the distance to the picture ------------------------------------------------------------------
+
+class FeatureNetwork(Protocol):
+    """A network whose ``features`` of images in [-1, 1] are compared (D, VGG16)."""
+
+    def features(self, images: Tensor) -> list[Tensor]: ...
+
+
+class PerceptualDistance:
+    """Pixel differences at ``pixel_scales`` scales plus LPIPS-style differences of the features of
+    ``networks``: each activation unit-normalised along its channels, squared differences summed
+    over the channels (weighted by ``channel_weights`` where a network has them, as LPIPS does) and
+    averaged over the pixels, then over the layers."""
+
+    def __init__(self, networks: Sequence[FeatureNetwork] = (), *, pixel_scales: int = 3,
+                 pixel_weight: float = 1.0, feature_weight: float = 0.1):
+        self.networks = list(networks)
+        self.pixel_scales = pixel_scales
+        self.pixel_weight = pixel_weight
+        self.feature_weight = feature_weight
+
+    def to(self, device: torch.device) -> PerceptualDistance:
+        for network in self.networks:
+            network.to(device)
+        return self
+
+    def against(self, target: Tensor) -> Callable[[Tensor], Tensor]:
+        """A function of renders (N, 3, H, W) -> their distance to ``target`` (a scalar, summed
+        over N); the target's features are computed once."""
+        with torch.no_grad():
+            target_features = [[_unit(f) for f in network.features(target)]
+                               for network in self.networks]
+
+        def distance(images: Tensor) -> Tensor:
+            total = self.pixel_weight * _pixel_distance(images, target, self.pixel_scales)
+            for network, targets in zip(self.networks, target_features):
+                total = total + self.feature_weight * _feature_distance(network, images, targets)
+            return total
+
+        return distance
+
+
+def _unit(features: Tensor) -> Tensor:
+    return features / (features.square().sum(dim=1, keepdim=True).sqrt() + 1e-10)
+
+
+def _pixel_distance(images: Tensor, target: Tensor, scales: int) -> Tensor:
+    total = images.new_zeros(())
+    for scale in range(scales):
+        if scale:
+            images, target = F.avg_pool2d(images, 2), F.avg_pool2d(target, 2)
+        total = total + (images - target).square().mean(dim=(1, 2, 3)).sum()
+    return total
+
+
+def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Tensor]) -> Tensor:
+    weights = getattr(network, "channel_weights", None)
+    layers = network.features(images)
+    total = images.new_zeros(())
+    for number, (features, target) in enumerate(zip(layers, targets)):
+        difference = (_unit(features) - target).square()
+        if weights is not None:
+            difference = difference * weights[number][None, :, None, None]
+        total = total + difference.sum(dim=1).mean(dim=(1, 2)).sum()
+    return total / max(len(layers), 1)
+
+
+def distance_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase, *,
+                 perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
+    """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
+    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it, and
+    ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
+    networks: list[FeatureNetwork] = []
+    weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
+    beside = discriminator_path(weights)
+    if beside.is_file():
+        networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
+    if perceptual is not None:
+        networks.append(load_perceptual_network(perceptual))
+    return PerceptualDistance(networks)
+
+
+# ---- pictures -------------------------------------------------------------------------------------
+
+def crop_box(width: int, height: int, generator: GeneratorBase) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom): the largest centred box of a ``width`` x ``height`` picture with
+    the generator's aspect."""
+    if width < 1 or height < 1:
+        raise ProjectionError(f"the picture is empty ({width} × {height} px)")
+    target_w, target_h = generator.img_width, generator.img_height
+    if width * target_h > height * target_w:  # wider than the model: trim the sides
+        crop_w = max(1, round(height * target_w / target_h))
+        left = (width - crop_w) // 2
+        return left, 0, left + crop_w, height
+    crop_h = max(1, round(width * target_h / target_w))
+    top = (height - crop_h) // 2
+    return 0, top, width, top + crop_h
+
+
+def crop_to_aspect(image: np.ndarray, generator: GeneratorBase,
+                   box: tuple[int, int, int, int] | None = None) -> Tensor:
+    """(1, 3, H, W) float32 in [-1, 1] at the generator's resolution: ``box`` of ``image`` (uint8
+    (h, w, 3); default the centred ``crop_box``) resized with a Lanczos filter."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ProjectionError(f"expected an RGB uint8 picture (h, w, 3), got {image.dtype} {image.shape}")
+    box = crop_box(image.shape[1], image.shape[0], generator) if box is None else box
+    picture = Image.fromarray(image).crop(box)
+    resized = picture.resize((generator.img_width, generator.img_height), Image.Resampling.LANCZOS)
+    pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32))
+    return (pixels.permute(2, 0, 1)[None] / 127.5 - 1.0).contiguous()
+
+
+def psnr(render: Tensor, target: Tensor) -> float:
+    """dB between two (1, 3, H, W) images in [-1, 1], on the 0-255 scale, the render clamped."""
+    error = ((render.clamp(-1, 1) - target) * 127.5).square().mean().item()
+    return math.inf if error == 0 else 10.0 * math.log10(255.0 ** 2 / error)
+
+
+# ---- the search -----------------------------------------------------------------------------------
+
+def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettings = ProjectionSettings(),
+            *, start_w: Tensor | None = None, distance: PerceptualDistance | None = None,
+            progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> Projection:
+    """The latent whose render is nearest ``target`` (1, 3, H, W) in [-1, 1], at the generator's
+    resolution.  ``start_w`` ((w_dim,), (1, w_dim) or (1, num_ws, w_dim)) replaces ``w_avg`` as the
+    starting point.  ``cancel`` stops the search after the current step; what was found so far is
+    returned with ``cancelled`` set."""
+    started = time.perf_counter()
+    device = generator.w_avg.device
+    target = _checked_target(generator, target).to(device)
+    distance_to_target = (distance or PerceptualDistance()).to(device).against(target)
+    random = torch.Generator(device="cpu").manual_seed(settings.seed)
+    w, rows = _starting_point(generator, start_w)
+    noise = _starting_noise(generator, device) if settings.optimise_noise else None
+    w_steps, plus_steps = settings.phase_steps()
+    if rows is not None and settings.space == "w+":  # an encoder's W+ guess: refine its rows
+        w_steps, plus_steps = 0, settings.steps
+    search = _Search(generator, distance_to_target, noise, settings, progress, cancel)
+    with _frozen_weights(generator):
+        if w_steps:
+            spread = latent_spread(generator, settings.class_index) * settings.jitter
+            w = search.run(w, w_steps, settings.learning_rate,
+                           lambda latent, t: _jittered(latent, spread, t, random))
+        if settings.space == "w+":
+            if w_steps or rows is None:
+                rows = w[:, None].repeat(1, generator.num_ws, 1)
+            w = search.run(rows, plus_steps, settings.w_plus_learning_rate, lambda latent, t: latent)
+        with torch.no_grad():
+            final = _render(generator, w, noise)
+            loss = distance_to_target(final).item()
+    return Projection(w=w.detach(), noise={k: v.detach() for k, v in noise.items()} if noise else None,
+                      psnr=psnr(final, target), loss=loss, steps=search.done,
+                      seconds=time.perf_counter() - started, cancelled=search.cancelled)
+
+
+class _Search:
+    """Runs the phases: Adam on the latent (and the noise maps), NVlabs' rate schedule."""
+
+    def __init__(self, generator: GeneratorBase, distance: Callable[[Tensor], Tensor],
+                 noise: dict[str, Tensor] | None, settings: ProjectionSettings,
+                 progress: ProgressCallback | None, cancel: CancelFlag | None):
+        self.generator = generator
+        self.distance = distance
+        self.noise = noise
+        self.settings = settings
+        self.progress = progress
+        self.cancel = cancel
+        self.total = settings.steps
+        self.done = 0
+        self.cancelled = False
+
+    def run(self, latent: Tensor, steps: int, peak_rate: float,
+            perturb: Callable[[Tensor, float], Tensor]) -> Tensor:
+        latent = latent.detach().clone().requires_grad_(True)
+        noise_maps = list(self.noise.values()) if self.noise else []
+        optimiser = torch.optim.Adam([latent, *noise_maps], betas=(0.9, 0.999), lr=peak_rate)
+        for step in range(steps):
+            if self.cancel is not None and self.cancel.cancelled:
+                self.cancelled = True
+                break
+            t = step / steps
+            for group in optimiser.param_groups:
+                group["lr"] = peak_rate * learning_rate_ramp(t)
+            images = _render(self.generator, perturb(latent, t), self.noise)
+            loss = self.distance(images)
+            if self.noise:
+                loss = loss + self.settings.noise_regularisation * noise_regularisation(self.noise)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            if self.noise:
+                _renormalise(self.noise)
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total, images.detach())
+        return latent.detach()
+
+
+def learning_rate_ramp(t: float) -> float:
+    """NVlabs' factor at fraction ``t`` of a phase: linear warm-up, cosine cool-down."""
+    down = min(1.0, (1.0 - t) / LR_RAMP_DOWN)
+    down = 0.5 - 0.5 * math.cos(down * math.pi)
+    return down * min(1.0, t / LR_RAMP_UP)
+
+
+def noise_regularisation(noise: dict[str, Tensor]) -> Tensor:
+    """NVlabs' penalty: squared mean products of each map with itself shifted by one pixel, down
+    and across, at every scale of an average-pooled pyramid (down to 8 pixels)."""
+    total = next(iter(noise.values())).new_zeros(())
+    for value in noise.values():
+        level = value[None, None]
+        while True:
+            total = total + (level * torch.roll(level, shifts=1, dims=3)).mean() ** 2
+            total = total + (level * torch.roll(level, shifts=1, dims=2)).mean() ** 2
+            if min(level.shape[2:]) <= 8:
+                break
+            level = F.avg_pool2d(level, kernel_size=2)
+    return total
+
+
+def _renormalise(noise: dict[str, Tensor]) -> None:
+    with torch.no_grad():
+        for value in noise.values():
+            value -= value.mean()
+            value *= value.square().mean().rsqrt()
+
+
+def _jittered(w: Tensor, spread: float, t: float, random: torch.Generator) -> Tensor:
+    scale = spread * max(0.0, 1.0 - t / JITTER_FADE) ** 2
+    jitter = torch.randn(w.shape, generator=random).to(w.device) * scale
+    return w + jitter
+
+
+def _render(generator: GeneratorBase, w: Tensor, noise: dict[str, Tensor] | None) -> Tensor:
+    ws = w if w.ndim == 3 else w[:, None].expand(-1, generator.num_ws, -1)
+    return generator.synthesize(ws, noise_mode="const", noise_maps=noise).image
+
+
+def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> float:
+    """NVlabs' w_std: the root mean squared distance of mapped samples from ``w_avg``."""
+    z = torch.randn([SPREAD_SAMPLES, generator.z_dim], generator=torch.Generator().manual_seed(123))
+    z = z.to(generator.w_avg.device)
+    c = None
+    if generator.c_dim:
+        c = torch.zeros([SPREAD_SAMPLES, generator.c_dim], device=z.device)
+        c[:, class_index or 0] = 1.0
+    with torch.no_grad():
+        w = generator.mapping(z, c)[:, 0]
+    return (w - w.mean(dim=0)).square().sum(dim=1).mean().sqrt().item()
+
+
+def _starting_point(generator: GeneratorBase, start_w: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """(w (1, w_dim), W+ rows (1, num_ws, w_dim) or None)."""
+    if start_w is None:
+        return generator.w_avg.detach().clone()[None].float(), None
+    start = start_w.detach().to(generator.w_avg.device, torch.float32)
+    if start.shape in ((generator.w_dim,), (1, generator.w_dim)):
+        return start.reshape(1, -1), None
+    if start.shape == (1, generator.num_ws, generator.w_dim):
+        return start.mean(dim=1), start
+    raise ProjectionError(f"start_w has shape {tuple(start.shape)}; this model needs "
+                          f"({generator.w_dim},), (1, {generator.w_dim}) or "
+                          f"(1, {generator.num_ws}, {generator.w_dim})")
+
+
+def _starting_noise(generator: GeneratorBase, device: torch.device) -> dict[str, Tensor]:
+    """The generator's stored noise maps, copied: the search starts from its usual render."""
+    stored = generator.stored_noise()
+    if not stored:
+        raise ProjectionError(f"this {generator.architecture} model has no noise inputs to optimise")
+    return {name: value.detach().clone().to(device).requires_grad_(True)
+            for name, value in stored.items()}
+
+
+def _checked_target(generator: GeneratorBase, target: Tensor) -> Tensor:
+    expected = (1, generator.img_channels, generator.img_height, generator.img_width)
+    if tuple(target.shape) != expected:
+        raise ProjectionError(f"the target has shape {tuple(target.shape)}; this model needs "
+                              f"{expected} (crop_to_aspect makes one from any picture)")
+    return target.float()
+
+
+@contextlib.contextmanager
+def _frozen_weights(generator: GeneratorBase) -> Iterator[None]:
+    """No gradients for the generator's weights during the search; the flags are restored after."""
+    flags = [(p, p.requires_grad) for p in generator.parameters()]
+    generator.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in flags:
+            parameter.requires_grad_(flag)
