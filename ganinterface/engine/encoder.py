@@ -31,7 +31,8 @@ from torch import nn
 
 from ganinterface.atomic import atomic_write_bytes, atomic_write_text
 from ganinterface.models import limits
-from ganinterface.models.base import CheckpointError, GeneratorBase, one_line
+from ganinterface.models.base import CheckpointError, GeneratorBase
+from ganinterface.models.nvlabs_pkl import first_line
 
 FORMAT = "ganinterface.encoder"
 VERSION = 1
@@ -210,7 +211,7 @@ def load_encoder(path: str | os.PathLike[str], generator: GeneratorBase | None =
     except FileNotFoundError:
         raise CheckpointError(path, "no such file") from None
     except (OSError, SafetensorError, ValueError) as error:
-        raise CheckpointError(path, f"not a safetensors file ({first_words(error)})") from None
+        raise CheckpointError(path, f"not a safetensors file ({first_line(error)})") from None
     if metadata.get("format") != FORMAT:
         raise CheckpointError(path, f"not a ganinterface encoder (format {metadata.get('format')!r})")
     if metadata.get("version") != str(VERSION):
@@ -225,12 +226,8 @@ def load_encoder(path: str | os.PathLike[str], generator: GeneratorBase | None =
         encoder.load_state_dict({name: value.float() for name, value in weights.items()})
     except RuntimeError as error:
         raise CheckpointError(path, f"weights do not fit the encoder they describe "
-                                    f"({first_words(error)})") from None
+                                    f"({first_line(error)})") from None
     return encoder.eval()
-
-
-def first_words(error: BaseException) -> str:
-    return one_line(str(error).splitlines()[0] if str(error) else type(error).__name__)
 
 
 def _check_made_for(path: Path, made_for: str, generator: GeneratorBase,
@@ -267,7 +264,7 @@ def _built(path: Path, config_text: str) -> Encoder:
     except (json.JSONDecodeError, RecursionError) as error:
         raise CheckpointError(path, f"its configuration is not valid JSON ({error})") from None
     except (KeyError, TypeError, ValueError, AttributeError) as error:
-        raise CheckpointError(path, f"its configuration cannot be used ({first_words(error)})") from None
+        raise CheckpointError(path, f"its configuration cannot be used ({first_line(error)})") from None
 
 
 def _check_fits(path: Path, encoder: Encoder, generator: GeneratorBase) -> None:

@@ -1,19 +1,20 @@
 """Training an encoder (``engine.encoder``) for any generator, on the generator's own samples.
 
-The samples (latents, style-mixed for a W+ encoder so rows differ as a projection's may, and
-their renders) wait in a pool of the last ``pool`` drawn; each step renders ``fresh`` new ones into
-it and trains on ``batch`` picked from it.  On two busy cores rendering a sample costs several times
-what training on it does, so each sample is trained on about ``batch / fresh`` = 8 times: four
-times the steps for the same rendering, where fresh samples only (16 per step, 1.2 s a step) took
-the latent loss from 1.0 to just 0.97 in 190 steps.  The encoder is asked for the samples' latents
-back.  Two losses: the latent loss
-(squared error in units of W's spread per dimension, over every row) and the reconstruction loss
-(squared pixel error at three scales, as ``engine.projection`` measures a render's distance) of the
-first ``render_batch`` guesses rendered again, through the generator's frozen weights.
+The encoder is asked for the latents of samples (style-mixed for a W+ encoder, so rows differ as a
+projection's may).  Two losses: the latent loss (squared error in units of W's spread per
+dimension, over every row) and the reconstruction loss (squared pixel error at three scales, as
+``engine.projection`` measures a render's distance) of the first ``render_batch`` guesses rendered
+again, through the generator's frozen weights.
+
+The samples wait in a pool of the last ``pool`` drawn; each step renders ``fresh`` new ones into
+it and trains on ``batch`` picked from it, so each sample is trained on about ``batch / fresh`` = 8
+times.  On two busy cores rendering a sample costs several times what training on it does: fresh
+samples only (16 a step, 1.2 s a step) took the latent loss from 1.0 to just 0.97 in 190 steps.
 
 Resumable like ``train-demo``: the run directory's ``state.pt`` (written atomically every few
 minutes and on Ctrl-C/SIGTERM) holds the encoder, Adam's moments, the step and the random stream,
-so a resumed run continues as if it had never stopped.  The learning rate decays along a cosine over
+and every sample is drawn from a seed of its own, so a resumed run renders its pool again and
+continues as if it had never stopped.  The learning rate decays along a cosine over
 the steps asked for.  ``ganinterface train-encoder`` is its command.
 """
 
@@ -75,8 +76,7 @@ class EncoderRun:
     resume: bool = True
     checkpoint_minutes: float = 2.0
     log_seconds: float = 30.0
-    threads: int = 1
-    device: str = "auto"
+    threads: int = 1  # torch CPU threads
 
 
 class EncoderTrainer:
