@@ -325,6 +325,14 @@ def _latent_npy(valid: Valid) -> st.SearchStrategy[Files]:
     return _one("l.npy", st.one_of(mutated_bytes(good), arrays().map(_npy), garbage()))
 
 
+def _latent_npz(valid: Valid) -> st.SearchStrategy[Files]:
+    buffer = io.BytesIO()
+    np.savez(buffer, format=np.array(userfiles.LATENT_FORMAT), version=np.array(1),
+             w=np.zeros((6, 8), np.float32), model_hash=np.array(""), source=np.array("me.jpg"),
+             **{"noise.b8.conv0": np.zeros((8, 4), np.float32)})
+    return _one("l.npz", st.one_of(mutated_bytes(buffer.getvalue()), garbage()))
+
+
 def _clipboard(valid: Valid) -> st.SearchStrategy[Files]:
     document = {userfiles.CLIPBOARD_LATENT_KEY: np.zeros((6, 8)).tolist()}
     return _json_file("clipboard.txt", document)
@@ -374,6 +382,7 @@ READERS = [
     FuzzedReader("direction (.pt)", lambda p: userfiles.read_direction(p, MODEL), _direction_pt, 100),
     FuzzedReader("direction (.csv)", lambda p: userfiles.read_direction(p, MODEL), _csv, 150),
     FuzzedReader("latent (.npy)", lambda p: userfiles.read_latent(p, MODEL), _latent_npy, 150),
+    FuzzedReader("latent file (.npz)", lambda p: userfiles.read_latent_file(p, MODEL), _latent_npz, 150),
     FuzzedReader("latent (clipboard text)", _read_text_latent, _clipboard, 150),
     FuzzedReader("native checkpoint (JSON description)", load_checkpoint, _native_config, 50),
     FuzzedReader("native checkpoint (safetensors header)", load_checkpoint, _native_weights, 50),

@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "train-encoder": "train_cmd",
     "demo-eval": "eval_cmd",
     "demo-edits": "eval_cmd",
+    "project": "project_cmd",
+    "sample-latents": "project_cmd",
 }
 
 

@@ -98,13 +98,17 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser(
         "animate", help="interpolate between seeds, or animate a recipe's strength",
-        description="Either blend between keyframe seeds (--seeds), or play a recipe on one seed "
+        description="Either blend between keyframe seeds (--seeds) or latent files (--latents: a "
+                    "morph from one projected picture to another), or play a recipe on one seed "
                     "with its strength following a curve (--seed with --recipe; --curve talk opens "
                     "and closes a mouth). Writes a GIF, an MP4 (H.264), a PNG sequence (a directory) "
                     "or a strip PNG, chosen by the output's extension.")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--seeds", help=options.seeds_help("keyframe seeds to blend between"))
     what.add_argument("--seed", type=int, help="the seed a recipe's strength is animated on")
+    what.add_argument("--latents", nargs="+", metavar="LATENT",
+                      help="keyframe latent files (.npz from `project`, or .npy) to morph between, "
+                           "in W or W+")
     parser.add_argument("--space", choices=("w", "z"), default="w",
                         help="blend in W (linear, default) or in Z (spherical)")
     parser.add_argument("--loop", action="store_true", help="blend back to the first seed at the end")
@@ -155,11 +159,28 @@ def animation_scenes(args: argparse.Namespace, renderer: "Renderer",
         return animation.interpolate_z(base, seeds, args.frames, renderer.generator.z_dim,
                                        animation.z_mapper(renderer, base), loop=args.loop,
                                        easing=args.easing)
+    if args.latents is not None:
+        return _morph_scenes(args, renderer, recipe)
     if recipe is None:
         raise UserError(_SEED_NEEDS_RECIPE)
     return animation.recipe_strength(options.seed_scene(args, args.seed), recipe, args.frames,
                                      args.curve, cycles=args.cycles, low=args.strength_from,
                                      high=args.strength)
+
+
+def _morph_scenes(args: argparse.Namespace, renderer: "Renderer",
+                  recipe: "Recipe | None") -> "list[Scene]":
+    from ganinterface.engine import animation
+    from ganinterface.export.userfiles import read_latent_file
+    from ganinterface.models.native import generator_hash
+
+    model_hash = generator_hash(renderer.generator)
+    latents = [read_latent_file(path, renderer.generator, model_hash).w for path in args.latents]
+    base = options.seed_scene(args)
+    if recipe is not None:
+        base = recipe.scaled(args.strength).applied_to(base)
+    return animation.morph(base, latents, args.frames, renderer.generator.num_ws, loop=args.loop,
+                           easing=args.easing)
 
 
 def _check_animate_request(args: argparse.Namespace) -> str:
@@ -176,6 +197,8 @@ def _check_animate_request(args: argparse.Namespace) -> str:
     if args.seeds is not None and len(options.seed_list(args.seeds)) < 2:
         raise UserError(f"--seeds needs at least two keyframes to blend, got {args.seeds!r}; "
                         "use --seed with --recipe to animate one seed")
+    if args.latents is not None and len(args.latents) < 2:
+        raise UserError("--latents needs at least two latent files to morph between")
     if args.seed is not None and not args.recipe:
         raise UserError(_SEED_NEEDS_RECIPE)
     return fmt

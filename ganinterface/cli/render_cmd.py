@@ -64,6 +64,22 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scene", action="append", default=[], metavar="FILE",
                         help="render a saved scene (.json, or a .png that carries one) instead of "
                              "seeds; may be given several times")
+    parser.add_argument("--latent", action="append", default=[], metavar="FILE",
+                        help="render a latent file (.npz from `project`, or .npy) instead of seeds; "
+                             "may be given several times")
+    borrow = parser.add_argument_group("borrow from a latent file (a projected picture)")
+    borrow.add_argument("--style-from", metavar="LATENT",
+                        help="take style rows from this latent (StyleMix): coarse rows carry shape "
+                             "and identity, fine rows colours")
+    borrow.add_argument("--style-rows", default="0-3", metavar="FIRST-LAST",
+                        help="the w rows --style-from takes, inclusive (default 0-3)")
+    borrow.add_argument("--resample-from", metavar="LATENT",
+                        help="inside --resample-box, take --resample-layer's features from this "
+                             "latent (RegionResample)")
+    borrow.add_argument("--resample-layer", default=None, metavar="LAYER",
+                        help="the layer --resample-from replaces, e.g. b32.conv1")
+    borrow.add_argument("--resample-box", default="0,0,1,1", metavar="X0,Y0,X1,Y1",
+                        help="the region, in fractions of the image (default: all of it)")
 
 
 # ---- what to render -----------------------------------------------------------------------------------
@@ -74,9 +90,14 @@ class Job:
     name: str  # the scene file's stem, or "seed{seed}"
 
 
-def jobs_from_args(args: argparse.Namespace) -> list[Job]:
+def jobs_from_args(args: argparse.Namespace, model=None) -> list[Job]:
+    """The scenes to render; ``model`` (num_ws, w_dim; the generator) checks latent files."""
     from ganinterface.export.userfiles import read_scene
 
+    if args.scene and args.latent:
+        raise UserError("--latent cannot be combined with --scene (the scene file sets the latent)")
+    if args.latent:
+        return [Job(_latent_scene(args, path, model), Path(path).stem) for path in args.latent]
     if args.scene:
         given = [flag for flag, dest in {"--seeds": "seeds", **options.LATENT_FLAGS}.items()
                  if getattr(args, dest) is not None]
@@ -86,6 +107,54 @@ def jobs_from_args(args: argparse.Namespace) -> list[Job]:
         return [Job(read_scene(path), Path(path).stem) for path in args.scene]
     seeds = options.seed_list(args.seeds if args.seeds is not None else "0")
     return [Job(options.seed_scene(args, seed), f"seed{seed}") for seed in seeds]
+
+
+def _latent_scene(args: argparse.Namespace, path: str, model) -> "Scene":
+    from ganinterface.export.userfiles import read_latent_file
+
+    latent = read_latent_file(path, model, noise_shapes=_noise_shapes(model))
+    return options.seed_scene(args).replace(w=latent.w, noise_maps=latent.noise)
+
+
+def _noise_shapes(model) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(value.shape) for name, value in model.stored_noise().items()}
+
+
+def borrowed_edits(args: argparse.Namespace, model) -> tuple:
+    """The StyleMix and RegionResample edits ``--style-from`` and ``--resample-from`` ask for."""
+    from ganinterface.engine.kinds import RegionResample, StyleMix
+    from ganinterface.engine.scene import Mask, Rect
+    from ganinterface.export.userfiles import read_latent_file
+
+    edits = []
+    if args.style_from:
+        first, last = _row_range(args.style_rows)
+        w = read_latent_file(args.style_from, model).w
+        edits.append(StyleMix(seed=0, first=first, last=last, w=w, source=Path(args.style_from).name))
+    if args.resample_from:
+        if args.resample_layer is None:
+            raise UserError("--resample-from needs --resample-layer (e.g. b32.conv1)")
+        w = read_latent_file(args.resample_from, model).w
+        box = Rect(*_box(args.resample_box))
+        edits.append(RegionResample(layer=args.resample_layer, mask=Mask(shapes=(box,)), seed=0, w=w,
+                                    source=Path(args.resample_from).name))
+    return tuple(edits)
+
+
+def _row_range(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not (first.strip().isdigit() and last.strip().isdigit()) or int(last) < int(first):
+        raise UserError(f"--style-rows {text!r}: write the first and last w rows, e.g. 0-3")
+    return int(first), int(last)
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    try:
+        x0, y0, x1, y1 = (options.finite_float(part) for part in parts)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise UserError(f"--resample-box {text!r}: write four fractions X0,Y0,X1,Y1, e.g. 0.3,0.5,0.7,0.8") from None
+    return x0, y0, x1, y1
 
 
 # ---- running ------------------------------------------------------------------------------------------
@@ -114,12 +183,17 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, work) -> int:
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.export.userfiles import check_writable
 
-    jobs = jobs_from_args(args)
+    renderers = _Renderers(args)
+    model = renderers.for_scene(options.seed_scene(args)).generator if _uses_latent_files(args) else None
+    jobs = jobs_from_args(args, model)
+    if model is not None:
+        borrowed = borrowed_edits(args, model)
+        jobs = [dataclasses.replace(job, scene=job.scene.replace(edits=job.scene.edits + borrowed))
+                for job in jobs]
     paths = options.output_paths(args.output, [(job.scene.seed, job.name) for job in jobs],
                                  OUTPUT_TYPES)
     for path in paths:
         check_writable(path)
-    renderers = _Renderers(args)
     renderers.for_scene(jobs[0].scene)  # a bad checkpoint fails before the progress bar starts
     with TqdmProgress(what, unit="image", total=len(jobs),
                       disable=args.quiet or len(jobs) < 2) as progress:
@@ -129,6 +203,10 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, work) -> int:
     raw = paths[0].suffix.lower() == ".npy"
     options.report(args, options.written_lines(paths, "arrays" if raw else noun))
     return 0
+
+
+def _uses_latent_files(args: argparse.Namespace) -> bool:
+    return bool(args.latent or args.style_from or args.resample_from)
 
 
 def _write(path: Path, array: "np.ndarray", image: "np.ndarray", scene: "Scene | None") -> None:

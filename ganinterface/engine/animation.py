@@ -109,6 +109,16 @@ def interpolate_w(base: Scene, seeds: Sequence[int], frame_count: int,
     return [base.replace(w=w) for w in w_path(keyframe_ws, frame_count, loop=loop, easing=easing)]
 
 
+def morph(base: Scene, latents: Sequence[np.ndarray], frame_count: int, num_ws: int, *,
+          loop: bool = False, easing: str = "linear") -> list[Scene]:
+    """Scenes blending, in W, the given latents (e.g. projected pictures); W latents are taken as
+    W+ rows when some keyframe is W+.  The frames keep ``base``'s edits and settings."""
+    latents = [np.asarray(w, dtype=np.float32) for w in latents]
+    if any(w.ndim == 2 for w in latents):
+        latents = [np.broadcast_to(w, (num_ws, w.shape[-1])) if w.ndim == 1 else w for w in latents]
+    return [base.replace(w=w) for w in w_path(latents, frame_count, loop=loop, easing=easing)]
+
+
 def interpolate_z(base: Scene, seeds: Sequence[int], frame_count: int, z_dim: int,
                   ws_of_z: Callable[[np.ndarray], np.ndarray], *, loop: bool = False,
                   easing: str = "linear") -> list[Scene]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -90,3 +91,30 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float, eps: float = 1e-7) -> np.ndarr
     length = (1.0 - t) * norm_a + t * norm_b
     out = np.where(parallel, (1.0 - t) * a64 + t * b64, direction * length)
     return out.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentGaussian:
+    """A Gaussian over W fitted to some latents: new portraits "like these"."""
+
+    mean: np.ndarray  # (w_dim,)
+    covariance: np.ndarray  # (w_dim, w_dim), the unbiased sample covariance
+
+    def sample(self, count: int, *, seed: int = 0, shrink: float = 0.0) -> np.ndarray:
+        """(count, w_dim) float32 draws; ``shrink`` in [0, 1] scales their distance from the mean by
+        ``1 - shrink`` (few latents give a rough covariance whose far draws look odd)."""
+        if not 0.0 <= shrink <= 1.0:
+            raise LatentError(f"shrink must be between 0 and 1, got {shrink}")
+        values, vectors = np.linalg.eigh(self.covariance)
+        root = vectors * np.sqrt(np.clip(values, 0.0, None))  # root @ root.T == covariance
+        normal = np.random.default_rng(seed).standard_normal((count, len(self.mean)))
+        return (self.mean + (1.0 - shrink) * normal @ root.T).astype(np.float32)
+
+
+def fit_gaussian(latents: np.ndarray) -> LatentGaussian:
+    """Mean and covariance of ``latents`` (N, w_dim), N >= 2; with fewer latents than dimensions
+    the draws stay in the space the latents span."""
+    latents = np.asarray(latents, dtype=np.float64)
+    if latents.ndim != 2 or len(latents) < 2:
+        raise LatentError(f"fitting a Gaussian needs at least two latents, got {len(latents)}")
+    return LatentGaussian(mean=latents.mean(axis=0), covariance=np.cov(latents, rowvar=False))

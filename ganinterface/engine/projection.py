@@ -41,6 +41,8 @@ SPACES = ("w", "w+")
 LR_RAMP_UP = 0.05
 LR_RAMP_DOWN = 0.25
 JITTER_FADE = 0.75
+CANDIDATE_BATCH = 32
+PIXEL_SCALES = 3
 SPREAD_SAMPLES = 2000  # z samples that measure the spread of W around w_avg (NVlabs uses 10000)
 
 
@@ -67,9 +69,10 @@ class ProjectionSettings:
     learning_rate: float = 0.1  # peak Adam rate of the W phase
     w_plus_share: float = 0.4  # fraction of the steps spent on W+ rows (space "w+")
     w_plus_learning_rate: float = 0.02  # peak rate of the W+ phase: rows drift apart slowly
-    jitter: float = 0.05  # initial jitter on w, in units of W's spread (NVlabs' 0.05)
+    jitter: float = 0.0  # on w, in units of W's spread; NVlabs' 0.05 held the built-in model's W phase near 14 dB
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
     class_index: int | None = None  # conditional models: the class whose W is measured
+    candidates: int = 64  # without start_w: start from the nearest of this many samples (0: w_avg)
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -118,7 +121,7 @@ class PerceptualDistance:
     over the channels (weighted by ``channel_weights`` where a network has them, as LPIPS does) and
     averaged over the pixels, then over the layers."""
 
-    def __init__(self, networks: Sequence[FeatureNetwork] = (), *, pixel_scales: int = 3,
+    def __init__(self, networks: Sequence[FeatureNetwork] = (), *, pixel_scales: int = PIXEL_SCALES,
                  pixel_weight: float = 1.0, feature_weight: float = 0.1):
         self.networks = list(networks)
         self.pixel_scales = pixel_scales
@@ -131,8 +134,8 @@ class PerceptualDistance:
         return self
 
     def against(self, target: Tensor) -> Callable[[Tensor], Tensor]:
-        """A function of renders (N, 3, H, W) -> their distance to ``target`` (a scalar, summed
-        over N); the target's features are computed once."""
+        """A function of renders (N, 3, H, W) -> their distances (N,) to ``target``; the target's
+        features are computed once."""
         with torch.no_grad():
             target_features = [[_unit(f) for f in network.features(target)]
                                for network in self.networks]
@@ -151,23 +154,23 @@ def _unit(features: Tensor) -> Tensor:
 
 
 def _pixel_distance(images: Tensor, target: Tensor, scales: int) -> Tensor:
-    total = images.new_zeros(())
+    total = images.new_zeros(len(images))
     for scale in range(scales):
         if scale:
             images, target = F.avg_pool2d(images, 2), F.avg_pool2d(target, 2)
-        total = total + (images - target).square().mean(dim=(1, 2, 3)).sum()
+        total = total + (images - target).square().mean(dim=(1, 2, 3))
     return total
 
 
 def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Tensor]) -> Tensor:
     weights = getattr(network, "channel_weights", None)
     layers = network.features(images)
-    total = images.new_zeros(())
+    total = images.new_zeros(len(images))
     for number, (features, target) in enumerate(zip(layers, targets)):
         difference = (_unit(features) - target).square()
         if weights is not None:
             difference = difference * weights[number][None, :, None, None]
-        total = total + difference.sum(dim=1).mean(dim=(1, 2)).sum()
+        total = total + difference.sum(dim=1).mean(dim=(1, 2))
     return total / max(len(layers), 1)
 
 
@@ -217,8 +220,9 @@ def crop_to_aspect(image: np.ndarray, generator: GeneratorBase,
 
 
 def psnr(render: Tensor, target: Tensor) -> float:
-    """dB between two (1, 3, H, W) images in [-1, 1], on the 0-255 scale, the render clamped."""
-    error = ((render.clamp(-1, 1) - target) * 127.5).square().mean().item()
+    """dB between two (1, 3, H, W) images, both clamped to [-1, 1] as they are shown, on the
+    0-255 scale."""
+    error = ((render.clamp(-1, 1) - target.clamp(-1, 1)) * 127.5).square().mean().item()
     return math.inf if error == 0 else 10.0 * math.log10(255.0 ** 2 / error)
 
 
@@ -236,6 +240,8 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
     target = _checked_target(generator, target).to(device)
     distance_to_target = (distance or PerceptualDistance()).to(device).against(target)
     random = torch.Generator(device="cpu").manual_seed(settings.seed)
+    if start_w is None and settings.candidates:
+        start_w = nearest_sample(generator, target, settings)
     w, rows = _starting_point(generator, start_w)
     noise = _starting_noise(generator, device) if settings.optimise_noise else None
     w_steps, plus_steps = settings.phase_steps()
@@ -279,27 +285,47 @@ class _Search:
             perturb: Callable[[Tensor, float], Tensor]) -> Tensor:
         latent = latent.detach().clone().requires_grad_(True)
         noise_maps = list(self.noise.values()) if self.noise else []
-        optimiser = torch.optim.Adam([latent, *noise_maps], betas=(0.9, 0.999), lr=peak_rate)
+        optimiser = _Adam([latent, *noise_maps])
         for step in range(steps):
             if self.cancel is not None and self.cancel.cancelled:
                 self.cancelled = True
                 break
             t = step / steps
-            for group in optimiser.param_groups:
-                group["lr"] = peak_rate * learning_rate_ramp(t)
             images = _render(self.generator, perturb(latent, t), self.noise)
-            loss = self.distance(images)
+            loss = self.distance(images).sum()
             if self.noise:
                 loss = loss + self.settings.noise_regularisation * noise_regularisation(self.noise)
-            optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            optimiser.step()
+            optimiser.step(peak_rate * learning_rate_ramp(t))
             if self.noise:
                 _renormalise(self.noise)
             self.done += 1
             if self.progress is not None:
                 self.progress(self.done, self.total, images.detach())
         return latent.detach()
+
+
+class _Adam:
+    """Adam (betas 0.9, 0.999, as NVlabs' projector uses it) over a few tensors; torch.optim's
+    first use imports the compiler stack, seconds that a projection of one picture notices."""
+
+    def __init__(self, tensors: list[Tensor], betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.tensors, self.betas, self.eps, self.count = tensors, betas, eps, 0
+        self.means = [torch.zeros_like(t) for t in tensors]
+        self.squares = [torch.zeros_like(t) for t in tensors]
+
+    @torch.no_grad()
+    def step(self, rate: float) -> None:
+        """One step at ``rate`` along the gradients, which are used up (set to None)."""
+        self.count += 1
+        b1, b2 = self.betas
+        for tensor, mean, square in zip(self.tensors, self.means, self.squares):
+            gradient, tensor.grad = tensor.grad, None
+            mean.mul_(b1).add_(gradient, alpha=1 - b1)
+            square.mul_(b2).addcmul_(gradient, gradient, value=1 - b2)
+            denominator = (square / (1 - b2 ** self.count)).sqrt_().add_(self.eps)
+            tensor.addcdiv_(mean, denominator, value=-rate / (1 - b1 ** self.count))
 
 
 def learning_rate_ramp(t: float) -> float:
@@ -346,13 +372,32 @@ def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> f
     """NVlabs' w_std: the root mean squared distance of mapped samples from ``w_avg``."""
     z = torch.randn([SPREAD_SAMPLES, generator.z_dim], generator=torch.Generator().manual_seed(123))
     z = z.to(generator.w_avg.device)
-    c = None
-    if generator.c_dim:
-        c = torch.zeros([SPREAD_SAMPLES, generator.c_dim], device=z.device)
-        c[:, class_index or 0] = 1.0
     with torch.no_grad():
-        w = generator.mapping(z, c)[:, 0]
+        w = generator.mapping(z, _classes(generator, z, class_index))[:, 0]
     return (w - w.mean(dim=0)).square().sum(dim=1).mean().sqrt().item()
+
+
+def nearest_sample(generator: GeneratorBase, target: Tensor, settings: ProjectionSettings) -> Tensor:
+    """(1, w_dim): of ``w_avg`` and ``settings.candidates`` mapped samples (half-way to ``w_avg``,
+    where renders are typical), the one whose render is nearest the target in pixels (colours
+    first: the search moves shapes more easily than it recolours)."""
+    device = generator.w_avg.device
+    z = torch.randn([settings.candidates, generator.z_dim],
+                    generator=torch.Generator().manual_seed(settings.seed)).to(device)
+    with torch.no_grad():
+        w = torch.cat([generator.w_avg[None], generator.mapping(z, _classes(generator, z, settings.class_index),
+                                                                 truncation_psi=0.5)[:, 0]])
+        scores = torch.cat([_pixel_distance(_render(generator, chunk, None), target, PIXEL_SCALES)
+                            for chunk in w.split(CANDIDATE_BATCH)])
+    return w[int(scores.argmin())][None]
+
+
+def _classes(generator: GeneratorBase, z: Tensor, class_index: int | None) -> Tensor | None:
+    if not generator.c_dim:
+        return None
+    c = torch.zeros([len(z), generator.c_dim], device=z.device)
+    c[:, class_index or 0] = 1.0
+    return c
 
 
 def _starting_point(generator: GeneratorBase, start_w: Tensor | None) -> tuple[Tensor, Tensor | None]:

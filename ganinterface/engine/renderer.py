@@ -270,14 +270,21 @@ class Renderer:
                      stop: int) -> list[str]:
         """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
+        maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         rows = ws.detach().cpu().numpy()
-        keys = [digest(self._identity, noise)]
+        keys = [digest(self._identity, noise, *(part for pair in maps for part in pair))]
         for k in range(stop):
             info = self.generator.layers[k]
             hook = hooks.get(k)
             keys.append(digest(keys[-1], rows[list(info.w_indices)],
                                         None if hook is None else hook.key))
         return keys
+
+    def _noise_maps(self, scene: Scene) -> dict[str, Tensor] | None:
+        if not scene.noise_maps:
+            return None
+        return {name: torch.from_numpy(np.array(value)).to(self.device)
+                for name, value in scene.noise_maps.items()}
 
     def _resume_point(self, keys: list[str], taps: set[int], stop: int, needs_image: bool) -> int:
         """The latest layer k to restart at: its input state (or, at ``stop``, the image) is cached,
@@ -308,7 +315,7 @@ class Renderer:
                                taps=[g.layers[k].name for k in range(start, stop)],
                                hooks={g.layers[k].name: h.apply for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
-                               noise_seed=scene.noise_seed)
+                               noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene))
             for k in keep:
                 self._cache.put("state", keys[k], out.states[k])
             tapped.update({k: out.taps[g.layers[k].name] for k in taps if k >= start})
@@ -353,8 +360,7 @@ class _SceneContext:
         activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, stop=k + 1).taps[k][0]
         return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
 
-    def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
-        other_ws = self.other_ws(seed)
+    def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
         features = renderer._synthesize(other_ws, {}, self._scene, {layer}, stop=layer + 1).taps[layer]
         return features, renderer._prefix_keys(other_ws, {}, self._scene, layer + 1)[layer + 1]

@@ -205,11 +205,14 @@ class Scene:
 
     The latent is the ``seed`` (z drawn as NVlabs' gen_images.py does) unless ``w`` is given:
     (w_dim,) is a W latent, (num_ws, w_dim) a W+ latent; a given ``w`` is used as is (no truncation).
+    ``noise_maps`` (layer name -> (h, w) map, e.g. from a projection) replace those layers' stored
+    noise in noise mode "const".
     """
 
     checkpoint: str | None = None  # None: the built-in portrait model
     seed: int = 0
     w: np.ndarray | None = None
+    noise_maps: dict[str, np.ndarray] | None = None
     class_index: int | None = None
     truncation_psi: float = 1.0
     truncation_cutoff: int | None = None
@@ -220,6 +223,9 @@ class Scene:
     def __post_init__(self) -> None:
         if self.w is not None:
             object.__setattr__(self, "w", frozen_array(self.w))
+        if self.noise_maps is not None:
+            object.__setattr__(self, "noise_maps", {str(name): frozen_array(value)
+                                                    for name, value in self.noise_maps.items()})
         object.__setattr__(self, "edits", tuple(self.edits))
 
     def replace(self, **changes: Any) -> "Scene":
@@ -290,6 +296,10 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
         value = getattr(scene, f.name)
         if f.name == "edits":
             value = [edit_to_dict(e) for e in value]
+        elif f.name == "noise_maps":
+            if value is None:
+                continue  # most scenes have none; files stay as they were
+            value = {name: encode_array(array) for name, array in sorted(value.items())}
         elif isinstance(value, np.ndarray):
             value = encode_array(value)
         data[f.name] = value
@@ -456,11 +466,21 @@ def _check_header(data: Any, fmt: str, version: int) -> None:
         raise SceneFormatError(f"unsupported {fmt} version {got!r} (this program reads up to {version})")
 
 
+def read_noise_maps(value: Any, what: str) -> dict[str, np.ndarray]:
+    _require(value, dict, what)
+    maps = {name: decode_array(array, f"{what}[{name!r}]") for name, array in value.items()}
+    for name, array in maps.items():
+        if array.ndim != 2:
+            raise SceneFormatError(f"{what}[{name!r}] should be a 2-D map, got shape {array.shape}")
+    return maps
+
+
 def scene_from_dict(data: Any) -> Scene:
     _check_header(data, "ganinterface.scene", SCENE_VERSION)
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     converters = {
         "checkpoint": optional(read_str), "seed": read_int, "w": optional(decode_array),
+        "noise_maps": optional(read_noise_maps),
         "class_index": optional(read_int), "truncation_psi": read_number,
         "truncation_cutoff": optional(read_int), "noise_mode": read_str, "noise_seed": read_int,
         "edits": edits_from_list,

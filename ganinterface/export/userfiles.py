@@ -1,7 +1,8 @@
 """The files a user opens and saves: one reader and one writer per kind, for the window and the CLI.
 
 Scenes (``.json``, or a ``.png`` that carries one), the window's autosaved session, recipes (with
-the check of the model they were made for), latents (``.npy``, W or W+), directions (the format itself lives in
+the check of the model they were made for), latents (``.npy``, W or W+; ``.npz`` latent files with
+the model's hash, the source picture's name and optional noise maps), directions (the format itself lives in
 ``engine.directions``), images and raw arrays.  Every reader and writer fails with a
 ``UserFileError``: one line naming the file as it was given and what is wrong with it, in the file's
 own terms, so the window's dialog and the command line's error say the same thing.  Every writer is
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 CLIPBOARD_LATENT_KEY = "ganinterface.latent"
+LATENT_FORMAT = "ganinterface.latent"
+LATENT_VERSION = 1
+NOISE_PREFIX = "noise."
+MAX_LATENT_MEMBER_BYTES = 256 * 2**20  # a member's size once inflated; refused beyond it
 
 
 class UserFileError(ValueError):
@@ -208,6 +215,109 @@ def read_latent(path: PathLike, model: LatentShape) -> np.ndarray:
 
 def write_latent(path: PathLike, latent: np.ndarray) -> None:
     write_array(path, latent)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LatentFile:
+    """A latent as a file of its own (``.npz``): a projected picture, or any latent worth keeping.
+
+    ``w`` is (w_dim,) or (num_ws, w_dim); ``noise`` maps layer names to (h, w) noise maps when they
+    were optimised; ``model_hash`` is ``models.native.generator_hash`` of the weights it was found
+    with ("" for any); ``source`` the name of the picture it came from ("" if none)."""
+
+    w: np.ndarray
+    noise: dict[str, np.ndarray] | None = None
+    model_hash: str = ""
+    source: str = ""
+
+
+def write_latent_file(path: PathLike, latent: LatentFile) -> None:
+    """The ``.npz`` file ``read_latent_file`` reads (see docs/file-formats.md)."""
+    members = {"format": np.array(LATENT_FORMAT), "version": np.array(LATENT_VERSION),
+               "w": np.ascontiguousarray(latent.w, dtype=np.float32),
+               "model_hash": np.array(latent.model_hash), "source": np.array(latent.source)}
+    for name, noise in (latent.noise or {}).items():
+        members[NOISE_PREFIX + name] = np.ascontiguousarray(noise, dtype=np.float32)
+    with writing(path), atomic_write(path) as handle:
+        np.savez(handle, allow_pickle=False, **members)
+
+
+def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None = None,
+                     noise_shapes: dict[str, tuple[int, ...]] | None = None) -> LatentFile:
+    """A latent file checked against ``model`` (and, with ``model_hash``, against the weights it was
+    made for: another model's is refused with ``WrongModelError``; with ``noise_shapes``, layer
+    name -> (h, w), against the model's noise inputs).  A plain ``.npy`` latent is read too, as a
+    W/W+ latent without hash, source or noise."""
+    if not _starts_like_a_zip(path):
+        return LatentFile(w=read_latent(path, model))
+    members = _npz_members(path)
+    if str(members.get("format", "")) != LATENT_FORMAT:
+        raise UserFileError.at(path, f"not a latent file (an .npz without format "
+                                     f"{LATENT_FORMAT!r})")
+    version = members.get("version")
+    if version is None or version.shape != () or int(version) != LATENT_VERSION:
+        raise UserFileError.at(path, f"unsupported latent file version (this program reads {LATENT_VERSION})")
+    if "w" not in members:
+        raise UserFileError.at(path, "the latent file has no 'w' array")
+    w = _latent_rows(members["w"], model, path)
+    made_for = str(members.get("model_hash", ""))
+    if model_hash is not None:
+        check_made_for(path, made_for, model_hash)
+    noise = {name[len(NOISE_PREFIX):]: _noise_map(array, name, path, noise_shapes)
+             for name, array in members.items() if name.startswith(NOISE_PREFIX)}
+    return LatentFile(w=w, noise=noise or None, model_hash=made_for,
+                      source=str(members.get("source", "")))
+
+
+def _starts_like_a_zip(path: PathLike) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False  # read_latent names what is wrong
+
+
+def _npz_members(path: PathLike) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz``, each read without pickles and refused when it claims to inflate
+    to more than ``MAX_LATENT_MEMBER_BYTES``."""
+    members = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise UserFileError.at(path, f"not a latent file ({info.filename!r} is not an array)")
+                if info.file_size > MAX_LATENT_MEMBER_BYTES:
+                    raise UserFileError.at(path, f"{info.filename} is too large for a latent "
+                                                 f"({info.file_size} bytes)")
+                members[info.filename[:-4]] = load_npy(io.BytesIO(archive.read(info)))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as error:
+        if isinstance(error, UserFileError):
+            raise
+        raise UserFileError.at(path, f"not a readable latent file ({_reason(error)})") from None
+    return members
+
+
+def _latent_rows(array: np.ndarray, model: LatentShape, path: PathLike) -> np.ndarray:
+    """``fitted_latent``, with the words a W+ latent for another number of layers deserves."""
+    if array.ndim == 2 and array.shape[1] == model.w_dim and array.shape[0] not in (1, model.num_ws):
+        raise UserFileError.at(path, f"W+ latent has {array.shape[0]} rows; this model has "
+                                     f"{model.num_ws} (one per style input)")
+    return fitted_latent(array, model, path)
+
+
+def _noise_map(array: np.ndarray, name: str, path: PathLike,
+               shapes: dict[str, tuple[int, ...]] | None) -> np.ndarray:
+    if array.ndim != 2 or array.dtype.kind != "f":
+        raise UserFileError.at(path, f"{name} should be a 2-D float map, got {array.dtype} {array.shape}")
+    layer = name[len(NOISE_PREFIX):]
+    if shapes is not None and layer not in shapes:
+        raise UserFileError.at(path, f"{name}: this model has no noise input at layer {layer!r}")
+    if shapes is not None and tuple(array.shape) != tuple(shapes[layer]):
+        raise UserFileError.at(path, f"{name} is {array.shape[1]} × {array.shape[0]}; this model's "
+                                     f"layer {layer} needs {shapes[layer][1]} × {shapes[layer][0]}")
+    if not np.all(np.isfinite(array)):
+        raise UserFileError.at(path, f"{name} contains NaN or infinite values")
+    return array.astype(np.float32)
 
 
 def latent_to_text(latent: np.ndarray) -> str:

@@ -34,7 +34,7 @@ class TuningRenderer:
         self._placed_masks: dict[tuple[Mask, Anchor | None], list[Mask]] = {}
         self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
         self._other_ws: dict[int, torch.Tensor] = {}
-        self._other_features: dict[tuple[int, int], torch.Tensor] = {}
+        self._other_features: dict[str, torch.Tensor] = {}
 
     def _placed(self, mask: Mask, anchor: Anchor | None) -> list[Mask]:
         """``placed_masks`` of the tuning samples, remembered: trials reuse a few placements."""
@@ -58,14 +58,13 @@ class TuningRenderer:
             self._other_ws[seed] = self.generator.mapping(z, None, truncation_psi=1.0)[0]
         return self._other_ws[seed]
 
-    def other_features(self, seed: int, layer: int) -> tuple[torch.Tensor, str]:
-        key = (seed, layer)
+    def features_of(self, ws: torch.Tensor, layer: int) -> tuple[torch.Tensor, str]:
+        key = digest("tuning", ws.detach().cpu().numpy(), layer)
         if key not in self._other_features:
             name = self.generator.layers[layer].name
-            out = self.generator.synthesize(self.other_ws(seed)[None], stop=layer + 1, taps=[name],
-                                            noise_mode="const")
+            out = self.generator.synthesize(ws[None], stop=layer + 1, taps=[name], noise_mode="const")
             self._other_features[key] = out.taps[name]
-        return self._other_features[key], digest("tuning", seed, layer)
+        return self._other_features[key], key
 
     def regions(self, placements: Sequence[tuple[Mask, Anchor | None]]) -> list[np.ndarray]:
         """``scoring_regions`` of the tuning samples, from the features they were drawn with."""
@@ -102,8 +101,8 @@ class _TuningBatch:
     def other_ws(self, seed: int) -> torch.Tensor:
         return self._tuner.other_ws(seed)
 
-    def other_features(self, seed: int, layer: int) -> tuple[torch.Tensor, str]:
-        return self._tuner.other_features(seed, layer)
+    def features_of(self, ws: torch.Tensor, layer: int) -> tuple[torch.Tensor, str]:
+        return self._tuner.features_of(ws, layer)
 
     def placement(self, mask: Mask, anchor: Anchor | None, layer: int) -> Placement:
         if anchor is None or not self._ws_edited:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import torch
 
-from ganinterface.engine.scene import Anchor, Mask, Reader
+from ganinterface.engine.scene import Anchor, Mask, Reader, frozen_array
 from ganinterface.models.base import GeneratorBase, LayerInfo
 
 Tensor = torch.Tensor
@@ -100,9 +100,57 @@ class EditContext(Protocol):
         """``mask`` at ``layer`` on each sample; with an anchor, moved to where the anchor's channels
         peak on the sample's unedited features."""
 
-    def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
-        """(1, C, h, w): ``layer``'s unedited activation for another seed's latent, and a digest of
-        everything it depends on."""
+    def features_of(self, ws: Tensor, layer: int) -> tuple[Tensor, str]:
+        """(1, C, h, w): ``layer``'s unedited activation for another latent ws (num_ws, w_dim), and
+        a digest of everything it depends on."""
+
+
+def source_ws(edit: Any, ctx: EditContext, what: str) -> Tensor:
+    """(num_ws, w_dim): the latent an edit takes from: its ``w`` (W or W+, e.g. a projected
+    picture's) when it has one, else its ``seed`` mapped as the samples' own were."""
+    if edit.w is None:
+        return ctx.other_ws(edit.seed)
+    g = ctx.generator
+    if edit.w.shape == (g.w_dim,):
+        rows = np.broadcast_to(edit.w, (g.num_ws, g.w_dim))
+    elif edit.w.shape == (g.num_ws, g.w_dim):
+        rows = edit.w
+    else:
+        raise EditError(f"{what}: its latent has shape {edit.w.shape}, this model needs "
+                        f"({g.w_dim},) or ({g.num_ws}, {g.w_dim})")
+    return torch.from_numpy(np.array(rows, dtype=np.float32)).to(ctx.device)
+
+
+def source_text(edit: Any) -> str:
+    """How an edit's stack line names where it takes from."""
+    if edit.w is None:
+        return f"seed {edit.seed}"
+    return edit.source or "a latent"
+
+
+class TakesLatent:
+    """For the dataclass (frozen, ``eq=False``) of an edit that takes from another latent: its
+    ``w`` (an array, or None for ``seed``'s latent) is frozen, and compared and hashed by value."""
+
+    w: np.ndarray | None
+
+    def __post_init__(self) -> None:
+        if self.w is not None:
+            object.__setattr__(self, "w", frozen_array(self.w))
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(
+            _same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
+
+    def __hash__(self) -> int:
+        return hash(tuple(value.tobytes() if isinstance(value, np.ndarray) else value
+                          for value in (getattr(self, f.name) for f in dataclasses.fields(self))))
+
+
+def _same(x: Any, y: Any) -> bool:
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and np.array_equal(x, y)
+    return x == y
 
 
 def row_range(first: int, last: int | None, num_ws: int, what: str) -> slice:

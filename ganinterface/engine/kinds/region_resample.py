@@ -1,47 +1,53 @@
-"""``region_resample``: inside a mask, a layer's features come from another seed's portrait (a new
-fill for the region, the rest untouched)."""
+"""``region_resample``: inside a mask, a layer's features come from another portrait, a seed's or a
+latent file's (a new fill for the region, or a projected picture's look there; the rest untouched)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import ClassVar
 
+import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (EditContext, KeyedHook, LayerKind, Tensor, check_layer,
-                                            digest, landing, named)
-from ganinterface.engine.scene import Mask, read_int, read_mask, read_str
+from ganinterface.engine.kinds.base import (EditContext, KeyedHook, LayerKind, TakesLatent, Tensor,
+                                            check_layer, digest, landing, named, source_text,
+                                            source_ws)
+from ganinterface.engine.scene import Mask, decode_array, optional, read_int, read_mask, read_str
 
 
-@dataclasses.dataclass(frozen=True)
-class RegionResample:
-    """Inside ``mask``, replace ``layer``'s features with those of another seed (the rest untouched)."""
+@dataclasses.dataclass(frozen=True, eq=False)
+class RegionResample(TakesLatent):
+    """Inside ``mask``, replace ``layer``'s features with those of another latent: ``w`` (W or W+;
+    ``source`` names its file) when given, else ``seed``'s (the rest untouched)."""
 
     layer: str
     mask: Mask
     seed: int
     enabled: bool = True
     name: str = ""
+    w: np.ndarray | None = None
+    source: str = ""
     kind: ClassVar[str] = "region_resample"
 
 
 class RegionResampleKind(LayerKind):
     name = "region_resample"
     edit_type = RegionResample
-    readers = {"layer": read_str, "mask": read_mask, "seed": read_int}
+    readers = {"layer": read_str, "mask": read_mask, "seed": read_int, "w": optional(decode_array),
+               "source": read_str}
     redraws_seed = True
 
     def describe(self, edit: RegionResample) -> str:
-        return f"{named(edit)}Resample {edit.layer} from seed {edit.seed}"
+        return f"{named(edit)}Resample {edit.layer} from {source_text(edit)}"
 
     def layer_hook(self, edit: RegionResample, ctx: EditContext,
                    what: str) -> tuple[int, KeyedHook] | None:
-        """Inside the mask the activation becomes the other seed's, outside it is kept."""
+        """Inside the mask the activation becomes the other latent's, outside it is kept."""
         k, _ = check_layer(ctx.generator, edit.layer, what)
         placement = landing(ctx, k, edit.mask, None, what)
         if placement is None:
             return None
-        other, other_key = ctx.other_features(edit.seed, k)
+        other, other_key = ctx.features_of(source_ws(edit, ctx, what), k)
         weight = torch.from_numpy(placement.rasters)[:, None].to(ctx.device)
 
         def change(x: Tensor) -> None:

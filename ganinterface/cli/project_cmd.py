@@ -1,0 +1,218 @@
+"""``ganinterface project`` and ``ganinterface sample-latents``: pictures in, latents out, and new
+portraits drawn from a Gaussian fitted to latents.
+
+``project`` crops each picture to the model's aspect, searches for its latent
+(``engine.projection``), and writes the latent file (``.npz``, see docs/file-formats.md) and a
+reconstruction PNG beside it that carries its Scene, so ``render --scene``, ``apply-recipe
+--scene`` and the window open it like any portrait.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ganinterface.cli import UserError, options
+
+if TYPE_CHECKING:
+    from ganinterface.export.userfiles import LatentFile
+    from ganinterface.models.base import GeneratorBase
+
+CHECKPOINT_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_project(subparsers)
+    _register_sample(subparsers)
+
+
+def _register_project(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "project", help="find the latents of pictures (bring your own picture)",
+        description="Crop each picture to the model's aspect, search for the latent whose render "
+                    "matches it, and write the latent file (.npz) and a reconstruction PNG beside "
+                    "it carrying its scene. Example: ganinterface project me.jpg you.png "
+                    "-o out/{name}.npz")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE",
+                        help="pictures (any size; centre-cropped to the model's aspect); a last "
+                             "argument ending in .pkl, .pt, .pth or .safetensors is the checkpoint")
+    parser.add_argument("--checkpoint", dest="checkpoint", metavar="CKPT", default=None,
+                        help="the model (default: the built-in portrait model)")
+    parser.add_argument("--steps", type=options.positive_int, default=None,
+                        help="optimisation steps (default 200, or 60 when an encoder gives the start)")
+    parser.add_argument("--space", choices=("w", "w+"), default="w",
+                        help="w: one vector (edits like a seed's); w+: one row per layer, closer "
+                             "(default: w)")
+    parser.add_argument("--noise", action="store_true",
+                        help="also optimise the noise maps (closest; StyleGAN2 models only)")
+    parser.add_argument("--encoder", metavar="FILE", default=None,
+                        help="an encoder that guesses the start (default: X.encoder.safetensors "
+                             "beside the checkpoint, if there)")
+    parser.add_argument("--perceptual", metavar="FILE", default=None,
+                        help="VGG16 weights (torchvision names, optionally with LPIPS lin layers; "
+                             ".safetensors or a torch state dict) to add to the distance")
+    parser.add_argument("--seed", type=int, default=0, help="random stream of the search (default 0)")
+    parser.add_argument("-o", "--output", default="out/{name}.npz", metavar="PATTERN",
+                        help="latent file per picture; {name} (the picture's name) and {index} are "
+                             "filled in; the reconstruction PNG goes beside it (default: %(default)s)")
+    options.add_device(parser)
+    options.add_quiet(parser)
+    parser.set_defaults(handler=_project)
+
+
+def _register_sample(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "sample-latents", help="draw new portraits from a Gaussian fitted to latent files",
+        description="Fit the mean and covariance, in W, of latent files (projected pictures, "
+                    "or any saved latents) and draw new portraits from it. Example: ganinterface "
+                    "sample-latents --from out/*.npz --count 8 --shrink 0.3 -o samples/{index}.png")
+    options.add_checkpoint(parser)
+    parser.add_argument("--from", dest="sources", nargs="+", required=True, metavar="LATENT",
+                        help="latent files (.npz or .npy; W+ ones count as their mean row)")
+    parser.add_argument("--count", type=options.positive_int, default=8,
+                        help="portraits to draw (default 8)")
+    parser.add_argument("--shrink", type=_fraction, default=0.0,
+                        help="0..1: pull the draws towards the mean (well-behaved portraits from "
+                             "few latents; default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="random stream of the draws (default 0)")
+    parser.add_argument("-o", "--output", default="out/sample{index}.png", metavar="PATTERN",
+                        help="one file per draw, {index} filled in: .png (carrying its scene) or "
+                             ".npz latent file (default: %(default)s)")
+    options.add_device(parser)
+    options.add_quiet(parser)
+    parser.set_defaults(handler=_sample)
+
+
+def _fraction(text: str) -> float:
+    value = options.finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+# ---- project -------------------------------------------------------------------------------------
+
+def split_inputs(inputs: list[str], checkpoint: str | None) -> tuple[list[str], str | None]:
+    """(pictures, checkpoint): a last input with a checkpoint's suffix is the checkpoint."""
+    if len(inputs) > 1 and Path(inputs[-1]).suffix.lower() in CHECKPOINT_SUFFIXES:
+        if checkpoint is not None:
+            raise UserError("give the checkpoint once, as the last argument or as --checkpoint")
+        return inputs[:-1], inputs[-1]
+    return inputs, checkpoint
+
+
+def _project(args: argparse.Namespace) -> int:
+    from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, distance_for, project
+    from ganinterface.export.progress import TqdmProgress
+    from ganinterface.export.userfiles import check_writable, read_image
+    from ganinterface.models.loading import load_generator
+    from ganinterface.models.native import generator_hash
+
+    pictures, checkpoint = split_inputs(args.inputs, args.checkpoint)
+    latent_paths = options.output_paths(args.output, [(0, Path(p).stem) for p in pictures], (".npz",))
+    for path in latent_paths:
+        check_writable(path)
+        check_writable(path.with_suffix(".png"))
+    device = options.chosen_device(args)
+    generator = load_generator(checkpoint, device)
+    model_hash = generator_hash(generator)
+    distance = distance_for(checkpoint, generator, perceptual=args.perceptual)
+    guess = encoder_guess(args.encoder, checkpoint, generator, model_hash)
+    settings = ProjectionSettings(space=args.space, steps=args.steps or (60 if guess else 200),
+                                  optimise_noise=args.noise, seed=args.seed)
+    with TqdmProgress("project", unit="image", total=len(pictures),
+                      disable=args.quiet or len(pictures) < 2) as progress:
+        for done, (picture, path) in enumerate(zip(pictures, latent_paths), start=1):
+            target = crop_to_aspect(read_image(picture), generator).to(device)
+            start = guess(target) if guess else None
+            found = project(generator, target, settings, start_w=start, distance=distance)
+            latent = _latent_file(found, model_hash, Path(picture).name)
+            _write_projection(path, latent, generator, checkpoint)
+            options.report(args, [f"{picture}: PSNR {found.psnr:.2f} dB, {found.steps} steps in "
+                                  f"{found.seconds:.1f} s -> {path}, {path.with_suffix('.png')}"])
+            progress(done, len(pictures))
+    return 0
+
+
+def encoder_guess(encoder_file: str | None, checkpoint: str | None, generator: "GeneratorBase",
+                  model_hash: str):
+    """The hook the encoder fills: a function picture -> starting latent, from ``encoder_file`` or
+    the encoder beside the checkpoint (``engine.encoder``); None when there is no encoder."""
+    from ganinterface import bundled
+
+    weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
+    beside = weights.with_name(f"{weights.stem}.encoder.safetensors")
+    if encoder_file is None and not beside.is_file():
+        return None
+    from ganinterface.engine.encoder import encode, load_encoder
+
+    encoder = load_encoder(encoder_file or beside, generator, model_hash)
+    return lambda target: encode(encoder, target)
+
+
+def _latent_file(found, model_hash: str, source: str) -> "LatentFile":
+    from ganinterface.export.userfiles import LatentFile
+
+    noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
+    return LatentFile(w=found.w[0].cpu().numpy(), noise=noise, model_hash=model_hash, source=source)
+
+
+def _write_projection(path: Path, latent: "LatentFile", generator: "GeneratorBase",
+                      checkpoint: str | None) -> None:
+    """The latent file, and its render as a PNG carrying the scene beside it."""
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.export.jobs import render_or_raise
+    from ganinterface.export.userfiles import make_folder_for, write_latent_file, write_png
+
+    scene = latent_scene(latent, checkpoint)
+    result = render_or_raise(Renderer(generator, generator.w_avg.device), scene, what=path.name)
+    make_folder_for(path)
+    write_latent_file(path, latent)
+    write_png(path.with_suffix(".png"), result.image, scene)
+
+
+def latent_scene(latent: "LatentFile", checkpoint: str | None):
+    """The Scene that renders ``latent`` (its noise maps too) with the checkpoint recorded."""
+    from ganinterface.engine.scene import Scene
+
+    recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
+    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise)
+
+
+# ---- sample-latents -----------------------------------------------------------------------------
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ganinterface.engine.latents import LatentError, fit_gaussian
+    from ganinterface.export.jobs import render_or_raise
+    from ganinterface.export.userfiles import (LatentFile, check_writable, make_folder_for,
+                                               read_latent_file, write_latent_file, write_png)
+    from ganinterface.models.native import generator_hash
+
+    paths = options.output_paths(args.output, [(0, str(i)) for i in range(args.count)], (".png", ".npz"))
+    for path in paths:
+        check_writable(path)
+    renderer = options.renderer(args)
+    generator = renderer.generator
+    model_hash = generator_hash(generator)
+    latents = [read_latent_file(source, generator, model_hash).w for source in args.sources]
+    rows = np.stack([w if w.ndim == 1 else w.mean(axis=0) for w in latents])
+    try:
+        gaussian = fit_gaussian(rows)
+    except LatentError as error:
+        raise UserError(str(error)) from None
+    draws = gaussian.sample(args.count, seed=args.seed, shrink=args.shrink)
+
+    for index, (w, path) in enumerate(zip(draws, paths)):
+        latent = LatentFile(w=w, model_hash=model_hash, source=f"sample {index} of {len(args.sources)} latents")
+        make_folder_for(path)
+        if path.suffix.lower() == ".npz":
+            write_latent_file(path, latent)
+        else:
+            scene = latent_scene(latent, args.checkpoint)
+            write_png(path, render_or_raise(renderer, scene, what=path.name).image, scene)
+    options.report(args, options.written_lines(paths, "samples"))
+    return 0
+

@@ -1,0 +1,274 @@
+"""Latents as first-class files: the .npz latent file, scenes with noise maps, edits that take
+from a latent file, fitting a Gaussian, and the project / sample-latents / animate --latents
+commands."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.cli import main
+from ganinterface.engine.kinds import RegionResample, StyleMix
+from ganinterface.engine.latents import LatentError, fit_gaussian
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Rect, Scene
+from ganinterface.export.images import read_png_scene
+from ganinterface.export.userfiles import (LatentFile, UserFileError, WrongModelError,
+                                           read_latent_file, write_latent_file)
+from ganinterface.models.native import generator_hash, save_native
+from tiny_models import tiny_stylegan2
+
+MODEL = types.SimpleNamespace(num_ws=6, w_dim=8)
+
+
+def _latent(rows: int | None = 6, noise: bool = False) -> LatentFile:
+    w = np.arange(8, dtype=np.float32) if rows is None else np.arange(rows * 8, dtype=np.float32).reshape(rows, 8)
+    maps = {"b8.conv0": np.full((8, 4), 0.5, np.float32)} if noise else None
+    return LatentFile(w=w, noise=maps, model_hash="ab" * 32, source="me.jpg")
+
+
+# ---- the file ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rows, noise", [(None, False), (6, True)])
+def test_a_latent_file_round_trips(tmp_path, rows, noise):
+    written = _latent(rows, noise)
+    write_latent_file(tmp_path / "a.npz", written)
+    read = read_latent_file(tmp_path / "a.npz", MODEL, "ab" * 32, {"b8.conv0": (8, 4)})
+    assert np.array_equal(read.w, written.w) and read.w.dtype == np.float32
+    assert (read.model_hash, read.source) == ("ab" * 32, "me.jpg")
+    assert (read.noise is None) == (not noise)
+    if noise:
+        assert np.array_equal(read.noise["b8.conv0"], written.noise["b8.conv0"])
+
+
+def test_a_plain_npy_latent_reads_as_a_latent_without_hash(tmp_path):
+    np.save(tmp_path / "w.npy", np.ones(8, np.float32))
+    read = read_latent_file(tmp_path / "w.npy", MODEL, "ab" * 32)
+    assert np.array_equal(read.w, np.ones(8)) and read.model_hash == "" and read.noise is None
+
+
+def _refusal(tmp_path, make, message, **kwargs):
+    path = tmp_path / "bad.npz"
+    make(path)
+    with pytest.raises(UserFileError) as error:
+        read_latent_file(path, MODEL, **kwargs)
+    assert str(error.value) == f"{path}: {message}"
+    return error.value
+
+
+def test_a_latent_for_another_checkpoint_is_refused(tmp_path):
+    error = _refusal(tmp_path, lambda p: write_latent_file(p, _latent()),
+                     "made for another model (abababababab…), not this one (cdcdcdcdcdcd…)",
+                     model_hash="cd" * 32)
+    assert isinstance(error, WrongModelError)
+
+
+def test_a_w_plus_latent_with_the_wrong_number_of_rows_is_refused(tmp_path):
+    _refusal(tmp_path, lambda p: write_latent_file(p, _latent(rows=5)),
+             "W+ latent has 5 rows; this model has 6 (one per style input)")
+
+
+def test_nan_in_a_latent_is_refused(tmp_path):
+    bad = LatentFile(w=np.full(8, np.nan, np.float32))
+    _refusal(tmp_path, lambda p: write_latent_file(p, bad), "latent contains NaN or infinite values")
+
+
+def test_an_npz_that_is_not_a_latent_file_is_refused(tmp_path):
+    _refusal(tmp_path, lambda p: np.savez(p, w=np.zeros(8)),
+             "not a latent file (an .npz without format 'ganinterface.latent')")
+
+
+def test_a_truncated_latent_file_is_refused(tmp_path):
+    whole = tmp_path / "whole.npz"
+    write_latent_file(whole, _latent())
+    data = whole.read_bytes()
+    _refusal(tmp_path, lambda p: p.write_bytes(data[: len(data) // 2]),
+             "not a readable latent file (File is not a zip file)")
+
+
+def test_noise_for_a_layer_the_model_lacks_is_refused(tmp_path):
+    _refusal(tmp_path, lambda p: write_latent_file(p, _latent(noise=True)),
+             "noise.b8.conv0: this model has no noise input at layer 'b8.conv0'",
+             noise_shapes={"b4.conv1": (4, 2)})
+
+
+def test_a_zip_member_that_inflates_beyond_the_limit_is_refused_unread(tmp_path, monkeypatch):
+    import ganinterface.export.userfiles as userfiles
+
+    monkeypatch.setattr(userfiles, "MAX_LATENT_MEMBER_BYTES", 250)  # the format string fits, w does not
+    _refusal(tmp_path, lambda p: write_latent_file(p, _latent()),
+             f"w.npy is too large for a latent ({128 + 6 * 8 * 4} bytes)")
+
+
+# ---- scenes and edits -------------------------------------------------------------------------------
+
+def test_a_scene_with_noise_maps_round_trips_and_renders_them():
+    generator = tiny_stylegan2()
+    maps = {name: np.zeros(tuple(v.shape), np.float32) for name, v in generator.stored_noise().items()}
+    scene = Scene(w=np.asarray(generator.w_avg), noise_maps=maps)
+    assert Scene.from_json(scene.to_json()) == scene
+    assert "noise_maps" not in Scene().to_dict()  # scenes without them are written as before
+    renderer = Renderer(generator, "cpu")
+    with torch.no_grad():
+        ws = generator.w_avg[None, None].repeat(1, generator.num_ws, 1)
+        silent = generator.synthesize(ws, noise_mode="none").image[0]
+    assert np.allclose(renderer.render(scene).raw, silent.numpy(), atol=1e-6)
+    assert not np.allclose(renderer.render(scene.replace(noise_maps=None)).raw, silent.numpy(), atol=1e-3)
+
+
+def test_style_mix_from_a_latent_file_takes_its_rows():
+    generator = tiny_stylegan2()
+    renderer = Renderer(generator, "cpu")
+    borrowed = np.random.default_rng(1).standard_normal((generator.num_ws, generator.w_dim)).astype(np.float32)
+    scene = Scene(seed=4, edits=(StyleMix(seed=0, first=0, last=2, w=borrowed, source="me.npz"),))
+    result = renderer.render(scene)
+    expected = renderer.base_ws(Scene(seed=4))
+    expected[:3] = borrowed[:3]
+    assert np.array_equal(result.ws, expected)
+    assert Scene.from_json(scene.to_json()) == scene
+
+
+def test_region_resample_from_a_latent_equals_resampling_from_the_seed_it_came_from():
+    generator = tiny_stylegan2()
+    renderer = Renderer(generator, "cpu")
+    seeds_latent = renderer.base_ws(Scene(seed=9))
+    mask = Mask(shapes=(Rect(0.0, 0.0, 1.0, 0.5),))
+    from_seed = RegionResample(layer="b8.conv1", mask=mask, seed=9)
+    from_file = RegionResample(layer="b8.conv1", mask=mask, seed=0, w=seeds_latent, source="nine.npz")
+    first = renderer.render(Scene(seed=2, edits=(from_seed,)))
+    second = Renderer(generator, "cpu").render(Scene(seed=2, edits=(from_file,)))
+    assert np.array_equal(first.image, second.image)
+    assert not np.array_equal(first.image, renderer.render(Scene(seed=2)).image)
+
+
+def test_a_latent_source_of_the_wrong_shape_is_an_error_naming_the_edit():
+    renderer = Renderer(tiny_stylegan2(), "cpu")
+    result = renderer.render(Scene(edits=(StyleMix(seed=0, first=0, w=np.zeros(3)),)))
+    assert "edit 1 (style_mix): its latent has shape (3,)" in result.error
+
+
+# ---- the Gaussian -----------------------------------------------------------------------------------
+
+def test_the_fitted_gaussian_is_the_sample_mean_and_unbiased_covariance():
+    latents = np.array([[1.0, 2.0], [3.0, 0.0], [2.0, 4.0]])
+    fitted = fit_gaussian(latents)
+    assert np.allclose(fitted.mean, [2.0, 2.0])
+    # by hand: deviations (-1, 0), (1, -2), (0, 2); sums of products over N - 1 = 2
+    assert np.allclose(fitted.covariance, [[1.0, -1.0], [-1.0, 4.0]])
+
+
+def test_draws_follow_the_fitted_gaussian_and_shrink_towards_its_mean():
+    rng = np.random.default_rng(0)
+    latents = rng.multivariate_normal([1.0, -2.0, 0.5], [[2.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 0.5]], 50)
+    fitted = fit_gaussian(latents)
+    draws = fitted.sample(40000, seed=1)
+    assert np.allclose(draws.mean(axis=0), fitted.mean, atol=0.03)
+    assert np.allclose(np.cov(draws, rowvar=False), fitted.covariance, atol=0.05)
+    half = fitted.sample(40000, seed=1, shrink=0.5)
+    assert np.allclose(half - fitted.mean, (draws - fitted.mean) * 0.5, atol=1e-5)
+    assert np.allclose(fitted.sample(3, shrink=1.0), fitted.mean)
+    with pytest.raises(LatentError, match="at least two"):
+        fit_gaussian(latents[:1])
+
+
+# ---- the commands -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "tiny.safetensors"
+    save_native(tiny_stylegan2(), path)
+    return path
+
+
+def _picture(path, seed=0):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (40, 30, 3), np.uint8)).save(path)
+
+
+def test_project_writes_the_latent_and_a_reconstruction_carrying_its_scene(tmp_path, model, capsys):
+    _picture(tmp_path / "me.png")
+    _picture(tmp_path / "you.jpg", 1)
+    assert main(["project", str(tmp_path / "me.png"), str(tmp_path / "you.jpg"), str(model),
+                 "--steps", "5", "--space", "w+", "--noise", "-q", "-o", str(tmp_path / "out/{name}.npz")]) == 0
+    generator = tiny_stylegan2()
+    latent = read_latent_file(tmp_path / "out/me.npz", generator, generator_hash(generator))
+    assert latent.source == "me.png" and latent.w.shape == (generator.num_ws, generator.w_dim)
+    assert set(latent.noise) == set(generator.stored_noise())
+    scene = read_png_scene(tmp_path / "out/me.png")
+    assert np.array_equal(scene.w, latent.w) and scene.checkpoint == str(model.resolve())
+    from PIL import Image
+
+    shown = np.asarray(Image.open(tmp_path / "out/me.png").convert("RGB"))
+    assert np.array_equal(shown, Renderer(generator, "cpu").render(scene).image)
+    assert (tmp_path / "out/you.npz").exists() and capsys.readouterr().out == ""
+
+
+def test_project_prints_its_figures_per_picture(tmp_path, model, capsys):
+    _picture(tmp_path / "me.png")
+    assert main(["project", str(tmp_path / "me.png"), "--checkpoint", str(model), "--steps", "2",
+                 "-o", str(tmp_path / "{name}.npz")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{tmp_path / 'me.png'}: PSNR ") and " dB, 2 steps in " in line
+
+
+@pytest.mark.parametrize("content, problem", [(b"not an image", "not a readable image (cannot identify"),
+                                              (None, "not a readable image (image file is truncated)")])
+def test_a_bad_picture_is_one_line_naming_it(tmp_path, model, capsys, content, problem):
+    path = tmp_path / "bad.png"
+    if content is None:
+        _picture(path)
+        content = path.read_bytes()[:200]
+    path.write_bytes(content)
+    assert main(["project", str(path), str(model), "--steps", "1", "-o", str(tmp_path / "{name}.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"ganinterface project: error: {path}: {problem}") and err.count("\n") == 1
+
+
+def test_sample_latents_draws_portraits_from_the_latents_gaussian(tmp_path, model):
+    generator = tiny_stylegan2()
+    rng = np.random.default_rng(0)
+    for name in "abc":
+        write_latent_file(tmp_path / f"{name}.npz", LatentFile(
+            w=rng.standard_normal(generator.w_dim).astype(np.float32), model_hash=generator_hash(generator)))
+    assert main(["sample-latents", str(model), "--from", *(str(tmp_path / f"{n}.npz") for n in "abc"),
+                 "--count", "3", "--shrink", "1", "-q", "-o", str(tmp_path / "s{index}.npz")]) == 0
+    mean = np.mean([read_latent_file(tmp_path / f"{n}.npz", generator).w for n in "abc"], axis=0)
+    assert np.allclose(read_latent_file(tmp_path / "s2.npz", generator).w, mean, atol=1e-6)
+
+
+def test_animate_morphs_between_latent_files(tmp_path, model):
+    generator = tiny_stylegan2()
+    a = LatentFile(w=np.zeros(generator.w_dim, np.float32))
+    b = LatentFile(w=np.ones((generator.num_ws, generator.w_dim), np.float32))
+    write_latent_file(tmp_path / "a.npz", a)
+    write_latent_file(tmp_path / "b.npz", b)
+    assert main(["animate", str(model), "--latents", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"),
+                 "--frames", "3", "-q", "-o", str(tmp_path / "frames")]) == 0
+    frames = sorted((tmp_path / "frames").glob("frame_*.png"))
+    assert len(frames) == 3
+    from PIL import Image
+
+    middle = np.asarray(Image.open(frames[1]).convert("RGB"))
+    expected = Renderer(generator, "cpu").render(Scene(w=np.full((generator.num_ws, generator.w_dim), 0.5)))
+    assert np.array_equal(middle, expected.image)
+
+
+def test_render_takes_latent_files_and_borrows_style_and_regions_from_them(tmp_path, model):
+    generator = tiny_stylegan2()
+    borrowed = np.random.default_rng(2).standard_normal(generator.w_dim).astype(np.float32)
+    write_latent_file(tmp_path / "me.npz", LatentFile(w=borrowed))
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "-q",
+                 "-o", str(tmp_path / "{name}.png")]) == 0
+    assert np.array_equal(read_png_scene(tmp_path / "me.png").w, borrowed)
+    assert main(["render", str(model), "--seeds", "5", "--style-from", str(tmp_path / "me.npz"),
+                 "--style-rows", "0-1", "--resample-from", str(tmp_path / "me.npz"),
+                 "--resample-layer", "b16.conv1", "--resample-box", "0,0,1,0.5", "-q",
+                 "-o", str(tmp_path / "mix{seed}.png")]) == 0
+    mix, resample = read_png_scene(tmp_path / "mix5.png").edits
+    assert (mix.first, mix.last, mix.source) == (0, 1, "me.npz") and np.array_equal(mix.w, borrowed)
+    assert resample.layer == "b16.conv1" and np.array_equal(resample.w, borrowed)
+    assert resample.mask.shapes[0] == Rect(0.0, 0.0, 1.0, 0.5)

@@ -1,0 +1,261 @@
+"""Projection: crops, the search, its distance, noise maps, and the discriminator and VGG files."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from ganinterface.engine.projection import (PerceptualDistance, ProjectionError, ProjectionSettings,
+                                            crop_box, crop_to_aspect, learning_rate_ramp,
+                                            noise_regularisation, project, psnr)
+from ganinterface.models.base import CheckpointError
+from ganinterface.models.discriminator import ResidualDiscriminator, load_discriminator
+from ganinterface.models.perceptual import STAGES, load_perceptual_network
+from tiny_models import tiny_stylegan2, tiny_stylegan3
+
+PORTRAIT = types.SimpleNamespace(img_width=64, img_height=128)  # 1:2, as the built-in model
+LANDSCAPE = types.SimpleNamespace(img_width=256, img_height=128)  # 2:1
+
+
+# ---- crops -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model, size, box", [
+    (PORTRAIT, (300, 500), (25, 0, 275, 500)),  # too wide for 1:2: 250 px wide, centred
+    (PORTRAIT, (100, 400), (0, 100, 100, 300)),  # too tall: 200 px high, centred
+    (PORTRAIT, (64, 128), (0, 0, 64, 128)),  # already the aspect
+    (LANDSCAPE, (300, 300), (0, 75, 300, 225)),  # 150 px high for 2:1
+    (LANDSCAPE, (1000, 100), (400, 0, 600, 100)),
+])
+def test_the_crop_is_the_largest_centred_box_with_the_models_aspect(model, size, box):
+    assert crop_box(*size, model) == box
+
+
+def test_crop_to_aspect_keeps_the_box_and_scales_it_to_the_model():
+    picture = np.zeros((40, 30, 3), np.uint8)  # 30 wide, 40 high; the 1:2 box is x 5..25
+    picture[:, 5:25] = (200, 100, 50)
+    target = crop_to_aspect(picture, PORTRAIT)
+    assert target.shape == (1, 3, 128, 64)
+    expected = torch.tensor([200, 100, 50]) / 127.5 - 1
+    assert torch.allclose(target[0].mean(dim=(1, 2)), expected, atol=1e-3)
+
+
+def test_a_picture_of_another_kind_is_refused():
+    with pytest.raises(ProjectionError, match="RGB uint8"):
+        crop_to_aspect(np.zeros((4, 4), np.uint8), PORTRAIT)
+
+
+# ---- schedule and regularisation ---------------------------------------------------------------
+
+def test_the_learning_rate_ramps_up_then_down_as_nvlabs_does():
+    assert learning_rate_ramp(0.0) == 0.0
+    assert learning_rate_ramp(0.025) == pytest.approx(0.5)  # half-way up the 5% warm-up
+    assert learning_rate_ramp(0.5) == 1.0
+    assert learning_rate_ramp(0.875) == pytest.approx(0.5)  # half-way down the last 25%
+    assert learning_rate_ramp(1.0) == 0.0
+
+
+def test_noise_regularisation_counts_each_shift_at_each_scale():
+    # A constant map correlates fully with its shifts: 1 per shift direction, 2 directions, at
+    # 16x16 and at the 8x8 level after one pooling.
+    assert noise_regularisation({"a": torch.ones(16, 16)}).item() == pytest.approx(4.0)
+    # A checkerboard anti-correlates: (-1)^2 per shift, but pools to 0 at 8x8.
+    checker = torch.tensor([[(-1.0) ** (i + j) for j in range(16)] for i in range(16)])
+    assert noise_regularisation({"a": checker}).item() == pytest.approx(2.0)
+
+
+# ---- the search -------------------------------------------------------------------------------------
+
+def _render(generator, ws, noise=None):
+    with torch.no_grad():
+        return generator.synthesize(ws, noise_mode="const", noise_maps=noise).image
+
+
+def _target(generator, seed=3):
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, generator.z_dim).astype(np.float32))
+    with torch.no_grad():
+        return generator.mapping(z), _render(generator, generator.mapping(z))
+
+
+def test_projecting_a_generators_own_render_in_w_finds_a_latent_that_renders_it():
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    start = psnr(_render(generator, generator.w_avg[None, None].repeat(1, generator.num_ws, 1)), target)
+    found = project(generator, target, ProjectionSettings(steps=150, learning_rate=0.2))
+    assert found.w.shape == (1, generator.w_dim)
+    rendered = _render(generator, found.ws(generator.num_ws))
+    assert found.psnr == pytest.approx(psnr(rendered, target))  # what is reported is what renders
+    assert found.psnr > 40 > start + 20
+
+
+@pytest.mark.slow
+def test_projecting_in_w_plus_refines_rows_after_w():
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    found = project(generator, target, ProjectionSettings(space="w+", steps=300, w_plus_learning_rate=0.05))
+    assert found.w.shape == (1, generator.num_ws, generator.w_dim)
+    assert not torch.equal(found.w[0, 0], found.w[0, -1])  # the rows went their own ways
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.w), target))
+    assert found.psnr > 40
+
+
+def test_the_same_seed_gives_the_same_latent_and_another_seed_another():
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    settings = ProjectionSettings(steps=12, jitter=0.05, seed=1)
+    first = project(generator, target, settings)
+    assert torch.equal(first.w, project(generator, target, settings).w)
+    assert first.w.shape == (1, generator.w_dim)
+    assert not torch.equal(first.w, project(generator, target, ProjectionSettings(steps=12, jitter=0.05, seed=2)).w)
+
+
+def test_an_encoders_start_replaces_the_search_for_a_start():
+    generator = tiny_stylegan2()
+    ws, target = _target(generator)
+    found = project(generator, target, ProjectionSettings(steps=1, learning_rate=1e-9),
+                    start_w=ws[0, 0])
+    assert torch.allclose(found.w, ws[:, 0], atol=1e-5)
+    assert found.psnr > 60  # the answer itself: nothing left to find
+
+
+def test_cancel_stops_after_the_current_step_and_returns_what_was_found():
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    flag = types.SimpleNamespace(cancelled=False)
+    seen = []
+
+    def progress(step, steps, image):
+        seen.append((step, steps, tuple(image.shape)))
+        flag.cancelled = step == 3
+
+    found = project(generator, target, ProjectionSettings(steps=50), progress=progress, cancel=flag)
+    assert found.cancelled and found.steps == 3
+    assert seen == [(1, 50, (1, 3, 16, 8)), (2, 50, (1, 3, 16, 8)), (3, 50, (1, 3, 16, 8))]
+
+
+def test_optimised_noise_stays_normalised_and_renders_what_was_reported():
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    found = project(generator, target, ProjectionSettings(steps=20, optimise_noise=True))
+    assert set(found.noise) == set(generator.stored_noise())
+    for value in found.noise.values():
+        assert abs(value.mean().item()) < 1e-5
+        assert value.square().mean().item() == pytest.approx(1.0, abs=1e-4)
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws), found.noise), target))
+
+
+def test_noise_of_a_model_without_noise_inputs_is_refused():
+    generator = tiny_stylegan3()
+    with pytest.raises(ProjectionError, match="no noise inputs"):
+        project(generator, torch.zeros(1, 3, 16, 16), ProjectionSettings(steps=1, optimise_noise=True))
+
+
+def test_a_target_of_the_wrong_size_is_refused_pointing_at_the_crop():
+    with pytest.raises(ProjectionError, match="crop_to_aspect"):
+        project(tiny_stylegan2(), torch.zeros(1, 3, 16, 16), ProjectionSettings(steps=1))
+
+
+@pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5)])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(ProjectionError):
+        ProjectionSettings(**bad)
+
+
+# ---- noise maps in synthesis ------------------------------------------------------------------------
+
+def test_noise_maps_replace_the_stored_noise():
+    generator = tiny_stylegan2()
+    ws = generator.mapping(torch.randn(1, generator.z_dim)).detach()
+    stored = {name: value.clone() for name, value in generator.stored_noise().items()}
+    assert torch.equal(_render(generator, ws, stored), _render(generator, ws))
+    zeros = {name: torch.zeros_like(value) for name, value in stored.items()}
+    with torch.no_grad():
+        no_noise = generator.synthesize(ws, noise_mode="none").image
+    assert torch.allclose(_render(generator, ws, zeros), no_noise, atol=1e-6)
+
+
+def test_a_noise_map_for_no_such_layer_or_of_the_wrong_size_is_refused():
+    generator = tiny_stylegan2()
+    ws = generator.mapping(torch.randn(1, generator.z_dim)).detach()
+    with pytest.raises(ValueError, match="has no noise input"):
+        _render(generator, ws, {"b4.torgb": torch.zeros(4, 4)})
+    with pytest.raises(ValueError, match="needs"):
+        _render(generator, ws, {"b4.conv1": torch.zeros(3, 3)})
+
+
+# ---- the distance and its networks ------------------------------------------------------------------
+
+def test_the_distance_is_zero_at_the_target_and_grows_with_the_difference():
+    target = torch.rand(1, 3, 32, 16) * 2 - 1
+    discriminator = ResidualDiscriminator(32, 16, channel_base=128, channel_max=16)
+    distance = PerceptualDistance([discriminator]).against(target)
+    near, far = target + 0.01, target.flip(2)
+    values = distance(torch.cat([target, near, far]))
+    assert values[0].item() == pytest.approx(0.0, abs=1e-6)
+    assert 0 < values[1] < values[2]
+    # pixel term by hand at one scale: mean squared difference
+    assert PerceptualDistance(pixel_scales=1).against(target)(near).item() == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_a_discriminator_file_loads_with_its_widths_read_from_the_shapes(tmp_path):
+    torch.manual_seed(0)
+    saved = ResidualDiscriminator(32, 16, channel_base=256, channel_max=32, aux_outputs=2).eval()
+    path = tmp_path / "d.safetensors"
+    save_file({k: v.contiguous() for k, v in saved.state_dict().items()}, str(path))
+    loaded = load_discriminator(path, 32, 16)
+    images = torch.rand(2, 3, 32, 16)
+    for a, b in zip(saved.features(images), loaded.features(images)):
+        assert torch.equal(a, b)
+    with pytest.raises(CheckpointError, match="not a residual discriminator for 8 × 32 px"):
+        load_discriminator(path, 32, 8)
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="^[^\n]*junk.safetensors: not a readable safetensors file"):
+        load_discriminator(tmp_path / "junk.safetensors", 32, 16)
+
+
+def _vgg_state(lin: bool) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    state, in_channels = {}, 3
+    for number, stage in enumerate(STAGES):
+        for index, channels in stage:
+            state[f"features.{index}.weight"] = torch.randn(channels, in_channels, 3, 3) * 0.1
+            state[f"features.{index}.bias"] = torch.zeros(channels)
+            in_channels = channels
+        if lin:
+            state[f"lin{number}.model.1.weight"] = torch.rand(1, stage[-1][1], 1, 1)
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # a whole torchvision state dict is fine
+    return state
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_vgg16_file_with_lpips_weights_loads_and_measures(tmp_path, suffix):
+    state = _vgg_state(lin=True)
+    path = tmp_path / f"vgg{suffix}"
+    save_file(state, str(path)) if suffix == ".safetensors" else torch.save(state, path)
+    network = load_perceptual_network(path)
+    assert torch.equal(network.channel_weights[2], state["lin2.model.1.weight"].reshape(-1))
+    features = network.features(torch.zeros(1, 3, 32, 32))
+    assert [f.shape[1] for f in features] == [64, 128, 256, 512, 512]
+    assert [f.shape[2] for f in features] == [32, 16, 8, 4, 2]
+    # conv0 by hand at one pixel: relu(sum over the 3x3 window of weight * scaled input + bias)
+    x = (torch.zeros(1, 3, 32, 32) - network.shift) / network.scale
+    by_hand = torch.relu(torch.nn.functional.conv2d(x, state["features.0.weight"], padding=1))
+    assert torch.allclose(network.convs["0"](x).relu(), by_hand, atol=1e-6)
+
+
+def test_a_file_that_is_not_vgg16_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "other.safetensors"
+    save_file({"conv.weight": torch.zeros(1)}, str(path))
+    with pytest.raises(CheckpointError) as error:
+        load_perceptual_network(path)
+    assert str(error.value) == (f"{path}: not a VGG16 state dict (no features.0.weight); expected "
+                                "torchvision vgg16 weights, optionally with LPIPS lin layers")
+    state = _vgg_state(lin=False)
+    state["features.28.weight"] = torch.zeros(512, 512, 1, 1)
+    save_file(state, str(path))
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        load_perceptual_network(path)
