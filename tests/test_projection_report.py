@@ -69,5 +69,6 @@ def test_cli_prints_and_writes_both_starts(tmp_path: Path, capsys: pytest.Captur
     report = json.loads(out.read_text())
     assert report["count"] == 2 and report["encoder"].endswith("portraits-128x64.encoder.safetensors")
     for start in report["starts"].values():
-        assert set(start) == {"psnr_db", "agreement", "seconds_per_image", "recipes", "morph"}
+        assert set(start) == {"psnr_db", "agreement", "seconds_per_image", "cpu_seconds_per_image",
+                              "recipes", "morph"}
         assert set(start["recipes"]) == set(RECIPE_GOALS)
