@@ -163,7 +163,7 @@ class EncoderTrainer:
         latent = (self.encoder.normalised(guess) - self.encoder.normalised(ws)).square().mean()
         shown = images[:s.render_batch]
         renders = self.generator.synthesize(guess[:s.render_batch], noise_mode="const").image
-        reconstruction = self.distance.against(shown)(renders) / len(shown)
+        reconstruction = self.distance.against(shown)(renders).mean()
         loss = latent + s.reconstruction_weight * reconstruction
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
