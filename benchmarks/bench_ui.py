@@ -232,8 +232,11 @@ def startup_probe(checkpoint: str | None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from ganinterface.ui.app import configure_runtime, open_first
-    from ganinterface.ui.main_window import MainWindow
+    from ganinterface.launcher import collector_paused
+
+    with collector_paused():  # as ganinterface's launcher imports the window
+        from ganinterface.ui.app import configure_runtime, open_first
+        from ganinterface.ui.main_window import MainWindow
 
     configure_runtime()
     app = QApplication.instance() or QApplication([sys.argv[0]])

@@ -35,7 +35,9 @@ from ganinterface.models.native import save_native
 from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, nvlabs_snapshot_bytes, tiny_trained_stylegan2
 from test_kinds import ONE_OF_EACH
 from test_rosinality import rosinality_state
+from tf_fixtures import TFStyleGAN2Spec, stylegan2_generator, stylegan2_tf_networks, tf_pickle_bytes
 
+TF_SPEC = TFStyleGAN2Spec(resolution=8, mapping_fmaps=8)
 MODEL = types.SimpleNamespace(num_ws=6, w_dim=8)  # what latents and directions must fit
 Files = dict[str, bytes]
 
@@ -187,6 +189,7 @@ class Valid:
     native_sidecar: dict
     nvlabs_pickle: bytes
     rosinality_pt: bytes
+    tf_pickle: bytes
 
 
 def make_valid(folder: Path) -> Valid:
@@ -201,7 +204,8 @@ def make_valid(folder: Path) -> Valid:
                  native_weights=(folder / "g.safetensors").read_bytes(),
                  native_sidecar=json.loads((folder / "g.json").read_text()),
                  nvlabs_pickle=nvlabs_snapshot_bytes(tiny_trained_stylegan2(), TINY_STYLEGAN2_KWARGS),
-                 rosinality_pt=_torch_bytes({"g_ema": rosinality_state(), "latent_avg": torch.zeros(8)}))
+                 rosinality_pt=_torch_bytes({"g_ema": rosinality_state(), "latent_avg": torch.zeros(8)}),
+                 tf_pickle=tf_pickle_bytes(stylegan2_tf_networks(TF_SPEC)))
 
 
 # ---- checkpoints: field mutations ------------------------------------------------------------------
@@ -231,6 +235,34 @@ def nvlabs_fields(draw) -> bytes:
         return nvlabs_snapshot_bytes(generator, kwargs)
     except (TypeError, ValueError, OverflowError):  # the fixture writer copies img_resolution to an np.int64
         reject()
+
+
+@st.composite
+def tf_fields(draw) -> bytes:
+    """A TensorFlow StyleGAN2 pickle with one static kwarg, variable or state field changed."""
+    gs = stylegan2_generator(TF_SPEC, seed=0)
+    network = draw(st.sampled_from([gs, *gs.state["components"].values()]))
+    state = network.state
+    what = draw(st.sampled_from(["kwarg", "shape", "remove", "rename", "field"]))
+    variables = dict(state["variables"])
+    if what == "kwarg":
+        key = draw(st.sampled_from(sorted(state["static_kwargs"]) + ["resample_kernel", "conv_clamp",
+                                                                      "use_noise", "nonlinearity"]))
+        state["static_kwargs"][key] = draw(HOSTILE_VALUES.filter(lambda v: not isinstance(v, tuple)))
+    elif what in ("shape", "remove", "rename"):
+        key = draw(st.sampled_from(sorted(variables)))
+        value = variables.pop(key)
+        if what == "shape":
+            variables[key] = np.zeros(draw(st.lists(st.integers(0, 9), max_size=5)), np.float32)
+        elif what == "rename":
+            variables[key + draw(st.sampled_from(["x", "/weight", "0"]))] = value
+    else:
+        field = draw(st.sampled_from(["version", "name", "build_func_name", "static_kwargs", "components",
+                                      "variables", "build_module_src"]))
+        state[field] = draw(HOSTILE_VALUES.filter(lambda v: not isinstance(v, tuple)))
+    if what != "field":
+        state["variables"] = list(variables.items())
+    return tf_pickle_bytes(gs)
 
 
 @st.composite
@@ -360,6 +392,10 @@ def _nvlabs(valid: Valid) -> st.SearchStrategy[Files]:
     return _one("g.pkl", st.one_of(nvlabs_fields(), nvlabs_fields(), mutated_bytes(valid.nvlabs_pickle)))
 
 
+def _tf(valid: Valid) -> st.SearchStrategy[Files]:
+    return _one("g.pkl", st.one_of(tf_fields(), tf_fields(), mutated_bytes(valid.tf_pickle)))
+
+
 def _rosinality(valid: Valid) -> st.SearchStrategy[Files]:
     return _one("g.pt", st.one_of(rosinality_fields(), rosinality_fields(), mutated_bytes(valid.rosinality_pt)))
 
@@ -388,4 +424,5 @@ READERS = [
     FuzzedReader("native checkpoint (safetensors header)", load_checkpoint, _native_weights, 50),
     FuzzedReader("NVlabs pickle", load_checkpoint, _nvlabs, 50),
     FuzzedReader("rosinality .pt", load_checkpoint, _rosinality, 50),
+    FuzzedReader("TensorFlow pickle", load_checkpoint, _tf, 50),
 ]

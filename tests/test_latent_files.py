@@ -174,6 +174,13 @@ def test_draws_follow_the_fitted_gaussian_and_shrink_towards_its_mean():
         fit_gaussian(latents[:1])
 
 
+def test_a_w_plus_latent_counts_as_its_mean_row():
+    plus = np.array([[0.0, 2.0], [2.0, 4.0]])  # mean row (1, 3)
+    fitted = fit_gaussian([plus, np.array([3.0, 1.0])])
+    assert np.allclose(fitted.mean, [2.0, 2.0])
+    assert np.allclose(fitted.covariance, [[2.0, -2.0], [-2.0, 2.0]])  # (±1, ∓1) deviations, N - 1 = 1
+
+
 # ---- the commands -----------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -193,9 +193,9 @@ def test_the_distance_is_zero_at_the_target_and_grows_with_the_difference():
     discriminator = ResidualDiscriminator(32, 16, channel_base=128, channel_max=16)
     distance = PerceptualDistance([discriminator]).against(target)
     near, far = target + 0.01, target.flip(2)
-    values = distance(torch.cat([target, near, far]))
-    assert values[0].item() == pytest.approx(0.0, abs=1e-6)
-    assert 0 < values[1] < values[2]
+    assert distance(target).item() == pytest.approx(0.0, abs=1e-6)
+    assert 0 < distance(near) < distance(far)
+    assert distance(torch.cat([near, far])).item() == pytest.approx((distance(near) + distance(far)).item())
     # pixel term by hand at one scale: mean squared difference
     assert PerceptualDistance(pixel_scales=1).against(target)(near).item() == pytest.approx(1e-4, rel=1e-3)
 
@@ -209,7 +209,7 @@ def test_a_discriminator_file_loads_with_its_widths_read_from_the_shapes(tmp_pat
     images = torch.rand(2, 3, 32, 16)
     for a, b in zip(saved.features(images), loaded.features(images)):
         assert torch.equal(a, b)
-    with pytest.raises(CheckpointError, match="not a residual discriminator for 8 × 32 px"):
+    with pytest.raises(CheckpointError, match="a discriminator for 16 × 32 px images, not 8 × 32 px"):
         load_discriminator(path, 32, 8)
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(CheckpointError, match="^[^\n]*junk.safetensors: not a readable safetensors file"):

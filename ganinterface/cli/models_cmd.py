@@ -19,7 +19,7 @@ HASH_CHUNK_BYTES = 1 << 20
 def register(subparsers: argparse._SubParsersAction) -> None:
     info = subparsers.add_parser(
         "info", help="describe a checkpoint: format, architecture, sizes and layers",
-        description="Load a checkpoint (NVlabs .pkl, rosinality .pt, native .safetensors; the "
+        description="Load a checkpoint (NVlabs .pkl of PyTorch or TensorFlow, rosinality .pt, native .safetensors; the "
                     "format is recognised from the content) and describe it.")
     options.add_checkpoint(info)
     info.add_argument("--json", action="store_true", help="print the description as JSON")
@@ -49,6 +49,7 @@ def describe_checkpoint(path: Path | None) -> dict[str, Any]:
         "file": str(path if path is not None else bundled.builtin_checkpoint()),
         "format": loaded.format,
         "source_class": loaded.source_class,
+        "description": loaded.description,
         "architecture": generator.architecture,
         "resolution": [generator.img_height, generator.img_width],
         "img_channels": generator.img_channels,
@@ -72,6 +73,7 @@ def format_description(description: dict[str, Any]) -> str:
     conditional = "unconditional" if description["c_dim"] == 0 else f"{description['c_dim']} classes"
     lines = [
         f"file:          {description['file']}",
+        *([f"model:         {description['description']}"] if description["description"] else []),
         f"format:        {description['format']}{source}",
         f"architecture:  {description['architecture']}",
         f"resolution:    {size_text(width, height)}, {description['img_channels']} image channels",

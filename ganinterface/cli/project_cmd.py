@@ -45,7 +45,7 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
                         help="w: one vector (edits like a seed's); w+: one row per layer, closer "
                              "(default: w)")
     parser.add_argument("--noise", action="store_true",
-                        help="also optimise the noise maps (closest; StyleGAN2 models only)")
+                        help="also optimise the noise maps (StyleGAN2 models only)")
     parser.add_argument("--encoder", metavar="FILE", default=None,
                         help="an encoder that guesses the start (default: X.encoder.safetensors "
                              "beside the checkpoint, if there)")
@@ -184,8 +184,6 @@ def latent_scene(latent: "LatentFile", checkpoint: str | None):
 # ---- sample-latents -----------------------------------------------------------------------------
 
 def _sample(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from ganinterface.engine.latents import LatentError, fit_gaussian
     from ganinterface.export.jobs import render_or_raise
     from ganinterface.export.userfiles import (LatentFile, check_writable, make_folder_for,
@@ -199,9 +197,8 @@ def _sample(args: argparse.Namespace) -> int:
     generator = renderer.generator
     model_hash = generator_hash(generator)
     latents = [read_latent_file(source, generator, model_hash).w for source in args.sources]
-    rows = np.stack([w if w.ndim == 1 else w.mean(axis=0) for w in latents])
     try:
-        gaussian = fit_gaussian(rows)
+        gaussian = fit_gaussian(latents)
     except LatentError as error:
         raise UserError(str(error)) from None
     draws = gaussian.sample(args.count, seed=args.seed, shrink=args.shrink)

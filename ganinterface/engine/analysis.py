@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
 from ganinterface.engine.kinds.feature import FeatureEdit
@@ -60,6 +59,8 @@ def fit_region(region: np.ndarray, height: int, width: int) -> np.ndarray:
     if region.ndim != 2:
         raise AnalysisError(f"region must be a 2-D mask, got shape {region.shape}")
     if region.shape != (height, width):
+        import cv2  # here, not at the top: OpenCV's import is ~5% of the window's start-up
+
         shrinking = region.shape[0] >= height and region.shape[1] >= width
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         region = cv2.resize(region, (width, height), interpolation=interpolation)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -111,10 +112,12 @@ class LatentGaussian:
         return (self.mean + (1.0 - shrink) * normal @ root.T).astype(np.float32)
 
 
-def fit_gaussian(latents: np.ndarray) -> LatentGaussian:
-    """Mean and covariance of ``latents`` (N, w_dim), N >= 2; with fewer latents than dimensions
-    the draws stay in the space the latents span."""
-    latents = np.asarray(latents, dtype=np.float64)
-    if latents.ndim != 2 or len(latents) < 2:
+def fit_gaussian(latents: Sequence[np.ndarray]) -> LatentGaussian:
+    """Mean and covariance in W of at least two latents, each (w_dim,) or W+ (num_ws, w_dim),
+    which counts as its mean row; with fewer latents than dimensions the draws stay in the space
+    the latents span."""
+    if len(latents) < 2:
         raise LatentError(f"fitting a Gaussian needs at least two latents, got {len(latents)}")
-    return LatentGaussian(mean=latents.mean(axis=0), covariance=np.cov(latents, rowvar=False))
+    rows = np.stack([np.asarray(w, dtype=np.float64) if np.ndim(w) == 1
+                     else np.asarray(w, dtype=np.float64).mean(axis=0) for w in latents])
+    return LatentGaussian(mean=rows.mean(axis=0), covariance=np.cov(rows, rowvar=False))

@@ -32,7 +32,7 @@ from PIL import Image
 
 from ganinterface import bundled
 from ganinterface.models.base import CheckpointError, GeneratorBase
-from ganinterface.models.discriminator import discriminator_path, load_discriminator
+from ganinterface.models.discriminator import OtherSizeError, discriminator_path, load_discriminator
 from ganinterface.models.perceptual import load_perceptual_network
 
 Tensor = torch.Tensor
@@ -134,8 +134,9 @@ class PerceptualDistance:
         return self
 
     def against(self, target: Tensor) -> Callable[[Tensor], Tensor]:
-        """A function of renders (N, 3, H, W) -> their distances (N,) to ``target``; the target's
-        features are computed once."""
+        """A function of renders (N, 3, H, W) -> their distance to ``target`` (a scalar, summed over
+        N; a target of N pictures pairs them with the renders); the target's features are computed
+        once."""
         with torch.no_grad():
             target_features = [[_unit(f) for f in network.features(target)]
                                for network in self.networks]
@@ -144,7 +145,7 @@ class PerceptualDistance:
             total = self.pixel_weight * _pixel_distance(images, target, self.pixel_scales)
             for network, targets in zip(self.networks, target_features):
                 total = total + self.feature_weight * _feature_distance(network, images, targets)
-            return total
+            return total.sum()
 
         return distance
 
@@ -177,13 +178,15 @@ def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Ten
 def distance_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase, *,
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
-    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it, and
-    ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
+    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it (and
+    reads images of the generator's size), and ``perceptual``'s when given.  Raises
+    ``CheckpointError`` for an unreadable file."""
     networks: list[FeatureNetwork] = []
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
     beside = discriminator_path(weights)
     if beside.is_file():
-        networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
+        with contextlib.suppress(OtherSizeError):  # e.g. a stand-in for the built-in model
+            networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
     if perceptual is not None:
         networks.append(load_perceptual_network(perceptual))
     return PerceptualDistance(networks)
@@ -250,9 +253,9 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
     search = _Search(generator, distance_to_target, noise, settings, progress, cancel)
     with _frozen_weights(generator):
         if w_steps:
-            spread = latent_spread(generator, settings.class_index) * settings.jitter
+            spread = latent_spread(generator, settings.class_index) * settings.jitter if settings.jitter else 0.0
             w = search.run(w, w_steps, settings.learning_rate,
-                           lambda latent, t: _jittered(latent, spread, t, random))
+                           lambda latent, t: _jittered(latent, spread, t, random) if spread else latent)
         if settings.space == "w+":
             if w_steps or rows is None:
                 rows = w[:, None].repeat(1, generator.num_ws, 1)
@@ -292,7 +295,7 @@ class _Search:
                 break
             t = step / steps
             images = _render(self.generator, perturb(latent, t), self.noise)
-            loss = self.distance(images).sum()
+            loss = self.distance(images)
             if self.noise:
                 loss = loss + self.settings.noise_regularisation * noise_regularisation(self.noise)
             loss.backward()

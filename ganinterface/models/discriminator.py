@@ -159,6 +159,10 @@ def discriminator_path(generator_path: str | os.PathLike[str]) -> Path:
     return path.with_name(f"{path.stem}.discriminator.safetensors")
 
 
+class OtherSizeError(CheckpointError):
+    """The discriminator file was trained for images of another size than asked for."""
+
+
 def load_discriminator(path: str | os.PathLike[str], img_height: int,
                        img_width: int) -> ResidualDiscriminator:
     """The D stored at ``path`` for images of ``img_height`` x ``img_width`` (eval mode, CPU).
@@ -174,6 +178,13 @@ def load_discriminator(path: str | os.PathLike[str], img_height: int,
     except Exception as error:  # safetensors raises its own error types for every kind of damage
         raise CheckpointError(path, f"not a readable safetensors file ({_first_line(error)})") from None
     try:
+        stored = _image_size(weights)
+    except (KeyError, IndexError, ZeroDivisionError):
+        raise CheckpointError(path, "not a residual discriminator (its layers are not all there)") from None
+    if stored != (img_height, img_width):
+        raise OtherSizeError(path, f"a discriminator for {stored[1]} × {stored[0]} px images, "
+                                   f"not {img_width} × {img_height} px")
+    try:
         base, most, aux = _widths(weights, img_height)
         discriminator = ResidualDiscriminator(img_height, img_width, channel_base=base,
                                               channel_max=most, aux_outputs=aux)
@@ -182,6 +193,16 @@ def load_discriminator(path: str | os.PathLike[str], img_height: int,
         raise CheckpointError(path, f"not a residual discriminator for {img_width} × {img_height} px "
                                     f"images ({_first_line(error)})") from None
     return discriminator.eval().requires_grad_(False)
+
+
+def _image_size(weights: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(height, width) of the images the stored D reads: a block per halving down to 4 rows, and
+    the fully connected layer reads final channels x 4 rows x (4 * width / height) columns."""
+    blocks = sum(1 for key in weights if key.startswith("blocks.") and key.endswith(".conv1.weight"))
+    height = 4 * 2 ** blocks
+    final = weights["fc.weight"].shape[0]
+    final_width = weights["fc.weight"].shape[1] // (final * 4)
+    return height, final_width * height // 4
 
 
 def _widths(weights: dict[str, torch.Tensor], img_height: int) -> tuple[int, int, int]:

@@ -2,8 +2,9 @@
 
 The format is recognised from the file's first bytes, never from its extension:
 
-* ``\\x80`` + protocol byte                -> a pickle: NVlabs ``.pkl`` (restricted unpickler), unless
-  it is a legacy (pre-1.6) ``torch.save`` file, which starts with a pickled magic number;
+* ``\\x80`` + protocol byte                -> a pickle: NVlabs ``.pkl`` of PyTorch or TensorFlow networks
+  (restricted unpickler), unless it is a legacy (pre-1.6) ``torch.save`` file, which starts with a
+  pickled magic number;
 * ``PK\\x03\\x04`` (zip)                   -> ``torch.save``: rosinality ``.pt`` or an NVlabs-style
   ``{"init_kwargs", "state_dict"}`` dict, read with ``torch.load(weights_only=True)``;
 * 8-byte little-endian length + ``{``     -> safetensors: our native format.
@@ -32,6 +33,7 @@ from ganinterface.models.nvlabs_pkl import first_line, forbidden_global, weights
 log = logging.getLogger(__name__)
 
 FORMAT_NVLABS_PICKLE = "nvlabs-pickle"
+FORMAT_TF_PICKLE = "tensorflow-pickle"
 FORMAT_ROSINALITY = "rosinality"
 FORMAT_TORCH_STATE_DICT = "torch-state-dict"
 FORMAT_NATIVE = "native"
@@ -50,6 +52,7 @@ class LoadedCheckpoint:
     format: str  # one of the FORMAT_* names
     source_class: str | None = None  # e.g. "training.networks_stylegan3.Generator"
     notes: list[str] = dataclasses.field(default_factory=list)
+    description: str | None = None  # e.g. "StyleGAN2 (config-f), TensorFlow pickle, 1024 × 1024 px, 18 ws"
 
 
 def load_generator(path: str | os.PathLike[str] | None, device: str | torch.device = "cpu") -> GeneratorBase:
@@ -67,7 +70,7 @@ def load_checkpoint(path: str | os.PathLike[str] | None,
     path = Path(path)
     head = _read_head(path)
     if head[:1] == b"\x80" and head[1:2] and head[1] in PICKLE_PROTOCOLS and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
-        loaded = _load_nvlabs_pickle(path)
+        loaded = _load_pickle(path)
     elif head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
         loaded = _load_torch_file(path)
     elif _looks_like_safetensors(head, path.stat().st_size):
@@ -103,13 +106,20 @@ def _looks_like_safetensors(head: bytes, file_size: int) -> bool:
     return head[8:9] == b"{" and 2 <= header_length <= file_size - 8
 
 
-def _load_nvlabs_pickle(path: Path) -> LoadedCheckpoint:
-    from ganinterface.models.nvlabs_pkl import load_nvlabs_pickle
+def _load_pickle(path: Path) -> LoadedCheckpoint:
+    """An NVlabs pickle of either era: PyTorch networks, or TensorFlow ``Network`` objects."""
+    from ganinterface.models import nvlabs_pkl, tf_pickle
 
     with path.open("rb") as stream:
-        checkpoint = load_nvlabs_pickle(stream, path)
+        data = nvlabs_pkl.unpickle_checkpoint(stream, path, tf_pickle.ALLOWED_GLOBALS)
+    notes = ["embedded source code not executed"]
+    if tf_pickle.is_tf_pickle(data):
+        model = tf_pickle.load_tf_model(data, path)
+        return LoadedCheckpoint(model.generator, FORMAT_TF_PICKLE, model.source_class,
+                                notes=[*model.notes, *notes], description=model.description())
+    checkpoint = nvlabs_pkl.checkpoint_from_data(data, path)
     return LoadedCheckpoint(checkpoint.generator, FORMAT_NVLABS_PICKLE, checkpoint.source_class,
-                            notes=["embedded source code not executed"])
+                            notes=[*checkpoint.notes, *notes])
 
 
 def _load_native(path: Path) -> LoadedCheckpoint:

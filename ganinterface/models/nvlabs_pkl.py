@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import inspect
 import io
 import logging
 import pickle
 import re
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 from ganinterface.models import limits
-from ganinterface.models.base import CheckpointError, GeneratorBase
+from ganinterface.models.base import CheckpointError, GeneratorBase, size_text
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +162,12 @@ def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
 
 
 def _numpy_array(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """numpy pickles an array as an empty one (shape (0,)) that its state then fills; any other
+    shape here would allocate memory before the state's size is checked against its data."""
     if cls is not np.ndarray:
         raise pickle.UnpicklingError("numpy array of an unsupported class")
+    if tuple(shape) != (0,):
+        raise pickle.UnpicklingError("numpy array reconstructed with a shape numpy never writes")
     return np.ndarray.__new__(np.ndarray, shape, dtype)
 
 
@@ -207,13 +213,20 @@ ALLOWED_GLOBALS = _allowed_globals()
 PYTHON2_MODULE_NAMES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Resolves only ``ALLOWED_GLOBALS``; persistent ids (torch.save's storages) are refused."""
+# The pure-Python unpickler: its memo is a dict, where the C one allocates an array as long as the
+# largest memo index a file names (one LONG_BINPUT 251658817 in a damaged file: 2 GB, 8 s).
+# Checkpoints hold few opcodes (the weights are a few large byte strings), so speed is the same.
+class RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """Resolves only the allowed globals; persistent ids (torch.save's storages) are refused."""
+
+    def __init__(self, stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS):
+        super().__init__(stream)
+        self.allowed = allowed
 
     def find_class(self, module: str, name: str) -> Any:
         module = PYTHON2_MODULE_NAMES.get(module, module)  # protocol-2 pickles name Python 2 modules
         try:
-            return ALLOWED_GLOBALS[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
             raise ForbiddenGlobal(f"{module}.{name}") from None
 
@@ -221,9 +234,42 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("the pickle refers to external (persistent) objects")
 
 
-def read_pickle(stream: BinaryIO) -> Any:
+def read_pickle(stream: BinaryIO, allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS) -> Any:
     """Unpickle with the allow-list; raises pickle.UnpicklingError (or EOFError) on refusal."""
-    return RestrictedUnpickler(stream).load()
+    return RestrictedUnpickler(stream, allowed).load()
+
+
+class _WholeReads(io.BytesIO):
+    """A read of n bytes gets n bytes or fails: unlike C's, the pure-Python unpickler takes what a
+    truncated file gives and carries on with it."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        if size is not None and 0 < size and len(data) < size:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        if count < memoryview(buffer).nbytes:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        return count
+
+
+def unpickle_checkpoint(stream: BinaryIO, path: object,
+                        allowed: Mapping[tuple[str, str], Any] = ALLOWED_GLOBALS) -> Any:
+    """``read_pickle`` of a whole checkpoint file, every refusal a one-line CheckpointError."""
+    try:
+        # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
+        return read_pickle(_WholeReads(stream.read()), allowed)
+    except ForbiddenGlobal as error:
+        raise CheckpointError(path, str(error)) from None
+    except (pickle.UnpicklingError, EOFError) as error:
+        raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
+            RecursionError, OverflowError) as error:
+        raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
+                                    f"{first_line(error)})") from None
 
 
 # ---- from records to one of our generators ---------------------------------------------------------
@@ -338,23 +384,11 @@ def load_state_dict_checked(module: torch.nn.Module, state_dict: Mapping[str, to
 class NVlabsCheckpoint:
     generator: GeneratorBase
     source_class: str  # e.g. "training.networks_stylegan2.Generator"
+    notes: list[str] = dataclasses.field(default_factory=list)  # e.g. fork arguments applied or ignored
 
 
-def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
-    try:
-        # from memory: a length in the pickle (a FRAME, a BINBYTES8) then reads no more than there is
-        data = read_pickle(io.BytesIO(stream.read()))
-    except ForbiddenGlobal as error:
-        if error.qualified_name.startswith("dnnlib.tflib."):
-            raise CheckpointError(path, "a TensorFlow StyleGAN pickle; convert it with NVlabs' "
-                                        "legacy.py (stylegan2-ada-pytorch) first") from None
-        raise CheckpointError(path, str(error)) from None
-    except (pickle.UnpicklingError, EOFError) as error:
-        raise CheckpointError(path, f"truncated or corrupt pickle ({first_line(error)})") from None
-    except (ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError,
-            RecursionError, OverflowError) as error:
-        raise CheckpointError(path, f"corrupt pickle ({type(error).__name__}: "
-                                    f"{first_line(error)})") from None
+def checkpoint_from_data(data: Any, path: object) -> NVlabsCheckpoint:
+    """Our generator from an unpickled NVlabs PyTorch file (a snapshot dict or a bare network)."""
     try:
         return generator_from_record(find_generator_record(data, path), path)
     except RecursionError:  # nesting the (iterative) unpickler accepted but our walk cannot follow
@@ -364,9 +398,79 @@ def load_nvlabs_pickle(stream: BinaryIO, path: object) -> NVlabsCheckpoint:
 def generator_from_record(record: PersistentRecord, path: object) -> NVlabsCheckpoint:
     architecture = identify_architecture(record, path)
     state_dict = collect_state_dict(record, path)
-    generator = build_generator(architecture, record.init_args, record.init_kwargs, state_dict, path)
+    init_kwargs, notes = understood_arguments(architecture, record.init_kwargs, path)
+    if architecture == "stylegan2":
+        init_kwargs, notes = _non_square_start(init_kwargs, state_dict, notes)
+    generator = build_generator(architecture, record.init_args, init_kwargs, state_dict, path)
     log.info("loaded %s from %s (embedded source not executed)", record.qualified_name, path)
-    return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name)
+    return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name, notes=notes)
+
+
+# ---- constructor arguments of forks -------------------------------------------------------------
+
+# Fork arguments our generators apply, and what they do (only noted when they change the output).
+FORK_ARGUMENTS = {"resize": "the final image resized to {value} x {value} px, as DragGAN's code does"}
+
+
+def _accepted_arguments(architecture: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Constructor arguments our generator understands: top level, in ``synthesis_kwargs``, in
+    ``mapping_kwargs``."""
+    sizes = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
+    if architecture == "stylegan2":
+        from ganinterface.models import stylegan2
+
+        synthesis = {f.name for f in dataclasses.fields(stylegan2.SynthesisOptions)}
+        synthesis |= stylegan2.IGNORED_SYNTHESIS_KWARGS
+        mapping = set(inspect.signature(stylegan2.MappingNetwork).parameters) - {"z_dim", "c_dim", "w_dim", "num_ws"}
+        top = sizes | synthesis | {"synthesis_kwargs", "img_width", "channels"}
+        return frozenset(top), frozenset(synthesis), frozenset(mapping)
+    from ganinterface.models import stylegan3
+
+    synthesis = {f.name for f in dataclasses.fields(stylegan3.SynthesisConfig)}
+    mapping = {f.name for f in dataclasses.fields(stylegan3.MappingConfig)}
+    return frozenset(sizes | synthesis), frozenset(), frozenset(mapping)
+
+
+def understood_arguments(architecture: str, init_kwargs: Mapping[str, Any],
+                         path: object) -> tuple[dict[str, Any], list[str]]:
+    """``init_kwargs`` without the arguments our generator does not understand (forks add their
+    own), and notes naming those dropped (also logged as one warning) and the fork ones applied."""
+    top, synthesis, mapping = _accepted_arguments(architecture)
+    kept, dropped = _split(init_kwargs, top, "")
+    for group, accepted in (("synthesis_kwargs", synthesis), ("mapping_kwargs", mapping)):
+        if isinstance(kept.get(group), Mapping):
+            kept[group], more = _split(kept[group], accepted, f"{group}.")
+            dropped += more
+    notes = []
+    for name, effect in FORK_ARGUMENTS.items():
+        for value in (kept.get(name), (kept.get("synthesis_kwargs") or {}).get(name)):
+            if value is not None:
+                notes.append(f"fork argument {name}={value!r} applied: {effect.format(value=value)}")
+    if dropped:
+        notes.append(f"constructor arguments not understood, ignored: {', '.join(dropped)}")
+        log.warning("%s: %s", path, notes[-1])
+    return kept, notes
+
+
+def _non_square_start(init_kwargs: dict[str, Any], state_dict: Mapping[str, torch.Tensor],
+                      notes: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Forks name a non-square constant input in their own ways; its shape says what it is: a
+    4 x w0 start makes images of width height * w0 / 4 (``img_width``)."""
+    const = state_dict.get("synthesis.b4.const")
+    resolution = init_kwargs.get("img_resolution")
+    if ("img_width" in init_kwargs or not isinstance(const, torch.Tensor) or const.ndim != 3
+            or const.shape[1] != 4 or const.shape[2] == 4 or not _is_int(resolution)):
+        return init_kwargs, notes
+    width = resolution * const.shape[2] // 4
+    note = (f"non-square start read from the weights: a 4 x {const.shape[2]} constant input, so "
+            f"images of {size_text(width, resolution)}")
+    return {**init_kwargs, "img_width": width}, [*notes, note]
+
+
+def _split(kwargs: Mapping[str, Any], accepted: frozenset[str], prefix: str) -> tuple[dict[str, Any], list[str]]:
+    kept = {k: v for k, v in kwargs.items() if k in accepted}
+    dropped = [f"{prefix}{k}={reprlib.repr(v)}" for k, v in kwargs.items() if k not in accepted]
+    return kept, dropped
 
 
 # ---- small helpers -------------------------------------------------------------------------------

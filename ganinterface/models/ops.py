@@ -216,6 +216,17 @@ def downsample2d(
     return upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter, gain=gain)
 
 
+def resize_square(image: Tensor, size: int) -> Tensor:
+    """Forks' final ``imresize`` (DragGAN): to ``size`` x ``size``, bilinear when the height grows,
+    area-averaged when it shrinks, untouched when the height is already ``size``."""
+    height = image.shape[2]
+    if size > height:
+        return F.interpolate(image, [size, size], mode="bilinear")
+    if size < height:
+        return F.interpolate(image, [size, size], mode="area")
+    return image
+
+
 # ---- bias + activation ------------------------------------------------------------------------
 def bias_act(
     x: Tensor,

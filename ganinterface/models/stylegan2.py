@@ -382,6 +382,7 @@ class SynthesisOptions:
     use_noise: bool = True
     kernel_size: int = 3
     activation: str = "lrelu"
+    resize: int | None = None  # forks (DragGAN): the final image resized to resize x resize
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> SynthesisOptions:
@@ -397,6 +398,8 @@ class SynthesisOptions:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {options.architecture!r}")
         if options.activation not in ops.ACTIVATIONS:
             raise ValueError(f"unknown activation {options.activation!r}")
+        if options.resize is not None:
+            limits.resolution("resize", options.resize)
         return options
 
 
@@ -443,7 +446,8 @@ class StyleGAN2Generator(GeneratorBase):
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        self.img_height, self.img_width = img_resolution, width
+        self.synthesis_size = (img_resolution, width)  # of the last layers; the image's unless resized
+        self.img_height, self.img_width = self.synthesis_size if options.resize is None else (options.resize,) * 2
         self.options = options
         self.fused_modconv: bool | str = "auto"  # True / False / "auto" (fused for one-sample inference)
         self.compute_dtype = torch.float32  # torch.bfloat16: about 2x faster on CPUs with AVX-512 bf16
@@ -477,7 +481,7 @@ class StyleGAN2Generator(GeneratorBase):
         w_idx = 0
         for h in heights:
             block = blocks[h]
-            size = (h, h * self.img_width // self.img_height)
+            size = (h, h * self.synthesis_size[1] // self.synthesis_size[0])
             roles = ["conv1"] if block.in_channels == 0 else ["conv0", "conv1"]
             for i, role in enumerate(roles):
                 steps.append(_Step(h, role, w_idx + i))
@@ -548,6 +552,8 @@ class StyleGAN2Generator(GeneratorBase):
         if stop in keep_states:
             kept[stop] = dict(current)
         image = current["img"] if stop == n_layers else torch.empty(0)
+        if stop == n_layers and self.options.resize is not None:
+            image = ops.resize_square(image, self.options.resize)
         return SynthesisOutput(image=image, taps=tapped, states=kept)
 
     # ---- internals ---------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class SynthesisConfig:
     use_radial_filters: bool = False  # jinc down-sampling filters (StyleGAN3-R)
     conv_clamp: float | None = 256  # clamp layer outputs to [-conv_clamp, conv_clamp]; None = off
     magnitude_ema_beta: float = 0.999  # decay of the tracked input magnitude (training only)
+    resize: int | None = None  # forks (DragGAN): the final image resized to resize x resize
 
 
 def _config_from_kwargs(cls: type, kwargs: Mapping[str, Any], what: str) -> Any:
@@ -98,6 +99,8 @@ def _check_ranges(z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_c
     for name, value in dict(z_dim=z_dim, w_dim=w_dim, img_channels=img_channels,
                             channel_max=cfg.channel_max).items():
         limits.whole(name, value)
+    if cfg.resize is not None:
+        limits.resolution("resize", cfg.resize)
     limits.whole("c_dim", c_dim, low=0)
     limits.resolution("img_resolution", img_resolution)
     limits.whole("channel_base", cfg.channel_base, high=limits.MAX_VALUES)
@@ -488,7 +491,7 @@ class StyleGAN3Generator(GeneratorBase):
         _check_sizes(*sizes, mapping_config, cfg)  # before anything is allocated
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.img_resolution, self.img_channels = sizes
-        self.img_height = self.img_width = self.img_resolution
+        self.img_height = self.img_width = self.img_resolution if cfg.resize is None else cfg.resize
         self.mapping_config: MappingConfig = mapping_config
         self.synthesis_config: SynthesisConfig = cfg
         self.num_ws = cfg.num_layers + 2
@@ -588,6 +591,8 @@ class StyleGAN3Generator(GeneratorBase):
             image = ws.new_empty((ws.shape[0], 0, 0, 0))
         else:
             image = (x * self.output_scale if self.output_scale != 1 else x).to(torch.float32)
+            if self.synthesis_config.resize is not None:
+                image = ops.resize_square(image, self.synthesis_config.resize)
         return SynthesisOutput(image=image, taps=tapped, states=states)
 
     def _run_layer(self, k: int, x: Tensor | None, ws: Tensor) -> Tensor:

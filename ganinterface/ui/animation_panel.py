@@ -41,7 +41,7 @@ class AnimationPanel(QWidget):
         self.list.setToolTip("Keyframes, in order")
         add_seed, add_latent = QPushButton("Add seed"), QPushButton("Add latent")
         add_file = QPushButton("Add file…")
-        add_file.setToolTip("Add a saved W or W+ latent (.npy) as a keyframe")
+        add_file.setToolTip("Add a saved W or W+ latent (.npz from `project`, or .npy) as a keyframe")
         add_seed.setToolTip("Add the current seed as a keyframe")
         add_latent.setToolTip("Add the current W+ latent (after directions) as a keyframe")
         remove, clear = QPushButton("Remove"), QPushButton("Clear")
@@ -146,17 +146,17 @@ class AnimationPanel(QWidget):
             self.add_keyframe(np.asarray(latent, dtype=np.float32))
 
     def _add_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "NumPy (*.npy)")
+        path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")
         if path:
             self.add_latent_file(path)
 
     def add_latent_file(self, path: str) -> bool:
-        from ganinterface.export.userfiles import UserFileError, read_latent
+        from ganinterface.export.userfiles import UserFileError, read_latent_file
 
         if self.model is None:
             return False
         try:
-            latent = read_latent(path, self.model.shape)
+            latent = read_latent_file(path, self.model.shape).w
         except UserFileError as error:
             self.failed.emit("Add keyframe", str(error))
             return False

@@ -134,6 +134,9 @@ class Controls(QObject):
         self.open_model = self._action(file_menu, "Open model…", "Ctrl+Shift+O",
                                        "Load a generator checkpoint (.pkl, .pt, .safetensors)")
         self.open_scene = self._action(file_menu, "Open scene…", keys.Open)
+        self.open_image = self._action(file_menu, "Open image…", "Ctrl+Shift+I",
+                                       "Project a picture into the model: find the latent whose "
+                                       "render matches it (dropping a picture does the same)")
         self.recent_menu = file_menu.addMenu("Open recent")
         self.save_scene = self._action(file_menu, "Save scene", keys.Save)
         self.save_scene_as = self._action(file_menu, "Save scene as…", keys.SaveAs)

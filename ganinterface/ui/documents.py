@@ -23,22 +23,36 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from ganinterface.atomic import remove_stale_temporaries
 from ganinterface.engine import commands as cmd
+from ganinterface.engine.projection import ProjectionSettings
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export import userfiles
 from ganinterface.export.userfiles import Keyframe, Session, UserFileError
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel
+from ganinterface.ui.projection_dialog import ProjectionDialog
 
 SCENE_SUFFIXES = (".json", ".png")  # a PNG exported by ganinterface carries its scene
+SAMPLE_SHRINK = 0.3  # draws from a handful of latents: a third closer to their mean looks typical
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+PICTURE_FILTER = f"Pictures ({' '.join('*' + s for s in PICTURE_SUFFIXES)});;All files (*)"
 SCENE_FILTER = "Scenes (*.json *.png);;All files (*)"
 RECIPE_FILTER = "Recipes (*.json);;All files (*)"
-LATENT_FILTER = "NumPy (*.npy);;All files (*)"
+LATENT_FILTER = "Latents (*.npz *.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
 STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
 AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops ...
 AUTOSAVE_MAX_WAIT_S = 5.0  # ... or every few seconds while changes keep coming
 T = TypeVar("T")
+
+
+def _carries_scene(path: str) -> bool:
+    from ganinterface.export.images import read_png_scene
+
+    try:
+        return read_png_scene(path) is not None
+    except (OSError, ValueError):
+        return False
 
 
 def state_dir() -> Path:
@@ -53,7 +67,7 @@ def scene_for_model(scene: Scene, model: LoadedModel) -> Scene:
     """``scene`` as it stands once ``model`` is loaded: another checkpoint's latent and edits do not
     apply to it, and its class must be one the model has."""
     if scene.checkpoint != model.checkpoint:
-        scene = scene.replace(checkpoint=model.checkpoint, w=None, edits=())
+        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, edits=())
     class_index = fitting_class(scene.class_index, model.shape.c_dim)
     return scene if class_index == scene.class_index else scene.replace(class_index=class_index)
 
@@ -76,8 +90,12 @@ class Documents(QObject):
     recent_changed = Signal(list)  # the recent scene files, newest first
 
     def __init__(self, window: QMainWindow, stack: cmd.CommandStack, settings: QSettings,
-                 ask: MessageBoxes, current_latent: Callable[[], np.ndarray | None]) -> None:
+                 ask: MessageBoxes, current_latent: Callable[[], np.ndarray | None], *,
+                 force_sync: bool = False) -> None:
         super().__init__(window)
+        self._force_sync = force_sync  # projections run on the GUI thread (tests)
+        self.projection_settings = ProjectionSettings()
+        self._draws = 0  # "Sample like these" draws number 1, 2, ... in a session
         self.window = window
         self.stack = stack
         self.settings = settings
@@ -180,13 +198,46 @@ class Documents(QObject):
         return True
 
     def open_dropped(self, paths: list[str]) -> None:
-        """A dropped scene (.json, or a PNG we exported) opens; anything else loads as a model."""
-        if not paths or not self.maybe_save():
+        """A dropped scene (.json, or a PNG we exported) opens; another picture is projected;
+        anything else loads as a model."""
+        if not paths:
             return
-        if Path(paths[0]).suffix.lower() in SCENE_SUFFIXES:
+        suffix = Path(paths[0]).suffix.lower()
+        if suffix in PICTURE_SUFFIXES and not (suffix == ".png" and _carries_scene(paths[0])):
+            self.project_picture(paths[0])
+        elif not self.maybe_save():
+            return
+        elif suffix in SCENE_SUFFIXES:
             self.open_scene(paths[0])
         else:
             self.model_requested.emit(paths[0])
+
+    def open_image_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", "", PICTURE_FILTER)
+        if path:
+            self.project_picture(path)
+
+    def project_picture(self, path: str | Path) -> ProjectionDialog | None:
+        """Crop ``path`` to the model's aspect and project it in a dialog; Keep makes the result
+        the current scene (one undo step)."""
+        from ganinterface.engine.projection import crop_to_aspect
+
+        if self.model is None:
+            return None
+        picture = self._read("Open image", lambda: userfiles.read_image(path))
+        if picture is None:
+            return None
+        target = crop_to_aspect(picture, self.model.renderer.generator)
+        dialog = ProjectionDialog(self.window, self.model, target, Path(path).name,
+                                  self.projection_settings, force_sync=self._force_sync)
+        dialog.kept.connect(lambda found: self._use_projection(found, Path(path).name))
+        dialog.show()
+        dialog.start()
+        return dialog
+
+    def _use_projection(self, found, name: str) -> None:
+        noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
+        self.stack.push(cmd.set_fields(f"Project {name}", w=found.w[0].cpu().numpy(), noise_maps=noise))
 
     def save_scene(self) -> bool:
         if self.scene_path is None:
@@ -251,7 +302,7 @@ class Documents(QObject):
 
     def _use_latent(self, latent: np.ndarray | None, label: str) -> None:
         if latent is not None:
-            self.stack.push(cmd.set_fields(label, w=latent))
+            self.stack.push(cmd.set_fields(label, w=latent, noise_maps=None))
 
     def load_latent_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Load latent", "", LATENT_FILTER)
@@ -259,9 +310,42 @@ class Documents(QObject):
             self.load_latent(path)
 
     def load_latent(self, path: str | Path) -> None:
+        """A latent file (a projected picture's, with its noise maps) or a ``.npy`` latent; one
+        undo step."""
         if self.model is not None:
-            latent = self._read("Load latent", lambda: userfiles.read_latent(path, self.model.shape))
-            self._use_latent(latent, f"Load latent {Path(path).name}")
+            generator = self.model.renderer.generator
+            noise_shapes = {name: tuple(v.shape) for name, v in generator.stored_noise().items()}
+            latent = self._read("Load latent", lambda: userfiles.read_latent_file(
+                path, self.model.shape, self.model_hash(), noise_shapes))
+            if latent is not None:
+                self.stack.push(cmd.set_fields(f"Load latent {Path(path).name}", w=latent.w,
+                                               noise_maps=latent.noise))
+
+    def sample_like_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self.window, "Sample like these latents", "",
+                                                LATENT_FILTER)
+        if paths:
+            self.sample_like(paths)
+
+    def sample_like(self, paths: list[str]) -> None:
+        """A new portrait drawn from the Gaussian fitted, in W, to the latent files (projected
+        pictures); each call draws another; one undo step."""
+        from ganinterface.engine.latents import LatentError, fit_gaussian
+
+        if self.model is None:
+            return
+        latents = self._read("Sample like these", lambda: [
+            userfiles.read_latent_file(path, self.model.shape, self.model_hash()).w for path in paths])
+        if latents is None:
+            return
+        try:
+            gaussian = fit_gaussian(latents)
+        except LatentError as error:
+            self.ask.error("Sample like these", str(error))
+            return
+        self._draws += 1
+        w = gaussian.sample(1, seed=self._draws, shrink=SAMPLE_SHRINK)[0]
+        self.stack.push(cmd.set_fields(f"Sample like {len(paths)} latents", w=w, noise_maps=None))
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")

@@ -53,6 +53,7 @@ class LatentPanel(QWidget):
     paste_requested = Signal()
     load_requested = Signal()
     save_requested = Signal()
+    sample_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -109,12 +110,15 @@ class LatentPanel(QWidget):
         self.latent_label.setWordWrap(True)
         self.latent_label.setStyleSheet("color: palette(mid);")
         self.use_seed = QPushButton("Back to seed")
-        self.use_seed.setToolTip("Forget the given W/W+ and use the seed again")
+        self.use_seed.setToolTip("Forget the given W/W+ (and its noise maps) and use the seed again")
         buttons = QHBoxLayout()
         for text, tip, signal in (("Copy", "Copy the W+ latent to the clipboard", self.copy_requested),
                                   ("Paste", "Use a latent from the clipboard", self.paste_requested),
-                                  ("Load…", "Load a W or W+ latent (.npy)", self.load_requested),
-                                  ("Save…", "Save the current W+ latent (.npy)", self.save_requested)):
+                                  ("Load…", "Load a latent file (.npz from a projection, or a W/W+ .npy)", self.load_requested),
+                                  ("Save…", "Save the current W+ latent (.npy)", self.save_requested),
+                                  ("Sample like…", "A new portrait like the chosen latent files "
+                                   "(projected pictures): drawn from their Gaussian in W",
+                                   self.sample_requested)):
             button = QPushButton(text)
             button.setToolTip(tip)
             button.clicked.connect(signal.emit)
@@ -146,7 +150,8 @@ class LatentPanel(QWidget):
         self.cutoff.valueChanged.connect(self._cutoff_changed)
         self.noise_mode.currentTextChanged.connect(self._noise_changed)
         self.noise_seed.valueChanged.connect(self._noise_changed)
-        self.use_seed.clicked.connect(lambda: self.command.emit(cmd.set_fields("Use seed", w=None)))
+        self.use_seed.clicked.connect(lambda: self.command.emit(
+            cmd.set_fields("Use seed", w=None, noise_maps=None)))
 
     # ---- scene -> widgets ------------------------------------------------------------------------
     def show_scene(self, scene: Scene, shape: ModelShape | None) -> None:

@@ -57,7 +57,8 @@ class MainWindow(QMainWindow):
         self._shut_down = False
         self._ask = MessageBoxes(self)
         self.painter = Painter(self.stack, lambda text: self.statusBar().showMessage(text, 4000))
-        self.documents = Documents(self, self.stack, self.settings, self._ask, self.current_latent)
+        self.documents = Documents(self, self.stack, self.settings, self._ask, self.current_latent,
+                                   force_sync=force_sync)
         self._restored_keyframes: tuple | None = None  # a restored session's, until its model loads
         self.autosave = Autosave(self, self._session, self._ask,
                                  lambda text: self.statusBar().showMessage(text, 8000))
@@ -143,6 +144,7 @@ class MainWindow(QMainWindow):
         for action, slot in (
                 (controls.open_model, documents.open_model_dialog),
                 (controls.open_scene, documents.open_scene_dialog),
+                (controls.open_image, documents.open_image_dialog),
                 (controls.save_scene, documents.save_scene),
                 (controls.save_scene_as, documents.save_scene_as),
                 (controls.export, self.open_export_dialog), (controls.quit, self.close),
@@ -173,6 +175,7 @@ class MainWindow(QMainWindow):
         self.latent_panel.paste_requested.connect(documents.paste_latent)
         self.latent_panel.load_requested.connect(documents.load_latent_dialog)
         self.latent_panel.save_requested.connect(documents.save_latent_dialog)
+        self.latent_panel.sample_requested.connect(documents.sample_like_dialog)
         self.edits_panel.save_recipe_requested.connect(documents.save_recipe_dialog)
         self.edits_panel.apply_recipe_requested.connect(documents.apply_recipe_dialog)
         self.edits_panel.recipe_file_chosen.connect(documents.apply_recipe)

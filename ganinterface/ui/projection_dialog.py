@@ -1,0 +1,122 @@
+"""File ▸ Open image…: a picture projected into the model, the reconstruction beside it.
+
+The search (``engine.projection.project``) runs on a worker thread; each step's render arrives on
+the GUI thread through a queued signal.  Cancel stops it and keeps nothing; Keep stops it (if it is
+still running) and hands the latent found so far to whoever opened the dialog, which makes it the
+current scene as one undo step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar,
+                               QWidget)
+
+from ganinterface.engine.projection import ProjectionSettings, distance_for, project
+from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.export.progress import CancelToken
+from ganinterface.ui.workers import BackgroundTask
+
+PREVIEW_HEIGHT = 256  # pixels the target and the reconstruction are shown at
+
+
+class ProjectionDialog(QDialog):
+    """Projects ``target`` ((1, 3, H, W) in [-1, 1], already cropped) with ``model``'s generator."""
+
+    kept = Signal(object)  # engine.projection.Projection
+    _stepped = Signal(int, int, object)  # step, steps, render (H, W, 3) uint8: worker -> GUI
+
+    def __init__(self, parent: QWidget, model: Any, target: Any, name: str,
+                 settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False):
+        super().__init__(parent)
+        self.setWindowTitle(f"Project {name}")
+        self._model, self._target, self._settings = model, target, settings
+        self._cancel = CancelToken()
+        self._keep_when_done = False
+        self.result: Any = None
+        self.target_view, self.render_view = QLabel(), QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, settings.steps)
+        self.figures = QLabel("Searching…")
+        self.buttons = QDialogButtonBox()
+        self.keep_button = self.buttons.addButton("Keep", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.keep_button.setToolTip("Use the latent found so far as the current scene")
+        self.keep_button.clicked.connect(self.keep)
+        self.cancel_button.clicked.connect(self.reject)
+        layout = QGridLayout(self)
+        layout.addWidget(QLabel("Picture (cropped)"), 0, 0)
+        layout.addWidget(QLabel("Reconstruction"), 0, 1)
+        layout.addWidget(self.target_view, 1, 0)
+        layout.addWidget(self.render_view, 1, 1)
+        layout.addWidget(self.progress, 2, 0, 1, 2)
+        layout.addWidget(self.figures, 3, 0, 1, 2)
+        layout.addWidget(self.buttons, 4, 0, 1, 2)
+        _show(self.target_view, to_uint8_image(target[0]))
+        self._stepped.connect(self._show_step)
+        self._task = BackgroundTask(self._run, "projection", self, force_sync=force_sync)
+        self._task.finished.connect(self._finished)
+
+    def start(self) -> None:
+        self._task.start(None)
+
+    def _run(self, _argument: None) -> Any:  # worker thread
+        generator = self._model.renderer.generator
+        distance = distance_for(self._model.checkpoint, generator)
+        target = self._target.to(generator.w_avg.device)
+        return project(generator, target, self._settings, distance=distance,
+                       progress=lambda step, steps, image: self._stepped.emit(
+                           step, steps, to_uint8_image(image[0].detach())),
+                       cancel=self._cancel)
+
+    @Slot(int, int, object)
+    def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
+        self.progress.setValue(step)
+        _show(self.render_view, image)
+
+    @Slot(object, object)
+    def _finished(self, _argument: None, outcome: Any) -> None:
+        if outcome.error is not None:
+            self.figures.setText(f"Projection failed: {outcome.error}")
+            self.keep_button.setEnabled(False)
+            return
+        self.result = outcome.value
+        self.progress.setValue(self.result.steps)
+        self.figures.setText(f"PSNR {self.result.psnr:.2f} dB after {self.result.steps} steps "
+                             f"({self.result.seconds:.1f} s)")
+        if self._keep_when_done and not self.isHidden():
+            self._hand_over()
+
+    def keep(self) -> None:
+        """Keep the result; while the search runs, stop it and keep what it has found."""
+        if self.result is None:
+            self._keep_when_done = True
+            self._cancel.cancel()
+            self.keep_button.setEnabled(False)
+            return
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        self.kept.emit(self.result)
+        self.accept()
+
+    def reject(self) -> None:
+        self._cancel.cancel()
+        super().reject()
+
+    def done(self, result: int) -> None:
+        self._cancel.cancel()
+        self._task.shutdown()
+        super().done(result)
+
+
+def _show(label: QLabel, image: np.ndarray) -> None:
+    image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    qimage = QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    pixmap = QPixmap.fromImage(qimage).scaledToHeight(PREVIEW_HEIGHT, Qt.TransformationMode.FastTransformation)
+    label.setPixmap(pixmap)

@@ -1,0 +1,102 @@
+"""The window opens latent files (a projected picture's W or W+, and its noise maps) as one undo step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganinterface.engine.projection import ProjectionSettings
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Scene
+from ganinterface.export.userfiles import LatentFile, write_latent_file
+from ganinterface.models.native import generator_hash
+from ganinterface.ui.projection_dialog import ProjectionDialog
+from ui_support import open_window, tiny_generator
+
+
+def test_a_latent_file_becomes_the_scene_and_undo_takes_it_back(qtbot, tmp_path):
+    generator = tiny_generator()
+    w = np.random.default_rng(0).standard_normal((generator.num_ws, generator.w_dim)).astype(np.float32)
+    noise = {name: np.zeros(tuple(v.shape), np.float32) for name, v in generator.stored_noise().items()}
+    write_latent_file(tmp_path / "me.npz", LatentFile(w=w, noise=noise, model_hash=generator_hash(generator)))
+    write_latent_file(tmp_path / "other.npz", LatentFile(w=w, model_hash="0" * 64))
+    with open_window(qtbot, tmp_path) as window:
+        before = window.stack.scene
+        window.documents.load_latent(str(tmp_path / "me.npz"))
+        expected = Renderer(tiny_generator()).render(Scene(w=w, noise_maps=noise))
+        np.testing.assert_array_equal(window.last_result.image, expected.image)
+        window.stack.undo()
+        assert window.stack.scene == before
+        window.documents.load_latent(str(tmp_path / "other.npz"))
+        assert window._ask.errors[-1].endswith("made for another model (000000000000…), not this "
+                                               f"one ({generator_hash(generator)[:12]}…)")
+        assert window.stack.scene == before
+
+
+def _picture(path):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (90, 40, 3), np.uint8)).save(path)
+
+
+def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_step(qtbot, tmp_path):
+    _picture(tmp_path / "me.jpg")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=12, candidates=4)
+        before = window.stack.scene
+        window.documents.open_dropped([str(tmp_path / "me.jpg")])
+        dialog = window.findChild(ProjectionDialog)
+        assert dialog.progress.value() == 12 == dialog.result.steps
+        assert dialog.render_view.pixmap() is not None and "PSNR" in dialog.figures.text()
+        dialog.keep()
+        scene = window.stack.scene
+        assert scene.w is not None and np.array_equal(scene.w, dialog.result.w[0].numpy())
+        expected = Renderer(tiny_generator()).render(Scene(w=scene.w))
+        np.testing.assert_array_equal(window.last_result.image, expected.image)
+        window.stack.undo()
+        assert window.stack.scene == before
+
+
+def test_cancel_keeps_nothing_and_a_broken_picture_is_one_line_naming_it(qtbot, tmp_path):
+    _picture(tmp_path / "me.png")
+    (tmp_path / "broken.jpg").write_bytes(b"not a picture")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=3, candidates=4)
+        before = window.stack.scene
+        dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        dialog.reject()
+        assert window.stack.scene == before
+        window.documents.project_picture(str(tmp_path / "broken.jpg"))
+        assert window._ask.errors[-1].startswith(f"{tmp_path / 'broken.jpg'}: not a readable image")
+        assert window.stack.scene == before
+
+
+def test_another_latent_or_model_drops_a_projections_noise_maps():
+    from ganinterface.ui.documents import scene_for_model
+
+    noise = {"b8.conv0": np.zeros((8, 4), np.float32)}
+    projected = Scene(checkpoint="a.pkl", w=np.zeros(8, np.float32), noise_maps=noise)
+    model = type("Model", (), {"checkpoint": "b.pkl", "shape": type("Shape", (), {"c_dim": 0})})()
+    assert scene_for_model(projected, model).noise_maps is None
+
+
+def test_sample_like_draws_a_new_portrait_from_the_files_gaussian_each_time(qtbot, tmp_path):
+    generator = tiny_generator()
+    rng = np.random.default_rng(5)
+    paths = []
+    for name in "ab":
+        write_latent_file(tmp_path / f"{name}.npz", LatentFile(
+            w=rng.standard_normal(generator.w_dim).astype(np.float32), model_hash=generator_hash(generator)))
+        paths.append(str(tmp_path / f"{name}.npz"))
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.sample_like(paths)
+        first = window.stack.scene.w
+        window.documents.sample_like(paths)
+        second = window.stack.scene.w
+        assert first.shape == (generator.w_dim,) and not np.array_equal(first, second)
+        # two latents span a line: every draw lies on the line through them
+        a, b = (np.load(path)["w"] for path in paths)
+        direction = (b - a) / np.linalg.norm(b - a)
+        offset = first - a
+        assert np.allclose(offset, direction * (offset @ direction), atol=1e-4)
+        window.stack.undo()
+        assert np.array_equal(window.stack.scene.w, first)
