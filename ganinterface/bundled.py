@@ -25,6 +25,7 @@ RESOURCES = "ganinterface.resources"
 
 BUILTIN_MODEL = "portraits-128x64.safetensors"
 BUILTIN_DISCRIMINATOR = "portraits-128x64.discriminator.safetensors"
+BUILTIN_ENCODER = "portraits-128x64.encoder.safetensors"
 CLASSIFIER = "attribute-classifier.safetensors"
 # Shipped beside the built-in model for `demo-eval --edits` to compare with the recipes, but not
 # offered as edits: each changes the whole portrait, not what its name says.  Scored by demo-eval
@@ -51,6 +52,11 @@ def builtin_checkpoint() -> Path:
 
 def builtin_discriminator() -> Path:
     return checkpoints_dir() / BUILTIN_DISCRIMINATOR
+
+
+def builtin_encoder() -> Path:
+    """The encoder that starts projections into the built-in model near the answer."""
+    return checkpoints_dir() / BUILTIN_ENCODER
 
 
 def classifier_checkpoint() -> Path:

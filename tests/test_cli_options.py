@@ -142,6 +142,7 @@ WRITING = {  # every command that writes, with its output under the folder OUT
     "demo-edits": ["demo-edits", "{ckpt}", "--out", "OUT/edits"],
     "demo-dataset": ["demo-dataset", "OUT/portraits", "--count", "2"],
     "train-classifier": ["train-classifier", "--steps", "1", "--out", "OUT/c.safetensors"],
+    "train-encoder": ["train-encoder", "{ckpt}", "--steps", "1", "-o", "OUT/e.safetensors"],
     "project": ["project", "in.png", "--checkpoint", "{ckpt}", "--steps", "1", "-o", "OUT/x.npz"],
     "sample-latents": ["sample-latents", "{ckpt}", "--from", "a.npz", "b.npz", "--count", "1", "-o", "OUT/x.png"],
 }

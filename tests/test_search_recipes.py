@@ -263,7 +263,7 @@ def test_tuning_renderer_draws_what_the_renderer_draws(kit):
     assert (batched != tuning.images).any(), "the recipe changed nothing"
     placements = recipe_placements(recipe)
     ours = np.stack(tuner.regions(placements))
-    theirs = np.stack(scoring_regions(renderer, seeds, placements, H, W))
+    theirs = np.stack(scoring_regions(renderer, [Scene(seed=s) for s in seeds], placements, H, W))
     assert np.mean(ours == theirs) > 0.99 and ours.any()
 
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "demo-dataset": "demo_cmd",
     "train-classifier": "demo_cmd",
     "train-demo": "train_cmd",
+    "train-encoder": "train_cmd",
     "demo-eval": "eval_cmd",
     "demo-edits": "eval_cmd",
     "project": "project_cmd",

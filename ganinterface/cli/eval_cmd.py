@@ -19,7 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "report the share read confidently, attribute frequencies against the "
                     "renderer's, and Fréchet distances beside calibration distances. With --edits, "
                     "score the shipped recipes and directions instead (flip rate, locality, "
-                    "preservation, mask area).")
+                    "preservation, mask area). With --projection, project renders of the "
+                    "procedural renderer into the generator, with and without its encoder, and "
+                    "report PSNR, attribute agreement, speed, the recipes on the projections and "
+                    "morph midpoints.")
     options.add_checkpoint(parser)
     parser.add_argument("--seeds", default=None, help=options.seeds_help(
         "seeds to sample", f"{DEFAULT_QUALITY_SEEDS}; with --edits, the evaluation seeds of the "
@@ -29,9 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="attribute classifier weights (default: the shipped one)")
     parser.add_argument("--edits", action="store_true",
                         help="score the shipped recipes and directions instead")
+    parser.add_argument("--projection", action="store_true",
+                        help="measure projection of renders of the procedural renderer instead")
+    parser.add_argument("--steps", type=options.positive_int, default=None,
+                        help="with --projection: search steps per picture (default: 40)")
+    parser.add_argument("--encoder", type=Path, default=None, metavar="FILE",
+                        help="with --projection: the encoder (default: X.encoder.safetensors beside "
+                             "the checkpoint, when there is one)")
     parser.add_argument("--from", dest="edits_dir", type=Path, default=None, metavar="DIR",
                         help="with --edits: the directory holding recipes/ and directions/, as "
-                             "demo-edits --out writes it (default: beside the built-in model)")
+                             "demo-edits --out writes it (default: beside the built-in model); the "
+                             "same for --projection's recipes")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                         help="also write the report as JSON")
     options.add_device(parser)
@@ -61,10 +72,14 @@ def _demo_eval(args: argparse.Namespace) -> int:
     from ganinterface.export.userfiles import check_writable
 
     seeds = options.seed_list(args.seeds) if args.seeds else None
+    if args.edits and args.projection:
+        raise UserError("choose --edits or --projection, not both")
     if args.json:
         check_writable(args.json)
     generator, classifier, device = _load_measuring_kit(args)
-    if args.edits:
+    if args.projection:
+        report, text = _projection_report(args, generator, classifier, seeds, device)
+    elif args.edits:
         from ganinterface.search.evaluation import edit_report, format_edit_report
 
         with TqdmProgress("scoring edits", unit="edit") as progress:
@@ -90,6 +105,29 @@ def _demo_eval(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UserError(f"{args.json}: cannot write the report ({error.strerror})") from None
     return 0
+
+
+def _projection_report(args: argparse.Namespace, generator, classifier, seeds, device):
+    from ganinterface import bundled
+    from ganinterface.engine.encoder import encoder_path, load_encoder
+    from ganinterface.engine.projection import distance_for
+    from ganinterface.export.progress import TqdmProgress
+    from ganinterface.search.projection_report import (DEFAULT_STEPS, format_projection_report,
+                                                       projection_report)
+
+    beside = encoder_path(args.checkpoint or bundled.builtin_checkpoint())
+    path = args.encoder or (beside if beside.exists() else None)
+    encoder = load_encoder(path, generator).to(device) if path else None
+    distance = distance_for(args.checkpoint, generator)
+    with TqdmProgress("projecting", unit="picture") as progress:
+        try:
+            report = projection_report(generator, classifier, seeds, encoder=encoder,
+                                       distance=distance, steps=args.steps or DEFAULT_STEPS,
+                                       device=device, progress=progress, directory=args.edits_dir)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    report["encoder"] = str(path) if path else None
+    return report, format_projection_report(report)
 
 
 def _load_measuring_kit(args: argparse.Namespace):

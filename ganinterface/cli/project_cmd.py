@@ -142,10 +142,11 @@ def encoder_guess(encoder_file: str | None, checkpoint: str | None, generator: "
     from ganinterface import bundled
 
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
-    beside = weights.with_name(f"{weights.stem}.encoder.safetensors")
+    from ganinterface.engine.encoder import encode, encoder_path, load_encoder
+
+    beside = encoder_path(weights)
     if encoder_file is None and not beside.is_file():
         return None
-    from ganinterface.engine.encoder import encode, load_encoder
 
     encoder = load_encoder(encoder_file or beside, generator, model_hash)
     return lambda target: encode(encoder, target)

@@ -1,4 +1,5 @@
-"""``ganinterface train-demo``: train (or keep training) the built-in portrait generator."""
+"""``ganinterface train-demo``: train (or keep training) the built-in portrait generator;
+``ganinterface train-encoder``: train the encoder that starts projections near the answer."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import logging
 from pathlib import Path
 
 from ganinterface.cli import UserError
-from ganinterface.cli.options import add_device, finite_float
+from ganinterface.cli import options
+from ganinterface.cli.options import add_device, finite_float, positive_float, positive_int
 from ganinterface.demo.training import (DEFAULT_EXPORT, DEFAULT_RUN_DIR, RETUNABLE, RunOptions,
                                         TrainingError, TrainSettings, run)
+from ganinterface.demo.training.encoder import EncoderRun, EncoderSettings
+
+ENCODER_RUN_ROOT = DEFAULT_RUN_DIR.parent / "train-encoder"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,6 +26,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arguments(parser)
     parser.set_defaults(handler=_train)
 
+    encoder = subparsers.add_parser(
+        "train-encoder", help="train an encoder for a generator, so projection starts near the answer",
+        description="Train a small CNN that guesses the latent of a picture, on the generator's own "
+                    "samples (a latent loss and a reconstruction loss through the generator). "
+                    "State is saved to the run directory every few minutes and on Ctrl-C/SIGTERM; "
+                    "running the command again continues where it stopped. The encoder file and "
+                    "its model card (.json) are written when the steps are done.")
+    options.add_checkpoint(encoder)
+    encoder.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                         help="the encoder file (default: X.encoder.safetensors beside the "
+                              "checkpoint X.safetensors)")
+    encoder.add_argument("--steps", type=positive_int, default=EncoderRun.steps,
+                         help="steps of the whole run, earlier invocations' included; the learning "
+                              "rate decays over them (default: %(default)s)")
+    encoder.add_argument("--minutes", type=positive_float,
+                         help="stop this invocation after this many minutes (the state is kept)")
+    encoder.add_argument("--space", choices=("w", "w+"), default=EncoderSettings.space,
+                         help="guess one w, or one row per layer (default: %(default)s)")
+    encoder.add_argument("--run-dir", type=Path, default=None,
+                         help="where the training state lives (default: a folder per generator "
+                              f"under {ENCODER_RUN_ROOT})")
+    encoder.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                         help="continue from RUN_DIR/state.pt if it exists (default: yes)")
+    encoder.add_argument("--threads", type=positive_int, default=EncoderRun.threads,
+                         help="torch CPU threads (default: %(default)s)")
+    encoder.add_argument("--checkpoint-minutes", type=positive_float,
+                         default=EncoderRun.checkpoint_minutes, help="state save interval")
+    add_device(encoder)
+    encoder.set_defaults(handler=_train_encoder)
+
 
 def _train(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -29,6 +64,39 @@ def _train(args: argparse.Namespace) -> int:
         run(settings, options)
     except TrainingError as error:
         raise UserError(str(error)) from None
+    return 0
+
+
+def _train_encoder(args: argparse.Namespace) -> int:
+    from ganinterface import bundled
+    from ganinterface.demo.training.encoder import train_encoder
+    from ganinterface.engine.directions import model_hash
+    from ganinterface.engine.encoder import encoder_path
+    from ganinterface.export.userfiles import check_writable
+    from ganinterface.models.loading import load_generator
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    checkpoint = Path(args.checkpoint) if args.checkpoint else bundled.builtin_checkpoint()
+    output = args.output or encoder_path(checkpoint)
+    check_writable(output)
+    generator = load_generator(args.checkpoint, options.chosen_device(args))
+    digest = model_hash(generator)
+    run_options = EncoderRun(
+        output=output, run_dir=(args.run_dir or ENCODER_RUN_ROOT / digest[:16]).expanduser(),
+        steps=args.steps, minutes=args.minutes, resume=args.resume,
+        checkpoint_minutes=args.checkpoint_minutes, threads=args.threads)
+    try:
+        trainer = train_encoder(generator, digest, EncoderSettings(space=args.space), run_options,
+                                checkpoint=checkpoint.name)
+    except TrainingError as error:
+        raise UserError(str(error)) from None
+    if trainer.step >= args.steps:
+        check = trainer.card["check"]
+        print(f"{output}: {trainer.step} steps; on {check['samples']} samples of the generator, "
+              f"its guesses render at {check['psnr_db']:.1f} dB PSNR (w_avg: "
+              f"{check['psnr_db_w_avg']:.1f} dB)")
+    else:
+        print(f"stopped at step {trainer.step} of {args.steps}; run the command again to go on")
     return 0
 
 

@@ -55,7 +55,7 @@ def _frequencies(indices: np.ndarray, classes: Sequence[str]) -> dict[str, float
     return {name: round(float(share), 4) for name, share in zip(classes, counts)}
 
 
-def _confident(probabilities: dict[str, np.ndarray]) -> np.ndarray:
+def confident(probabilities: dict[str, np.ndarray]) -> np.ndarray:
     """Per image: read with probability >= CONFIDENCE on every attribute of CONFIDENT_ATTRIBUTES."""
     return np.all([probabilities[name].max(axis=1) >= CONFIDENCE for name in CONFIDENT_ATTRIBUTES],
                   axis=0)
@@ -91,9 +91,9 @@ def quality_report(generator: GeneratorBase, classifier: AttributeClassifier, se
         "samples": count,
         "seeds": [int(seeds[0]), int(seeds[-1])] if count else [],
         "truncation_psi": truncation_psi,
-        "confident_share": round(float(_confident(probabilities).mean()), 4),
+        "confident_share": round(float(confident(probabilities).mean()), 4),
         # calibration: the same share on renders, whose every mouth and band is drawn clearly
-        "confident_share_renders": round(float(_confident(classifier.classify(renders)).mean()), 4),
+        "confident_share_renders": round(float(confident(classifier.classify(renders)).mean()), 4),
         "confident_share_by_attribute": {
             name: round(float((probabilities[name].max(axis=1) >= CONFIDENCE).mean()), 4)
             for name in CONFIDENT_ATTRIBUTES},

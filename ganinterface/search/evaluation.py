@@ -39,21 +39,33 @@ def without_anchor(recipe: Recipe) -> Recipe:
 
 
 @dataclasses.dataclass
-class _Before:
-    seeds: list[int]
+class Unedited:
+    """The portraits an edit is scored on: their scenes, images and classifier readings."""
+
+    scenes: list[Scene]
     images: np.ndarray
     read: dict[str, np.ndarray]  # attribute -> class index
 
+    def picked(self, indices: Sequence[int]) -> Unedited:
+        indices = list(indices)
+        return Unedited([self.scenes[i] for i in indices], self.images[indices],
+                        {k: v[indices] for k, v in self.read.items()})
 
-def _score(renderer: Renderer, classifier: AttributeClassifier, before: _Before, goal: EditGoal,
-           edits_for: Any, regions: list[np.ndarray]) -> dict[str, float]:
+
+def edited_images(renderer: Renderer, scenes: Sequence[Scene], edits: tuple[Edit, ...]) -> np.ndarray:
     after = []
-    for seed in before.seeds:
-        result = renderer.render(Scene(seed=seed, edits=edits_for(seed)))
+    for scene in scenes:
+        result = renderer.render(dataclasses.replace(scene, edits=edits))
         if result.error:
             raise ValueError(result.error)
         after.append(result.image)
-    after_images = np.stack(after)
+    return np.stack(after)
+
+
+def score_edits(renderer: Renderer, classifier: AttributeClassifier, before: Unedited,
+                goal: EditGoal, edits: tuple[Edit, ...], regions: list[np.ndarray]) -> dict[str, float]:
+    """Flip rate, locality, preservation and mask area of ``edits`` on the ``before`` portraits."""
+    after_images = edited_images(renderer, before.scenes, edits)
     read_after = {k: v.argmax(axis=1) for k, v in classifier.classify(after_images).items()}
     return {
         "flip_rate": round(flip_rate(before.read[goal.attribute], read_after[goal.attribute], goal.target), 4),
@@ -68,16 +80,14 @@ def _direction_edits(direction: Direction, amount: float) -> tuple[Edit, ...]:
     return (direction.to_edit(amount),)
 
 
-def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before: _Before,
+def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before: Unedited,
                      goal: EditGoal, direction: Direction, target_flip: float) -> float:
     """The smallest amount (signed towards the goal) whose flip rate reaches ``target_flip``."""
     sign = 1.0 if goal.target == 1 else -1.0
-    subset = _Before(before.seeds[:DIRECTION_SEARCH_SEEDS], before.images[:DIRECTION_SEARCH_SEEDS],
-                     {k: v[:DIRECTION_SEARCH_SEEDS] for k, v in before.read.items()})
+    subset = before.picked(range(min(DIRECTION_SEARCH_SEEDS, len(before.scenes))))
     best_amount, best_flip = DIRECTION_AMOUNTS[-1], -1.0
     for amount in DIRECTION_AMOUNTS:
-        edits = _direction_edits(direction, sign * amount)
-        after = np.stack([renderer.render(Scene(seed=s, edits=edits)).image for s in subset.seeds])
+        after = edited_images(renderer, subset.scenes, _direction_edits(direction, sign * amount))
         read = classifier.classify(after)[goal.attribute].argmax(axis=1)
         flip = flip_rate(subset.read[goal.attribute], read, goal.target)
         flip = flip if np.isfinite(flip) else 0.0
@@ -100,17 +110,17 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     directions = {stem: read_direction(directory / "directions" / f"{stem}.npy", generator, digest)
                   for stem in dict.fromkeys(GOAL_DIRECTIONS[goal.attribute] for goal in GOALS)}
     samples = draw_samples(generator, classifier, seeds, [])
-    before = _Before(seeds, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
+    scenes = [Scene(seed=seed) for seed in seeds]
+    before = Unedited(scenes, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
     height, width = generator.img_height, generator.img_width
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds), "recipes": {},
                               "directions": {}}
     for done, goal in enumerate(GOALS):
         recipe = recipes[goal.name]
         variants = {"anchored": recipe, "unanchored": without_anchor(recipe)}
-        regions = {name: scoring_regions(renderer, seeds, recipe_placements(variant), height, width)
+        regions = {name: scoring_regions(renderer, scenes, recipe_placements(variant), height, width)
                    for name, variant in variants.items()}
-        scores = {name: _score(renderer, classifier, before, goal, lambda s, v=variant: v.edits,
-                               regions[name])
+        scores = {name: score_edits(renderer, classifier, before, goal, variant.edits, regions[name])
                   for name, variant in variants.items()}
         report["recipes"][goal.name] = scores
         stem = GOAL_DIRECTIONS[goal.attribute]
@@ -118,8 +128,8 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
         amount = _match_direction(renderer, classifier, before, goal, direction,
                                   scores["anchored"]["flip_rate"])
         report["directions"][goal.name] = {  # scored with the anchored recipe's masks
-            **_score(renderer, classifier, before, goal,
-                     lambda s, a=amount: _direction_edits(direction, a), regions["anchored"]),
+            **score_edits(renderer, classifier, before, goal, _direction_edits(direction, amount),
+                          regions["anchored"]),
             "amount": amount, "direction": stem}
         if progress:
             progress(done + 1, len(GOALS))

@@ -63,15 +63,15 @@ def reanchored(recipe: Recipe, anchor_for: Callable[[Anchor], Anchor | None]) ->
     return dataclasses.replace(recipe, edits=tuple(edit(e) for e in recipe.edits))
 
 
-def scoring_regions(renderer: Renderer, seeds: Sequence[int],
+def scoring_regions(renderer: Renderer, scenes: Sequence[Scene],
                     placements: Sequence[tuple[Mask, Anchor | None]], height: int,
                     width: int) -> list[np.ndarray]:
-    """Where each seed's edits land (the union over ``placements``, dilated as the edit report
-    scores it)."""
+    """Where the edits land on each scene's portrait (the union over ``placements``, dilated as the
+    edit report scores it)."""
     regions = []
-    for seed in seeds:
+    for scene in scenes:
         covered = np.zeros((height, width), dtype=bool)
         for mask, anchor in placements:
-            covered |= rasterize(placed_mask(renderer, Scene(seed=seed), mask, anchor), height, width) > 0
+            covered |= rasterize(placed_mask(renderer, scene, mask, anchor), height, width) > 0
         regions.append(dilate(covered, LOCALITY_DILATION))
     return regions

@@ -141,7 +141,7 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
                                  **{name: getattr(trainer.settings, name) for name in RETUNABLE},
                                  **trainer.session_note))
     trainer.session_note = {}
-    stop = _StopFlag()
+    stop = StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)} if rank == 0 else {}
     start = last_save = last_export = time.monotonic()
     progress = _ProgressLog(trainer, options.log_seconds)
@@ -215,7 +215,7 @@ class _ProgressLog:
         self.last, self.steps_at_last, self.window = now, steps, LossStats()
 
 
-class _StopFlag:
+class StopFlag:
     """Set by SIGTERM/SIGINT; the loop finishes its step, saves and returns."""
 
     def __init__(self) -> None:
