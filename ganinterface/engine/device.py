@@ -71,3 +71,11 @@ def free_device_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (timings; the CPU runs synchronously anyway)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

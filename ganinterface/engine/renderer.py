@@ -137,6 +137,7 @@ class Renderer:
         self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
         self._identity = f"{type(generator).__name__}@{id(generator)}"
         self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
+        self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
 
     # ---- public -------------------------------------------------------------------------------
     def render(self, scene: Scene, taps: Sequence[str] = ()) -> RenderResult:
@@ -222,6 +223,7 @@ class Renderer:
             self._cache.clear()
             self._mapped.clear()
             self._rasters.clear()
+            self._hooks.clear()
 
     # ---- latents --------------------------------------------------------------------------------
     def _base_ws(self, scene: Scene) -> Tensor:
@@ -277,7 +279,7 @@ class Renderer:
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
         context = _SceneContext(self, scene)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
-        hooks = kinds.layer_hooks(scene.edits, context)
+        hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
         result = self._synthesize(ws, hooks, scene, set(tap_indices), stop=len(g.layers))
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
@@ -301,6 +303,15 @@ class Renderer:
                 self._rasters.popitem(last=False)
         self._rasters.move_to_end(key)
         return self._rasters[key]
+
+    def _known(self, hook: KeyedHook) -> KeyedHook:
+        """An earlier hook with the same key (the same effect), if kept: it has built what it adds
+        already.  So an edit's tensors are made once, not on every render."""
+        known = self._hooks.setdefault(hook.key, hook)
+        self._hooks.move_to_end(hook.key)
+        while len(self._hooks) > 64:
+            self._hooks.popitem(last=False)
+        return known
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,

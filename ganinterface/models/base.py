@@ -10,7 +10,8 @@ feature-map viewing and incremental re-rendering cheap:
   recorded *before* layer ``k`` (``SynthesisOutput.states[k]``), and gives exactly the image of a
   full forward pass.
 * ``hooks`` maps a layer name to a function applied to that layer's output activation before anything
-  downstream (or a tap) sees it.  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
+  downstream (or a tap) sees it.  The activation is the layer's own fresh output, held by nothing
+  else, so a hook may change it in place (and return it).  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
   models know nothing about edits.
 * ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
 

@@ -565,7 +565,7 @@ class StyleGAN2Generator(GeneratorBase):
             if hook is not None:
                 y = hook(y)
             img = state.get("img")
-            state["img"] = y if img is None else ops.upsample2d(img, block.resample_filter) + y
+            state["img"] = y if img is None else img + y
             return state, y
 
         layer: SynthesisLayer = getattr(block, step.role)
@@ -577,6 +577,8 @@ class StyleGAN2Generator(GeneratorBase):
             x = x.to(self.compute_dtype).contiguous(memory_format=self.memory_format)
             x = layer(x, w, noise, fused)
         elif step.role == "conv0":
+            if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
+                state["img"] = ops.upsample2d(state["img"], block.resample_filter)
             x_in = state["x"]
             if resnet:
                 state["residual"] = block.skip(x_in, gain=RESNET_GAIN)
