@@ -6,6 +6,10 @@ layer by layer; a cached state whose key matches is reused, so moving a directio
 rows >= r, or editing features at layer L, restarts synthesis at the first layer that sees the change
 (``RenderResult.first_layer``).  Taps (activations shown in the window) are cached the same way.
 
+``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
+fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16), for the
+window to show while a drag goes on; states and images of the two precisions are cached apart.
+
 ``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
 device runs out of memory, the renderer drops its caches and tries once more; what it cannot get
 past is ``RenderResult.trouble`` (``engine.device``), for the window to move to the CPU.
@@ -25,8 +29,8 @@ import torch
 
 from ganinterface.engine import kinds
 from ganinterface.engine.analysis import follow_anchor
-from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, free_device_memory,
-                                        pick_device)
+from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, fast_dtype,
+                                        free_device_memory, pick_device)
 from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize_layer
@@ -53,6 +57,7 @@ class RenderResult:
     seconds: float
     error: str | None = None
     trouble: str | None = None  # the device's: engine.device.OUT_OF_MEMORY or DEVICE_FAILED
+    draft: bool = False  # rendered in the fast mode's reduced precision
 
     @property
     def ok(self) -> bool:
@@ -125,12 +130,18 @@ class _Pass:
 
 
 class Renderer:
-    """Renders Scenes with one generator on one device (the generator is moved there)."""
+    """Renders Scenes with one generator on one device (the generator is moved there).
+
+    ``fast``: whether drafts use a reduced precision; None (default) where the device runs one
+    faster (``fast_dtype`` tells which, None when drafts are exact renders)."""
 
     def __init__(self, generator: GeneratorBase, device: torch.device | str | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, fast: bool | None = None):
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.generator = generator.to(self.device).eval()
+        self.fast_dtype = None if fast is False else fast_dtype(self.device, generator.fast_dtypes)
+        if fast and self.fast_dtype is None:
+            self.fast_dtype = next(iter(generator.fast_dtypes), None)
         self._cache = _LayerCache(cache_bytes)
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
         self._lock = threading.Lock()  # one render at a time
@@ -140,14 +151,17 @@ class Renderer:
         self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
 
     # ---- public -------------------------------------------------------------------------------
-    def render(self, scene: Scene, taps: Sequence[str] = ()) -> RenderResult:
+    def render(self, scene: Scene, taps: Sequence[str] = (), draft: bool = False) -> RenderResult:
+        """The scene's image (and ``taps``' features); a ``draft`` in the fast mode's precision if
+        this renderer has one (``RenderResult.draft`` says which was made)."""
         started = time.perf_counter()
+        dtype = self.fast_dtype if draft and self.fast_dtype is not None else torch.float32
         with self._lock, torch.no_grad():
-            result = self._attempt(scene, tuple(taps), started)
+            result = self._attempt(scene, tuple(taps), dtype, started)
             if result.trouble == OUT_OF_MEMORY:
                 self._forget()
                 free_device_memory(self.device)
-                result = self._attempt(scene, tuple(taps), started)
+                result = self._attempt(scene, tuple(taps), dtype, started)
         return result
 
     def render_batch(self, scenes: Sequence[Scene], taps: Sequence[str] = ()) -> list[RenderResult]:
@@ -216,7 +230,8 @@ class Renderer:
         cache is dropped; the generator moves, so this renderer must not be used again)."""
         with self._lock:
             self._forget()
-            return Renderer(self.generator, "cpu", self._cache.max_bytes)
+            return Renderer(self.generator, "cpu", self._cache.max_bytes,
+                            fast=None if self.fast_dtype is not None else False)
 
     def _forget(self) -> None:
         with self._mapping_lock:
@@ -254,10 +269,11 @@ class Renderer:
             return self._mapped[key]
 
     # ---- the render -----------------------------------------------------------------------------
-    def _attempt(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
+    def _attempt(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+                 started: float) -> RenderResult:
         trouble = None
         try:
-            return self._render(scene, taps, started)
+            return self._render(scene, taps, dtype, started)
         except (RenderError, ValueError) as error:
             message = str(error)
         except Exception as error:  # a bug or a model failure must not kill the render thread
@@ -271,22 +287,23 @@ class Renderer:
         return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message,
                             trouble)
 
-    def _render(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
+    def _render(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+                started: float) -> RenderResult:
         g = self.generator
         if scene.noise_mode not in NOISE_MODES:
             raise RenderError(f"noise mode must be one of {', '.join(NOISE_MODES)}, "
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
-        context = _SceneContext(self, scene)
+        context = _SceneContext(self, scene, dtype)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
         hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
-        result = self._synthesize(ws, hooks, scene, set(tap_indices), stop=len(g.layers))
+        result = self._synthesize(ws, hooks, scene, set(tap_indices), len(g.layers), dtype)
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
         features = {name: _array(result.taps[k][0]) for k, name in tap_indices.items()}
         return RenderResult(image=to_uint8_image(raw), raw=_array(raw), features=features,
                             ws=_array(ws), first_layer=result.first_layer,
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, draft=dtype != torch.float32)
 
     def _layer_index(self, name: str, what: str) -> int:
         try:
@@ -314,12 +331,12 @@ class Renderer:
         return known
 
     # ---- cached synthesis -----------------------------------------------------------------------
-    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
-                     stop: int) -> list[str]:
+    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene, stop: int,
+                     dtype: torch.dtype) -> list[str]:
         """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         rows = ws.detach().cpu().numpy()
-        keys = [digest(self._identity, noise)]
+        keys = [digest(self._identity, noise, dtype)]
         for k in range(stop):
             info = self.generator.layers[k]
             hook = hooks.get(k)
@@ -340,10 +357,10 @@ class Renderer:
         return 0
 
     def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
-                    taps: set[int], stop: int) -> _Pass:
+                    taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, scene, stop)
+        keys = self._prefix_keys(ws, hooks, scene, stop, dtype)
         needs_image = stop == n_layers
         start = self._resume_point(keys, taps, stop, needs_image)
         image = None
@@ -356,7 +373,7 @@ class Renderer:
                                taps=[g.layers[k].name for k in range(start, stop)],
                                hooks={g.layers[k].name: h.apply for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
-                               noise_seed=scene.noise_seed)
+                               noise_seed=scene.noise_seed, compute_dtype=dtype)
             for k in keep:
                 self._cache.put("state", keys[k], out.states[k])
             tapped.update({k: out.taps[g.layers[k].name] for k in taps if k >= start})
@@ -384,8 +401,9 @@ def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
 class _SceneContext:
     """What the edit kinds ask of the renderer while they apply one scene's edits (one sample)."""
 
-    def __init__(self, renderer: Renderer, scene: Scene):
+    def __init__(self, renderer: Renderer, scene: Scene, dtype: torch.dtype):
         self.generator, self.device = renderer.generator, renderer.device
+        self._dtype = dtype  # of the render: anchors and other seeds' features are read in it
         self.ws: Tensor | None = None  # after the scene's edits of ws: what anchors read features of
         self._renderer, self._scene = renderer, scene
         self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
@@ -409,11 +427,14 @@ class _SceneContext:
     def _follow(self, mask: Mask, anchor: Anchor) -> Mask:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
         k = self.generator.layer_index(anchor.layer)
-        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, stop=k + 1).taps[k][0]
+        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, k + 1,
+                                                self._dtype).taps[k][0]
         return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
 
     def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
         other_ws = self.other_ws(seed)
         renderer = self._renderer
-        features = renderer._synthesize(other_ws, {}, self._scene, {layer}, stop=layer + 1).taps[layer]
-        return features, renderer._prefix_keys(other_ws, {}, self._scene, layer + 1)[layer + 1]
+        features = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
+                                        self._dtype).taps[layer]
+        keys = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype)
+        return features, keys[layer + 1]

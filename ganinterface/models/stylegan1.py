@@ -461,10 +461,11 @@ class StyleGAN1Generator(GeneratorBase):
         keep_states: Collection[int] = (),
         noise_mode: str = "const",
         noise_seed: int = 0,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         stop = len(self.layers) if stop is None else stop
         hooks = hooks or {}
-        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks])
+        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         ws = ws.to(torch.float32)
         x = state.get("x") if start > 0 else None
         kept: dict[int, LayerState] = {}

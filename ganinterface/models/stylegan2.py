@@ -448,7 +448,6 @@ class StyleGAN2Generator(GeneratorBase):
         self.img_height, self.img_width = self.synthesis_size if options.resize is None else (options.resize,) * 2
         self.options = options
         self.fused_modconv: bool | str = "auto"  # True / False / "auto" (fused for one-sample inference)
-        self.compute_dtype = torch.float32  # torch.bfloat16: about 2x faster on CPUs with AVX-512 bf16
         self.memory_format = torch.channels_last  # of the activations (faster convs on CPU); images are NCHW
         self._config = dict(
             z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
@@ -523,11 +522,12 @@ class StyleGAN2Generator(GeneratorBase):
         keep_states: Collection[int] = (),
         noise_mode: str = "const",
         noise_seed: int = 0,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         n_layers = len(self.layers)
         stop = n_layers if stop is None else stop
         hooks = hooks or {}
-        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks])
+        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
@@ -538,7 +538,8 @@ class StyleGAN2Generator(GeneratorBase):
             if k in keep_states:
                 kept[k] = dict(current)
             info = self.layers[k]
-            current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed, hooks.get(info.name))
+            current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed,
+                                                 hooks.get(info.name), compute_dtype)
             if info.name in taps:
                 tapped[info.name] = activation
         if stop in keep_states:
@@ -549,13 +550,22 @@ class StyleGAN2Generator(GeneratorBase):
         return SynthesisOutput(image=image, taps=tapped, states=kept)
 
     # ---- internals ---------------------------------------------------------------------------
+    @property
+    def fast_dtypes(self) -> tuple[torch.dtype, ...]:
+        """bfloat16 always; float16 (5 fewer exponent bits) only where conv_clamp bounds the
+        activations, as NVlabs requires for its fp16 layers."""
+        if self.options.conv_clamp is None:
+            return (torch.bfloat16,)
+        return (torch.bfloat16, torch.float16)
+
     def _use_fused(self, batch: int) -> bool:
         if self.fused_modconv == "auto":
             return not self.training and batch == 1
         return bool(self.fused_modconv)
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
-                  noise_seed: int, hook: LayerHook | None) -> tuple[LayerState, Tensor]:
+                  noise_seed: int, hook: LayerHook | None,
+                  compute_dtype: torch.dtype) -> tuple[LayerState, Tensor]:
         step = self._steps[k]
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
@@ -574,7 +584,7 @@ class StyleGAN2Generator(GeneratorBase):
         resnet = hasattr(block, "skip")
         if step.role == "conv1" and block.in_channels == 0:
             x = block.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = x.to(self.compute_dtype).contiguous(memory_format=self.memory_format)
+            x = x.to(compute_dtype).contiguous(memory_format=self.memory_format)
             x = layer(x, w, noise, fused)
         elif step.role == "conv0":
             if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
