@@ -64,17 +64,35 @@ class RenderResult:
         return self.error is None
 
 
-def to_uint8_image(raw: Tensor) -> np.ndarray:
-    """(C, H, W) in nominal [-1, 1] -> (H, W, 3) uint8 exactly as NVlabs gen_images.py converts."""
-    image = (raw.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+def uint8_pixels(raw: Tensor) -> Tensor:
+    """(C, H, W) in nominal [-1, 1] -> (H, W, 3) uint8 on raw's device, exactly as NVlabs
+    gen_images.py converts."""
+    image = (raw.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
     if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
+        image = image.repeat(1, 1, 3)
     return image[:, :, :3]
+
+
+def to_uint8_image(raw: Tensor) -> np.ndarray:
+    """``uint8_pixels`` as a numpy array."""
+    return uint8_pixels(raw).cpu().numpy()
 
 
 def _array(tensor: Tensor) -> np.ndarray:
     """A float32 numpy copy that owns its memory."""
     return np.array(tensor.detach().to(torch.float32).cpu().numpy(), dtype=np.float32, copy=True)
+
+
+def _host_arrays(tensors: Sequence[Tensor], device: torch.device) -> list[np.ndarray]:
+    """numpy copies (owning their memory) of tensors on ``device``.  From a CUDA device they go
+    through pinned buffers, copied asynchronously and waited for once: one synchronisation per
+    frame, for the image, however many features come with it."""
+    if device.type != "cuda":
+        return [np.array(t.cpu().numpy(), copy=True) for t in tensors]
+    staged = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+              for t in tensors]
+    torch.cuda.current_stream(device).synchronize()
+    return [np.array(t.numpy(), copy=True) for t in staged]
 
 
 class _LayerCache:
@@ -250,7 +268,7 @@ class Renderer:
             elif w.shape != (g.num_ws, g.w_dim):
                 raise RenderError(f"scene.w has shape {w.shape}; this model needs ({g.w_dim},) (W) "
                                   f"or ({g.num_ws}, {g.w_dim}) (W+)")
-            return torch.from_numpy(np.array(w, dtype=np.float32)).to(self.device)
+            return torch.from_numpy(np.array(w, dtype=np.float32))
         return self._mapped_ws(scene.seed, scene.class_index, scene.truncation_psi,
                                scene.truncation_cutoff)
 
@@ -262,7 +280,10 @@ class Renderer:
                 label = class_vector(class_index, g.c_dim)
                 z = torch.from_numpy(z_from_seed(seed, g.z_dim)).to(self.device)
                 c = None if label is None else torch.from_numpy(label).to(self.device)
-                self._mapped[key] = g.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)[0]
+                # kept on the CPU, where edits of ws and the cache keys read it without waiting
+                # for the device; synthesis gets a copy
+                self._mapped[key] = g.mapping(z, c, truncation_psi=psi,
+                                              truncation_cutoff=cutoff)[0].cpu()
                 while len(self._mapped) > 64:
                     self._mapped.popitem(last=False)
             self._mapped.move_to_end(key)
@@ -300,8 +321,10 @@ class Renderer:
         result = self._synthesize(ws, hooks, scene, set(tap_indices), len(g.layers), dtype)
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
-        features = {name: _array(result.taps[k][0]) for k, name in tap_indices.items()}
-        return RenderResult(image=to_uint8_image(raw), raw=_array(raw), features=features,
+        image, raw_array, *tapped = _host_arrays(
+            [uint8_pixels(raw), raw] + [result.taps[k][0].float() for k in tap_indices], self.device)
+        features = dict(zip(tap_indices.values(), tapped))
+        return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
                             seconds=time.perf_counter() - started, draft=dtype != torch.float32)
 
@@ -369,7 +392,7 @@ class Renderer:
         if start < stop:
             state = self._cache.get("state", keys[start]) if start > 0 else None
             keep = [k for k in range(start + 1, stop + 1) if k < n_layers]
-            out = g.synthesize(ws[None], start=start, state=state, stop=stop,
+            out = g.synthesize(ws.to(self.device)[None], start=start, state=state, stop=stop,
                                taps=[g.layers[k].name for k in range(start, stop)],
                                hooks={g.layers[k].name: h.apply for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
