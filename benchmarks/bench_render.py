@@ -56,7 +56,7 @@ def paper_generator(size: int) -> StyleGAN2Generator:
         generator.mapping_network.w_avg.normal_()
         scale = 1 / np.abs(Renderer(generator, "cpu", fast=False).render(Scene(seed=0)).raw).max()
         for name, parameter in generator.named_parameters():
-            if ".torgb." in name and name.endswith(("weight", "bias")):
+            if name.endswith((".torgb.weight", ".torgb.bias")):
                 parameter.mul_(float(scale))
     return generator
 

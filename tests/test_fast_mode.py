@@ -22,7 +22,7 @@ def _small_paper_like():
         g.mapping_network.w_avg.normal_()
         image = g.synthesize(g.mapping(torch.randn(1, 32))).image
         for name, parameter in g.named_parameters():
-            if ".torgb." in name:
+            if name.endswith((".torgb.weight", ".torgb.bias")):
                 parameter.div_(float(image.abs().max()))
     return g
 
