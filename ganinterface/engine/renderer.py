@@ -167,6 +167,9 @@ class Renderer:
         self._identity = f"{type(generator).__name__}@{id(generator)}"
         self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
         self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
+        # other seeds' features for RegionResample, kept apart from the layer cache: at 1024 px one
+        # render's states fill its budget and would evict them on every step of a drag
+        self._others: OrderedDict[str, Tensor] = OrderedDict()
 
     # ---- public -------------------------------------------------------------------------------
     def render(self, scene: Scene, taps: Sequence[str] = (), draft: bool = False) -> RenderResult:
@@ -257,6 +260,7 @@ class Renderer:
             self._mapped.clear()
             self._rasters.clear()
             self._hooks.clear()
+            self._others.clear()
 
     # ---- latents --------------------------------------------------------------------------------
     def _base_ws(self, scene: Scene) -> Tensor:
@@ -457,7 +461,12 @@ class _SceneContext:
     def other_features(self, seed: int, layer: int) -> tuple[Tensor, str]:
         other_ws = self.other_ws(seed)
         renderer = self._renderer
-        features = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
-                                        self._dtype).taps[layer]
-        keys = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype)
-        return features, keys[layer + 1]
+        key = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype)[layer + 1]
+        others = renderer._others
+        if key not in others:
+            others[key] = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
+                                               self._dtype).taps[layer]
+            while len(others) > 2:
+                others.popitem(last=False)
+        others.move_to_end(key)
+        return others[key], key
