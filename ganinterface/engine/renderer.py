@@ -150,8 +150,9 @@ class _Pass:
 class Renderer:
     """Renders Scenes with one generator on one device (the generator is moved there).
 
-    ``fast``: whether drafts use a reduced precision; None (default) where the device runs one
-    faster (``fast_dtype`` tells which, None when drafts are exact renders)."""
+    ``fast``: whether drafts use a reduced precision.  None (default): where the device runs one
+    faster; True: also where it does not (the model's first ``fast_dtypes``); False: never.
+    ``fast_dtype`` tells which is used, None when drafts are exact renders."""
 
     def __init__(self, generator: GeneratorBase, device: torch.device | str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, fast: bool | None = None):
