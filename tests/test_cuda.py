@@ -151,3 +151,11 @@ def test_the_windows_render_thread_renders_on_the_gpu(qtbot, tmp_path):
         expected = Renderer(copy.deepcopy(tiny_generator()), "cpu").render(window.stack.scene)
         assert np.abs(window.last_result.image.astype(int) - expected.image.astype(int)).max() <= 1
         assert window.controls.render_label.text().startswith("exact")
+
+
+def test_batches_render_on_the_gpu_what_they_render_on_the_cpu():
+    cpu, gpu = _pair(_clamped_64px)
+    scenes = [Scene(seed=seed, edits=(FeatureEdit("b32.conv1", (0, 1), MASK, 1.0),))
+              for seed in range(3)]
+    for on_cpu, on_gpu in zip(cpu.render_batch(scenes), gpu.render_batch(scenes)):
+        _assert_same(on_cpu, on_gpu)

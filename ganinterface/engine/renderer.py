@@ -204,12 +204,12 @@ class Renderer:
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
             ws_rows, hook_sets = [], []
             for scene in scenes:
-                context = _SceneContext(self, scene)
+                context = _SceneContext(self, scene, torch.float32)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
             hooked = set().union(*hook_sets)
-            out = g.synthesize(torch.stack(ws_rows), taps=[g.layers[k].name for k in tap_indices],
+            out = g.synthesize(torch.stack(ws_rows).to(self.device), taps=[g.layers[k].name for k in tap_indices],
                                hooks={g.layers[k].name: _per_sample(hook_sets, k) for k in hooked},
                                noise_mode=modes.pop())
             seconds = (time.perf_counter() - started) / len(scenes)
@@ -417,8 +417,7 @@ class Renderer:
 
 def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
     """One batch's hook at ``layer``: each sample changed by its own scene's hook (if it has one)."""
-    def apply(x: Tensor) -> Tensor:
-        x = x.clone()
+    def apply(x: Tensor) -> Tensor:  # in place, as every hook: x is the layer's fresh output
         for i, hooks in enumerate(hook_sets):
             if layer in hooks:
                 hooks[layer].change(x[i:i + 1])
