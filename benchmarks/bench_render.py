@@ -1,71 +1,205 @@
-"""How fast a StyleGAN2 renders, and how much a per-layer cache saves after a late change.
+"""How fast a StyleGAN2 renders, how much the per-layer cache saves after an edit, and the fast mode.
 
-    .venv/bin/python benchmarks/bench_render.py [--threads 2] [--repeats 7] [--dtype float32]
+    .venv/bin/python benchmarks/bench_render.py [--size 256 1024] [--device cpu|cuda]
+        [--threads 2] [--repeats 5] [--sections blocks edits fast]
 
-Builds a 256x256 StyleGAN2 at the paper's 256 size (channel_base 16384, channel_max 512, 8 mapping
-layers, random weights), times a full forward pass (mapping + synthesis, batch 1), then for each
-block times ``synthesize(start=<first layer of the block>)`` from a cached state: what the renderer
-recomputes after an edit at that block.  Medians of ``--repeats`` runs, after a warm-up.
+Builds StyleGAN2 generators at the paper's sizes with random weights (256: channel_base 16384;
+1024: channel_base 32768; channel_max 512, 8 mapping layers) and prints, in one run:
+
+* ``blocks``: a full forward pass (mapping + synthesis, batch 1), then for each block
+  ``synthesize(start=<first layer of the block>)`` from a cached state;
+* ``edits``: through ``Renderer.render``, a full render, then for each block the re-render after
+  a FeatureEdit, a FeatureCopy and a RegionResample at the block's last conv (the edit's mask
+  moves a little every run, as in a drag, so nothing comes from the image cache);
+* ``fast``: the full render in the fast mode (``Renderer.render(draft=True)``) against the exact
+  one: time ratio, and the largest difference of the images over several seeds.  Random weights
+  make images of any range, so the ToRGB layers are scaled to bring seed 0's into [-1, 1] (the
+  differences scale with the image).
+
+Medians of ``--repeats`` runs after a warm-up; ratios are measured in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
+from ganinterface.engine.device import synchronize
+from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, RegionResample
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
-PAPER256 = dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channels=3,
-                mapping_kwargs=dict(num_layers=8), channel_base=16384, channel_max=512,
-                architecture="skip", conv_clamp=256)
+PAPER = {
+    256: dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channels=3,
+              mapping_kwargs=dict(num_layers=8), channel_base=16384, channel_max=512,
+              architecture="skip", conv_clamp=256),
+    1024: dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=1024, img_channels=3,
+               mapping_kwargs=dict(num_layers=8), channel_base=32768, channel_max=512,
+               architecture="skip", conv_clamp=256),
+}
+FAST_SEEDS = (0, 1, 2, 3, 4)
 
 
-def median_seconds(run: Callable[[], object], repeats: int, clock: Callable[[], float]) -> float:
-    run()  # warm-up: allocator, oneDNN kernel selection
+def paper_generator(size: int) -> StyleGAN2Generator:
+    """The paper's configuration at ``size`` with random weights (seeded), w_avg included, its
+    ToRGB layers scaled so that seed 0's image spans [-1, 1] as a trained model's does."""
+    torch.manual_seed(size)
+    generator = StyleGAN2Generator(**PAPER[size]).eval()
+    with torch.no_grad():
+        generator.mapping_network.w_avg.normal_()
+        scale = 1 / np.abs(Renderer(generator, "cpu", fast=False).render(Scene(seed=0)).raw).max()
+        for name, parameter in generator.named_parameters():
+            if name.endswith((".torgb.weight", ".torgb.bias")):
+                parameter.mul_(float(scale))
+    return generator
+
+
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+clock = CLOCKS["wall"]
+
+
+def median_seconds(run: Callable[[], object], repeats: int, device: torch.device) -> float:
+    run()  # warm-up: allocator, oneDNN / cuDNN kernel selection
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = clock()
         run()
+        synchronize(device)
         times.append(clock() - start)
     return statistics.median(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed runs per figure (default 7)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                        help="synthesis compute type (default float32, the exact one)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="wall time (default), or this process's CPU time: steadier on a busy "
-                             "machine, comparable to wall time only with --threads 1")
-    args = parser.parse_args()
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    generator = StyleGAN2Generator(**PAPER256).eval()
-    generator.compute_dtype = getattr(torch, args.dtype)
-    z = torch.randn(1, generator.z_dim)
-
+def block_figures(generator: StyleGAN2Generator, device: torch.device, repeats: int) -> None:
+    z = torch.randn(1, generator.z_dim, device=device)
     with torch.inference_mode():
         ws = generator.mapping(z)
-        full = median_seconds(lambda: generator.synthesize(generator.mapping(z)), args.repeats, clock)
-        block_starts = {}
-        for k, layer in enumerate(generator.layers):
-            block_starts.setdefault(layer.name.split(".")[0], k)
-        states = generator.synthesize(ws, keep_states=block_starts.values()).states
-        print(f"StyleGAN2 256x256 paper256, batch 1, {args.dtype}, {args.threads} threads, "
-              f"median of {args.repeats}, {args.clock} clock")
+        full = median_seconds(lambda: generator.synthesize(generator.mapping(z)), repeats, device)
+        starts = block_starts(generator)
+        states = generator.synthesize(ws, keep_states=starts.values()).states
         print(f"full forward (mapping + synthesis): {full:.3f} s")
-        print(f"{'change at':<10} {'re-render s':>12} {'of full':>8}")
-        for block, k in block_starts.items():
+        print(f"{'start at':<10} {'synthesize s':>12} {'of full':>8}")
+        for block, k in starts.items():
             seconds = median_seconds(
-                lambda k=k: generator.synthesize(ws, start=k, state=states[k]), args.repeats, clock)
-            print(f"{block:<10} {seconds:>12.3f} {seconds / full:>8.0%}")
+                lambda k=k: generator.synthesize(ws, start=k, state=states[k]), repeats, device)
+            print(f"{block:<10} {seconds:>12.3f} {seconds / full:>8.1%}")
+
+
+def block_starts(generator: StyleGAN2Generator) -> dict[str, int]:
+    starts: dict[str, int] = {}
+    for k, layer in enumerate(generator.layers):
+        starts.setdefault(layer.name.split(".")[0], k)
+    return starts
+
+
+def edit_figures(generator: StyleGAN2Generator, device: torch.device, repeats: int) -> None:
+    renderer = Renderer(generator, device)
+    scene = Scene(seed=1)
+
+    def full() -> None:
+        renderer.clear_cache()
+        renderer.render(scene)
+
+    full_seconds = median_seconds(full, repeats, device)
+    print(f"full render (Renderer.render, empty cache): {full_seconds:.3f} s")
+    print(f"{'edit at':<10} {'feature':>9} {'copy':>9} {'resample':>9}   (re-render / full)")
+    last_convs = [layer.name for layer in generator.layers if layer.name.endswith("conv1")]
+    for layer in last_convs:
+        figures = [median_seconds(_rerender(renderer, scene, make, layer), repeats, device) / full_seconds
+                   for make in _EDIT_MAKERS]
+        print(f"{layer:<10} " + " ".join(f"{f:>9.1%}" for f in figures))
+
+
+def _mouth(step: int) -> Mask:
+    """The mouth box as a drag leaves it after ``step`` moves of its corner."""
+    return Mask((Rect(0.35, 0.6, 0.65 + step * 1e-4, 0.75, softness=0.3),))
+
+
+def _feature(layer: str, step: int) -> FeatureEdit:
+    return FeatureEdit(layer, tuple(range(0, 32)), _mouth(step), 2.0)
+
+
+def _copy(layer: str, step: int) -> FeatureCopy:
+    return FeatureCopy(layer, _mouth(step), scale=0.5)
+
+
+def _resample(layer: str, step: int) -> RegionResample:
+    return RegionResample(layer, _mouth(step), seed=7)
+
+
+_EDIT_MAKERS = (_feature, _copy, _resample)
+
+
+def _rerender(renderer: Renderer, scene: Scene, make: Callable[[str, int], object],
+              layer: str) -> Callable[[], None]:
+    """A render after the edit made by ``make`` changed, as in a drag (its mask moves a little
+    every call).  Layers before it come from the cache (filled by the first call, the warm-up)."""
+    steps = itertools.count()
+
+    def render() -> None:
+        renderer.render(scene.replace(edits=(make(layer, next(steps)),)))
+
+    return render
+
+
+def fast_figures(generator: StyleGAN2Generator, device: torch.device, repeats: int) -> None:
+    renderer = Renderer(generator, device)
+    print(f"fast mode: {renderer.fast_dtype}")
+    if renderer.fast_dtype is None:
+        print("  (no faster type on this device: drafts are exact renders)")
+        return
+    worst = 0.0
+    for seed in FAST_SEEDS:
+        scene = Scene(seed=seed)
+        difference = np.abs(renderer.render(scene, draft=True).raw - renderer.render(scene).raw)
+        worst = max(worst, float(difference.max()))
+    scene = Scene(seed=0)
+
+    def timed(draft: bool) -> Callable[[], None]:
+        def render() -> None:
+            renderer.clear_cache()
+            renderer.render(scene, draft=draft)
+        return render
+
+    exact_seconds = median_seconds(timed(False), repeats, device)
+    fast_seconds = median_seconds(timed(True), repeats, device)
+    print(f"  exact {exact_seconds:.3f} s, fast {fast_seconds:.3f} s: "
+          f"{exact_seconds / fast_seconds:.2f}x faster; largest |fast - exact| over seeds "
+          f"{list(FAST_SEEDS)}: {worst:.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, nargs="+", choices=sorted(PAPER), default=[256, 1024])
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (default 5)")
+    parser.add_argument("--sections", nargs="+", choices=["blocks", "edits", "fast"],
+                        default=["blocks", "edits", "fast"])
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall time (default), or this process's CPU time: steadier on a busy "
+                             "machine, comparable to wall time only with --threads 1 on the CPU")
+    args = parser.parse_args()
+    global clock
+    clock = CLOCKS[args.clock]
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    for size in args.size:
+        generator = paper_generator(size).to(device)
+        print(f"\n== StyleGAN2 {size}x{size} (paper config, random weights), batch 1, {device}, "
+              f"{args.threads} threads, median of {args.repeats}, {args.clock} clock")
+        sections = {"blocks": block_figures, "edits": edit_figures, "fast": fast_figures}
+        for name in args.sections:
+            sections[name](generator, device, args.repeats)
 
 
 if __name__ == "__main__":

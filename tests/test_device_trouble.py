@@ -123,8 +123,8 @@ class OnGpu:
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
-    def render(self, scene, taps=()):
-        return self._inner.render(scene, taps)
+    def render(self, scene, taps=(), draft=False):
+        return self._inner.render(scene, taps, draft)
 
     def on_cpu(self) -> Renderer:
         if not self._moves:

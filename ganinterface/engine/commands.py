@@ -72,6 +72,11 @@ class CommandStack:
         """Labels of the undoable entries, oldest first."""
         return [entry.label for entry in self._undo]
 
+    @property
+    def merging(self) -> bool:
+        """A drag is in progress: the last change may still be merged into (until ``close_merge``)."""
+        return self._merge_open
+
     def is_clean(self) -> bool:
         return self._clean_depth == len(self._undo)
 

@@ -6,6 +6,10 @@ layer by layer; a cached state whose key matches is reused, so moving a directio
 rows >= r, or editing features at layer L, restarts synthesis at the first layer that sees the change
 (``RenderResult.first_layer``).  Taps (activations shown in the window) are cached the same way.
 
+``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
+fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16), for the
+window to show while a drag goes on; states and images of the two precisions are cached apart.
+
 ``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
 device runs out of memory, the renderer drops its caches and tries once more; what it cannot get
 past is ``RenderResult.trouble`` (``engine.device``), for the window to move to the CPU.
@@ -25,8 +29,8 @@ import torch
 
 from ganinterface.engine import kinds
 from ganinterface.engine.analysis import follow_anchor
-from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, free_device_memory,
-                                        pick_device)
+from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, fast_dtype,
+                                        free_device_memory, pick_device)
 from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize_layer
@@ -53,23 +57,42 @@ class RenderResult:
     seconds: float
     error: str | None = None
     trouble: str | None = None  # the device's: engine.device.OUT_OF_MEMORY or DEVICE_FAILED
+    draft: bool = False  # rendered in the fast mode's reduced precision
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-def to_uint8_image(raw: Tensor) -> np.ndarray:
-    """(C, H, W) in nominal [-1, 1] -> (H, W, 3) uint8 exactly as NVlabs gen_images.py converts."""
-    image = (raw.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+def uint8_pixels(raw: Tensor) -> Tensor:
+    """(C, H, W) in nominal [-1, 1] -> (H, W, 3) uint8 on raw's device, exactly as NVlabs
+    gen_images.py converts."""
+    image = (raw.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
     if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
+        image = image.repeat(1, 1, 3)
     return image[:, :, :3]
+
+
+def to_uint8_image(raw: Tensor) -> np.ndarray:
+    """``uint8_pixels`` as a numpy array."""
+    return uint8_pixels(raw).cpu().numpy()
 
 
 def _array(tensor: Tensor) -> np.ndarray:
     """A float32 numpy copy that owns its memory."""
     return np.array(tensor.detach().to(torch.float32).cpu().numpy(), dtype=np.float32, copy=True)
+
+
+def _host_arrays(tensors: Sequence[Tensor], device: torch.device) -> list[np.ndarray]:
+    """numpy copies (owning their memory) of tensors on ``device``.  From a CUDA device they go
+    through pinned buffers, copied asynchronously and waited for once: one synchronisation per
+    frame, for the image, however many features come with it."""
+    if device.type != "cuda":
+        return [np.array(t.cpu().numpy(), copy=True) for t in tensors]
+    staged = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+              for t in tensors]
+    torch.cuda.current_stream(device).synchronize()
+    return [np.array(t.numpy(), copy=True) for t in staged]
 
 
 class _LayerCache:
@@ -125,28 +148,42 @@ class _Pass:
 
 
 class Renderer:
-    """Renders Scenes with one generator on one device (the generator is moved there)."""
+    """Renders Scenes with one generator on one device (the generator is moved there).
+
+    ``fast``: whether drafts use a reduced precision.  None (default): where the device runs one
+    faster; True: also where it does not (the model's first ``fast_dtypes``); False: never.
+    ``fast_dtype`` tells which is used, None when drafts are exact renders."""
 
     def __init__(self, generator: GeneratorBase, device: torch.device | str | None = None,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES):
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, fast: bool | None = None):
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.generator = generator.to(self.device).eval()
+        self.fast_dtype = None if fast is False else fast_dtype(self.device, generator.fast_dtypes)
+        if fast and self.fast_dtype is None:
+            self.fast_dtype = next(iter(generator.fast_dtypes), None)
         self._cache = _LayerCache(cache_bytes)
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
         self._lock = threading.Lock()  # one render at a time
         self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
         self._identity = f"{type(generator).__name__}@{id(generator)}"
         self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
+        self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
+        # other seeds' features for RegionResample, kept apart from the layer cache: at 1024 px one
+        # render's states fill its budget and would evict them on every step of a drag
+        self._others: OrderedDict[str, Tensor] = OrderedDict()
 
     # ---- public -------------------------------------------------------------------------------
-    def render(self, scene: Scene, taps: Sequence[str] = ()) -> RenderResult:
+    def render(self, scene: Scene, taps: Sequence[str] = (), draft: bool = False) -> RenderResult:
+        """The scene's image (and ``taps``' features); a ``draft`` in the fast mode's precision if
+        this renderer has one (``RenderResult.draft`` says which was made)."""
         started = time.perf_counter()
+        dtype = self.fast_dtype if draft and self.fast_dtype is not None else torch.float32
         with self._lock, torch.no_grad():
-            result = self._attempt(scene, tuple(taps), started)
+            result = self._attempt(scene, tuple(taps), dtype, started)
             if result.trouble == OUT_OF_MEMORY:
                 self._forget()
                 free_device_memory(self.device)
-                result = self._attempt(scene, tuple(taps), started)
+                result = self._attempt(scene, tuple(taps), dtype, started)
         return result
 
     def render_batch(self, scenes: Sequence[Scene], taps: Sequence[str] = ()) -> list[RenderResult]:
@@ -170,12 +207,12 @@ class Renderer:
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
             ws_rows, hook_sets = [], []
             for scene in scenes:
-                context = _SceneContext(self, scene)
+                context = _SceneContext(self, scene, torch.float32)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
             hooked = set().union(*hook_sets)
-            out = g.synthesize(torch.stack(ws_rows), taps=[g.layers[k].name for k in tap_indices],
+            out = g.synthesize(torch.stack(ws_rows).to(self.device), taps=[g.layers[k].name for k in tap_indices],
                                hooks={g.layers[k].name: _per_sample(hook_sets, k) for k in hooked},
                                noise_mode=modes.pop())
             seconds = (time.perf_counter() - started) / len(scenes)
@@ -218,13 +255,16 @@ class Renderer:
         cache is dropped; the generator moves, so this renderer must not be used again)."""
         with self._lock:
             self._forget()
-            return Renderer(self.generator, "cpu", self._cache.max_bytes)
+            return Renderer(self.generator, "cpu", self._cache.max_bytes,
+                            fast=None if self.fast_dtype is not None else False)
 
     def _forget(self) -> None:
         with self._mapping_lock:
             self._cache.clear()
             self._mapped.clear()
             self._rasters.clear()
+            self._hooks.clear()
+            self._others.clear()
 
     # ---- latents --------------------------------------------------------------------------------
     def _base_ws(self, scene: Scene) -> Tensor:
@@ -236,7 +276,7 @@ class Renderer:
             elif w.shape != (g.num_ws, g.w_dim):
                 raise RenderError(f"scene.w has shape {w.shape}; this model needs ({g.w_dim},) (W) "
                                   f"or ({g.num_ws}, {g.w_dim}) (W+)")
-            return torch.from_numpy(np.array(w, dtype=np.float32)).to(self.device)
+            return torch.from_numpy(np.array(w, dtype=np.float32))
         return self._mapped_ws(scene.seed, scene.class_index, scene.truncation_psi,
                                scene.truncation_cutoff)
 
@@ -248,17 +288,21 @@ class Renderer:
                 label = class_vector(class_index, g.c_dim)
                 z = torch.from_numpy(z_from_seed(seed, g.z_dim)).to(self.device)
                 c = None if label is None else torch.from_numpy(label).to(self.device)
-                self._mapped[key] = g.mapping(z, c, truncation_psi=psi, truncation_cutoff=cutoff)[0]
+                # kept on the CPU, where edits of ws and the cache keys read it without waiting
+                # for the device; synthesis gets a copy
+                self._mapped[key] = g.mapping(z, c, truncation_psi=psi,
+                                              truncation_cutoff=cutoff)[0].cpu()
                 while len(self._mapped) > 64:
                     self._mapped.popitem(last=False)
             self._mapped.move_to_end(key)
             return self._mapped[key]
 
     # ---- the render -----------------------------------------------------------------------------
-    def _attempt(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
+    def _attempt(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+                 started: float) -> RenderResult:
         trouble = None
         try:
-            return self._render(scene, taps, started)
+            return self._render(scene, taps, dtype, started)
         except (RenderError, ValueError) as error:
             message = str(error)
         except Exception as error:  # a bug or a model failure must not kill the render thread
@@ -272,22 +316,25 @@ class Renderer:
         return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message,
                             trouble)
 
-    def _render(self, scene: Scene, taps: tuple[str, ...], started: float) -> RenderResult:
+    def _render(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+                started: float) -> RenderResult:
         g = self.generator
         if scene.noise_mode not in NOISE_MODES:
             raise RenderError(f"noise mode must be one of {', '.join(NOISE_MODES)}, "
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
-        context = _SceneContext(self, scene)
+        context = _SceneContext(self, scene, dtype)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
-        hooks = kinds.layer_hooks(scene.edits, context)
-        result = self._synthesize(ws, hooks, scene, set(tap_indices), stop=len(g.layers))
+        hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
+        result = self._synthesize(ws, hooks, scene, set(tap_indices), len(g.layers), dtype)
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
-        features = {name: _array(result.taps[k][0]) for k, name in tap_indices.items()}
-        return RenderResult(image=to_uint8_image(raw), raw=_array(raw), features=features,
+        image, raw_array, *tapped = _host_arrays(
+            [uint8_pixels(raw), raw] + [result.taps[k][0].float() for k in tap_indices], self.device)
+        features = dict(zip(tap_indices.values(), tapped))
+        return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
-                            seconds=time.perf_counter() - started)
+                            seconds=time.perf_counter() - started, draft=dtype != torch.float32)
 
     def _layer_index(self, name: str, what: str) -> int:
         try:
@@ -305,14 +352,23 @@ class Renderer:
         self._rasters.move_to_end(key)
         return self._rasters[key]
 
+    def _known(self, hook: KeyedHook) -> KeyedHook:
+        """An earlier hook with the same key (the same effect), if kept: it has built what it adds
+        already.  So an edit's tensors are made once, not on every render."""
+        known = self._hooks.setdefault(hook.key, hook)
+        self._hooks.move_to_end(hook.key)
+        while len(self._hooks) > 64:
+            self._hooks.popitem(last=False)
+        return known
+
     # ---- cached synthesis -----------------------------------------------------------------------
-    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
-                     stop: int) -> list[str]:
+    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene, stop: int,
+                     dtype: torch.dtype) -> list[str]:
         """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         rows = ws.detach().cpu().numpy()
-        keys = [digest(self._identity, noise, *(part for pair in maps for part in pair))]
+        keys = [digest(self._identity, noise, dtype, *(part for pair in maps for part in pair))]
         for k in range(stop):
             info = self.generator.layers[k]
             hook = hooks.get(k)
@@ -339,10 +395,10 @@ class Renderer:
         return 0
 
     def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
-                    taps: set[int], stop: int) -> _Pass:
+                    taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, scene, stop)
+        keys = self._prefix_keys(ws, hooks, scene, stop, dtype)
         needs_image = stop == n_layers
         start = self._resume_point(keys, taps, stop, needs_image)
         image = None
@@ -351,11 +407,12 @@ class Renderer:
         if start < stop:
             state = self._cache.get("state", keys[start]) if start > 0 else None
             keep = [k for k in range(start + 1, stop + 1) if k < n_layers]
-            out = g.synthesize(ws[None], start=start, state=state, stop=stop,
+            out = g.synthesize(ws.to(self.device)[None], start=start, state=state, stop=stop,
                                taps=[g.layers[k].name for k in range(start, stop)],
                                hooks={g.layers[k].name: h.apply for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
-                               noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene))
+                               noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene),
+                               compute_dtype=dtype)
             for k in keep:
                 self._cache.put("state", keys[k], out.states[k])
             tapped.update({k: out.taps[g.layers[k].name] for k in taps if k >= start})
@@ -371,8 +428,7 @@ class Renderer:
 
 def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
     """One batch's hook at ``layer``: each sample changed by its own scene's hook (if it has one)."""
-    def apply(x: Tensor) -> Tensor:
-        x = x.clone()
+    def apply(x: Tensor) -> Tensor:  # in place, as every hook: x is the layer's fresh output
         for i, hooks in enumerate(hook_sets):
             if layer in hooks:
                 hooks[layer].change(x[i:i + 1])
@@ -383,8 +439,9 @@ def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
 class _SceneContext:
     """What the edit kinds ask of the renderer while they apply one scene's edits (one sample)."""
 
-    def __init__(self, renderer: Renderer, scene: Scene):
+    def __init__(self, renderer: Renderer, scene: Scene, dtype: torch.dtype):
         self.generator, self.device = renderer.generator, renderer.device
+        self._dtype = dtype  # of the render: anchors and other seeds' features are read in it
         self.ws: Tensor | None = None  # after the scene's edits of ws: what anchors read features of
         self._renderer, self._scene = renderer, scene
         self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
@@ -408,10 +465,18 @@ class _SceneContext:
     def _follow(self, mask: Mask, anchor: Anchor) -> Mask:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
         k = self.generator.layer_index(anchor.layer)
-        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, stop=k + 1).taps[k][0]
+        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, k + 1,
+                                                self._dtype).taps[k][0]
         return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        features = renderer._synthesize(other_ws, {}, self._scene, {layer}, stop=layer + 1).taps[layer]
-        return features, renderer._prefix_keys(other_ws, {}, self._scene, layer + 1)[layer + 1]
+        key = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype)[layer + 1]
+        others = renderer._others
+        if key not in others:
+            others[key] = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
+                                               self._dtype).taps[layer]
+            while len(others) > 2:
+                others.popitem(last=False)
+        others.move_to_end(key)
+        return others[key], key

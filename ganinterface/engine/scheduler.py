@@ -188,6 +188,7 @@ class RenderRequest:
     scene: Any  # engine.scene.Scene
     taps: tuple[str, ...] = ()
     purpose: str = "edit"  # "edit", "compare" (without edits), "preview" (animation frame)
+    draft: bool = False  # the fast mode's reduced precision will do (a drag is in progress)
 
 
 # The render thread runs at a lower priority than the GUI thread: on a busy machine the GUI gets the
@@ -207,7 +208,7 @@ def render_executor(on_result: Callable[[Outcome], Any], *,
 
 
 def _render(request: RenderRequest) -> Any:
-    return request.renderer.render(request.scene, request.taps)
+    return request.renderer.render(request.scene, request.taps, draft=request.draft)
 
 
 def _lower_thread_priority(nice: int) -> None:

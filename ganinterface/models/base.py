@@ -10,9 +10,13 @@ feature-map viewing and incremental re-rendering cheap:
   recorded *before* layer ``k`` (``SynthesisOutput.states[k]``), and gives exactly the image of a
   full forward pass.
 * ``hooks`` maps a layer name to a function applied to that layer's output activation before anything
-  downstream (or a tap) sees it.  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
+  downstream (or a tap) sees it.  The activation is the layer's own fresh output, held by nothing
+  else, so a hook may change it in place (and return it).  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
   models know nothing about edits.
 * ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
+* ``compute_dtype`` (the fast mode): a generator listing ``torch.bfloat16`` or ``torch.float16`` in
+  ``fast_dtypes`` can run its synthesis convolutions in it; what decides the picture's accuracy
+  (mapping, demodulation, the image sum, noise) stays float32, and the image is float32.
 
 Every model module implements ``GeneratorBase``; ``ganinterface.models.load_generator`` returns one.
 """
@@ -72,6 +76,7 @@ class GeneratorBase(nn.Module):
     img_width: int
     layers: list[LayerInfo]
     architecture: str  # e.g. "stylegan2", "stylegan3-t", "stylegan3-r"
+    fast_dtypes: tuple[torch.dtype, ...] = ()  # reduced precisions synthesize computes in
 
     # ---- mapping -------------------------------------------------------------------------------
     def mapping(
@@ -103,6 +108,7 @@ class GeneratorBase(nn.Module):
         noise_mode: str = "const",
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         """Run layers ``start .. stop-1`` (default: to the end and produce the image).
 
@@ -112,6 +118,8 @@ class GeneratorBase(nn.Module):
         so reproducible), or "none".  ``noise_maps`` (layer name -> (h, w) map, with "const") replaces
         the stored noise of those layers, e.g. the maps a projection optimised; layers without noise
         inputs ignore it.  When ``stop`` is before the end, ``image`` is empty.
+        ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in one type is
+        resumed in that type only.
         """
         raise NotImplementedError
 
@@ -148,7 +156,8 @@ class GeneratorBase(nn.Module):
         return len(self.layers)
 
     def _check_synthesis_args(self, ws: Tensor, start: int, state: LayerState | None, stop: int,
-                              noise_mode: str, layer_names: Collection[str]) -> None:
+                              noise_mode: str, layer_names: Collection[str],
+                              compute_dtype: torch.dtype = torch.float32) -> None:
         """ValueError for a bad ``synthesize`` argument; KeyError (naming the known layers) for an
         unknown name among ``layer_names`` (the taps and hooks)."""
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
@@ -159,6 +168,9 @@ class GeneratorBase(nn.Module):
             raise ValueError(f"starting at layer {start} needs the state recorded before that layer")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if compute_dtype != torch.float32 and compute_dtype not in self.fast_dtypes:
+            allowed = ", ".join(str(dtype) for dtype in (torch.float32, *self.fast_dtypes))
+            raise ValueError(f"compute_dtype must be one of {allowed}, got {compute_dtype}")
         for name in layer_names:
             self.layer_index(name)
 

@@ -464,10 +464,11 @@ class StyleGAN1Generator(GeneratorBase):
         noise_mode: str = "const",
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         stop = len(self.layers) if stop is None else stop
         hooks = hooks or {}
-        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks])
+        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         noise_maps = noise_maps or {}
         self._check_noise_maps(noise_maps)
         ws = ws.to(torch.float32)

@@ -450,7 +450,6 @@ class StyleGAN2Generator(GeneratorBase):
         self.img_height, self.img_width = self.synthesis_size if options.resize is None else (options.resize,) * 2
         self.options = options
         self.fused_modconv: bool | str = "auto"  # True / False / "auto" (fused for one-sample inference)
-        self.compute_dtype = torch.float32  # torch.bfloat16: about 2x faster on CPUs with AVX-512 bf16
         self.memory_format = torch.channels_last  # of the activations (faster convs on CPU); images are NCHW
         self._config = dict(
             z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
@@ -526,11 +525,12 @@ class StyleGAN2Generator(GeneratorBase):
         noise_mode: str = "const",
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         n_layers = len(self.layers)
         stop = n_layers if stop is None else stop
         hooks = hooks or {}
-        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks])
+        self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         noise_maps = noise_maps or {}
         self._check_noise_maps(noise_maps)
         taps = set(taps)
@@ -544,7 +544,7 @@ class StyleGAN2Generator(GeneratorBase):
                 kept[k] = dict(current)
             info = self.layers[k]
             current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed,
-                                                 hooks.get(info.name), noise_maps.get(info.name))
+                                                 hooks.get(info.name), noise_maps.get(info.name), compute_dtype)
             if info.name in taps:
                 tapped[info.name] = activation
         if stop in keep_states:
@@ -564,6 +564,14 @@ class StyleGAN2Generator(GeneratorBase):
                 stored[info.name] = layer.noise_const
         return stored
 
+    @property
+    def fast_dtypes(self) -> tuple[torch.dtype, ...]:
+        """bfloat16 always; float16 (5 fewer exponent bits) only where conv_clamp bounds the
+        activations, as NVlabs requires for its fp16 layers."""
+        if self.options.conv_clamp is None:
+            return (torch.bfloat16,)
+        return (torch.bfloat16, torch.float16)
+
     def _use_fused(self, batch: int) -> bool:
         if self.fused_modconv == "auto":
             return not self.training and batch == 1
@@ -571,7 +579,7 @@ class StyleGAN2Generator(GeneratorBase):
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
                   noise_seed: int, hook: LayerHook | None,
-                  noise_map: Tensor | None) -> tuple[LayerState, Tensor]:
+                  noise_map: Tensor | None, compute_dtype: torch.dtype) -> tuple[LayerState, Tensor]:
         step = self._steps[k]
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
@@ -581,7 +589,7 @@ class StyleGAN2Generator(GeneratorBase):
             if hook is not None:
                 y = hook(y)
             img = state.get("img")
-            state["img"] = y if img is None else ops.upsample2d(img, block.resample_filter) + y
+            state["img"] = y if img is None else img + y
             return state, y
 
         layer: SynthesisLayer = getattr(block, step.role)
@@ -590,9 +598,11 @@ class StyleGAN2Generator(GeneratorBase):
         resnet = hasattr(block, "skip")
         if step.role == "conv1" and block.in_channels == 0:
             x = block.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
-            x = x.to(self.compute_dtype).contiguous(memory_format=self.memory_format)
+            x = x.to(compute_dtype).contiguous(memory_format=self.memory_format)
             x = layer(x, w, noise, fused)
         elif step.role == "conv0":
+            if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
+                state["img"] = ops.upsample2d(state["img"], block.resample_filter)
             x_in = state["x"]
             if resnet:
                 state["residual"] = block.skip(x_in, gain=RESNET_GAIN)

@@ -566,8 +566,11 @@ class StyleGAN3Generator(GeneratorBase):
         noise_mode: str = "const",
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
+        compute_dtype: torch.dtype = torch.float32,
     ) -> SynthesisOutput:
         del noise_seed, noise_maps  # StyleGAN3 has no noise inputs
+        if compute_dtype != torch.float32:
+            raise ValueError(f"StyleGAN3 synthesis computes in float32 only, not {compute_dtype}")
         num_layers = len(self.layers)
         stop = num_layers if stop is None else stop
         self._check_synthesize_args(ws, start, state, stop, taps, hooks, noise_mode)

@@ -225,14 +225,16 @@ class Controls(QObject):
             status.clearMessage()
 
     def show_render(self, result: Any, layers: tuple, purpose: str, stale: bool) -> None:
-        """How long the render took, the layers it recomputed, and what it shows if not the scene."""
+        """How long the render took, the layers it recomputed, whether it is a draft (the fast
+        mode, during a drag) or exact, and what it shows if not the scene."""
         first = min(int(result.first_layer), len(layers))
         recomputed = (f"from layer {first} ({layers[first].name})" if 0 < first < len(layers)
                       else "all layers" if first == 0 else "from cache")
         shows = {"compare": "without edits (comparing)", "preview": "animation preview"}.get(purpose)
+        precision = "draft" if result.draft else "exact"
         notes = [note for note in (shows, "catching up…" if stale else None) if note]
-        self.render_label.setText(" · ".join([f"{result.seconds * 1000:.0f} ms, {recomputed}"]
-                                             + notes))
+        self.render_label.setText(" · ".join(
+            [precision, f"{result.seconds * 1000:.0f} ms, {recomputed}"] + notes))
         self.render_label.setStyleSheet("")
 
     def show_render_error(self, error: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                                QWidget)
 
@@ -40,6 +40,9 @@ from ganinterface.ui.latent_panel import LatentPanel
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel, load_model, on_cpu, shipped_files
 from ganinterface.ui.workers import BackgroundTask, RenderBridge
+
+
+SETTLE_MS = 300  # changes paused this long: the drag has stopped, show the exact render
 
 
 class MainWindow(QMainWindow):
@@ -66,6 +69,10 @@ class MainWindow(QMainWindow):
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.cpu_task = BackgroundTask(on_cpu, "ganinterface-to-cpu", self, force_sync=force_sync)
         self._gpu_trouble = ""  # what sent the model to the CPU, shown once it renders there
+        # While a drag goes on the renderer draws drafts (its fast mode); when the drag ends, or
+        # changes pause for SETTLE_MS, the exact render replaces the draft on screen.
+        self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
+        self._settle.timeout.connect(self._show_exact)
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
 
         self.canvas = ImageCanvas()
@@ -166,6 +173,7 @@ class MainWindow(QMainWindow):
         for panel in (self.latent_panel, self.edits_panel, self.directions_panel):
             panel.command.connect(self.stack.push)
             panel.drag_finished.connect(self.stack.close_merge)
+            panel.drag_finished.connect(self._show_exact)
         for panel in (self.directions_panel, self.animation_panel):
             panel.message.connect(lambda text: status.showMessage(text, 6000))
             panel.failed.connect(self._ask.error)
@@ -189,8 +197,7 @@ class MainWindow(QMainWindow):
         self.features_panel.overlay.toggled.connect(lambda _on: self.feature_views.refresh())
         for canvas in (self.canvas, self.channel_view.canvas):
             canvas.stroke_changed.connect(self._stroke_changed)
-            canvas.rect_changed.connect(
-                lambda box, sign, done: self.painter.rectangle(box, sign, done, self.paint_settings()))
+            canvas.rect_changed.connect(self._rect_changed)
             canvas.resample_marked.connect(lambda box: self.painter.resample(box, self.paint_settings()))
             canvas.fill_marked.connect(self._fill)
             canvas.region_marked.connect(self.feature_views.mark_region)
@@ -230,14 +237,23 @@ class MainWindow(QMainWindow):
         self._preview = scene
         self.request_render()
 
-    def request_render(self) -> None:
+    def request_render(self, exact: bool = False) -> None:
+        """Render what is displayed: a draft while a drag is in progress (a change merged into the
+        last one while a mouse button is held: a stroke, a slider), unless ``exact``."""
         if self.model is None or self._shut_down:
             return
         layer = self.features_panel.current_layer()
         purpose = ("compare" if self.comparing else
                    "preview" if self._preview is not None else "edit")
+        dragging = self.stack.merging and QGuiApplication.mouseButtons() != Qt.MouseButton.NoButton
+        draft = not exact and purpose == "edit" and dragging
         self.bridge.submit(RenderRequest(self.model.renderer, self.displayed_scene(),
-                                         (layer,) if layer else (), purpose))
+                                         (layer,) if layer else (), purpose, draft))
+
+    def _show_exact(self) -> None:
+        """The drag ended or paused: replace the draft on screen with the exact render."""
+        if self.last_result is not None and self.last_result.draft:
+            self.request_render(exact=True)
 
     @Slot(object, object)
     def _on_rendered(self, request: RenderRequest, outcome: Outcome) -> None:
@@ -256,6 +272,8 @@ class MainWindow(QMainWindow):
         if layer and layer in result.features:
             self.features_panel.show_features(np.asarray(result.features[layer]))
         self.controls.show_render(result, self.model.shape.layers, request.purpose, outcome.stale)
+        if result.draft:
+            self._settle.start()
 
     def current_latent(self) -> np.ndarray | None:
         return None if self.last_result is None else np.asarray(self.last_result.ws, dtype=np.float32)
@@ -340,6 +358,13 @@ class MainWindow(QMainWindow):
     def _stroke_changed(self, points: list, sign: int, finished: bool) -> None:
         radius = brush_radius(self.controls.brush_size.value(), self.canvas.image_size()[0])
         self.painter.stroke(points, radius, sign, finished, self.paint_settings())
+        if finished:
+            self._show_exact()
+
+    def _rect_changed(self, box: tuple, sign: int, finished: bool) -> None:
+        self.painter.rectangle(box, sign, finished, self.paint_settings())
+        if finished:
+            self._show_exact()
 
     # ---- the image ----------------------------------------------------------------------------------
     def _hovered(self, pixel: tuple[int, int] | None) -> None:

@@ -8,7 +8,10 @@ search applies a recipe to N samples at once; the same kind code serves both, th
 
 A hook comes with a key: a digest of exactly what it does (channels, amount, the rasterised masks,
 the other latent's activation), so the renderer's layer cache can tell when a hook has really
-changed.  Problems with an edit raise ``EditError`` with a message naming the edit.
+changed, and can keep using an earlier hook of the same key.  Hooks touch only what they change (the
+chosen channels inside the mask's bounding box, ``Region``), in the activation's own dtype, device
+and memory format; what they add is built once per dtype and device (``built_for``), not per call.
+Problems with an edit raise ``EditError`` with a message naming the edit.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import dataclasses
 import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -49,8 +52,9 @@ def digest(*parts: object) -> str:
 
 class KeyedHook:
     """A change to a layer's output activation and a digest of everything it does (equal keys:
-    identical effect).  ``change`` works in place; ``apply`` leaves its input alone.  The key is
-    computed when first asked (the renderer asks, the recipe search never does)."""
+    identical effect).  ``change`` and ``apply`` work in place (generators hand a hook the layer's
+    own fresh output); ``apply`` returns it.  The key is computed when first asked (the renderer
+    asks, the recipe search never does)."""
 
     def __init__(self, change: Callable[[Tensor], None], key: Callable[[], str]):
         self.change = change
@@ -61,13 +65,12 @@ class KeyedHook:
         return self._key()
 
     def apply(self, x: Tensor) -> Tensor:
-        x = x.clone()
         self.change(x)
         return x
 
 
 def compose(hooks: Sequence[KeyedHook]) -> KeyedHook:
-    """Several edits on one layer, applied in the scene's order (on one copy of the activation)."""
+    """Several edits on one layer, applied in the scene's order."""
     if len(hooks) == 1:
         return hooks[0]
 
@@ -76,6 +79,53 @@ def compose(hooks: Sequence[KeyedHook]) -> KeyedHook:
             hook.change(x)
 
     return KeyedHook(change, lambda: digest(*(h.key for h in hooks)))
+
+
+Parts = TypeVar("Parts")
+
+
+def built_for(build: Callable[[torch.dtype, torch.device], Parts]) -> Callable[[Tensor], Parts]:
+    """``parts(x)``: ``build(x.dtype, x.device)``, made on the first call for that dtype and device
+    and kept (with the hook that holds it: the renderer reuses a hook while its key is unchanged)."""
+    made: dict[tuple[torch.dtype, torch.device], Parts] = {}
+
+    def parts(x: Tensor) -> Parts:
+        key = (x.dtype, x.device)
+        if key not in made:
+            made[key] = build(*key)
+        return made[key]
+
+    return parts
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    """The rows and columns of a layer's map where some sample's mask is not 0: its bounding box."""
+
+    rows: slice
+    cols: slice
+
+    @classmethod
+    def of(cls, rasters: np.ndarray) -> Region:
+        """The box around the non-zero pixels of (N, h, w) ``rasters`` (which has some)."""
+        covered = rasters.any(axis=0)
+        rows, cols = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+        return cls(slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1))
+
+    def crop(self, x: Any) -> Any:
+        """The box of (..., h, w) ``x``: a view of a tensor, so changing it changes ``x``."""
+        return x[..., self.rows, self.cols]
+
+
+def channel_runs(channels: Sequence[int]) -> list[slice]:
+    """Sorted, unique channels as runs of consecutive ones: (1, 2, 3, 7) -> [1:4, 7:8]."""
+    runs: list[slice] = []
+    for channel in channels:
+        if runs and runs[-1].stop == channel:
+            runs[-1] = slice(runs[-1].start, channel + 1)
+        else:
+            runs.append(slice(channel, channel + 1))
+    return runs
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

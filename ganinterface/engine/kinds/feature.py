@@ -11,8 +11,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Tensor, anchored,
-                                            check_channels, check_layer, digest, landing, named)
+from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Region, Tensor,
+                                            anchored, built_for, channel_runs, check_channels,
+                                            check_layer, digest, landing, named)
 from ganinterface.engine.latents import LatentError, parse_seeds
 from ganinterface.engine.scene import (Anchor, Mask, optional, read_anchor, read_channels, read_mask,
                                        read_number, read_str)
@@ -51,11 +52,18 @@ class FeatureKind(AnchoredKind):
         if placement is None:
             return None
         amount = np.float32(edit.amount)
-        values = torch.from_numpy(amount * placement.rasters)[:, None].to(ctx.device)
-        index = list(channels)
+        region = Region.of(placement.rasters)
+        runs = channel_runs(channels)
+
+        @built_for
+        def values(dtype: torch.dtype, device: torch.device) -> Tensor:  # (N, 1, box h, box w)
+            added = torch.from_numpy(amount * region.crop(placement.rasters))[:, None]
+            return added.to(device=device, dtype=dtype)
 
         def change(x: Tensor) -> None:
-            x[:, index] += values.to(x.dtype)
+            box = region.crop(x)
+            for run in runs:
+                box[:, run] += values(x)
 
         return k, KeyedHook(change, lambda: digest("feature", channels, float(edit.amount),
                                                    placement.rasters))

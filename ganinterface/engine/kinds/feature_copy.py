@@ -9,8 +9,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Tensor, anchored,
-                                            check_layer, digest, landing, named)
+from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Region, Tensor,
+                                            anchored, built_for, check_layer, digest, landing, named)
 from ganinterface.engine.masks import image_margin
 from ganinterface.engine.scene import (Anchor, Mask, optional, read_anchor, read_mask, read_number,
                                        read_pair, read_str)
@@ -54,20 +54,30 @@ class FeatureCopyKind(AnchoredKind):
 
     def layer_hook(self, edit: FeatureCopy, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
         """Inside the placed mask the activation (N, C, h, w) moves ``amount`` of the way to its own
-        values at the copy's sources (bilinear, clamped at the border); outside it is kept."""
+        values at the copy's sources (bilinear, clamped at the border); outside it is kept.  The
+        sources are sampled in float32 (a grid in a coarser type would misplace them by a fraction
+        of a pixel)."""
         k, info = check_layer(ctx.generator, edit.layer, what)
         placement = landing(ctx, k, edit.mask, edit.anchor, what, edit.amount)
         if placement is None:
             return None
-        sources = np.stack([copy_sources(edit, placed, info.height, info.width, info.margin)
-                            for placed in placement.masks])
-        grid = torch.from_numpy(sources).to(ctx.device)
-        weight = (float(edit.amount) * torch.from_numpy(placement.rasters))[:, None].to(ctx.device)
+        region = Region.of(placement.rasters)
+        sources = np.stack([copy_sources(edit, placed, info.height, info.width,
+                                         info.margin)[region.rows, region.cols]
+                            for placed in placement.masks])  # (N, box h, box w, 2)
+        grid = torch.from_numpy(sources)
+
+        @built_for
+        def parts(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+            weight = float(edit.amount) * torch.from_numpy(region.crop(placement.rasters))[:, None]
+            return grid.to(device), weight.to(device=device, dtype=dtype)
 
         def change(x: Tensor) -> None:
-            source = torch.nn.functional.grid_sample(x.float(), grid, mode="bilinear",
+            grid_on_device, weight = parts(x)
+            source = torch.nn.functional.grid_sample(x.float(), grid_on_device, mode="bilinear",
                                                      padding_mode="border", align_corners=False)
-            x += weight.to(x.dtype) * (source.to(x.dtype) - x)
+            box = region.crop(x)
+            box += weight * (source.to(x.dtype) - box)
 
         return k, KeyedHook(change, lambda: digest("copy", sources, placement.rasters,
                                                    float(edit.amount)))

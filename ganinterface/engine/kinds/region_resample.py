@@ -9,9 +9,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (EditContext, KeyedHook, LayerKind, TakesLatent, Tensor,
-                                            check_layer, digest, landing, named, source_text,
-                                            source_ws)
+from ganinterface.engine.kinds.base import (EditContext, KeyedHook, LayerKind, Region, TakesLatent,
+                                            Tensor, built_for, check_layer, digest, landing, named,
+                                            source_text, source_ws)
 from ganinterface.engine.scene import Mask, decode_array, optional, read_int, read_mask, read_str
 
 
@@ -48,10 +48,18 @@ class RegionResampleKind(LayerKind):
         if placement is None:
             return None
         other, other_key = ctx.features_of(source_ws(edit, ctx, what), k)
-        weight = torch.from_numpy(placement.rasters)[:, None].to(ctx.device)
+        region = Region.of(placement.rasters)
+
+        @built_for
+        def parts(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+            weight = torch.from_numpy(region.crop(placement.rasters))[:, None]
+            return (weight.to(device=device, dtype=dtype),
+                    region.crop(other).to(device=device, dtype=dtype))
 
         def change(x: Tensor) -> None:
-            x += weight.to(x.dtype) * (other.to(x.dtype) - x)
+            weight, others = parts(x)
+            box = region.crop(x)
+            box += weight * (others - box)
 
         return k, KeyedHook(change, lambda: digest("resample", other_key, placement.rasters))
 

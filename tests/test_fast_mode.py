@@ -1,0 +1,84 @@
+"""The fast mode: drafts in a reduced precision that stay the picture, cached apart from exact renders."""
+
+import numpy as np
+import pytest
+import torch
+
+from ganinterface.engine.device import fast_dtype
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Scene
+from ganinterface.models.stylegan2 import StyleGAN2Generator
+from tiny_models import tiny_stylegan2, tiny_stylegan3
+
+
+def _small_paper_like():
+    """32 px, 4 blocks, conv_clamp as NVlabs trains with; ToRGB scaled so images span about
+    [-1, 1] like a trained model's (differences scale with the image)."""
+    torch.manual_seed(5)
+    g = StyleGAN2Generator(z_dim=32, c_dim=0, w_dim=32, img_resolution=32, img_channels=3,
+                           mapping_kwargs={"num_layers": 2}, channel_base=512, channel_max=32,
+                           conv_clamp=256).eval()
+    with torch.no_grad():
+        g.mapping_network.w_avg.normal_()
+        image = g.synthesize(g.mapping(torch.randn(1, 32))).image
+        for name, parameter in g.named_parameters():
+            if name.endswith((".torgb.weight", ".torgb.bias")):
+                parameter.div_(float(image.abs().max()))
+    return g
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16,
+                                   pytest.param(torch.float16, marks=pytest.mark.slow)])
+def test_fast_mode_stays_within_2e_2_of_the_exact_picture(dtype):
+    g = _small_paper_like()
+    worst = 0.0
+    with torch.no_grad():
+        for seed in range(4):
+            ws = g.mapping(torch.randn(1, 32, generator=torch.Generator().manual_seed(seed)))
+            exact = g.synthesize(ws).image
+            fast = g.synthesize(ws, compute_dtype=dtype, keep_states=[4])
+            assert fast.image.dtype == torch.float32
+            assert fast.states[4]["x"].dtype == dtype and fast.states[4]["img"].dtype == torch.float32
+            worst = max(worst, float((fast.image - exact).abs().max() / exact.abs().max()))
+    assert 0 < worst <= 2e-2
+
+
+def test_drafts_and_exact_renders_are_cached_apart():
+    g = tiny_stylegan2()
+    renderer = Renderer(g, "cpu", fast=True)
+    scene = Scene(seed=4)
+    draft = renderer.render(scene, draft=True)
+    exact = renderer.render(scene)
+    assert draft.draft and not exact.draft
+    assert exact.first_layer == 0  # nothing of the draft was reused
+    np.testing.assert_array_equal(exact.raw, Renderer(g, "cpu", fast=False).render(scene).raw)
+    assert not np.array_equal(draft.raw, exact.raw)
+    assert np.abs(draft.raw - exact.raw).max() <= 2e-2 * np.abs(exact.raw).max()
+    assert renderer.render(scene, draft=True).first_layer == len(g.layers)  # the draft, cached
+
+
+def test_without_a_fast_precision_a_draft_is_the_exact_render():
+    renderer = Renderer(tiny_stylegan3(), "cpu")
+    assert renderer.fast_dtype is None
+    result = renderer.render(Scene(seed=1), draft=True)
+    assert not result.draft
+    np.testing.assert_array_equal(result.raw, renderer.render(Scene(seed=1)).raw)
+    assert Renderer(tiny_stylegan2(), "cpu", fast=False).fast_dtype is None
+
+
+def test_the_fast_precision_follows_the_device_and_the_model():
+    both = (torch.bfloat16, torch.float16)
+    assert fast_dtype(torch.device("mps"), both) == torch.float16  # the more accurate one
+    assert fast_dtype(torch.device("cuda"), both) == torch.float16
+    assert fast_dtype(torch.device("mps"), (torch.bfloat16,)) is None
+    assert fast_dtype(torch.device("cpu"), ()) is None
+    assert tiny_stylegan2().fast_dtypes == both
+    no_clamp = StyleGAN2Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=8, img_channels=3,
+                                  channel_base=64, channel_max=8, conv_clamp=None)
+    assert no_clamp.fast_dtypes == (torch.bfloat16,)  # float16 could overflow unclamped
+
+
+def test_a_precision_the_model_cannot_compute_in_is_refused():
+    with torch.no_grad(), pytest.raises(ValueError, match="float32 only"):
+        g = tiny_stylegan3()
+        g.synthesize(torch.zeros(1, g.num_ws, g.w_dim), compute_dtype=torch.bfloat16)
