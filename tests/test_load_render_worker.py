@@ -69,7 +69,8 @@ class ExplodingKind(EditKind):
         def change(_x):
             raise RuntimeError(f"{what} exploded")
 
-        return ctx.generator.layer_index(edit.layer), KeyedHook(change, lambda: "explodes")
+        # the key digests all the hook does, its message included (the renderer reuses hooks by key)
+        return ctx.generator.layer_index(edit.layer), KeyedHook(change, lambda: f"explodes as {what}")
 
 
 @pytest.fixture

@@ -123,11 +123,13 @@ class _LayerCache:
         if old is not None:
             self._bytes -= old[1]
         size = self._size(value)
-        self._entries[(kind, key)] = (value, size)
-        self._bytes += size
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
+        # room is made before the entry counts, so ``bytes``, read from another thread, never
+        # exceeds the budget (unless one entry alone does)
+        while self._entries and self._bytes + size > self.max_bytes:
             _, (_, dropped) = self._entries.popitem(last=False)
             self._bytes -= dropped
+        self._entries[(kind, key)] = (value, size)
+        self._bytes += size
 
     @property
     def bytes(self) -> int:
