@@ -100,3 +100,26 @@ def test_sample_like_draws_a_new_portrait_from_the_files_gaussian_each_time(qtbo
         assert np.allclose(offset, direction * (offset @ direction), atol=1e-4)
         window.stack.undo()
         assert np.array_equal(window.stack.scene.w, first)
+
+
+def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_steps(qtbot, tmp_path):
+    from ganinterface.engine.encoder import encoder_path, new_encoder, save_encoder
+    from ganinterface.engine.projection import STEPS_FROM_A_GUESS
+    from ganinterface.models.native import save_native
+
+    generator = tiny_generator()
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(generator, checkpoint)
+    save_encoder(new_encoder(generator), encoder_path(checkpoint), generator_hash(generator), {})
+    _picture(tmp_path / "me.png")
+    with open_window(qtbot, tmp_path) as window:
+        window.load_model_async(str(checkpoint))
+        window.documents.projection_settings = ProjectionSettings(candidates=4)  # default steps
+        dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        assert dialog.progress.maximum() == STEPS_FROM_A_GUESS == dialog.result.steps
+        dialog.reject()
+        encoder_path(checkpoint).write_bytes(b"damaged")
+        dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        assert window.statusBar().currentMessage().startswith("Projecting without the encoder: ")
+        assert dialog.progress.maximum() == ProjectionSettings().steps
+        dialog.reject()

@@ -103,7 +103,9 @@ def split_inputs(inputs: list[str], checkpoint: str | None) -> tuple[list[str], 
 
 
 def _project(args: argparse.Namespace) -> int:
-    from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, distance_for, project
+    from ganinterface.engine.encoder import guess_for
+    from ganinterface.engine.projection import (STEPS, STEPS_FROM_A_GUESS, ProjectionSettings,
+                                                crop_to_aspect, distance_for, project)
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.export.userfiles import check_writable, read_image
     from ganinterface.models.loading import load_generator
@@ -118,8 +120,9 @@ def _project(args: argparse.Namespace) -> int:
     generator = load_generator(checkpoint, device)
     model_hash = generator_hash(generator)
     distance = distance_for(checkpoint, generator, perceptual=args.perceptual)
-    guess = encoder_guess(args.encoder, checkpoint, generator, model_hash)
-    settings = ProjectionSettings(space=args.space, steps=args.steps or (60 if guess else 200),
+    guess = guess_for(checkpoint, generator, args.encoder, model_hash)
+    settings = ProjectionSettings(space=args.space,
+                                  steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),
                                   optimise_noise=args.noise, seed=args.seed)
     with TqdmProgress("project", unit="image", total=len(pictures),
                       disable=args.quiet or len(pictures) < 2) as progress:
@@ -133,23 +136,6 @@ def _project(args: argparse.Namespace) -> int:
                                   f"{found.seconds:.1f} s -> {path}, {path.with_suffix('.png')}"])
             progress(done, len(pictures))
     return 0
-
-
-def encoder_guess(encoder_file: str | None, checkpoint: str | None, generator: "GeneratorBase",
-                  model_hash: str):
-    """The hook the encoder fills: a function picture -> starting latent, from ``encoder_file`` or
-    the encoder beside the checkpoint (``engine.encoder``); None when there is no encoder."""
-    from ganinterface import bundled
-
-    weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
-    from ganinterface.engine.encoder import encode, encoder_path, load_encoder
-
-    beside = encoder_path(weights)
-    if encoder_file is None and not beside.is_file():
-        return None
-
-    encoder = load_encoder(encoder_file or beside, generator, model_hash)
-    return lambda target: encode(encoder, target)
 
 
 def _latent_file(found, model_hash: str, source: str) -> "LatentFile":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,22 @@ def encoder_path(checkpoint: str | os.PathLike[str]) -> Path:
     trained for the generator in that file."""
     checkpoint = Path(checkpoint)
     return checkpoint.with_name(f"{checkpoint.stem}.encoder.safetensors")
+
+
+def guess_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase,
+              encoder_file: str | os.PathLike[str] | None = None,
+              generator_hash: str | None = None) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """picture -> starting latent from ``encoder_file``, else from the encoder beside the checkpoint
+    (None: the built-in model); None when there is neither.  Raises ``CheckpointError`` for an
+    encoder made for another generator."""
+    from ganinterface import bundled
+
+    weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
+    beside = encoder_path(weights)
+    if encoder_file is None and not beside.is_file():
+        return None
+    encoder = load_encoder(encoder_file or beside, generator, generator_hash)
+    return lambda target: encode(encoder, target)
 
 
 def card_path(path: str | os.PathLike[str]) -> Path:

@@ -60,10 +60,14 @@ class CancelFlag(Protocol):
 ProgressCallback = Callable[[int, int, Tensor], None]  # (step, steps, current render (1, 3, H, W))
 
 
+STEPS = 200  # from the nearest sample
+STEPS_FROM_A_GUESS = 60  # from an encoder's guess, which starts near the answer
+
+
 @dataclasses.dataclass(frozen=True)
 class ProjectionSettings:
     space: str = "w"  # "w": one vector for every layer; "w+": then one row per layer
-    steps: int = 200  # all phases together
+    steps: int = STEPS  # all phases together
     optimise_noise: bool = False  # also fit the per-layer noise maps (StyleGAN2 only)
     seed: int = 0  # the jitter's random stream: same seed, same result
     learning_rate: float = 0.1  # peak Adam rate of the W phase

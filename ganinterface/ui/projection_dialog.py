@@ -8,6 +8,7 @@ current scene as one undo step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,8 +32,12 @@ class ProjectionDialog(QDialog):
     _stepped = Signal(int, int, object)  # step, steps, render (H, W, 3) uint8: worker -> GUI
 
     def __init__(self, parent: QWidget, model: Any, target: Any, name: str,
-                 settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False):
+                 settings: ProjectionSettings = ProjectionSettings(), *,
+                 start: Callable[[Any], Any] | None = None, force_sync: bool = False):
+        """``start``: picture -> the latent to start from (an encoder's guess); None: the engine's
+        own start."""
         super().__init__(parent)
+        self._start = start
         self.setWindowTitle(f"Project {name}")
         self._model, self._target, self._settings = model, target, settings
         self._cancel = CancelToken()
@@ -68,7 +73,8 @@ class ProjectionDialog(QDialog):
         generator = self._model.renderer.generator
         distance = distance_for(self._model.checkpoint, generator)
         target = self._target.to(generator.w_avg.device)
-        return project(generator, target, self._settings, distance=distance,
+        start_w = None if self._start is None else self._start(target)
+        return project(generator, target, self._settings, start_w=start_w, distance=distance,
                        progress=lambda step, steps, image: self._stepped.emit(
                            step, steps, to_uint8_image(image[0].detach())),
                        cancel=self._cancel)
