@@ -84,7 +84,7 @@ def test_projecting_a_generators_own_render_in_w_finds_a_latent_that_renders_it(
     generator = tiny_stylegan2()
     _, target = _target(generator)
     start = psnr(_render(generator, generator.w_avg[None, None].repeat(1, generator.num_ws, 1)), target)
-    found = project(generator, target, ProjectionSettings(steps=150, learning_rate=0.2))
+    found = project(generator, target, ProjectionSettings(space="w", steps=150, learning_rate=0.2))
     assert found.w.shape == (1, generator.w_dim)
     rendered = _render(generator, found.ws(generator.num_ws))
     assert found.psnr == pytest.approx(psnr(rendered, target))  # what is reported is what renders
@@ -105,11 +105,11 @@ def test_projecting_in_w_plus_refines_rows_after_w():
 def test_the_same_seed_gives_the_same_latent_and_another_seed_another():
     generator = tiny_stylegan2()
     _, target = _target(generator)
-    settings = ProjectionSettings(steps=12, jitter=0.05, seed=1)
+    settings = ProjectionSettings(space="w", steps=12, jitter=0.05, seed=1)
     first = project(generator, target, settings)
     assert torch.equal(first.w, project(generator, target, settings).w)
     assert first.w.shape == (1, generator.w_dim)
-    assert not torch.equal(first.w, project(generator, target, ProjectionSettings(steps=12, jitter=0.05, seed=2)).w)
+    assert not torch.equal(first.w, project(generator, target, ProjectionSettings(space="w", steps=12, jitter=0.05, seed=2)).w)
 
 
 def test_an_encoders_start_replaces_the_search_for_a_start():

@@ -66,7 +66,7 @@ STEPS_FROM_A_GUESS = 60  # from an encoder's guess, which starts near the answer
 
 @dataclasses.dataclass(frozen=True)
 class ProjectionSettings:
-    space: str = "w"  # "w": one vector for every layer; "w+": then one row per layer
+    space: str = "w+"  # "w": one vector for every layer; "w+": then one row per layer (closer)
     steps: int = STEPS  # all phases together
     optimise_noise: bool = False  # also fit the per-layer noise maps (StyleGAN2 only)
     seed: int = 0  # the jitter's random stream: same seed, same result
