@@ -129,7 +129,7 @@ class TFStyleGAN2Spec:
         return kwargs
 
 
-def _normal(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
+def normal(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
@@ -138,27 +138,27 @@ def stylegan2_mapping_variables(spec: TFStyleGAN2Spec, rng: np.random.Generator)
     width = spec.latent_size
     if spec.label_size:
         embed = spec.label_fmaps if spec.label_fmaps is not None else spec.latent_size
-        variables["LabelEmbed/weight"] = _normal(rng, spec.label_size, embed)
-        variables["LabelEmbed/bias"] = _normal(rng, embed, scale=0.3)
+        variables["LabelEmbed/weight"] = normal(rng, spec.label_size, embed)
+        variables["LabelEmbed/bias"] = normal(rng, embed, scale=0.3)
         width += embed
     hidden = spec.mapping_fmaps if spec.mapping_fmaps is not None else (
         512 if spec.flavour == "stylegan2" else spec.dlatent_size)  # each repository's default
     for i in range(spec.mapping_layers):
         out = spec.dlatent_size if i == spec.mapping_layers - 1 else hidden
-        variables[f"Dense{i}/weight"] = _normal(rng, width, out, scale=10.0)  # stored / lrmul
-        variables[f"Dense{i}/bias"] = _normal(rng, out, scale=10.0)
+        variables[f"Dense{i}/weight"] = normal(rng, width, out, scale=10.0)  # stored / lrmul
+        variables[f"Dense{i}/bias"] = normal(rng, out, scale=10.0)
         width = out
     return variables
 
 
 def _modulated(rng: np.random.Generator, spec: TFStyleGAN2Spec, kernel: int, fmaps_in: int,
                fmaps_out: int, noise: bool = True) -> dict[str, np.ndarray]:
-    layer = {"weight": _normal(rng, kernel, kernel, fmaps_in, fmaps_out),
-             "mod_weight": _normal(rng, spec.dlatent_size, fmaps_in),
-             "mod_bias": _normal(rng, fmaps_in, scale=0.3),
-             "bias": _normal(rng, fmaps_out, scale=0.3)}
+    layer = {"weight": normal(rng, kernel, kernel, fmaps_in, fmaps_out),
+             "mod_weight": normal(rng, spec.dlatent_size, fmaps_in),
+             "mod_bias": normal(rng, fmaps_in, scale=0.3),
+             "bias": normal(rng, fmaps_out, scale=0.3)}
     if noise and spec.use_noise:
-        layer["noise_strength"] = _normal(rng, scale=0.5)
+        layer["noise_strength"] = normal(rng, scale=0.5)
     return layer
 
 
@@ -167,12 +167,12 @@ def stylegan2_synthesis_variables(spec: TFStyleGAN2Spec, rng: np.random.Generato
     num_layers = spec.resolution_log2 * 2 - 2
     for layer_idx in range(num_layers - 1 if spec.use_noise else 0):
         side = 2 ** ((layer_idx + 5) // 2)
-        variables[f"noise{layer_idx}"] = _normal(rng, 1, 1, side, side)
+        variables[f"noise{layer_idx}"] = normal(rng, 1, 1, side, side)
 
     def add(scope: str, layer: dict[str, np.ndarray]) -> None:
         variables.update({f"{scope}/{key}": value for key, value in layer.items()})
 
-    variables["4x4/Const/const"] = _normal(rng, 1, spec.nf(1), 4, 4)
+    variables["4x4/Const/const"] = normal(rng, 1, spec.nf(1), 4, 4)
     add("4x4/Conv", _modulated(rng, spec, 3, spec.nf(1), spec.nf(1)))
     if spec.architecture == "skip":
         add("4x4/ToRGB", _modulated(rng, spec, 1, spec.nf(1), spec.num_channels, noise=False))
@@ -181,7 +181,7 @@ def stylegan2_synthesis_variables(spec: TFStyleGAN2Spec, rng: np.random.Generato
         add(f"{scope}/Conv0_up", _modulated(rng, spec, 3, spec.nf(res - 2), spec.nf(res - 1)))
         add(f"{scope}/Conv1", _modulated(rng, spec, 3, spec.nf(res - 1), spec.nf(res - 1)))
         if spec.architecture == "resnet":
-            variables[f"{scope}/Skip/weight"] = _normal(rng, 1, 1, spec.nf(res - 2), spec.nf(res - 1))
+            variables[f"{scope}/Skip/weight"] = normal(rng, 1, 1, spec.nf(res - 2), spec.nf(res - 1))
         if spec.architecture == "skip" or res == spec.resolution_log2:
             add(f"{scope}/ToRGB", _modulated(rng, spec, 1, spec.nf(res - 1), spec.num_channels, noise=False))
     return variables
@@ -198,7 +198,7 @@ def stylegan2_generator(spec: TFStyleGAN2Spec, seed: int, name: str = "Gs") -> T
                          stylegan2_mapping_variables(spec, rng), version=version)
     synthesis = tf_network("G_synthesis", synthesis_func, kwargs,
                            stylegan2_synthesis_variables(spec, rng), version=version)
-    return tf_network(name, "G_main", kwargs, {"dlatent_avg": _normal(rng, spec.dlatent_size)},
+    return tf_network(name, "G_main", kwargs, {"dlatent_avg": normal(rng, spec.dlatent_size)},
                       components=dict(mapping=mapping, synthesis=synthesis), version=version)
 
 

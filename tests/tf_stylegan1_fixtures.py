@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tests.tf_fixtures import tf_network, tf_pickle_bytes, write_tf_pickle
+from tests.tf_fixtures import normal, tf_network, tf_pickle_bytes, write_tf_pickle
 
 VERSION = 3  # tflib Network state version of the StyleGAN (v1) release
 
@@ -63,50 +63,46 @@ class TFStyleGAN1Spec:
         return kwargs
 
 
-def _normal(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
 def mapping_variables(spec: TFStyleGAN1Spec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     variables: dict[str, np.ndarray] = {}
     width = spec.latent_size
     if spec.label_size:
-        variables["LabelConcat/weight"] = _normal(rng, spec.label_size, spec.latent_size)
+        variables["LabelConcat/weight"] = normal(rng, spec.label_size, spec.latent_size)
         width += spec.latent_size
     for i in range(spec.mapping_layers):
         out = spec.dlatent_size if i == spec.mapping_layers - 1 else spec.mapping_fmaps
-        variables[f"Dense{i}/weight"] = _normal(rng, width, out, scale=100.0)  # stored / lrmul
-        variables[f"Dense{i}/bias"] = _normal(rng, out, scale=30.0)
+        variables[f"Dense{i}/weight"] = normal(rng, width, out, scale=100.0)  # stored / lrmul
+        variables[f"Dense{i}/bias"] = normal(rng, out, scale=30.0)
         width = out
     return variables
 
 
 def _epilogue(rng: np.random.Generator, spec: TFStyleGAN1Spec, fmaps: int) -> dict[str, np.ndarray]:
-    return {"Noise/weight": _normal(rng, fmaps, scale=0.5), "bias": _normal(rng, fmaps, scale=0.3),
-            "StyleMod/weight": _normal(rng, spec.dlatent_size, 2 * fmaps),
-            "StyleMod/bias": _normal(rng, 2 * fmaps, scale=0.3)}
+    return {"Noise/weight": normal(rng, fmaps, scale=0.5), "bias": normal(rng, fmaps, scale=0.3),
+            "StyleMod/weight": normal(rng, spec.dlatent_size, 2 * fmaps),
+            "StyleMod/bias": normal(rng, 2 * fmaps, scale=0.3)}
 
 
 def synthesis_variables(spec: TFStyleGAN1Spec, rng: np.random.Generator) -> dict[str, np.ndarray]:
     variables: dict[str, np.ndarray] = {"lod": np.array(spec.lod, np.float32)}
     for layer_idx in range(spec.resolution_log2 * 2 - 2):
         side = 2 ** (layer_idx // 2 + 2)
-        variables[f"noise{layer_idx}"] = _normal(rng, 1, 1, side, side * spec.const_width // 4)
+        variables[f"noise{layer_idx}"] = normal(rng, 1, 1, side, side * spec.const_width // 4)
 
     def add(scope: str, layer: dict[str, np.ndarray]) -> None:
         variables.update({f"{scope}/{key}": value for key, value in layer.items()})
 
     nf1 = spec.nf(1)
-    add("4x4/Const", {"const": _normal(rng, 1, nf1, 4, spec.const_width), **_epilogue(rng, spec, nf1)})
-    add("4x4/Conv", {"weight": _normal(rng, 3, 3, nf1, nf1), **_epilogue(rng, spec, nf1)})
+    add("4x4/Const", {"const": normal(rng, 1, nf1, 4, spec.const_width), **_epilogue(rng, spec, nf1)})
+    add("4x4/Conv", {"weight": normal(rng, 3, 3, nf1, nf1), **_epilogue(rng, spec, nf1)})
     for res in range(3, spec.resolution_log2 + 1):
         scope, fmaps_in, fmaps = f"{2**res}x{2**res}", spec.nf(res - 2), spec.nf(res - 1)
-        add(f"{scope}/Conv0_up", {"weight": _normal(rng, 3, 3, fmaps_in, fmaps), **_epilogue(rng, spec, fmaps)})
-        add(f"{scope}/Conv1", {"weight": _normal(rng, 3, 3, fmaps, fmaps), **_epilogue(rng, spec, fmaps)})
+        add(f"{scope}/Conv0_up", {"weight": normal(rng, 3, 3, fmaps_in, fmaps), **_epilogue(rng, spec, fmaps)})
+        add(f"{scope}/Conv1", {"weight": normal(rng, 3, 3, fmaps, fmaps), **_epilogue(rng, spec, fmaps)})
     for res in range(2, spec.resolution_log2 + 1):  # progressive growing left a ToRGB per resolution
         lod = spec.resolution_log2 - res
-        add(f"ToRGB_lod{lod}", {"weight": _normal(rng, 1, 1, spec.nf(res - 1), spec.num_channels),
-                                "bias": _normal(rng, spec.num_channels, scale=0.3)})
+        add(f"ToRGB_lod{lod}", {"weight": normal(rng, 1, 1, spec.nf(res - 1), spec.num_channels),
+                                "bias": normal(rng, spec.num_channels, scale=0.3)})
     return variables
 
 
@@ -120,7 +116,7 @@ def stylegan1_generator(spec: TFStyleGAN1Spec, seed: int, name: str = "Gs",
                          mapping_variables(spec, rng), version=VERSION)
     synthesis = tf_network("G_synthesis", "G_synthesis", kwargs,
                            {**synthesis_variables(spec, rng), **(synthesis_extra or {})}, version=VERSION)
-    own = {"lod": np.array(spec.lod, np.float32), "dlatent_avg": _normal(rng, spec.dlatent_size)}
+    own = {"lod": np.array(spec.lod, np.float32), "dlatent_avg": normal(rng, spec.dlatent_size)}
     return tf_network(name, "G_style", kwargs, own, components=dict(mapping=mapping, synthesis=synthesis),
                       version=VERSION)
 
