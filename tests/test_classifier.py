@@ -147,6 +147,7 @@ def test_degrade_keeps_shape_and_is_deterministic():
     assert any(not np.array_equal(a, image) for a in first)
 
 
+@pytest.mark.slow
 def test_tiny_training_run_writes_weights_and_report(tmp_path):
     out = tmp_path / "tiny.safetensors"
     settings = classifier.TrainSettings(steps=2, batch=4, held_out=6)

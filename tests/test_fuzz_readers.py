@@ -92,6 +92,7 @@ def fuzz(reader: FuzzedReader, valid, examples: int, counts: collections.Counter
     run()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", READERS, ids=[r.name for r in READERS])
 def test_every_file_loads_or_is_refused_in_one_line(reader, valid):
     counts = collections.Counter()

@@ -123,6 +123,7 @@ def test_bundled_data_is_extracted_to_the_cache_when_imported_from_a_zip(zipped_
     assert again["model"] == found["model"] and model.stat().st_mtime_ns == written  # extracted once
 
 
+@pytest.mark.slow
 def test_renders_the_builtin_model_when_imported_from_a_zip(zipped_package, tmp_path):
     env = _zip_environment(zipped_package, tmp_path / "cache")
     _run([sys.executable, "-m", "ganinterface", "render", "--seeds", "0", "-o", "seed{seed}.png"],
