@@ -121,6 +121,6 @@ def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_ste
         encoder_path(checkpoint).write_bytes(b"damaged")
         window.documents.projection_settings = ProjectionSettings(steps=3, candidates=4)
         dialog = window.documents.project_picture(str(tmp_path / "me.png"))
-        assert window.statusBar().currentMessage().startswith("Projecting without the encoder: ")
         assert dialog.progress.maximum() == 3 == dialog.result.steps
+        assert f"without the encoder: {encoder_path(checkpoint)}: " in dialog.figures.text()
         dialog.reject()

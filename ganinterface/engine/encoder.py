@@ -170,16 +170,21 @@ def encoder_path(checkpoint: str | os.PathLike[str]) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}.encoder.safetensors")
 
 
+def encoder_beside(checkpoint: str | os.PathLike[str] | None) -> Path:
+    """Where the encoder for the generator in ``checkpoint`` (None: the built-in model) lies, if
+    one was shipped or trained for it."""
+    from ganinterface import bundled
+
+    return encoder_path(bundled.builtin_checkpoint() if checkpoint is None else checkpoint)
+
+
 def guess_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase,
               encoder_file: str | os.PathLike[str] | None = None,
               generator_hash: str | None = None) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """picture -> starting latent from ``encoder_file``, else from the encoder beside the checkpoint
     (None: the built-in model); None when there is neither.  Raises ``CheckpointError`` for an
     encoder made for another generator."""
-    from ganinterface import bundled
-
-    weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
-    beside = encoder_path(weights)
+    beside = encoder_beside(checkpoint)
     if encoder_file is None and not beside.is_file():
         return None
     encoder = load_encoder(encoder_file or beside, generator, generator_hash)

@@ -24,11 +24,11 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
 from ganinterface.atomic import remove_stale_temporaries
 from ganinterface.engine import commands as cmd
+from ganinterface.engine.encoder import encoder_beside
 from ganinterface.engine.projection import STEPS, STEPS_FROM_A_GUESS, ProjectionSettings
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export import userfiles
 from ganinterface.export.userfiles import Keyframe, Session, UserFileError
-from ganinterface.models.base import CheckpointError
 from ganinterface.ui.messages import MessageBoxes
 from ganinterface.ui.model_loading import LoadedModel
 from ganinterface.ui.projection_dialog import ProjectionDialog
@@ -231,27 +231,15 @@ class Documents(QObject):
             return None
         generator = self.model.renderer.generator
         target = crop_to_aspect(picture, generator)
-        guess = self._encoder_guess(generator)
         settings = self.projection_settings
-        if guess is not None and settings.steps == STEPS:
+        if encoder_beside(self.model.checkpoint).is_file() and settings.steps == STEPS:
             settings = dataclasses.replace(settings, steps=STEPS_FROM_A_GUESS)
         dialog = ProjectionDialog(self.window, self.model, target, Path(path).name, settings,
-                                  start=guess, force_sync=self._force_sync)
+                                  force_sync=self._force_sync)
         dialog.kept.connect(lambda found: self._use_projection(found, Path(path).name))
         dialog.show()
         dialog.start()
         return dialog
-
-    def _encoder_guess(self, generator):
-        """The encoder shipped or trained for this model, if any: projection then starts near the
-        answer.  One that cannot be used is said in the status bar, and the search starts without."""
-        from ganinterface.engine.encoder import guess_for
-
-        try:
-            return guess_for(self.model.checkpoint, generator)
-        except CheckpointError as error:
-            self.window.statusBar().showMessage(f"Projecting without the encoder: {error}", 8000)
-            return None
 
     def _use_projection(self, found, name: str) -> None:
         noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}

@@ -8,7 +8,6 @@ current scene as one undo step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,9 +16,11 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar,
                                QWidget)
 
+from ganinterface.engine.encoder import guess_for
 from ganinterface.engine.projection import ProjectionSettings, distance_for, project
 from ganinterface.engine.renderer import to_uint8_image
 from ganinterface.export.progress import CancelToken
+from ganinterface.models.base import CheckpointError
 from ganinterface.ui.workers import BackgroundTask
 
 PREVIEW_HEIGHT = 256  # pixels the target and the reconstruction are shown at
@@ -32,12 +33,8 @@ class ProjectionDialog(QDialog):
     _stepped = Signal(int, int, object)  # step, steps, render (H, W, 3) uint8: worker -> GUI
 
     def __init__(self, parent: QWidget, model: Any, target: Any, name: str,
-                 settings: ProjectionSettings = ProjectionSettings(), *,
-                 start: Callable[[Any], Any] | None = None, force_sync: bool = False):
-        """``start``: picture -> the latent to start from (an encoder's guess); None: the engine's
-        own start."""
+                 settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False):
         super().__init__(parent)
-        self._start = start
         self.setWindowTitle(f"Project {name}")
         self._model, self._target, self._settings = model, target, settings
         self._cancel = CancelToken()
@@ -73,11 +70,18 @@ class ProjectionDialog(QDialog):
         generator = self._model.renderer.generator
         distance = distance_for(self._model.checkpoint, generator)
         target = self._target.to(generator.w_avg.device)
-        start_w = None if self._start is None else self._start(target)
-        return project(generator, target, self._settings, start_w=start_w, distance=distance,
-                       progress=lambda step, steps, image: self._stepped.emit(
-                           step, steps, to_uint8_image(image[0].detach())),
-                       cancel=self._cancel)
+        start_w, note = None, ""
+        try:  # the encoder beside the model (shipped for the built-in one) starts near the answer
+            guess = guess_for(self._model.checkpoint, generator)
+        except CheckpointError as error:
+            note = f"; without the encoder: {error}"
+        else:
+            start_w = None if guess is None else guess(target)
+        found = project(generator, target, self._settings, start_w=start_w, distance=distance,
+                        progress=lambda step, steps, image: self._stepped.emit(
+                            step, steps, to_uint8_image(image[0].detach())),
+                        cancel=self._cancel)
+        return found, note
 
     @Slot(int, int, object)
     def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
@@ -90,10 +94,11 @@ class ProjectionDialog(QDialog):
             self.figures.setText(f"Projection failed: {outcome.error}")
             self.keep_button.setEnabled(False)
             return
-        self.result = outcome.value
+        self.result, note = outcome.value
         self.progress.setValue(self.result.steps)
         self.figures.setText(f"PSNR {self.result.psnr:.2f} dB after {self.result.steps} steps "
-                             f"({self.result.seconds:.1f} s)")
+                             f"({self.result.seconds:.1f} s){note}")
+        self.figures.setWordWrap(True)
         if self._keep_when_done and not self.isHidden():
             self._hand_over()
 
