@@ -159,7 +159,7 @@ def test_a_corrupt_or_foreign_autosave_is_reported_and_set_aside(qtbot, tmp_path
         assert not window.restore_autosave()
         [message] = window._ask.errors
         assert "\n" not in message and message.startswith(str(folder / "session.json") + ": ")
-        [aside] = folder.iterdir()
+        [aside] = folder.glob("*.json")
         assert aside.name.startswith("session-unreadable-") and aside.read_bytes() == content
         assert aside.name in message
     finally:
@@ -186,3 +186,66 @@ def test_changes_that_keep_coming_are_saved_every_few_seconds(qtbot, tmp_path, m
                 assert not _autosave_path(tmp_path).exists()
             clock[0] += 0.5
         assert userfiles.read_session(_autosave_path(tmp_path)).scene.seed == 11
+
+
+# ---- two windows at once --------------------------------------------------------------------------
+
+def _autosave(qtbot, folder):
+    from PySide6.QtCore import QObject
+
+    from ganinterface.ui.messages import MessageBoxes
+
+    owner, ask = QObject(), MessageBoxes(None)
+    ask.answer = YES
+    collect = [Session(Scene(seed=1))]
+    saver = documents.Autosave(owner, lambda: collect[0], ask, lambda _: None, folder=folder)
+    return owner, saver, collect
+
+
+def test_two_windows_autosave_to_their_own_files(qtbot, tmp_path):
+    (_a, first, first_session), (_b, second, second_session) = (_autosave(qtbot, tmp_path),
+                                                                 _autosave(qtbot, tmp_path))
+    first_session[0], second_session[0] = Session(Scene(seed=1)), Session(Scene(seed=2))
+    first.save_now()
+    second.save_now()
+    assert first.path != second.path
+    assert userfiles.read_session(first.path).scene.seed == 1
+    assert userfiles.read_session(second.path).scene.seed == 2
+    first.discard()  # one window exits cleanly: the other's session stays
+    assert userfiles.read_session(second.path).scene.seed == 2
+
+
+def test_a_running_windows_session_is_not_offered_to_another(qtbot, tmp_path):
+    _owner, running, _ = _autosave(qtbot, tmp_path)
+    running.save_now()
+    _other_owner, starting, _ = _autosave(qtbot, tmp_path)
+    assert starting.take() is None
+    assert running.path.exists()
+
+
+def test_a_killed_windows_session_is_taken_up_from_any_slot(qtbot, tmp_path):
+    _owner, running, _ = _autosave(qtbot, tmp_path)  # holds session.json
+    left = tmp_path / "session-3.json"  # a killed second window's slot: no live lock
+    userfiles.write_session(left, Session(Scene(seed=33)))
+    _other_owner, starting, _ = _autosave(qtbot, tmp_path)
+    assert starting.path == tmp_path / "session-2.json"
+    assert starting.take().scene.seed == 33
+    assert not left.exists() and starting.path.exists()  # moved into the new window's slot
+
+
+def test_a_killed_process_leaves_its_slot_free(tmp_path):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\n"
+        "from PySide6.QtCore import QLockFile\n"
+        f"lock = QLockFile({str(tmp_path / 'session.lock')!r}); lock.setStaleLockTime(0)\n"
+        "print(lock.tryLock(0), flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        assert documents._take_free_slot(tmp_path)[1].name == "session-2.json"  # held
+    finally:
+        holder.kill()
+        holder.wait()
+    assert documents._take_free_slot(tmp_path)[1].name == "session.json"  # its process is gone

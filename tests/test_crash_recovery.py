@@ -50,9 +50,9 @@ documents.AUTOSAVE_MAX_WAIT_S = {MAX_WAIT_S}
 show = main_window.MainWindow._on_rendered
 
 def keep_changing(window):
-    seed = window.stack.scene.seed + 1
-    window.stack.push(cmd.set_fields("Seed", seed=seed, merge_key="drag"))
+    seed = window.stack.scene.seed + 1  # written down first: the push may autosave at once
     atomic_write_text(notes + "/pushed.txt", str(seed), durable=False)
+    window.stack.push(cmd.set_fields("Seed", seed=seed, merge_key="drag"))
 
 def watched(self, request, outcome):
     show(self, request, outcome)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QLockFile, QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 
@@ -45,6 +46,7 @@ MAX_RECENT = 8
 STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
 AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops ...
 AUTOSAVE_MAX_WAIT_S = 5.0  # ... or every few seconds while changes keep coming
+AUTOSAVE_SLOT_NAME = re.compile(r"session(-[0-9]+)?\.json")  # session.json, session-2.json, ...
 T = TypeVar("T")
 
 
@@ -401,6 +403,10 @@ class Autosave(QObject):
     """The open session, written to ``folder`` (the user state folder) shortly after each change, so
     that a killed process loses at most the last moments; a clean exit removes it.
 
+    Each running window holds a slot of its own (``session.json``, ``session-2.json``, ... each with
+    a lock file), so two windows open at once neither overwrite nor remove each other's session, and
+    a start takes up only the sessions of processes that are gone.
+
     ``collect()`` gives the session to save, or None when there is nothing to lose (then the file is
     removed).  Writing is atomic and takes milliseconds, so it runs on the GUI thread.
     """
@@ -408,7 +414,8 @@ class Autosave(QObject):
     def __init__(self, parent: QObject, collect: Callable[[], Session | None], ask: MessageBoxes,
                  status: Callable[[str], None], folder: Path | None = None) -> None:
         super().__init__(parent)
-        self.path = (folder or state_dir()) / "session.json"
+        folder = folder or state_dir()
+        self._lock, self.path = _take_free_slot(folder)
         self.collect = collect
         self.ask = ask
         self.status = status
@@ -462,7 +469,7 @@ class Autosave(QObject):
     def take(self) -> Session | None:
         """The session a killed process left, if any; one that cannot be read is reported in one
         line and set aside (renamed), so it is neither lost nor offered again."""
-        if not self.path.exists():
+        if not self.path.exists() and not self._adopt_orphan():
             return None
         try:
             return userfiles.read_session(self.path)
@@ -472,3 +479,47 @@ class Autosave(QObject):
                 os.replace(self.path, aside)
             self.ask.error("Restore session", f"{error} (set aside as {aside.name})")
             return None
+
+    def _adopt_orphan(self) -> bool:
+        """Move the newest session another, killed, window left into this window's slot."""
+        orphans = []
+        for path in self.path.parent.glob("session*.json"):
+            if path == self.path or not AUTOSAVE_SLOT_NAME.fullmatch(path.name):
+                continue
+            lock = _slot_lock(path)
+            if lock.tryLock(0):
+                orphans.append((path.stat().st_mtime, path, lock))
+        if not orphans:
+            return False
+        _, newest, _lock = max(orphans, key=lambda orphan: orphan[0])
+        try:
+            os.replace(newest, self.path)
+        except OSError:
+            return False
+        finally:
+            for _, _, lock in orphans:
+                lock.unlock()
+        return True
+
+    def release(self) -> None:
+        """Give the slot up (the window is closing)."""
+        self._lock.unlock()
+
+
+def _slot_lock(session_path: Path) -> QLockFile:
+    lock = QLockFile(str(session_path.with_suffix(".lock")))
+    lock.setStaleLockTime(0)  # stale only when its process is gone, however long a window stays open
+    return lock
+
+
+def _take_free_slot(folder: Path) -> tuple[QLockFile, Path]:
+    """The first autosave slot no running window holds, locked for this one.  Without a usable
+    folder the first slot is used unlocked; the autosave then reports why it cannot write."""
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        path = folder / ("session.json" if number == 1 else f"session-{number}.json")
+        lock = _slot_lock(path)
+        if lock.tryLock(0) or lock.error() != QLockFile.LockError.LockFailedError:
+            return lock, path
+    return _slot_lock(folder / "session.json"), folder / "session.json"

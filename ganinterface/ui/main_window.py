@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.autosave.stop()
+        self.autosave.release()
         self.controls.stop()
         self.animation_panel.stop()
         self.directions_panel.shutdown()
