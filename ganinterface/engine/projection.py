@@ -213,13 +213,35 @@ def crop_box(width: int, height: int, generator: GeneratorBase) -> tuple[int, in
     return 0, top, width, top + crop_h
 
 
+def check_crop(box: tuple[int, int, int, int], width: int, height: int, generator: GeneratorBase) -> None:
+    """Raises ``ProjectionError`` unless ``box`` (left, top, right, bottom) lies inside a ``width``
+    x ``height`` picture with the generator's aspect, within a pixel; the message gives the box as
+    X,Y,W,H."""
+    left, top, right, bottom = box
+    text = f"the crop {left},{top},{right - left},{bottom - top}"
+    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise ProjectionError(f"{text} is not inside the picture ({width} × {height} px)")
+    target_w, target_h = generator.img_width, generator.img_height
+    crop_w, crop_h = right - left, bottom - top
+    # off by at most a pixel along the shorter side of the model's aspect
+    if abs(crop_w * target_h - crop_h * target_w) > max(target_w, target_h):
+        raise ProjectionError(f"{text} is {crop_w} × {crop_h} px, not the model's aspect "
+                              f"({target_w} × {target_h} px): e.g. {crop_w} × "
+                              f"{round(crop_w * target_h / target_w)} px")
+
+
 def crop_to_aspect(image: np.ndarray, generator: GeneratorBase,
                    box: tuple[int, int, int, int] | None = None) -> Tensor:
     """(1, 3, H, W) float32 in [-1, 1] at the generator's resolution: ``box`` of ``image`` (uint8
-    (h, w, 3); default the centred ``crop_box``) resized with a Lanczos filter."""
+    (h, w, 3); default the centred ``crop_box``; a given box is checked by ``check_crop``) resized
+    with a Lanczos filter."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ProjectionError(f"expected an RGB uint8 picture (h, w, 3), got {image.dtype} {image.shape}")
-    box = crop_box(image.shape[1], image.shape[0], generator) if box is None else box
+    height, width = image.shape[:2]
+    if box is None:
+        box = crop_box(width, height, generator)
+    else:
+        check_crop(box, width, height, generator)
     picture = Image.fromarray(image).crop(box)
     resized = picture.resize((generator.img_width, generator.img_height), Image.Resampling.LANCZOS)
     pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32))
