@@ -53,6 +53,7 @@ def test_the_frame_moves_and_resizes_with_the_aspect_and_keep_projects_that_crop
 
         qtbot.keyClick(view, Qt.Key.Key_Return)  # Enter projects the framed crop
         assert dialog.result is not None and view.frame.box() == box  # the frame stays
+        assert "distance: pixels at 3 scales;" in dialog.figures.text()
         dialog.keep()
         generator = tiny_generator()
         expected = project(generator, crop_to_aspect(picture, generator, box), SETTINGS,

@@ -10,6 +10,7 @@ reconstruction PNG beside it that carries its Scene, so ``render --scene``, ``ap
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -140,6 +141,9 @@ def _project(args: argparse.Namespace) -> int:
             _checked_crop(picture, args.crop, generator)
     model_hash = generator_hash(generator)
     distance = distance_for(checkpoint, generator, perceptual=args.perceptual)
+    for note in distance.notes:  # the search goes on without that network
+        print(f"ganinterface project: {note}", file=sys.stderr)
+    options.report(args, [f"distance: {distance.description}"])
     guess = guess_for(checkpoint, generator, args.encoder, model_hash)
     settings = ProjectionSettings(space=args.space,
                                   steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),

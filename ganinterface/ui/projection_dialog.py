@@ -47,6 +47,7 @@ class ProjectionDialog(QDialog):
         generator = model.renderer.generator
         self._cancel = CancelToken()
         self._keep_when_done = False
+        self._distance: Any = None
         self.result: Any = None
         frame = CropFrame.largest(picture.shape[1], picture.shape[0],
                                   (generator.img_width, generator.img_height))
@@ -100,20 +101,22 @@ class ProjectionDialog(QDialog):
 
     def _run(self, target: Any) -> Any:  # worker thread
         generator = self._model.renderer.generator
-        distance = distance_for(self._model.checkpoint, generator)
+        if self._distance is None:  # read once: a checkpoint's D comes from the whole file
+            self._distance = distance_for(self._model.checkpoint, generator)
+        distance = self._distance
         target = target.to(generator.w_avg.device)
-        start_w, note = None, ""
+        start_w, note = None, "".join(f"; {line}" for line in distance.notes)
         try:  # the encoder beside the model (shipped for the built-in one) starts near the answer
             guess = guess_for(self._model.checkpoint, generator)
         except CheckpointError as error:
-            note = f"; without the encoder: {error}"
+            note += f"; without the encoder: {error}"
         else:
             start_w = None if guess is None else guess(target)
         found = project(generator, target, self._settings, start_w=start_w, distance=distance,
                         progress=lambda step, steps, image: self._stepped.emit(
                             step, steps, to_uint8_image(image[0].detach())),
                         cancel=self._cancel)
-        return found, note
+        return found, f"; distance: {distance.description}{note}"
 
     @Slot(int, int, object)
     def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
