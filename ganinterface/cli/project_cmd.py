@@ -1,10 +1,10 @@
 """``ganinterface project`` and ``ganinterface sample-latents``: pictures in, latents out, and new
 portraits drawn from a Gaussian fitted to latents.
 
-``project`` crops each picture to the model's aspect, searches for its latent
-(``engine.projection``), and writes the latent file (``.npz``, see docs/file-formats.md) and a
-reconstruction PNG beside it that carries its Scene, so ``render --scene``, ``apply-recipe
---scene`` and the window open it like any portrait.
+``project`` crops each picture (where ``--crop`` says, else its largest centred box with the
+model's aspect), searches for its latent (``engine.projection``), and writes the latent file
+(``.npz``, see docs/file-formats.md) and a reconstruction PNG beside it that carries its Scene, so
+``render --scene``, ``apply-recipe --scene`` and the window open it like any portrait.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_project(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "project", help="find the latents of pictures (bring your own picture)",
-        description="Crop each picture to the model's aspect, search for the latent whose render "
-                    "matches it, and write the latent file (.npz) and a reconstruction PNG beside "
-                    "it carrying its scene. Example: ganinterface project me.jpg you.png "
-                    "-o out/{name}.npz")
+        description="Crop each picture to the model's aspect (--crop says where), search for the "
+                    "latent whose render matches it, and write the latent file (.npz) and a "
+                    "reconstruction PNG beside it carrying its scene. Example: ganinterface "
+                    "project me.jpg you.png -o out/{name}.npz")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE",
                         help="pictures (any size; centre-cropped to the model's aspect unless "
                              "--crop says where); a last argument ending in .pkl, .pt, .pth or "
