@@ -43,6 +43,13 @@ def test_a_corner_drag_keeps_the_opposite_corner_and_the_aspect():
     assert frame.opposite("bottom-left") == (300.0, 0.0)
 
 
+def test_a_corner_dragged_across_to_an_edge_without_room_keeps_the_box_on_the_other_side():
+    frame = CropFrame.largest(400, 400, TALL).moved(-100, 0)  # 0..200 x 0..400
+    # the bottom-right corner dragged left past the top-left one, which sits on the left edge
+    assert frame.resized((0, 0), (-50, 40)).box() == (0, 0, 50, 100)  # 50 px across asked
+    assert frame.resized((0, 0), (-5, -10)).box() == (0, 0, 16, 32)  # up and left, a little: the smallest box
+
+
 def test_whole_pixel_boxes_keep_the_aspect_within_a_pixel():
     rng = np.random.default_rng(0)
     for aspect in (TALL, WIDE, (3, 2)):

@@ -88,11 +88,15 @@ class CropFrame:
         no larger than fits in the picture on that side of the anchor."""
         ax, ay = anchor
         x, y = point
-        right, down = x >= ax, y >= ay
+        narrowest = self._narrowest()
+        # dragged across the anchor towards an edge with no room: the box stays on the other side
+        right = x >= ax if min(ax, self.picture_width - ax) >= narrowest else ax < narrowest
+        down_room = narrowest * self._tallness
+        down = y >= ay if min(ay, self.picture_height - ay) >= down_room else ay < down_room
         room_x = self.picture_width - ax if right else ax
         room_y = self.picture_height - ay if down else ay
         width = max(abs(x - ax), abs(y - ay) / self._tallness)
-        width = min(max(width, self._narrowest()), room_x, room_y / self._tallness)
+        width = min(max(width, narrowest), room_x, room_y / self._tallness)
         height = width * self._tallness
         return self._placed(ax if right else ax - width, ay if down else ay - height, width)
 
