@@ -223,6 +223,7 @@ def test_project_prints_its_figures_per_picture(tmp_path, model, capsys):
     assert line.startswith(f"{tmp_path / 'me.png'}: PSNR ") and " dB, 2 steps in " in line
 
 
+@pytest.mark.slow
 def test_project_crop_projects_that_part_of_the_picture(tmp_path, model):
     from PIL import Image
 
