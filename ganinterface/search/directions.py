@@ -16,7 +16,7 @@ negatives' mean to the positives' mean along it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -24,8 +24,7 @@ import torch.nn.functional as F
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.engine.directions import (Direction, DirectionError, StyleDirection,
-                                            boundary_normal, conditioned, mean_difference,
-                                            model_hash)
+                                            boundary_normal, conditioned, mean_difference)
 from ganinterface.engine.scene import Recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.metrics import flip_rate, preservation
@@ -38,6 +37,7 @@ ROW_RANGES = ((0, None), (0, 5), (4, None))  # w rows a W direction may move
 STYLE_COUNTS = (4, 12, 32)  # style channels a style-space direction may offset
 AMOUNTS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)  # the matching ladder
 GRADIENT_BATCH = 16
+GRADIENT_SAMPLES = 160  # samples (half with the attribute) the classifier's gradients are averaged on
 FLIP_AIM, PRESERVATION_AIM = 0.90, 0.95  # issue 19: a direction flips 90% and keeps 95% of the rest
 GIVE_UP_PRESERVATION = 0.5  # a larger amount is not tried once preservation falls below this
 
@@ -190,7 +190,8 @@ def style_directions(generator: GeneratorBase, classifier: AttributeClassifier, 
         return []
     sizes = generator.style_sizes()
     where = [(name, c) for name in layers for c in range(sizes[name])]
-    used = np.concatenate([split.positive, split.negative])
+    half = GRADIENT_SAMPLES // 2
+    used = np.concatenate([split.positive[:half], split.negative[:half]])
     toward, elsewhere = style_sensitivity(generator, classifier, samples.ws[used], split.attribute,
                                           split.state, layers)
     spread = style_spreads(generator, samples.ws, layers)
@@ -285,6 +286,16 @@ class DirectionTrials:
             flips.append(flip)
             kept.append(preserved)
         return Scored(direction, method, amounts, min(flips), min(kept))
+
+
+def scored_text(scored: Scored) -> str:
+    """One line: the method and its setting, the amounts, flip and preservation on the tuning seeds."""
+    direction = scored.direction
+    setting = (f"{len(direction.offsets)} channels" if isinstance(direction, StyleDirection)
+               else f"ws {direction.first}-{'end' if direction.last is None else direction.last}")
+    amounts = " ".join(f"{amount:+g}" for amount in scored.amounts.values())
+    return (f"{scored.method} {setting} at {amounts}  flip {scored.flip_rate:.0%}  "
+            f"kept {scored.preservation:.0%}")
 
 
 def goals_of(split: Split) -> tuple[tuple[int, float], ...]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ganinterface import bundled
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.engine.directions import Direction, model_hash
+from ganinterface.engine.directions import model_hash
 from ganinterface.engine.kinds import Edit
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Recipe, Scene

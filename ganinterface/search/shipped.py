@@ -13,10 +13,10 @@ from ganinterface.engine.directions import (Direction, StyleDirection, model_has
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.directions import (FLIP_AIM, METHOD_FILES, DirectionTrials, attribute_splits,
                                             candidates, choose_direction, direction_stem,
-                                            figures_of, goals_of, with_figures)
+                                            figures_of, goals_of, scored_text, with_figures)
 from ganinterface.search.goals import GOALS
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
-from ganinterface.search.samples import FINDING_SEED_BASE, Progress, Samples, draw_samples
+from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
 from ganinterface.search.tuning import TuningRenderer
 
 FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
@@ -31,34 +31,35 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
+    """Write recipes/*.json under ``out_dir``; return a summary."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
     samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
     tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
     tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers))
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
-    (out_dir / "directions").mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"recipes": {}, "directions": []}
+    summary: dict[str, Any] = {"recipes": {}}
     for goal in GOALS:
         recipe, figures = find_recipe(generator, tuner, classifier, samples, goal, top_ks, strengths,
                                       report)
         atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"stages": recipe.provenance["stages"], **figures}
-    summary["directions"] = make_shipped_directions(generator, classifier, out_dir, samples,
-                                                    report=report)
     return summary
 
 
 def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
-                            samples: Samples, tuning: int = DIRECTION_TUNING_SEEDS,
+                            finding: int = FINDING_SAMPLES, tuning: int = DIRECTION_TUNING_SEEDS,
                             held_out: Sequence[int] = HELD_OUT_SEEDS, every_method: bool = True,
-                            report: Report | None = None) -> list[str]:
+                            progress: Progress | None = None, report: Report | None = None) -> list[str]:
     """Write directions/NAME (the best direction per attribute on the tuning seeds, its figures on
     the ``held_out`` seeds in its JSON) and directions/methods/NAME.METHOD (each method's best, for
-    the edit report); hair colours by mean difference alone.  Returns the names written."""
+    the edit report); hair colours by mean difference alone.  Returns the names written.
+
+    Learns from the recipes' finding seeds; tunes on the seeds after the recipes' tuning seeds."""
     digest = model_hash(generator)
-    base = FINDING_SEED_BASE + len(samples.seeds) + TUNING_SEEDS  # after the recipes' tuning seeds
+    samples = draw_samples(generator, classifier,
+                           list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding)), [], progress=progress)
+    base = FINDING_SEED_BASE + finding + TUNING_SEEDS
     trials = DirectionTrials(TuningRenderer(generator, draw_samples(
         generator, classifier, list(range(base, base + tuning)), [])), classifier, FLIP_AIM)
     held = DirectionTrials(TuningRenderer(generator, draw_samples(generator, classifier, list(held_out), [])),
@@ -67,8 +68,11 @@ def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClass
     written = []
     for split in attribute_splits(samples, classifier.attributes):
         every = every_method and split.attribute != "hair_colour"
-        scores = [trials.score(direction, method, split.attribute, goals_of(split))
-                  for method, direction in candidates(generator, classifier, samples, split, digest, every)]
+        scores = []
+        for method, direction in candidates(generator, classifier, samples, split, digest, every):
+            scores.append(trials.score(direction, method, split.attribute, goals_of(split)))
+            if report:
+                report(f"{split.name}: {scored_text(scores[-1])}")
         stem = direction_stem(split.name)
         for method, file_stem in METHOD_FILES.items():
             mine = [s for s in scores if s.method == method]
@@ -80,8 +84,8 @@ def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClass
         write_any(directory / stem, with_figures(best, tuning=figures_of(best, trials.seeds),
                                                 held_out=measured))
         if report:
-            report(f"{split.name}: {best.method}, tuning flip {best.flip_rate:.0%} preservation "
-                   f"{best.preservation:.0%}; held out {measured}")
+            report(f"{split.name}: chose {scored_text(best)}; on seeds {held_out[0]}-{held_out[-1]} "
+                   f"flip {measured['flip_rate']:.0%} kept {measured['preservation']:.0%}")
         written.append(split.name)
     return written
 
