@@ -8,8 +8,8 @@
   the attribute and least as anything else (its gradients on the samples), each by one spread of
   that style over the samples.
 
-``choose_direction`` scores every candidate on tuning seeds at the amount that reaches a flip rate
-and keeps the one that preserves the other attributes best.  Amount 1 of a W direction moves the
+``DirectionTrials`` scores each candidate on tuning seeds at the amount that reaches a flip rate;
+``choose_direction`` keeps the one that preserves the other attributes best.  Amount 1 of a W direction moves the
 negatives' mean to the positives' mean along it.
 """
 
@@ -42,7 +42,7 @@ FLIP_AIM, PRESERVATION_AIM = 0.90, 0.95  # issue 19: a direction flips 90% and k
 GIVE_UP_PRESERVATION = 0.5  # a larger amount is not tried once preservation falls below this
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Split:
     """A direction's name, its attribute, and the samples read with and without it."""
 
