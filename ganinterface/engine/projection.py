@@ -73,7 +73,9 @@ class ProjectionSettings:
     seed: int = 0  # the jitter's random stream: same seed, same result
     learning_rate: float = 0.1  # peak Adam rate of the W phase
     w_plus_share: float = 0.4  # fraction of the steps spent on W+ rows (space "w+")
-    w_plus_learning_rate: float = 0.02  # peak rate of the W+ phase: rows drift apart slowly
+    # Peak rate of the W+ phase. From the shipped encoder's guess, 40 steps on 8 procedural renders:
+    # 0.02 -> 17.9 dB, 0.05 -> 18.1, 0.1 -> 18.7, 0.2 -> 17.9 (docs/projection-report.md).
+    w_plus_learning_rate: float = 0.1
     jitter: float = 0.0  # on w, in units of W's spread; NVlabs' 0.05 held the built-in model's W phase near 14 dB
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
     class_index: int | None = None  # conditional models: the class whose W is measured
