@@ -246,6 +246,16 @@ def test_the_distance_is_zero_at_the_target_and_grows_with_the_difference():
     assert PerceptualDistance(pixel_scales=1).against(target)(near).item() == pytest.approx(1e-4, rel=1e-3)
 
 
+def test_the_discriminator_joins_the_distance_only_when_asked():
+    from ganinterface.engine.projection import distance_for
+    from ganinterface.models.loading import load_generator
+
+    generator = load_generator(None)  # the built-in model ships its D beside it
+    assert distance_for(None, generator).networks == []
+    [network] = distance_for(None, generator, discriminator=True).networks
+    assert isinstance(network, ResidualDiscriminator)
+
+
 def test_a_discriminator_file_loads_with_its_widths_read_from_the_shapes(tmp_path):
     torch.manual_seed(0)
     saved = ResidualDiscriminator(32, 16, channel_base=256, channel_max=32, aux_outputs=2).eval()

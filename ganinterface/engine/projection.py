@@ -191,22 +191,28 @@ def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Ten
 
 
 def distance_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase, *,
+                 discriminator: bool = False,
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
-    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it (and
-    reads images of the generator's size), else those of the discriminator inside the file (NVlabs
-    pickles, rosinality files; one that cannot be used is a note and the search goes on without
-    it), and ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
+    model): pixels at three scales; with ``discriminator``, also the features of its
+    discriminator: ``X.discriminator.safetensors`` beside it when there is one (and reads images of
+    the generator's size), else the discriminator inside the file (NVlabs pickles, rosinality
+    files; one that cannot be used is a note and the search goes on without it); and
+    ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file.
+
+    D is not in the default: on the built-in model it made each step 1.7 times as costly and, on 16
+    procedural renders at 40 steps, changed the attribute agreement by one picture either way
+    (docs/projection-report.md); the steps it costs buy more."""
     networks: list[FeatureNetwork] = []
     names: list[str] = []
     notes: list[str] = []
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
     beside = discriminator_path(weights)
-    if beside.is_file():
+    if discriminator and beside.is_file():
         with contextlib.suppress(OtherSizeError):  # e.g. a stand-in for the built-in model
             networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
             names.append(f"the discriminator beside it ({beside.name})")
-    elif checkpoint is not None:
+    elif discriminator and checkpoint is not None:
         try:
             inside = load_checkpoint_discriminator(weights, generator.img_height, generator.img_width)
         except CheckpointError as error:
