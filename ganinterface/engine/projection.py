@@ -5,7 +5,7 @@ Adam from ``w_avg`` (or from an encoder's guess, ``start_w``), a learning rate t
 the first 5% of steps and down along a cosine over the last 25%, and Gaussian jitter on w that
 fades out by 75% of the steps so the search does not settle in the first valley it meets.  After
 the W phase (one vector for every layer, the latent that stays editable), space "w+" refines one
-row per layer at a lower rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
+row per layer at its own rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
 held to white noise by NVlabs' regulariser (the squared autocorrelation at a one-pixel shift, at
 every scale of a pyramid) and renormalised to zero mean and unit variance after each step.
 
