@@ -211,12 +211,12 @@ def _picture(path):
 def test_project_uses_the_checkpoints_d_and_says_so(tmp_path, capsys):
     path = _snapshot(tmp_path / "snapshot.pkl", nvlabs_d_state(), nvlabs_d_kwargs())
     _picture(tmp_path / "me.png")
-    assert main(["project", str(tmp_path / "me.png"), str(path), "--steps", "1",
+    assert main(["project", str(tmp_path / "me.png"), str(path), "--steps", "1", "--discriminator",
                  "-o", str(tmp_path / "{name}.npz")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first == "distance: pixels at 3 scales + the discriminator in snapshot.pkl (NVlabs StyleGAN2 resnet D)"
     rosinality = _rosinality_file(tmp_path / "r.pt", rosinality_d_state())
-    distance = distance_for(rosinality, load_generator(rosinality))
+    distance = distance_for(rosinality, load_generator(rosinality), discriminator=True)
     assert distance.description.endswith("the discriminator in r.pt (rosinality)") and not distance.notes
 
 
@@ -229,14 +229,14 @@ def test_a_d_that_does_not_fit_is_named_in_one_line_and_the_projection_goes_on(t
     path = _snapshot(tmp_path / "snapshot.pkl", nvlabs_d_state(), {**nvlabs_d_kwargs(), **kwargs})
     _picture(tmp_path / "me.png")
     assert main(["project", str(tmp_path / "me.png"), str(path), "--steps", "1", "-q",
-                 "-o", str(tmp_path / "{name}.npz")]) == 0
+                 "--discriminator", "-o", str(tmp_path / "{name}.npz")]) == 0
     assert capsys.readouterr().err == f"ganinterface project: without its discriminator: {path}: {problem}\n"
     assert (tmp_path / "me.npz").exists()
 
 
 def test_a_d_for_another_image_size_is_named(tmp_path):
     path = _snapshot(tmp_path / "snapshot.pkl", nvlabs_d_state(), nvlabs_d_kwargs())
-    distance = distance_for(path, tiny_trained_stylegan2(img_resolution=32))
+    distance = distance_for(path, tiny_trained_stylegan2(img_resolution=32), discriminator=True)
     assert distance.notes == [f"without its discriminator: {path}: its discriminator reads 16 × 16 px "
                               "images; the generator makes 32 × 32 px"]
     assert distance.description == "pixels at 3 scales"

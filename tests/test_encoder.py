@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import torch
 
 from ganinterface import bundled
 from ganinterface.cli import main
-from ganinterface.demo.training.encoder import (STATE_FILE, EncoderRun, EncoderSettings,
+from ganinterface.demo.training.encoder import (PICTURE_SEEDS, STATE_FILE, EncoderRun, EncoderSettings,
                                                 EncoderTrainer, train_encoder)
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import (card_path, encode, encoder_path, load_encoder, new_encoder,
@@ -150,7 +151,8 @@ def test_an_interrupted_run_resumes_exactly_where_it_stopped(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     generator = tiny_stylegan2()
     digest = model_hash(generator)
-    straight = train_encoder(generator, digest, TINY_SETTINGS, _run(tmp_path, "straight"))
+    settings = dataclasses.replace(TINY_SETTINGS, pictures=2)  # procedural renders resume too
+    straight = train_encoder(generator, digest, settings, _run(tmp_path, "straight"))
 
     step = EncoderTrainer.train_step
 
@@ -161,15 +163,16 @@ def test_an_interrupted_run_resumes_exactly_where_it_stopped(tmp_path: Path,
         return losses
 
     monkeypatch.setattr(EncoderTrainer, "train_step", step_then_interrupt)
-    stopped = train_encoder(generator, digest, TINY_SETTINGS, _run(tmp_path, "stopped"))
+    stopped = train_encoder(generator, digest, settings, _run(tmp_path, "stopped"))
     assert stopped.step == 2 and (tmp_path / "stopped" / STATE_FILE).exists()
     assert not (tmp_path / "stopped" / "e.safetensors").exists()  # written only when done
     monkeypatch.setattr(EncoderTrainer, "train_step", step)
 
     torch.manual_seed(99)  # the resumed run must take its random stream from the state file
-    resumed = train_encoder(generator, digest, TINY_SETTINGS, _run(tmp_path, "stopped"))
+    resumed = train_encoder(generator, digest, settings, _run(tmp_path, "stopped"))
     assert resumed.step == straight.step == 4 and resumed.images_seen == 4 * TINY_SETTINGS.batch
-    fresh = EncoderTrainer(generator, digest, TINY_SETTINGS).encoder.state_dict()
+    assert resumed.pictures_drawn == 4 * 2
+    fresh = EncoderTrainer(generator, digest, settings).encoder.state_dict()
     for name, value in straight.encoder.state_dict().items():
         assert torch.equal(resumed.encoder.state_dict()[name], value), name
     assert not torch.equal(fresh["embed.weight"], straight.encoder.state_dict()["embed.weight"])
@@ -190,10 +193,34 @@ def test_cli_trains_an_encoder_beside_the_checkpoint(tmp_path: Path,
     checkpoint = tmp_path / "tiny.safetensors"
     save_native(generator, checkpoint)
     code = main(["train-encoder", str(checkpoint), "--steps", "2", "--run-dir", str(tmp_path / "run"),
-                 "--space", "w"])
+                 "--space", "w", "--pictures", "1"])
     assert code == 0
     assert "2 steps" in capsys.readouterr().out
     encoder = load_encoder(tmp_path / "tiny.encoder.safetensors", load_generator(checkpoint))
     assert encoder.space == "w"
     card = json.loads((tmp_path / "tiny.encoder.json").read_text())["model_card"]
-    assert card["steps"] == 2 and set(card["check"]) >= {"psnr_db", "psnr_db_w_avg", "latent_error"}
+    assert card["steps"] == 2 and card["pictures_seen"] == 2
+    assert set(card["check"]) >= {"psnr_db", "psnr_db_w_avg", "latent_error", "psnr_db_pictures"}
+
+
+def test_the_procedural_pictures_are_reconstructed_through_the_generator() -> None:
+    trainer = EncoderTrainer(tiny_stylegan2(), "a" * 64, dataclasses.replace(TINY_SETTINGS, pictures=2))
+    latent, samples, pictures = trainer.train_step(10)
+    assert pictures > 0 and trainer.pictures_drawn == 2
+    first = trainer.pictures(PICTURE_SEEDS, 2)
+    assert first.shape == (2, 3, 16, 8) and -1 <= first.min() < first.max() <= 1
+    assert torch.equal(first, trainer.pictures(PICTURE_SEEDS, 2))  # drawn again alike on resume
+    without = EncoderTrainer(tiny_stylegan2(), "a" * 64, TINY_SETTINGS).train_step(10)
+    assert without[2] == 0.0
+
+
+def test_cli_refuses_procedural_pictures_for_a_model_of_another_shape(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = tmp_path / "tiny3.safetensors"
+    save_native(tiny_stylegan3(), checkpoint)
+    code = main(["train-encoder", str(checkpoint), "--steps", "1", "--run-dir", str(tmp_path / "run"),
+                 "--pictures", "2"])
+    assert code == 1
+    error = capsys.readouterr().err.strip()
+    assert "--pictures: the procedural portraits are 2:1" in error and "\n" not in error
+    assert not (tmp_path / "run").exists()

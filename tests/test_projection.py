@@ -149,6 +149,24 @@ def test_an_encoders_start_replaces_the_search_for_a_start():
     assert found.psnr > 60  # the answer itself: nothing left to find
 
 
+@pytest.mark.slow
+def test_from_a_w_plus_guess_near_a_known_latent_the_default_search_recovers_its_render():
+    # An encoder's guess: the answer's rows, each moved by 0.1 (the guess renders at 25 dB).  The
+    # default settings refine the rows only (no W phase); 60 steps measured 46 dB.
+    generator = tiny_stylegan2()
+    z = torch.from_numpy(np.random.RandomState(5).randn(2, generator.z_dim).astype(np.float32))
+    with torch.no_grad():
+        answer = generator.mapping(z)
+        answer[:, generator.num_ws // 2:] = answer[1:, generator.num_ws // 2:]  # style-mixed rows
+        answer = answer[:1]
+    target = _render(generator, answer)
+    guess = answer + 0.1 * torch.randn(answer.shape, generator=torch.Generator().manual_seed(0))
+    start = psnr(_render(generator, guess), target)
+    found = project(generator, target, ProjectionSettings(steps=60), start_w=guess)
+    assert found.w.shape == answer.shape
+    assert found.psnr > 40 > start + 10
+
+
 def test_cancel_stops_after_the_current_step_and_returns_what_was_found():
     generator = tiny_stylegan2()
     _, target = _target(generator)
@@ -226,6 +244,16 @@ def test_the_distance_is_zero_at_the_target_and_grows_with_the_difference():
     assert distance(torch.cat([near, far])).item() == pytest.approx((distance(near) + distance(far)).item())
     # pixel term by hand at one scale: mean squared difference
     assert PerceptualDistance(pixel_scales=1).against(target)(near).item() == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_the_discriminator_joins_the_distance_only_when_asked():
+    from ganinterface.engine.projection import distance_for
+    from ganinterface.models.loading import load_generator
+
+    generator = load_generator(None)  # the built-in model ships its D beside it
+    assert distance_for(None, generator).networks == []
+    [network] = distance_for(None, generator, discriminator=True).networks
+    assert isinstance(network, ResidualDiscriminator)
 
 
 def test_a_discriminator_file_loads_with_its_widths_read_from_the_shapes(tmp_path):

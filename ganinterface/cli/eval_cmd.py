@@ -35,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--projection", action="store_true",
                         help="measure projection of renders of the procedural renderer instead")
     parser.add_argument("--steps", type=options.positive_int, default=None,
-                        help="with --projection: search steps per picture (default: 40)")
+                        help="with --projection: search steps per picture (default: 60, as "
+                             "project's from an encoder's guess)")
+    parser.add_argument("--discriminator", action="store_true",
+                        help="with --projection: add the discriminator's features to the distance")
     parser.add_argument("--encoder", type=Path, default=None, metavar="FILE",
                         help="with --projection: the encoder (default: X.encoder.safetensors beside "
                              "the checkpoint, when there is one)")
@@ -135,7 +138,7 @@ def _projection_report(args: argparse.Namespace, generator, classifier, seeds, d
     beside = encoder_path(args.checkpoint or bundled.builtin_checkpoint())
     path = args.encoder or (beside if beside.exists() else None)
     encoder = load_encoder(path, generator).to(device) if path else None
-    distance = distance_for(args.checkpoint, generator)
+    distance = distance_for(args.checkpoint, generator, discriminator=args.discriminator)
     with TqdmProgress("projecting", unit="picture") as progress:
         try:
             report = projection_report(generator, classifier, seeds, encoder=encoder,

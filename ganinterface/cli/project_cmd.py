@@ -54,6 +54,10 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--encoder", metavar="FILE", default=None,
                         help="an encoder that guesses the start (default: X.encoder.safetensors "
                              "beside the checkpoint, if there)")
+    parser.add_argument("--discriminator", action="store_true",
+                        help="add the features of the model's discriminator (X.discriminator."
+                             "safetensors beside it, else the one inside an NVlabs pickle or "
+                             "rosinality file) to the pixel distance; each step costs ~1.7x")
     parser.add_argument("--perceptual", metavar="FILE", default=None,
                         help="VGG16 weights (torchvision names, optionally with LPIPS lin layers; "
                              ".safetensors or a torch state dict) to add to the distance")
@@ -140,7 +144,8 @@ def _project(args: argparse.Namespace) -> int:
         for picture in pictures:
             _checked_crop(picture, args.crop, generator)
     model_hash = generator_hash(generator)
-    distance = distance_for(checkpoint, generator, perceptual=args.perceptual)
+    distance = distance_for(checkpoint, generator, discriminator=args.discriminator,
+                            perceptual=args.perceptual)
     for note in distance.notes:  # the search goes on without that network
         print(f"ganinterface project: {note}", file=sys.stderr)
     options.report(args, [f"distance: {distance.description}"])

@@ -15,6 +15,7 @@ from ganinterface.demo.training import (DEFAULT_EXPORT, DEFAULT_RUN_DIR, RETUNAB
 from ganinterface.demo.training.encoder import EncoderRun, EncoderSettings
 
 ENCODER_RUN_ROOT = DEFAULT_RUN_DIR.parent / "train-encoder"
+BUILTIN_PICTURES = 4  # procedural renders per encoder step for the built-in model (its training data)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="stop this invocation after this many minutes (the state is kept)")
     encoder.add_argument("--space", choices=("w", "w+"), default=EncoderSettings.space,
                          help="guess one w, or one row per layer (default: %(default)s)")
+    encoder.add_argument("--pictures", type=int, default=None, metavar="N",
+                         help="renders of the procedural portrait renderer per step, reconstructed "
+                              "through the generator, so the encoder learns the pictures it will be "
+                              "given rather than only the generator's samples (default: "
+                              f"{BUILTIN_PICTURES} for the built-in model, 0 for others)")
     encoder.add_argument("--run-dir", type=Path, default=None,
                          help="where the training state lives (default: a folder per generator "
                               f"under {ENCODER_RUN_ROOT})")
@@ -80,13 +86,15 @@ def _train_encoder(args: argparse.Namespace) -> int:
     output = args.output or encoder_path(checkpoint)
     check_writable(output)
     generator = load_generator(args.checkpoint, options.chosen_device(args))
+    pictures = _pictures_per_step(args, generator)
     digest = model_hash(generator)
     run_options = EncoderRun(
         output=output, run_dir=(args.run_dir or ENCODER_RUN_ROOT / digest[:16]).expanduser(),
         steps=args.steps, minutes=args.minutes, resume=args.resume,
         checkpoint_minutes=args.checkpoint_minutes, threads=args.threads)
     try:
-        trainer = train_encoder(generator, digest, EncoderSettings(space=args.space), run_options,
+        trainer = train_encoder(generator, digest, EncoderSettings(space=args.space, pictures=pictures),
+                                run_options,
                                 checkpoint=checkpoint.name)
     except TrainingError as error:
         raise UserError(str(error)) from None
@@ -98,6 +106,17 @@ def _train_encoder(args: argparse.Namespace) -> int:
     else:
         print(f"stopped at step {trainer.step} of {args.steps}; run the command again to go on")
     return 0
+
+
+def _pictures_per_step(args: argparse.Namespace, generator) -> int:
+    if args.pictures is None:
+        return BUILTIN_PICTURES if args.checkpoint is None else 0
+    if args.pictures < 0:
+        raise UserError("--pictures must be 0 or more")
+    if args.pictures and generator.img_height != 2 * generator.img_width:
+        raise UserError(f"--pictures: the procedural portraits are 2:1 (height = 2 x width); this "
+                        f"model makes {generator.img_width} × {generator.img_height} px")
+    return args.pictures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

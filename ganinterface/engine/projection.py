@@ -5,7 +5,7 @@ Adam from ``w_avg`` (or from an encoder's guess, ``start_w``), a learning rate t
 the first 5% of steps and down along a cosine over the last 25%, and Gaussian jitter on w that
 fades out by 75% of the steps so the search does not settle in the first valley it meets.  After
 the W phase (one vector for every layer, the latent that stays editable), space "w+" refines one
-row per layer at a lower rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
+row per layer at its own rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
 held to white noise by NVlabs' regulariser (the squared autocorrelation at a one-pixel shift, at
 every scale of a pyramid) and renormalised to zero mean and unit variance after each step.
 
@@ -73,7 +73,9 @@ class ProjectionSettings:
     seed: int = 0  # the jitter's random stream: same seed, same result
     learning_rate: float = 0.1  # peak Adam rate of the W phase
     w_plus_share: float = 0.4  # fraction of the steps spent on W+ rows (space "w+")
-    w_plus_learning_rate: float = 0.02  # peak rate of the W+ phase: rows drift apart slowly
+    # Peak rate of the W+ phase. From the shipped encoder's guess, 40 steps on 8 procedural renders:
+    # 0.02 -> 17.9 dB, 0.05 -> 18.1, 0.1 -> 18.7, 0.2 -> 17.9 (docs/projection-report.md).
+    w_plus_learning_rate: float = 0.1
     jitter: float = 0.0  # on w, in units of W's spread; NVlabs' 0.05 held the built-in model's W phase near 14 dB
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
     class_index: int | None = None  # conditional models: the class whose W is measured
@@ -189,22 +191,28 @@ def _feature_distance(network: FeatureNetwork, images: Tensor, targets: list[Ten
 
 
 def distance_for(checkpoint: str | os.PathLike[str] | None, generator: GeneratorBase, *,
+                 discriminator: bool = False,
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
-    model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it (and
-    reads images of the generator's size), else those of the discriminator inside the file (NVlabs
-    pickles, rosinality files; one that cannot be used is a note and the search goes on without
-    it), and ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
+    model): pixels at three scales; with ``discriminator``, also the features of its
+    discriminator: ``X.discriminator.safetensors`` beside it when there is one (and reads images of
+    the generator's size), else the discriminator inside the file (NVlabs pickles, rosinality
+    files; one that cannot be used is a note and the search goes on without it); and
+    ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file.
+
+    D is not in the default: on the built-in model it made each step 1.7 times as costly and, on 16
+    procedural renders at 40 steps, changed the attribute agreement by one picture either way
+    (docs/projection-report.md); the steps it costs buy more."""
     networks: list[FeatureNetwork] = []
     names: list[str] = []
     notes: list[str] = []
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
     beside = discriminator_path(weights)
-    if beside.is_file():
+    if discriminator and beside.is_file():
         with contextlib.suppress(OtherSizeError):  # e.g. a stand-in for the built-in model
             networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
             names.append(f"the discriminator beside it ({beside.name})")
-    elif checkpoint is not None:
+    elif discriminator and checkpoint is not None:
         try:
             inside = load_checkpoint_discriminator(weights, generator.img_height, generator.img_width)
         except CheckpointError as error:

@@ -35,8 +35,8 @@ from ganinterface.demo.evaluate import CONFIDENCE, confident
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import Encoder, encode
 from ganinterface.engine.latents import lerp
-from ganinterface.engine.projection import (PerceptualDistance, ProjectionSettings, crop_to_aspect,
-                                            project, psnr)
+from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistance,
+                                            ProjectionSettings, crop_to_aspect, project, psnr)
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.userfiles import read_recipe
@@ -48,7 +48,7 @@ from ganinterface.search.placement import recipe_placements, scoring_regions
 Progress = Callable[[int, int], None]
 
 DEFAULT_SEEDS = range(0, 100)
-DEFAULT_STEPS = 40  # per picture: what fits the aim of 5 s a picture on two busy CPU cores
+DEFAULT_STEPS = STEPS_FROM_A_GUESS  # per picture, as the window and `project` search from a guess
 AGREEMENT_ATTRIBUTES = ("mouth_open", "hair_band", "hair_colour", "eye_colour")
 RECIPE_GOALS = ("open mouth", "add hair band")
 AIMS = {"psnr_db": 27.0, "agreement": 0.95, "seconds_per_image": 5.0, "flip_rate": 0.85,
@@ -159,7 +159,9 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
         WITHOUT_ENCODER: None}
     total = len(starts) * len(seeds)
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds),
-                              "space": settings.space, "steps": steps, "starts": {}}
+                              "space": settings.space, "steps": steps,
+                              "distance": describe_distance(distance),
+                              "torch_threads": torch.get_num_threads(), "starts": {}}
     for number, (name, start) in enumerate(starts.items()):
         offset = number * len(seeds)
         projected = project_pictures(
@@ -169,10 +171,16 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
     return report
 
 
+def describe_distance(distance: PerceptualDistance) -> str:
+    networks = "".join(f" + {type(network).__name__} features" for network in distance.networks)
+    return f"pixels at {distance.pixel_scales} scales{networks}"
+
+
 def format_projection_report(report: dict[str, Any]) -> str:
     lines = [f"Projection of {report['count']} renders of the procedural renderer (seeds "
              f"{report['seeds'][0]}-{report['seeds'][1]}), {report['steps']} steps in "
-             f"{report['space'].upper()} each"]
+             f"{report['space'].upper()} each; distance: {report['distance']}; "
+             f"{report['torch_threads']} torch thread(s)"]
     starts = report["starts"]
     names = list(starts)
     lines.append(f"{'':<34}" + "".join(f"{name:>17}" for name in names) + "      aim")

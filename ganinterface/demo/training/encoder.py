@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from ganinterface.atomic import atomic_write
+from ganinterface.demo import portraits
 from ganinterface.demo.training.hardware import describe_hardware
 from ganinterface.demo.training.loop import StopFlag
 from ganinterface.demo.training.settings import RunOptions, TrainingError
@@ -43,9 +44,12 @@ from ganinterface.models.base import GeneratorBase
 log = logging.getLogger(__name__)
 
 STATE_FILE = "state.pt"
-STATE_VERSION = 1
+STATE_VERSION = 2
 CHECK_SAMPLES = 64  # generator samples (a stream of their own) that the model card's figures use
 TRAINING_STREAM, CHECK_STREAM = 0, 1
+# Seeds of the procedural renders trained on and checked on: far from the few hundred that the
+# reports use (``demo-eval --projection`` renders seeds 0-99 by default).
+PICTURE_SEEDS, CHECK_PICTURE_SEEDS = 1_000_000_000, 2_000_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +66,10 @@ class EncoderSettings:
     # drove the guesses away from W (latent loss 1.0 -> 1.06 in 140 steps where alone it fell).
     reconstruction_weight: float = 0.1
     style_mixing: float = 0.5  # share of W+ training latents whose rows come from two w
+    # Renders of the procedural renderer (the built-in model's training pictures, crisper than its
+    # samples) per step, reconstructed through the generator: the pictures a projection is given.
+    pictures: int = 0
+    picture_weight: float = 1.0
     seed: int = 0
 
 
@@ -94,6 +102,7 @@ class EncoderTrainer:
         self.rng = torch.Generator().manual_seed(settings.seed)
         self.pool: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, ws), rendered on demand
         self.samples_drawn = 0
+        self.pictures_drawn = 0
         self.step = 0
         self.images_seen = 0
         self.train_seconds = 0.0
@@ -148,12 +157,20 @@ class EncoderTrainer:
         slots = torch.randint(0, s.pool, (s.batch,), generator=self.rng)
         return self.pool[0][slots], self.pool[1][slots]
 
+    def pictures(self, first: int, count: int) -> torch.Tensor:
+        """Procedural renders ``first`` .. ``first + count - 1`` at the generator's size, (N, 3, H,
+        W) in [-1, 1]."""
+        g = self.generator
+        images, _ = portraits.render_batch(range(first, first + count), g.img_height, g.img_width)
+        return (torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1).to(self.device)
+
     def guess_ws(self, images: torch.Tensor) -> torch.Tensor:
         guess = self.encoder(images)
         return guess if guess.ndim == 3 else guess[:, None].expand(-1, self.generator.num_ws, -1)
 
-    def train_step(self, total_steps: int) -> tuple[float, float]:
-        """One Adam step; returns (latent loss, reconstruction loss)."""
+    def train_step(self, total_steps: int) -> tuple[float, float, float]:
+        """One Adam step; returns (latent loss, reconstruction loss of the samples, of the procedural
+        renders (0 without them))."""
         s = self.settings
         images, ws = self._batch()
         for group in self.optimiser.param_groups:
@@ -165,17 +182,25 @@ class EncoderTrainer:
         renders = self.generator.synthesize(guess[:s.render_batch], noise_mode="const").image
         reconstruction = self.distance.against(shown)(renders).mean()
         loss = latent + s.reconstruction_weight * reconstruction
+        pictures_loss = torch.zeros(())
+        if s.pictures:
+            pictures = self.pictures(PICTURE_SEEDS + self.pictures_drawn, s.pictures)
+            self.pictures_drawn += s.pictures
+            rendered = self.generator.synthesize(self.guess_ws(pictures), noise_mode="const").image
+            pictures_loss = self.distance.against(pictures)(rendered) / s.pictures
+            loss = loss + s.picture_weight * pictures_loss
         self.optimiser.zero_grad(set_to_none=True)
         loss.backward()
         self.optimiser.step()
         self.step += 1
         self.images_seen += s.batch
-        return float(latent.detach()), float(reconstruction.detach())
+        return float(latent.detach()), float(reconstruction.detach()), float(pictures_loss.detach())
 
     @torch.no_grad()
     def check(self) -> dict[str, float]:
         """Figures on ``CHECK_SAMPLES`` samples of a stream of their own: mean PSNR of the render of
-        the encoder's guess, and of ``w_avg``'s render, against each sample; the latent error."""
+        the encoder's guess, and of ``w_avg``'s render, against each sample; the latent error; with
+        ``pictures``, the mean PSNR of the guesses' renders of as many procedural renders."""
         g = self.generator
         self.encoder.eval()
         middle = g.synthesize(g.w_avg.expand(1, g.num_ws, -1), noise_mode="const").image
@@ -188,15 +213,21 @@ class EncoderTrainer:
                 guessed.append(psnr(render[None], image[None]))
                 average.append(psnr(middle, image[None]))
             latent.append((self.encoder.normalised(guess) - self.encoder.normalised(ws)).square().mean().item())
-        return {"samples": CHECK_SAMPLES, "psnr_db": round(sum(guessed) / len(guessed), 2),
-                "psnr_db_w_avg": round(sum(average) / len(average), 2),
-                "latent_error": round(sum(latent) / len(latent), 4)}
+        figures = {"samples": CHECK_SAMPLES, "psnr_db": round(sum(guessed) / len(guessed), 2),
+                   "psnr_db_w_avg": round(sum(average) / len(average), 2),
+                   "latent_error": round(sum(latent) / len(latent), 4)}
+        if self.settings.pictures:
+            pictures = self.pictures(CHECK_PICTURE_SEEDS, CHECK_SAMPLES)
+            renders = g.synthesize(self.guess_ws(pictures), noise_mode="const").image
+            figures["psnr_db_pictures"] = round(sum(
+                psnr(render[None], picture[None]) for render, picture in zip(renders, pictures)) / CHECK_SAMPLES, 2)
+        return figures
 
     def state_dict(self) -> dict[str, Any]:
         return dict(version=STATE_VERSION, settings=dataclasses.asdict(self.settings),
                     generator_hash=self.generator_hash, encoder=self.encoder.state_dict(),
                     optimiser=self.optimiser.state_dict(), step=self.step,
-                    samples_drawn=self.samples_drawn,
+                    samples_drawn=self.samples_drawn, pictures_drawn=self.pictures_drawn,
                     images_seen=self.images_seen, train_seconds=self.train_seconds,
                     started=self.started, sessions=self.sessions, rng=self.rng.get_state())
 
@@ -204,7 +235,7 @@ class EncoderTrainer:
         self.encoder.load_state_dict(state["encoder"])
         self.optimiser.load_state_dict(state["optimiser"])
         self.step, self.images_seen = state["step"], state["images_seen"]
-        self.samples_drawn = state["samples_drawn"]
+        self.samples_drawn, self.pictures_drawn = state["samples_drawn"], state["pictures_drawn"]
         self.train_seconds, self.started = state["train_seconds"], state["started"]
         self.sessions = list(state["sessions"])
         self.rng.set_state(state["rng"])
@@ -248,7 +279,7 @@ def _train(generator: GeneratorBase, generator_hash: str, settings: EncoderSetti
     stop = StopFlag()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     start = last_save = last_log = time.monotonic()
-    window: list[tuple[float, float]] = []
+    window: list[tuple[float, float, float]] = []
     try:
         while trainer.step < run.steps and stop.signal is None:
             if run.minutes is not None and time.monotonic() - start >= run.minutes * 60:
@@ -279,13 +310,12 @@ def _train(generator: GeneratorBase, generator_hash: str, settings: EncoderSetti
     return trainer
 
 
-def _log_progress(trainer: EncoderTrainer, total: int, window: list[tuple[float, float]],
+def _log_progress(trainer: EncoderTrainer, total: int, window: list[tuple[float, float, float]],
                   seconds: float) -> None:
-    latent = sum(w[0] for w in window) / max(len(window), 1)
-    reconstruction = sum(w[1] for w in window) / max(len(window), 1)
+    latent, samples, pictures = (sum(w[i] for w in window) / max(len(window), 1) for i in range(3))
     rate = len(window) * trainer.settings.batch / max(seconds, 1e-9)
-    log.info("step %d/%d  latent loss %.4f  reconstruction loss %.4f  %.1f images/s",
-             trainer.step, total, latent, reconstruction, rate)
+    log.info("step %d/%d  latent loss %.4f  reconstruction loss: samples %.4f, pictures %.4f  "
+             "%.1f images/s", trainer.step, total, latent, samples, pictures, rate)
 
 
 def _load_or_create(generator: GeneratorBase, generator_hash: str, settings: EncoderSettings,
@@ -337,6 +367,7 @@ def write_encoder(trainer: EncoderTrainer, path: Path, checkpoint: str = "") -> 
             encoder.num_ws, encoder.w_dim] if encoder.space == "w+" else [encoder.w_dim],
         parameters=sum(p.numel() for p in encoder.parameters()),
         steps=trainer.step, images_seen=trainer.images_seen, samples_rendered=trainer.samples_drawn,
+        pictures_seen=trainer.pictures_drawn,
         training_seconds=round(trainer.train_seconds),
         settings=dataclasses.asdict(trainer.settings),
         check=trainer.check(), sessions=trainer.sessions,
