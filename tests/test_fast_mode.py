@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from ganinterface.engine.device import fast_dtype
+from ganinterface.engine.kinds import FeatureEdit
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Scene
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from tiny_models import tiny_stylegan2, tiny_stylegan3
 
@@ -55,6 +56,24 @@ def test_drafts_and_exact_renders_are_cached_apart():
     assert not np.array_equal(draft.raw, exact.raw)
     assert np.abs(draft.raw - exact.raw).max() <= 2e-2 * np.abs(exact.raw).max()
     assert renderer.render(scene, draft=True).first_layer == len(g.layers)  # the draft, cached
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+def test_a_draft_goes_on_from_the_exact_state_before_the_change(architecture):
+    g = tiny_stylegan2(architecture=architecture)
+    k = g.layer_index("b16.conv1")
+    edited = Scene(seed=4, edits=(FeatureEdit("b16.conv1", (0, 1), Mask((Rect(0.2, 0.2, 0.7, 0.7),)), 2.0),))
+    exact_picture = Renderer(g, "cpu", fast=False).render(edited).raw
+    from_scratch = Renderer(g, "cpu", fast=True).render(edited, draft=True)
+    renderer = Renderer(g, "cpu", fast=True)
+    before = renderer.render(Scene(seed=4), taps=["b8.conv1"])  # the exact render before a drag
+    draft = renderer.render(edited, taps=["b8.conv1"], draft=True)
+    assert draft.draft and draft.first_layer == k and from_scratch.first_layer == 0
+    np.testing.assert_array_equal(draft.features["b8.conv1"], before.features["b8.conv1"])
+    assert np.abs(draft.raw - exact_picture).max() < np.abs(from_scratch.raw - exact_picture).max()
+    # its states are cached as what they are: the exact render is not taken from them
+    assert not renderer.render(edited).draft
+    np.testing.assert_array_equal(renderer.render(edited).raw, exact_picture)
 
 
 def test_without_a_fast_precision_a_draft_is_the_exact_render():

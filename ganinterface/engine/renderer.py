@@ -8,7 +8,10 @@ rows >= r, or editing features at layer L, restarts synthesis at the first layer
 
 ``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
 fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16), for the
-window to show while a drag goes on; states and images of the two precisions are cached apart.
+window to show while a drag goes on.  A draft goes on from the latest exact state cached (the exact
+render before the drag), so only the layers after the change are reduced: the draft is closer to the
+exact picture, and nothing before the change is recomputed.  Its later states are cached under keys
+that say from which exact state they went on; what a draft adds never stands in for an exact render.
 
 ``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
 device runs out of memory, the renderer drops its caches and tries once more; what it cannot get
@@ -147,6 +150,7 @@ class _Pass:
     image: Tensor | None
     taps: dict[int, Tensor]
     first_layer: int
+    draft: bool  # some layer of the image came from the reduced precision
 
 
 class Renderer:
@@ -336,7 +340,7 @@ class Renderer:
         features = dict(zip(tap_indices.values(), tapped))
         return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
-                            seconds=time.perf_counter() - started, draft=dtype != torch.float32)
+                            seconds=time.perf_counter() - started, draft=result.draft)
 
     def _layer_index(self, name: str, what: str) -> int:
         try:
@@ -365,18 +369,30 @@ class Renderer:
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene, stop: int,
-                     dtype: torch.dtype) -> list[str]:
-        """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
+                     dtype: torch.dtype, taps: set[int] = frozenset()) -> tuple[list[str], int]:
+        """keys[k] digests everything the state before layer k depends on (k = 0 .. stop), and the
+        last layer up to which they are exact's.  In a reduced ``dtype`` the exact keys are kept up
+        to the latest exact state cached (the exact render's, where a draft goes on from) and the
+        later ones say so: ``dtype`` from that state on."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         rows = ws.detach().cpu().numpy()
-        keys = [digest(self._identity, noise, dtype, *(part for pair in maps for part in pair))]
+        keys = [digest(self._identity, noise, *(part for pair in maps for part in pair))]
         for k in range(stop):
-            info = self.generator.layers[k]
-            hook = hooks.get(k)
-            keys.append(digest(keys[-1], rows[list(info.w_indices)],
-                                        None if hook is None else hook.key))
-        return keys
+            keys.append(self._layer_key(keys[-1], k, rows, hooks))
+        if dtype == torch.float32:
+            return keys, stop
+        exact = self._resume_point(keys, taps, stop, stop == len(self.generator.layers))
+        reduced = keys[:exact + 1]
+        for k in range(exact, stop):
+            reduced.append(self._layer_key(digest(reduced[-1], dtype) if k == exact else reduced[-1],
+                                           k, rows, hooks))
+        return reduced, exact
+
+    def _layer_key(self, before: str, k: int, rows: np.ndarray, hooks: dict[int, KeyedHook]) -> str:
+        hook = hooks.get(k)
+        return digest(before, rows[list(self.generator.layers[k].w_indices)],
+                      None if hook is None else hook.key)
 
     def _noise_maps(self, scene: Scene) -> dict[str, Tensor] | None:
         if not scene.noise_maps:
@@ -400,7 +416,7 @@ class Renderer:
                     taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, scene, stop, dtype)
+        keys, exact = self._prefix_keys(ws, hooks, scene, stop, dtype, taps)
         needs_image = stop == n_layers
         start = self._resume_point(keys, taps, stop, needs_image)
         image = None
@@ -425,7 +441,7 @@ class Renderer:
                 self._cache.put("image", keys[stop], image)
         elif needs_image:
             image = self._cache.get("image", keys[stop])
-        return _Pass(image=image, taps=tapped, first_layer=start)
+        return _Pass(image=image, taps=tapped, first_layer=start, draft=exact < stop)
 
 
 def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
@@ -473,7 +489,8 @@ class _SceneContext:
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        key = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype)[layer + 1]
+        keys, _ = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype, {layer})
+        key = keys[layer + 1]
         others = renderer._others
         if key not in others:
             others[key] = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,

@@ -56,6 +56,12 @@ def cached_derivative(owner: nn.Module, name: str, source: Tensor, make: Callabl
     return cache[name][1]
 
 
+def _in_precision(state: LayerState, dtype: torch.dtype) -> LayerState:
+    """A recorded state to resume in ``dtype``: its activations converted (a draft may go on from
+    an exact render's state), the image sum left in float32."""
+    return {name: value if name == "img" else value.to(dtype) for name, value in state.items()}
+
+
 def _memory_format(x: Tensor) -> torch.memory_format:
     if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return torch.channels_last
@@ -536,7 +542,7 @@ class StyleGAN2Generator(GeneratorBase):
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
-        current: LayerState = dict(state) if start > 0 else {}
+        current: LayerState = _in_precision(state, compute_dtype) if start > 0 else {}
         kept: dict[int, LayerState] = {}
         tapped: dict[str, Tensor] = {}
         for k in range(start, stop):
