@@ -12,7 +12,9 @@ feature-map viewing and incremental re-rendering cheap:
 * ``hooks`` maps a layer name to a function applied to that layer's output activation before anything
   downstream (or a tap) sees it.  The activation is the layer's own fresh output, held by nothing
   else, so a hook may change it in place (and return it).  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
-  models know nothing about edits.
+  models know nothing about edits.  Every layer but a ToRGB (kind "torgb") and the last hands its
+  hooked output on as the next state's ``"x"``, and nothing else there depends on the hook: so the
+  renderer applies a changed hook to that layer's cached output instead of running it again.
 * ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
 * ``compute_dtype`` (the fast mode): a generator listing ``torch.bfloat16`` or ``torch.float16`` in
   ``fast_dtypes`` can run its synthesis convolutions in it; what decides the picture's accuracy
