@@ -77,6 +77,18 @@ def test_a_draft_goes_on_from_the_exact_render_before_the_change(architecture):
     np.testing.assert_array_equal(renderer.render(edited).raw, exact.raw)
 
 
+def test_a_drafts_torgb_after_an_exact_state_is_exact():
+    """An edit at the last conv, drafted after the exact render: only the ToRGB runs, in its
+    input's precision, so the draft is the exact picture."""
+    g = tiny_stylegan2()
+    edited = Scene(seed=2, edits=(FeatureEdit("b16.conv1", (1,), Mask((Rect(0.1, 0.1, 0.5, 0.9),)), -1.5),))
+    renderer = Renderer(g, "cpu", fast=True)
+    renderer.render(Scene(seed=2))
+    draft = renderer.render(edited, draft=True)
+    assert draft.first_layer == g.layer_index("b16.torgb")
+    np.testing.assert_array_equal(draft.raw, Renderer(g, "cpu", fast=False).render(edited).raw)
+
+
 def test_without_a_fast_precision_a_draft_is_the_exact_render():
     renderer = Renderer(tiny_stylegan3(), "cpu")
     assert renderer.fast_dtype is None

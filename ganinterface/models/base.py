@@ -120,8 +120,9 @@ class GeneratorBase(nn.Module):
         so reproducible), or "none".  ``noise_maps`` (layer name -> (h, w) map, with "const") replaces
         the stored noise of those layers, e.g. the maps a projection optimised; layers without noise
         inputs ignore it.  When ``stop`` is before the end, ``image`` is empty.
-        ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in another type is
-        converted (a draft can go on from an exact render's state).
+        ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in another type goes
+        on in ``compute_dtype`` from the next convolution (a draft can go on from an exact render's
+        state).
         """
         raise NotImplementedError
 

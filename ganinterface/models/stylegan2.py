@@ -56,12 +56,6 @@ def cached_derivative(owner: nn.Module, name: str, source: Tensor, make: Callabl
     return cache[name][1]
 
 
-def _in_precision(state: LayerState, dtype: torch.dtype) -> LayerState:
-    """A recorded state to resume in ``dtype``: its activations converted (a draft may go on from
-    an exact render's state), the image sum left in float32."""
-    return {name: value if name == "img" else value.to(dtype) for name, value in state.items()}
-
-
 def _memory_format(x: Tensor) -> torch.memory_format:
     if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return torch.channels_last
@@ -544,7 +538,7 @@ class StyleGAN2Generator(GeneratorBase):
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
-        current: LayerState = _in_precision(state, compute_dtype) if start > 0 else {}
+        current: LayerState = dict(state) if start > 0 else {}
         kept: dict[int, LayerState] = {}
         tapped: dict[str, Tensor] = {}
         for k in range(start, stop):
@@ -592,7 +586,7 @@ class StyleGAN2Generator(GeneratorBase):
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
         state = dict(state)
-        if step.role == "torgb":
+        if step.role == "torgb":  # in its input's precision: after an exact state, exact
             y = block.torgb(state["x"], w, fused_modconv=fused).to(torch.float32, memory_format=torch.contiguous_format)
             if hook is not None:
                 y = hook(y)
@@ -611,15 +605,15 @@ class StyleGAN2Generator(GeneratorBase):
         elif step.role == "conv0":
             if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
                 state["img"] = ops.upsample2d(state["img"], block.resample_filter)
-            x_in = state["x"]
+            x_in = state["x"].to(compute_dtype)
             if resnet:
                 state["residual"] = block.skip(x_in, gain=RESNET_GAIN)
             x = layer(x_in, w, noise, fused)
         elif resnet:
-            x = layer(state["x"], w, noise, fused, gain=RESNET_GAIN)
-            x = state.pop("residual") + x
+            x = layer(state["x"].to(compute_dtype), w, noise, fused, gain=RESNET_GAIN)
+            x = state.pop("residual").to(compute_dtype) + x
         else:
-            x = layer(state["x"], w, noise, fused)
+            x = layer(state["x"].to(compute_dtype), w, noise, fused)
         if hook is not None:
             x = hook(x)
         state["x"] = x
