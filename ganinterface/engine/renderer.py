@@ -396,7 +396,7 @@ class Renderer:
             before = digest(keys.states[k], dtype) if dtype is not None and k == begin else keys.states[k]
             row, hook = rows[list(layers[k].w_indices)], hooks.get(k)
             keys.states.append(digest(before, row, None if hook is None else hook.key))
-            if hook is not None and layers[k].kind != "torgb" and k + 1 < len(layers):
+            if hook is not None and self._hands_on_output(k):
                 keys.unhooked[k + 1] = digest(before, row, None)
 
     def _noise_maps(self, scene: Scene) -> dict[str, Tensor] | None:
@@ -410,7 +410,7 @@ class Renderer:
         and so are the taps of every requested layer before it.  True with it: that state is to be
         made from the output of layer k - 1 cached without the hook, the hook applied to it."""
         def taps_ready(k: int) -> bool:
-            return all(self._cache.has("tap", keys.states[j + 1]) for j in taps if j < k)
+            return all(self._has_tap(keys, j) for j in taps if j < k)
 
         for k in range(stop, 0, -1):
             if k == stop and needs_image:
@@ -432,7 +432,7 @@ class Renderer:
         start, rehook = self._resume_point(keys, taps, stop, needs_image)
         image = None
         # taken before running: storing this pass's results may evict older entries
-        tapped = {k: self._cache.get("tap", keys.states[k + 1]) for k in taps if k < start - rehook}
+        tapped = {k: self._cached_tap(keys, k) for k in taps if k < start - rehook}
         state = self._rehooked(keys, start, hooks[start - 1]) if rehook else None
         if rehook and start - 1 in taps:
             tapped[start - 1] = state["x"]
@@ -454,7 +454,8 @@ class Renderer:
                 self._cache.put("state", keys.unhooked[k + 1], {**out.states[k + 1], "x": x})
             tapped.update({k: out.taps[g.layers[k].name] for k in taps if k >= start})
             for k in range(start, stop):
-                self._cache.put("tap", keys.states[k + 1], out.taps[g.layers[k].name])
+                if not self._hands_on_output(k):
+                    self._cache.put("tap", keys.states[k + 1], out.taps[g.layers[k].name])
             if needs_image:
                 image = out.image
                 self._cache.put("image", keys.states[stop], image)
@@ -464,12 +465,25 @@ class Renderer:
 
     def _rehooked(self, keys: _Keys, k: int, hook: KeyedHook) -> LayerState:
         """The state before layer k made from the cached output of layer k - 1 without its hook:
-        the hook applied to a copy (cached, as is what the tap of layer k - 1 shows)."""
+        the hook applied to a copy (cached)."""
         unhooked = self._cache.get("state", keys.unhooked[k])
         state = {**unhooked, "x": hook.apply(unhooked["x"].clone())}
         self._cache.put("state", keys.states[k], state)
-        self._cache.put("tap", keys.states[k], state["x"])
         return state
+
+    def _hands_on_output(self, k: int) -> bool:
+        """Whether layer k's (hooked) output is the "x" of the state after it (``models.base``):
+        then that state is its tap too, not cached twice."""
+        layers = self.generator.layers
+        return layers[k].kind != "torgb" and k + 1 < len(layers)
+
+    def _has_tap(self, keys: _Keys, k: int) -> bool:
+        return self._cache.has("state" if self._hands_on_output(k) else "tap", keys.states[k + 1])
+
+    def _cached_tap(self, keys: _Keys, k: int) -> Tensor:
+        if self._hands_on_output(k):
+            return self._cache.get("state", keys.states[k + 1])["x"]
+        return self._cache.get("tap", keys.states[k + 1])
 
 
 @dataclasses.dataclass
