@@ -557,7 +557,8 @@ class _SceneContext:
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        key = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype, {layer}).states[layer + 1]
+        keys = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype, {layer})
+        key = keys.states[layer + 1]
         others = renderer._others
         if key not in others:
             others[key] = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
