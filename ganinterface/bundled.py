@@ -27,12 +27,6 @@ BUILTIN_MODEL = "portraits-128x64.safetensors"
 BUILTIN_DISCRIMINATOR = "portraits-128x64.discriminator.safetensors"
 BUILTIN_ENCODER = "portraits-128x64.encoder.safetensors"
 CLASSIFIER = "attribute-classifier.safetensors"
-# Shipped beside the built-in model for `demo-eval --edits` to compare with the recipes, but not
-# offered as edits: each changes the whole portrait, not what its name says.  Scored by demo-eval
-# --edits at the amount that matches its recipe's flip rate (seeds 0-59): "mouth-open" puts 7.6% of
-# its pixel change on the mouth (the recipe 92.5%) and keeps 67% of the other attributes' readings
-# (aim 98%); "hair-band" puts 23% on the band (aim 80%) and keeps 53%.
-NOT_OFFERED_DIRECTIONS = ("mouth-open", "hair-band")
 
 
 def checkpoints_dir() -> Path:
@@ -69,9 +63,13 @@ def shipped_recipes() -> list[Path]:
 
 
 def shipped_directions() -> list[Path]:
-    """The directions offered with the built-in model (the window's Built-in menu)."""
-    return [path for path in _listed(checkpoints_dir() / "directions", "*.npy")
-            if path.stem not in NOT_OFFERED_DIRECTIONS]
+    """The directions offered with the built-in model (the window's Built-in menu): each NAME.npy,
+    and each NAME.json without one (a style-space direction).  Every method's candidates, kept in
+    directions/methods/ for the edit report, are not offered."""
+    folder = checkpoints_dir() / "directions"
+    vectors = _listed(folder, "*.npy")
+    styles = [path for path in _listed(folder, "*.json") if not path.with_suffix(".npy").exists()]
+    return sorted(vectors + styles, key=lambda path: path.stem)
 
 
 def _listed(folder: Path, pattern: str) -> list[Path]:

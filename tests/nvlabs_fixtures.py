@@ -118,17 +118,51 @@ def persistent_tree(module: nn.Module, class_name: str, init_kwargs: Mapping[str
     return mirror(module, class_name, init_kwargs, extra_state or {})
 
 
+def records_from_state(state: Mapping[str, torch.Tensor], class_name: str, init_kwargs: Mapping[str, Any],
+                       easy_dict: type, module_src: str = HARMLESS_SOURCE) -> _PersistentObject:
+    """NVlabs persistent objects nested as the dotted names of ``state`` say (``b16.conv0.weight``:
+    module b16, its module conv0, its parameter weight; ``resample_filter`` is a buffer), written
+    from the names alone, without any module of ours."""
+    tree: dict[str, Any] = {}
+    for key, tensor in state.items():
+        *path, leaf = key.split(".")
+        node = tree
+        for name in path:
+            node = node.setdefault(name, {})
+        node[leaf] = tensor
+
+    def mirror(node: dict[str, Any], name: str, kwargs: Mapping[str, Any]) -> _PersistentObject:
+        tensors = {k: v for k, v in node.items() if isinstance(v, torch.Tensor)}
+        state = collections.OrderedDict(
+            training=False,
+            _parameters=collections.OrderedDict((k, nn.Parameter(v, requires_grad=True))
+                                                for k, v in tensors.items() if k != "resample_filter"),
+            _buffers=collections.OrderedDict((k, v) for k, v in tensors.items() if k == "resample_filter"),
+            _non_persistent_buffers_set=set(),
+            _modules=collections.OrderedDict((k, mirror(v, "Module", {})) for k, v in node.items()
+                                             if isinstance(v, dict)),
+            _init_args=(), _init_kwargs=_easy(kwargs, easy_dict))
+        return _PersistentObject(dict(type="class", version=6, module_src=module_src, class_name=name,
+                                      state=state))
+
+    return mirror(tree, class_name, init_kwargs)
+
+
 def nvlabs_snapshot_bytes(generator: nn.Module, init_kwargs: Mapping[str, Any], *, snapshot: bool = True,
                           module_src: str = HARMLESS_SOURCE, class_name: str = "Generator",
                           protocol: int = 4, numpy1_names: bool = False,
-                          extra_state: Mapping[str, Any] | None = None) -> bytes:
-    """An NVlabs ``network-snapshot`` pickle (or a bare pickled generator) of ``generator``."""
+                          extra_state: Mapping[str, Any] | None = None,
+                          discriminator: tuple[Mapping[str, torch.Tensor], Mapping[str, Any]] | None = None) -> bytes:
+    """An NVlabs ``network-snapshot`` pickle (or a bare pickled generator) of ``generator``, with
+    ``discriminator`` (its NVlabs-named tensors and constructor arguments) as D when given."""
     with fake_nvlabs_modules() as fake:
         extra = {"w_avg_beta": np.float64(0.995), "img_resolution": np.int64(init_kwargs["img_resolution"]),
                  "block_resolutions": np.array([4, 8, 16]), **(extra_state or {})}
         network = persistent_tree(generator, class_name, init_kwargs, fake.EasyDict, module_src, extra)
+        d = None if discriminator is None else records_from_state(
+            discriminator[0], "Discriminator", discriminator[1], fake.EasyDict, module_src)
         if snapshot:
-            payload: Any = dict(G=network, D=None, G_ema=network, augment_pipe=None,
+            payload: Any = dict(G=network, D=d, G_ema=network, augment_pipe=None,
                                 training_set_kwargs=fake.EasyDict(path="data.zip", resolution=16))
         else:
             payload = network

@@ -13,7 +13,7 @@ from ganinterface.models.native import save_native
 from tiny_models import tiny_stylegan2
 
 RENDERING = ["info", "render", "features", "apply-recipe", "animate", "directions", "demo-eval",
-             "demo-edits"]
+             "demo-edits", "demo-directions"]
 # what each command needs besides the checkpoint to get past argparse (its own inputs come first)
 INPUTS = {"apply-recipe": ["r.json"], "export": ["in/"]}
 REQUIRED = {"apply-recipe": ["--seeds", "1", "-o", "x.png"], "animate": ["--seeds", "1,2", "-o", "a.gif"],
@@ -140,6 +140,7 @@ WRITING = {  # every command that writes, with its output under the folder OUT
     "directions": ["directions", "{ckpt}", "--method", "pca", "-o", "OUT/dirs"],
     "demo-eval": ["demo-eval", "{ckpt}", "--seeds", "0-3", "--json", "OUT/report.json"],
     "demo-edits": ["demo-edits", "{ckpt}", "--out", "OUT/edits"],
+    "demo-directions": ["demo-directions", "{ckpt}", "--out", "OUT/edits"],
     "demo-dataset": ["demo-dataset", "OUT/portraits", "--count", "2"],
     "train-classifier": ["train-classifier", "--steps", "1", "--out", "OUT/c.safetensors"],
     "train-encoder": ["train-encoder", "{ckpt}", "--steps", "1", "-o", "OUT/e.safetensors"],

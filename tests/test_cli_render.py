@@ -133,3 +133,23 @@ def test_a_batch_is_summed_up_in_one_line_and_quiet_prints_nothing(tmp_path, che
                  "-o", str(tmp_path / "grids" / "{seed}.png")]) == 0
     assert capsys.readouterr() == ("", "")
     assert len(os.listdir(tmp_path / "grids")) == 6
+
+
+def test_render_moves_along_direction_files_w_and_style_space(tmp_path, checkpoint, capsys):
+    from ganinterface.engine.directions import StyleDirection, save_style_direction
+    from ganinterface.engine.kinds import DirectionEdit, StyleChannelEdit
+
+    vector = np.linspace(-1, 1, 8).astype(np.float32)
+    np.save(tmp_path / "smile.npy", vector)
+    offsets = (("b8.conv1", 2, 1.5), ("b16.conv0", 0, -0.5))
+    save_style_direction(tmp_path / "band.json", StyleDirection(offsets))
+    assert main(["render", str(checkpoint), "--seeds", "4", "--direction", f"{tmp_path / 'smile.npy'}:-2",
+                 "--direction", str(tmp_path / "band.json"), "-o", str(tmp_path / "moved.npy")]) == 0
+    edits = (DirectionEdit(vector, -2.0), StyleChannelEdit(offsets, 1.0))
+    expected = Renderer(tiny_stylegan2(), "cpu").render(Scene(seed=4, edits=edits)).raw
+    np.testing.assert_allclose(np.load(tmp_path / "moved.npy"), expected, atol=1e-5)
+    save_style_direction(tmp_path / "far.json", StyleDirection((("b8.conv1", 9, 1.0),)))
+    assert main(["render", str(checkpoint), "--direction", str(tmp_path / "far.json"),
+                 "-o", str(tmp_path / "far.png")]) != 0
+    error = capsys.readouterr().err.strip()
+    assert "far.json: offsets style 9 of b8.conv1" in error and "\n" not in error

@@ -218,8 +218,42 @@ def test_project_prints_its_figures_per_picture(tmp_path, model, capsys):
     _picture(tmp_path / "me.png")
     assert main(["project", str(tmp_path / "me.png"), "--checkpoint", str(model), "--steps", "2",
                  "-o", str(tmp_path / "{name}.npz")]) == 0
-    line = capsys.readouterr().out.strip()
+    distance, line = capsys.readouterr().out.strip().split("\n")
+    assert distance == "distance: pixels at 3 scales"  # a safetensors file with no D beside it
     assert line.startswith(f"{tmp_path / 'me.png'}: PSNR ") and " dB, 2 steps in " in line
+
+
+@pytest.mark.slow
+def test_project_crop_projects_that_part_of_the_picture(tmp_path, model):
+    from PIL import Image
+
+    _picture(tmp_path / "me.png")  # 30 wide, 40 high; the model's images are 8 x 16
+    Image.open(tmp_path / "me.png").crop((5, 4, 20, 34)).save(tmp_path / "part.png")
+    for name, crop in (("me", ["--crop", "5,4,15,30"]), ("part", [])):
+        assert main(["project", str(tmp_path / f"{name}.png"), str(model), "--steps", "2", "-q",
+                     *crop, "-o", str(tmp_path / "out/{name}.npz")]) == 0
+    generator = tiny_stylegan2()
+    cropped, part = (read_latent_file(tmp_path / f"out/{n}.npz", generator).w for n in ("me", "part"))
+    assert np.array_equal(cropped, part)
+
+
+@pytest.mark.parametrize("crop, problem", [
+    ("20,0,15,30", "the crop 20,0,15,30 is not inside the picture (30 × 40 px)"),
+    ("0,0,20,20", "the crop 0,0,20,20 is 20 × 20 px, not the model's aspect (8 × 16 px): e.g. 20 × 40 px"),
+])
+def test_a_crop_that_does_not_fit_is_one_line_naming_the_picture(tmp_path, model, capsys, crop, problem):
+    _picture(tmp_path / "me.png")
+    assert main(["project", str(tmp_path / "me.png"), str(model), "--crop", crop, "--steps", "1",
+                 "-o", str(tmp_path / "{name}.npz")]) == 1
+    err = capsys.readouterr().err
+    assert err == f"ganinterface project: error: {tmp_path / 'me.png'}: {problem}\n"
+    assert not (tmp_path / "me.npz").exists()
+
+
+def test_a_crop_that_is_not_four_numbers_is_refused(tmp_path, model, capsys):
+    with pytest.raises(SystemExit):
+        main(["project", "me.png", str(model), "--crop", "1,2,3"])
+    assert "expected X,Y,W,H in whole pixels, e.g. 100,50,400,800; got '1,2,3'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content, problem", [(b"not an image", "not a readable image (cannot identify"),

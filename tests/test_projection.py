@@ -43,6 +43,34 @@ def test_crop_to_aspect_keeps_the_box_and_scales_it_to_the_model():
     assert torch.allclose(target[0].mean(dim=(1, 2)), expected, atol=1e-3)
 
 
+def test_a_chosen_crop_of_the_models_size_is_those_pixels():
+    picture = np.random.default_rng(1).integers(0, 256, (200, 150, 3), np.uint8)
+    target = crop_to_aspect(picture, PORTRAIT, (30, 50, 94, 178))  # 64 x 128: no resampling
+    expected = picture[50:178, 30:94].astype(np.float32) / 127.5 - 1
+    assert torch.allclose(target[0].permute(1, 2, 0), torch.from_numpy(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("box, problem", [
+    ((-1, 0, 63, 128), "the crop -1,0,64,128 is not inside the picture (150 × 200 px)"),
+    ((100, 0, 164, 128), "the crop 100,0,64,128 is not inside the picture (150 × 200 px)"),
+    ((0, 0, 100, 100), "the crop 0,0,100,100 is 100 × 100 px, not the model's aspect (64 × 128 px): "
+                       "e.g. 100 × 200 px"),
+])
+def test_a_chosen_crop_outside_the_picture_or_off_the_aspect_is_refused(box, problem):
+    picture = np.zeros((200, 150, 3), np.uint8)
+    with pytest.raises(ProjectionError) as error:
+        crop_to_aspect(picture, PORTRAIT, box)
+    assert str(error.value) == problem
+
+
+def test_a_crop_a_pixel_off_the_aspect_is_accepted():
+    picture = np.zeros((200, 150, 3), np.uint8)
+    for box in ((0, 0, 50, 101), (0, 0, 51, 100), (0, 0, 50, 99)):
+        assert crop_to_aspect(picture, PORTRAIT, box).shape == (1, 3, 128, 64)
+    with pytest.raises(ProjectionError):
+        crop_to_aspect(picture, PORTRAIT, (0, 0, 52, 100))
+
+
 def test_a_picture_of_another_kind_is_refused():
     with pytest.raises(ProjectionError, match="RGB uint8"):
         crop_to_aspect(np.zeros((4, 4), np.uint8), PORTRAIT)

@@ -29,7 +29,7 @@ from ganinterface.search.priors import region_prior
 from ganinterface.search.recipes import (FILL_CENTRES, FILL_SCALES, REACHES, TARGET_FLIP, TOP_KS,
                                          candidate_layers, fill_recipe)
 from ganinterface.search.samples import draw_samples
-from ganinterface.search.shipped import make_shipped_edits
+from ganinterface.search.shipped import make_shipped_directions, make_shipped_edits
 from ganinterface.search.trials import choice_key
 from ganinterface.search.tuning import TuningRenderer
 
@@ -80,6 +80,8 @@ def kit(tmp_path_factory):
     summary = make_shipped_edits(generator, classifier, out, finding=120, tuning=12, strengths=(2.0, 6.0),
                                  report=lines.append)
     summary["report_lines"] = lines
+    make_shipped_directions(generator, classifier, out, finding=120, tuning=12, held_out=range(12),
+                            every_method=False)  # the edit report compares them with the recipes
     return generator, classifier, out, summary
 
 

@@ -11,8 +11,9 @@ from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
-from ganinterface.export.userfiles import read_recipe
+from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.loading import load_generator
+from ganinterface.search.directions import METHOD_FILES
 from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate
 from ganinterface.search.placement import LOCALITY_DILATION, placed_mask
@@ -38,12 +39,20 @@ def test_each_shipped_recipe_is_made_for_the_shipped_model(builtin, goal):
     assert recipe.provenance["goal"]["attribute"] == goal.attribute
 
 
+def shipped_direction(stem):
+    """The shipped direction's file: NAME.npy (a W direction), else NAME.json (style space)."""
+    npy = bundled.checkpoints_dir() / "directions" / f"{stem}.npy"
+    return npy if npy.exists() else npy.with_suffix(".json")
+
+
 @pytest.mark.parametrize("stem", DIRECTIONS)
-def test_each_shipped_direction_is_made_for_the_shipped_model(builtin, stem):
+def test_each_shipped_direction_is_made_for_the_shipped_model_and_offered(builtin, stem):
     generator, digest = builtin
-    direction = load_direction(bundled.checkpoints_dir() / "directions" / f"{stem}.npy", model_hash=digest,
-                               w_dim=generator.w_dim, num_ws=generator.num_ws)
-    assert np.isfinite(direction.vector).all() and np.linalg.norm(direction.vector) > 0
+    direction = read_direction(shipped_direction(stem), generator, digest)
+    assert direction.model_hash == digest
+    assert direction.provenance["chosen_by"] in METHOD_FILES
+    assert {"tuning", "held_out", "amounts"} <= set(direction.provenance)
+    assert shipped_direction(stem) in bundled.shipped_directions()
 
 
 def test_shipped_mouth_recipe_changes_pixels_mostly_where_its_mask_lands(builtin):
@@ -103,18 +112,19 @@ def test_shipped_band_removal_fills_bands_with_hair_on_unseen_seeds(builtin):
     ("mouth-open", "open-mouth.json", "mouth_open", 1.0),
     ("hair-band", "add-hair-band.json", "hair_band", 1.5),
 ])
-def test_directions_that_change_the_whole_portrait_are_shipped_but_not_offered(
+def test_mean_difference_directions_change_the_whole_portrait_and_are_not_offered(
         builtin, stem, recipe_file, attribute, amount):
     """At the amount that flips as many portraits as its recipe does (the edit report's match), the
-    direction's pixel change falls mostly outside the recipe's placed masks and other attributes
-    change with it (measured here): kept for the edit report's comparison, not offered as an edit."""
+    mean-difference direction's pixel change falls mostly outside the recipe's placed masks and
+    other attributes change with it (measured here): kept for the edit report's comparison of
+    methods, not offered as an edit."""
     from ganinterface.demo.classifier import load_classifier
     from ganinterface.search.metrics import locality, preservation
 
     generator, digest = builtin
     recipe = read_recipe(bundled.checkpoints_dir() / "recipes" / recipe_file, digest)
-    direction = load_direction(bundled.checkpoints_dir() / "directions" / f"{stem}.npy",
-                               model_hash=digest)
+    direction = load_direction(bundled.checkpoints_dir() / "directions" / "methods"
+                               / f"{stem}.mean-difference.npy", model_hash=digest)
     renderer = Renderer(generator, torch.device("cpu"))
     seeds = list(range(300, 330))
     before = np.stack([renderer.render(Scene(seed=s)).image for s in seeds])
@@ -132,4 +142,4 @@ def test_directions_that_change_the_whole_portrait_are_shipped_but_not_offered(
                                for images in (before, after))
     assert np.mean(shares) < 0.35
     assert preservation(read_before, read_after, attribute) < 0.8
-    assert stem not in [path.stem for path in bundled.shipped_directions()]
+    assert all("methods" not in path.parts for path in bundled.shipped_directions())

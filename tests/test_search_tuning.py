@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ganinterface.engine.kinds import (KINDS, DirectionEdit, FeatureCopy, FeatureEdit, RegionResample,
-                                       StyleMix)
+                                       StyleChannelEdit, StyleMix)
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect, Scene, Stroke
 from ganinterface.search.samples import draw_samples
@@ -37,6 +37,7 @@ def recipes():
         "direction": (DirectionEdit(direction, 2.0, first=1, last=4),),
         "style_mix": (StyleMix(seed=3, first=3),),
         "region_resample": (RegionResample("b8.conv1", box, seed=5),),
+        "style_channels": (StyleChannelEdit((("b8.conv1", 2, 1.5), ("b16.torgb", 0, -0.7)), 1.2),),
         # a move of ws before an anchored edit: the anchor reads the moved latent's features
         "direction, then anchored paint and fill": (
             DirectionEdit(direction, -1.5),

@@ -45,6 +45,8 @@ def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_
         before = window.stack.scene
         window.documents.open_dropped([str(tmp_path / "me.jpg")])
         dialog = window.findChild(ProjectionDialog)
+        assert dialog.result is None  # the user frames the crop first
+        dialog.project()
         assert dialog.progress.value() == 12 == dialog.result.steps
         assert dialog.render_view.pixmap() is not None and "PSNR" in dialog.figures.text()
         dialog.keep()
@@ -116,11 +118,13 @@ def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_ste
         window.load_model_async(str(checkpoint))
         window.documents.projection_settings = ProjectionSettings(candidates=4)  # default steps
         dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        dialog.project()
         assert dialog.progress.maximum() == STEPS_FROM_A_GUESS == dialog.result.steps
         dialog.reject()
         encoder_path(checkpoint).write_bytes(b"damaged")
         window.documents.projection_settings = ProjectionSettings(steps=3, candidates=4)
         dialog = window.documents.project_picture(str(tmp_path / "me.png"))
+        dialog.project()
         assert dialog.progress.maximum() == 3 == dialog.result.steps
         assert f"without the encoder: {encoder_path(checkpoint)}: " in dialog.figures.text()
         dialog.reject()

@@ -437,6 +437,25 @@ def test_direction_slider_moves_latent_and_undoes_as_one_step(window, tmp_path):
     assert "wrong.npy" in window._ask.errors[-1]
 
 
+def test_a_style_space_direction_slides_like_a_w_direction(window, tmp_path):
+    from ganinterface.engine.directions import StyleDirection, save_style_direction
+
+    offsets = (("b16.conv0", 3, 1.0), (LAYER, 5, -0.5))
+    path = save_style_direction(tmp_path / "band.json", StyleDirection(offsets, name="band"))
+    assert window.directions_panel.load(str(path))
+    row = window.directions_panel._rows[0]
+    for value in (0.5, 2.0):
+        row.amount.setValue(value)
+    row.amount.sliderReleased.emit()
+    edit = window.stack.scene.edits[0]
+    assert (edit.kind, edit.amount, edit.offsets) == ("style_channels", 2.0, offsets)
+    assert window.stack.labels() == ["Add direction band", "Direction amount"]
+    np.testing.assert_array_equal(window.last_result.image,
+                                  direct_render(Scene(edits=(edit,))).image)
+    window.stack.undo()
+    assert window.stack.scene.edits[0].amount == 0.0
+
+
 def test_mean_difference_of_tagged_seeds(window):
     panel = window.directions_panel
     for seed, sign in ((1, +1), (2, +1), (3, -1)):
@@ -522,24 +541,31 @@ def test_actual_pixels_is_one_image_pixel_per_screen_pixel_and_readout(window, q
 
 
 def test_shipped_recipes_and_directions_of_the_built_in_model(window, tmp_path, monkeypatch):
+    from ganinterface.engine.directions import StyleDirection, save_style_direction
     from ganinterface import bundled
     from ganinterface.ui.model_loading import shipped_files
 
     (tmp_path / "recipes").mkdir()
-    (tmp_path / "directions").mkdir()
+    (tmp_path / "directions" / "methods").mkdir(parents=True)
     edit = FeatureEdit(LAYER, (1, 2), Mask((Rect(0.3, 0.6, 0.7, 0.7),)), 2.0)
     (tmp_path / "recipes" / "open-mouth.json").write_text(Recipe(edits=(edit,)).to_json())
     np.save(tmp_path / "directions" / "hair_band.npy", np.ones(window.model.shape.w_dim, np.float32))
+    (tmp_path / "directions" / "hair_band.json").write_text('{"format": "ganinterface.direction"}')
+    save_style_direction(tmp_path / "directions" / "mouth-open.json",
+                         StyleDirection(((LAYER, 1, 1.0),)))
+    save_style_direction(tmp_path / "directions" / "methods" / "mouth-open.style-channels.json",
+                         StyleDirection(((LAYER, 1, 1.0),)))
     monkeypatch.setattr(bundled, "checkpoints_dir", lambda: tmp_path)
     window.set_model(window.model)
     recipes = window.edits_panel.shipped.menu().actions()
     directions = window.directions_panel.shipped.menu().actions()
     assert [a.text() for a in recipes] == ["open mouth"]
-    assert [a.text() for a in directions] == ["hair band"]
+    assert [a.text() for a in directions] == ["hair band", "mouth open"]
     recipes[0].trigger()
     directions[0].trigger()
+    directions[1].trigger()
     assert window.stack.scene.edits[0] == edit
-    assert window.stack.scene.edits[1].kind == "direction"
+    assert [e.kind for e in window.stack.scene.edits[1:]] == ["direction", "style_channels"]
     user_model = dataclasses.replace(window.model, checkpoint="/elsewhere/model.pkl")
     assert shipped_files(user_model, "recipes") == []
 

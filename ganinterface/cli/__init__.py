@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "train-encoder": "train_cmd",
     "demo-eval": "eval_cmd",
     "demo-edits": "eval_cmd",
+    "demo-directions": "eval_cmd",
     "project": "project_cmd",
     "sample-latents": "project_cmd",
 }

@@ -49,10 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_demo_eval)
 
     make = subparsers.add_parser(
-        "demo-edits", help="find the built-in model's recipes and directions from labelled samples",
+        "demo-edits", help="find the built-in model's recipes from labelled samples",
         description="Sample the generator, label the samples with the attribute classifier, and "
-                    "write recipes (open/close mouth, add/remove hair band) and attribute directions "
-                    "(mouth open, hair band, hair colours) with how they were found in their JSON.")
+                    "write recipes (open/close mouth, add/remove hair band) with how they were "
+                    "found in their JSON.")
     options.add_checkpoint(make)
     make.add_argument("--out", type=Path, default=None,
                       help="directory for recipes/ and directions/ (default: beside the built-in model)")
@@ -64,6 +64,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     options.add_device(make)
     make.set_defaults(handler=_demo_edits)
+
+    directions = subparsers.add_parser(
+        "demo-directions", help="find the built-in model's attribute directions from labelled samples",
+        description="Sample the generator, label the samples with the attribute classifier, find "
+                    "directions for mouth open and hair band by mean difference, conditional "
+                    "boundaries in W (on several w row ranges) and style channels, score each on "
+                    "tuning seeds at the amount that flips 90%, and write the one that keeps the "
+                    "other attributes best (with its figures on seeds 0-199 in its JSON) and each "
+                    "method's best under directions/methods/; hair colours by mean difference.")
+    options.add_checkpoint(directions)
+    directions.add_argument("--out", type=Path, default=None,
+                            help="directory for directions/ (default: beside the built-in model)")
+    directions.add_argument("--samples", type=int, default=None,
+                            help="labelled samples to learn from (default: 600)")
+    directions.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
+    options.add_device(directions)
+    directions.set_defaults(handler=_demo_directions)
 
 
 def _demo_eval(args: argparse.Namespace) -> int:
@@ -146,10 +163,10 @@ def _load_measuring_kit(args: argparse.Namespace):
     return generator, classifier, device
 
 
-def _demo_edits(args: argparse.Namespace) -> int:
+def _searched(args: argparse.Namespace, search):
+    """(out directory, ``search(generator, classifier, out, progress, report)``): a search for the
+    shipped edits, its progress on a bar and each tried setting on stderr."""
     from ganinterface import bundled
-    from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
-    from ganinterface.search.trials import stage_text
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.export.userfiles import check_writable
 
@@ -158,16 +175,33 @@ def _demo_edits(args: argparse.Namespace) -> int:
     generator, classifier, _ = _load_measuring_kit(args)
     with TqdmProgress("sampling", unit="image") as progress:
         try:
-            summary = make_shipped_edits(generator, classifier, out,
-                                         finding=args.samples or FINDING_SAMPLES,
-                                         tuning=args.tuning or TUNING_SEEDS, progress=progress,
-                                         report=lambda line: print(line, file=sys.stderr, flush=True))
+            return out, search(generator, classifier, out, progress,
+                               lambda line: print(line, file=sys.stderr, flush=True))
         except ValueError as error:
             raise UserError(str(error)) from None
+
+
+def _demo_edits(args: argparse.Namespace) -> int:
+    from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
+    from ganinterface.search.trials import stage_text
+
+    out, summary = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_edits(
+        generator, classifier, out, finding=args.samples or FINDING_SAMPLES,
+        tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report))
     for name, figures in summary["recipes"].items():
         stages = " + ".join(stage_text(stage) for stage in figures["stages"])
         print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "
               f"locality {figures['locality']:.0%}")
-    print(f"directions: {', '.join(summary['directions'])}")
     print(f"written under {out}")
+    return 0
+
+
+def _demo_directions(args: argparse.Namespace) -> int:
+    from ganinterface.search.shipped import FINDING_SAMPLES, make_shipped_directions
+
+    out, names = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_directions(
+        generator, classifier, out, finding=args.samples or FINDING_SAMPLES, progress=progress,
+        report=report))
+    print(f"directions: {', '.join(names)}")
+    print(f"written under {out / 'directions'}")
     return 0

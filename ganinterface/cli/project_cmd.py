@@ -1,15 +1,16 @@
 """``ganinterface project`` and ``ganinterface sample-latents``: pictures in, latents out, and new
 portraits drawn from a Gaussian fitted to latents.
 
-``project`` crops each picture to the model's aspect, searches for its latent
-(``engine.projection``), and writes the latent file (``.npz``, see docs/file-formats.md) and a
-reconstruction PNG beside it that carries its Scene, so ``render --scene``, ``apply-recipe
---scene`` and the window open it like any portrait.
+``project`` crops each picture (where ``--crop`` says, else its largest centred box with the
+model's aspect), searches for its latent (``engine.projection``), and writes the latent file
+(``.npz``, see docs/file-formats.md) and a reconstruction PNG beside it that carries its Scene, so
+``render --scene``, ``apply-recipe --scene`` and the window open it like any portrait.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,13 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_project(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "project", help="find the latents of pictures (bring your own picture)",
-        description="Crop each picture to the model's aspect, search for the latent whose render "
-                    "matches it, and write the latent file (.npz) and a reconstruction PNG beside "
-                    "it carrying its scene. Example: ganinterface project me.jpg you.png "
-                    "-o out/{name}.npz")
+        description="Crop each picture to the model's aspect (--crop says where), search for the "
+                    "latent whose render matches it, and write the latent file (.npz) and a "
+                    "reconstruction PNG beside it carrying its scene. Example: ganinterface "
+                    "project me.jpg you.png -o out/{name}.npz")
     parser.add_argument("inputs", nargs="+", metavar="IMAGE",
-                        help="pictures (any size; centre-cropped to the model's aspect); a last "
-                             "argument ending in .pkl, .pt, .pth or .safetensors is the checkpoint")
+                        help="pictures (any size; centre-cropped to the model's aspect unless "
+                             "--crop says where); a last argument ending in .pkl, .pt, .pth or "
+                             ".safetensors is the checkpoint")
+    parser.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H",
+                        help="the part of each picture to project, in its pixels: left, top, width, "
+                             "height, with the model's aspect (default: the largest centred crop)")
     parser.add_argument("--checkpoint", dest="checkpoint", metavar="CKPT", default=None,
                         help="the model (default: the built-in portrait model)")
     parser.add_argument("--steps", type=options.positive_int, default=None,
@@ -84,6 +89,19 @@ def _register_sample(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_sample)
 
 
+def _crop(text: str) -> tuple[int, int, int, int]:
+    """X,Y,W,H -> (left, top, right, bottom)."""
+    parts = text.split(",")
+    try:
+        x, y, width, height = (int(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in whole pixels, e.g. 100,50,400,800; "
+                                         f"got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"the crop's width and height must be at least 1, got {text}")
+    return x, y, x + width, y + height
+
+
 def _fraction(text: str) -> float:
     value = options.finite_float(text)
     if not 0.0 <= value <= 1.0:
@@ -105,9 +123,9 @@ def split_inputs(inputs: list[str], checkpoint: str | None) -> tuple[list[str], 
 def _project(args: argparse.Namespace) -> int:
     from ganinterface.engine.encoder import guess_for
     from ganinterface.engine.projection import (STEPS, STEPS_FROM_A_GUESS, ProjectionSettings,
-                                                crop_to_aspect, distance_for, project)
+                                                distance_for, project)
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.export.userfiles import check_writable, read_image
+    from ganinterface.export.userfiles import check_writable
     from ganinterface.models.loading import load_generator
     from ganinterface.models.native import generator_hash
 
@@ -118,8 +136,14 @@ def _project(args: argparse.Namespace) -> int:
         check_writable(path.with_suffix(".png"))
     device = options.chosen_device(args)
     generator = load_generator(checkpoint, device)
+    if args.crop is not None:  # every picture's crop checked before the first search
+        for picture in pictures:
+            _checked_crop(picture, args.crop, generator)
     model_hash = generator_hash(generator)
     distance = distance_for(checkpoint, generator, perceptual=args.perceptual)
+    for note in distance.notes:  # the search goes on without that network
+        print(f"ganinterface project: {note}", file=sys.stderr)
+    options.report(args, [f"distance: {distance.description}"])
     guess = guess_for(checkpoint, generator, args.encoder, model_hash)
     settings = ProjectionSettings(space=args.space,
                                   steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),
@@ -127,7 +151,7 @@ def _project(args: argparse.Namespace) -> int:
     with TqdmProgress("project", unit="image", total=len(pictures),
                       disable=args.quiet or len(pictures) < 2) as progress:
         for done, (picture, path) in enumerate(zip(pictures, latent_paths), start=1):
-            target = crop_to_aspect(read_image(picture), generator).to(device)
+            target = _checked_crop(picture, args.crop, generator).to(device)
             start = guess(target) if guess else None
             found = project(generator, target, settings, start_w=start, distance=distance)
             latent = _latent_file(found, model_hash, Path(picture).name)
@@ -136,6 +160,17 @@ def _project(args: argparse.Namespace) -> int:
                                   f"{found.seconds:.1f} s -> {path}, {path.with_suffix('.png')}"])
             progress(done, len(pictures))
     return 0
+
+
+def _checked_crop(picture: str, box: tuple[int, int, int, int] | None, generator: "GeneratorBase"):
+    """The picture's target tensor: ``box`` of it (checked), or its largest centred crop."""
+    from ganinterface.engine.projection import ProjectionError, crop_to_aspect
+    from ganinterface.export.userfiles import read_image
+
+    try:
+        return crop_to_aspect(read_image(picture), generator, box)
+    except ProjectionError as error:
+        raise UserError(f"{picture}: {error}") from None
 
 
 def _latent_file(found, model_hash: str, source: str) -> "LatentFile":

@@ -78,6 +78,10 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="the layer --resample-from replaces, e.g. b32.conv1")
     borrow.add_argument("--resample-box", default="0,0,1,1", metavar="X0,Y0,X1,Y1",
                         help="the region, in fractions of the image (default: all of it)")
+    parser.add_argument("--direction", action="append", default=[], metavar="FILE[:AMOUNT]",
+                        help="move along a direction file (.npy with its .json, .pt, .csv, or a "
+                             "style-space direction's .json) by AMOUNT (default 1), e.g. "
+                             "mouth-open.json:6; may be given several times")
 
 
 # ---- what to render -----------------------------------------------------------------------------------
@@ -119,12 +123,18 @@ def _noise_shapes(model) -> dict[str, tuple[int, ...]]:
 
 
 def borrowed_edits(args: argparse.Namespace, model) -> tuple:
-    """The StyleMix and RegionResample edits ``--style-from`` and ``--resample-from`` ask for."""
+    """The StyleMix, RegionResample and direction edits ``--style-from``, ``--resample-from`` and
+    ``--direction`` ask for."""
+    from ganinterface.engine.directions import model_hash
     from ganinterface.engine.kinds import RegionResample, StyleMix
     from ganinterface.engine.scene import Mask, Rect
-    from ganinterface.export.userfiles import read_latent_file
+    from ganinterface.export.userfiles import read_direction, read_latent_file
 
     edits = []
+    digest = model_hash(model) if args.direction else ""
+    for given in args.direction:
+        path, amount = _direction_amount(given)
+        edits.append(read_direction(path, model, digest).to_edit(amount, Path(path).name))
     if args.style_from:
         first, last = _row_range(args.style_rows)
         w = read_latent_file(args.style_from, model).w
@@ -137,6 +147,17 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
         edits.append(RegionResample(layer=args.resample_layer, mask=Mask(shapes=(box,)), seed=0, w=w,
                                     source=Path(args.resample_from).name))
     return tuple(edits)
+
+
+def _direction_amount(text: str) -> tuple[str, float]:
+    """FILE[:AMOUNT] -> (FILE, AMOUNT); a last ':' part that is not a number belongs to the name."""
+    path, colon, amount = text.rpartition(":")
+    if colon:
+        try:
+            return path, options.finite_float(amount)
+        except (ValueError, argparse.ArgumentTypeError):
+            pass
+    return text, 1.0
 
 
 def _row_range(text: str) -> tuple[int, int]:
@@ -193,7 +214,7 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> in
 
 
 def _uses_latent_files(args: argparse.Namespace) -> bool:
-    return bool(args.latent or args.style_from or args.resample_from)
+    return bool(args.latent or args.style_from or args.resample_from or args.direction)
 
 
 def _render(args: argparse.Namespace) -> int:

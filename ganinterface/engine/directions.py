@@ -1,10 +1,14 @@
-"""Latent directions: finding them (mean difference, PCA of W, SeFa) and storing them safely.
+"""Latent directions: finding them (mean difference, PCA of W, SeFa, linear boundaries, style
+channels) and storing them safely.
 
 A direction moves ws rows ``first .. last`` by ``amount * vector`` (a ``DirectionEdit``).  On disk it
 is ``NAME.npy`` (the float32 vector, (w_dim,) or (num_ws, w_dim)) plus ``NAME.json`` (format, layer
 range, the hash of the model it was made for, provenance).  Loading refuses a direction made for
 another model or of the wrong shape with one line naming the file; ``.pt`` (weights only) and CSV
 vectors from other tools load too.
+
+A style-space direction offsets a few modulation styles (``StyleChannelEdit``); it is one JSON file,
+``NAME.json`` of format ``ganinterface.style-direction``, listing [layer, channel, offset] triples.
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ import numpy as np
 import torch
 
 from ganinterface.atomic import atomic_write_bytes
-from ganinterface.engine.kinds import DirectionEdit
+from ganinterface.engine.kinds import DirectionEdit, StyleChannelEdit
+from ganinterface.engine.kinds.style_channels import StyleOffset, read_offsets
 from ganinterface.engine.scene import SceneFormatError, load_npy, parse_json
 from ganinterface.models.base import GeneratorBase
 from ganinterface.models.nvlabs_pkl import first_line
 
 DIRECTION_FORMAT = "ganinterface.direction"
 DIRECTION_VERSION = 1
+STYLE_DIRECTION_FORMAT = "ganinterface.style-direction"
+STYLE_DIRECTION_VERSION = 1
 
 
 class DirectionError(ValueError):
@@ -50,6 +57,19 @@ class Direction:
                              source=source)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class StyleDirection:
+    """Offsets of a few modulation styles: amount 1 adds ``offset`` to each (layer, channel)."""
+
+    offsets: tuple[StyleOffset, ...]
+    name: str = ""
+    model_hash: str = ""
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_edit(self, amount: float = 1.0, source: str = "") -> StyleChannelEdit:
+        return StyleChannelEdit(self.offsets, amount, name=self.name, source=source)
+
+
 # ---- finding directions ----------------------------------------------------------------------------
 
 def mean_difference(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
@@ -64,6 +84,54 @@ def mean_difference(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
         raise DirectionError(f"positive {positive.shape[1:]} and negative {negative.shape[1:]} "
                              "latents differ in shape")
     return (positive.mean(axis=0) - negative.mean(axis=0)).astype(np.float32)
+
+
+def boundary_normal(x: np.ndarray, labels: np.ndarray, l2: float = 1.0,
+                    iterations: int = 50) -> np.ndarray:
+    """Unit normal of the L2-regularised logistic-regression boundary between ``labels`` 1 and 0
+    of the rows of ``x`` (N, D), pointing towards 1 (InterFaceGAN uses an SVM; either gives the
+    separating hyperplane's normal).  Newton's method: D is small (w_dim), so it is exact and fast.
+    """
+    x, labels = np.asarray(x, np.float64), np.asarray(labels)
+    if x.ndim != 2 or len(x) != len(labels):
+        raise DirectionError(f"need samples (N, D) and N labels, got {x.shape} and {labels.shape}")
+    if labels.min() == labels.max():
+        raise DirectionError("need samples with each label to find a boundary")
+    features = np.hstack([(x - x.mean(axis=0)) / x.std(), np.ones((len(x), 1))])
+    penalty = np.full(features.shape[1], l2)
+    penalty[-1] = 0.0  # the intercept is not regularised
+    beta = np.zeros(features.shape[1])
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-features @ beta))
+        gradient = features.T @ (p - labels) + penalty * beta
+        hessian = (features.T * (p * (1 - p))) @ features + np.diag(penalty)
+        step = np.linalg.solve(hessian, gradient)
+        beta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    normal = beta[:-1]
+    return (normal / np.linalg.norm(normal)).astype(np.float32)
+
+
+def conditioned(normal: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``normal`` with the span of ``others`` (K, D) projected out, unit length: moving along it
+    leaves the other boundaries' sides unchanged (InterFaceGAN's conditional manipulation)."""
+    normal, others = np.asarray(normal, np.float64), np.asarray(others, np.float64).reshape(-1, len(normal))
+    basis = np.linalg.qr(others.T)[0] if len(others) else np.zeros((len(normal), 0))
+    residual = normal - basis @ (basis.T @ normal)
+    length = np.linalg.norm(residual)
+    if length < 1e-6 * np.linalg.norm(normal):
+        raise DirectionError("the direction lies in the span of the others; nothing is left of it")
+    return (residual / length).astype(np.float32)
+
+
+def effect_sizes(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Per column of (N, C) samples: (mean of positives - mean of negatives) / pooled std."""
+    positive, negative = np.asarray(positive, np.float64), np.asarray(negative, np.float64)
+    if len(positive) < 2 or len(negative) < 2:
+        raise DirectionError("need at least two positive and two negative examples")
+    pooled = np.sqrt((positive.var(axis=0, ddof=1) + negative.var(axis=0, ddof=1)) / 2)
+    return (positive.mean(axis=0) - negative.mean(axis=0)) / np.maximum(pooled, 1e-12)
 
 
 def _fix_signs(vectors: np.ndarray) -> np.ndarray:
@@ -186,13 +254,70 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def save_style_direction(path: str | os.PathLike[str], direction: StyleDirection) -> Path:
+    """Write ``path`` as NAME.json (atomically); returns its path."""
+    path = Path(path).with_suffix(".json")
+    meta = {"format": STYLE_DIRECTION_FORMAT, "version": STYLE_DIRECTION_VERSION,
+            "name": direction.name, "model_hash": direction.model_hash,
+            "offsets": [[layer, channel, offset] for layer, channel, offset in direction.offsets],
+            "provenance": direction.provenance}
+    try:
+        atomic_write_bytes(path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
+    except OSError as error:
+        raise DirectionError(f"{path}: cannot write ({error.strerror or error})") from None
+    return path
+
+
+STYLE_DIRECTION_KEYS = {"format", "version", "name", "model_hash", "offsets", "provenance"}
+
+
+def _read_style_direction(path: Path, meta: dict[str, Any]) -> StyleDirection:
+    unknown = sorted(set(meta) - STYLE_DIRECTION_KEYS)
+    if unknown:
+        raise DirectionError(f"{path}: unknown field(s): {', '.join(unknown)}")
+    if meta.get("version", STYLE_DIRECTION_VERSION) != STYLE_DIRECTION_VERSION:
+        raise DirectionError(f"{path}: version {meta.get('version')!r} of {STYLE_DIRECTION_FORMAT} "
+                             f"is not supported (this program reads version {STYLE_DIRECTION_VERSION})")
+    if "offsets" not in meta:
+        raise DirectionError(f"{path}: has no offsets")
+    try:
+        offsets = read_offsets(meta["offsets"], "offsets")
+    except SceneFormatError as error:
+        raise DirectionError(f"{path}: {error}") from None
+    for field in ("name", "model_hash"):
+        if not isinstance(meta.get(field, ""), str):
+            raise DirectionError(f"{path}: {field} should be text")
+    if not isinstance(meta.get("provenance", {}), dict):
+        raise DirectionError(f"{path}: provenance should be an object")
+    return StyleDirection(offsets, name=meta.get("name") or path.stem,
+                          model_hash=meta.get("model_hash", ""),
+                          provenance=dict(meta.get("provenance", {})))
+
+
+def check_style_fits(path: str | os.PathLike[str], direction: StyleDirection,
+                     style_sizes: dict[str, int]) -> None:
+    """DirectionError naming the file when the model lacks one of the direction's style channels."""
+    if not style_sizes:
+        raise DirectionError(f"{path}: a style-space direction; this model has no modulation styles")
+    for layer, channel, _ in direction.offsets:
+        if layer not in style_sizes:
+            raise DirectionError(f"{path}: offsets layer {layer!r}, which has no modulation styles "
+                                 "in this model")
+        if channel >= style_sizes[layer]:
+            raise DirectionError(f"{path}: offsets style {channel} of {layer}, which has "
+                                 f"{style_sizes[layer]} (0..{style_sizes[layer] - 1})")
+
+
 def load_direction(path: str | os.PathLike[str], *, model_hash: str = "", w_dim: int | None = None,
-                   num_ws: int | None = None) -> Direction:
-    """Read a direction (.npy with optional .json sidecar, .pt, .csv) and check it fits the model."""
+                   num_ws: int | None = None) -> Direction | StyleDirection:
+    """Read a direction (.npy with optional .json sidecar, .pt, .csv, or a style-space direction's
+    .json) and check it fits the model."""
     path = Path(path)
     if not path.is_file():
         raise DirectionError(f"{path}: no such file")
     suffix = path.suffix.lower()
+    if suffix == ".json":
+        return _load_json_direction(path, model_hash, w_dim, num_ws)
     readers = {".npy": _read_npy, ".pt": _read_torch, ".pth": _read_torch, ".csv": _read_csv,
                ".txt": _read_csv}
     if suffix not in readers:
@@ -208,6 +333,33 @@ def load_direction(path: str | os.PathLike[str], *, model_hash: str = "", w_dim:
     return Direction(vector=vector, first=int(meta.get("first", 0)), last=meta.get("last"),
                      name=str(meta.get("name") or path.stem), model_hash=made_for,
                      provenance=dict(meta.get("provenance") or {}))
+
+
+def _load_json_direction(path: Path, model_hash: str, w_dim: int | None,
+                         num_ws: int | None) -> Direction | StyleDirection:
+    """A style-space direction, or the sidecar of a W direction (its .npy beside it is loaded)."""
+    meta = _read_json(path)
+    if isinstance(meta, dict) and meta.get("format") == DIRECTION_FORMAT:
+        return load_direction(path.with_suffix(".npy"), model_hash=model_hash, w_dim=w_dim, num_ws=num_ws)
+    if not isinstance(meta, dict) or meta.get("format") != STYLE_DIRECTION_FORMAT:
+        raise DirectionError(f"{path}: not a direction ({STYLE_DIRECTION_FORMAT} or the "
+                             f"{DIRECTION_FORMAT} sidecar of a .npy)")
+    direction = _read_style_direction(path, meta)
+    if direction.model_hash and model_hash and direction.model_hash != model_hash:
+        raise DirectionError(f"{path}: made for another model (weights {direction.model_hash[:12]}…, "
+                             f"this model is {model_hash[:12]}…)")
+    return direction
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return parse_json(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise DirectionError(f"{path}: cannot read ({error.strerror or error})") from None
+    except UnicodeDecodeError:
+        raise DirectionError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except SceneFormatError as error:
+        raise DirectionError(f"{path}: {error}") from None
 
 
 def _check_shape(path: Path, vector: np.ndarray, w_dim: int | None, num_ws: int | None) -> np.ndarray:
@@ -245,14 +397,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     sidecar = path.with_suffix(".json")
     if not sidecar.is_file():
         return {}
-    try:
-        meta = parse_json(sidecar.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise DirectionError(f"{sidecar}: cannot read ({error.strerror or error})") from None
-    except UnicodeDecodeError:
-        raise DirectionError(f"{sidecar}: not valid JSON (not UTF-8 text)") from None
-    except SceneFormatError as error:
-        raise DirectionError(f"{sidecar}: {error}") from None
+    meta = _read_json(sidecar)
     if not isinstance(meta, dict) or meta.get("format") != DIRECTION_FORMAT:
         raise DirectionError(f"{sidecar}: not a {DIRECTION_FORMAT} sidecar")
     unknown = sorted(set(meta) - SIDECAR_KEYS)

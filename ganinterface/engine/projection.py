@@ -33,6 +33,7 @@ from PIL import Image
 from ganinterface import bundled
 from ganinterface.models.base import CheckpointError, GeneratorBase
 from ganinterface.models.discriminator import OtherSizeError, discriminator_path, load_discriminator
+from ganinterface.models.loading import load_checkpoint_discriminator
 from ganinterface.models.perceptual import load_perceptual_network
 
 Tensor = torch.Tensor
@@ -126,11 +127,19 @@ class PerceptualDistance:
     averaged over the pixels, then over the layers."""
 
     def __init__(self, networks: Sequence[FeatureNetwork] = (), *, pixel_scales: int = PIXEL_SCALES,
-                 pixel_weight: float = 1.0, feature_weight: float = 0.1):
+                 pixel_weight: float = 1.0, feature_weight: float = 0.1,
+                 names: Sequence[str] = (), notes: Sequence[str] = ()):
         self.networks = list(networks)
         self.pixel_scales = pixel_scales
         self.pixel_weight = pixel_weight
         self.feature_weight = feature_weight
+        self.names = list(names)  # the networks, in words
+        self.notes = list(notes)  # one line each: a network the checkpoint has but that is not used
+
+    @property
+    def description(self) -> str:
+        """What is compared, e.g. "pixels at 3 scales + the discriminator in ffhq.pkl (...)"."""
+        return " + ".join([f"pixels at {self.pixel_scales} scales", *self.names])
 
     def to(self, device: torch.device) -> PerceptualDistance:
         for network in self.networks:
@@ -183,17 +192,31 @@ def distance_for(checkpoint: str | os.PathLike[str] | None, generator: Generator
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
     model): its discriminator's features when ``X.discriminator.safetensors`` lies beside it (and
-    reads images of the generator's size), and ``perceptual``'s when given.  Raises
-    ``CheckpointError`` for an unreadable file."""
+    reads images of the generator's size), else those of the discriminator inside the file (NVlabs
+    pickles, rosinality files; one that cannot be used is a note and the search goes on without
+    it), and ``perceptual``'s when given.  Raises ``CheckpointError`` for an unreadable file."""
     networks: list[FeatureNetwork] = []
+    names: list[str] = []
+    notes: list[str] = []
     weights = bundled.builtin_checkpoint() if checkpoint is None else Path(checkpoint)
     beside = discriminator_path(weights)
     if beside.is_file():
         with contextlib.suppress(OtherSizeError):  # e.g. a stand-in for the built-in model
             networks.append(load_discriminator(beside, generator.img_height, generator.img_width))
+            names.append(f"the discriminator beside it ({beside.name})")
+    elif checkpoint is not None:
+        try:
+            inside = load_checkpoint_discriminator(weights, generator.img_height, generator.img_width)
+        except CheckpointError as error:
+            notes.append(f"without its discriminator: {error}")
+        else:
+            if inside is not None:
+                networks.append(inside.network)
+                names.append(inside.description)
     if perceptual is not None:
         networks.append(load_perceptual_network(perceptual))
-    return PerceptualDistance(networks)
+        names.append(f"the network in {Path(perceptual).name}")
+    return PerceptualDistance(networks, names=names, notes=notes)
 
 
 # ---- pictures -------------------------------------------------------------------------------------
@@ -213,13 +236,35 @@ def crop_box(width: int, height: int, generator: GeneratorBase) -> tuple[int, in
     return 0, top, width, top + crop_h
 
 
+def check_crop(box: tuple[int, int, int, int], width: int, height: int, generator: GeneratorBase) -> None:
+    """Raises ``ProjectionError`` unless ``box`` (left, top, right, bottom) lies inside a ``width``
+    x ``height`` picture with the generator's aspect, within a pixel; the message gives the box as
+    X,Y,W,H."""
+    left, top, right, bottom = box
+    text = f"the crop {left},{top},{right - left},{bottom - top}"
+    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise ProjectionError(f"{text} is not inside the picture ({width} × {height} px)")
+    target_w, target_h = generator.img_width, generator.img_height
+    crop_w, crop_h = right - left, bottom - top
+    # off by at most a pixel along the shorter side of the model's aspect
+    if abs(crop_w * target_h - crop_h * target_w) > max(target_w, target_h):
+        raise ProjectionError(f"{text} is {crop_w} × {crop_h} px, not the model's aspect "
+                              f"({target_w} × {target_h} px): e.g. {crop_w} × "
+                              f"{round(crop_w * target_h / target_w)} px")
+
+
 def crop_to_aspect(image: np.ndarray, generator: GeneratorBase,
                    box: tuple[int, int, int, int] | None = None) -> Tensor:
     """(1, 3, H, W) float32 in [-1, 1] at the generator's resolution: ``box`` of ``image`` (uint8
-    (h, w, 3); default the centred ``crop_box``) resized with a Lanczos filter."""
+    (h, w, 3); default the centred ``crop_box``; a given box is checked by ``check_crop``) resized
+    with a Lanczos filter."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ProjectionError(f"expected an RGB uint8 picture (h, w, 3), got {image.dtype} {image.shape}")
-    box = crop_box(image.shape[1], image.shape[0], generator) if box is None else box
+    height, width = image.shape[:2]
+    if box is None:
+        box = crop_box(width, height, generator)
+    else:
+        check_crop(box, width, height, generator)
     picture = Image.fromarray(image).crop(box)
     resized = picture.resize((generator.img_width, generator.img_height), Image.Resampling.LANCZOS)
     pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32))

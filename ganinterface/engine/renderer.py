@@ -1,7 +1,7 @@
 """Rendering Scenes, with a per-layer cache so a change re-runs only the layers it affects.
 
 The state before layer k depends on: the generator, the noise (mode, and seed when random), the ws
-rows read by layers 0..k-1, and the hooks on layers 0..k-1.  ``prefix_keys`` digests exactly that,
+rows read by layers 0..k-1, and the hooks on and style offsets of layers 0..k-1.  ``prefix_keys`` digests exactly that,
 layer by layer; a cached state whose key matches is reused, so moving a direction that only touches
 rows >= r, or editing features at layer L, restarts synthesis at the first layer that sees the change
 (``RenderResult.first_layer``).  Taps (activations shown in the window) are cached the same way.
@@ -213,16 +213,18 @@ class Renderer:
         g = self.generator
         with self._lock, torch.no_grad():
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
-            ws_rows, hook_sets = [], []
+            ws_rows, hook_sets, offset_sets = [], [], []
             for scene in scenes:
                 context = _SceneContext(self, scene, torch.float32)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
+                offset_sets.append(kinds.style_offsets(scene.edits, context))
             hooked = set().union(*hook_sets)
             out = g.synthesize(torch.stack(ws_rows).to(self.device), taps=[g.layers[k].name for k in tap_indices],
                                hooks={g.layers[k].name: _per_sample(hook_sets, k) for k in hooked},
-                               noise_mode=modes.pop())
+                               noise_mode=modes.pop(),
+                               style_offsets=self._per_sample_offsets(offset_sets))
             seconds = (time.perf_counter() - started) / len(scenes)
             results = []
             for i, ws in enumerate(ws_rows):
@@ -334,7 +336,8 @@ class Renderer:
         context = _SceneContext(self, scene, dtype)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
         hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
-        result = self._synthesize(ws, hooks, scene, set(tap_indices), len(g.layers), dtype)
+        offsets = kinds.style_offsets(scene.edits, context)
+        result = self._synthesize(ws, hooks, offsets, scene, set(tap_indices), len(g.layers), dtype)
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
         image, raw_array, *tapped = _host_arrays(
@@ -370,8 +373,8 @@ class Renderer:
         return known
 
     # ---- cached synthesis -----------------------------------------------------------------------
-    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene, stop: int,
-                     dtype: torch.dtype, taps: set[int] = frozenset()) -> _Keys:
+    def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
+                     scene: Scene, stop: int, dtype: torch.dtype, taps: set[int] = frozenset()) -> _Keys:
         """The cache keys of a pass up to ``stop`` (see ``_Keys``).  In a reduced ``dtype`` the
         exact keys are kept up to the latest exact state cached (the exact render's, where a draft
         goes on from) and the later ones say so: ``dtype`` from that state on."""
@@ -379,25 +382,37 @@ class Renderer:
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         rows = ws.detach().cpu().numpy()
         keys = _Keys([digest(self._identity, noise, *(part for pair in maps for part in pair))], {}, stop)
-        self._extend(keys, 0, stop, rows, hooks)
+        self._extend(keys, 0, stop, rows, hooks, offsets)
         if dtype == torch.float32:
             return keys
         exact, _ = self._resume_point(keys, taps, stop, stop == len(self.generator.layers))
         reduced = _Keys(keys.states[:exact + 1], {k: key for k, key in keys.unhooked.items() if k <= exact},
                         exact)
-        self._extend(reduced, exact, stop, rows, hooks, dtype)
+        self._extend(reduced, exact, stop, rows, hooks, offsets, dtype)
         return reduced
 
     def _extend(self, keys: _Keys, begin: int, stop: int, rows: np.ndarray, hooks: dict[int, KeyedHook],
-                dtype: torch.dtype | None = None) -> None:
+                offsets: dict[str, np.ndarray], dtype: torch.dtype | None = None) -> None:
         """Adds the keys of layers ``begin .. stop - 1``; a ``dtype`` marks them as computed in it."""
         layers = self.generator.layers
         for k in range(begin, stop):
             before = digest(keys.states[k], dtype) if dtype is not None and k == begin else keys.states[k]
-            row, hook = rows[list(layers[k].w_indices)], hooks.get(k)
-            keys.states.append(digest(before, row, None if hook is None else hook.key))
+            row, hook, offset = rows[list(layers[k].w_indices)], hooks.get(k), offsets.get(layers[k].name)
+            keys.states.append(digest(before, row, None if hook is None else hook.key, offset))
             if hook is not None and self._hands_on_output(k):
-                keys.unhooked[k + 1] = digest(before, row, None)
+                keys.unhooked[k + 1] = digest(before, row, None, offset)
+
+    def _per_sample_offsets(self, offset_sets: list[dict[str, np.ndarray]]) -> dict[str, Tensor]:
+        """One batch's style offsets: (N, styles) per layer, zero for the scenes that leave it."""
+        sizes = self.generator.style_sizes()
+        batched = {}
+        for layer in set().union(*offset_sets):
+            rows = np.zeros((len(offset_sets), sizes[layer]), np.float32)
+            for i, offsets in enumerate(offset_sets):
+                if layer in offsets:
+                    rows[i] = offsets[layer]
+            batched[layer] = torch.from_numpy(rows).to(self.device)
+        return batched
 
     def _noise_maps(self, scene: Scene) -> dict[str, Tensor] | None:
         if not scene.noise_maps:
@@ -423,11 +438,11 @@ class Renderer:
                 return k, True
         return 0, False
 
-    def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], scene: Scene,
-                    taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
+    def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
+                    scene: Scene, taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, scene, stop, dtype, taps)
+        keys = self._prefix_keys(ws, hooks, offsets, scene, stop, dtype, taps)
         needs_image = stop == n_layers
         start, rehook = self._resume_point(keys, taps, stop, needs_image)
         image = None
@@ -447,7 +462,10 @@ class Renderer:
                                       for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
                                noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene),
-                               compute_dtype=dtype)
+                               compute_dtype=dtype,
+                               style_offsets={name: torch.from_numpy(offset).to(self.device)
+                                              for name, offset in offsets.items()
+                                              if g.layer_index(name) >= start})
             for k in keep:
                 self._cache.put("state", keys.states[k], out.states[k])
             for k, x in unhooked.items():
@@ -551,17 +569,17 @@ class _SceneContext:
     def _follow(self, mask: Mask, anchor: Anchor) -> Mask:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
         k = self.generator.layer_index(anchor.layer)
-        activation = self._renderer._synthesize(self.ws, {}, self._scene, {k}, k + 1,
+        activation = self._renderer._synthesize(self.ws, {}, {}, self._scene, {k}, k + 1,
                                                 self._dtype).taps[k][0]
         return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        keys = renderer._prefix_keys(other_ws, {}, self._scene, layer + 1, self._dtype, {layer})
+        keys = renderer._prefix_keys(other_ws, {}, {}, self._scene, layer + 1, self._dtype, {layer})
         key = keys.states[layer + 1]
         others = renderer._others
         if key not in others:
-            others[key] = renderer._synthesize(other_ws, {}, self._scene, {layer}, layer + 1,
+            others[key] = renderer._synthesize(other_ws, {}, {}, self._scene, {layer}, layer + 1,
                                                self._dtype).taps[layer]
             while len(others) > 2:
                 others.popitem(last=False)

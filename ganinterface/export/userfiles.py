@@ -29,7 +29,8 @@ from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_a
 from ganinterface.models.base import one_line
 
 if TYPE_CHECKING:
-    from ganinterface.engine.directions import Direction
+    from ganinterface.engine.directions import Direction, StyleDirection
+    from ganinterface.models.base import GeneratorBase
 
 PathLike = str | os.PathLike[str]
 CLIPBOARD_LATENT_KEY = "ganinterface.latent"
@@ -356,13 +357,18 @@ def fitted_latent(array: np.ndarray, model: LatentShape, source: PathLike) -> np
 
 # ---- directions -----------------------------------------------------------------------------------
 
-def read_direction(path: PathLike, model: LatentShape, model_hash: str = "") -> "Direction":
-    """A direction (``.npy`` + sidecar, ``.pt``, ``.csv``) that fits ``model``; with ``model_hash``,
-    one made for another model is refused (``WrongModelError``)."""
-    from ganinterface.engine.directions import DirectionError, load_direction
+def read_direction(path: PathLike, model: "GeneratorBase",
+                   model_hash: str = "") -> "Direction | StyleDirection":
+    """A direction (``.npy`` + sidecar, ``.pt``, ``.csv``, or a style-space direction's ``.json``)
+    that fits ``model``; with ``model_hash``, one made for another model is refused
+    (``WrongModelError``)."""
+    from ganinterface.engine.directions import (DirectionError, StyleDirection, check_style_fits,
+                                                load_direction)
 
     try:
         direction = load_direction(path, w_dim=model.w_dim, num_ws=model.num_ws)
+        if isinstance(direction, StyleDirection):
+            check_style_fits(path, direction, model.style_sizes())
     except DirectionError as error:  # it names the file already (the .npy or its .json sidecar)
         raise UserFileError(str(error)) from None
     if model_hash:
@@ -370,11 +376,14 @@ def read_direction(path: PathLike, model: LatentShape, model_hash: str = "") -> 
     return direction
 
 
-def write_direction(path: PathLike, direction: "Direction") -> tuple[Path, Path]:
-    """NAME.npy + NAME.json; returns both paths."""
-    from ganinterface.engine.directions import DirectionError, save_direction
+def write_direction(path: PathLike, direction: "Direction | StyleDirection") -> tuple[Path, ...]:
+    """NAME.npy + NAME.json (a style-space direction: NAME.json); returns the paths written."""
+    from ganinterface.engine.directions import (DirectionError, StyleDirection, save_direction,
+                                                save_style_direction)
 
     try:
+        if isinstance(direction, StyleDirection):
+            return (save_style_direction(path, direction),)
         return save_direction(path, direction)
     except DirectionError as error:
         raise UserFileError(str(error)) from None

@@ -16,6 +16,9 @@ feature-map viewing and incremental re-rendering cheap:
   hooked output on as the next state's ``"x"``, and nothing else there depends on the hook: so the
   renderer applies a changed hook to that layer's cached output instead of running it again.
 * ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
+* ``style_offsets`` maps a layer name to a (C,) or (N, C) tensor added to that layer's modulation
+  styles (its affine outputs) before they modulate the convolution; ``style_sizes`` says which
+  layers have styles and how many (none for StyleGAN v1, whose AdaIN styles are not modulations).
 * ``compute_dtype`` (the fast mode): a generator listing ``torch.bfloat16`` or ``torch.float16`` in
   ``fast_dtypes`` can run its synthesis convolutions in it; what decides the picture's accuracy
   (mapping, demodulation, the image sum, noise) stays float32, and the image is float32.
@@ -36,6 +39,11 @@ Tensor = torch.Tensor
 LayerState = dict[str, Tensor]
 LayerHook = Callable[[Tensor], Tensor]
 NOISE_MODES = ("const", "random", "none")
+
+
+def with_offset(styles: Tensor, offset: Tensor | None) -> Tensor:
+    """A layer's modulation styles (N, C) moved by ``synthesize``'s style offset for it, if any."""
+    return styles if offset is None else styles + offset.to(styles.dtype)
 
 
 def size_text(width: int, height: int) -> str:
@@ -111,6 +119,7 @@ class GeneratorBase(nn.Module):
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
         compute_dtype: torch.dtype = torch.float32,
+        style_offsets: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         """Run layers ``start .. stop-1`` (default: to the end and produce the image).
 
@@ -122,9 +131,13 @@ class GeneratorBase(nn.Module):
         inputs ignore it.  When ``stop`` is before the end, ``image`` is empty.
         ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in another type goes
         on in ``compute_dtype`` from the next convolution (a draft can go on from an exact render's
-        state).
+        state).  ``style_offsets``: see the module's description.
         """
         raise NotImplementedError
+
+    def style_sizes(self) -> dict[str, int]:
+        """Layer name -> how many modulation styles it has, for every layer that has them."""
+        return {}
 
     # ---- conveniences shared by all generators ------------------------------------------------
     def layer_index(self, name: str) -> int:
@@ -150,6 +163,19 @@ class GeneratorBase(nn.Module):
             if noise.shape != stored[name].shape:
                 raise ValueError(f"noise map for {name} has shape {tuple(noise.shape)}, the layer "
                                  f"needs {tuple(stored[name].shape)}")
+
+    def _check_style_offsets(self, style_offsets: Mapping[str, Tensor], batch: int) -> None:
+        """``synthesize``'s ``style_offsets`` name layers with styles and fit them."""
+        if not style_offsets:
+            return
+        sizes = self.style_sizes()
+        for name, offset in style_offsets.items():
+            if name not in sizes:
+                having = ", ".join(sizes) or "none (this architecture has no modulation styles)"
+                raise ValueError(f"layer {name!r} has no modulation styles; these do: {having}")
+            if offset.shape not in ((sizes[name],), (batch, sizes[name])):
+                raise ValueError(f"style offsets for {name} have shape {tuple(offset.shape)}, the "
+                                 f"layer needs ({sizes[name]},) or ({batch}, {sizes[name]})")
 
     def first_layer_reading(self, w_index: int) -> int:
         """Index of the first layer that reads ``ws[:, w_index]`` (len(layers) if none does)."""

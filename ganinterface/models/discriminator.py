@@ -90,16 +90,18 @@ class ResidualBlock(nn.Module):
         return residual + x
 
 
-def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
-    """Append one channel: the std over groups of samples, averaged over features and pixels."""
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_channels: int = 1) -> torch.Tensor:
+    """Append ``num_channels`` channels: the std over groups of samples, averaged over pixels and
+    each of ``num_channels`` slices of the features (NVlabs' ``MinibatchStdLayer``; a batch that
+    does not divide into groups is grouped by the largest common divisor)."""
     n, c, h, w = x.shape
     group = min(group_size, n)
     if n % group:
         group = math.gcd(n, group)
-    y = x.float().reshape(group, -1, c, h, w)
+    y = x.float().reshape(group, -1, num_channels, c // num_channels, h, w)
     y = (y - y.mean(dim=0)).square().mean(dim=0)
-    y = (y + 1e-8).sqrt().mean(dim=(1, 2, 3))  # one value per group member index
-    y = y.reshape(-1, 1, 1, 1).repeat(group, 1, h, w)
+    y = (y + 1e-8).sqrt().mean(dim=(2, 3, 4))  # one value per group member index and slice
+    y = y.reshape(-1, num_channels, 1, 1).repeat(group, 1, h, w)
     return torch.cat([x, y.to(x.dtype)], dim=1)
 
 

@@ -69,9 +69,9 @@ def load_checkpoint(path: str | os.PathLike[str] | None,
                                         "missing the package's bundled checkpoints)")
     path = Path(path)
     head = _read_head(path)
-    if head[:1] == b"\x80" and head[1:2] and head[1] in PICKLE_PROTOCOLS and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
+    if _is_pickle(head):
         loaded = _load_pickle(path)
-    elif head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC_PREFIX):
+    elif _is_torch_file(head):
         loaded = _load_torch_file(path)
     elif _looks_like_safetensors(head, path.stat().st_size):
         loaded = _load_native(path)
@@ -80,6 +80,50 @@ def load_checkpoint(path: str | os.PathLike[str] | None,
                                     "safetensors file)")
     loaded.generator = loaded.generator.to(device).eval()
     return loaded
+
+
+@dataclasses.dataclass
+class LoadedDiscriminator:
+    """A checkpoint's own discriminator and what it is, in words."""
+
+    network: torch.nn.Module  # has ``features(images)``: its activations, finest first
+    description: str  # e.g. "the discriminator in ffhq.pkl (training.networks_stylegan2.Discriminator)"
+
+
+def load_checkpoint_discriminator(path: str | os.PathLike[str], img_height: int,
+                                  img_width: int) -> LoadedDiscriminator | None:
+    """The discriminator carried inside a checkpoint file (an NVlabs snapshot's ``D``, a
+    rosinality file's ``d``), for images of ``img_height`` x ``img_width``; None when the file
+    carries none.  Raises ``CheckpointError`` (one line naming the file) for one that cannot be
+    built or that reads images of another size."""
+    from ganinterface.models import nvlabs_pkl, rosinality, tf_pickle
+
+    path = Path(path)
+    head = _read_head(path)
+    if _is_pickle(head):
+        with path.open("rb") as stream:
+            data = nvlabs_pkl.unpickle_checkpoint(stream, path, tf_pickle.ALLOWED_GLOBALS)
+        network, kind = nvlabs_pkl.discriminator_from_data(data, path), "NVlabs StyleGAN2 resnet D"
+    elif _is_torch_file(head):
+        network, kind = rosinality.load_rosinality_discriminator(read_torch_weights_only(path), path), "rosinality"
+    else:
+        return None
+    if network is None:
+        return None
+    size = network.img_resolution
+    if (size, size) != (img_height, img_width):
+        raise CheckpointError(path, f"its discriminator reads {size} × {size} px images; the generator "
+                                    f"makes {img_width} × {img_height} px")
+    return LoadedDiscriminator(network, f"the discriminator in {path.name} ({kind})")
+
+
+def _is_pickle(head: bytes) -> bool:
+    return (head[:1] == b"\x80" and bool(head[1:2]) and head[1] in PICKLE_PROTOCOLS
+            and not head.startswith(LEGACY_TORCH_MAGIC_PREFIX))
+
+
+def _is_torch_file(head: bytes) -> bool:
+    return head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_TORCH_MAGIC_PREFIX)
 
 
 def _read_head(path: Path) -> bytes:

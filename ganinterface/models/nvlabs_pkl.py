@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 # The snapshot dict written by NVlabs' training loop; G_ema is the generator people render with.
 SNAPSHOT_GENERATOR_KEYS = ("G_ema", "G")
+SNAPSHOT_DISCRIMINATOR_KEY = "D"
 MAX_MODULE_DEPTH = 64
 
 
@@ -404,6 +405,24 @@ def generator_from_record(record: PersistentRecord, path: object) -> NVlabsCheck
     generator = build_generator(architecture, record.init_args, init_kwargs, state_dict, path)
     log.info("loaded %s from %s (embedded source not executed)", record.qualified_name, path)
     return NVlabsCheckpoint(generator=generator, source_class=record.qualified_name, notes=notes)
+
+
+def discriminator_from_data(data: Any, path: object) -> torch.nn.Module | None:
+    """The discriminator of an unpickled NVlabs snapshot (its ``D``), built like the generator:
+    from its constructor arguments, loaded strictly; None when the file carries none."""
+    from ganinterface.models.stylegan2_discriminator import discriminator_from_kwargs
+
+    record = data.get(SNAPSHOT_DISCRIMINATOR_KEY) if isinstance(data, Mapping) else None
+    if not isinstance(record, PersistentRecord):
+        return None
+    if record.class_name != "Discriminator":
+        raise CheckpointError(path, f"unsupported discriminator class {record.qualified_name!r}")
+    try:
+        discriminator = discriminator_from_kwargs(record.init_kwargs, record.source_module, path)
+        load_state_dict_checked(discriminator, collect_state_dict(record, path), path)
+    except RecursionError:
+        raise CheckpointError(path, "discriminator description is implausibly deeply nested") from None
+    return discriminator.eval().requires_grad_(False)
 
 
 # ---- constructor arguments of forks -------------------------------------------------------------

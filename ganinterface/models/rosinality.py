@@ -191,6 +191,64 @@ def load_rosinality(data: Mapping[str, Any], path: object) -> RosinalityCheckpoi
                                 w_avg_source=w_avg_source)
 
 
+def load_rosinality_discriminator(data: Any, path: object) -> torch.nn.Module | None:
+    """The file's discriminator (its ``d`` state dict, which rosinality's train.py saves) as NVlabs'
+    resnet D, whose layers it mirrors (``discriminator_names``); None when the file has no ``d``."""
+    from ganinterface.models.nvlabs_pkl import load_state_dict_checked
+    from ganinterface.models.stylegan2_discriminator import StyleGAN2Discriminator
+
+    stored = data.get("d") if isinstance(data, Mapping) else None
+    if not isinstance(stored, Mapping) or not stored:
+        return None
+    state = {str(k): v for k, v in stored.items()}
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(path, f"d entry {bad[0]} is not a tensor")
+    try:
+        size, channels = _discriminator_sizes(state)
+        discriminator = StyleGAN2Discriminator(size, channels)
+        mapped = {nvlabs: state[ours] for ours, nvlabs in discriminator_names(size).items()}
+    except KeyError as error:
+        raise CheckpointError(path, f"d has no {error.args[0]} (not a rosinality StyleGAN2 discriminator)") from None
+    except (IndexError, ValueError) as error:
+        raise CheckpointError(path, f"d tensors do not have the shapes of a rosinality discriminator's "
+                                    f"({error})") from None
+    _check_blur_kernels(state, path)
+    weights = discriminator.state_dict()  # keeps our FIR filter buffers
+    weights.update(mapped)
+    load_state_dict_checked(discriminator, weights, path)
+    return discriminator.eval().requires_grad_(False)
+
+
+def _discriminator_sizes(state: Mapping[str, torch.Tensor]) -> tuple[int, dict[int, int]]:
+    """(image size, resolution -> channels): a residual block per halving down to 4 px."""
+    blocks = len([key for key in state if re.fullmatch(r"convs\.\d+\.conv2\.1\.weight", key)])
+    size = 4 << blocks
+    channels = {size: int(state["convs.0.0.weight"].shape[0])}
+    for index in range(1, blocks + 1):
+        channels[size >> index] = int(state[f"convs.{index}.conv2.1.weight"].shape[0])
+    return size, channels
+
+
+def discriminator_names(size: int) -> dict[str, str]:
+    """rosinality ``Discriminator`` key -> NVlabs key, for a ``size`` px model (blur kernels and
+    NVlabs' filters are left out: both are the standard [1, 3, 3, 1])."""
+    names = {"convs.0.0.weight": f"b{size}.fromrgb.weight", "convs.0.1.bias": f"b{size}.fromrgb.bias"}
+    index, res = 1, size
+    while res > 4:
+        block = f"convs.{index}"
+        names.update({f"{block}.conv1.0.weight": f"b{res}.conv0.weight",
+                      f"{block}.conv1.1.bias": f"b{res}.conv0.bias",
+                      f"{block}.conv2.1.weight": f"b{res}.conv1.weight",
+                      f"{block}.conv2.2.bias": f"b{res}.conv1.bias",
+                      f"{block}.skip.1.weight": f"b{res}.skip.weight"})
+        index, res = index + 1, res // 2
+    names.update({"final_conv.0.weight": "b4.conv.weight", "final_conv.1.bias": "b4.conv.bias",
+                  "final_linear.0.weight": "b4.fc.weight", "final_linear.0.bias": "b4.fc.bias",
+                  "final_linear.1.weight": "b4.out.weight", "final_linear.1.bias": "b4.out.bias"})
+    return names
+
+
 @torch.no_grad()
 def estimate_w_avg(generator: GeneratorBase, z_dim: int) -> torch.Tensor:
     z = torch.randn(W_AVG_SAMPLES, z_dim, generator=torch.Generator().manual_seed(W_AVG_SEED))

@@ -465,9 +465,11 @@ class StyleGAN1Generator(GeneratorBase):
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
         compute_dtype: torch.dtype = torch.float32,
+        style_offsets: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         stop = len(self.layers) if stop is None else stop
         hooks = hooks or {}
+        self._check_style_offsets(style_offsets or {}, ws.shape[0])  # none here: AdaIN, no modulation
         self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         noise_maps = noise_maps or {}
         self._check_noise_maps(noise_maps)

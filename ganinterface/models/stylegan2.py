@@ -31,6 +31,7 @@ from ganinterface.models.base import (
     LayerState,
     SynthesisOutput,
     layer_noise_generator,
+    with_offset,
 )
 
 Tensor = torch.Tensor
@@ -173,10 +174,11 @@ class SynthesisLayer(nn.Module):
         noise = torch.randn([batch, 1, *self.size], generator=generator, device=generator.device)
         return noise.to(device) * self.noise_strength
 
-    def forward(self, x: Tensor, w: Tensor, noise: Tensor | None, fused_modconv: bool, gain: float = 1) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise: Tensor | None, fused_modconv: bool, gain: float = 1,
+                style_offset: Tensor | None = None) -> Tensor:
+        styles = with_offset(self.affine(w), style_offset)
         if not torch.is_grad_enabled() and self.activation in HOMOGENEOUS_ACTIVATIONS:
-            return self._forward_inference(x, w, noise, fused_modconv, gain)
-        styles = self.affine(w)
+            return self._forward_inference(x, styles, noise, fused_modconv, gain)
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                                  fused_modconv=fused_modconv)
@@ -186,7 +188,7 @@ class SynthesisLayer(nn.Module):
     def _cached(self, name: str, make: Callable[[Tensor], Tensor]) -> Tensor:
         return cached_derivative(self, name, self.weight, make)
 
-    def _forward_inference(self, x: Tensor, w: Tensor, noise: Tensor | None, fused: bool, gain: float) -> Tensor:
+    def _forward_inference(self, x: Tensor, styles: Tensor, noise: Tensor | None, fused: bool, gain: float) -> Tensor:
         """Same result as ``forward`` with fewer passes over memory (no autograd needed).
 
         The activation gain is folded into the demodulation coefficients, the bias and the noise
@@ -194,7 +196,6 @@ class SynthesisLayer(nn.Module):
         and the remaining element-wise steps run in place on the fresh output.
         """
         batch, dtype = x.shape[0], x.dtype
-        styles = self.affine(w)
         g = self.act_gain * gain
         energy = self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))  # (O, I)
         dcoefs = (styles.square() @ energy.t() + 1e-8).rsqrt() * g  # (N, O)
@@ -248,8 +249,8 @@ class ToRGBLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros([out_channels]))
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size**2)
 
-    def forward(self, x: Tensor, w: Tensor, fused_modconv: bool) -> Tensor:
-        styles = self.affine(w) * self.weight_gain
+    def forward(self, x: Tensor, w: Tensor, fused_modconv: bool, style_offset: Tensor | None = None) -> Tensor:
+        styles = with_offset(self.affine(w), style_offset) * self.weight_gain
         if torch.is_grad_enabled() or self.weight.shape[2:] != (1, 1):
             x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
@@ -528,6 +529,7 @@ class StyleGAN2Generator(GeneratorBase):
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
         compute_dtype: torch.dtype = torch.float32,
+        style_offsets: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         n_layers = len(self.layers)
         stop = n_layers if stop is None else stop
@@ -535,6 +537,8 @@ class StyleGAN2Generator(GeneratorBase):
         self._check_synthesis_args(ws, start, state, stop, noise_mode, [*taps, *hooks], compute_dtype)
         noise_maps = noise_maps or {}
         self._check_noise_maps(noise_maps)
+        style_offsets = style_offsets or {}
+        self._check_style_offsets(style_offsets, ws.shape[0])
         taps = set(taps)
         ws = ws.to(torch.float32)
         fused = self._use_fused(ws.shape[0])
@@ -546,7 +550,8 @@ class StyleGAN2Generator(GeneratorBase):
                 kept[k] = dict(current)
             info = self.layers[k]
             current, activation = self._run_step(k, current, ws, fused, noise_mode, noise_seed,
-                                                 hooks.get(info.name), noise_maps.get(info.name), compute_dtype)
+                                                 hooks.get(info.name), noise_maps.get(info.name), compute_dtype,
+                                                 style_offsets.get(info.name))
             if info.name in taps:
                 tapped[info.name] = activation
         if stop in keep_states:
@@ -555,6 +560,13 @@ class StyleGAN2Generator(GeneratorBase):
         if stop == n_layers and self.options.resize is not None:
             image = ops.resize_square(image, self.options.resize)
         return SynthesisOutput(image=image, taps=tapped, states=kept)
+
+    def style_sizes(self) -> dict[str, int]:
+        sizes = {}
+        for step, info in zip(self._steps, self.layers):
+            layer = getattr(getattr(self.synthesis, f"b{step.block}"), step.role)
+            sizes[info.name] = layer.affine.weight.shape[0]
+        return sizes
 
     # ---- internals ---------------------------------------------------------------------------
     def stored_noise(self) -> dict[str, Tensor]:
@@ -581,13 +593,14 @@ class StyleGAN2Generator(GeneratorBase):
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
                   noise_seed: int, hook: LayerHook | None,
-                  noise_map: Tensor | None, compute_dtype: torch.dtype) -> tuple[LayerState, Tensor]:
+                  noise_map: Tensor | None, compute_dtype: torch.dtype,
+                  style_offset: Tensor | None) -> tuple[LayerState, Tensor]:
         step = self._steps[k]
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
         state = dict(state)
         if step.role == "torgb":  # in its input's precision: after an exact state, exact
-            y = block.torgb(state["x"], w, fused_modconv=fused).to(torch.float32, memory_format=torch.contiguous_format)
+            y = block.torgb(state["x"], w, fused_modconv=fused, style_offset=style_offset).to(torch.float32, memory_format=torch.contiguous_format)
             if hook is not None:
                 y = hook(y)
             img = state.get("img")
@@ -601,19 +614,19 @@ class StyleGAN2Generator(GeneratorBase):
         if step.role == "conv1" and block.in_channels == 0:
             x = block.const.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
             x = x.to(compute_dtype).contiguous(memory_format=self.memory_format)
-            x = layer(x, w, noise, fused)
+            x = layer(x, w, noise, fused, style_offset=style_offset)
         elif step.role == "conv0":
             if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
                 state["img"] = ops.upsample2d(state["img"], block.resample_filter)
             x_in = state["x"].to(compute_dtype)
             if resnet:
                 state["residual"] = block.skip(x_in, gain=RESNET_GAIN)
-            x = layer(x_in, w, noise, fused)
+            x = layer(x_in, w, noise, fused, style_offset=style_offset)
         elif resnet:
-            x = layer(state["x"].to(compute_dtype), w, noise, fused, gain=RESNET_GAIN)
+            x = layer(state["x"].to(compute_dtype), w, noise, fused, gain=RESNET_GAIN, style_offset=style_offset)
             x = state.pop("residual").to(compute_dtype) + x
         else:
-            x = layer(state["x"].to(compute_dtype), w, noise, fused)
+            x = layer(state["x"].to(compute_dtype), w, noise, fused, style_offset=style_offset)
         if hook is not None:
             x = hook(x)
         state["x"] = x

@@ -26,7 +26,7 @@ from torch import nn
 
 from ganinterface.models import limits, ops
 from ganinterface.models.base import (NOISE_MODES, GeneratorBase, LayerHook, LayerInfo, LayerState,
-                                      SynthesisOutput)
+                                      SynthesisOutput, with_offset)
 # StyleGAN3 shares these with StyleGAN2 unchanged (same parameters, same numerics).
 from ganinterface.models.stylegan2 import FullyConnectedLayer, MappingNetwork
 
@@ -440,11 +440,12 @@ class SynthesisLayer(nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = (pad_lo, pad_hi, pad_lo, pad_hi)
 
-    def forward(self, x: Tensor, w: Tensor, update_emas: bool = False) -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, update_emas: bool = False,
+                style_offset: Tensor | None = None) -> Tensor:
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
             self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
-        styles = self.affine(w)
+        styles = with_offset(self.affine(w), style_offset)
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel**2))
         x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
@@ -567,6 +568,7 @@ class StyleGAN3Generator(GeneratorBase):
         noise_seed: int = 0,
         noise_maps: Mapping[str, Tensor] | None = None,
         compute_dtype: torch.dtype = torch.float32,
+        style_offsets: Mapping[str, Tensor] | None = None,
     ) -> SynthesisOutput:
         del noise_seed, noise_maps  # StyleGAN3 has no noise inputs
         if compute_dtype != torch.float32:
@@ -575,6 +577,8 @@ class StyleGAN3Generator(GeneratorBase):
         stop = num_layers if stop is None else stop
         self._check_synthesize_args(ws, start, state, stop, taps, hooks, noise_mode)
         hooks = hooks or {}
+        style_offsets = style_offsets or {}
+        self._check_style_offsets(style_offsets, ws.shape[0])
         ws = ws.to(torch.float32)
         x = state["x"] if start > 0 else None
         states: dict[int, LayerState] = {}
@@ -582,8 +586,8 @@ class StyleGAN3Generator(GeneratorBase):
         for k in range(start, stop):
             if k in keep_states:
                 states[k] = {} if x is None else {"x": x}
-            x = self._run_layer(k, x, ws)
             name = self.layers[k].name
+            x = self._run_layer(k, x, ws, style_offsets.get(name))
             if name in hooks:
                 x = hooks[name](x)
             if name in taps:
@@ -598,10 +602,15 @@ class StyleGAN3Generator(GeneratorBase):
                 image = ops.resize_square(image, self.synthesis_config.resize)
         return SynthesisOutput(image=image, taps=tapped, states=states)
 
-    def _run_layer(self, k: int, x: Tensor | None, ws: Tensor) -> Tensor:
+    def _run_layer(self, k: int, x: Tensor | None, ws: Tensor, style_offset: Tensor | None) -> Tensor:
         if k == 0:
             return self.synthesis.input(ws[:, 0])
-        return getattr(self.synthesis, self.layers[k].name)(x, ws[:, k])
+        return getattr(self.synthesis, self.layers[k].name)(x, ws[:, k], style_offset=style_offset)
+
+    def style_sizes(self) -> dict[str, int]:
+        """Every layer but the input (whose affine turns w into a transform, not styles)."""
+        return {info.name: getattr(self.synthesis, info.name).affine.weight.shape[0]
+                for info in self.layers[1:]}
 
     def _check_synthesize_args(self, ws: Tensor, start: int, state: LayerState | None, stop: int,
                                taps: Collection[str], hooks: Mapping[str, LayerHook] | None,

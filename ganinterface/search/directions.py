@@ -1,46 +1,347 @@
-"""Attribute directions in W from classifier-labelled samples (mean differences)."""
+"""Attribute directions from classifier-labelled samples, by three methods, and choosing among them.
+
+* mean difference: mean w of the samples read with the attribute minus the mean of the others;
+* conditional boundary: the normal of a logistic boundary for the attribute in W with the other
+  attributes' boundary normals projected out (InterFaceGAN's conditional manipulation), applied to
+  the w rows where it keeps the other attributes best;
+* style channels: offsets of the few modulation styles whose change the classifier reads most as
+  the attribute and least as anything else (its gradients on the samples), each by one spread of
+  that style over the samples.
+
+``DirectionTrials`` scores each candidate on tuning seeds at the amount that reaches a flip rate;
+``choose_direction`` keeps the one that preserves the other attributes best.  Amount 1 of a W direction moves the
+negatives' mean to the positives' mean along it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from ganinterface.engine.directions import Direction, mean_difference, model_hash
+from ganinterface.demo.classifier import AttributeClassifier
+from ganinterface.engine.directions import (Direction, DirectionError, StyleDirection,
+                                            boundary_normal, conditioned, mean_difference)
+from ganinterface.engine.scene import Recipe
 from ganinterface.models.base import GeneratorBase
+from ganinterface.search.metrics import flip_rate, preservation
 from ganinterface.search.samples import CONFIDENT, Samples
+from ganinterface.search.tuning import TuningRenderer
+
+AnyDirection = Direction | StyleDirection
+MIN_CLASS = 10  # confident samples a class needs on each side before its boundary is fitted
+ROW_RANGES = ((0, None), (0, 5), (4, None))  # w rows a W direction may move
+STYLE_COUNTS = (4, 12, 32)  # style channels a style-space direction may offset
+AMOUNTS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)  # the matching ladder
+GRADIENT_BATCH = 16
+GRADIENT_SAMPLES = 160  # samples (half with the attribute) the classifier's gradients are averaged on
+FLIP_AIM, PRESERVATION_AIM = 0.90, 0.95  # issue 19: a direction flips 90% and keeps 95% of the rest
+GIVE_UP_PRESERVATION = 0.5  # a larger amount is not tried once preservation falls below this
 
 
-def attribute_directions(generator: GeneratorBase, samples: Samples,
-                         attributes: dict[str, Sequence[str]]) -> list[Direction]:
-    """Mean-difference directions: mouth open, hair band, and one per hair colour."""
-    directions = []
-    digest = model_hash(generator)
-    ws = samples.ws[:, 0]  # rows are equal before edits: W space
+@dataclasses.dataclass(frozen=True, eq=False)
+class Split:
+    """A direction's name, its attribute, and the samples read with and without it."""
 
-    def make(name: str, positive: np.ndarray, negative: np.ndarray, how: str) -> None:
-        if len(positive) < 2 or len(negative) < 2:
-            return
-        directions.append(Direction(mean_difference(ws[positive], ws[negative]), name=name,
-                                    model_hash=digest,
-                                    provenance={"method": "mean w of samples the classifier reads "
-                                                          f"{how} minus the mean of the others",
-                                                "positives": int(len(positive)),
-                                                "negatives": int(len(negative)),
-                                                "seeds": [samples.seeds[0], samples.seeds[-1]]}))
+    name: str
+    attribute: str
+    positive: np.ndarray
+    negative: np.ndarray
+    state: int = 1  # the attribute's class index the positives are in
 
-    make("mouth open", samples.with_state("mouth_open", 1), samples.with_state("mouth_open", 0),
-         "with an open mouth")
-    make("hair band", samples.with_state("hair_band", 1), samples.with_state("hair_band", 0),
-         "with a hair band")
-    colours = attributes["hair_colour"]
+
+def attribute_splits(samples: Samples, attributes: dict[str, Sequence[str]]) -> list[Split]:
+    """Mouth open, hair band, and one per hair colour (that colour against the rest)."""
+    splits = [Split("mouth open", "mouth_open", samples.with_state("mouth_open", 1),
+                    samples.with_state("mouth_open", 0)),
+              Split("hair band", "hair_band", samples.with_state("hair_band", 1),
+                    samples.with_state("hair_band", 0))]
     read = samples.probabilities["hair_colour"]
-    for index, colour in enumerate(colours):
-        positive = np.flatnonzero(read[:, index] >= CONFIDENT)
-        negative = np.flatnonzero(read[:, index] < 1 - CONFIDENT)
-        make(f"hair {colour}", positive, negative, f"with {colour} hair")
-    return directions
+    for index, colour in enumerate(attributes["hair_colour"]):
+        splits.append(Split(f"hair {colour}", "hair_colour", np.flatnonzero(read[:, index] >= CONFIDENT),
+                            np.flatnonzero(read[:, index] < 1 - CONFIDENT), index))
+    return [s for s in splits if len(s.positive) >= 2 and len(s.negative) >= 2]
+
+
+def _provenance(method: str, split: Split, samples: Samples, **more) -> dict:
+    return {"method": method, "positives": int(len(split.positive)),
+            "negatives": int(len(split.negative)), "seeds": [samples.seeds[0], samples.seeds[-1]],
+            **more}
+
+
+# ---- W: mean difference and conditional boundaries ---------------------------------------------
+
+def mean_difference_direction(samples: Samples, split: Split, digest: str) -> Direction:
+    ws = samples.ws[:, 0]  # rows are equal before edits: W space
+    how = split.name.removeprefix("hair ") + " hair" if split.attribute == "hair_colour" else split.name
+    return Direction(mean_difference(ws[split.positive], ws[split.negative]), name=split.name,
+                     model_hash=digest,
+                     provenance=_provenance(f"mean w of samples the classifier reads with {how} "
+                                            "minus the mean of the others", split, samples))
+
+
+def other_normals(samples: Samples, attribute: str) -> np.ndarray:
+    """(K, w_dim): boundary normals of every other attribute (one per class of a multi-class one)
+    with at least MIN_CLASS confident samples on each side."""
+    ws = samples.ws[:, 0]
+    normals = []
+    for name, read in samples.probabilities.items():
+        if name == attribute:
+            continue
+        classes = [1] if read.shape[1] == 2 else range(read.shape[1])
+        for index in classes:
+            positive, negative = read[:, index] >= CONFIDENT, read[:, index] < 1 - CONFIDENT
+            if positive.sum() >= MIN_CLASS and negative.sum() >= MIN_CLASS:
+                used = positive | negative
+                normals.append(boundary_normal(ws[used], positive[used].astype(int)))
+    return np.stack(normals) if normals else np.zeros((0, ws.shape[1]), np.float32)
+
+
+def conditional_boundary(samples: Samples, split: Split, others: np.ndarray) -> np.ndarray:
+    """The split's boundary normal with ``others`` projected out, scaled so that amount 1 moves the
+    negatives' mean to the positives' mean along it."""
+    ws = samples.ws[:, 0]
+    used = np.concatenate([split.positive, split.negative])
+    labels = np.r_[np.ones(len(split.positive)), np.zeros(len(split.negative))]
+    unit = conditioned(boundary_normal(ws[used], labels), others)
+    gap = float((ws[split.positive].mean(axis=0) - ws[split.negative].mean(axis=0)) @ unit)
+    return (unit * gap).astype(np.float32)
+
+
+def boundary_directions(samples: Samples, split: Split, digest: str) -> list[Direction]:
+    """The conditional boundary on each of ``ROW_RANGES``."""
+    vector = conditional_boundary(samples, split, other_normals(samples, split.attribute))
+    return [Direction(vector, first, last, split.name, digest, _provenance(
+        "logistic boundary in W with the other attributes' boundary normals projected out",
+        split, samples)) for first, last in ROW_RANGES]
+
+
+# ---- style space --------------------------------------------------------------------------------
+
+def style_sensitivity(generator: GeneratorBase, classifier: AttributeClassifier, ws: np.ndarray,
+                      attribute: str, state: int, layers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per style channel of ``layers`` (concatenated): the mean gradient of the classifier's log-odds
+    of ``attribute`` being ``state``, and the mean absolute gradient of the log-probability of
+    every other attribute's current reading, over the samples ``ws`` (N, num_ws, w_dim)."""
+    sizes = generator.style_sizes()
+    toward, elsewhere = np.zeros(sum(sizes[n] for n in layers)), np.zeros(sum(sizes[n] for n in layers))
+    classifier.eval()
+    for start in range(0, len(ws), GRADIENT_BATCH):
+        batch = torch.from_numpy(ws[start:start + GRADIENT_BATCH]).to(generator.w_avg.device)
+        offsets = {n: torch.zeros(len(batch), sizes[n], device=batch.device, requires_grad=True)
+                   for n in layers}
+        with torch.enable_grad():
+            image = generator.synthesize(batch, style_offsets=offsets, noise_mode="const").image
+            logits = {k: F.log_softmax(v, dim=1) for k, v in classifier(image.clamp(-1, 1).cpu()).items()}
+            target = logits[attribute]
+            odds = (target[:, state] - torch.logsumexp(_without(target, state), dim=1)).sum()
+            toward += _gradient(odds, offsets).sum(axis=0)
+            for name, read in logits.items():
+                if name != attribute:
+                    kept = read.gather(1, read.argmax(dim=1, keepdim=True)).sum()
+                    elsewhere += np.abs(_gradient(kept, offsets)).sum(axis=0)
+    return toward / len(ws), elsewhere / len(ws)
+
+
+def _without(logits: torch.Tensor, column: int) -> torch.Tensor:
+    return torch.cat([logits[:, :column], logits[:, column + 1:]], dim=1)
+
+
+def _gradient(value: torch.Tensor, offsets: dict[str, torch.Tensor]) -> np.ndarray:
+    grads = torch.autograd.grad(value, list(offsets.values()), retain_graph=True)
+    return torch.cat(grads, dim=1).detach().cpu().numpy()
+
+
+def style_spreads(generator: GeneratorBase, ws: np.ndarray, layers: Sequence[str]) -> np.ndarray:
+    """Per style channel of ``layers``: its standard deviation over the samples ``ws``."""
+    parts = []
+    with torch.no_grad():
+        for name in layers:
+            index = generator.layer_index(name)
+            row = generator.layers[index].w_indices[0]
+            affine = generator.get_submodule(f"synthesis.{name}.affine")
+            parts.append(affine(torch.from_numpy(ws[:, row]).to(generator.w_avg.device)).std(dim=0).cpu())
+    return torch.cat(parts).numpy()
+
+
+def chosen_channels(toward: np.ndarray, elsewhere: np.ndarray, spread: np.ndarray, count: int,
+                    where: Sequence[tuple[str, int]]) -> tuple[tuple[str, int, float], ...]:
+    """The ``count`` channels the attribute depends on most specifically (the most |toward| per
+    unit of ``elsewhere``), each offset by one ``spread`` towards the attribute."""
+    specificity = np.abs(toward) / (elsewhere + 1e-6 * elsewhere.max() + 1e-12)
+    order = np.argsort(-specificity, kind="stable")[:count]
+    return tuple((where[i][0], int(where[i][1]), float(np.sign(toward[i]) * spread[i]))
+                 for i in sorted(order, key=lambda i: (where[i][0], where[i][1])))
+
+
+def style_layers_of(generator: GeneratorBase) -> list[str]:
+    """The convolution layers whose styles a style-space direction may offset."""
+    sizes = generator.style_sizes()
+    return [layer.name for layer in generator.layers if layer.kind == "conv" and layer.name in sizes]
+
+
+def style_directions(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
+                     split: Split, digest: str, counts: Sequence[int] = STYLE_COUNTS) -> list[StyleDirection]:
+    layers = style_layers_of(generator)
+    if not layers:
+        return []
+    sizes = generator.style_sizes()
+    where = [(name, c) for name in layers for c in range(sizes[name])]
+    half = GRADIENT_SAMPLES // 2
+    used = np.concatenate([split.positive[:half], split.negative[:half]])
+    toward, elsewhere = style_sensitivity(generator, classifier, samples.ws[used], split.attribute,
+                                          split.state, layers)
+    spread = style_spreads(generator, samples.ws, layers)
+    return [StyleDirection(chosen_channels(toward, elsewhere, spread, count, where), split.name,
+                           digest, _provenance(
+                               "style channels the classifier reads most as the attribute and least "
+                               "as any other (mean gradients on the samples), each moved by one "
+                               "spread of that style", split, samples, channels=count))
+            for count in counts]
+
+
+# ---- choosing ----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+    """A direction at the amounts that reach the flip aim (one per goal: +amount for the attribute's
+    state, -amount away from it), and its worst flip rate and preservation over those goals."""
+
+    direction: AnyDirection
+    method: str
+    amounts: dict[int, float]  # goal state -> signed amount
+    flip_rate: float
+    preservation: float
+
+    def better_than(self, other: Scored | None, flip_aim: float) -> bool:
+        if other is None:
+            return True
+        mine, theirs = self.flip_rate >= flip_aim, other.flip_rate >= flip_aim
+        if mine != theirs:
+            return mine
+        if mine:
+            return self.preservation > other.preservation
+        return self.flip_rate > other.flip_rate
+
+
+class DirectionTrials:
+    """Directions tried on the tuning samples: flip rate and preservation at a matched amount."""
+
+    def __init__(self, tuner: TuningRenderer, classifier: AttributeClassifier, flip_aim: float,
+                 refinements: int = 2):
+        self.tuner, self.classifier, self.flip_aim, self.refinements = tuner, classifier, flip_aim, refinements
+        self.before = {k: v.argmax(axis=1) for k, v in tuner.tuning.probabilities.items()}
+        self.seeds = tuner.tuning.seeds
+
+    def at_amounts(self, scored: Scored, attribute: str) -> dict:
+        """Flip rate and preservation on these seeds at the amounts ``scored`` was matched at."""
+        measured = {str(state): dict(zip(("flip_rate", "preservation"), (round(v, 4) for v in self.at(
+                        scored.direction, amount, attribute, state)))) for state, amount in scored.amounts.items()}
+        return {"seeds": [self.seeds[0], self.seeds[-1]],
+                "flip_rate": min(m["flip_rate"] for m in measured.values()),
+                "preservation": min(m["preservation"] for m in measured.values()), "by_state": measured}
+
+    def at(self, direction: AnyDirection, amount: float, attribute: str, state: int) -> tuple[float, float]:
+        """(flip rate into ``state``, preservation) of ``direction`` at ``amount``."""
+        images = self.tuner.images(Recipe(edits=(direction.to_edit(amount),)))
+        after = {k: v.argmax(axis=1) for k, v in self.classifier.classify(images).items()}
+        flip = flip_rate(self.before[attribute], after[attribute], state)
+        return 0.0 if np.isnan(flip) else flip, preservation(self.before, after, attribute)
+
+    def matched(self, direction: AnyDirection, sign: float, attribute: str,
+                state: int) -> tuple[float, float, float]:
+        """(signed amount, flip, preservation): the smallest amount on ``AMOUNTS``, refined by
+        halving the step below it, whose flip reaches the aim; else the one that flips most."""
+        below, best = 0.0, None
+        for amount in AMOUNTS:
+            flip, kept = self.at(direction, sign * amount, attribute, state)
+            if best is None or flip > best[1]:
+                best = (sign * amount, flip, kept)
+            if kept < GIVE_UP_PRESERVATION:  # the portraits are other people already
+                break
+            if flip >= self.flip_aim:
+                found = (sign * amount, flip, kept)
+                low, high = below, amount
+                for _ in range(self.refinements):
+                    middle = (low + high) / 2
+                    flip, kept = self.at(direction, sign * middle, attribute, state)
+                    if flip >= self.flip_aim:
+                        found, high = (sign * middle, flip, kept), middle
+                    else:
+                        low = middle
+                return found
+            below = amount
+        return best
+
+    def score(self, direction: AnyDirection, method: str, attribute: str,
+              goals: Sequence[tuple[int, float]]) -> Scored:
+        """Matched for each goal (state, sign of the amount that moves towards it)."""
+        amounts, flips, kept = {}, [], []
+        for state, sign in goals:
+            amount, flip, preserved = self.matched(direction, sign, attribute, state)
+            amounts[state] = amount
+            flips.append(flip)
+            kept.append(preserved)
+        return Scored(direction, method, amounts, min(flips), min(kept))
+
+
+def scored_text(scored: Scored) -> str:
+    """One line: the method and its setting, the amounts, flip and preservation on the tuning seeds."""
+    direction = scored.direction
+    setting = (f"{len(direction.offsets)} channels" if isinstance(direction, StyleDirection)
+               else f"ws {direction.first}-{'end' if direction.last is None else direction.last}")
+    amounts = " ".join(f"{amount:+g}" for amount in scored.amounts.values())
+    return (f"{scored.method} {setting} at {amounts}  flip {scored.flip_rate:.0%}  "
+            f"kept {scored.preservation:.0%}")
+
+
+def goals_of(split: Split) -> tuple[tuple[int, float], ...]:
+    """Where a direction is scored: both ways for a boolean attribute, into its class otherwise."""
+    return ((1, 1.0), (0, -1.0)) if split.attribute != "hair_colour" else ((split.state, 1.0),)
+
+
+def choose_direction(scores: Sequence[Scored], flip_aim: float) -> Scored:
+    best = None
+    for scored in scores:
+        if scored.better_than(best, flip_aim):
+            best = scored
+    if best is None:
+        raise DirectionError("no candidate directions to choose from")
+    return best
 
 
 def direction_stem(name: str) -> str:
     return name.replace(" ", "-")
+
+
+# ---- the shipped directions ---------------------------------------------------------------------
+
+METHOD_FILES = {"mean difference": "mean-difference", "conditional boundary": "conditional-boundary",
+                "style channels": "style-channels"}
+
+
+def candidates(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
+               split: Split, digest: str, every_method: bool) -> list[tuple[str, AnyDirection]]:
+    """(method, direction) pairs to try: every method's settings, or mean difference alone."""
+    found: list[tuple[str, AnyDirection]] = [("mean difference", mean_difference_direction(samples, split, digest))]
+    if every_method:
+        found += [("conditional boundary", d) for d in boundary_directions(samples, split, digest)]
+        found += [("style channels", d) for d in style_directions(generator, classifier, samples, split, digest)]
+    return found
+
+
+def with_figures(scored: Scored, **figures) -> AnyDirection:
+    """The direction with how it was chosen and what it measured in its provenance."""
+    settings = ({"channels": len(scored.direction.offsets)} if isinstance(scored.direction, StyleDirection)
+                else {"rows": [scored.direction.first, scored.direction.last]})
+    provenance = {**scored.direction.provenance, "chosen_by": scored.method, **settings,
+                  "amounts": {str(k): round(v, 3) for k, v in scored.amounts.items()}, **figures}
+    return dataclasses.replace(scored.direction, provenance=provenance)
+
+
+def figures_of(scored: Scored, seeds: Sequence[int]) -> dict:
+    return {"seeds": [seeds[0], seeds[-1]], "flip_rate": round(scored.flip_rate, 4),
+            "preservation": round(scored.preservation, 4)}

@@ -3,7 +3,8 @@
 For each recipe, applied with its anchor and again without it, and for the matching direction at
 the amount that reaches the anchored recipe's flip rate: flip rate, locality (share of the absolute
 pixel change inside the recipe's mask, dilated a few pixels, placed where the anchored recipe puts
-it), preservation (other attributes unchanged) and mask area.
+it), preservation (other attributes unchanged) and mask area.  The direction is scored as shipped
+and as each method found it (directions/methods/NAME.METHOD), so the choice among them is visible.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ import numpy as np
 
 from ganinterface import bundled
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.engine.directions import Direction, model_hash
+from ganinterface.engine.directions import model_hash
 from ganinterface.engine.kinds import Edit
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.base import GeneratorBase
+from ganinterface.search.directions import (AMOUNTS, FLIP_AIM, METHOD_FILES, PRESERVATION_AIM,
+                                            AnyDirection)
 from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.metrics import flip_rate, locality, mask_area, preservation
 from ganinterface.search.placement import reanchored, recipe_placements, scoring_regions
 from ganinterface.search.samples import Progress, draw_samples
 
 DEFAULT_SEEDS = range(0, 200)
-DIRECTION_AMOUNTS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 DIRECTION_SEARCH_SEEDS = 50
 GOAL_DIRECTIONS = {"mouth_open": "mouth-open", "hair_band": "hair-band"}
 
@@ -76,17 +78,17 @@ def score_edits(renderer: Renderer, classifier: AttributeClassifier, before: Une
     }
 
 
-def _direction_edits(direction: Direction, amount: float) -> tuple[Edit, ...]:
+def _direction_edits(direction: AnyDirection, amount: float) -> tuple[Edit, ...]:
     return (direction.to_edit(amount),)
 
 
 def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before: Unedited,
-                     goal: EditGoal, direction: Direction, target_flip: float) -> float:
+                     goal: EditGoal, direction: AnyDirection, target_flip: float) -> float:
     """The smallest amount (signed towards the goal) whose flip rate reaches ``target_flip``."""
     sign = 1.0 if goal.target == 1 else -1.0
     subset = before.picked(range(min(DIRECTION_SEARCH_SEEDS, len(before.scenes))))
-    best_amount, best_flip = DIRECTION_AMOUNTS[-1], -1.0
-    for amount in DIRECTION_AMOUNTS:
+    best_amount, best_flip = AMOUNTS[-1], -1.0
+    for amount in AMOUNTS:
         after = edited_images(renderer, subset.scenes, _direction_edits(direction, sign * amount))
         read = classifier.classify(after)[goal.attribute].argmax(axis=1)
         flip = flip_rate(subset.read[goal.attribute], read, goal.target)
@@ -107,14 +109,14 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     digest = model_hash(generator)
     # every file read before any sampling, so a wrong directory fails at once
     recipes = {goal.name: read_recipe(directory / "recipes" / goal.file_name, digest) for goal in GOALS}
-    directions = {stem: read_direction(directory / "directions" / f"{stem}.npy", generator, digest)
+    directions = {stem: _read_methods(directory / "directions", stem, generator, digest)
                   for stem in dict.fromkeys(GOAL_DIRECTIONS[goal.attribute] for goal in GOALS)}
     samples = draw_samples(generator, classifier, seeds, [])
     scenes = [Scene(seed=seed) for seed in seeds]
     before = Unedited(scenes, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
     height, width = generator.img_height, generator.img_width
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds), "recipes": {},
-                              "directions": {}}
+                              "directions": {}, "direction_methods": {}}
     for done, goal in enumerate(GOALS):
         recipe = recipes[goal.name]
         variants = {"anchored": recipe, "unanchored": without_anchor(recipe)}
@@ -124,30 +126,71 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                   for name, variant in variants.items()}
         report["recipes"][goal.name] = scores
         stem = GOAL_DIRECTIONS[goal.attribute]
-        direction = directions[stem]
-        amount = _match_direction(renderer, classifier, before, goal, direction,
-                                  scores["anchored"]["flip_rate"])
-        report["directions"][goal.name] = {  # scored with the anchored recipe's masks
-            **score_edits(renderer, classifier, before, goal, _direction_edits(direction, amount),
-                          regions["anchored"]),
-            "amount": amount, "direction": stem}
+        shipped, by_method = directions[stem]
+        methods = {}
+        for method, direction in by_method.items():
+            amount = _match_direction(renderer, classifier, before, goal, direction,
+                                      scores["anchored"]["flip_rate"])
+            methods[method] = {  # scored with the anchored recipe's masks
+                **score_edits(renderer, classifier, before, goal, _direction_edits(direction, amount),
+                              regions["anchored"]),
+                "amount": amount}
+        report["direction_methods"][goal.name] = methods
+        direction = by_method[shipped]
+        amount = direction.provenance.get("amounts", {}).get(str(goal.target))
+        at_own = (methods[shipped] if amount is None else  # the amount it ships with
+                  {**score_edits(renderer, classifier, before, goal, _direction_edits(direction, amount),
+                                 regions["anchored"]), "amount": amount})
+        report["directions"][goal.name] = {**at_own, "direction": stem, "method": shipped}
         if progress:
             progress(done + 1, len(GOALS))
     return report
 
 
+def _read_methods(folder: Path, stem: str, generator: GeneratorBase,
+                  digest: str) -> tuple[str, dict[str, AnyDirection]]:
+    """The shipped direction's method, and each method's direction (the shipped one under its
+    method when directions/methods/ has none for it)."""
+    shipped = read_direction(_direction_file(folder, stem), generator, digest)
+    method = shipped.provenance.get("chosen_by", "mean difference")
+    by_method: dict[str, AnyDirection] = {}
+    for name, file_stem in METHOD_FILES.items():
+        path = _direction_file(folder / "methods", f"{stem}.{file_stem}")
+        if path.exists():
+            by_method[name] = read_direction(path, generator, digest)
+    by_method.setdefault(method, shipped)
+    return method, by_method
+
+
+def _direction_file(folder: Path, stem: str) -> Path:
+    """STEM.npy (a W direction with its sidecar), else STEM.json (a style-space direction)."""
+    npy = folder / f"{stem}.npy"
+    return npy if npy.exists() else folder / f"{stem}.json"
+
+
 AIMS = {goal.name: (goal.flip_aim, goal.locality_aim, goal.preservation_aim) for goal in GOALS}
+
+
+METHOD_LABELS = {"mean difference": "mean diff.", "conditional boundary": "boundary",
+                 "style channels": "style chan."}
 
 
 def format_edit_report(report: dict[str, Any]) -> str:
     lines = [f"Edits scored on {report['count']} seeds ({report['seeds'][0]}-{report['seeds'][1]})",
              f"{'edit':<18}{'variant':<12}{'flip':>7}{'locality':>10}{'preserv.':>10}{'mask':>7}"]
     for name, variants in report["recipes"].items():
-        rows = list(variants.items()) + [("direction", report["directions"][name])]
+        shipped = report["directions"][name]
+        methods = report["direction_methods"][name]
+        rows = (list(variants.items()) + [(METHOD_LABELS.get(m, m), s) for m, s in methods.items()]
+                + [("shipped", shipped)])
         for variant, s in rows:
             lines.append(f"{name:<18}{variant:<12}{s['flip_rate']:>7.1%}{s['locality']:>10.1%}"
                          f"{s['preservation']:>10.1%}{s['mask_area']:>7.1%}")
         flip_aim, locality_aim, preservation_aim = AIMS.get(name, (0.0, 0.0, 0.0))
         kept = f", preservation >= {preservation_aim:.0%}" if preservation_aim else ""
         lines.append(f"{'':<18}(aims: flip >= {flip_aim:.0%}, locality >= {locality_aim:.0%}{kept})")
+        lines.append(f"{'':<18}(directions: each method at the anchored recipe's flip; shipped: the "
+                     f"{METHOD_LABELS.get(shipped['method'], shipped['method'])} direction at its own "
+                     f"amount {shipped['amount']:+.2f}, aim flip >= {FLIP_AIM:.0%}, "
+                     f"preservation >= {PRESERVATION_AIM:.0%})")
     return "\n".join(lines)

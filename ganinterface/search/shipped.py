@@ -8,9 +8,12 @@ from typing import Any
 
 from ganinterface.atomic import atomic_write_text
 from ganinterface.demo.classifier import AttributeClassifier
-from ganinterface.engine.directions import save_direction
+from ganinterface.engine.directions import (Direction, StyleDirection, model_hash, save_direction,
+                                            save_style_direction)
 from ganinterface.models.base import GeneratorBase
-from ganinterface.search.directions import attribute_directions, direction_stem
+from ganinterface.search.directions import (FLIP_AIM, METHOD_FILES, DirectionTrials, attribute_splits,
+                                            candidates, choose_direction, direction_stem,
+                                            figures_of, goals_of, scored_text, with_figures)
 from ganinterface.search.goals import GOALS
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
@@ -20,27 +23,80 @@ FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
 TUNING_SEEDS = 150  # seeds the layer, channel count and strength are chosen on (a third to a half of
 # them start in the state an edit leaves: on 60 seeds, 19 closed mouths let one flip more or less move
 # the rate by 5 points)
+DIRECTION_TUNING_SEEDS = 60  # seeds each direction's rows, channels and amount are chosen on
+HELD_OUT_SEEDS = range(0, 200)  # the edit report's seeds: figures no choice was made on
 
 
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Write recipes/*.json and directions/*.npy(+json) under ``out_dir``; return a summary."""
+    """Write recipes/*.json under ``out_dir``; return a summary."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
     samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
     tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
     tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers))
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
-    (out_dir / "directions").mkdir(parents=True, exist_ok=True)
-    summary: dict[str, Any] = {"recipes": {}, "directions": []}
+    summary: dict[str, Any] = {"recipes": {}}
     for goal in GOALS:
         recipe, figures = find_recipe(generator, tuner, classifier, samples, goal, top_ks, strengths,
                                       report)
         atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"stages": recipe.provenance["stages"], **figures}
-    for direction in attribute_directions(generator, samples, classifier.attributes):
-        save_direction(out_dir / "directions" / f"{direction_stem(direction.name)}.npy", direction)
-        summary["directions"].append(direction.name)
     return summary
+
+
+def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
+                            finding: int = FINDING_SAMPLES, tuning: int = DIRECTION_TUNING_SEEDS,
+                            held_out: Sequence[int] = HELD_OUT_SEEDS, every_method: bool = True,
+                            progress: Progress | None = None, report: Report | None = None) -> list[str]:
+    """Write directions/NAME (the best direction per attribute on the tuning seeds, its figures on
+    the ``held_out`` seeds in its JSON) and directions/methods/NAME.METHOD (each method's best, for
+    the edit report); hair colours by mean difference alone.  Returns the names written.
+
+    Learns from the recipes' finding seeds; tunes on the seeds after the recipes' tuning seeds."""
+    digest = model_hash(generator)
+    samples = draw_samples(generator, classifier,
+                           list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding)), [], progress=progress)
+    base = FINDING_SEED_BASE + finding + TUNING_SEEDS
+    trials = DirectionTrials(TuningRenderer(generator, draw_samples(
+        generator, classifier, list(range(base, base + tuning)), [])), classifier, FLIP_AIM)
+    held = DirectionTrials(TuningRenderer(generator, draw_samples(generator, classifier, list(held_out), [])),
+                           classifier, FLIP_AIM)
+    directory = out_dir / "directions"
+    written = []
+    for split in attribute_splits(samples, classifier.attributes):
+        every = every_method and split.attribute != "hair_colour"
+        scores = []
+        for method, direction in candidates(generator, classifier, samples, split, digest, every):
+            scores.append(trials.score(direction, method, split.attribute, goals_of(split)))
+            if report:
+                report(f"{split.name}: {scored_text(scores[-1])}")
+        stem = direction_stem(split.name)
+        for method, file_stem in METHOD_FILES.items():
+            mine = [s for s in scores if s.method == method]
+            if every and mine:
+                chosen = choose_direction(mine, FLIP_AIM)
+                write_any(directory / "methods" / f"{stem}.{file_stem}", with_figures(chosen))
+        best = choose_direction(scores, FLIP_AIM)
+        measured = held.at_amounts(best, split.attribute)
+        write_any(directory / stem, with_figures(best, tuning=figures_of(best, trials.seeds),
+                                                held_out=measured))
+        if report:
+            report(f"{split.name}: chose {scored_text(best)}; on seeds {held_out[0]}-{held_out[-1]} "
+                   f"flip {measured['flip_rate']:.0%} kept {measured['preservation']:.0%}")
+        written.append(split.name)
+    return written
+
+
+def write_any(stem: Path, direction: Direction | StyleDirection) -> None:
+    """STEM.npy + STEM.json for a W direction, STEM.json alone for a style-space one (an older
+    STEM.npy is removed: it would be read as this direction's)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    npy = stem.with_name(stem.name + ".npy")
+    if isinstance(direction, StyleDirection):
+        npy.unlink(missing_ok=True)
+        save_style_direction(stem.with_name(stem.name + ".json"), direction)
+    else:
+        save_direction(npy, direction)

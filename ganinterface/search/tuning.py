@@ -83,10 +83,13 @@ class TuningRenderer:
         images = []
         for start in range(0, len(self.tuning.seeds), self.batch):
             rows = slice(start, start + self.batch)
-            hooks = kinds.layer_hooks(recipe.edits, _TuningBatch(self, rows, ws[rows], ws_edited))
+            batch = _TuningBatch(self, rows, ws[rows], ws_edited)
+            hooks = kinds.layer_hooks(recipe.edits, batch)
+            offsets = kinds.style_offsets(recipe.edits, batch)
             out = self.generator.synthesize(
                 ws[rows], hooks={self.generator.layers[k].name: h.apply for k, h in hooks.items()},
-                noise_mode="const")
+                noise_mode="const",
+                style_offsets={name: torch.from_numpy(o).to(self.device) for name, o in offsets.items()})
             images.extend(to_uint8_image(raw) for raw in out.image)
         return np.stack(images)
 

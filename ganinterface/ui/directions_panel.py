@@ -1,6 +1,7 @@
 """Latent directions as sliders: loaded from files, or computed (tagged seeds, principal directions).
 
-The sliders show the Scene's DirectionEdits, nothing else: adding a direction adds an edit of amount
+The sliders show the Scene's DirectionEdits and StyleChannelEdits (style-space directions), nothing
+else: adding a direction adds an edit of amount
 0, moving a slider changes that edit's amount (merged into one undo step per drag), so the Scene
 stays the single source of truth and saving a scene keeps the directions with it.
 """
@@ -17,20 +18,22 @@ from PySide6.QtWidgets import (QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
 from superqt import QLabeledDoubleSlider
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.kinds import DirectionEdit
+from ganinterface.engine.kinds import DirectionEdit, StyleChannelEdit, kind_of
 from ganinterface.engine.scene import Scene
 from ganinterface.engine.scheduler import Outcome
 from ganinterface.ui.shipped import ShippedMenuButton
 from ganinterface.ui.workers import BackgroundTask
 
-DIRECTION_FILTER = "Directions (*.npy *.pt *.pth *.csv *.txt);;All files (*)"
+DIRECTION_FILTER = "Directions (*.npy *.json *.pt *.pth *.csv *.txt);;All files (*)"
+SliderEdit = DirectionEdit | StyleChannelEdit
 AMOUNT_RANGE = 5.0
 
 
 class DirectionRow(QWidget):
-    """One direction edit: its amount, its w range, remove."""
+    """One direction edit: its amount, its w range (a style-space one: which styles it offsets),
+    remove."""
 
-    def __init__(self, index: int, edit: DirectionEdit, num_ws: int, panel: "DirectionsPanel") -> None:
+    def __init__(self, index: int, edit: SliderEdit, num_ws: int, panel: "DirectionsPanel") -> None:
         super().__init__()
         self.index = index
         self.name = QLabel(edit.name or f"direction {index + 1}")
@@ -52,10 +55,13 @@ class DirectionRow(QWidget):
         grid.addWidget(self.name, 0, 0, 1, 4)
         grid.addWidget(remove, 0, 4)
         grid.addWidget(self.amount, 1, 0, 1, 5)
-        grid.addWidget(QLabel("ws"), 2, 0)
-        grid.addWidget(self.first, 2, 1)
-        grid.addWidget(QLabel("to"), 2, 2)
-        grid.addWidget(self.last, 2, 3)
+        if isinstance(edit, StyleChannelEdit):
+            grid.addWidget(QLabel(kind_of(edit).describe(edit).split("  ", 1)[1]), 2, 0, 1, 5)
+        else:
+            grid.addWidget(QLabel("ws"), 2, 0)
+            grid.addWidget(self.first, 2, 1)
+            grid.addWidget(QLabel("to"), 2, 2)
+            grid.addWidget(self.last, 2, 3)
         self.show_edit(edit, num_ws)
         self.amount.valueChanged.connect(lambda v: panel.amount_changed(self.index, v))
         self.amount.sliderReleased.connect(panel.drag_finished.emit)
@@ -63,13 +69,14 @@ class DirectionRow(QWidget):
         self.last.valueChanged.connect(lambda _v: panel.range_changed(self.index, self))
         remove.clicked.connect(lambda: panel.command.emit(cmd.remove_edit(self.index, "Remove direction")))
 
-    def show_edit(self, edit: DirectionEdit, num_ws: int) -> None:
+    def show_edit(self, edit: SliderEdit, num_ws: int) -> None:
         for widget in (self.amount, self.first, self.last):
             widget.blockSignals(True)
         if abs(self.amount.value() - edit.amount) > 1e-9:
             self.amount.setValue(edit.amount)
-        self.first.setValue(edit.first)
-        self.last.setValue(num_ws - 1 if edit.last is None else edit.last)
+        if isinstance(edit, DirectionEdit):
+            self.first.setValue(edit.first)
+            self.last.setValue(num_ws - 1 if edit.last is None else edit.last)
         for widget in (self.amount, self.first, self.last):
             widget.blockSignals(False)
 
@@ -90,7 +97,8 @@ class DirectionsPanel(QWidget):
         self.negative: list[int] = []
 
         load = QPushButton("Load direction…")
-        load.setToolTip("A direction file: .npy (with its .json), .pt or .csv")
+        load.setToolTip("A direction file: .npy (with its .json), .pt or .csv, or a style-space "
+                        "direction's .json")
         self.shipped = ShippedMenuButton("Built-in",
                                          "Directions shipped with the built-in portrait model")
         self.principal = QPushButton("Principal directions of W")
@@ -149,7 +157,8 @@ class DirectionsPanel(QWidget):
     def show_scene(self, scene: Scene) -> None:
         self._scene = scene
         num_ws = self.model.shape.num_ws if self.model else 1
-        indexed = [(i, e) for i, e in enumerate(scene.edits) if isinstance(e, DirectionEdit)]
+        indexed = [(i, e) for i, e in enumerate(scene.edits)
+                   if isinstance(e, (DirectionEdit, StyleChannelEdit))]
         key = tuple((i, e.name, e.source) for i, e in indexed)
         if key != self._row_key:
             for row in self._rows:
@@ -175,9 +184,8 @@ class DirectionsPanel(QWidget):
                                           last=None if last == num_ws - 1 else last))
 
     # ---- adding ----------------------------------------------------------------------------------
-    def add_direction(self, vector: np.ndarray, name: str, source: str = "", first: int = 0,
-                      last: int | None = None) -> None:
-        edit = DirectionEdit(vector, 0.0, first=first, last=last, name=name, source=source)
+    def add_direction(self, vector: np.ndarray, name: str, source: str = "") -> None:
+        edit = DirectionEdit(vector, 0.0, name=name, source=source)
         self.command.emit(cmd.add_edit(edit, f"Add direction {name}"))
 
     def load_dialog(self) -> None:
@@ -197,7 +205,7 @@ class DirectionsPanel(QWidget):
         except UserFileError as error:
             self.failed.emit("Load direction", str(error))
             return False
-        self.add_direction(direction.vector, direction.name, str(path), direction.first, direction.last)
+        self.command.emit(cmd.add_edit(direction.to_edit(0.0, str(path)), f"Add direction {direction.name}"))
         return True
 
     def tag(self, sign: int) -> None:

@@ -222,25 +222,20 @@ class Documents(QObject):
             self.project_picture(path)
 
     def project_picture(self, path: str | Path) -> ProjectionDialog | None:
-        """Crop ``path`` to the model's aspect and project it in a dialog; Keep makes the result
-        the current scene (one undo step)."""
-        from ganinterface.engine.projection import crop_to_aspect
-
+        """Open ``path`` in the projection dialog, where the user frames a crop with the model's
+        aspect and projects it; Keep makes the result the current scene (one undo step)."""
         if self.model is None:
             return None
         picture = self._read("Open image", lambda: userfiles.read_image(path))
         if picture is None:
             return None
-        generator = self.model.renderer.generator
-        target = crop_to_aspect(picture, generator)
         settings = self.projection_settings
         if encoder_beside(self.model.checkpoint).is_file() and settings.steps == STEPS:
             settings = dataclasses.replace(settings, steps=STEPS_FROM_A_GUESS)
-        dialog = ProjectionDialog(self.window, self.model, target, Path(path).name, settings,
+        dialog = ProjectionDialog(self.window, self.model, picture, Path(path).name, settings,
                                   force_sync=self._force_sync)
         dialog.kept.connect(lambda found: self._use_projection(found, Path(path).name))
         dialog.show()
-        dialog.start()
         return dialog
 
     def _use_projection(self, found, name: str) -> None:

@@ -1,9 +1,12 @@
-"""File ▸ Open image…: a picture projected into the model, the reconstruction beside it.
+"""File ▸ Open image…: the user frames part of a picture, which is projected into the model, the
+reconstruction beside it.
 
-The search (``engine.projection.project``) runs on a worker thread; each step's render arrives on
-the GUI thread through a queued signal.  Cancel stops it and keeps nothing; Keep stops it (if it is
-still running) and hands the latent found so far to whoever opened the dialog, which makes it the
-current scene as one undo step.
+The frame (``ui.crop_view``) has the model's aspect and starts as the largest centred one; Project
+(or Enter) crops it (``engine.projection.crop_to_aspect``) and starts the search, which runs on a
+worker thread; each step's render arrives on the GUI thread through a queued signal.  The frame stays
+as it was while the dialog is open, so the user can move it and project again.  Cancel stops the
+search and keeps nothing; Keep stops it (if it is still running) and hands the latent found so far
+to whoever opened the dialog, which makes it the current scene as one undo step.
 """
 
 from __future__ import annotations
@@ -16,72 +19,104 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QGridLayout, QLabel, QProgressBar,
                                QWidget)
 
+from ganinterface.engine.crop_frame import CropFrame
 from ganinterface.engine.encoder import guess_for
-from ganinterface.engine.projection import ProjectionSettings, distance_for, project
+from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, distance_for, project
 from ganinterface.engine.renderer import to_uint8_image
 from ganinterface.export.progress import CancelToken
 from ganinterface.models.base import CheckpointError
+from ganinterface.ui.crop_view import VIEW_SIDE, CropView
 from ganinterface.ui.workers import BackgroundTask
 
-PREVIEW_HEIGHT = 256  # pixels the target and the reconstruction are shown at
+PREVIEW_HEIGHT = 256  # pixels the reconstruction is shown at
+HINT = "Drag the frame, or a corner, or turn the wheel, to choose the crop; Enter projects it."
 
 
 class ProjectionDialog(QDialog):
-    """Projects ``target`` ((1, 3, H, W) in [-1, 1], already cropped) with ``model``'s generator."""
+    """Projects the part of ``picture`` ((h, w, 3) uint8) the user frames with ``model``'s
+    generator."""
 
     kept = Signal(object)  # engine.projection.Projection
     _stepped = Signal(int, int, object)  # step, steps, render (H, W, 3) uint8: worker -> GUI
 
-    def __init__(self, parent: QWidget, model: Any, target: Any, name: str,
+    def __init__(self, parent: QWidget, model: Any, picture: np.ndarray, name: str,
                  settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False):
         super().__init__(parent)
         self.setWindowTitle(f"Project {name}")
-        self._model, self._target, self._settings = model, target, settings
+        self._model, self._picture, self._settings = model, picture, settings
+        generator = model.renderer.generator
         self._cancel = CancelToken()
         self._keep_when_done = False
+        self._distance: Any = None
         self.result: Any = None
-        self.target_view, self.render_view = QLabel(), QLabel()
+        frame = CropFrame.largest(picture.shape[1], picture.shape[0],
+                                  (generator.img_width, generator.img_height))
+        self.crop_view = CropView(picture, frame)
+        self.render_view = QLabel()
+        self.render_view.setMinimumHeight(min(PREVIEW_HEIGHT, VIEW_SIDE))
+        self.render_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress = QProgressBar()
         self.progress.setRange(0, settings.steps)
-        self.figures = QLabel("Searching…")
+        self.figures = QLabel(HINT)
+        self.figures.setWordWrap(True)
         self.buttons = QDialogButtonBox()
+        self.project_button = self.buttons.addButton("Project", QDialogButtonBox.ButtonRole.ActionRole)
         self.keep_button = self.buttons.addButton("Keep", QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.project_button.setToolTip("Search for the latent of the framed crop (Enter)")
         self.keep_button.setToolTip("Use the latent found so far as the current scene")
+        for button in (self.keep_button, self.cancel_button):
+            button.setAutoDefault(False)
+        self.project_button.setDefault(True)
+        self.keep_button.setEnabled(False)
+        self.project_button.clicked.connect(self.project)
         self.keep_button.clicked.connect(self.keep)
         self.cancel_button.clicked.connect(self.reject)
         layout = QGridLayout(self)
-        layout.addWidget(QLabel("Picture (cropped)"), 0, 0)
+        layout.addWidget(QLabel("Picture: the frame is what is projected"), 0, 0)
         layout.addWidget(QLabel("Reconstruction"), 0, 1)
-        layout.addWidget(self.target_view, 1, 0)
+        layout.addWidget(self.crop_view, 1, 0)
         layout.addWidget(self.render_view, 1, 1)
         layout.addWidget(self.progress, 2, 0, 1, 2)
         layout.addWidget(self.figures, 3, 0, 1, 2)
         layout.addWidget(self.buttons, 4, 0, 1, 2)
-        _show(self.target_view, to_uint8_image(target[0]))
+        self.crop_view.setFocus()
         self._stepped.connect(self._show_step)
         self._task = BackgroundTask(self._run, "projection", self, force_sync=force_sync)
         self._task.finished.connect(self._finished)
 
-    def start(self) -> None:
-        self._task.start(None)
+    def project(self) -> None:
+        """Search for the latent of the framed crop (the frame stays as it is)."""
+        if self._task.busy():
+            return
+        target = crop_to_aspect(self._picture, self._model.renderer.generator, self.crop_view.frame.box())
+        self.result = None
+        self._keep_when_done = False
+        self._cancel = CancelToken()
+        self.progress.setValue(0)
+        self.figures.setText("Searching…")
+        self.project_button.setEnabled(False)
+        self.keep_button.setEnabled(True)
+        self._task.start(target)
 
-    def _run(self, _argument: None) -> Any:  # worker thread
+    def _run(self, target: Any) -> Any:  # worker thread
         generator = self._model.renderer.generator
-        distance = distance_for(self._model.checkpoint, generator)
-        target = self._target.to(generator.w_avg.device)
-        start_w, note = None, ""
+        if self._distance is None:  # read once: a checkpoint's D comes from the whole file
+            self._distance = distance_for(self._model.checkpoint, generator)
+        distance = self._distance
+        target = target.to(generator.w_avg.device)
+        start_w, note = None, "".join(f"; {line}" for line in distance.notes)
         try:  # the encoder beside the model (shipped for the built-in one) starts near the answer
             guess = guess_for(self._model.checkpoint, generator)
         except CheckpointError as error:
-            note = f"; without the encoder: {error}"
+            note += f"; without the encoder: {error}"
         else:
             start_w = None if guess is None else guess(target)
         found = project(generator, target, self._settings, start_w=start_w, distance=distance,
                         progress=lambda step, steps, image: self._stepped.emit(
                             step, steps, to_uint8_image(image[0].detach())),
                         cancel=self._cancel)
-        return found, note
+        return found, f"; distance: {distance.description}{note}"
 
     @Slot(int, int, object)
     def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
@@ -89,7 +124,8 @@ class ProjectionDialog(QDialog):
         _show(self.render_view, image)
 
     @Slot(object, object)
-    def _finished(self, _argument: None, outcome: Any) -> None:
+    def _finished(self, _target: Any, outcome: Any) -> None:
+        self.project_button.setEnabled(True)
         if outcome.error is not None:
             self.figures.setText(f"Projection failed: {outcome.error}")
             self.keep_button.setEnabled(False)
@@ -98,7 +134,6 @@ class ProjectionDialog(QDialog):
         self.progress.setValue(self.result.steps)
         self.figures.setText(f"PSNR {self.result.psnr:.2f} dB after {self.result.steps} steps "
                              f"({self.result.seconds:.1f} s){note}")
-        self.figures.setWordWrap(True)
         if self._keep_when_done and not self.isHidden():
             self._hand_over()
 

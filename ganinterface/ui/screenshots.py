@@ -3,7 +3,8 @@
     xvfb-run -a -s "-screen 0 1280x800x24" python -m ganinterface.ui.screenshots docs
 
 Drives the real window through a short tour (a seed, a painted edit, a ranked region, a channel
-overlay, directions, an animation, the shipped recipes) and grabs the screen after each step.
+overlay, directions, an animation, the shipped recipes, a picture framed and projected) and grabs
+the screen after each step.
 """
 
 from __future__ import annotations
@@ -46,6 +47,32 @@ def _drag(window, points: list[tuple[float, float]], button=Qt.MouseButton.LeftB
     for index, (x, y) in enumerate(points):
         window.canvas._drag(QPointF(x * width, y * height), button, index == 0,
                             index == len(points) - 1)
+
+
+def _grab_projection(app: QApplication, window, scratch: Path, path: Path) -> None:
+    """Two procedural portraits side by side: the frame moved onto the left one and projected."""
+    import numpy as np
+    from PIL import Image
+
+    from ganinterface.demo.portraits import render_portrait
+
+    pair = np.concatenate([render_portrait(seed, 256, 128)[0] for seed in (4, 21)], axis=1)
+    Image.fromarray(pair).save(scratch / "two-portraits.png")
+    dialog = window.documents.project_picture(scratch / "two-portraits.png")
+    view = dialog.crop_view
+    view.set_frame(view.frame.scaled(0.8).moved(-view.frame.picture_width, 0))
+    dialog.move(80, 60)
+    dialog.project()
+    deadline = time.monotonic() + 120
+    while dialog.result is None and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    dialog.grab().save(str(path))
+    dialog.reject()
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -140,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             window.documents.apply_recipe(str(recipes[stem]))
     window.edits_panel.list.setCurrentRow(0)
     _grab(app, window, out / "screenshot-recipes.png")
+    _grab_projection(app, window, Path(scratch.name), out / "screenshot-projection.png")
     window.stack.mark_clean()
     window.close()
     scratch.cleanup()

@@ -2,7 +2,7 @@
 
 Each kind's module holds its dataclass, how its fields are read from JSON, how the edit stack shows
 it, and what it does to ws or to one layer's features (``base.EditKind``).  The renderer and the
-recipe search apply edits through ``edited_ws`` and ``layer_hooks``; the edit stack and scene files
+recipe search apply edits through ``edited_ws``, ``layer_hooks`` and ``style_offsets``; the edit stack and scene files
 ask ``kind_of(edit)``.  A new kind is a new module here and one entry in ``KINDS`` and ``Edit``.
 """
 
@@ -11,21 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Union
 
-from ganinterface.engine.kinds import direction, feature, feature_copy, region_resample, style_mix
+import numpy as np
+
+from ganinterface.engine.kinds import (direction, feature, feature_copy, region_resample,
+                                       style_channels, style_mix)
 from ganinterface.engine.kinds.base import (EditContext, EditKind, KeyedHook, Tensor, compose,
                                             edit_label)
 from ganinterface.engine.kinds.direction import DirectionEdit
 from ganinterface.engine.kinds.feature import FeatureEdit
 from ganinterface.engine.kinds.feature_copy import FeatureCopy
 from ganinterface.engine.kinds.region_resample import RegionResample
+from ganinterface.engine.kinds.style_channels import StyleChannelEdit
 from ganinterface.engine.kinds.style_mix import StyleMix
 
 KINDS: dict[str, EditKind] = {kind.name: kind for kind in (
-    feature.KIND, feature_copy.KIND, direction.KIND, style_mix.KIND, region_resample.KIND)}
-Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleMix, RegionResample]
+    feature.KIND, feature_copy.KIND, direction.KIND, style_channels.KIND, style_mix.KIND,
+    region_resample.KIND)}
+Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleChannelEdit, StyleMix, RegionResample]
 
 __all__ = ["KINDS", "DirectionEdit", "Edit", "EditKind", "FeatureCopy", "FeatureEdit",
-           "RegionResample", "StyleMix", "edited_ws", "kind_of", "layer_hooks"]
+           "RegionResample", "StyleChannelEdit", "StyleMix", "edited_ws", "kind_of", "layer_hooks",
+           "style_offsets"]
 
 
 def kind_of(edit: Edit) -> EditKind:
@@ -50,3 +56,13 @@ def layer_hooks(edits: Sequence[Edit], ctx: EditContext) -> dict[int, KeyedHook]
             if made is not None:
                 per_layer.setdefault(made[0], []).append(made[1])
     return {k: compose(hooks) for k, hooks in per_layer.items()}
+
+
+def style_offsets(edits: Sequence[Edit], ctx: EditContext) -> dict[str, np.ndarray]:
+    """Layer name -> the sum of the edits' offsets to its modulation styles (float32)."""
+    summed: dict[str, np.ndarray] = {}
+    for index, edit in enumerate(edits):
+        if edit.enabled:
+            for layer, offset in kind_of(edit).style_offsets(edit, ctx, edit_label(index, edit)).items():
+                summed[layer] = summed[layer] + offset if layer in summed else offset
+    return summed

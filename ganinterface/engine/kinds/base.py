@@ -1,7 +1,7 @@
 """What an edit kind is, what it may ask of whoever applies it, and the pieces its hooks share.
 
 A kind changes ws (``edit_ws``: rows of the latent), or the output activation of one layer
-(``layer_hook``), or both.  Both work on a batch: ws is (num_ws, w_dim) or (N, num_ws, w_dim), an
+(``layer_hook``), or the modulation styles of some layers (``style_offsets``), or several.  Both work on a batch: ws is (num_ws, w_dim) or (N, num_ws, w_dim), an
 activation (N, C, h, w).  The renderer applies a scene's edits to one sample (N = 1); the recipe
 search applies a recipe to N samples at once; the same kind code serves both, through an
 ``EditContext`` that answers what depends on the samples (another seed's latent, where a mask lands).
@@ -308,6 +308,10 @@ class EditKind(abc.ABC):
     def layer_hook(self, edit: Any, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
         """The layer index and hook that make the edit; None if it changes no layer's output."""
         return None
+
+    def style_offsets(self, edit: Any, ctx: EditContext, what: str) -> dict[str, np.ndarray]:
+        """Layer name -> (styles,) float32 added to that layer's modulation styles; {} if none."""
+        return {}
 
 
 class LayerKind(EditKind):
