@@ -1,10 +1,11 @@
 """How fast a StyleGAN2 renders, how much the per-layer cache saves after an edit, and the fast mode.
 
-    .venv/bin/python benchmarks/bench_render.py [--size 256 1024] [--device cpu|cuda]
-        [--threads 2] [--repeats 5] [--sections blocks edits fast]
+    .venv/bin/python benchmarks/bench_render.py [--size 256 1024 builtin] [--device cpu|cuda]
+        [--threads 2] [--repeats 5] [--sections blocks edits fast precision]
 
 Builds StyleGAN2 generators at the paper's sizes with random weights (256: channel_base 16384;
-1024: channel_base 32768; channel_max 512, 8 mapping layers) and prints, in one run:
+1024: channel_base 32768; channel_max 512, 8 mapping layers), or loads the built-in model
+(``builtin``, trained, 128 x 64), and prints, in one run:
 
 * ``blocks``: a full forward pass (mapping + synthesis, batch 1), then for each block
   ``synthesize(start=<first layer of the block>)`` from a cached state;
@@ -14,7 +15,12 @@ Builds StyleGAN2 generators at the paper's sizes with random weights (256: chann
 * ``fast``: the full render in the fast mode (``Renderer.render(draft=True)``) against the exact
   one: time ratio, and the largest difference of the images over several seeds.  Random weights
   make images of any range, so the ToRGB layers are scaled to bring seed 0's into [-1, 1] (the
-  differences scale with the image).
+  differences scale with the image).  Also the median and 99th percentile of the differences, and
+  the largest difference of a draft during a drag (an edit at the last conv changed after an exact
+  render: the draft goes on from the exact state);
+* ``precision`` (not run by default: a full render per layer and seed): for each layer, the
+  largest difference when that layer alone runs in the fast mode's precision, to see which layers
+  the fast mode's error comes from.
 
 Medians of ``--repeats`` runs after a warm-up; ratios are measured in the same run.
 """
@@ -33,7 +39,9 @@ import torch
 from ganinterface.engine.device import synchronize
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, RegionResample
 from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.scene import Mask, Rect, Scene
+from ganinterface.models import load_generator
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 PAPER = {
@@ -45,6 +53,7 @@ PAPER = {
                architecture="skip", conv_clamp=256),
 }
 FAST_SEEDS = (0, 1, 2, 3, 4)
+PRECISION_SEEDS = (0, 1, 2)
 
 
 def paper_generator(size: int) -> StyleGAN2Generator:
@@ -59,6 +68,11 @@ def paper_generator(size: int) -> StyleGAN2Generator:
             if name.endswith((".torgb.weight", ".torgb.bias")):
                 parameter.mul_(float(scale))
     return generator
+
+
+def named_generator(size: str) -> StyleGAN2Generator:
+    """``builtin``: the built-in model; else the paper's configuration at that size."""
+    return load_generator(None) if size == "builtin" else paper_generator(int(size))
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -155,11 +169,11 @@ def fast_figures(generator: StyleGAN2Generator, device: torch.device, repeats: i
     if renderer.fast_dtype is None:
         print("  (no faster type on this device: drafts are exact renders)")
         return
-    worst = 0.0
+    differences = []
     for seed in FAST_SEEDS:
         scene = Scene(seed=seed)
-        difference = np.abs(renderer.render(scene, draft=True).raw - renderer.render(scene).raw)
-        worst = max(worst, float(difference.max()))
+        differences.append(np.abs(renderer.render(scene, draft=True).raw - renderer.render(scene).raw))
+    everywhere = np.concatenate([d.ravel() for d in differences])
     scene = Scene(seed=0)
 
     def timed(draft: bool) -> Callable[[], None]:
@@ -171,17 +185,59 @@ def fast_figures(generator: StyleGAN2Generator, device: torch.device, repeats: i
     exact_seconds = median_seconds(timed(False), repeats, device)
     fast_seconds = median_seconds(timed(True), repeats, device)
     print(f"  exact {exact_seconds:.3f} s, fast {fast_seconds:.3f} s: "
-          f"{exact_seconds / fast_seconds:.2f}x faster; largest |fast - exact| over seeds "
-          f"{list(FAST_SEEDS)}: {worst:.4f}")
+          f"{exact_seconds / fast_seconds:.2f}x faster; |fast - exact| over seeds {list(FAST_SEEDS)}: "
+          f"largest {everywhere.max():.4f}, median {np.median(everywhere):.4f}, "
+          f"99th percentile {np.percentile(everywhere, 99):.4f}")
+    print(f"  draft during a drag at {_last_conv(generator)}: largest |draft - exact| over seeds "
+          f"{list(FAST_SEEDS)}: {max(_drag_difference(generator, device, seed) for seed in FAST_SEEDS):.4f}")
+
+
+def _last_conv(generator: StyleGAN2Generator) -> str:
+    return [layer.name for layer in generator.layers if layer.kind == "conv"][-1]
+
+
+def _drag_difference(generator: StyleGAN2Generator, device: torch.device, seed: int) -> float:
+    """A drag's draft against the exact render of the same scene: the exact render before the
+    drag, then a FeatureEdit at the last conv, drafted."""
+    renderer = Renderer(generator, device)
+    scene = Scene(seed=seed)
+    renderer.render(scene)
+    edited = scene.replace(edits=(_feature(_last_conv(generator), 0),))
+    draft = renderer.render(edited, draft=True).raw
+    return float(np.abs(draft - Renderer(generator, device, fast=False).render(edited).raw).max())
+
+
+def precision_figures(generator: StyleGAN2Generator, device: torch.device, repeats: int) -> None:
+    dtype = Renderer(generator, device, fast=True).fast_dtype
+    print(f"{'layer':<12} {'largest |diff| with only this layer in ' + str(dtype):>48}")
+    with torch.inference_mode():
+        ws_list = [generator.mapping(torch.from_numpy(z_from_seed(seed, generator.z_dim)).to(device))
+                   for seed in PRECISION_SEEDS]
+        exact = [generator.synthesize(ws).image for ws in ws_list]
+        for k, layer in enumerate(generator.layers):
+            worst = max(float((_one_layer_reduced(generator, ws, k, dtype) - image).abs().max())
+                        for ws, image in zip(ws_list, exact))
+            print(f"{layer.name:<12} {worst:>48.4f}")
+
+
+def _one_layer_reduced(generator: StyleGAN2Generator, ws: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """The image with layer ``k`` in ``dtype`` and every other layer in float32."""
+    before = generator.synthesize(ws, stop=k, keep_states=[k]).states[k] if k else None
+    after = generator.synthesize(ws, start=k, state=before, stop=k + 1, keep_states=[k + 1],
+                                 compute_dtype=dtype).states[k + 1]
+    if k + 1 == len(generator.layers):
+        return after["img"]
+    return generator.synthesize(ws, start=k + 1, state=after).image
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs="+", choices=sorted(PAPER), default=[256, 1024])
+    parser.add_argument("--size", nargs="+", choices=[*map(str, sorted(PAPER)), "builtin"],
+                        default=["256", "1024"])
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (default 5)")
-    parser.add_argument("--sections", nargs="+", choices=["blocks", "edits", "fast"],
+    parser.add_argument("--sections", nargs="+", choices=["blocks", "edits", "fast", "precision"],
                         default=["blocks", "edits", "fast"])
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall time (default), or this process's CPU time: steadier on a busy "
@@ -194,10 +250,13 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     for size in args.size:
-        generator = paper_generator(size).to(device)
-        print(f"\n== StyleGAN2 {size}x{size} (paper config, random weights), batch 1, {device}, "
+        generator = named_generator(size).to(device)
+        what = ("built-in model (trained)" if size == "builtin"
+                else f"{size}x{size} (paper config, random weights)")
+        print(f"\n== StyleGAN2 {what}, batch 1, {device}, "
               f"{args.threads} threads, median of {args.repeats}, {args.clock} clock")
-        sections = {"blocks": block_figures, "edits": edit_figures, "fast": fast_figures}
+        sections = {"blocks": block_figures, "edits": edit_figures, "fast": fast_figures,
+                    "precision": precision_figures}
         for name in args.sections:
             sections[name](generator, device, args.repeats)
 

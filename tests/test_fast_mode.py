@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from ganinterface.engine.device import fast_dtype
+from ganinterface.engine.kinds import FeatureEdit
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Scene
+from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from tiny_models import tiny_stylegan2, tiny_stylegan3
 
@@ -55,6 +56,37 @@ def test_drafts_and_exact_renders_are_cached_apart():
     assert not np.array_equal(draft.raw, exact.raw)
     assert np.abs(draft.raw - exact.raw).max() <= 2e-2 * np.abs(exact.raw).max()
     assert renderer.render(scene, draft=True).first_layer == len(g.layers)  # the draft, cached
+
+
+@pytest.mark.parametrize("architecture", ["skip", "resnet"])
+def test_a_draft_goes_on_from_the_exact_render_before_the_change(architecture):
+    g = tiny_stylegan2(architecture=architecture)
+    edited = Scene(seed=4, edits=(FeatureEdit("b8.conv1", (0, 1), Mask((Rect(0.2, 0.2, 0.7, 0.7),)), 2.0),))
+    exact = Renderer(g, "cpu", fast=False).render(edited, taps=["b8.conv1"])
+    from_scratch = Renderer(g, "cpu", fast=True).render(edited, draft=True)
+    renderer = Renderer(g, "cpu", fast=True)
+    renderer.render(Scene(seed=4))  # the exact render before a drag
+    draft = renderer.render(edited, taps=["b8.conv1"], draft=True)
+    # the edit is applied to the exact output of its layer; only the layers after it are reduced
+    assert draft.draft and draft.first_layer == g.layer_index("b8.conv1") + 1
+    assert from_scratch.first_layer == 0
+    np.testing.assert_array_equal(draft.features["b8.conv1"], exact.features["b8.conv1"])
+    assert not np.array_equal(draft.raw, exact.raw)
+    # its states are cached as what they are: the exact render is not taken from them
+    assert not renderer.render(edited).draft
+    np.testing.assert_array_equal(renderer.render(edited).raw, exact.raw)
+
+
+def test_a_drafts_torgb_after_an_exact_state_is_exact():
+    """An edit at the last conv, drafted after the exact render: only the ToRGB runs, in its
+    input's precision, so the draft is the exact picture."""
+    g = tiny_stylegan2()
+    edited = Scene(seed=2, edits=(FeatureEdit("b16.conv1", (1,), Mask((Rect(0.1, 0.1, 0.5, 0.9),)), -1.5),))
+    renderer = Renderer(g, "cpu", fast=True)
+    renderer.render(Scene(seed=2))
+    draft = renderer.render(edited, draft=True)
+    assert draft.first_layer == g.layer_index("b16.torgb")
+    np.testing.assert_array_equal(draft.raw, Renderer(g, "cpu", fast=False).render(edited).raw)
 
 
 def test_without_a_fast_precision_a_draft_is_the_exact_render():

@@ -10,7 +10,7 @@ from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Anchor, Mask, Rect, Scene, Stroke
-from tiny_models import tiny_stylegan2
+from tiny_models import tiny_stylegan1, tiny_stylegan2, tiny_stylegan3
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,10 @@ def _scenes_changing_at_each_layer(generator):
     mask = Mask((Stroke(((0.3, 0.4), (0.7, 0.6)), radius=0.2, softness=0.5),))
     for k, layer in enumerate(generator.layers):
         edit = FeatureEdit(layer.name, (0, layer.channels - 1), mask, amount=0.8)
-        # a hook on layer k changes its output, so layer k itself is re-run
-        out.append((base.replace(edits=(edit,)), k))
+        # a hook on layer k changes its output: the output cached without it (kept as the next
+        # state's "x" by every layer but a ToRGB and the last) gets the hook, else layer k re-runs
+        reuses_output = layer.kind != "torgb" and k + 1 < len(generator.layers)
+        out.append((base.replace(edits=(edit,)), k + 1 if reuses_output else k))
     return base, out
 
 
@@ -263,8 +265,26 @@ def test_stylegan3_layers_cache_the_same_way():
         scene = Scene(seed=1, edits=(FeatureEdit(generator.layers[k].name, (0,), mask, 1.0),))
         incremental = renderer.render(scene, taps)
         fresh = _fresh(generator, scene, taps)
-        assert incremental.first_layer == k
+        assert incremental.first_layer == k + 1  # the cached output of layer k gets the hook
         np.testing.assert_allclose(incremental.raw, fresh.raw, atol=1e-6)
+
+
+@pytest.mark.parametrize("make", [pytest.param(tiny_stylegan1, marks=pytest.mark.slow), tiny_stylegan2,
+                                  pytest.param(tiny_stylegan3, marks=pytest.mark.slow)])
+def test_layers_but_torgb_and_the_last_hand_on_their_hooked_output_as_x(make):
+    """What the renderer relies on to apply a changed hook to a layer's cached output."""
+    g = make()
+    with torch.no_grad():
+        ws = g.mapping(torch.from_numpy(z_from_seed(3, g.z_dim)))
+        for k, info in enumerate(g.layers[:-1]):
+            if info.kind == "torgb":
+                continue
+            hooked = g.synthesize(ws, hooks={info.name: lambda x: x.mul_(2)}, taps=[info.name],
+                                  keep_states=[k + 1])
+            assert torch.equal(hooked.states[k + 1]["x"], hooked.taps[info.name])
+            plain = g.synthesize(ws, stop=k + 1, keep_states=[k + 1]).states[k + 1]
+            resumed = g.synthesize(ws, start=k + 1, state={**plain, "x": plain["x"] * 2})
+            assert torch.equal(resumed.image, hooked.image), info.name
 
 
 def test_layer_features_stacks_several_scenes(generator):

@@ -5,10 +5,15 @@ rows read by layers 0..k-1, and the hooks on and style offsets of layers 0..k-1.
 layer by layer; a cached state whose key matches is reused, so moving a direction that only touches
 rows >= r, or editing features at layer L, restarts synthesis at the first layer that sees the change
 (``RenderResult.first_layer``).  Taps (activations shown in the window) are cached the same way.
+A layer's output is also cached as it was before its hook, so changing an edit at layer L (a drag)
+applies the new hook to it and runs the layers after L only.
 
 ``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
 fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16), for the
-window to show while a drag goes on; states and images of the two precisions are cached apart.
+window to show while a drag goes on.  A draft goes on from the latest exact state cached (the exact
+render before the drag), so only the layers after the change are reduced: the draft is closer to the
+exact picture, and nothing before the change is recomputed.  Its later states are cached under keys
+that say from which exact state they went on; what a draft adds never stands in for an exact render.
 
 ``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
 device runs out of memory, the renderer drops its caches and tries once more; what it cannot get
@@ -35,7 +40,7 @@ from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize_layer
 from ganinterface.engine.scene import Anchor, Mask, Scene
-from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo
+from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo, LayerState
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
@@ -147,6 +152,7 @@ class _Pass:
     image: Tensor | None
     taps: dict[int, Tensor]
     first_layer: int
+    draft: bool  # some layer of the image came from the reduced precision
 
 
 class Renderer:
@@ -339,7 +345,7 @@ class Renderer:
         features = dict(zip(tap_indices.values(), tapped))
         return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
-                            seconds=time.perf_counter() - started, draft=dtype != torch.float32)
+                            seconds=time.perf_counter() - started, draft=result.draft)
 
     def _layer_index(self, name: str, what: str) -> int:
         try:
@@ -368,18 +374,33 @@ class Renderer:
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
-                     scene: Scene, stop: int, dtype: torch.dtype) -> list[str]:
-        """keys[k] digests everything the state before layer k depends on (k = 0 .. stop)."""
+                     scene: Scene, stop: int, dtype: torch.dtype, taps: set[int] = frozenset()) -> _Keys:
+        """The cache keys of a pass up to ``stop`` (see ``_Keys``).  In a reduced ``dtype`` the
+        exact keys are kept up to the latest exact state cached (the exact render's, where a draft
+        goes on from) and the later ones say so: ``dtype`` from that state on."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         rows = ws.detach().cpu().numpy()
-        keys = [digest(self._identity, noise, dtype, *(part for pair in maps for part in pair))]
-        for k in range(stop):
-            info = self.generator.layers[k]
-            hook = hooks.get(k)
-            keys.append(digest(keys[-1], rows[list(info.w_indices)],
-                                        None if hook is None else hook.key, offsets.get(info.name)))
-        return keys
+        keys = _Keys([digest(self._identity, noise, *(part for pair in maps for part in pair))], {}, stop)
+        self._extend(keys, 0, stop, rows, hooks, offsets)
+        if dtype == torch.float32:
+            return keys
+        exact, _ = self._resume_point(keys, taps, stop, stop == len(self.generator.layers))
+        reduced = _Keys(keys.states[:exact + 1], {k: key for k, key in keys.unhooked.items() if k <= exact},
+                        exact)
+        self._extend(reduced, exact, stop, rows, hooks, offsets, dtype)
+        return reduced
+
+    def _extend(self, keys: _Keys, begin: int, stop: int, rows: np.ndarray, hooks: dict[int, KeyedHook],
+                offsets: dict[str, np.ndarray], dtype: torch.dtype | None = None) -> None:
+        """Adds the keys of layers ``begin .. stop - 1``; a ``dtype`` marks them as computed in it."""
+        layers = self.generator.layers
+        for k in range(begin, stop):
+            before = digest(keys.states[k], dtype) if dtype is not None and k == begin else keys.states[k]
+            row, hook, offset = rows[list(layers[k].w_indices)], hooks.get(k), offsets.get(layers[k].name)
+            keys.states.append(digest(before, row, None if hook is None else hook.key, offset))
+            if hook is not None and self._hands_on_output(k):
+                keys.unhooked[k + 1] = digest(before, row, None, offset)
 
     def _per_sample_offsets(self, offset_sets: list[dict[str, np.ndarray]]) -> dict[str, Tensor]:
         """One batch's style offsets: (N, styles) per layer, zero for the scenes that leave it."""
@@ -399,34 +420,46 @@ class Renderer:
         return {name: torch.from_numpy(np.array(value)).to(self.device)
                 for name, value in scene.noise_maps.items()}
 
-    def _resume_point(self, keys: list[str], taps: set[int], stop: int, needs_image: bool) -> int:
+    def _resume_point(self, keys: _Keys, taps: set[int], stop: int, needs_image: bool) -> tuple[int, bool]:
         """The latest layer k to restart at: its input state (or, at ``stop``, the image) is cached,
-        and so are the taps of every requested layer before it."""
+        and so are the taps of every requested layer before it.  True with it: that state is to be
+        made from the output of layer k - 1 cached without the hook, the hook applied to it."""
+        def taps_ready(k: int) -> bool:
+            return all(self._has_tap(keys, j) for j in taps if j < k)
+
         for k in range(stop, 0, -1):
-            if k == stop:
-                ready = self._cache.has("image", keys[stop]) if needs_image else True
-            else:
-                ready = self._cache.has("state", keys[k])
-            if ready and all(self._cache.has("tap", keys[j + 1]) for j in taps if j < k):
-                return k
-        return 0
+            if k == stop and needs_image:
+                if self._cache.has("image", keys.states[stop]) and taps_ready(k):
+                    return k, False
+                continue
+            if (k == stop or self._cache.has("state", keys.states[k])) and taps_ready(k):
+                return k, False
+            if k in keys.unhooked and self._cache.has("state", keys.unhooked[k]) and taps_ready(k - 1):
+                return k, True
+        return 0, False
 
     def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
                     scene: Scene, taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, offsets, scene, stop, dtype)
+        keys = self._prefix_keys(ws, hooks, offsets, scene, stop, dtype, taps)
         needs_image = stop == n_layers
-        start = self._resume_point(keys, taps, stop, needs_image)
+        start, rehook = self._resume_point(keys, taps, stop, needs_image)
         image = None
         # taken before running: storing this pass's results may evict older entries
-        tapped = {k: self._cache.get("tap", keys[k + 1]) for k in taps if k < start}
+        tapped = {k: self._cached_tap(keys, k) for k in taps if k < start - rehook}
+        state = self._rehooked(keys, start, hooks[start - 1]) if rehook else None
+        if rehook and start - 1 in taps:
+            tapped[start - 1] = state["x"]
         if start < stop:
-            state = self._cache.get("state", keys[start]) if start > 0 else None
+            if start > 0 and not rehook:
+                state = self._cache.get("state", keys.states[start])
             keep = [k for k in range(start + 1, stop + 1) if k < n_layers]
+            unhooked: dict[int, Tensor] = {}
             out = g.synthesize(ws.to(self.device)[None], start=start, state=state, stop=stop,
                                taps=[g.layers[k].name for k in range(start, stop)],
-                               hooks={g.layers[k].name: h.apply for k, h in hooks.items() if k >= start},
+                               hooks={g.layers[k].name: _recording(h, k, keys, unhooked)
+                                      for k, h in hooks.items() if k >= start},
                                keep_states=keep, noise_mode=scene.noise_mode,
                                noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene),
                                compute_dtype=dtype,
@@ -434,16 +467,67 @@ class Renderer:
                                               for name, offset in offsets.items()
                                               if g.layer_index(name) >= start})
             for k in keep:
-                self._cache.put("state", keys[k], out.states[k])
+                self._cache.put("state", keys.states[k], out.states[k])
+            for k, x in unhooked.items():
+                self._cache.put("state", keys.unhooked[k + 1], {**out.states[k + 1], "x": x})
             tapped.update({k: out.taps[g.layers[k].name] for k in taps if k >= start})
             for k in range(start, stop):
-                self._cache.put("tap", keys[k + 1], out.taps[g.layers[k].name])
+                if not self._hands_on_output(k):
+                    self._cache.put("tap", keys.states[k + 1], out.taps[g.layers[k].name])
             if needs_image:
                 image = out.image
-                self._cache.put("image", keys[stop], image)
+                self._cache.put("image", keys.states[stop], image)
         elif needs_image:
-            image = self._cache.get("image", keys[stop])
-        return _Pass(image=image, taps=tapped, first_layer=start)
+            image = self._cache.get("image", keys.states[stop])
+        return _Pass(image=image, taps=tapped, first_layer=start, draft=keys.exact < stop)
+
+    def _rehooked(self, keys: _Keys, k: int, hook: KeyedHook) -> LayerState:
+        """The state before layer k made from the cached output of layer k - 1 without its hook:
+        the hook applied to a copy (cached)."""
+        unhooked = self._cache.get("state", keys.unhooked[k])
+        state = {**unhooked, "x": hook.apply(unhooked["x"].clone())}
+        self._cache.put("state", keys.states[k], state)
+        return state
+
+    def _hands_on_output(self, k: int) -> bool:
+        """Whether layer k's (hooked) output is the "x" of the state after it (``models.base``):
+        then that state is its tap too, not cached twice."""
+        layers = self.generator.layers
+        return layers[k].kind != "torgb" and k + 1 < len(layers)
+
+    def _has_tap(self, keys: _Keys, k: int) -> bool:
+        return self._cache.has("state" if self._hands_on_output(k) else "tap", keys.states[k + 1])
+
+    def _cached_tap(self, keys: _Keys, k: int) -> Tensor:
+        if self._hands_on_output(k):
+            return self._cache.get("state", keys.states[k + 1])["x"]
+        return self._cache.get("tap", keys.states[k + 1])
+
+
+@dataclasses.dataclass
+class _Keys:
+    """The cache keys of one pass.  ``states[k]`` digests everything the state before layer k
+    depends on (k = 0 .. stop): the generator, the noise, the ws rows and the hooks of the layers
+    before.  ``unhooked[k]``: the same state without the hook of layer k - 1, for hooked layers
+    that keep their output as the state's "x" (``models.base``): a changed hook is applied to
+    that cached output instead of running the layer again.  ``exact``: the keys up to this index
+    are of float32 states, the later ones of a draft's."""
+
+    states: list[str]
+    unhooked: dict[int, str]
+    exact: int
+
+
+def _recording(hook: KeyedHook, k: int, keys: _Keys, unhooked: dict[int, Tensor]):
+    """``hook.apply``, keeping a copy of the output it changes where ``keys`` want it cached."""
+    if k + 1 not in keys.unhooked:
+        return hook.apply
+
+    def apply(x: Tensor) -> Tensor:
+        unhooked[k] = x.clone()
+        return hook.apply(x)
+
+    return apply
 
 
 def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
@@ -491,7 +575,8 @@ class _SceneContext:
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        key = renderer._prefix_keys(other_ws, {}, {}, self._scene, layer + 1, self._dtype)[layer + 1]
+        keys = renderer._prefix_keys(other_ws, {}, {}, self._scene, layer + 1, self._dtype, {layer})
+        key = keys.states[layer + 1]
         others = renderer._others
         if key not in others:
             others[key] = renderer._synthesize(other_ws, {}, {}, self._scene, {layer}, layer + 1,

@@ -12,7 +12,9 @@ feature-map viewing and incremental re-rendering cheap:
 * ``hooks`` maps a layer name to a function applied to that layer's output activation before anything
   downstream (or a tap) sees it.  The activation is the layer's own fresh output, held by nothing
   else, so a hook may change it in place (and return it).  The engine turns edits (FeatureEdit, RegionResample, ...) into hooks;
-  models know nothing about edits.
+  models know nothing about edits.  Every layer but a ToRGB (kind "torgb") and the last hands its
+  hooked output on as the next state's ``"x"``, and nothing else there depends on the hook: so the
+  renderer applies a changed hook to that layer's cached output instead of running it again.
 * ``taps`` names layers whose (post-hook) output activations are returned, shape (N, C, H, W).
 * ``style_offsets`` maps a layer name to a (C,) or (N, C) tensor added to that layer's modulation
   styles (its affine outputs) before they modulate the convolution; ``style_sizes`` says which
@@ -127,8 +129,9 @@ class GeneratorBase(nn.Module):
         so reproducible), or "none".  ``noise_maps`` (layer name -> (h, w) map, with "const") replaces
         the stored noise of those layers, e.g. the maps a projection optimised; layers without noise
         inputs ignore it.  When ``stop`` is before the end, ``image`` is empty.
-        ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in one type is
-        resumed in that type only.  ``style_offsets``: see the module's description.
+        ``compute_dtype``: float32, or one of ``fast_dtypes``; a state recorded in another type goes
+        on in ``compute_dtype`` from the next convolution (a draft can go on from an exact render's
+        state).  ``style_offsets``: see the module's description.
         """
         raise NotImplementedError
 

@@ -251,16 +251,18 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor, fused_modconv: bool, style_offset: Tensor | None = None) -> Tensor:
         styles = with_offset(self.affine(w), style_offset) * self.weight_gain
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or self.weight.shape[2:] != (1, 1):
             x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
-        # Inference: scale the (small) 1x1 weight for one sample, the input for a batch; bias in the conv.
-        dtype, bias = x.dtype, self.bias.to(x.dtype)
-        weight = self.weight.to(dtype).contiguous(memory_format=_memory_format(x))
-        if x.shape[0] == 1:
-            y = F.conv2d(x, weight * styles.to(dtype).reshape(1, -1, 1, 1), bias=bias)
-        else:
-            y = F.conv2d(x * styles.to(dtype)[..., None, None], weight, bias=bias)
+        # Inference: the 1x1 convolution as one product per sample of its pixels (N, H * W, I) and
+        # its modulated weight (N, I, O), bias included; torch's convolution takes a slow path for
+        # so few output channels.  The result is a channels_last view when x is channels_last.
+        batch, channels, height, width = x.shape
+        dtype = x.dtype
+        weights = (self.weight[None, :, :, 0, 0] * styles[:, None, :]).to(dtype).transpose(1, 2)
+        pixels = x.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        y = torch.baddbmm(self.bias.to(dtype)[None, None, :], pixels, weights)
+        y = y.reshape(batch, height, width, -1).permute(0, 3, 1, 2)
         return y.clamp_(-self.conv_clamp, self.conv_clamp) if self.conv_clamp is not None else y
 
 
@@ -597,7 +599,7 @@ class StyleGAN2Generator(GeneratorBase):
         block: SynthesisBlock = getattr(self.synthesis, f"b{step.block}")
         w = ws[:, step.w_index]
         state = dict(state)
-        if step.role == "torgb":
+        if step.role == "torgb":  # in its input's precision: after an exact state, exact
             y = block.torgb(state["x"], w, fused_modconv=fused, style_offset=style_offset).to(torch.float32, memory_format=torch.contiguous_format)
             if hook is not None:
                 y = hook(y)
@@ -616,15 +618,15 @@ class StyleGAN2Generator(GeneratorBase):
         elif step.role == "conv0":
             if "img" in state:  # up-sampled as the block starts, so a re-render from conv1 on skips it
                 state["img"] = ops.upsample2d(state["img"], block.resample_filter)
-            x_in = state["x"]
+            x_in = state["x"].to(compute_dtype)
             if resnet:
                 state["residual"] = block.skip(x_in, gain=RESNET_GAIN)
             x = layer(x_in, w, noise, fused, style_offset=style_offset)
         elif resnet:
-            x = layer(state["x"], w, noise, fused, gain=RESNET_GAIN, style_offset=style_offset)
-            x = state.pop("residual") + x
+            x = layer(state["x"].to(compute_dtype), w, noise, fused, gain=RESNET_GAIN, style_offset=style_offset)
+            x = state.pop("residual").to(compute_dtype) + x
         else:
-            x = layer(state["x"], w, noise, fused, style_offset=style_offset)
+            x = layer(state["x"].to(compute_dtype), w, noise, fused, style_offset=style_offset)
         if hook is not None:
             x = hook(x)
         state["x"] = x
