@@ -110,7 +110,8 @@ def test_starting_from_every_layer_equals_a_full_render_on_the_gpu():
 
 
 def test_drafts_on_the_gpu_are_half_precision_and_stay_the_picture():
-    cpu, gpu = _pair(_clamped_64px)
+    generator = _clamped_64px()  # smaller than drafts pay for by default: asked for
+    cpu, gpu = Renderer(copy.deepcopy(generator), "cpu"), Renderer(generator, "cuda", fast=True)
     assert gpu.fast_dtype in (torch.float16, torch.bfloat16)
     for seed in range(4):
         scene = Scene(seed=seed, edits=(FeatureEdit("b32.conv1", (0, 1), MASK, 1.0),))

@@ -114,3 +114,15 @@ def test_a_precision_the_model_cannot_compute_in_is_refused():
     with torch.no_grad(), pytest.raises(ValueError, match="float32 only"):
         g = tiny_stylegan3()
         g.synthesize(torch.zeros(1, g.num_ws, g.w_dim), compute_dtype=torch.bfloat16)
+
+
+def test_drafts_are_reduced_by_default_only_for_images_large_enough_to_gain(monkeypatch):
+    from ganinterface.engine import renderer as renderer_module
+
+    monkeypatch.setattr(renderer_module, "fast_dtype", lambda device, allowed: torch.bfloat16)
+    small = tiny_stylegan2()  # 16 x 8 px
+    assert Renderer(small, "cpu").fast_dtype is None
+    assert Renderer(small, "cpu", fast=True).fast_dtype == torch.bfloat16
+    monkeypatch.setattr(renderer_module, "DRAFT_MIN_PIXELS", 16 * 8)
+    assert Renderer(small, "cpu").fast_dtype == torch.bfloat16
+    assert Renderer(small, "cpu", fast=False).fast_dtype is None
