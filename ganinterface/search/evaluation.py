@@ -3,8 +3,10 @@
 For each recipe, applied with its anchor and again without it, and for the matching direction at
 the amount that reaches the anchored recipe's flip rate: flip rate, locality (share of the absolute
 pixel change inside the recipe's mask, dilated a few pixels, placed where the anchored recipe puts
-it), preservation (other attributes unchanged) and mask area.  The direction is scored as shipped
-and as each method found it (directions/methods/NAME.METHOD), so the choice among them is visible.
+it), preservation (other attributes unchanged, and the share of portraits each other attribute
+changes on), mask area, and for the goals that name one, the skin patch or seam left behind per skin
+tone or hair colour (CIEDE2000, ``search.artefacts``).  The direction is scored as shipped and as
+each method found it (directions/methods/NAME.METHOD), so the choice among them is visible.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.directions import (AMOUNTS, FLIP_AIM, METHOD_FILES, PRESERVATION_AIM,
                                             AnyDirection)
+from ganinterface.search.artefacts import ARTEFACT_AIM, MEASURES, artefact_scores
 from ganinterface.search.goals import GOALS, EditGoal
-from ganinterface.search.metrics import flip_rate, locality, mask_area, preservation
+from ganinterface.search.metrics import changed_shares, flip_rate, locality, mask_area, preservation
 from ganinterface.search.placement import reanchored, recipe_placements, scoring_regions
 from ganinterface.search.samples import Progress, draw_samples
 
@@ -66,16 +69,24 @@ def edited_images(renderer: Renderer, scenes: Sequence[Scene], edits: tuple[Edit
 
 def score_edits(renderer: Renderer, classifier: AttributeClassifier, before: Unedited,
                 goal: EditGoal, edits: tuple[Edit, ...], regions: list[np.ndarray]) -> dict[str, float]:
-    """Flip rate, locality, preservation and mask area of ``edits`` on the ``before`` portraits."""
+    """Flip rate, locality, preservation (and what changes), mask area and the goal's artefact of
+    ``edits`` on the ``before`` portraits."""
     after_images = edited_images(renderer, before.scenes, edits)
     read_after = {k: v.argmax(axis=1) for k, v in classifier.classify(after_images).items()}
-    return {
+    scores: dict[str, Any] = {
         "flip_rate": round(flip_rate(before.read[goal.attribute], read_after[goal.attribute], goal.target), 4),
         "locality": round(float(np.mean([locality(b, a, r) for b, a, r
                                          in zip(before.images, after_images, regions)])), 4),
         "preservation": round(preservation(before.read, read_after, goal.attribute), 4),
+        "changed": {name: round(share, 4) for name, share
+                    in changed_shares(before.read, read_after, goal.attribute).items()},
         "mask_area": round(float(np.mean([mask_area(r) for r in regions])), 4),
     }
+    if goal.artefact:
+        attribute = MEASURES[goal.artefact][0]
+        groups = [classifier.attributes[attribute][i] for i in before.read[attribute]]
+        scores["artefact"] = artefact_scores(goal.artefact, before.images, after_images, regions, groups)
+    return scores
 
 
 def _direction_edits(direction: AnyDirection, amount: float) -> tuple[Edit, ...]:
@@ -168,7 +179,36 @@ def _direction_file(folder: Path, stem: str) -> Path:
     return npy if npy.exists() else folder / f"{stem}.json"
 
 
-AIMS = {goal.name: (goal.flip_aim, goal.locality_aim, goal.preservation_aim) for goal in GOALS}
+GOALS_BY_NAME = {goal.name: goal for goal in GOALS}
+
+
+def aims_text(goal: EditGoal) -> str:
+    aims = [f"flip >= {goal.flip_aim:.0%}", f"locality >= {goal.locality_aim:.0%}",
+            f"preservation >= {goal.preservation_aim:.0%}"]
+    if goal.mask_aim < 1:
+        aims.append(f"mask <= {goal.mask_aim:.0%}")
+    if goal.artefact:
+        aims.append(f"{goal.artefact} < {ARTEFACT_AIM:g} dE2000 on each {MEASURES[goal.artefact][0]}")
+    return "(aims: " + ", ".join(aims) + ")"
+
+
+def _artefact_text(scores: dict[str, Any]) -> str:
+    artefact = scores.get("artefact")
+    return f"{artefact['worst']:>9.1f}" if artefact else ""
+
+
+def _details(variant: str, scores: dict[str, Any]) -> list[str]:
+    """The anchored recipe's artefact per group and the other attributes it changes most."""
+    lines = []
+    artefact = scores.get("artefact")
+    if artefact:
+        groups = ", ".join(f"{g} {v:.1f}" for g, v in artefact["groups"].items())
+        lines.append(f"{'':<18}{variant} {artefact['artefact']} (dE2000) by {artefact['by']}: {groups}")
+    changed = sorted(scores.get("changed", {}).items(), key=lambda item: -item[1])[:3]
+    if changed and changed[0][1] > 0:
+        shares = ", ".join(f"{name} {share:.1%}" for name, share in changed if share > 0)
+        lines.append(f"{'':<18}{variant} also changes: {shares}")
+    return lines
 
 
 METHOD_LABELS = {"mean difference": "mean diff.", "conditional boundary": "boundary",
@@ -177,7 +217,8 @@ METHOD_LABELS = {"mean difference": "mean diff.", "conditional boundary": "bound
 
 def format_edit_report(report: dict[str, Any]) -> str:
     lines = [f"Edits scored on {report['count']} seeds ({report['seeds'][0]}-{report['seeds'][1]})",
-             f"{'edit':<18}{'variant':<12}{'flip':>7}{'locality':>10}{'preserv.':>10}{'mask':>7}"]
+             f"{'edit':<18}{'variant':<12}{'flip':>7}{'locality':>10}{'preserv.':>10}{'mask':>7}"
+             f"{'artefact':>9}"]
     for name, variants in report["recipes"].items():
         shipped = report["directions"][name]
         methods = report["direction_methods"][name]
@@ -185,10 +226,11 @@ def format_edit_report(report: dict[str, Any]) -> str:
                 + [("shipped", shipped)])
         for variant, s in rows:
             lines.append(f"{name:<18}{variant:<12}{s['flip_rate']:>7.1%}{s['locality']:>10.1%}"
-                         f"{s['preservation']:>10.1%}{s['mask_area']:>7.1%}")
-        flip_aim, locality_aim, preservation_aim = AIMS.get(name, (0.0, 0.0, 0.0))
-        kept = f", preservation >= {preservation_aim:.0%}" if preservation_aim else ""
-        lines.append(f"{'':<18}(aims: flip >= {flip_aim:.0%}, locality >= {locality_aim:.0%}{kept})")
+                         f"{s['preservation']:>10.1%}{s['mask_area']:>7.1%}{_artefact_text(s)}")
+        if name in GOALS_BY_NAME:
+            lines.append(f"{'':<18}{aims_text(GOALS_BY_NAME[name])}")
+        if "anchored" in variants:
+            lines.extend(_details("anchored", variants["anchored"]))
         lines.append(f"{'':<18}(directions: each method at the anchored recipe's flip; shipped: the "
                      f"{METHOD_LABELS.get(shipped['method'], shipped['method'])} direction at its own "
                      f"amount {shipped['amount']:+.2f}, aim flip >= {FLIP_AIM:.0%}, "

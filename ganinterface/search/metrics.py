@@ -6,7 +6,12 @@ All functions take plain numpy arrays so they can be checked by hand:
                 seeds that did not start there);
 * locality      share of the total absolute pixel change that falls inside the (dilated) mask;
 * preservation  share of the *other* attributes the classifier reads the same before and after;
-* mask area     share of the image the dilated mask covers.
+* mask area     share of the image the dilated mask covers;
+* skin patch    CIEDE2000 between the mean colour of the skin inside the mask before and after (skin:
+                pixels near the colour of the face around the mask);
+* seam          CIEDE2000 between the mean colour along the edge of what the edit changed and the
+                hair just beside it, after the edit (a removed band that leaves a line or a lighter
+                stripe where its edge was).
 """
 
 from __future__ import annotations
@@ -15,6 +20,12 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+
+from ganinterface.search.colour import ciede2000, srgb_to_lab
+
+SURROUNDING = 3  # pixels around a region whose median colour is the skin or hair beside it
+NEAR = 12.0  # CIEDE2000 from that colour within which a pixel counts as the same skin or hair
+CHANGED = 15.0  # CIEDE2000 of a pixel's change that counts it as repainted by the edit
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -56,5 +67,67 @@ def preservation(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarra
     return float(np.mean(np.concatenate([s.ravel() for s in same])))
 
 
+def changed_shares(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray],
+                   edited: str) -> dict[str, float]:
+    """For each attribute other than ``edited``, the share of samples whose reading changed."""
+    return {name: float(np.mean(np.asarray(before[name]) != np.asarray(after[name])))
+            for name in before if name != edited}
+
+
 def mask_area(region: np.ndarray) -> float:
     return float(np.mean(np.asarray(region, bool)))
+
+
+def erode(mask: np.ndarray, pixels: int) -> np.ndarray:
+    return ~dilate(~np.asarray(mask, bool), pixels)
+
+
+def surrounding_colour(lab: np.ndarray, region: np.ndarray, pixels: int = SURROUNDING) -> np.ndarray:
+    """Median CIELAB colour of the ring ``pixels`` wide around ``region`` (H, W) bool."""
+    ring = dilate(region, pixels) & ~np.asarray(region, bool)
+    return np.median(lab[ring], axis=0) if ring.any() else np.full(3, np.nan)
+
+
+def mean_colour_change(lab_before: np.ndarray, lab_after: np.ndarray, pixels: np.ndarray) -> float:
+    """CIEDE2000 between the mean colours of ``pixels`` before and after (NaN if there are none)."""
+    if not pixels.any():
+        return float("nan")
+    return float(ciede2000(lab_before[pixels].mean(axis=0), lab_after[pixels].mean(axis=0)))
+
+
+def skin_patch(image_before: np.ndarray, image_after: np.ndarray, region: np.ndarray) -> float:
+    """How far the skin inside ``region`` changed colour on average: CIEDE2000 between the mean colour
+    before and after of the pixels that were near the face's colour around the region."""
+    region = np.asarray(region, bool)
+    before, after = srgb_to_lab(image_before), srgb_to_lab(image_after)
+    skin = region & (ciede2000(before, surrounding_colour(before, region)) < NEAR)
+    return mean_colour_change(before, after, skin)
+
+
+def repainted(image_before: np.ndarray, image_after: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels of ``region`` whose colour the edit changed visibly."""
+    change = ciede2000(srgb_to_lab(image_before), srgb_to_lab(image_after))
+    return np.asarray(region, bool) & (change > CHANGED)
+
+
+def seam(image_before: np.ndarray, image_after: np.ndarray, region: np.ndarray) -> float:
+    """The colour step, after the edit, from the hair beside what it repainted inside ``region`` to
+    the edge of the repainted area: each edge pixel against the mean of the hair outside within
+    SURROUNDING pixels of it, the steps averaged as CIELAB vectors (hair texture cancels, a line or
+    a stripe does not) and given as CIEDE2000 from the hair's mean colour.  Only stretches of edge
+    with nothing but hair beside them count: where a removed band met the head's outline or the
+    background, the step is the picture's own (NaN if no such stretch)."""
+    area = repainted(image_before, image_after, region)
+    after = srgb_to_lab(image_after)
+    outside = dilate(area, SURROUNDING) & ~area
+    hair = outside & (ciede2000(after, surrounding_colour(after, area)) < NEAR)
+    edge = area & ~erode(area, 1) & ~dilate(outside & ~hair, SURROUNDING)
+    size = 2 * SURROUNDING + 1
+    hair_sum = cv2.boxFilter(after * hair[..., None], -1, (size, size), normalize=False)
+    hair_count = cv2.boxFilter(hair.astype(np.float64), -1, (size, size), normalize=False)
+    edge &= hair_count > 0
+    if not edge.any():
+        return float("nan")
+    beside = hair_sum[edge] / hair_count[edge][:, None]
+    reference = beside.mean(axis=0)
+    return float(ciede2000(reference + (after[edge] - beside).mean(axis=0), reference))
