@@ -26,8 +26,8 @@ from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate, seam, skin_patch
 from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
 from ganinterface.search.priors import region_prior
-from ganinterface.search.recipes import (FILL_CENTRES, FILL_SCALES, REACHES, TARGET_FLIP, TOP_KS,
-                                         candidate_layers, fill_recipe)
+from ganinterface.search.recipes import (COVER_OFFSETS, FILL_CENTRES, FILL_SCALES, REACHES,
+                                         TARGET_FLIP, TOP_KS, candidate_layers, fill_recipe)
 from ganinterface.search.samples import draw_samples
 from ganinterface.search.shipped import make_shipped_directions, make_shipped_edits
 from ganinterface.search.trials import choice_key
@@ -104,6 +104,8 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
                      for t in recipe.provenance["tuning"]]
         expected += [f"{goal.name}: anchors within {t['reach']:g} image heights" + figures(t)
                      for t in recipe.provenance["reach_tuning"]]
+        expected += [f"{goal.name}: cover from {t['offset']:g} image heights on {t['layers']}"
+                     + figures(t) for t in recipe.provenance.get("cover_tuning", [])]
     assert summary["report_lines"] == expected
 
 
@@ -396,6 +398,40 @@ def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(k
         assert chosen["flip_rate"] == pytest.approx(expected["flip_rate"], abs=1 / expected["eligible"])
         assert chosen["locality"] == pytest.approx(expected["locality"], abs=0.01)
         assert chosen["preservation"] == pytest.approx(expected["preservation"], abs=1 / expected["pairs"])
+
+
+def test_a_skin_patch_goal_tries_covers_from_above_on_the_finest_layers(kit):
+    generator, _, out, _ = kit
+    close = next(goal for goal in GOALS if goal.artefact == "skin patch")
+    recipe = read_recipe(out / "recipes" / close.file_name, model_hash(generator))
+    tried = recipe.provenance["cover_tuning"]
+    assert [t["offset"] for t in tried] == list(COVER_OFFSETS)
+    finest = candidate_layers(generator)[-1]
+    assert all(t["layers"].split("+") == [finest, "b32.conv0", "b32.conv1"] for t in tried)
+    copies = [e for e in recipe.edits if e.kind == "feature_copy"]
+    if recipe.provenance["cover"] is None:
+        assert not copies
+    else:
+        assert {e.offset for e in copies} == {(0.0, recipe.provenance["cover"])}
+        assert all(e.mask == recipe.edits[0].mask and e.anchor == recipe.edits[0].anchor for e in copies)
+
+
+def test_a_resumed_search_keeps_the_recipes_already_written(kit, monkeypatch):
+    """Every recipe of the kit's run is reused: the search is never called and the files stay."""
+    import ganinterface.search.shipped as shipped
+
+    generator, classifier, out, summary = kit
+    before = {goal.file_name: (out / "recipes" / goal.file_name).read_text() for goal in GOALS}
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched again")
+
+    monkeypatch.setattr(shipped, "find_recipe", no_search)
+    resumed = make_shipped_edits(generator, classifier, out, finding=120, tuning=12, resume=True)
+    assert {name: (out / "recipes" / name).read_text() for name in before} == before
+    assert resumed["recipes"] == summary["recipes"]
+    other = dataclasses.replace(GOALS[0], flip_aim=0.5)
+    assert shipped.found_before(out / "recipes" / GOALS[0].file_name, other, model_hash(generator)) is None
 
 
 def test_recipe_for_another_model_is_refused(kit, tmp_path):

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--tuning", type=int, default=None,
                       help="seeds to choose layer and strength on (default: 150)")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
+    make.add_argument("--resume", action="store_true",
+                      help="keep the recipes an interrupted run already wrote under --out for the "
+                           "same goals and model")
     options.add_device(make)
     make.set_defaults(handler=_demo_edits)
 
@@ -190,7 +193,8 @@ def _demo_edits(args: argparse.Namespace) -> int:
 
     out, summary = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_edits(
         generator, classifier, out, finding=args.samples or FINDING_SAMPLES,
-        tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report))
+        tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report,
+        resume=args.resume))
     for name, figures in summary["recipes"].items():
         stages = " + ".join(stage_text(stage) for stage in figures["stages"])
         print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "

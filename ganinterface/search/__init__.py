@@ -12,7 +12,9 @@ No hand labels: the generator is sampled and the attribute classifier reads ever
 * ``recipes``     the recipe search itself;
 * ``directions``  mean-difference attribute directions in W;
 * ``shipped``     finding the built-in model's recipes and directions and writing them;
-* ``metrics``     flip rate, locality, preservation and mask area on plain arrays;
+* ``metrics``     flip rate, locality, preservation, mask area, skin patch and seam on plain arrays;
+* ``colour``      sRGB to CIELAB and the CIEDE2000 colour difference;
+* ``artefacts``   the skin patch or seam an edit leaves, per skin tone or hair colour;
 * ``evaluation``  the edit report: shipped recipes and directions scored on unseen seeds.
 
 How each file was found is written into its JSON provenance.

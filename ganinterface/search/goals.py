@@ -17,6 +17,7 @@ class EditGoal:
     preservation_aim: float  # share of the other attributes kept
     mask_aim: float = 1.0  # largest share of the image the placed, dilated mask may cover
     artefact: str = ""  # "skin patch" or "seam" (search.artefacts), kept below ARTEFACT_AIM
+    footprint: bool = False  # edit where the renderer draws the feature (a band's arc), not its box
     fill: bool = False  # removing the feature: also try copying the portrait's own features over it
 
     @property
@@ -29,7 +30,7 @@ GOALS = (
     EditGoal("close mouth", "mouth_open", 0, "mouth_box", "close-mouth", 0.95, 0.92, 0.99,
              artefact="skin patch"),
     EditGoal("add hair band", "hair_band", 1, "band_box", "add-hair-band", 0.95, 0.90, 0.98,
-             mask_aim=0.15),
+             mask_aim=0.15, footprint=True),
     EditGoal("remove hair band", "hair_band", 0, "band_box", "remove-hair-band", 0.95, 0.90, 0.98,
-             mask_aim=0.15, artefact="seam", fill=True),
+             mask_aim=0.15, artefact="seam", footprint=True, fill=True),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,11 +11,13 @@ from ganinterface.atomic import atomic_write_text
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.engine.directions import (Direction, StyleDirection, model_hash, save_direction,
                                             save_style_direction)
+from ganinterface.engine.scene import Recipe
+from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.directions import (FLIP_AIM, METHOD_FILES, DirectionTrials, attribute_splits,
                                             candidates, choose_direction, direction_stem,
                                             figures_of, goals_of, scored_text, with_figures)
-from ganinterface.search.goals import GOALS
+from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
 from ganinterface.search.tuning import TuningRenderer
@@ -30,8 +33,11 @@ HELD_OUT_SEEDS = range(0, 200)  # the edit report's seeds: figures no choice was
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
-                       progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Write recipes/*.json under ``out_dir``; return a summary."""
+                       progress: Progress | None = None, report: Report | None = None,
+                       resume: bool = False) -> dict[str, Any]:
+    """Write recipes/*.json under ``out_dir``; return a summary.  With ``resume``, recipes an
+    interrupted run already wrote there for the same goals and model are kept (each is written as
+    soon as it is found)."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
     samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
@@ -40,10 +46,14 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"recipes": {}}
     for goal in GOALS:
-        recipe, figures = find_recipe(generator, tuner, classifier, samples, goal, top_ks, strengths,
-                                      report)
-        atomic_write_text(out_dir / "recipes" / goal.file_name, recipe.to_json() + "\n")
-        summary["recipes"][goal.name] = {"stages": recipe.provenance["stages"], **figures}
+        path = out_dir / "recipes" / goal.file_name
+        recipe = found_before(path, goal, model_hash(generator)) if resume else None
+        if recipe is None:
+            recipe, _ = find_recipe(generator, tuner, classifier, samples, goal, top_ks, strengths,
+                                    report)
+            atomic_write_text(path, recipe.to_json() + "\n")
+        summary["recipes"][goal.name] = {"stages": recipe.provenance["stages"],
+                                         **recipe.provenance["figures"]}
     return summary
 
 
@@ -100,3 +110,14 @@ def write_any(stem: Path, direction: Direction | StyleDirection) -> None:
         save_style_direction(stem.with_name(stem.name + ".json"), direction)
     else:
         save_direction(npy, direction)
+
+
+def found_before(path: Path, goal: EditGoal, digest: str) -> Recipe | None:
+    """The recipe at ``path`` if a search for this ``goal`` on this model wrote it, else None."""
+    if not path.exists():
+        return None
+    recipe = read_recipe(path)
+    provenance = recipe.provenance or {}
+    same = (recipe.model_hash == digest and provenance.get("goal") == dataclasses.asdict(goal)
+            and "figures" in provenance)
+    return recipe if same else None
