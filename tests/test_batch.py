@@ -42,7 +42,7 @@ def _single_thread_png(renderer: Renderer, scene: Scene) -> bytes:
 def _run(generator, scenes, folder: Path, batch_size: int = 1, workers: int = 1, **options):
     work = batch.Work(batch.PngImage(), batch_size)
     paths = [folder / f"{index:03d}.png" for index in range(len(scenes))]
-    report = batch.run_job(batch.local_executor(generator, "cpu", work, workers), scenes, paths,
+    report = batch.run_job(batch.local_executor(generator, "cpu", work, workers, len(scenes)), scenes, paths,
                            work, **options)
     return report, paths
 
@@ -56,6 +56,25 @@ def test_a_batch_size_of_one_writes_the_windows_bytes(tmp_path):
     assert report.written == paths and not report.failures
     reference = Renderer(tiny_stylegan2(), "cpu")
     assert [path.read_bytes() for path in paths] == [_single_thread_png(reference, s) for s in scenes]
+
+
+def test_render_threads_in_this_process_write_the_bytes_of_one(tmp_path):
+    generator = tiny_stylegan2()
+    scenes = [Scene(seed=seed, edits=(EDIT,)) for seed in range(12)]
+    work = batch.Work(batch.PngImage(), 1)
+    paths = [tmp_path / f"{index:03d}.png" for index in range(len(scenes))]
+    report = batch.run_job(batch.InProcess(generator, "cpu", work, threads=2), scenes, paths, work)
+    assert sorted(report.written) == paths
+    reference = Renderer(tiny_stylegan2(), "cpu")
+    assert [path.read_bytes() for path in paths] == [_single_thread_png(reference, s) for s in scenes]
+
+
+def test_chunks_are_whole_batches_in_order_shrinking_towards_the_end():
+    chunks = batch.chunks_of(range(200), list(range(200)), batch_size=4, workers=2)
+    sizes = [len(chunk) for chunk in chunks]
+    assert [index for chunk in chunks for index, _ in chunk] == list(range(200))
+    assert all(size % 4 == 0 for size in sizes) and sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == batch.CHUNK_IMAGES and sizes[-3:] == [4, 4, 4]
 
 
 @pytest.mark.parametrize("model", [
@@ -162,9 +181,10 @@ def test_a_chunk_failing_again_is_reported_by_seed_and_the_others_are_written(tm
     monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
     scenes = [Scene(seed=seed) for seed in range(10, 20)]
     report, paths = _run_encoder(_Flaky(seed=15, times=99), scenes, tmp_path)
-    assert [(f.indices, f.error) for f in report.failures] == [((4, 5, 6, 7), "disk hiccup on seed 15")]
+    # chunks of 4, then shrinking to half of what is left: 0-3, 4-6, 7-8, 9
+    assert [(f.indices, f.error) for f in report.failures] == [((4, 5, 6), "disk hiccup on seed 15")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{seed}.png" for seed in (10, 11, 12, 13, 18, 19))
+        f"{seed}.png" for seed in (10, 11, 12, 13, 17, 18, 19))
 
 
 def test_a_seed_that_cannot_render_is_named_and_the_rest_are_written(tmp_path, capsys):

@@ -201,7 +201,8 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     where = group.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="render in N local processes, each holding the model once (1: this "
-                            "process; default: one per core for long jobs on the CPU)")
+                            "process; default on the CPU: one per core for long jobs, else this "
+                            "process with a render thread per core)")
     where.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                        help="render on a Ray cluster: its ADDRESS, auto (the cluster this machine "
                             "is in), or nothing (start one here); needs "
@@ -263,8 +264,7 @@ def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
     from ganinterface.export import batch
 
     if args.ray is None:
-        workers = args.workers or batch.default_workers(images, device)
-        return batch.local_executor(generator, device, task, workers)
+        return batch.local_executor(generator, device, task, args.workers, images)
     from ganinterface.export.ray_executor import RayCluster
 
     try:
