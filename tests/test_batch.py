@@ -274,3 +274,33 @@ def test_a_run_stopped_half_way_resumes_to_the_same_files(tmp_path, complete_run
     names = sorted(path.name for path in complete_run.glob("*.png"))
     assert len(names) == RESUMED_SEEDS and sorted(path.name for path in stopped.glob("*.png")) == names
     assert all((stopped / name).read_bytes() == (complete_run / name).read_bytes() for name in names)
+
+
+# ---- animate and project on the job model ----------------------------------------------------------
+
+@pytest.mark.slow
+def test_animate_and_project_write_the_same_bytes_here_on_two_workers_and_on_ray(tmp_path):
+    ray = pytest.importorskip("ray")
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_stylegan2(), checkpoint)
+    rng = np.random.default_rng(5)
+    pictures = [tmp_path / f"in{index}.png" for index in range(3)]
+    for path in pictures:
+        Image.fromarray(rng.integers(0, 256, (40, 30, 3), np.uint8)).save(path)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    try:
+        for name, where in [("here", ["--workers", "1"]), ("workers", ["--workers", "2"]),
+                            ("ray", ["--ray"])]:
+            out = tmp_path / name
+            assert main(["animate", "--checkpoint", str(checkpoint), "--seeds", "1,2,3", "--frames",
+                         "12", "-q", "-o", str(out / "a.gif"), *where]) == 0
+            assert main(["project", *map(str, pictures), "--checkpoint", str(checkpoint),
+                         "--steps", "3", "-q", "-o", str(out / "{name}.npz"), *where]) == 0
+    finally:
+        ray.shutdown()
+    names = sorted(path.name for path in (tmp_path / "here").iterdir())
+    assert names == ["a.gif", "in0.npz", "in0.png", "in1.npz", "in1.png", "in2.npz", "in2.png"]
+    for name in names:
+        expected = (tmp_path / "here" / name).read_bytes()
+        assert (tmp_path / "workers" / name).read_bytes() == expected, name
+        assert (tmp_path / "ray" / name).read_bytes() == expected, name

@@ -99,6 +99,16 @@ class RawArray:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrameArray:
+    """The image, uint8 (H, W, 3), as ``.npy``: an animation's frame on its way to the driver."""
+
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.image, np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureGrid:
     """One layer's channels coloured and tiled in a PNG (``engine.colormap.feature_grid_image``)."""
 
@@ -222,13 +232,14 @@ def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "R
     return Renderer(generator, device, cache_bytes=0)
 
 
-def seeds_text(seeds: Sequence[int]) -> str:
-    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds)."""
+def seeds_text(seeds: Sequence[int], noun: str = "seed") -> str:
+    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds); ``noun`` for
+    other numbered things ("frames 3-5")."""
     if len(seeds) == 1:
-        return f"seed {seeds[0]}"
+        return f"{noun} {seeds[0]}"
     if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"seeds {seeds[0]}-{seeds[-1]}"
-    return "seeds " + ", ".join(map(str, seeds))
+        return f"{noun}s {seeds[0]}-{seeds[-1]}"
+    return f"{noun}s " + ", ".join(map(str, seeds))
 
 
 @contextlib.contextmanager
@@ -505,6 +516,8 @@ def _chunks_run(executor: Executor, items: Sequence[Any], todo: Sequence[int], t
                 error = future.exception()
                 if error is None:
                     yield chunk, future.result(), None
+                elif not isinstance(error, Exception):  # Ctrl-C where the chunk ran: stop
+                    raise error
                 elif attempt < retries:
                     pending.append((chunk, attempt + 1))
                 else:
