@@ -304,3 +304,25 @@ def test_animate_and_project_write_the_same_bytes_here_on_two_workers_and_on_ray
         expected = (tmp_path / "here" / name).read_bytes()
         assert (tmp_path / "workers" / name).read_bytes() == expected, name
         assert (tmp_path / "ray" / name).read_bytes() == expected, name
+
+
+def test_samples_for_the_search_drawn_as_a_batch_job_are_those_drawn_here():
+    from ganinterface.search.samples import draw_samples
+
+    class Blind:
+        def classify(self, images):
+            return {"count": np.full((len(images), 1), len(images))}
+
+    generator = tiny_stylegan2()
+    seeds, layers = range(30, 41), ["b8.conv1"]  # batches of 4: 4, 4, 3
+
+    def on_threads(task, items):
+        return batch.InProcess(generator, "cpu", task, threads=2)
+
+    with batch.one_thread():
+        here = draw_samples(generator, Blind(), seeds, layers, batch=4)
+    drawn = draw_samples(generator, Blind(), seeds, layers, batch=4, executor_for=on_threads)
+    assert drawn.seeds == here.seeds and np.array_equal(drawn.ws, here.ws)
+    assert np.array_equal(drawn.images, here.images)
+    assert np.array_equal(drawn.features["b8.conv1"], here.features["b8.conv1"])
+    assert np.array_equal(drawn.probabilities["count"], here.probabilities["count"])

@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                         help="also write the report as JSON")
     options.add_device(parser)
+    options.add_where_options(parser, "many samples")
     parser.set_defaults(handler=_demo_eval)
 
     make = subparsers.add_parser(
@@ -66,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="seeds to choose layer and strength on (default: 150)")
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     options.add_device(make)
+    options.add_where_options(make, "many samples")
     make.set_defaults(handler=_demo_edits)
 
     directions = subparsers.add_parser(
@@ -105,7 +107,8 @@ def _demo_eval(args: argparse.Namespace) -> int:
         with TqdmProgress("scoring edits", unit="edit") as progress:
             try:
                 report = edit_report(generator, classifier, seeds=seeds, device=device,
-                                     progress=progress, directory=args.edits_dir)
+                                     progress=progress, directory=args.edits_dir,
+                                     executor_for=options.executor_for(args, generator, device))
             except ValueError as error:
                 raise UserError(str(error)) from None
         text = format_edit_report(report)
@@ -116,7 +119,8 @@ def _demo_eval(args: argparse.Namespace) -> int:
         with TqdmProgress("sampling", unit="image", total=len(seeds)) as progress:
             report = quality_report(generator, classifier, seeds,
                                     truncation_psi=options.truncation_psi(args),
-                                    device=device, progress=progress)
+                                    device=device, progress=progress,
+                                    executor_for=options.executor_for(args, generator, device))
         text = format_report(report)
     print(text)
     if args.json:
@@ -190,7 +194,8 @@ def _demo_edits(args: argparse.Namespace) -> int:
 
     out, summary = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_edits(
         generator, classifier, out, finding=args.samples or FINDING_SAMPLES,
-        tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report))
+        tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report,
+        executor_for=options.executor_for(args, generator, generator.w_avg.device)))
     for name, figures in summary["recipes"].items():
         stages = " + ".join(stage_text(stage) for stage in figures["stages"])
         print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
-    from ganinterface.export.batch import Encoder, Executor, JobReport, Output, Task
+    from ganinterface.export.batch import Encoder, Executor, ExecutorFor, JobReport, Output, Task
     from ganinterface.models.base import GeneratorBase
 
 CHECKPOINT_HELP = ("generator checkpoint: NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
@@ -285,6 +285,12 @@ def executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torc
         raise UserError(f"--ray: {error}") from None
     except ConnectionError as error:
         raise UserError(f"--ray {args.ray}: cannot reach the cluster ({error})") from None
+
+
+def executor_for(args: argparse.Namespace, generator: "GeneratorBase",
+                 device: "torch.device") -> "ExecutorFor":
+    """``executor`` for each job a command runs: (task, items) -> where it runs."""
+    return lambda task, items: executor(args, generator, device, task, items)
 
 
 # ---- what was written ----------------------------------------------------------------------------

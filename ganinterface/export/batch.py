@@ -33,7 +33,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor,
                                 wait)
 from concurrent.futures.process import BrokenProcessPool
@@ -389,21 +389,25 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def default_workers(items: int, device: "torch.device | str") -> tuple[int, int]:
+    """(worker processes, render threads in this process) when ``--workers`` is left out: on the
+    CPU a process per core for a job long enough to repay starting them, else this process with a
+    thread per core (up to one per item); on a GPU this process on one thread."""
+    if str(device) != "cpu":
+        return 1, 1
+    cores = cpu_count()
+    if cores > 1 and items >= IMAGES_PER_STARTED_WORKER * cores:
+        return cores, 1
+    return 1, max(1, min(cores, items))
+
+
 def local_executor(generator: "GeneratorBase", device: "torch.device | str", task: Task,
                    workers: int | None, items: int) -> Executor:
-    """``workers`` processes (1: this process, on one thread); left out (None), what suits the job:
-    on the CPU a process per core for a job long enough to repay starting them, else this process
-    with a render thread per core; on a GPU this process."""
-    if workers is None:
-        if str(device) != "cpu":
-            return InProcess(generator, device, task)
-        cores = cpu_count()
-        if cores > 1 and items >= IMAGES_PER_STARTED_WORKER * cores:
-            return LocalProcesses(generator, device, task, cores)
-        return InProcess(generator, device, task, threads=cores)
-    if workers == 1:
-        return InProcess(generator, device, task)
-    return LocalProcesses(generator, device, task, workers)
+    """``workers`` processes (1: this process, on one thread), or ``default_workers``."""
+    processes, threads = (workers, 1) if workers is not None else default_workers(items, device)
+    if processes > 1:
+        return LocalProcesses(generator, device, task, processes)
+    return InProcess(generator, device, task, threads)
 
 
 # ---- the driver ----------------------------------------------------------------------------------
@@ -483,6 +487,22 @@ def run_in_order(executor: Executor, items: Sequence[Any], task: Task, *,
         while following in waiting:
             yield waiting.pop(following)
             following += 1
+
+
+def gather(executor: Executor, items: Sequence[Any], task: Task, *,
+           progress: ProgressCallback = no_progress) -> list[bytes]:
+    """The first file of each item's outcome, in the items' order: a job whose results the
+    caller keeps rather than writes.  An item without one raises ``JobError``."""
+    kept = []
+    for outcome in run_in_order(executor, items, task):
+        if outcome.error is not None:
+            raise JobError(Failure((outcome.index,), outcome.error))
+        kept.append(outcome.files[0])
+        progress(len(kept), len(items))
+    return kept
+
+
+ExecutorFor = Callable[[Task, int], Executor]  # (task, items) -> where a job of them runs
 
 
 class JobError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganinterface.atomic import atomic_write_text
 from ganinterface.demo.classifier import AttributeClassifier
@@ -19,6 +19,9 @@ from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_lay
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
 from ganinterface.search.tuning import TuningRenderer
 
+if TYPE_CHECKING:
+    from ganinterface.export.batch import ExecutorFor
+
 FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
 TUNING_SEEDS = 150  # seeds the layer, channel count and strength are chosen on (a third to a half of
 # them start in the state an edit leaves: on 60 seeds, 19 closed mouths let one flip more or less move
@@ -30,13 +33,17 @@ HELD_OUT_SEEDS = range(0, 200)  # the edit report's seeds: figures no choice was
 def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
-                       progress: Progress | None = None, report: Report | None = None) -> dict[str, Any]:
-    """Write recipes/*.json under ``out_dir``; return a summary."""
+                       progress: Progress | None = None, report: Report | None = None,
+                       executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
+    """Write recipes/*.json under ``out_dir``; return a summary.  ``executor_for``: draw the
+    samples as batch jobs (``draw_samples``)."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
-    samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
+    samples = draw_samples(generator, classifier, seeds, layers, progress=progress,
+                           executor_for=executor_for)
     tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
-    tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers))
+    tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers,
+                                                   executor_for=executor_for))
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"recipes": {}}
     for goal in GOALS:
