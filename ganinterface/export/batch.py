@@ -422,7 +422,7 @@ class Failure:
 
 @dataclasses.dataclass
 class JobReport:
-    written: list[Path]
+    written: list[Path]  # in the items' order
     skipped: list[Path]
     failures: list[Failure]
     notes: dict[int, str] = dataclasses.field(default_factory=dict)  # index -> its task's note
@@ -469,6 +469,8 @@ def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Output], t
             _keep(outcomes, outputs, report)
         done += len(chunk)
         progress(done, len(todo))
+    place = {path: i for i, files in enumerate(outputs) for path in files}
+    report.written.sort(key=place.__getitem__)  # chunks finish in any order
     return report
 
 
