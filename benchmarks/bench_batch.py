@@ -1,16 +1,17 @@
 """Batch throughput: one process, N local worker processes and a local Ray cluster on the same job.
 
     .venv/bin/python benchmarks/bench_batch.py [--images 500] [--batch-size 1|auto|N] [--workers N]
-                                               [--no-ray] [--frames 120]
+                                               [--no-ray] [--frames 120] [--rounds 3]
 
 Renders seeds 0.. of the built-in model to PNGs (as ``ganinterface render --seeds`` does) with:
 today's loop (``Renderer.render`` then ``write_png``, one image at a time, torch's default threads);
 this process with one render thread and with N; 1 and N single-threaded worker processes; what
-``render`` picks when ``--workers`` is left out; and a local Ray cluster of N CPUs.  Prints images/s
-and the ratios the aims are stated in, then a GIF of ``--frames`` frames (0: none) made as
+``render`` picks when ``--workers`` is left out; and a local Ray cluster of N CPUs.  Every executor
+is started first; then ``--rounds`` rounds run each once in turn and each one's best round counts,
+so that all are measured alike on a busy machine.  Prints images/s and the ratios the aims are stated in, then a GIF of ``--frames`` frames (0: none) made as
 ``animate`` makes it against render-then-encode, then an estimate of 1M images on 10 GPU nodes from
-the measured costs.  Start-up (spawning workers, starting Ray) is timed apart: it is paid once per
-job, not per image.
+the measured costs.  Start-up (spawning workers, starting Ray) and closing are timed apart: they
+are paid once per job, not per image.
 """
 
 from __future__ import annotations
@@ -45,18 +46,16 @@ def today(generator, scenes, folder: Path) -> float:
                           for s in scenes])
 
 
-def with_executor(make_executor, scenes, folder: Path, work: batch.Work) -> tuple[float, float]:
-    """(seconds to start the executor, seconds to run the job on it)."""
-    started = time.perf_counter()
+def started(make_executor, folder: Path, work: batch.Work) -> tuple[batch.Executor, float]:
+    """An executor whose every worker holds the model and has rendered once, and the seconds
+    that took."""
+    began = time.perf_counter()
     executor = make_executor()
-    executor.ready()  # every worker holds the model
-    warm = [Scene(seed=10**6 + i) for i in range(2 * executor.capacity)]  # each renders once
+    executor.ready()
+    warm = [Scene(seed=10**6 + i) for i in range(2 * executor.capacity)]
     batch.run_job(executor_that_stays(executor), warm,
                   [folder / f"warm{i}.png" for i in range(len(warm))], work)
-    startup = time.perf_counter() - started
-    paths = [folder / f"{s.seed}.png" for s in scenes]
-    seconds = timed(lambda: batch.run_job(executor, scenes, paths, work))
-    return startup, seconds
+    return executor, time.perf_counter() - began
 
 
 class executor_that_stays:
@@ -113,6 +112,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=batch.cpu_count())
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--frames", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each, interleaved; the best counts (a busy machine)")
     args = parser.parse_args()
     generator = load_generator(None)
     size = (batch.auto_batch_size(generator.img_width, generator.img_height)
@@ -123,40 +124,50 @@ def main() -> None:
     print(f"built-in model {generator.img_width}x{generator.img_height}, {args.images} images, "
           f"batch size {size}, {n} workers, load {os.getloadavg()[0]:.2f}")
     root = Path(tempfile.mkdtemp(prefix="bench_batch"))
-    rates = {}
-    try:
-        def run(name, seconds, startup=0.0):
-            rates[name] = args.images / seconds
-            print(f"{name:<28} {rates[name]:7.1f} images/s   (start-up {startup:.1f} s)")
+    processes, threads = batch.default_workers(args.images, "cpu")
+    default_name = (f"default ({processes} processes)" if processes > 1 else
+                    f"default ({threads} threads)")
+    makers = {
+        "this process, 1 thread": lambda: batch.InProcess(generator, "cpu", work),
+        f"this process, {n} threads": lambda: batch.InProcess(generator, "cpu", work, n),
+        "1 worker process": lambda: batch.LocalProcesses(generator, "cpu", work, 1),
+        f"{n} worker processes": lambda: batch.LocalProcesses(generator, "cpu", work, n),
+        default_name: lambda: batch.local_executor(generator, "cpu", work, None, args.images),
+    }
+    if not args.no_ray:
+        from ganinterface.export.ray_executor import RayCluster
 
-        (root / "today").mkdir()
-        run("today (1 process)", today(generator, scenes, root / "today"))
-        run("this process, 1 thread", *reversed(with_executor(
-            lambda: batch.InProcess(generator, "cpu", work), scenes, root / "one", work)))
-        run(f"this process, {n} threads", *reversed(with_executor(
-            lambda: batch.InProcess(generator, "cpu", work, n), scenes, root / "threads", work)))
-        run("1 worker process", *reversed(with_executor(
-            lambda: batch.LocalProcesses(generator, "cpu", work, 1), scenes, root / "w1", work)))
-        run(f"{n} worker processes", *reversed(with_executor(
-            lambda: batch.LocalProcesses(generator, "cpu", work, n), scenes, root / "wn", work)))
-        processes, threads = batch.default_workers(args.images, "cpu")
-        default_name = (f"default ({processes} processes)" if processes > 1 else
-                        f"default ({threads} threads)")
-        run(default_name, *reversed(with_executor(
-            lambda: batch.local_executor(generator, "cpu", work, None, args.images), scenes,
-            root / "default", work)))
+        makers[f"Ray, {n} CPUs"] = lambda: RayCluster("local", generator, work)
+    executors = {}
+    try:
         overhead = None
         if not args.no_ray:
             import ray
 
-            from ganinterface.export.ray_executor import RayCluster
-
             ray.init(num_cpus=n, include_dashboard=False, logging_level="warning",
                      log_to_driver=False)
             overhead = ray_task_overhead()
-            run(f"Ray, {n} CPUs", *reversed(with_executor(
-                lambda: RayCluster("local", generator, work), scenes, root / "ray", work)))
-            ray.shutdown()
+        for index, (name, make) in enumerate(makers.items()):
+            (root / str(index)).mkdir()
+            executors[name], startup = started(make, root / str(index), work)
+            print(f"{name:<28} started in {startup:.1f} s")
+        best = dict.fromkeys(["today (1 process)", *makers], 0.0)
+        for round_ in range(args.rounds):  # interleaved: each round sees the machine alike
+            folder = root / f"round{round_}"
+            folder.mkdir()
+            for name in best:
+                (folder / name).mkdir()
+                if name.startswith("today"):
+                    seconds = today(generator, scenes, folder / name)
+                else:
+                    paths = [folder / name / f"{s.seed}.png" for s in scenes]
+                    seconds = timed(lambda: batch.run_job(executor_that_stays(executors[name]),
+                                                          scenes, paths, work))
+                best[name] = max(best[name], args.images / seconds)
+            print(f"round {round_ + 1} of {args.rounds}, load {os.getloadavg()[0]:.2f}")
+        rates = best
+        for name, rate in rates.items():
+            print(f"{name:<28} {rate:7.1f} images/s")
         print()
         one, many, today_rate = (rates["1 worker process"], rates[f"{n} worker processes"],
                                  rates["today (1 process)"])
@@ -177,6 +188,12 @@ def main() -> None:
         if overhead is not None:
             estimate(one, overhead, gpu_rate(generator), write_seconds(root / "writes"))
     finally:
+        for executor in executors.values():
+            executor.close(cancel=False)
+        if not args.no_ray:
+            import ray
+
+            ray.shutdown()
         shutil.rmtree(root, ignore_errors=True)
 
 
