@@ -42,7 +42,7 @@ def _single_thread_png(renderer: Renderer, scene: Scene) -> bytes:
 def _run(generator, scenes, folder: Path, batch_size: int = 1, workers: int = 1, **options):
     work = batch.Work(batch.PngImage(), batch_size)
     paths = [folder / f"{index:03d}.png" for index in range(len(scenes))]
-    report = batch.run_job(batch.local_executor(generator, "cpu", work, workers), scenes, paths,
+    report = batch.run_job(batch.local_executor(generator, "cpu", work, workers, len(scenes)), scenes, paths,
                            work, **options)
     return report, paths
 
@@ -56,6 +56,25 @@ def test_a_batch_size_of_one_writes_the_windows_bytes(tmp_path):
     assert report.written == paths and not report.failures
     reference = Renderer(tiny_stylegan2(), "cpu")
     assert [path.read_bytes() for path in paths] == [_single_thread_png(reference, s) for s in scenes]
+
+
+def test_render_threads_in_this_process_write_the_bytes_of_one(tmp_path):
+    generator = tiny_stylegan2()
+    scenes = [Scene(seed=seed, edits=(EDIT,)) for seed in range(12)]
+    work = batch.Work(batch.PngImage(), 1)
+    paths = [tmp_path / f"{index:03d}.png" for index in range(len(scenes))]
+    report = batch.run_job(batch.InProcess(generator, "cpu", work, threads=2), scenes, paths, work)
+    assert report.written == paths
+    reference = Renderer(tiny_stylegan2(), "cpu")
+    assert [path.read_bytes() for path in paths] == [_single_thread_png(reference, s) for s in scenes]
+
+
+def test_chunks_are_whole_batches_in_order_shrinking_towards_the_end():
+    chunks = batch.chunks_of(range(200), list(range(200)), batch_size=4, workers=2)
+    sizes = [len(chunk) for chunk in chunks]
+    assert [index for chunk in chunks for index, _ in chunk] == list(range(200))
+    assert all(size % 4 == 0 for size in sizes) and sizes == sorted(sizes, reverse=True)
+    assert sizes[0] == batch.CHUNK_IMAGES and sizes[-3:] == [4, 4, 4]
 
 
 @pytest.mark.parametrize("model", [
@@ -162,9 +181,10 @@ def test_a_chunk_failing_again_is_reported_by_seed_and_the_others_are_written(tm
     monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
     scenes = [Scene(seed=seed) for seed in range(10, 20)]
     report, paths = _run_encoder(_Flaky(seed=15, times=99), scenes, tmp_path)
-    assert [(f.indices, f.error) for f in report.failures] == [((4, 5, 6, 7), "disk hiccup on seed 15")]
+    # chunks of 4, then shrinking to half of what is left: 0-3, 4-6, 7-8, 9
+    assert [(f.indices, f.error) for f in report.failures] == [((4, 5, 6), "disk hiccup on seed 15")]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        f"{seed}.png" for seed in (10, 11, 12, 13, 18, 19))
+        f"{seed}.png" for seed in (10, 11, 12, 13, 17, 18, 19))
 
 
 def test_a_seed_that_cannot_render_is_named_and_the_rest_are_written(tmp_path, capsys):
@@ -254,3 +274,55 @@ def test_a_run_stopped_half_way_resumes_to_the_same_files(tmp_path, complete_run
     names = sorted(path.name for path in complete_run.glob("*.png"))
     assert len(names) == RESUMED_SEEDS and sorted(path.name for path in stopped.glob("*.png")) == names
     assert all((stopped / name).read_bytes() == (complete_run / name).read_bytes() for name in names)
+
+
+# ---- animate and project on the job model ----------------------------------------------------------
+
+@pytest.mark.slow
+def test_animate_and_project_write_the_same_bytes_here_on_two_workers_and_on_ray(tmp_path):
+    ray = pytest.importorskip("ray")
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_stylegan2(), checkpoint)
+    rng = np.random.default_rng(5)
+    pictures = [tmp_path / f"in{index}.png" for index in range(3)]
+    for path in pictures:
+        Image.fromarray(rng.integers(0, 256, (40, 30, 3), np.uint8)).save(path)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False)
+    try:
+        for name, where in [("here", ["--workers", "1"]), ("workers", ["--workers", "2"]),
+                            ("ray", ["--ray"])]:
+            out = tmp_path / name
+            assert main(["animate", "--checkpoint", str(checkpoint), "--seeds", "1,2,3", "--frames",
+                         "12", "-q", "-o", str(out / "a.gif"), *where]) == 0
+            assert main(["project", *map(str, pictures), "--checkpoint", str(checkpoint),
+                         "--steps", "3", "-q", "-o", str(out / "{name}.npz"), *where]) == 0
+    finally:
+        ray.shutdown()
+    names = sorted(path.name for path in (tmp_path / "here").iterdir())
+    assert names == ["a.gif", "in0.npz", "in0.png", "in1.npz", "in1.png", "in2.npz", "in2.png"]
+    for name in names:
+        expected = (tmp_path / "here" / name).read_bytes()
+        assert (tmp_path / "workers" / name).read_bytes() == expected, name
+        assert (tmp_path / "ray" / name).read_bytes() == expected, name
+
+
+def test_samples_for_the_search_drawn_as_a_batch_job_are_those_drawn_here():
+    from ganinterface.search.samples import draw_samples
+
+    class Blind:
+        def classify(self, images):
+            return {"count": np.full((len(images), 1), len(images))}
+
+    generator = tiny_stylegan2()
+    seeds, layers = range(30, 41), ["b8.conv1"]  # batches of 4: 4, 4, 3
+
+    def on_threads(task, items):
+        return batch.InProcess(generator, "cpu", task, threads=2)
+
+    with batch.one_thread():
+        here = draw_samples(generator, Blind(), seeds, layers, batch=4)
+    drawn = draw_samples(generator, Blind(), seeds, layers, batch=4, executor_for=on_threads)
+    assert drawn.seeds == here.seeds and np.array_equal(drawn.ws, here.ws)
+    assert np.array_equal(drawn.images, here.images)
+    assert np.array_equal(drawn.features["b8.conv1"], here.features["b8.conv1"])
+    assert np.array_equal(drawn.probabilities["count"], here.probabilities["count"])

@@ -7,7 +7,8 @@ import torch
 from ganinterface.demo import portraits
 from ganinterface.demo.classifier import AttributeClassifier, label_indices
 from ganinterface.demo.evaluate import (REPORT_RENDER_SEED_BASE, frechet_reading, quality_report,
-                                         sample_images)
+                                         sample_images, sampled_on)
+from ganinterface.export import batch
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 
 
@@ -24,6 +25,20 @@ def test_samples_follow_seeds(tiny_portrait_generator):
     b = sample_images(tiny_portrait_generator, [4, 3], batch=2)
     assert a.shape == (2, 32, 16, 3) and a.dtype == np.uint8
     assert np.array_equal(a[0], b[1]) and np.array_equal(a[1], b[0])
+
+
+@pytest.mark.parametrize("where", ["threads", pytest.param("processes", marks=pytest.mark.slow)])
+def test_samples_drawn_as_a_batch_job_are_those_drawn_here(tiny_portrait_generator, where):
+    seeds = list(range(5, 45))  # a batch of 32 and one of 8, as sample_images draws them
+
+    def executor_for(task, items):
+        if where == "threads":
+            return batch.InProcess(tiny_portrait_generator, "cpu", task, threads=2)
+        return batch.LocalProcesses(tiny_portrait_generator, "cpu", task, 2)
+
+    with batch.one_thread():
+        expected = sample_images(tiny_portrait_generator, seeds)
+    assert np.array_equal(sampled_on(executor_for, seeds), expected)
 
 
 def test_quality_report_figures(tiny_portrait_generator):

@@ -141,6 +141,7 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--columns", type=options.positive_int, default=None,
                         help="strip: frames per row (default: all in one row)")
     _add_model_options(parser)
+    options.add_where_options(parser, "many frames")
     parser.set_defaults(handler=_animate)
 
 
@@ -207,7 +208,7 @@ def _check_animate_request(args: argparse.Namespace) -> str:
 
 def _animate(args: argparse.Namespace) -> int:
     from ganinterface.engine.animation import AnimationError
-    from ganinterface.export.jobs import export_animation
+    from ganinterface.export.jobs import export_animation_on, frame_task
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.export.userfiles import check_writable, read_recipe
 
@@ -221,8 +222,11 @@ def _animate(args: argparse.Namespace) -> int:
         scenes = animation_scenes(args, renderer, recipe)
     except AnimationError as error:
         raise UserError(str(error)) from None
+    executor = options.executor(args, renderer.generator, renderer.device, frame_task(),
+                                len(scenes))
     with TqdmProgress("animate", unit="frame", total=len(scenes), disable=args.quiet) as progress:
-        path = export_animation(renderer, scenes, args.output, fmt, fps=args.fps, size=args.size,
-                                resample=args.resample, columns=args.columns, progress=progress)
+        path = export_animation_on(executor, scenes, args.output, fmt, fps=args.fps,
+                                   size=args.size, resample=args.resample, columns=args.columns,
+                                   progress=progress)
     options.report(args, options.animation_lines(path, fmt, len(scenes), args.fps))
     return 0

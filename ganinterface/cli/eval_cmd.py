@@ -49,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", type=Path, default=None, metavar="OUT.json",
                         help="also write the report as JSON")
     options.add_device(parser)
+    options.add_where_options(parser, "many samples")
     parser.set_defaults(handler=_demo_eval)
 
     make = subparsers.add_parser(
@@ -69,6 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="keep the recipes an interrupted run already wrote under --out for the "
                            "same goals and model")
     options.add_device(make)
+    options.add_where_options(make, "many samples")
     make.set_defaults(handler=_demo_edits)
 
     directions = subparsers.add_parser(
@@ -108,7 +110,8 @@ def _demo_eval(args: argparse.Namespace) -> int:
         with TqdmProgress("scoring edits", unit="edit") as progress:
             try:
                 report = edit_report(generator, classifier, seeds=seeds, device=device,
-                                     progress=progress, directory=args.edits_dir)
+                                     progress=progress, directory=args.edits_dir,
+                                     executor_for=options.executor_for(args, generator, device))
             except ValueError as error:
                 raise UserError(str(error)) from None
         text = format_edit_report(report)
@@ -119,7 +122,8 @@ def _demo_eval(args: argparse.Namespace) -> int:
         with TqdmProgress("sampling", unit="image", total=len(seeds)) as progress:
             report = quality_report(generator, classifier, seeds,
                                     truncation_psi=options.truncation_psi(args),
-                                    device=device, progress=progress)
+                                    device=device, progress=progress,
+                                    executor_for=options.executor_for(args, generator, device))
         text = format_report(report)
     print(text)
     if args.json:
@@ -194,7 +198,8 @@ def _demo_edits(args: argparse.Namespace) -> int:
     out, summary = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_edits(
         generator, classifier, out, finding=args.samples or FINDING_SAMPLES,
         tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report,
-        resume=args.resume))
+        resume=args.resume,
+        executor_for=options.executor_for(args, generator, generator.w_avg.device)))
     for name, figures in summary["recipes"].items():
         stages = " + ".join(stage_text(stage) for stage in figures["stages"])
         print(f"{name:<18} {stages}  tuning flip {figures['flip_rate']:.0%} "

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ganinterface.engine.renderer import Renderer
     from ganinterface.engine.scene import Scene
-    from ganinterface.export.batch import Encoder, Executor, JobReport, Task
+    from ganinterface.export.batch import Encoder, Executor, ExecutorFor, JobReport, Output, Task
     from ganinterface.models.base import GeneratorBase
 
 CHECKPOINT_HELP = ("generator checkpoint: NVlabs .pkl, rosinality .pt or ganinterface .safetensors "
@@ -197,21 +197,33 @@ def output_paths(pattern: str, items: Sequence[tuple[int, str]],
 
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """Where a job over many images runs, in what batches, and resuming it."""
-    group = parser.add_argument_group("many images")
-    where = group.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                       help="render in N local processes, each holding the model once (1: this "
-                            "process; default: one per core for long jobs on the CPU)")
-    where.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                       help="render on a Ray cluster: its ADDRESS, auto (the cluster this machine "
-                            "is in), or nothing (start one here); needs "
-                            "pip install \"ganinterface[cluster]\"")
+    group = add_where_options(parser, "many images")
     group.add_argument("--batch-size", type=_batch_size, default=1, metavar="N",
                        help="images rendered in one pass: auto (by image size) or N; above 1 is "
                             "faster but can differ from a single render by one level in a few "
                             "pixels (default 1: the window's pixels)")
+    add_skip_existing(group)
+
+
+def add_skip_existing(group: "argparse._ArgumentGroup") -> None:
     group.add_argument("--skip-existing", action="store_true",
                        help="leave outputs that already exist alone (resumes an interrupted run)")
+
+
+def add_where_options(parser: argparse.ArgumentParser,
+                      title: str) -> "argparse._ArgumentGroup":
+    """--workers or --ray: where a batch job's chunks run; returns their group."""
+    group = parser.add_argument_group(title)
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="render in N local processes, each holding the model once (1: this "
+                            "process; default on the CPU: one per core for long jobs, else this "
+                            "process with a render thread per core)")
+    where.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="render on a Ray cluster: its ADDRESS, auto (the cluster this machine "
+                            "is in), or nothing (start one here); needs "
+                            "pip install \"ganinterface[cluster]\"")
+    return group
 
 
 def _batch_size(text: str) -> int | str:
@@ -238,16 +250,16 @@ def run_batch(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
 
 
 def run_task(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
-             items: Sequence[Any], paths: Sequence[Path], task: "Task", what: str,
+             items: Sequence[Any], paths: "Sequence[Output]", task: "Task", what: str,
              describe: "Callable[[Sequence[int]], str]") -> "JobReport":
     """``export.batch.run_job`` where ``args`` say, with a progress bar (images/s, time left);
     items that failed are one error naming them (``describe(indices)``), after the rest were
-    written."""
+    written.  ``paths[i]`` is the file, or the files, of ``items[i]``."""
     from ganinterface.export import batch
     from ganinterface.export.progress import TqdmProgress
 
     with TqdmProgress(what, unit="image", disable=args.quiet or len(items) < 2) as progress:
-        report = batch.run_job(_executor(args, generator, device, task, len(items)), items,
+        report = batch.run_job(executor(args, generator, device, task, len(items)), items,
                                paths, task, skip_existing=args.skip_existing, progress=progress)
     if report.failures:
         lines = [f"{describe(failure.indices)}: {failure.error}"
@@ -258,13 +270,13 @@ def run_task(args: argparse.Namespace, generator: "GeneratorBase", device: "torc
     return report
 
 
-def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
-              task: "Task", images: int) -> "Executor":
+def executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
+             task: "Task", images: int) -> "Executor":
+    """Where ``args`` (``add_where_options``) say ``task`` runs, for a job of ``images`` items."""
     from ganinterface.export import batch
 
     if args.ray is None:
-        workers = args.workers or batch.default_workers(images, device)
-        return batch.local_executor(generator, device, task, workers)
+        return batch.local_executor(generator, device, task, args.workers, images)
     from ganinterface.export.ray_executor import RayCluster
 
     try:
@@ -273,6 +285,12 @@ def _executor(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
         raise UserError(f"--ray: {error}") from None
     except ConnectionError as error:
         raise UserError(f"--ray {args.ray}: cannot reach the cluster ({error})") from None
+
+
+def executor_for(args: argparse.Namespace, generator: "GeneratorBase",
+                 device: "torch.device") -> "ExecutorFor":
+    """``executor`` for each job a command runs: (task, items) -> where it runs."""
+    return lambda task, items: executor(args, generator, device, task, items)
 
 
 # ---- what was written ----------------------------------------------------------------------------

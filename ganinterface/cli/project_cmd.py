@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ganinterface.cli import UserError, options
 
 if TYPE_CHECKING:
-    from ganinterface.export.userfiles import LatentFile
+    from ganinterface.export.jobs import Picture
     from ganinterface.models.base import GeneratorBase
 
 CHECKPOINT_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
@@ -67,6 +67,7 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
                              "filled in; the reconstruction PNG goes beside it (default: %(default)s)")
     options.add_device(parser)
     options.add_quiet(parser)
+    options.add_skip_existing(options.add_where_options(parser, "many pictures"))
     parser.set_defaults(handler=_project)
 
 
@@ -127,17 +128,17 @@ def split_inputs(inputs: list[str], checkpoint: str | None) -> tuple[list[str], 
 def _project(args: argparse.Namespace) -> int:
     from ganinterface.engine.encoder import guess_for
     from ganinterface.engine.projection import (STEPS, STEPS_FROM_A_GUESS, ProjectionSettings,
-                                                distance_for, project)
-    from ganinterface.export.progress import TqdmProgress
+                                                distance_for)
+    from ganinterface.export.jobs import ProjectionWork
     from ganinterface.export.userfiles import check_writable
     from ganinterface.models.loading import load_generator
     from ganinterface.models.native import generator_hash
 
     pictures, checkpoint = split_inputs(args.inputs, args.checkpoint)
     latent_paths = options.output_paths(args.output, [(0, Path(p).stem) for p in pictures], (".npz",))
-    for path in latent_paths:
+    outputs = [(path, path.with_suffix(".png")) for path in latent_paths]
+    for path in (path for pair in outputs for path in pair):
         check_writable(path)
-        check_writable(path.with_suffix(".png"))
     device = options.chosen_device(args)
     generator = load_generator(checkpoint, device)
     if args.crop is not None:  # every picture's crop checked before the first search
@@ -153,17 +154,12 @@ def _project(args: argparse.Namespace) -> int:
     settings = ProjectionSettings(space=args.space,
                                   steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),
                                   optimise_noise=args.noise, seed=args.seed)
-    with TqdmProgress("project", unit="image", total=len(pictures),
-                      disable=args.quiet or len(pictures) < 2) as progress:
-        for done, (picture, path) in enumerate(zip(pictures, latent_paths), start=1):
-            target = _checked_crop(picture, args.crop, generator).to(device)
-            start = guess(target) if guess else None
-            found = project(generator, target, settings, start_w=start, distance=distance)
-            latent = _latent_file(found, model_hash, Path(picture).name)
-            _write_projection(path, latent, generator, checkpoint)
-            options.report(args, [f"{picture}: PSNR {found.psnr:.2f} dB, {found.steps} steps in "
-                                  f"{found.seconds:.1f} s -> {path}, {path.with_suffix('.png')}"])
-            progress(done, len(pictures))
+    task = ProjectionWork(settings, distance, model_hash, checkpoint)
+    items = [_picture(path, args.crop, generator, guess) for path in pictures]
+    report = options.run_task(args, generator, device, items, outputs, task, "project",
+                              lambda indices: ", ".join(pictures[i] for i in indices))
+    options.report(args, [f"{pictures[i]}: {note} -> {latent_paths[i]}, {outputs[i][1]}"
+                          for i, note in sorted(report.notes.items())])
     return 0
 
 
@@ -178,40 +174,21 @@ def _checked_crop(picture: str, box: tuple[int, int, int, int] | None, generator
         raise UserError(f"{picture}: {error}") from None
 
 
-def _latent_file(found, model_hash: str, source: str) -> "LatentFile":
-    from ganinterface.export.userfiles import LatentFile
+def _picture(path: str, box: tuple[int, int, int, int] | None, generator: "GeneratorBase",
+             guess) -> "Picture":
+    """A picture read and cropped, with the encoder's guess (made here: one pass of a small
+    network, and the workers need no encoder)."""
+    from ganinterface.export.jobs import Picture
 
-    noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
-    return LatentFile(w=found.w[0].cpu().numpy(), noise=noise, model_hash=model_hash, source=source)
-
-
-def _write_projection(path: Path, latent: "LatentFile", generator: "GeneratorBase",
-                      checkpoint: str | None) -> None:
-    """The latent file, and its render as a PNG carrying the scene beside it."""
-    from ganinterface.engine.renderer import Renderer
-    from ganinterface.export.jobs import render_or_raise
-    from ganinterface.export.userfiles import make_folder_for, write_latent_file, write_png
-
-    scene = latent_scene(latent, checkpoint)
-    result = render_or_raise(Renderer(generator, generator.w_avg.device), scene, what=path.name)
-    make_folder_for(path)
-    write_latent_file(path, latent)
-    write_png(path.with_suffix(".png"), result.image, scene)
-
-
-def latent_scene(latent: "LatentFile", checkpoint: str | None):
-    """The Scene that renders ``latent`` (its noise maps too) with the checkpoint recorded."""
-    from ganinterface.engine.scene import Scene
-
-    recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
-    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise)
+    target = _checked_crop(path, box, generator).to(generator.w_avg.device)
+    return Picture(Path(path).name, target.cpu(), None if guess is None else guess(target).cpu())
 
 
 # ---- sample-latents -----------------------------------------------------------------------------
 
 def _sample(args: argparse.Namespace) -> int:
     from ganinterface.engine.latents import LatentError, fit_gaussian
-    from ganinterface.export.jobs import render_or_raise
+    from ganinterface.export.jobs import latent_scene, render_or_raise
     from ganinterface.export.userfiles import (LatentFile, check_writable, make_folder_for,
                                                read_latent_file, write_latent_file, write_png)
     from ganinterface.models.native import generator_hash

@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,17 +26,22 @@ from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.renderer import to_uint8_image
 from ganinterface.models.base import GeneratorBase
 
+if TYPE_CHECKING:
+    from ganinterface.engine.renderer import Renderer
+    from ganinterface.export.batch import Chunk, ExecutorFor, Outcome
+
 CONFIDENCE = 0.9
 CONFIDENT_ATTRIBUTES = ("mouth_open", "hair_band")
 # Renders for the report come from a seed range of their own, apart from training and classifier data.
 REPORT_RENDER_SEED_BASE = HELD_OUT_SEED_BASE + 500_000_000
 
 Progress = Callable[[int, int], None]
+SAMPLE_BATCH = 32  # samples rendered in one pass
 
 
 @torch.no_grad()
 def sample_images(generator: GeneratorBase, seeds: Sequence[int], truncation_psi: float = 1.0,
-                  batch: int = 32, device: torch.device | str = "cpu",
+                  batch: int = SAMPLE_BATCH, device: torch.device | str = "cpu",
                   progress: Progress | None = None) -> np.ndarray:
     """uint8 (N, H, W, 3) samples for ``seeds`` (z drawn as NVlabs' gen_images.py does)."""
     generator = generator.to(device).eval()
@@ -50,6 +57,35 @@ def sample_images(generator: GeneratorBase, seeds: Sequence[int], truncation_psi
     return np.stack(images)
 
 
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    """``sample_images`` as a batch job's task: each item a seed, its file its sample as uint8
+    ``.npy``.  Chunks hold whole batches from the first seed on, so the batches, and the images,
+    are those of ``sample_images`` over all the seeds."""
+
+    truncation_psi: float = 1.0
+    batch_size: int = SAMPLE_BATCH
+
+    def run_chunk(self, renderer: "Renderer", chunk: "Chunk", cancel=None) -> "list[Outcome]":
+        from ganinterface.export.batch import Outcome, npy_bytes
+
+        images = sample_images(renderer.generator, [seed for _, seed in chunk], self.truncation_psi,
+                               self.batch_size, renderer.device)
+        return [Outcome(index, (npy_bytes(image, np.uint8),))
+                for (index, _), image in zip(chunk, images)]
+
+
+def sampled_on(executor_for: "ExecutorFor", seeds: Sequence[int], truncation_psi: float = 1.0,
+               progress: Progress | None = None) -> np.ndarray:
+    """``sample_images`` of ``seeds``, drawn as a batch job where ``executor_for`` says."""
+    from ganinterface.export.batch import gather
+    from ganinterface.export.progress import no_progress
+
+    task = Sampling(truncation_psi)
+    files = gather(executor_for(task, len(seeds)), seeds, task, progress=progress or no_progress)
+    return np.stack([np.load(io.BytesIO(data), allow_pickle=False) for data in files])
+
+
 def _frequencies(indices: np.ndarray, classes: Sequence[str]) -> dict[str, float]:
     counts = np.bincount(indices, minlength=len(classes)) / max(len(indices), 1)
     return {name: round(float(share), 4) for name, share in zip(classes, counts)}
@@ -63,8 +99,14 @@ def confident(probabilities: dict[str, np.ndarray]) -> np.ndarray:
 
 def quality_report(generator: GeneratorBase, classifier: AttributeClassifier, seeds: Sequence[int],
                    truncation_psi: float = 1.0, device: torch.device | str = "cpu",
-                   progress: Progress | None = None) -> dict[str, Any]:
-    samples = sample_images(generator, seeds, truncation_psi, device=device, progress=progress)
+                   progress: Progress | None = None,
+                   executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
+    """The report on the samples of ``seeds``, drawn here or, with ``executor_for``, as a batch
+    job (``sampled_on``); they are read by the classifier here."""
+    if executor_for is None:
+        samples = sample_images(generator, seeds, truncation_psi, device=device, progress=progress)
+    else:
+        samples = sampled_on(executor_for, seeds, truncation_psi, progress)
     count = len(seeds)
     renders, labels = portraits.render_batch(range(REPORT_RENDER_SEED_BASE,
                                                    REPORT_RENDER_SEED_BASE + count),

@@ -6,9 +6,13 @@ chunk of items given its renderer (``Task.run_chunk``) and must pickle: it trave
 once.  ``Work`` is the task of every render command: each item is a Scene, its file the bytes an
 ``Encoder`` makes of its render, ``batch_size`` scenes rendered per pass.  The items are cut into
 chunks; an executor (``InProcess``, ``LocalProcesses``, or ``export.ray_executor.RayCluster``) runs
-the task on each, wherever it runs, and hands back ``(index, bytes, error)``; ``run_job`` writes
-each file atomically on the driver as its chunk finishes, so workers need no shared disk and an
-interrupted job keeps every file it finished.
+the task on each, wherever it runs, and hands back an ``Outcome`` per item (its files' bytes, or why
+it has none); ``run_job`` writes each file atomically on the driver as its chunk finishes, so workers
+need no shared disk and an interrupted job keeps every file it finished, and ``run_in_order`` hands
+the outcomes back in the items' order (an animation's frames, encoded as they come).
+
+A worker renders and encodes on one core: N workers on N cores, each chunk a whole number of
+batches, chunks shrinking towards the job's end so that the workers finish together.
 
 Same bytes from every executor: the CPU's convolutions (oneDNN) sum in an order that depends on the
 batch size and on the thread count, so every renderer of a job runs on one thread and every batch
@@ -25,10 +29,11 @@ import io
 import math
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import (FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor,
                                 wait)
 from concurrent.futures.process import BrokenProcessPool
@@ -47,7 +52,10 @@ if TYPE_CHECKING:
     from ganinterface.engine.renderer import Renderer, RenderResult
     from ganinterface.models.base import GeneratorBase
 
-CHUNK_IMAGES = 32  # scenes a chunk holds (at least one batch): what a failure costs to redo
+CHUNK_IMAGES = 32  # scenes a chunk holds at most (at least one batch): what a failure costs to redo
+# towards the end chunks shrink to about this share of what is left per worker, so that no worker
+# is left alone with a whole chunk while the others wait
+CHUNKS_PER_WORKER_LEFT = 2
 MAX_AUTO_BATCH = 8  # the automatic batch size's ceiling; larger batches gain little on a CPU
 AUTO_BATCH_PIXELS = 1 << 16  # the automatic batch holds about this many output pixels
 # A worker process starts in about 3 s (torch, the model): on two cores, two workers first beat this
@@ -91,6 +99,16 @@ class RawArray:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrameArray:
+    """The image, uint8 (H, W, 3), as ``.npy``: an animation's frame on its way to the driver."""
+
+    taps: tuple[str, ...] = ()
+
+    def encode(self, result: "RenderResult", scene: Scene) -> bytes:
+        return npy_bytes(result.image, np.uint8)
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureGrid:
     """One layer's channels coloured and tiled in a PNG (``engine.colormap.feature_grid_image``)."""
 
@@ -126,14 +144,24 @@ class FeatureArray:
         return npy_bytes(result.features[self.layer])
 
 
-def npy_bytes(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray, dtype: "np.typing.DTypeLike" = np.float32) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    np.save(buffer, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
     return buffer.getvalue()
 
 
 Chunk = Sequence[tuple[int, Any]]  # (index in the job, item)
-Outcome = tuple[int, "bytes | None", "str | None"]  # (index, file bytes, or why it failed)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a task made of one item: the bytes of its files (one per output path), or why it has
+    none; ``note`` is a line the command may report once the files are written."""
+
+    index: int
+    files: tuple[bytes, ...] = ()
+    error: str | None = None
+    note: str = ""
 
 
 class Task(Protocol):
@@ -158,18 +186,15 @@ class Work:
 
     def run_chunk(self, renderer: "Renderer", chunk: Chunk,
                   cancel: CancelToken | None = None) -> list[Outcome]:
-        """Batch by batch, each batch encoded on another thread while the next one renders; a
-        scene that cannot be rendered (every scene of its batch, when batched) has its error."""
-        size = self.batch_size
-        with ThreadPoolExecutor(1, thread_name_prefix="encode") as encoding:
-            encoded = []
-            for start in range(0, len(chunk), size):
-                if cancel is not None:
-                    cancel.raise_if_cancelled()
-                batch = chunk[start:start + size]
-                results = self._render(renderer, [scene for _, scene in batch])
-                encoded.append(encoding.submit(self._encode, batch, results))
-            return [outcome for future in encoded for outcome in future.result()]
+        """Batch by batch, rendered and encoded on this thread (a worker is one core); a scene
+        that cannot be rendered (every scene of its batch, when batched) has its error."""
+        outcomes = []
+        for start in range(0, len(chunk), self.batch_size):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            batch = chunk[start:start + self.batch_size]
+            outcomes += self._encode(batch, self._render(renderer, [scene for _, scene in batch]))
+        return outcomes
 
     def _render(self, renderer: "Renderer", scenes: list[Scene]) -> list["RenderResult"]:
         from ganinterface.engine.renderer import RenderError, RenderResult
@@ -185,8 +210,8 @@ class Work:
             return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
 
     def _encode(self, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
-        return [(index, None, result.error) if result.error is not None
-                else (index, self.encoder.encode(result, scene), None)
+        return [Outcome(index, error=result.error) if result.error is not None
+                else Outcome(index, (self.encoder.encode(result, scene),))
                 for (index, scene), result in zip(batch, results)]
 
 
@@ -207,13 +232,14 @@ def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "R
     return Renderer(generator, device, cache_bytes=0)
 
 
-def seeds_text(seeds: Sequence[int]) -> str:
-    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds)."""
+def seeds_text(seeds: Sequence[int], noun: str = "seed") -> str:
+    """"seed 4", "seeds 4, 5, 9" or "seeds 0-31" (a run of consecutive seeds); ``noun`` for
+    other numbered things ("frames 3-5")."""
     if len(seeds) == 1:
-        return f"seed {seeds[0]}"
+        return f"{noun} {seeds[0]}"
     if list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
-        return f"seeds {seeds[0]}-{seeds[-1]}"
-    return "seeds " + ", ".join(map(str, seeds))
+        return f"{noun}s {seeds[0]}-{seeds[-1]}"
+    return f"{noun}s " + ", ".join(map(str, seeds))
 
 
 @contextlib.contextmanager
@@ -234,33 +260,53 @@ def one_thread() -> Iterator[None]:
 class Executor(Protocol):
     """Runs a task's chunks somewhere; ``submit`` returns a future of ``Task.run_chunk``'s list."""
 
+    workers: int  # chunks it runs at once
     capacity: int  # chunks worth keeping in flight
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]": ...
+
+    def ready(self) -> None:
+        """Wait until every worker holds the model (a benchmark times start-up apart)."""
+        ...
 
     def close(self, cancel: bool) -> None: ...
 
 
 class InProcess:
-    """Chunks rendered in this process, on one thread beside the caller's (which writes)."""
+    """Chunks rendered in this process on ``threads`` threads beside the caller's (which writes),
+    each thread with its own renderer of the one generator and torch on one thread: the threads
+    share the model, no worker has to start, and the bytes are those of one thread."""
 
-    capacity = 2
-
-    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task):
-        self._renderer = job_renderer(generator, device)
+    def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task,
+                 threads: int = 1):
+        self._renderers: queue.SimpleQueue[Renderer] = queue.SimpleQueue()
+        for _ in range(threads):  # as many as threads: a chunk that starts finds one free
+            self._renderers.put(job_renderer(generator, device))
         self._task = task
         self._cancel = CancelToken()
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="render")
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="render")
         self._single_threaded = contextlib.ExitStack()
         self._single_threaded.enter_context(one_thread())
+        self.workers = threads
+        self.capacity = 2 * threads
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
-        return self._thread.submit(self._task.run_chunk, self._renderer, chunk, self._cancel)
+        return self._threads.submit(self._run, chunk)
+
+    def _run(self, chunk: Chunk) -> list[Outcome]:
+        renderer = self._renderers.get()
+        try:
+            return self._task.run_chunk(renderer, chunk, self._cancel)
+        finally:
+            self._renderers.put(renderer)
+
+    def ready(self) -> None:
+        pass
 
     def close(self, cancel: bool) -> None:
         if cancel:
             self._cancel.cancel()
-        self._thread.shutdown(wait=True, cancel_futures=cancel)
+        self._threads.shutdown(wait=True, cancel_futures=cancel)
         self._single_threaded.close()
 
 
@@ -290,6 +336,13 @@ def _run_chunk(chunk: Chunk) -> list[Outcome]:
     return task.run_chunk(renderer, chunk)
 
 
+def _pid_after(seconds: float) -> int:
+    """This worker's process id, after a pause long enough for the other ready workers to take
+    their own calls."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
 class LocalProcesses:
     """``count`` worker processes, each holding the generator once and rendering on one thread.
     When one dies, the chunks it held fail (and are run again) and the workers are started anew."""
@@ -298,13 +351,17 @@ class LocalProcesses:
                  count: int):
         self._start = (count, (generator, str(device), task))
         self._pool = self._new_pool()
+        self.workers = count
         self.capacity = 2 * count
 
     def _new_pool(self) -> ProcessPoolExecutor:
         count, arguments = self._start
         # spawn: a forked child would inherit torch's thread pool in whatever state it was
-        return ProcessPoolExecutor(count, multiprocessing.get_context("spawn"), _start_worker,
+        pool = ProcessPoolExecutor(count, multiprocessing.get_context("spawn"), _start_worker,
                                    arguments)
+        for _ in range(count):  # the pool starts a process per call while none is idle: all now,
+            pool.submit(os.getpid)  # loading the model side by side, not one as each is needed
+        return pool
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
         try:
@@ -313,10 +370,19 @@ class LocalProcesses:
             self._pool = self._new_pool()
             return self._pool.submit(_run_chunk, chunk)
 
+    def ready(self) -> None:
+        """Calls that pause until each worker has answered one: a worker still loading takes none."""
+        answered: set[int] = set()
+        while len(answered) < self.workers:
+            calls = [self._pool.submit(_pid_after, 0.05) for _ in range(self.workers)]
+            answered.update(call.result() for call in calls)
+
     def close(self, cancel: bool) -> None:
-        if cancel:  # stop the chunks in progress too (no public way to before Python 3.14)
-            for process in list(getattr(self._pool, "_processes", {}).values()):
-                process.terminate()
+        """Ends the workers at once, whatever they do (no public way to before Python 3.14): they
+        hold nothing the driver needs, and one exiting by itself (torch's clean-up) took 2.4 s
+        on two busy cores, seconds the job's files were all written."""
+        for process in list(getattr(self._pool, "_processes", {}).values()):
+            process.terminate()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
@@ -325,26 +391,32 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def default_workers(images: int, device: "torch.device | str") -> int:
-    """Local worker processes when ``--workers`` is left out: one per core, but none (1: this
-    process) on a GPU or for a job too short to repay starting them."""
+def default_workers(items: int, device: "torch.device | str") -> tuple[int, int]:
+    """(worker processes, render threads in this process) when ``--workers`` is left out: on the
+    CPU a process per core for a job long enough to repay starting them, else this process with a
+    thread per core (up to one per item); on a GPU this process on one thread."""
     if str(device) != "cpu":
-        return 1
-    return max(1, min(cpu_count(), images // IMAGES_PER_STARTED_WORKER))
+        return 1, 1
+    cores = cpu_count()
+    if cores > 1 and items >= IMAGES_PER_STARTED_WORKER * cores:
+        return cores, 1
+    return 1, max(1, min(cores, items))
 
 
 def local_executor(generator: "GeneratorBase", device: "torch.device | str", task: Task,
-                   workers: int) -> Executor:
-    if workers <= 1:
-        return InProcess(generator, device, task)
-    return LocalProcesses(generator, device, task, workers)
+                   workers: int | None, items: int) -> Executor:
+    """``workers`` processes (1: this process, on one thread), or ``default_workers``."""
+    processes, threads = (workers, 1) if workers is not None else default_workers(items, device)
+    if processes > 1:
+        return LocalProcesses(generator, device, task, processes)
+    return InProcess(generator, device, task, threads)
 
 
 # ---- the driver ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """Scenes (by index in the job) whose files were not written, and why."""
+    """Items (by index in the job) whose files were not written, and why."""
 
     indices: tuple[int, ...]
     error: str
@@ -352,32 +424,108 @@ class Failure:
 
 @dataclasses.dataclass
 class JobReport:
-    written: list[Path]
+    written: list[Path]  # in the items' order
     skipped: list[Path]
     failures: list[Failure]
+    notes: dict[int, str] = dataclasses.field(default_factory=dict)  # index -> its task's note
 
 
-def chunks_of(indices: Sequence[int], items: Sequence[Any], batch_size: int) -> list[Chunk]:
-    """Chunks of about ``CHUNK_IMAGES`` items, each a whole number of batches."""
-    size = batch_size * max(1, math.ceil(CHUNK_IMAGES / batch_size))
+Output = Path | tuple[Path, ...]  # an item's file, or its files (one per Outcome.files entry)
+
+
+def chunks_of(indices: Sequence[int], items: Sequence[Any], batch_size: int,
+              workers: int = 1) -> list[Chunk]:
+    """Chunks of at most about ``CHUNK_IMAGES`` items, each a whole number of batches, shrinking
+    towards the end to about 1/``CHUNKS_PER_WORKER_LEFT`` of the items left per worker."""
     pairs = [(index, items[index]) for index in indices]
-    return [pairs[start:start + size] for start in range(0, len(pairs), size)]
+    largest = batch_size * max(1, math.ceil(CHUNK_IMAGES / batch_size))
+    chunks: list[Chunk] = []
+    start = 0
+    while start < len(pairs):
+        share = math.ceil((len(pairs) - start) / (workers * CHUNKS_PER_WORKER_LEFT))
+        size = min(largest, batch_size * max(1, math.ceil(share / batch_size)))
+        chunks.append(pairs[start:start + size])
+        start += size
+    return chunks
 
 
-def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Path], task: Task, *,
+def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Output], task: Task, *,
             skip_existing: bool = False, progress: ProgressCallback = no_progress,
             cancel: CancelToken | None = None, retries: int = RETRIES) -> JobReport:
-    """Make the file ``paths[i]`` of ``items[i]`` through ``executor`` running ``task``, writing
-    each file atomically as its chunk comes back; ``skip_existing`` leaves outputs already there
-    alone.  A chunk that fails
-    is run again ``retries`` times, then reported in ``JobReport.failures`` while the others go on.
-    Ctrl-C or ``cancel`` stops the workers; every file written before stays, each complete.
-    The executor is closed on the way out."""
-    skipped = [i for i, path in enumerate(paths) if skip_existing and _finished(path)]
+    """Make the file (or files) ``paths[i]`` of ``items[i]`` through ``executor`` running
+    ``task``, writing each file atomically as its chunk comes back; ``skip_existing`` leaves
+    items whose outputs are all there alone.  A chunk that fails is run again ``retries`` times,
+    then reported in ``JobReport.failures`` while the others go on.  Ctrl-C or ``cancel`` stops
+    the workers; every file written before stays, each complete.  The executor is closed on the
+    way out."""
+    outputs = [path if isinstance(path, tuple) else (path,) for path in paths]
+    skipped = [i for i, files in enumerate(outputs)
+               if skip_existing and all(map(_finished, files))]
     todo = sorted(set(range(len(items))) - set(skipped))
-    pending = collections.deque((chunk, 0) for chunk in chunks_of(todo, items, task.batch_size))
+    report = JobReport([], [path for i in skipped for path in outputs[i]], [])
+    done = 0
+    for chunk, outcomes, error in _chunks_run(executor, items, todo, task, cancel, retries):
+        if error is not None:
+            report.failures.append(Failure(tuple(i for i, _ in chunk), error))
+        else:
+            _keep(outcomes, outputs, report)
+        done += len(chunk)
+        progress(done, len(todo))
+    place = {path: i for i, files in enumerate(outputs) for path in files}
+    report.written.sort(key=place.__getitem__)  # chunks finish in any order
+    return report
+
+
+def run_in_order(executor: Executor, items: Sequence[Any], task: Task, *,
+                 cancel: CancelToken | None = None, retries: int = RETRIES) -> Iterator[Outcome]:
+    """``task``'s outcome of each item in the items' order, each as soon as it and those before it
+    are back (later chunks run meanwhile); a chunk that fails ``retries`` + 1 times ends it with a
+    ``JobError`` naming its items.  Closing the iterator stops the workers."""
+    waiting: dict[int, Outcome] = {}
+    following = 0
+    for chunk, outcomes, error in _chunks_run(executor, items, range(len(items)), task, cancel,
+                                              retries):
+        if error is not None:
+            raise JobError(Failure(tuple(i for i, _ in chunk), error))
+        waiting.update((outcome.index, outcome) for outcome in outcomes)
+        while following in waiting:
+            yield waiting.pop(following)
+            following += 1
+
+
+def gather(executor: Executor, items: Sequence[Any], task: Task, *,
+           progress: ProgressCallback = no_progress) -> list[bytes]:
+    """The first file of each item's outcome, in the items' order: a job whose results the
+    caller keeps rather than writes.  An item without one raises ``JobError``."""
+    kept = []
+    for outcome in run_in_order(executor, items, task):
+        if outcome.error is not None:
+            raise JobError(Failure((outcome.index,), outcome.error))
+        kept.append(outcome.files[0])
+        progress(len(kept), len(items))
+    return kept
+
+
+ExecutorFor = Callable[[Task, int], Executor]  # (task, items) -> where a job of them runs
+
+
+class JobError(Exception):
+    """A chunk of an ordered job failed: its items and why."""
+
+    def __init__(self, failure: Failure):
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+def _chunks_run(executor: Executor, items: Sequence[Any], todo: Sequence[int], task: Task,
+                cancel: CancelToken | None, retries: int,
+                ) -> Iterator[tuple[Chunk, list[Outcome], str | None]]:
+    """(chunk, its outcomes, None) as each chunk of ``todo`` finishes, or (chunk, [], why) for one
+    that failed ``retries`` + 1 times; closes the executor on the way out (cancelling its work
+    unless every chunk finished)."""
+    pending = collections.deque(
+        (chunk, 0) for chunk in chunks_of(todo, items, task.batch_size, executor.workers))
     in_flight: dict[Future, tuple[Chunk, int]] = {}
-    report = JobReport([], [paths[i] for i in skipped], [])
     finished = False
     try:
         while pending or in_flight:
@@ -391,33 +539,32 @@ def run_job(executor: Executor, items: Sequence[Any], paths: Sequence[Path], tas
                 chunk, attempt = in_flight.pop(future)
                 error = future.exception()
                 if error is None:
-                    _keep(future.result(), paths, report)
-                    progress(len(report.written) + _failed_count(report), len(todo))
+                    yield chunk, future.result(), None
+                elif not isinstance(error, Exception):  # Ctrl-C where the chunk ran: stop
+                    raise error
                 elif attempt < retries:
                     pending.append((chunk, attempt + 1))
                 else:
-                    message = str(error).partition("\n")[0] or type(error).__name__
-                    report.failures.append(Failure(tuple(i for i, _ in chunk), message))
+                    yield chunk, [], str(error).partition("\n")[0] or type(error).__name__
         finished = True
     finally:
         executor.close(cancel=not finished)
-    return report
 
 
-def _keep(outcomes: list[Outcome], paths: Sequence[Path], report: JobReport) -> None:
-    """Write a chunk's files; its scenes that failed join the report, grouped by error."""
+def _keep(outcomes: Iterable[Outcome], outputs: Sequence[tuple[Path, ...]],
+          report: JobReport) -> None:
+    """Write a chunk's files; its items that failed join the report, grouped by error."""
     failed: dict[str, list[int]] = {}
-    for index, data, error in outcomes:
-        if data is None:
-            failed.setdefault(error or "no image", []).append(index)
-        else:
-            _write(paths[index], data)
-            report.written.append(paths[index])
+    for outcome in outcomes:
+        if outcome.error is not None or not outcome.files:
+            failed.setdefault(outcome.error or "no image", []).append(outcome.index)
+            continue
+        for path, data in zip(outputs[outcome.index], outcome.files, strict=True):
+            _write(path, data)
+            report.written.append(path)
+        if outcome.note:
+            report.notes[outcome.index] = outcome.note
     report.failures.extend(Failure(tuple(indices), error) for error, indices in failed.items())
-
-
-def _failed_count(report: JobReport) -> int:
-    return sum(len(failure.indices) for failure in report.failures)
 
 
 def _finished(path: Path) -> bool:
@@ -435,4 +582,3 @@ def _write(path: Path, data: bytes) -> None:
     make_folder_for(path)
     with writing(path):
         atomic_write_bytes(path, data, durable=False)  # a lost file is rendered again on resume
-

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import io
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,11 @@ from ganinterface.export import userfiles
 from ganinterface.export.progress import CancelToken, ProgressCallback, no_progress
 
 if TYPE_CHECKING:
+    import torch
+
+    from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
     from ganinterface.engine.renderer import Renderer, RenderResult
+    from ganinterface.export.batch import Chunk, Executor, Outcome, Task
 
 T = TypeVar("T")
 
@@ -110,18 +115,65 @@ def export_animation(renderer: "Renderer", scenes: Sequence[Scene], path: str | 
     ``export.animation.export_frames``), the next frames rendering on another thread while one is
     encoded; nothing is left behind if a frame fails or is cancelled, and an output that cannot be
     written is refused before the first frame is rendered."""
+    def frame(index: int) -> np.ndarray:
+        return render_or_raise(renderer, scenes[index], what=f"frame {index}").image
+
+    return _write_animation(lambda: rendered_ahead(frame, len(scenes)), len(scenes), path, fmt,
+                            fps=fps, size=size, resample=resample, columns=columns,
+                            progress=progress, cancel=cancel)
+
+
+def export_animation_on(executor: "Executor", scenes: Sequence[Scene],
+                        path: str | os.PathLike[str], fmt: str | None = None, *, fps: float,
+                        size: tuple[int, int] | None = None, resample: str = "lanczos",
+                        columns: int | None = None, progress: ProgressCallback = no_progress,
+                        cancel: CancelToken | None = None) -> Path:
+    """``export_animation`` with the frames rendered as a batch job on ``executor`` (whose task
+    is ``frame_task()``), encoded here in order as they come back; the executor is closed."""
+    from ganinterface.export import batch
+
+    ordered = batch.run_in_order(executor, scenes, frame_task(), cancel=cancel)
+    started = False
+
+    def frames() -> Iterator[np.ndarray]:
+        nonlocal started
+        started = True
+        with contextlib.closing(ordered):  # a frame that fails stops the others now
+            try:
+                for outcome in ordered:
+                    if outcome.error is not None:
+                        raise RenderError(f"frame {outcome.index}: {outcome.error}")
+                    yield np.load(io.BytesIO(outcome.files[0]), allow_pickle=False)
+            except batch.JobError as error:
+                raise RenderError(f"{batch.seeds_text(error.failure.indices, 'frame')}: "
+                                  f"{error}") from None
+
+    try:
+        return _write_animation(frames, len(scenes), path, fmt, fps=fps, size=size,
+                                resample=resample, columns=columns, progress=progress,
+                                cancel=cancel)
+    finally:
+        if not started:  # refused before the first frame: no job ran to close the executor
+            executor.close(cancel=True)
+
+
+def frame_task() -> "Task":
+    """An animation's frames as a batch job's task: each scene's image, one at a time (the
+    window's pixels), as uint8 ``.npy`` bytes."""
+    from ganinterface.export import batch
+
+    return batch.Work(batch.FrameArray())
+
+
+def _write_animation(frames: Callable[[], Iterator[np.ndarray]], count: int,
+                     path: str | os.PathLike[str], fmt: str | None, **settings) -> Path:
     from ganinterface.export.animation import export_frames, format_for_path
 
     fmt = fmt or format_for_path(path)
     userfiles.check_writable(path, folder=fmt == "png-seq")
-
-    def frame(index: int) -> np.ndarray:
-        return render_or_raise(renderer, scenes[index], what=f"frame {index}").image
-
     userfiles.make_folder_for(path)
-    with userfiles.writing(path), contextlib.closing(rendered_ahead(frame, len(scenes))) as frames:
-        return export_frames(frames, path, fmt, fps=fps, size=size, count=len(scenes),
-                             resample=resample, columns=columns, progress=progress, cancel=cancel)
+    with userfiles.writing(path), contextlib.closing(frames()) as source:
+        return export_frames(source, path, fmt, count=count, **settings)
 
 
 def rendered_ahead(make: Callable[[int], T], count: int, ahead: int = 2) -> Iterator[T]:
@@ -139,3 +191,64 @@ def rendered_ahead(make: Callable[[int], T], count: int, ahead: int = 2) -> Iter
         finally:
             for future in queued:
                 future.cancel()
+
+
+# ---- projections -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Picture:
+    """One picture of a projection job: its name, the target (1, 3, H, W) in [-1, 1] at the
+    model's size, and the encoder's starting guess (or None)."""
+
+    name: str
+    target: "torch.Tensor"
+    start_w: "torch.Tensor | None" = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectionWork:
+    """``project``'s task: each item a ``Picture``; its files the latent file (``.npz``) and the
+    reconstruction PNG carrying its scene, its note the search's figures.  Pickles with the
+    distance, to travel to the workers once."""
+
+    settings: "ProjectionSettings"
+    distance: "PerceptualDistance"
+    model_hash: str
+    checkpoint: str | None  # recorded in the scenes (resolved), None for the built-in model
+    batch_size: int = 1
+
+    def run_chunk(self, renderer: "Renderer", chunk: "Chunk",
+                  cancel: CancelToken | None = None) -> "list[Outcome]":
+        from ganinterface.engine.projection import ProjectionError
+        from ganinterface.export.batch import Outcome
+
+        outcomes = []
+        for index, picture in chunk:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            try:
+                outcomes.append(self._project(renderer, index, picture))
+            except (ProjectionError, RenderError) as error:
+                outcomes.append(Outcome(index, error=str(error)))
+        return outcomes
+
+    def _project(self, renderer: "Renderer", index: int, picture: Picture) -> "Outcome":
+        from ganinterface.engine.projection import project
+        from ganinterface.export.batch import Outcome
+        from ganinterface.export.images import png_bytes
+
+        found = project(renderer.generator, picture.target, self.settings, start_w=picture.start_w,
+                        distance=self.distance)
+        noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
+        latent = userfiles.LatentFile(w=found.w[0].cpu().numpy(), noise=noise,
+                                      model_hash=self.model_hash, source=picture.name)
+        scene = latent_scene(latent, self.checkpoint)
+        image = render_or_raise(renderer, scene, what=picture.name).image
+        return Outcome(index, (userfiles.latent_file_bytes(latent), png_bytes(image, scene)),
+                       note=f"PSNR {found.psnr:.2f} dB, {found.steps} steps in {found.seconds:.1f} s")
+
+
+def latent_scene(latent: "userfiles.LatentFile", checkpoint: str | None) -> Scene:
+    """The Scene that renders ``latent`` (its noise maps too) with the checkpoint recorded."""
+    recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
+    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise)

@@ -35,6 +35,9 @@ class _ChunkRenderer:
     def run(self, chunk: Chunk) -> list[Outcome]:
         return self._task.run_chunk(self._renderer, chunk)
 
+    def ready(self) -> None:
+        """Nothing: answers once the actor has started."""
+
 
 class RayCluster:
     """An executor over the Ray cluster at ``address`` ("auto": the one this machine belongs to;
@@ -59,7 +62,8 @@ class RayCluster:
                         for _ in range(gpus or max(1, int(resources.get("CPU", 1))))]
         self._load = [0] * len(self._actors)  # chunks in flight per actor
         self._lock = threading.Lock()  # futures complete on Ray's thread
-        self.capacity = 2 * len(self._actors)
+        self.workers = len(self._actors)
+        self.capacity = 2 * self.workers
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
         with self._lock:
@@ -72,6 +76,9 @@ class RayCluster:
     def _done(self, slot: int) -> None:
         with self._lock:
             self._load[slot] -= 1
+
+    def ready(self) -> None:
+        self._ray.get([actor.ready.remote() for actor in self._actors])
 
     def close(self, cancel: bool) -> None:
         for actor in self._actors:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ganinterface.atomic import atomic_write, atomic_write_text
+from ganinterface.atomic import atomic_write, atomic_write_bytes, atomic_write_text
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
                                        load_npy, optional, parse_json, read_int, read_str)
 from ganinterface.models.base import one_line
@@ -234,13 +234,24 @@ class LatentFile:
 
 def write_latent_file(path: PathLike, latent: LatentFile) -> None:
     """The ``.npz`` file ``read_latent_file`` reads (see docs/file-formats.md)."""
+    with writing(path):
+        atomic_write_bytes(path, latent_file_bytes(latent))
+
+
+def latent_file_bytes(latent: LatentFile) -> bytes:
+    """A latent file's bytes: an ``.npz`` as ``np.savez`` writes it, its members dated 1980, so
+    that one latent always makes the same bytes."""
     members = {"format": np.array(LATENT_FORMAT), "version": np.array(LATENT_VERSION),
                "w": np.ascontiguousarray(latent.w, dtype=np.float32),
                "model_hash": np.array(latent.model_hash), "source": np.array(latent.source)}
     for name, noise in (latent.noise or {}).items():
         members[NOISE_PREFIX + name] = np.ascontiguousarray(noise, dtype=np.float32)
-    with writing(path), atomic_write(path) as handle:
-        np.savez(handle, allow_pickle=False, **members)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in members.items():
+            with archive.open(zipfile.ZipInfo(name + ".npy"), "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None = None,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.metrics import changed_shares, flip_rate, locality, mask_area, preservation
 from ganinterface.search.placement import reanchored, recipe_placements, scoring_regions
 from ganinterface.search.samples import Progress, draw_samples
+
+if TYPE_CHECKING:
+    from ganinterface.export.batch import ExecutorFor
 
 DEFAULT_SEEDS = range(0, 200)
 DIRECTION_SEARCH_SEEDS = 50
@@ -113,7 +116,8 @@ def _match_direction(renderer: Renderer, classifier: AttributeClassifier, before
 
 def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
                 seeds: Sequence[int] | None = None, device: Any = "cpu",
-                progress: Progress | None = None, directory: Path | None = None) -> dict[str, Any]:
+                progress: Progress | None = None, directory: Path | None = None,
+                executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
     directory = directory or bundled.checkpoints_dir()
     seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
     renderer = Renderer(generator, device)
@@ -122,7 +126,7 @@ def edit_report(generator: GeneratorBase, classifier: AttributeClassifier,
     recipes = {goal.name: read_recipe(directory / "recipes" / goal.file_name, digest) for goal in GOALS}
     directions = {stem: _read_methods(directory / "directions", stem, generator, digest)
                   for stem in dict.fromkeys(GOAL_DIRECTIONS[goal.attribute] for goal in GOALS)}
-    samples = draw_samples(generator, classifier, seeds, [])
+    samples = draw_samples(generator, classifier, seeds, [], executor_for=executor_for)
     scenes = [Scene(seed=seed) for seed in seeds]
     before = Unedited(scenes, samples.images, {k: v.argmax(axis=1) for k, v in samples.probabilities.items()})
     height, width = generator.img_height, generator.img_width

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ganinterface.atomic import atomic_write_text
 from ganinterface.demo.classifier import AttributeClassifier
@@ -22,6 +22,9 @@ from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_lay
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
 from ganinterface.search.tuning import TuningRenderer
 
+if TYPE_CHECKING:
+    from ganinterface.export.batch import ExecutorFor
+
 FINDING_SAMPLES = 600  # labelled samples the channels are learnt from
 TUNING_SEEDS = 150  # seeds the layer, channel count and strength are chosen on (a third to a half of
 # them start in the state an edit leaves: on 60 seeds, 19 closed mouths let one flip more or less move
@@ -34,15 +37,18 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None,
-                       resume: bool = False) -> dict[str, Any]:
+                       resume: bool = False,
+                       executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
     """Write recipes/*.json under ``out_dir``; return a summary.  With ``resume``, recipes an
     interrupted run already wrote there for the same goals and model are kept (each is written as
-    soon as it is found)."""
+    soon as it is found).  ``executor_for``: draw the samples as batch jobs (``draw_samples``)."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
-    samples = draw_samples(generator, classifier, seeds, layers, progress=progress)
+    samples = draw_samples(generator, classifier, seeds, layers, progress=progress,
+                           executor_for=executor_for)
     tuning_seeds = list(range(FINDING_SEED_BASE + finding, FINDING_SEED_BASE + finding + tuning))
-    tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers))
+    tuner = TuningRenderer(generator, draw_samples(generator, classifier, tuning_seeds, layers,
+                                                   executor_for=executor_for))
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"recipes": {}}
     for goal in GOALS:
