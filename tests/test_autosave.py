@@ -70,7 +70,8 @@ def _autosave_path(tmp_path):
     return tmp_path / "state" / "session.json"  # conftest points the state folder there
 
 
-def test_a_change_is_autosaved_shortly_after(qtbot, tmp_path):
+def test_a_change_is_autosaved_shortly_after(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(documents, "AUTOSAVE_DELAY_MS", 300)  # the wait itself, shortened
     with open_window(qtbot, tmp_path) as window:
         assert not _autosave_path(tmp_path).exists()  # nothing to lose yet
         window.stack.push(cmd.set_fields("Seed", seed=11))

@@ -122,6 +122,7 @@ def test_convert_of_a_hostile_pickle_writes_nothing(capsys, tmp_path):
     assert not marker.exists() and not target.exists() and not target.with_suffix(".json").exists()
 
 
+@pytest.mark.slow  # a whole interpreter start; the messages are checked in-process above
 def test_command_line_exit_code_and_message_without_traceback(tmp_path):
     missing = tmp_path / "missing.pkl"
     result = subprocess.run([sys.executable, "-m", "ganinterface", "info", str(missing)],

@@ -352,6 +352,7 @@ def check(report: LoadReport) -> None:
     assert threading.active_count() < 10  # the worker thread ended; no threads left behind
 
 
+@pytest.mark.slow  # hundreds of changes
 def test_hundreds_of_changes_leave_the_worker_serving_the_last_scene(exploding_kind,
                                                                    one_torch_thread):
     report = run_load(400, seed=1)

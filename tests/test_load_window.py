@@ -3,6 +3,8 @@ stream of random changes and model reloads than test_load_render_worker runs wit
 
 from __future__ import annotations
 
+import pytest
+
 import random
 
 import numpy as np
@@ -16,6 +18,7 @@ CHANGES = 100
 RELOAD_EVERY = 50
 
 
+@pytest.mark.slow  # hundreds of changes; the worker alone is checked quickly elsewhere
 def test_random_changes_through_the_bridge_end_on_the_last_scene(qtbot, tmp_path,
                                                                  exploding_kind):  # noqa: F811
     arrived = []
