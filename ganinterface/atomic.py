@@ -12,6 +12,7 @@ into the same folder removes the ones left there (``remove_stale_temporaries``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import secrets
@@ -143,8 +144,9 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a hidden temporary directory to fill; it becomes ``path`` only if the block succeeds.
 
     An existing ``path`` is replaced as a whole (its old contents are removed after the new directory
-    is in place).  Replacing a directory cannot be a single atomic step on POSIX: the old one is moved
-    aside first, so for a moment ``path`` is absent -- but never half-written.
+    is in place).  On Linux the two directories swap places in one step (``renameat2`` with
+    ``RENAME_EXCHANGE``); elsewhere the old one is moved aside first, so for a moment ``path`` is
+    absent -- but never half-written.
     """
     destination = Path(path)
     if destination.exists() and not destination.is_dir():
@@ -167,6 +169,9 @@ def _install_directory(temporary: Path, destination: Path) -> None:
     if not destination.exists():
         os.replace(temporary, destination)
         return
+    if _exchanged(temporary, destination):
+        shutil.rmtree(temporary, ignore_errors=True)  # it holds the old directory now
+        return
     previous = _temporary_sibling(destination)
     os.replace(destination, previous)
     try:
@@ -175,3 +180,16 @@ def _install_directory(temporary: Path, destination: Path) -> None:
         os.replace(previous, destination)
         raise
     shutil.rmtree(previous, ignore_errors=True)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchanged(first: Path, second: Path) -> bool:
+    """Swap two paths atomically where the system can (Linux 3.15+, glibc 2.28+)."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    return renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                     _RENAME_EXCHANGE) == 0

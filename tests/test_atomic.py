@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 
@@ -135,3 +136,22 @@ def test_non_durable_writes_are_still_atomic_and_skip_fsync(tmp_path, monkeypatc
     assert os.listdir(tmp_path) == ["a.bin"]
     atomic_write_bytes(tmp_path / "b.bin", b"data")
     assert len(synced) == 2  # the file, then its directory
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="renameat2 is Linux's")
+def test_a_directory_is_replaced_in_one_swap_on_linux(tmp_path, monkeypatch):
+    """Moving the old directory aside first leaves a moment with none: a kill there lost it."""
+    from ganinterface import atomic
+
+    target = tmp_path / "frames"
+    with atomic_directory(target) as work:
+        (work / "old.png").write_bytes(b"old")
+    monkeypatch.setattr(atomic.os, "replace", _no_two_step_replace)
+    with atomic_directory(target) as work:
+        (work / "new.png").write_bytes(b"new")
+    assert [p.name for p in target.iterdir()] == ["new.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"]  # the old one removed, no temporaries
+
+
+def _no_two_step_replace(source, destination):
+    raise AssertionError(f"moved {source} aside instead of swapping")
