@@ -279,7 +279,7 @@ def test_a_run_stopped_half_way_resumes_to_the_same_files(tmp_path, complete_run
 # ---- animate and project on the job model ----------------------------------------------------------
 
 @pytest.mark.slow
-def test_animate_and_project_write_the_same_bytes_here_on_two_workers_and_on_ray(tmp_path):
+def test_animate_project_and_pca_write_the_same_bytes_here_on_two_workers_and_on_ray(tmp_path):
     ray = pytest.importorskip("ray")
     checkpoint = tmp_path / "tiny.safetensors"
     save_native(tiny_stylegan2(), checkpoint)
@@ -296,10 +296,13 @@ def test_animate_and_project_write_the_same_bytes_here_on_two_workers_and_on_ray
                          "12", "-q", "-o", str(out / "a.gif"), *where]) == 0
             assert main(["project", *map(str, pictures), "--checkpoint", str(checkpoint),
                          "--steps", "3", "-q", "-o", str(out / "{name}.npz"), *where]) == 0
+            assert main(["directions", str(checkpoint), "--method", "pca", "--count", "2",
+                         "--samples", "1100", "-q", "-o", str(out), *where]) == 0
     finally:
         ray.shutdown()
     names = sorted(path.name for path in (tmp_path / "here").iterdir())
-    assert names == ["a.gif", "in0.npz", "in0.png", "in1.npz", "in1.png", "in2.npz", "in2.png"]
+    assert names == ["a.gif", "in0.npz", "in0.png", "in1.npz", "in1.png", "in2.npz", "in2.png",
+                     "pca-00.json", "pca-00.npy", "pca-01.json", "pca-01.npy"]
     for name in names:
         expected = (tmp_path / "here" / name).read_bytes()
         assert (tmp_path / "workers" / name).read_bytes() == expected, name
@@ -326,3 +329,53 @@ def test_samples_for_the_search_drawn_as_a_batch_job_are_those_drawn_here():
     assert np.array_equal(drawn.images, here.images)
     assert np.array_equal(drawn.features["b8.conv1"], here.features["b8.conv1"])
     assert np.array_equal(drawn.probabilities["count"], here.probabilities["count"])
+
+
+@pytest.mark.slow  # starts two worker processes
+def test_projections_for_the_report_found_as_a_job_are_those_found_here():
+    from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
+    from ganinterface.search.projection_report import project_pictures
+
+    generator = tiny_stylegan2()
+    renderer = Renderer(generator, "cpu")
+    pictures = np.random.default_rng(3).integers(0, 256, (3, 24, 12, 3), np.uint8)
+    settings, distance = ProjectionSettings(space="w+", steps=3), PerceptualDistance()
+    here = project_pictures(renderer, pictures, settings, None, distance)
+    jobs = []
+
+    def on_workers(task, items):
+        jobs.append(items)
+        return batch.LocalProcesses(generator, "cpu", task, 2)
+
+    there = project_pictures(renderer, pictures, settings, None, distance, executor_for=on_workers)
+    assert jobs == [3] and there.pictures_at_once == 2 and here.pictures_at_once == 1
+    for mine, theirs in zip(here.scenes, there.scenes):
+        assert np.array_equal(mine.w, theirs.w)
+    assert np.array_equal(here.images, there.images)
+    assert all(0 < cpu <= wall * 1.5 for cpu, wall in zip(there.cpu_seconds, there.seconds))
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoFilesEach:
+    """Two files per item, as ``project`` writes; the item named "bad" fails."""
+
+    batch_size: int = 1
+
+    def run_chunk(self, renderer, chunk, cancel=None):
+        return [batch.Outcome(index, error="no face found") if name == "bad"
+                else batch.Outcome(index, (name.encode(), name.encode() * 2)) for index, name in chunk]
+
+
+def test_a_failed_item_of_a_two_file_job_is_counted_once_and_its_neighbours_are_written(tmp_path):
+    import argparse
+
+    from ganinterface.cli import UserError, options
+
+    names = ["a", "bad", "c"]
+    paths = [(tmp_path / f"{name}.npz", tmp_path / f"{name}.png") for name in names]
+    args = argparse.Namespace(ray=None, workers=1, quiet=True, skip_existing=False)
+    with pytest.raises(UserError) as failed:
+        options.run_task(args, tiny_stylegan2(), "cpu", names, paths, TwoFilesEach(), "project",
+                         lambda indices: ", ".join(names[i] for i in indices), "pictures")
+    assert str(failed.value) == "1 of 3 pictures failed (2 written): bad: no face found"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.npz", "a.png", "c.npz", "c.png"]

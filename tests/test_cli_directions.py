@@ -47,6 +47,20 @@ def test_sefa_writes_count_unit_directions(checkpoint, tmp_path):
     np.testing.assert_allclose(gram, np.eye(3), atol=1e-5)
 
 
+def test_pca_is_of_the_w_of_seeds_zero_to_samples(checkpoint, tmp_path):
+    assert main(["directions", str(checkpoint), "--method", "pca", "--count", "2",
+                 "--samples", "300", "-q", "-o", str(tmp_path)]) == 0
+    generator = tiny_stylegan2()
+    ws = np.stack([_w(generator, seed) for seed in range(300)])
+    eigenvalues, eigenvectors = np.linalg.eigh(np.cov(ws, rowvar=False))
+    for k in range(2):
+        vector = np.load(tmp_path / f"pca-{k:02d}.npy")
+        cosine = vector @ eigenvectors[:, -1 - k] / np.linalg.norm(vector)
+        assert abs(cosine) > 0.9999
+    std = json.loads((tmp_path / "pca-00.json").read_text())["provenance"]["std"]
+    assert std[0] == pytest.approx(np.sqrt(eigenvalues[-1]), rel=1e-4)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--method", "mean-difference", "--positive", "1"], "needs both"),
     (["--method", "pca", "--count", "0"], "at least 1"),

@@ -56,14 +56,38 @@ def test_sefa_matches_svd_of_the_modulation_weights(generator):
     assert _abs_cosine(raw[0], np.linalg.svd(stacked)[2][0]) > 0.9999
 
 
-def test_sample_w_and_ganspace(generator):
-    ws = sample_w(generator, 20, seed=3, batch=7)
+def test_sample_w_maps_each_seeds_z_as_renders_draw_it(generator):
+    seeds = [3, 17, 4, 1000, 5, 6, 7, 8, 9]
+    ws = sample_w(generator, seeds, batch=4)
     with torch.no_grad():
-        z = torch.from_numpy(np.random.RandomState(3).randn(20, generator.z_dim).astype(np.float32))
-        expected = generator.mapping(z)[:, 0].numpy()
+        expected = np.concatenate([generator.mapping(torch.from_numpy(
+            np.random.RandomState(s).randn(1, generator.z_dim).astype(np.float32)))[:, 0].numpy()
+            for s in seeds])
     np.testing.assert_allclose(ws, expected, atol=1e-6)
     components, std = ganspace_directions(generator, count=2, samples=64)
     assert components.shape == (2, generator.w_dim) and std[0] >= std[1] > 0
+
+
+def test_sample_w_draws_a_conditional_models_class_from_the_seed():
+    conditional = tiny_stylegan2(c_dim=3)
+    seeds = list(range(12))
+    classes = []
+    for s in seeds:
+        rng = np.random.RandomState(s)
+        rng.randn(1, conditional.z_dim)
+        classes.append(rng.randint(3))
+    assert len(set(classes)) > 1
+
+    def mapped(classes_of_seeds):
+        with torch.no_grad():
+            return np.concatenate([conditional.mapping(
+                torch.from_numpy(np.random.RandomState(s).randn(1, 8).astype(np.float32)),
+                torch.nn.functional.one_hot(torch.tensor([k]), 3).float())[:, 0].numpy()
+                for s, k in zip(seeds, classes_of_seeds)])
+
+    np.testing.assert_allclose(sample_w(conditional, seeds), mapped(classes), atol=1e-6)
+    np.testing.assert_allclose(sample_w(conditional, seeds, class_index=2), mapped([2] * 12),
+                               atol=1e-6)
 
 
 def test_save_and_load_round_trip(tmp_path, generator):

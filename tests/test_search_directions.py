@@ -11,6 +11,7 @@ import torch
 from ganinterface.demo.classifier import to_tensor
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
+from ganinterface.export import batch
 from ganinterface.export.userfiles import read_direction
 from ganinterface.search.directions import METHOD_FILES
 from ganinterface.search.metrics import flip_rate, preservation
@@ -54,8 +55,15 @@ def shipped(tmp_path_factory):
     renders = Renderer(generator, "cpu").render_batch([Scene(seed=s) for s in range(900, 960)])
     classifier = RegionReader(np.stack([r.image for r in renders]))
     out = tmp_path_factory.mktemp("directions")
+    jobs = []
+
+    def on_threads(task, items):  # samples drawn as batch jobs, as demo-directions draws them
+        jobs.append(items)
+        return batch.InProcess(generator, "cpu", task, threads=2)
+
     names = make_shipped_directions(generator, classifier, out, finding=60, tuning=12,
-                                    held_out=range(16))
+                                    held_out=range(16), executor_for=on_threads)
+    assert jobs == [60, 12, 16]
     return generator, classifier, out, names
 
 

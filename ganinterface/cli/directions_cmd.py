@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     options.add_checkpoint(parser)
     parser.add_argument("--method", choices=("pca", "sefa", "mean-difference"), required=True)
     parser.add_argument("--count", type=int, default=10, help="directions to keep (pca, sefa)")
-    parser.add_argument("--samples", type=int, default=10_000, help="w samples for pca")
+    parser.add_argument("--samples", type=options.positive_int, default=10_000,
+                        help="pca: the w of seeds 0 to SAMPLES-1 (default %(default)s)")
     parser.add_argument("--positive", default=None, metavar="SEEDS",
                         help=options.seeds_help("mean-difference: seeds with the feature"))
     parser.add_argument("--negative", default=None, metavar="SEEDS",
@@ -36,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="directory to write into (default: %(default)s)")
     options.add_device(parser)
     options.add_quiet(parser)
+    options.add_where_options(parser, "many pca samples")
     parser.set_defaults(handler=_directions)
 
 
@@ -74,7 +76,7 @@ def _directions(args: argparse.Namespace) -> int:
             vectors = [dirs.mean_difference(ws_of(positive), ws_of(negative))]
             provenance.update(positive=positive, negative=negative, truncation_psi=psi)
         elif args.method == "pca":
-            vectors, scales = dirs.ganspace_directions(generator, args.count, args.samples)
+            vectors, scales = _principal_directions(args, generator, device)
             provenance.update(samples=args.samples, std=[float(s) for s in scales])
         else:
             vectors, scales = dirs.sefa_directions(generator, args.count, args.first, last)
@@ -94,3 +96,15 @@ def _directions(args: argparse.Namespace) -> int:
         written.extend(write_direction(args.out / f"{name}.npy", direction))
     options.report(args, options.written_lines(written, "files"))
     return 0
+
+
+def _principal_directions(args: argparse.Namespace, generator, device):
+    """PCA of the w of seeds 0 .. --samples - 1, mapped as a batch job where ``args`` say."""
+    from ganinterface.engine.directions import principal_directions
+    from ganinterface.export.jobs import sampled_ws
+    from ganinterface.export.progress import TqdmProgress
+
+    with TqdmProgress("mapping", unit="latent", disable=args.quiet) as progress:
+        ws = sampled_ws(options.executor_for(args, generator, device), range(args.samples),
+                        progress)
+    return principal_directions(ws, args.count)

@@ -88,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             help="labelled samples to learn from (default: 600)")
     directions.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     options.add_device(directions)
+    options.add_where_options(directions, "many samples")
     directions.set_defaults(handler=_demo_directions)
 
 
@@ -150,7 +151,8 @@ def _projection_report(args: argparse.Namespace, generator, classifier, seeds, d
         try:
             report = projection_report(generator, classifier, seeds, encoder=encoder,
                                        distance=distance, steps=args.steps or DEFAULT_STEPS,
-                                       device=device, progress=progress, directory=args.edits_dir)
+                                       device=device, progress=progress, directory=args.edits_dir,
+                                       executor_for=options.executor_for(args, generator, device))
         except ValueError as error:
             raise UserError(str(error)) from None
     report["encoder"] = str(path) if path else None
@@ -213,7 +215,7 @@ def _demo_directions(args: argparse.Namespace) -> int:
 
     out, names = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_directions(
         generator, classifier, out, finding=args.samples or FINDING_SAMPLES, progress=progress,
-        report=report))
+        report=report, executor_for=options.executor_for(args, generator, generator.w_avg.device)))
     print(f"directions: {', '.join(names)}")
     print(f"written under {out / 'directions'}")
     return 0

@@ -251,23 +251,29 @@ def run_batch(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
 
 def run_task(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",
              items: Sequence[Any], paths: "Sequence[Output]", task: "Task", what: str,
-             describe: "Callable[[Sequence[int]], str]") -> "JobReport":
+             describe: "Callable[[Sequence[int]], str]", noun: str = "images") -> "JobReport":
     """``export.batch.run_job`` where ``args`` say, with a progress bar (images/s, time left);
     items that failed are one error naming them (``describe(indices)``), after the rest were
-    written.  ``paths[i]`` is the file, or the files, of ``items[i]``."""
+    written.  ``paths[i]`` is the file, or the files, of ``items[i]``; ``noun`` names the items."""
     from ganinterface.export import batch
     from ganinterface.export.progress import TqdmProgress
 
-    with TqdmProgress(what, unit="image", disable=args.quiet or len(items) < 2) as progress:
+    with TqdmProgress(what, unit=noun.rstrip("s"), disable=args.quiet or len(items) < 2) as progress:
         report = batch.run_job(executor(args, generator, device, task, len(items)), items,
                                paths, task, skip_existing=args.skip_existing, progress=progress)
     if report.failures:
         lines = [f"{describe(failure.indices)}: {failure.error}"
                  for failure in report.failures]
         count = sum(len(failure.indices) for failure in report.failures)
-        raise UserError(f"{count} of {len(items)} images failed ({len(report.written)} written): "
+        written = set(report.written)
+        whole = sum(all(path in written for path in _files(item_paths)) for item_paths in paths)
+        raise UserError(f"{count} of {len(items)} {noun} failed ({whole} written): "
                         + "; ".join(lines))
     return report
+
+
+def _files(output: "Output") -> tuple[Path, ...]:
+    return output if isinstance(output, tuple) else (output,)
 
 
 def executor(args: argparse.Namespace, generator: "GeneratorBase", device: "torch.device",

@@ -157,7 +157,7 @@ def _project(args: argparse.Namespace) -> int:
     task = ProjectionWork(settings, distance, model_hash, checkpoint)
     items = [_picture(path, args.crop, generator, guess) for path in pictures]
     report = options.run_task(args, generator, device, items, outputs, task, "project",
-                              lambda indices: ", ".join(pictures[i] for i in indices))
+                              lambda indices: ", ".join(pictures[i] for i in indices), "pictures")
     options.report(args, [f"{pictures[i]}: {note} -> {latent_paths[i]}, {outputs[i][1]}"
                           for i, note in sorted(report.notes.items())])
     return 0

@@ -29,6 +29,7 @@ import torch
 from ganinterface.atomic import atomic_write_bytes
 from ganinterface.engine.kinds import DirectionEdit, StyleChannelEdit
 from ganinterface.engine.kinds.style_channels import StyleOffset, read_offsets
+from ganinterface.engine.latents import z_from_seed
 from ganinterface.engine.scene import SceneFormatError, load_npy, parse_json
 from ganinterface.models.base import GeneratorBase
 from ganinterface.models.nvlabs_pkl import first_line
@@ -37,6 +38,7 @@ DIRECTION_FORMAT = "ganinterface.direction"
 DIRECTION_VERSION = 1
 STYLE_DIRECTION_FORMAT = "ganinterface.style-direction"
 STYLE_DIRECTION_VERSION = 1
+W_SAMPLE_BATCH = 512  # latents mapped in one pass by sample_w
 
 
 class DirectionError(ValueError):
@@ -153,27 +155,35 @@ def principal_directions(ws: np.ndarray, count: int) -> tuple[np.ndarray, np.nda
 
 
 @torch.no_grad()
-def sample_w(generator: GeneratorBase, count: int, seed: int = 0, class_index: int | None = None,
-             batch: int = 512) -> np.ndarray:
-    """(count, w_dim) w vectors of z drawn from ``RandomState(seed)`` (random classes if conditional)."""
-    rng = np.random.RandomState(seed)
+def sample_w(generator: GeneratorBase, seeds: Sequence[int], class_index: int | None = None,
+             batch: int = W_SAMPLE_BATCH) -> np.ndarray:
+    """(len(seeds), w_dim): the w of each seed's z (``z_from_seed``, as renders draw it), mapped
+    ``batch`` at a time; a conditional model's class is ``class_index`` or, when None, drawn from
+    the seed's ``RandomState`` after z."""
     device = generator.w_avg.device
     out = []
-    for begin in range(0, count, batch):
-        n = min(batch, count - begin)
-        z = torch.from_numpy(rng.randn(n, generator.z_dim).astype(np.float32)).to(device)
+    for begin in range(0, len(seeds), batch):
+        chunk = seeds[begin:begin + batch]
+        z = torch.from_numpy(np.concatenate([z_from_seed(s, generator.z_dim) for s in chunk]))
         c = None
         if generator.c_dim > 0:
-            classes = rng.randint(generator.c_dim, size=n) if class_index is None else [class_index] * n
+            classes = [_class_of(s, generator) if class_index is None else class_index for s in chunk]
             c = torch.nn.functional.one_hot(torch.as_tensor(classes), generator.c_dim).float().to(device)
-        out.append(generator.mapping(z, c)[:, 0].float().cpu().numpy())
-    return np.concatenate(out)
+        out.append(generator.mapping(z.to(device), c)[:, 0].float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, generator.w_dim), np.float32)
+
+
+def _class_of(seed: int, generator: GeneratorBase) -> int:
+    rng = np.random.RandomState(int(seed))
+    rng.randn(1, generator.z_dim)
+    return int(rng.randint(generator.c_dim))
 
 
 def ganspace_directions(generator: GeneratorBase, count: int = 10, samples: int = 10_000,
-                        seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """GANSpace-style principal directions of W: PCA of ``samples`` mapped latents."""
-    return principal_directions(sample_w(generator, samples, seed), count)
+                        first_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """GANSpace-style principal directions of W: PCA of the w of ``samples`` seeds from
+    ``first_seed`` on."""
+    return principal_directions(sample_w(generator, range(first_seed, first_seed + samples)), count)
 
 
 def style_layers(generator: GeneratorBase, first: int = 0, last: int | None = None,

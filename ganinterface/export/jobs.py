@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from ganinterface.engine.directions import W_SAMPLE_BATCH, sample_w
 from ganinterface.engine.renderer import RenderError
 from ganinterface.engine.scene import Scene
 from ganinterface.export import userfiles
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
     from ganinterface.engine.renderer import Renderer, RenderResult
-    from ganinterface.export.batch import Chunk, Executor, Outcome, Task
+    from ganinterface.export.batch import Chunk, Executor, ExecutorFor, Outcome, Task
 
 T = TypeVar("T")
 
@@ -252,3 +253,36 @@ def latent_scene(latent: "userfiles.LatentFile", checkpoint: str | None) -> Scen
     """The Scene that renders ``latent`` (its noise maps too) with the checkpoint recorded."""
     recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
     return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise)
+
+
+# ---- latents for directions --------------------------------------------------------------------------
+
+W_SAMPLES_PER_IMAGE = 1000  # mapping a latent costs about a thousandth of rendering an image
+
+
+@dataclasses.dataclass(frozen=True)
+class MappedLatents:
+    """``sample_w`` as a batch job's task: each item a seed, its file its w as float32 ``.npy``;
+    chunks hold whole batches from the first seed on, so the ws are those of ``sample_w`` over
+    all the seeds."""
+
+    batch_size: int = W_SAMPLE_BATCH
+
+    def run_chunk(self, renderer: "Renderer", chunk: "Chunk",
+                  cancel: CancelToken | None = None) -> "list[Outcome]":
+        from ganinterface.export.batch import Outcome, npy_bytes
+
+        ws = sample_w(renderer.generator, [seed for _, seed in chunk], batch=self.batch_size)
+        return [Outcome(index, (npy_bytes(w),)) for (index, _), w in zip(chunk, ws)]
+
+
+def sampled_ws(executor_for: "ExecutorFor", seeds: Sequence[int],
+               progress: ProgressCallback = no_progress) -> np.ndarray:
+    """``sample_w`` of ``seeds``, mapped as a batch job where ``executor_for`` says (workers are
+    chosen as for a job of a thousandth as many images)."""
+    from ganinterface.export.batch import gather
+
+    task = MappedLatents()
+    files = gather(executor_for(task, len(seeds) // W_SAMPLES_PER_IMAGE), seeds, task,
+                   progress=progress)
+    return np.stack([np.load(io.BytesIO(data), allow_pickle=False) for data in files])

@@ -9,7 +9,8 @@ steps.  For each start:
   and in its projection;
 * ``seconds_per_image``: wall time of the encoder and the search, per picture, and
   ``cpu_seconds_per_image``, the processor time they took (on a machine busy with other work, what
-  the picture would take alone on one core);
+  the picture would take alone on one core); each picture is searched on one thread, several side
+  by side as the job's workers (``--workers``, ``--ray``);
 * ``recipes``: the shipped recipes applied to the projections that lack what they add (open mouth
   on closed ones, add hair band on those without), scored as ``demo-eval --edits`` scores them
   (flip rate, locality, preservation, mask area);
@@ -20,10 +21,11 @@ steps.  For each start:
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,11 +41,15 @@ from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistan
                                             ProjectionSettings, crop_to_aspect, project, psnr)
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
+from ganinterface.export.progress import CancelToken
 from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.evaluation import Unedited, edited_images, score_edits
 from ganinterface.search.goals import GOALS
 from ganinterface.search.placement import recipe_placements, scoring_regions
+
+if TYPE_CHECKING:
+    from ganinterface.export.batch import Chunk, ExecutorFor, Outcome
 
 Progress = Callable[[int, int], None]
 
@@ -65,26 +71,61 @@ class Projected:
     images: np.ndarray  # (N, H, W, 3) uint8, the scenes rendered
     seconds: list[float]
     cpu_seconds: list[float]
+    pictures_at_once: int  # searched side by side (the job's workers), each on one thread
+
+
+@dataclasses.dataclass(frozen=True)
+class Projecting:
+    """The search of ``project_pictures`` as a batch job's task: each item a picture (uint8
+    (H, W, 3)), its file an ``.npz`` of the W+ latent found and the seconds (wall, processor) the
+    encoder and the search took on the worker's one thread."""
+
+    settings: ProjectionSettings
+    encoder: Encoder | None
+    distance: PerceptualDistance
+    batch_size: int = 1
+
+    def run_chunk(self, renderer: Renderer, chunk: "Chunk",
+                  cancel: CancelToken | None = None) -> "list[Outcome]":
+        from ganinterface.export.batch import Outcome
+
+        outcomes = []
+        for index, picture in chunk:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            outcomes.append(Outcome(index, (self._projected(renderer.generator, picture),)))
+        return outcomes
+
+    def _projected(self, generator: GeneratorBase, picture: np.ndarray) -> bytes:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        target = crop_to_aspect(picture, generator)
+        start = None if self.encoder is None else encode(self.encoder, target)
+        found = project(generator, target, self.settings, start_w=start, distance=self.distance)
+        seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
+        buffer = io.BytesIO()
+        np.savez(buffer, ws=found.ws(generator.num_ws)[0].cpu().numpy(), seconds=seconds,
+                 cpu_seconds=cpu_seconds)
+        return buffer.getvalue()
 
 
 def project_pictures(renderer: Renderer, targets: np.ndarray, settings: ProjectionSettings,
                      encoder: Encoder | None, distance: PerceptualDistance,
-                     progress: Progress | None = None) -> Projected:
-    generator = renderer.generator
-    scenes, images, seconds, cpu_seconds = [], [], [], []
-    for done, picture in enumerate(targets, 1):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        target = crop_to_aspect(picture, generator)
-        start = None if encoder is None else encode(encoder, target)
-        found = project(generator, target, settings, start_w=start, distance=distance)
-        seconds.append(time.perf_counter() - started)
-        cpu_seconds.append(time.process_time() - cpu_started)
-        scene = Scene(w=found.ws(generator.num_ws)[0].cpu().numpy())
-        scenes.append(scene)
-        images.append(_rendered(renderer, scene))
-        if progress:
-            progress(done, len(targets))
-    return Projected(targets, scenes, np.stack(images), seconds, cpu_seconds)
+                     progress: Progress | None = None,
+                     executor_for: "ExecutorFor | None" = None) -> Projected:
+    """``targets`` projected as a batch job where ``executor_for`` says (by default this process,
+    one thread), the projections rendered here."""
+    from ganinterface.export.batch import InProcess, gather
+    from ganinterface.export.progress import no_progress
+
+    task = Projecting(settings, encoder, distance)
+    where = executor_for or (lambda task, _items: InProcess(renderer.generator, renderer.device, task))
+    executor = where(task, len(targets))
+    found = [np.load(io.BytesIO(data), allow_pickle=False) for data in
+             gather(executor, list(targets), task, progress=progress or no_progress)]
+    scenes = [Scene(w=result["ws"]) for result in found]
+    return Projected(targets, scenes, np.stack([_rendered(renderer, scene) for scene in scenes]),
+                     [float(result["seconds"]) for result in found],
+                     [float(result["cpu_seconds"]) for result in found], executor.workers)
 
 
 def _rendered(renderer: Renderer, scene: Scene) -> np.ndarray:
@@ -145,8 +186,10 @@ def _morph_scores(renderer: Renderer, classifier: AttributeClassifier,
 def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
                       seeds: Sequence[int] | None = None, *, encoder: Encoder | None,
                       distance: PerceptualDistance, steps: int = DEFAULT_STEPS, device: Any = "cpu",
-                      progress: Progress | None = None, directory: Path | None = None) -> dict[str, Any]:
-    """The figures for renders of ``seeds``, with the encoder (when given) and without it."""
+                      progress: Progress | None = None, directory: Path | None = None,
+                      executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
+    """The figures for renders of ``seeds``, with the encoder (when given) and without it; the
+    pictures are projected as batch jobs where ``executor_for`` says (``project_pictures``)."""
     directory = directory or bundled.checkpoints_dir()
     seeds = list(seeds if seeds is not None else DEFAULT_SEEDS)
     digest = model_hash(generator)
@@ -161,13 +204,15 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds),
                               "space": settings.space, "steps": steps,
                               "distance": describe_distance(distance),
-                              "torch_threads": torch.get_num_threads(), "starts": {}}
+                              "starts": {}}
     for number, (name, start) in enumerate(starts.items()):
         offset = number * len(seeds)
         projected = project_pictures(
             renderer, targets, settings, start, distance,
-            progress=progress and (lambda done, _n, o=offset: progress(o + done, total)))
+            progress=progress and (lambda done, _n, o=offset: progress(o + done, total)),
+            executor_for=executor_for)
         report["starts"][name] = projection_figures(renderer, classifier, projected, recipes)
+        report["pictures_at_once"] = projected.pictures_at_once
     return report
 
 
@@ -180,7 +225,7 @@ def format_projection_report(report: dict[str, Any]) -> str:
     lines = [f"Projection of {report['count']} renders of the procedural renderer (seeds "
              f"{report['seeds'][0]}-{report['seeds'][1]}), {report['steps']} steps in "
              f"{report['space'].upper()} each; distance: {report['distance']}; "
-             f"{report['torch_threads']} torch thread(s)"]
+             f"each on one thread, {report['pictures_at_once']} at once"]
     starts = report["starts"]
     names = list(starts)
     lines.append(f"{'':<34}" + "".join(f"{name:>17}" for name in names) + "      aim")

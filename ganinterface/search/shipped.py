@@ -19,7 +19,7 @@ from ganinterface.search.directions import (FLIP_AIM, METHOD_FILES, DirectionTri
                                             figures_of, goals_of, scored_text, with_figures)
 from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
-from ganinterface.search.samples import FINDING_SEED_BASE, Progress, draw_samples
+from ganinterface.search.samples import FINDING_SEED_BASE, Progress, Samples, draw_samples
 from ganinterface.search.tuning import TuningRenderer
 
 if TYPE_CHECKING:
@@ -66,20 +66,25 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
 def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClassifier, out_dir: Path,
                             finding: int = FINDING_SAMPLES, tuning: int = DIRECTION_TUNING_SEEDS,
                             held_out: Sequence[int] = HELD_OUT_SEEDS, every_method: bool = True,
-                            progress: Progress | None = None, report: Report | None = None) -> list[str]:
+                            progress: Progress | None = None, report: Report | None = None,
+                            executor_for: "ExecutorFor | None" = None) -> list[str]:
     """Write directions/NAME (the best direction per attribute on the tuning seeds, its figures on
     the ``held_out`` seeds in its JSON) and directions/methods/NAME.METHOD (each method's best, for
     the edit report); hair colours by mean difference alone.  Returns the names written.
 
-    Learns from the recipes' finding seeds; tunes on the seeds after the recipes' tuning seeds."""
+    Learns from the recipes' finding seeds; tunes on the seeds after the recipes' tuning seeds.
+    The samples are drawn here or, with ``executor_for``, as batch jobs (the same samples)."""
     digest = model_hash(generator)
-    samples = draw_samples(generator, classifier,
-                           list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding)), [], progress=progress)
+
+    def drawn(seeds: Sequence[int], shown: Progress | None = None) -> Samples:
+        return draw_samples(generator, classifier, list(seeds), [], progress=shown,
+                            executor_for=executor_for)
+
+    samples = drawn(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding), progress)
     base = FINDING_SEED_BASE + finding + TUNING_SEEDS
-    trials = DirectionTrials(TuningRenderer(generator, draw_samples(
-        generator, classifier, list(range(base, base + tuning)), [])), classifier, FLIP_AIM)
-    held = DirectionTrials(TuningRenderer(generator, draw_samples(generator, classifier, list(held_out), [])),
-                           classifier, FLIP_AIM)
+    trials = DirectionTrials(TuningRenderer(generator, drawn(range(base, base + tuning))),
+                             classifier, FLIP_AIM)
+    held = DirectionTrials(TuningRenderer(generator, drawn(held_out)), classifier, FLIP_AIM)
     directory = out_dir / "directions"
     written = []
     for split in attribute_splits(samples, classifier.attributes):
