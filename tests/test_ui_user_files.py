@@ -64,3 +64,26 @@ def test_a_direction_of_the_wrong_shape_names_the_file_once(window, tmp_path):
     assert len(errors) == 1 and errors[0].startswith(f"{path}: direction has shape (3,)")
     assert errors[0].count("short.npy") == 1
     assert window.stack.scene.edits == ()
+
+
+def test_a_latent_keyframe_for_another_model_is_refused_and_one_for_this_model_is_named(
+        window, tmp_path):
+    from ganinterface.export.userfiles import LatentFile, write_latent_file
+
+    shape = window.model.shape
+    w = np.zeros((shape.num_ws, shape.w_dim), np.float32)
+    other = tmp_path / "other.npz"
+    write_latent_file(other, LatentFile(w=w, model_hash=OTHER, source="friend.jpg"))
+    errors = _errors_after(window, lambda: window.animation_panel.add_latent_file(str(other)))
+    assert len(errors) == 1 and errors[0].startswith(f"{other}: made for another model")
+    assert window.animation_panel.keyframes == []
+
+    mine = tmp_path / "mine.npz"
+    write_latent_file(mine, LatentFile(w=w, model_hash=generator_hash(tiny_generator()),
+                                       source="holiday.jpg"))
+    assert window.animation_panel.add_latent_file(str(mine))
+    np.save(tmp_path / "plain.npy", w[0])
+    assert window.animation_panel.add_latent_file(str(tmp_path / "plain.npy"))
+    panel = window.animation_panel
+    assert [panel.list.item(i).text() for i in range(2)] == ["1. holiday.jpg (W+)",
+                                                             "2. plain.npy (W)"]

@@ -126,9 +126,14 @@ class AnimationPanel(QWidget):
         self._scene = scene
         self._settings_changed()
 
-    def add_keyframe(self, keyframe: int | np.ndarray) -> None:
+    def add_keyframe(self, keyframe: int | np.ndarray, name: str = "") -> None:
+        """A seed, or a W / W+ latent with ``name`` saying where it came from (a picture, a file)."""
         self.keyframes.append(keyframe)
-        label = f"seed {keyframe}" if isinstance(keyframe, int) else f"latent {keyframe.shape}"
+        if isinstance(keyframe, int):
+            label = f"seed {keyframe}"
+        else:
+            space = "W" if keyframe.ndim == 1 or len(keyframe) == 1 else "W+"
+            label = f"{name or 'latent'} ({space})"
         self.list.addItem(f"{len(self.keyframes)}. {label}")
         self._settings_changed()
         self.keyframes_changed.emit()
@@ -143,7 +148,9 @@ class AnimationPanel(QWidget):
         window = self.window()
         latent = window.current_latent() if hasattr(window, "current_latent") else None
         if latent is not None:
-            self.add_keyframe(np.asarray(latent, dtype=np.float32))
+            source = self._scene.seed if self._scene.w is None else "current latent"
+            name = f"seed {source} as shown" if isinstance(source, int) else source
+            self.add_keyframe(np.asarray(latent, dtype=np.float32), name)
 
     def _add_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")
@@ -156,11 +163,11 @@ class AnimationPanel(QWidget):
         if self.model is None:
             return False
         try:
-            latent = read_latent_file(path, self.model.shape).w
+            latent = read_latent_file(path, self.model.shape, self.model.hash)
         except UserFileError as error:
             self.failed.emit("Add keyframe", str(error))
             return False
-        self.add_keyframe(latent)
+        self.add_keyframe(latent.w, latent.source or Path(path).name)
         return True
 
     def _choose_recipe(self) -> None:
@@ -170,14 +177,12 @@ class AnimationPanel(QWidget):
     def set_recipe(self, path: str | None) -> bool:
         """Animate the recipe in ``path`` over the current scene (None: the current edits); one made
         for another model than the loaded one is refused, as Apply recipe refuses it."""
-        from ganinterface.engine.directions import model_hash
         from ganinterface.export.userfiles import UserFileError, read_recipe
 
         recipe = None
         if path:
             try:
-                recipe = read_recipe(path, None if self.model is None
-                                     else model_hash(self.model.renderer.generator))
+                recipe = read_recipe(path, None if self.model is None else self.model.hash)
             except UserFileError as error:
                 self.failed.emit("Recipe to animate", str(error))
                 return False

@@ -194,14 +194,12 @@ class DirectionsPanel(QWidget):
             self.load(path)
 
     def load(self, path: str) -> bool:
-        from ganinterface.engine.directions import model_hash
         from ganinterface.export.userfiles import UserFileError, read_direction
 
         if self.model is None:
             return False
-        generator = self.model.renderer.generator
         try:
-            direction = read_direction(path, generator, model_hash(generator))
+            direction = read_direction(path, self.model.renderer.generator, self.model.hash)
         except UserFileError as error:
             self.failed.emit("Load direction", str(error))
             return False

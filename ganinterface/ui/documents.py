@@ -107,7 +107,6 @@ class Documents(QObject):
         self.current_latent = current_latent
         self.opened: Path | None = None  # the file the document was opened from or saved to
         self.model: LoadedModel | None = None
-        self._model_hash: tuple[LoadedModel, str] | None = None
         stack.subscribe(self._show_title)
         self._show_title(stack.scene)
 
@@ -154,13 +153,7 @@ class Documents(QObject):
 
     def model_hash(self) -> str:
         """sha256 of the current weights (ties recipes to the model they were made for)."""
-        from ganinterface.models.native import generator_hash
-
-        if self.model is None:
-            return ""
-        if self._model_hash is None or self._model_hash[0] is not self.model:
-            self._model_hash = (self.model, generator_hash(self.model.renderer.generator))
-        return self._model_hash[1]
+        return "" if self.model is None else self.model.hash
 
     def open_model_dialog(self) -> None:
         if self.maybe_save():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,14 @@ class LoadedModel:
     shape: ModelShape
     checkpoint: str | None  # what a Scene records: None for the built-in model
     note: str = ""  # shown in the status bar, e.g. the random-weight fallback
+
+    @functools.cached_property
+    def hash(self) -> str:
+        """sha256 of the weights, which ties recipes, directions and latents to the model they
+        were made for; computed once per model."""
+        from ganinterface.models.native import generator_hash
+
+        return generator_hash(self.renderer.generator)
 
 
 def shape_of(generator: Any, name: str) -> ModelShape:
