@@ -128,3 +128,33 @@ def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_ste
         assert dialog.progress.maximum() == 3 == dialog.result.steps
         assert f"without the encoder: {encoder_path(checkpoint)}: " in dialog.figures.text()
         dialog.reject()
+
+
+def test_keyframes_of_the_current_latent_are_named_by_the_picture_or_file_it_came_from(
+        qtbot, tmp_path):
+    from ganinterface.engine.commands import add_edit
+    from ganinterface.engine.kinds import FeatureEdit
+    from ganinterface.engine.scene import Mask, Rect
+
+    _picture(tmp_path / "me.jpg")
+    generator = tiny_generator()
+    w = np.zeros((generator.num_ws, generator.w_dim), np.float32)
+    write_latent_file(tmp_path / "saved.npz", LatentFile(w=w, model_hash=generator_hash(generator),
+                                                         source="holiday.jpg"))
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=2, candidates=2)
+        panel = window.animation_panel
+        window.documents.project_picture(str(tmp_path / "me.jpg"))
+        dialog = window.findChild(ProjectionDialog)
+        dialog.project()
+        dialog.keep()
+        edit = FeatureEdit("b8.conv1", (0,), Mask((Rect(0.1, 0.1, 0.5, 0.5),)), 1.0)
+        window.stack.push(add_edit(edit))  # an edit keeps the latent and its name
+        panel._add_latent()
+        window.documents.load_latent(str(tmp_path / "saved.npz"))
+        panel._add_latent()
+        for _ in range(3):  # the file, the edit, the projection: back to a seed
+            window.stack.undo()
+        panel._add_latent()
+        labels = [panel.list.item(i).text() for i in range(panel.list.count())]
+        assert labels == ["1. me.jpg (W+)", "2. holiday.jpg (W+)", f"3. seed {window.stack.scene.seed} (W+)"]

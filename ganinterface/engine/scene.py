@@ -96,6 +96,11 @@ def decode_array(data: Any, what: str) -> np.ndarray:
 
 
 def frozen_array(array: Any) -> np.ndarray:
+    """A read-only float32 copy of ``array``; one made here already is kept as it is (a scene
+    changed in another field holds the same latent)."""
+    if (isinstance(array, np.ndarray) and array.dtype == np.float32 and array.flags.owndata
+            and not array.flags.writeable):
+        return array
     out = np.array(array, dtype=np.float32, copy=True)
     out.setflags(write=False)
     return out

@@ -148,9 +148,8 @@ class AnimationPanel(QWidget):
         window = self.window()
         latent = window.current_latent() if hasattr(window, "current_latent") else None
         if latent is not None:
-            source = self._scene.seed if self._scene.w is None else "current latent"
-            name = f"seed {source} as shown" if isinstance(source, int) else source
-            self.add_keyframe(np.asarray(latent, dtype=np.float32), name)
+            name = window.documents.latent_name() if hasattr(window, "documents") else ""
+            self.add_keyframe(np.asarray(latent, dtype=np.float32), name or "current latent")
 
     def _add_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")

@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QLockFile, QObject, QSettings, QTimer, Signal
@@ -43,6 +43,7 @@ RECIPE_FILTER = "Recipes (*.json);;All files (*)"
 LATENT_FILTER = "Latents (*.npz *.npy);;All files (*)"
 MODEL_FILTER = "Checkpoints (*.pkl *.pt *.pth *.safetensors);;All files (*)"
 MAX_RECENT = 8
+NAMED_LATENTS = 32  # latents whose source picture or file is remembered (keyframe names)
 STATE_DIR_VARIABLE = "GANINTERFACE_STATE_DIR"  # tests and portable installs point it elsewhere
 AUTOSAVE_DELAY_MS = 1500  # after the last change: a slider drag writes once, when it stops ...
 AUTOSAVE_MAX_WAIT_S = 5.0  # ... or every few seconds while changes keep coming
@@ -105,6 +106,7 @@ class Documents(QObject):
         self.settings = settings
         self.ask = ask
         self.current_latent = current_latent
+        self._latent_names: list[tuple[np.ndarray, str]] = []  # latents the undo stack may hold
         self.opened: Path | None = None  # the file the document was opened from or saved to
         self.model: LoadedModel | None = None
         stack.subscribe(self._show_title)
@@ -233,7 +235,7 @@ class Documents(QObject):
 
     def _use_projection(self, found, name: str) -> None:
         noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
-        self.stack.push(cmd.set_fields(f"Project {name}", w=found.w[0].cpu().numpy(), noise_maps=noise))
+        self._push_latent(f"Project {name}", name, found.w[0].cpu().numpy(), noise)
 
     def save_scene(self) -> bool:
         if self.scene_path is None:
@@ -294,11 +296,22 @@ class Documents(QObject):
             text = QGuiApplication.clipboard().text()
             latent = self._read("Paste latent",
                                 lambda: userfiles.latent_from_text(text, self.model.shape))
-            self._use_latent(latent, "Paste latent")
+            if latent is not None:
+                self._push_latent("Paste latent", "pasted latent", latent, None)
 
-    def _use_latent(self, latent: np.ndarray | None, label: str) -> None:
-        if latent is not None:
-            self.stack.push(cmd.set_fields(label, w=latent, noise_maps=None))
+    def _push_latent(self, label: str, name: str, w: np.ndarray, noise: Any) -> None:
+        """The scene's latent replaced, one undo step; ``name`` (where it came from: a picture, a
+        file) is remembered for as long as a scene holds that latent (``latent_name``)."""
+        self.stack.push(cmd.set_fields(label, w=w, noise_maps=noise))
+        self._latent_names = self._latent_names[1 - NAMED_LATENTS:] + [(self.stack.scene.w, name)]
+
+    def latent_name(self) -> str:
+        """Where the current scene's latent came from: its seed, or the picture or file it was
+        projected from or loaded from ("" when not known, e.g. a restored session)."""
+        scene = self.stack.scene
+        if scene.w is None:
+            return f"seed {scene.seed}"
+        return next((name for w, name in reversed(self._latent_names) if w is scene.w), "")
 
     def load_latent_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Load latent", "", LATENT_FILTER)
@@ -314,8 +327,8 @@ class Documents(QObject):
             latent = self._read("Load latent", lambda: userfiles.read_latent_file(
                 path, self.model.shape, self.model_hash(), noise_shapes))
             if latent is not None:
-                self.stack.push(cmd.set_fields(f"Load latent {Path(path).name}", w=latent.w,
-                                               noise_maps=latent.noise))
+                self._push_latent(f"Load latent {Path(path).name}", latent.source or Path(path).name,
+                                  latent.w, latent.noise)
 
     def sample_like_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Sample like these latents", "",
@@ -341,7 +354,8 @@ class Documents(QObject):
             return
         self._draws += 1
         w = gaussian.sample(1, seed=self._draws, shrink=SAMPLE_SHRINK)[0]
-        self.stack.push(cmd.set_fields(f"Sample like {len(paths)} latents", w=w, noise_maps=None))
+        self._push_latent(f"Sample like {len(paths)} latents", f"sample like {len(paths)} latents",
+                          w, None)
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")

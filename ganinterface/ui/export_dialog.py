@@ -249,6 +249,7 @@ class ExportDialog(_JobDialog):
         self.scale.setToolTip("Enlarge every frame (nearest neighbour: pixels stay crisp)")
         self.form.addRow("Size", self.scale)
         self.frame_note = QLabel("")
+        self.frame_note.setWordWrap(True)
         self.form.addRow("Frames", self.frame_note)
         self.kind.currentTextChanged.connect(self._kind_changed)
         self.scale.valueChanged.connect(lambda _v: self._describe_frames())

@@ -54,6 +54,9 @@ class ProjectionDialog(QDialog):
         self.crop_view = CropView(picture, frame)
         self.render_view = QLabel()
         self.render_view.setMinimumHeight(min(PREVIEW_HEIGHT, VIEW_SIDE))
+        # room for the reconstruction from the start: the dialog must not grow when it first shows
+        self.render_view.setMinimumWidth(
+            round(PREVIEW_HEIGHT * generator.img_width / generator.img_height))
         self.render_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress = QProgressBar()
         self.progress.setRange(0, settings.steps)
@@ -81,6 +84,7 @@ class ProjectionDialog(QDialog):
         layout.addWidget(self.figures, 3, 0, 1, 2)
         layout.addWidget(self.buttons, 4, 0, 1, 2)
         self.crop_view.setFocus()
+        self.crop_view.changed.connect(lambda: self.project_button.setDefault(True))  # a new crop
         self._stepped.connect(self._show_step)
         self._task = BackgroundTask(self._run, "projection", self, force_sync=force_sync)
         self._task.finished.connect(self._finished)
@@ -97,6 +101,7 @@ class ProjectionDialog(QDialog):
         self.figures.setText("Searching…")
         self.project_button.setEnabled(False)
         self.keep_button.setEnabled(True)
+        self.project_button.setDefault(True)
         self._task.start(target)
 
     def _run(self, target: Any) -> Any:  # worker thread
@@ -131,6 +136,7 @@ class ProjectionDialog(QDialog):
             self.keep_button.setEnabled(False)
             return
         self.result, note = outcome.value
+        self.keep_button.setDefault(True)  # Enter keeps what was found, until the frame moves
         self.progress.setValue(self.result.steps)
         self.figures.setText(f"PSNR {self.result.psnr:.2f} dB after {self.result.steps} steps "
                              f"({self.result.seconds:.1f} s){note}")
