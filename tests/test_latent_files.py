@@ -331,3 +331,17 @@ def test_batched_renders_keep_each_latent_files_noise_maps(tmp_path, model):
         scene = read_png_scene(tmp_path / f"{name}.png")
         expected = Renderer(generator, "cpu").render(scene).image
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{name}.png").convert("RGB")), expected)
+
+
+@pytest.mark.parametrize("flags", [["--latent", "{f}"], ["--seeds", "1", "--style-from", "{f}"],
+                                   ["--seeds", "1", "--resample-from", "{f}", "--resample-layer",
+                                    "b16.conv1"]])
+def test_render_refuses_a_latent_found_with_another_model_in_one_line(tmp_path, model, capsys, flags):
+    generator = tiny_stylegan2()
+    other = tmp_path / "other.npz"
+    write_latent_file(other, LatentFile(w=np.asarray(generator.w_avg), model_hash="ab" * 32))
+    argv = [flag.format(f=other) for flag in flags]
+    assert main(["render", str(model), *argv, "-q", "-o", str(tmp_path / "out" / "{name}.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{other}: made for another model (abababababab…)" in err
+    assert not (tmp_path / "out").exists()

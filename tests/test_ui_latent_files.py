@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganinterface.engine.commands import add_edit
 from ganinterface.engine.projection import ProjectionSettings
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
@@ -132,7 +133,6 @@ def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_ste
 
 def test_keyframes_of_the_current_latent_are_named_by_the_picture_or_file_it_came_from(
         qtbot, tmp_path):
-    from ganinterface.engine.commands import add_edit
     from ganinterface.engine.kinds import FeatureEdit
     from ganinterface.engine.scene import Mask, Rect
 
@@ -158,3 +158,37 @@ def test_keyframes_of_the_current_latent_are_named_by_the_picture_or_file_it_cam
         panel._add_latent()
         labels = [panel.list.item(i).text() for i in range(panel.list.count())]
         assert labels == ["1. me.jpg (W+)", "2. holiday.jpg (W+)", f"3. seed {window.stack.scene.seed} (W+)"]
+
+
+def test_style_mix_and_fill_from_a_latent_file_borrow_from_a_projected_picture(qtbot, tmp_path):
+    from ganinterface.engine.kinds import RegionResample
+    from ganinterface.engine.scene import Mask, Rect
+
+    generator = tiny_generator()
+    renderer = Renderer(generator)
+    borrowed = renderer.base_ws(Scene(seed=5))  # what a picture of seed 5 projects to
+    write_latent_file(tmp_path / "you.npz", LatentFile(w=borrowed, model_hash=generator_hash(generator)))
+    write_latent_file(tmp_path / "other.npz", LatentFile(w=borrowed, model_hash="0" * 64))
+    with open_window(qtbot, tmp_path) as window:
+        scene = window.stack.scene
+        window.documents.style_mix_from_latent(str(tmp_path / "other.npz"), 2)
+        assert window._ask.errors[-1].startswith(f"{tmp_path / 'other.npz'}: made for another model")
+        assert window.stack.scene == scene
+
+        window.documents.style_mix_from_latent(str(tmp_path / "you.npz"), 2)
+        mixed = renderer.base_ws(scene)
+        mixed[2:] = borrowed[2:]
+        np.testing.assert_array_equal(window.last_result.image, renderer.render(Scene(w=mixed)).image)
+        assert window.stack.scene.edits[0].name == "style of you.npz"
+        window.stack.undo()
+
+        box = Mask((Rect(0.2, 0.2, 0.8, 0.6),))
+        window.stack.push(add_edit(RegionResample("b8.conv1", box, seed=11)))
+        window.documents.fill_from_latent(0, str(tmp_path / "you.npz"))
+        same_as_seed_5 = renderer.render(scene.replace(edits=(RegionResample("b8.conv1", box, seed=5),)))
+        np.testing.assert_array_equal(window.last_result.image, same_as_seed_5.image)
+        assert window.stack.scene.edits[0].source == "you.npz"
+        window.edits_panel.list.setCurrentRow(0)
+        window.edits_panel.new_fill.click()  # a random seed again, the latent dropped
+        fill = window.stack.scene.edits[0]
+        assert fill.w is None and fill.source == "" and fill.seed != 11

@@ -112,10 +112,17 @@ def jobs_from_args(args: argparse.Namespace, model=None) -> list[Job]:
 
 
 def _latent_scene(args: argparse.Namespace, path: str, model) -> "Scene":
+    latent = _read_latent(path, model, _noise_shapes(model))
+    return options.seed_scene(args).replace(w=latent.w, noise_maps=latent.noise)
+
+
+def _read_latent(path: str, model, noise_shapes: dict[str, tuple[int, ...]] | None = None):
+    """A latent file checked against the model's shape and weights (one found with another model
+    is refused)."""
+    from ganinterface.engine.directions import model_hash
     from ganinterface.export.userfiles import read_latent_file
 
-    latent = read_latent_file(path, model, noise_shapes=_noise_shapes(model))
-    return options.seed_scene(args).replace(w=latent.w, noise_maps=latent.noise)
+    return read_latent_file(path, model, model_hash(model), noise_shapes)
 
 
 def _noise_shapes(model) -> dict[str, tuple[int, ...]]:
@@ -128,7 +135,7 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
     from ganinterface.engine.directions import model_hash
     from ganinterface.engine.kinds import RegionResample, StyleMix
     from ganinterface.engine.scene import Mask, Rect
-    from ganinterface.export.userfiles import read_direction, read_latent_file
+    from ganinterface.export.userfiles import read_direction
 
     edits = []
     digest = model_hash(model) if args.direction else ""
@@ -137,12 +144,12 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
         edits.append(read_direction(path, model, digest).to_edit(amount, Path(path).name))
     if args.style_from:
         first, last = _row_range(args.style_rows)
-        w = read_latent_file(args.style_from, model).w
+        w = _read_latent(args.style_from, model).w
         edits.append(StyleMix(seed=0, first=first, last=last, w=w, source=Path(args.style_from).name))
     if args.resample_from:
         if args.resample_layer is None:
             raise UserError("--resample-from needs --resample-layer (e.g. b32.conv1)")
-        w = read_latent_file(args.resample_from, model).w
+        w = _read_latent(args.resample_from, model).w
         box = Rect(*_box(args.resample_box))
         edits.append(RegionResample(layer=args.resample_layer, mask=Mask(shapes=(box,)), seed=0, w=w,
                                     source=Path(args.resample_from).name))

@@ -14,7 +14,6 @@ A style-space direction offsets a few modulation styles (``StyleChannelEdit``); 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -227,15 +226,9 @@ def sefa_directions(generator: GeneratorBase, count: int = 10, first: int = 0,
 # ---- the model a direction belongs to ------------------------------------------------------------
 
 def model_hash(generator: GeneratorBase) -> str:
-    """sha256 of the generator's weights (``models.native.generator_hash`` when it exists)."""
-    try:
-        from ganinterface.models.native import generator_hash
-    except ImportError:
-        digest = hashlib.sha256()
-        for key, tensor in sorted(generator.state_dict().items()):
-            digest.update(key.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+    """sha256 of the generator's weights (``models.native.generator_hash``)."""
+    from ganinterface.models.native import generator_hash
+
     return generator_hash(generator)
 
 

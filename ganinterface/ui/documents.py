@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox
 from ganinterface.atomic import remove_stale_temporaries
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.encoder import encoder_beside
+from ganinterface.engine.kinds import StyleMix
 from ganinterface.engine.projection import STEPS, STEPS_FROM_A_GUESS, ProjectionSettings
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export import userfiles
@@ -324,11 +325,50 @@ class Documents(QObject):
         if self.model is not None:
             generator = self.model.renderer.generator
             noise_shapes = {name: tuple(v.shape) for name, v in generator.stored_noise().items()}
-            latent = self._read("Load latent", lambda: userfiles.read_latent_file(
-                path, self.model.shape, self.model_hash(), noise_shapes))
+            latent = self._checked_latent("Load latent", path, noise_shapes)
             if latent is not None:
                 self._push_latent(f"Load latent {Path(path).name}", latent.source or Path(path).name,
                                   latent.w, latent.noise)
+
+    def style_mix_from_latent_dialog(self, first: int) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Take styles from a latent", "",
+                                              LATENT_FILTER)
+        if path:
+            self.style_mix_from_latent(path, first)
+
+    def style_mix_from_latent(self, path: str | Path, first: int) -> None:
+        """Styles from ws row ``first`` on taken from a latent file (a projected picture's); one
+        undo step, as ``render --style-from``."""
+        latent = self._checked_latent("Style mix", path)
+        if latent is not None:
+            name = Path(path).name
+            self.stack.push(cmd.add_edit(StyleMix(seed=0, first=first, w=latent.w, source=name,
+                                                  name=f"style of {name}"),
+                                         f"Style mix from {name}"))
+
+    def fill_from_latent_dialog(self, index: int) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Fill the region from a latent", "",
+                                              LATENT_FILTER)
+        if path:
+            self.fill_from_latent(index, path)
+
+    def fill_from_latent(self, index: int, path: str | Path) -> None:
+        """The resample edit ``index`` takes its region from a latent file; one undo step, as
+        ``render --resample-from``."""
+        latent = self._checked_latent("Fill from latent", path)
+        if latent is not None:
+            name = Path(path).name
+            self.stack.push(cmd.update_edit(index, f"Fill from {name}", w=latent.w, source=name))
+
+    def _checked_latent(self, title: str, path: str | Path,
+                        noise_shapes: dict[str, tuple[int, ...]] | None = None,
+                        ) -> "userfiles.LatentFile | None":
+        """A latent file for this model (shape, weights and, given ``noise_shapes``, noise maps),
+        or None after saying what is wrong."""
+        if self.model is None:
+            return None
+        return self._read(title, lambda: userfiles.read_latent_file(
+            path, self.model.shape, self.model_hash(), noise_shapes))
 
     def sample_like_dialog(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self.window, "Sample like these latents", "",

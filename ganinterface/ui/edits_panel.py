@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout,
-                               QWidget)
+                               QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QMenu,
+                               QPushButton, QVBoxLayout, QWidget)
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.kinds import Edit, EditKind, kind_of
@@ -47,6 +47,8 @@ class EditsPanel(QWidget):
     apply_recipe_requested = Signal()
     apply_to_seeds_requested = Signal()
     style_mix_requested = Signal(int, int)  # seed, first w index
+    style_mix_file_requested = Signal(int)  # first w index; the window asks for the latent file
+    fill_file_requested = Signal(int)  # the selected resample's edit index; likewise
     recipe_file_chosen = Signal(str)  # a shipped recipe to apply
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -84,8 +86,16 @@ class EditsPanel(QWidget):
         self.delete.setToolTip("Delete the selected edit (Del)")
         self.new_fill = QPushButton("New fill")
         self.new_fill.setToolTip("Resample the selected region from another random seed")
+        self.fill_from_file = QPushButton("Fill from latent…")
+        self.fill_from_file.setToolTip("Take the selected region from a latent file (a projected "
+                                       "picture's .npz, or .npy)")
         self.style_mix = QPushButton("Style mix…")
-        self.style_mix.setToolTip("Take the fine styles (colours, details) from another seed")
+        self.style_mix.setToolTip("Take styles (coarse rows: shape and identity; fine rows: "
+                                  "colours, details) from another seed or a latent file")
+        style_sources = QMenu(self.style_mix)
+        style_sources.addAction("From a seed…", self._ask_style_mix)
+        style_sources.addAction("From a latent file…", self._ask_style_mix_file)
+        self.style_mix.setMenu(style_sources)
         self.save_recipe = QPushButton("Save recipe…")
         self.save_recipe.setToolTip("Save all edits (without the latent) as a recipe JSON")
         self.apply_recipe = QPushButton("Apply recipe…")
@@ -104,7 +114,7 @@ class EditsPanel(QWidget):
         for button in (self.up, self.down, self.delete):
             order.addWidget(button)
         more = QHBoxLayout()
-        for button in (self.new_fill, self.style_mix):
+        for button in (self.new_fill, self.fill_from_file, self.style_mix):
             more.addWidget(button)
         recipes = QHBoxLayout()
         for button in (self.save_recipe, self.apply_recipe):
@@ -133,7 +143,7 @@ class EditsPanel(QWidget):
         self.down.clicked.connect(lambda: self._move(+1))
         self.delete.clicked.connect(self._delete)
         self.new_fill.clicked.connect(self._new_fill)
-        self.style_mix.clicked.connect(self._ask_style_mix)
+        self.fill_from_file.clicked.connect(self._fill_from_file)
         self.save_recipe.clicked.connect(self.save_recipe_requested.emit)
         self.apply_recipe.clicked.connect(self.apply_recipe_requested.emit)
         self.apply_seeds.clicked.connect(self.apply_to_seeds_requested.emit)
@@ -212,6 +222,7 @@ class EditsPanel(QWidget):
             for button in (self.up, self.down, self.delete):
                 button.setEnabled(edit is not None)
             self.new_fill.setEnabled(kind is not None and kind.redraws_seed)
+            self.fill_from_file.setEnabled(self.new_fill.isEnabled())
         finally:
             self._updating = was_updating
 
@@ -282,20 +293,31 @@ class EditsPanel(QWidget):
 
         group = self._group(self.list.currentRow())
         if group is not None and kind_of(self._scene.edits[group.start]).redraws_seed:
-            self.command.emit(cmd.update_edit(group.start, "New fill", seed=random.randrange(100_000)))
+            self.command.emit(cmd.update_edit(group.start, "New fill", seed=random.randrange(100_000),
+                                              w=None, source=""))
+
+    def _fill_from_file(self) -> None:
+        group = self._group(self.list.currentRow())
+        if group is not None and kind_of(self._scene.edits[group.start]).redraws_seed:
+            self.fill_file_requested.emit(group.start)
 
     def _ask_style_mix(self) -> None:
-        from PySide6.QtWidgets import QInputDialog
-
         seed, ok = QInputDialog.getInt(self, "Style mix", "Take styles from seed:",
                                        self._scene.seed + 1, 0, 2**31 - 1)
-        if not ok:
-            return
+        first = self._ask_first_row() if ok else None
+        if first is not None:
+            self.style_mix_requested.emit(seed, first)
+
+    def _ask_style_mix_file(self) -> None:
+        first = self._ask_first_row()
+        if first is not None:
+            self.style_mix_file_requested.emit(first)
+
+    def _ask_first_row(self) -> int | None:
         first, ok = QInputDialog.getInt(self, "Style mix", f"From w index (0 = all, coarse; "
                                         f"{self._num_ws - 1} = finest only):",
                                         self._num_ws // 2, 0, self._num_ws - 1)
-        if ok:
-            self.style_mix_requested.emit(seed, first)
+        return first if ok else None
 
     def _delete(self) -> None:
         group = self._group(self.list.currentRow())

@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         self.edits_panel.recipe_file_chosen.connect(documents.apply_recipe)
         self.edits_panel.apply_to_seeds_requested.connect(self.apply_to_seeds_dialog)
         self.edits_panel.style_mix_requested.connect(self.painter.style_mix)
+        self.edits_panel.style_mix_file_requested.connect(self.documents.style_mix_from_latent_dialog)
+        self.edits_panel.fill_file_requested.connect(self.documents.fill_from_latent_dialog)
         self.features_panel.layer_changed.connect(lambda _name: self.request_render())
         self.features_panel.rank_requested.connect(self.channel_finder.rank)
         self.features_panel.propose_requested.connect(self.channel_finder.propose)
