@@ -57,6 +57,14 @@ def cached_derivative(owner: nn.Module, name: str, source: Tensor, make: Callabl
     return cache[name][1]
 
 
+def per_sample(product: Callable[[Tensor], Tensor], rows: Tensor) -> Tensor:
+    """``product`` of each row alone, stacked: a matrix product of N rows sums in another order
+    than of one row (another BLAS kernel), so batched rows would not be those of single renders."""
+    if rows.shape[0] == 1:
+        return product(rows)
+    return torch.cat([product(rows[i:i + 1]) for i in range(rows.shape[0])])
+
+
 def _memory_format(x: Tensor) -> torch.memory_format:
     if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return torch.channels_last
@@ -176,7 +184,7 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor, noise: Tensor | None, fused_modconv: bool, gain: float = 1,
                 style_offset: Tensor | None = None) -> Tensor:
-        styles = with_offset(self.affine(w), style_offset)
+        styles = with_offset(per_sample(self.affine, w) if fused_modconv else self.affine(w), style_offset)
         if not torch.is_grad_enabled() and self.activation in HOMOGENEOUS_ACTIVATIONS:
             return self._forward_inference(x, styles, noise, fused_modconv, gain)
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
@@ -198,18 +206,16 @@ class SynthesisLayer(nn.Module):
         batch, dtype = x.shape[0], x.dtype
         g = self.act_gain * gain
         energy = self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))  # (O, I)
-        dcoefs = (styles.square() @ energy.t() + 1e-8).rsqrt() * g  # (N, O)
         bias = self.bias * g
         common = dict(f=self.resample_filter, up=self.up, padding=self.padding, flip_weight=(self.up == 1))
-        if fused and batch == 1:
-            weight = self._modulated_weight(styles[0], dcoefs[0], _memory_format(x))
-            y = ops.conv2d_resample(x, weight.to(dtype), bias=bias.to(dtype), **common)
-        elif fused:
-            weights = self.weight.unsqueeze(0) * (dcoefs.unsqueeze(2) * styles.unsqueeze(1))[..., None, None]
-            y = ops.conv2d_resample(x.reshape(1, -1, *x.shape[2:]), weights.flatten(0, 1).to(dtype),
-                                    groups=batch, bias=bias.repeat(batch).to(dtype), **common)
-            y = y.reshape(batch, -1, *y.shape[2:])
+        if fused:  # each sample alone: its sums are those of its render alone, whatever the batch
+            dcoefs = per_sample(lambda s: (s.square() @ energy.t() + 1e-8).rsqrt() * g, styles)  # (N, O)
+            memory_format = _memory_format(x)
+            y = torch.cat([ops.conv2d_resample(
+                x[i:i + 1], self._modulated_weight(styles[i], dcoefs[i], memory_format).to(dtype),
+                bias=bias.to(dtype), **common) for i in range(batch)])
         else:
+            dcoefs = (styles.square() @ energy.t() + 1e-8).rsqrt() * g  # (N, O)
             y = ops.conv2d_resample(x * styles.to(dtype)[..., None, None], self.weight.to(dtype), **common)
             y = torch.addcmul(bias.to(dtype)[None, :, None, None], y, dcoefs.to(dtype)[..., None, None])
         if noise is not None:
@@ -250,7 +256,8 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size**2)
 
     def forward(self, x: Tensor, w: Tensor, fused_modconv: bool, style_offset: Tensor | None = None) -> Tensor:
-        styles = with_offset(self.affine(w), style_offset) * self.weight_gain
+        styles = with_offset(per_sample(self.affine, w) if fused_modconv else self.affine(w),
+                             style_offset) * self.weight_gain
         if torch.is_grad_enabled() or self.weight.shape[2:] != (1, 1):
             x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)
@@ -541,7 +548,7 @@ class StyleGAN2Generator(GeneratorBase):
         self._check_style_offsets(style_offsets, ws.shape[0])
         taps = set(taps)
         ws = ws.to(torch.float32)
-        fused = self._use_fused(ws.shape[0])
+        fused = self._use_fused(ws.shape[0], ws.device)
         current: LayerState = dict(state) if start > 0 else {}
         kept: dict[int, LayerState] = {}
         tapped: dict[str, Tensor] = {}
@@ -586,9 +593,12 @@ class StyleGAN2Generator(GeneratorBase):
             return (torch.bfloat16,)
         return (torch.bfloat16, torch.float16)
 
-    def _use_fused(self, batch: int) -> bool:
+    def _use_fused(self, batch: int, device: torch.device) -> bool:
+        """"auto": modulated weights per sample in inference on the CPU (a batch's images are then
+        the bytes of single renders) and for one sample elsewhere; a batch on a GPU shares the
+        plain weight (one convolution for the batch, faster there)."""
         if self.fused_modconv == "auto":
-            return not self.training and batch == 1
+            return not self.training and (batch == 1 or device.type == "cpu")
         return bool(self.fused_modconv)
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
