@@ -23,7 +23,7 @@ from ganinterface.export import batch
 from ganinterface.export.images import png_bytes
 from ganinterface.models.loading import load_generator
 from ganinterface.models.native import save_native
-from tiny_models import tiny_stylegan2
+from tiny_models import tiny_stylegan1, tiny_stylegan2, tiny_stylegan3
 
 EDIT = FeatureEdit("b8.conv1", (0, 1, 2), Mask((Rect(0.0, 0.5, 1.0, 1.0),)), 4.0)
 EDIT_BUILTIN = FeatureEdit("b32.conv1", (3, 7), Mask((Rect(0.2, 0.4, 0.8, 0.9, softness=0.3),)), 2.0)
@@ -77,22 +77,56 @@ def test_chunks_are_whole_batches_in_order_shrinking_towards_the_end():
     assert sizes[0] == batch.CHUNK_IMAGES and sizes[-3:] == [4, 4, 4]
 
 
+MODEL_KINDS = {"stylegan2": tiny_stylegan2, "stylegan2 resnet": lambda: tiny_stylegan2(architecture="resnet"),
+               "stylegan3": tiny_stylegan3, "stylegan1": tiny_stylegan1}
+
+
+def _rendered(generator, scenes, folder: Path, batch_size: int, encoder) -> list[bytes]:
+    """The files ``encoder`` makes of each scene, rendered in batches of ``batch_size`` in this process."""
+    work = batch.Work(encoder, batch_size)
+    paths = [folder / f"{index:03d}" for index in range(len(scenes))]
+    report = batch.run_job(batch.InProcess(generator, "cpu", work), scenes, paths, work)
+    assert not report.failures
+    return [path.read_bytes() for path in paths]
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_batched_images_and_raw_outputs_are_the_bytes_of_single_renders_for_every_model_kind(
+        tmp_path, kind):
+    generator = MODEL_KINDS[kind]()
+    scenes = [Scene(seed=seed, truncation_psi=0.8) for seed in range(7)]  # batches of 4 and 3
+    for encoder in (batch.PngImage(), batch.RawArray()):
+        folder = tmp_path / type(encoder).__name__
+        single = _rendered(generator, scenes, folder / "single", 1, encoder)
+        assert _rendered(generator, scenes, folder / "batched", 4, encoder) == single
+
+
 @pytest.mark.parametrize("model", [
     "tiny",
-    # big enough for oneDNN to sum a batch in another order than one image
+    # big enough for torch to take another convolution kernel for one image than for a batch
     pytest.param("built-in", marks=pytest.mark.slow)])
-def test_batched_images_depend_on_the_batch_size_alone_and_stay_within_a_level_of_single_renders(
-        tmp_path, model):
+def test_batched_images_with_edits_are_the_bytes_of_single_renders(tmp_path, model):
     make, edit = (tiny_stylegan2, EDIT) if model == "tiny" else (lambda: load_generator(None),
                                                                  EDIT_BUILTIN)
-    scenes = [Scene(seed=seed, edits=(edit,)) for seed in range(7)]
-    _, whole = _run(make(), scenes, tmp_path / "whole", batch_size=4)
-    _, tail = _run(make(), scenes[4:], tmp_path / "tail", batch_size=4)  # a padded batch alone
-    assert [p.read_bytes() for p in whole[4:]] == [p.read_bytes() for p in tail]
+    scenes = [Scene(seed=seed, edits=(edit,) if seed % 2 else ()) for seed in range(7)]
     single = Renderer(make(), "cpu")
-    for scene, path in zip(scenes, whole):
-        image = np.asarray(Image.open(path)).astype(int)
-        assert np.abs(image - single.render(scene).image.astype(int)).max() <= 1
+    for encoder in (batch.PngImage(), batch.RawArray()):
+        folder = tmp_path / type(encoder).__name__
+        with batch.one_thread():
+            expected = [encoder.encode(single.render(scene), scene) for scene in scenes]
+        assert _rendered(make(), scenes, folder, 4, encoder) == expected
+
+
+def test_a_scene_its_batch_cannot_take_fails_alone(tmp_path):
+    generator = tiny_stylegan2()
+    bad = Scene(seed=2, w=np.zeros(3, np.float32))  # no W of this model
+    scenes = [Scene(seed=0), Scene(seed=1, noise_mode="none"), bad, Scene(seed=3)]
+    report, paths = _run(generator, scenes, tmp_path, batch_size=4)
+    assert [failure.indices for failure in report.failures] == [(2,)]
+    assert "scene.w has shape (3,)" in report.failures[0].error
+    single = Renderer(tiny_stylegan2(), "cpu")
+    assert [paths[i].read_bytes() for i in (0, 1, 3)] == [_single_thread_png(single, scenes[i])
+                                                          for i in (0, 1, 3)]
 
 
 @pytest.mark.slow

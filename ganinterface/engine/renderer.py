@@ -204,11 +204,11 @@ class Renderer:
         """Several scenes in one synthesis pass, for batch jobs; raises RenderError for a scene that
         cannot be rendered.
 
-        The layer cache is neither read nor filled.  A batched convolution sums in another order
-        than one sample's, so an image can differ from ``render``'s by one level in a few pixels;
-        the same scenes in the same batch size give the same bytes.  Every scene must share one
-        noise mode other than "random" (random noise is drawn for the batch, not per scene), and none
-        may carry noise maps.
+        The layer cache is neither read nor filled.  On the CPU each result is the bytes of
+        ``render``'s on the same thread count (``models.base``, *Batches*); on a GPU an image can
+        differ from it by rounding (the same scenes in the same batch size give the same bytes).
+        Every scene must share one noise mode other than "random" (random noise is drawn for the
+        batch, not per scene), and none may carry noise maps.
         """
         modes = {scene.noise_mode for scene in scenes}
         if len(modes) != 1 or "random" in modes or not modes <= set(NOISE_MODES):

@@ -15,9 +15,10 @@ A worker renders and encodes on one core: N workers on N cores, each chunk a who
 batches, chunks shrinking towards the job's end so that the workers finish together.
 
 Same bytes from every executor: the CPU's convolutions (oneDNN) sum in an order that depends on the
-batch size and on the thread count, so every renderer of a job runs on one thread and every batch
-is padded to the job's batch size.  A batch size of 1 renders each scene as the window does
-(``Renderer.render``); a larger one is faster and can differ from it by one level in a few pixels.
+thread count, so every renderer of a job runs on one thread.  On the CPU a batch's images are the
+bytes of ``Renderer.render``'s, one scene at a time on one thread (``models.base``, *Batches*),
+whatever the batch size; on a GPU they depend on the batch size, so every batch is padded to the
+job's.
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ class Work:
     def run_chunk(self, renderer: "Renderer", chunk: Chunk,
                   cancel: CancelToken | None = None) -> list[Outcome]:
         """Batch by batch, rendered and encoded on this thread (a worker is one core); a scene
-        that cannot be rendered (every scene of its batch, when batched) has its error."""
+        that cannot be rendered has its error."""
         outcomes = []
         for start in range(0, len(chunk), self.batch_size):
             if cancel is not None:
@@ -197,17 +198,20 @@ class Work:
         return outcomes
 
     def _render(self, renderer: "Renderer", scenes: list[Scene]) -> list["RenderResult"]:
-        from ganinterface.engine.renderer import RenderError, RenderResult
+        """One pass for the batch, or each scene alone: with noise of its own, and where the batch
+        fails (a scene it cannot take, or mixed noise modes), so that only a bad scene has an
+        error."""
+        from ganinterface.engine.renderer import RenderError
 
         taps = self.encoder.taps
-        if self.batch_size == 1 or any(scene.noise_mode == "random" or scene.noise_maps
-                                       for scene in scenes):  # noise per scene: one at a time
-            return [renderer.render(scene, taps) for scene in scenes]
-        padded = scenes + [scenes[-1]] * (self.batch_size - len(scenes))  # the size sets the sums
-        try:
-            return renderer.render_batch(padded, taps)[:len(scenes)]
-        except (RenderError, ValueError) as error:
-            return [RenderResult(None, None, {}, None, 0, 0.0, str(error)) for _ in scenes]
+        if self.batch_size > 1 and not any(scene.noise_mode == "random" or scene.noise_maps
+                                           for scene in scenes):
+            padded = scenes + [scenes[-1]] * (self.batch_size - len(scenes))  # on a GPU the size sets the sums
+            try:
+                return renderer.render_batch(padded, taps)[:len(scenes)]
+            except (RenderError, ValueError):
+                pass
+        return [renderer.render(scene, taps) for scene in scenes]
 
     def _encode(self, batch: Chunk, results: list["RenderResult"]) -> list[Outcome]:
         return [Outcome(index, error=result.error) if result.error is not None

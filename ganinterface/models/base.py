@@ -22,6 +22,12 @@ feature-map viewing and incremental re-rendering cheap:
 * ``compute_dtype`` (the fast mode): a generator listing ``torch.bfloat16`` or ``torch.float16`` in
   ``fast_dtypes`` can run its synthesis convolutions in it; what decides the picture's accuracy
   (mapping, demodulation, the image sum, noise) stays float32, and the image is float32.
+* Batches: on the CPU a sample of a batch is the bytes of its render alone.  A matrix product of N
+  rows and a convolution of N samples sum in another order than one's (below some size torch even
+  takes another convolution kernel for one sample), so what a batch would change (styles,
+  modulated or plain convolutions) runs one sample at a time there (``per_sample``, ``runs_on``)
+  and the rest (noise, activations, filters, the image sum) for the whole batch.  On a GPU a batch
+  runs its kernels once, faster; its images may differ from single renders by rounding.
 
 Every model module implements ``GeneratorBase``; ``ganinterface.models.load_generator`` returns one.
 """
@@ -39,6 +45,20 @@ Tensor = torch.Tensor
 LayerState = dict[str, Tensor]
 LayerHook = Callable[[Tensor], Tensor]
 NOISE_MODES = ("const", "random", "none")
+
+
+def runs_on(x: Tensor) -> int:
+    """In how many runs a batch ``x`` computes what depends on the batch size: one per sample on
+    the CPU (see *Batches* above), one elsewhere."""
+    return x.shape[0] if x.device.type == "cpu" else 1
+
+
+def per_sample(compute: Callable[[slice], Tensor], runs: int) -> Tensor:
+    """``compute`` of the whole batch (``runs`` 1) or of each sample's slice alone, concatenated
+    (``runs`` the batch size)."""
+    if runs == 1:
+        return compute(slice(None))
+    return torch.cat([compute(slice(i, i + 1)) for i in range(runs)])
 
 
 def with_offset(styles: Tensor, offset: Tensor | None) -> Tensor:

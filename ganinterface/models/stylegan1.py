@@ -45,6 +45,8 @@ from ganinterface.models.base import (
     LayerState,
     SynthesisOutput,
     layer_noise_generator,
+    per_sample,
+    runs_on,
 )
 
 Tensor = torch.Tensor
@@ -247,11 +249,13 @@ class SynthesisLayer(nn.Module):
         if x is None:
             x = self.const.unsqueeze(0).repeat([w.shape[0], 1, 1, 1])
         elif self.up:
-            x = upscale2d_conv2d(x, self.weight * self.weight_gain, self.fused)
+            weight = self.weight * self.weight_gain
+            x = per_sample(lambda i: upscale2d_conv2d(x[i], weight, self.fused), runs_on(x))
             if self.options.blur_filter is not None:
                 x = blur2d(x, self.blur)
         else:
-            x = F.conv2d(x, self.weight * self.weight_gain, padding=KERNEL // 2)
+            weight = self.weight * self.weight_gain
+            x = per_sample(lambda i: F.conv2d(x[i], weight, padding=KERNEL // 2), runs_on(x))
         return self.epilogue(x, w, noise)
 
     def epilogue(self, x: Tensor, w: Tensor, noise: Tensor | None) -> Tensor:
@@ -262,7 +266,7 @@ class SynthesisLayer(nn.Module):
             x = pixel_norm(x)
         if self.options.use_instance_norm:
             x = instance_norm(x)
-        style = self.affine(w).reshape(w.shape[0], 2, -1, 1, 1)
+        style = per_sample(lambda i: self.affine(w[i]), runs_on(w)).reshape(w.shape[0], 2, -1, 1, 1)
         return x * (style[:, 0] + 1) + style[:, 1]
 
 

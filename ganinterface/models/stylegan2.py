@@ -31,6 +31,7 @@ from ganinterface.models.base import (
     LayerState,
     SynthesisOutput,
     layer_noise_generator,
+    per_sample,
     with_offset,
 )
 
@@ -57,12 +58,10 @@ def cached_derivative(owner: nn.Module, name: str, source: Tensor, make: Callabl
     return cache[name][1]
 
 
-def per_sample(product: Callable[[Tensor], Tensor], rows: Tensor) -> Tensor:
-    """``product`` of each row alone, stacked: a matrix product of N rows sums in another order
-    than of one row (another BLAS kernel), so batched rows would not be those of single renders."""
-    if rows.shape[0] == 1:
-        return product(rows)
-    return torch.cat([product(rows[i:i + 1]) for i in range(rows.shape[0])])
+def affine_styles(affine: nn.Module, w: Tensor, runs: int) -> Tensor:
+    """A layer's styles ``affine(w)`` in ``runs`` (``models.base.per_sample``): one per sample
+    where each sample's convolution runs alone, so that its styles are those of its render alone."""
+    return per_sample(lambda i: affine(w[i]), runs)
 
 
 def _memory_format(x: Tensor) -> torch.memory_format:
@@ -184,7 +183,7 @@ class SynthesisLayer(nn.Module):
 
     def forward(self, x: Tensor, w: Tensor, noise: Tensor | None, fused_modconv: bool, gain: float = 1,
                 style_offset: Tensor | None = None) -> Tensor:
-        styles = with_offset(per_sample(self.affine, w) if fused_modconv else self.affine(w), style_offset)
+        styles = with_offset(affine_styles(self.affine, w, w.shape[0] if fused_modconv else 1), style_offset)
         if not torch.is_grad_enabled() and self.activation in HOMOGENEOUS_ACTIVATIONS:
             return self._forward_inference(x, styles, noise, fused_modconv, gain)
         x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
@@ -209,11 +208,14 @@ class SynthesisLayer(nn.Module):
         bias = self.bias * g
         common = dict(f=self.resample_filter, up=self.up, padding=self.padding, flip_weight=(self.up == 1))
         if fused:  # each sample alone: its sums are those of its render alone, whatever the batch
-            dcoefs = per_sample(lambda s: (s.square() @ energy.t() + 1e-8).rsqrt() * g, styles)  # (N, O)
             memory_format = _memory_format(x)
-            y = torch.cat([ops.conv2d_resample(
-                x[i:i + 1], self._modulated_weight(styles[i], dcoefs[i], memory_format).to(dtype),
-                bias=bias.to(dtype), **common) for i in range(batch)])
+
+            def convolved(i: slice) -> Tensor:
+                dcoefs = (styles[i].square() @ energy.t() + 1e-8).rsqrt() * g  # (1, O)
+                weight = self._modulated_weight(styles[i][0], dcoefs[0], memory_format)
+                return ops.conv2d_resample(x[i], weight.to(dtype), bias=bias.to(dtype), **common)
+
+            y = per_sample(convolved, batch)
         else:
             dcoefs = (styles.square() @ energy.t() + 1e-8).rsqrt() * g  # (N, O)
             y = ops.conv2d_resample(x * styles.to(dtype)[..., None, None], self.weight.to(dtype), **common)
@@ -256,8 +258,8 @@ class ToRGBLayer(nn.Module):
         self.weight_gain = 1 / np.sqrt(in_channels * kernel_size**2)
 
     def forward(self, x: Tensor, w: Tensor, fused_modconv: bool, style_offset: Tensor | None = None) -> Tensor:
-        styles = with_offset(per_sample(self.affine, w) if fused_modconv else self.affine(w),
-                             style_offset) * self.weight_gain
+        runs = w.shape[0] if fused_modconv else 1
+        styles = with_offset(affine_styles(self.affine, w, runs), style_offset) * self.weight_gain
         if torch.is_grad_enabled() or self.weight.shape[2:] != (1, 1):
             x = ops.modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
             return ops.bias_act(x, self.bias, clamp=self.conv_clamp)

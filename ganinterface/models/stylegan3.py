@@ -26,9 +26,9 @@ from torch import nn
 
 from ganinterface.models import limits, ops
 from ganinterface.models.base import (NOISE_MODES, GeneratorBase, LayerHook, LayerInfo, LayerState,
-                                      SynthesisOutput, with_offset)
+                                      SynthesisOutput, per_sample, runs_on, with_offset)
 # StyleGAN3 shares these with StyleGAN2 unchanged (same parameters, same numerics).
-from ganinterface.models.stylegan2 import FullyConnectedLayer, MappingNetwork
+from ganinterface.models.stylegan2 import FullyConnectedLayer, MappingNetwork, affine_styles
 
 Tensor = torch.Tensor
 
@@ -445,11 +445,13 @@ class SynthesisLayer(nn.Module):
         if update_emas:
             magnitude = x.detach().to(torch.float32).square().mean()
             self.magnitude_ema.copy_(magnitude.lerp(self.magnitude_ema, self.magnitude_ema_beta))
-        styles = with_offset(self.affine(w), style_offset)
+        runs = runs_on(x)
+        styles = with_offset(affine_styles(self.affine, w, runs), style_offset)
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel**2))
-        x = modulated_conv2d(x, self.weight, styles, demodulate=not self.is_torgb,
-                             padding=self.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt())
+        x = per_sample(lambda i: modulated_conv2d(
+            x[i], self.weight, styles[i], demodulate=not self.is_torgb, padding=self.conv_kernel - 1,
+            input_gain=self.magnitude_ema.rsqrt()), runs)
         return filtered_lrelu(
             x, self.up_filter, self.down_filter, self.bias.to(x.dtype),
             up=self.up_factor, down=self.down_factor, padding=self.padding,
@@ -604,7 +606,7 @@ class StyleGAN3Generator(GeneratorBase):
 
     def _run_layer(self, k: int, x: Tensor | None, ws: Tensor, style_offset: Tensor | None) -> Tensor:
         if k == 0:
-            return self.synthesis.input(ws[:, 0])
+            return per_sample(lambda i: self.synthesis.input(ws[i, 0]), runs_on(ws))
         return getattr(self.synthesis, self.layers[k].name)(x, ws[:, k], style_offset=style_offset)
 
     def style_sizes(self) -> dict[str, int]:
