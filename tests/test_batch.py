@@ -117,6 +117,21 @@ def test_batched_images_with_edits_are_the_bytes_of_single_renders(tmp_path, mod
         assert _rendered(make(), scenes, folder, 4, encoder) == expected
 
 
+def test_render_batches_by_default_on_the_cpu_and_writes_the_windows_bytes(tmp_path, monkeypatch):
+    checkpoint = tmp_path / "tiny.safetensors"
+    save_native(tiny_stylegan2(), checkpoint)
+    batches = []
+    render_batch = Renderer.render_batch
+    monkeypatch.setattr(Renderer, "render_batch",
+                        lambda self, scenes, taps=(): batches.append(len(scenes)) or render_batch(self, scenes, taps))
+    assert main(["render", "-q", "--checkpoint", str(checkpoint), "--seeds", "0-9", "--workers", "1",
+                 "-o", str(tmp_path / "out" / "{seed}.png")]) == 0
+    assert batches and set(batches) == {batch.auto_batch_size(8, 16)}
+    single = Renderer(load_generator(checkpoint), "cpu")
+    assert [(tmp_path / "out" / f"{seed}.png").read_bytes() for seed in range(10)] == [
+        _single_thread_png(single, Scene(checkpoint=str(checkpoint), seed=seed)) for seed in range(10)]
+
+
 def test_a_scene_its_batch_cannot_take_fails_alone(tmp_path):
     generator = tiny_stylegan2()
     bad = Scene(seed=2, w=np.zeros(3, np.float32))  # no W of this model

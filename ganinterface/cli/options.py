@@ -198,10 +198,11 @@ def output_paths(pattern: str, items: Sequence[tuple[int, str]],
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """Where a job over many images runs, in what batches, and resuming it."""
     group = add_where_options(parser, "many images")
-    group.add_argument("--batch-size", type=_batch_size, default=1, metavar="N",
-                       help="images rendered in one pass: auto (by image size) or N; above 1 is "
-                            "faster but can differ from a single render by one level in a few "
-                            "pixels (default 1: the window's pixels)")
+    group.add_argument("--batch-size", type=_batch_size, default=None, metavar="N",
+                       help="images rendered in one pass: auto (by image size) or N; on the CPU "
+                            "the window's pixels whatever the size, on a GPU above 1 is faster "
+                            "but can differ from a single render by rounding (default: auto on "
+                            "the CPU, 1 on a GPU)")
     add_skip_existing(group)
 
 
@@ -238,7 +239,9 @@ def run_batch(args: argparse.Namespace, generator: "GeneratorBase", device: "tor
     from ganinterface.export import batch
 
     size = args.batch_size
-    if size == "auto":
+    if size is None:
+        size = batch.default_batch_size(generator.img_width, generator.img_height, device)
+    elif size == "auto":
         size = batch.auto_batch_size(generator.img_width, generator.img_height)
     def describe(indices: Sequence[int]) -> str:
         if names is not None:
