@@ -1,12 +1,13 @@
 """Batch throughput: one process, N local worker processes and a local Ray cluster on the same job.
 
-    .venv/bin/python benchmarks/bench_batch.py [--images 500] [--batch-size 1|auto|N] [--workers N]
+    .venv/bin/python benchmarks/bench_batch.py [--images 500] [--batch-size auto|N] [--workers N]
                                                [--no-ray] [--frames 120] [--rounds 3]
 
 Renders seeds 0.. of the built-in model to PNGs (as ``ganinterface render --seeds`` does) with:
 today's loop (``Renderer.render`` then ``write_png``, one image at a time, torch's default threads);
 this process with one render thread and with N; 1 and N single-threaded worker processes; what
-``render`` picks when ``--workers`` is left out; and a local Ray cluster of N CPUs.  Every executor
+``render`` picks when ``--workers`` is left out; N worker processes in batches of 1 (the batched
+figure's baseline: the same bytes); and a local Ray cluster of N CPUs.  Every executor
 is started first; then ``--rounds`` rounds run each once in turn and each one's best round counts,
 so that all are measured alike on a busy machine.  Prints images/s and the ratios the aims are stated in, then a GIF of ``--frames`` frames (0: none) made as
 ``animate`` makes it against render-then-encode, then an estimate of 1M images on 10 GPU nodes from
@@ -108,7 +109,8 @@ def animation(generator, frames: int, folder: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--batch-size", default="1", help="1 (the window's bytes), auto or N")
+    parser.add_argument("--batch-size", default="auto",
+                        help="auto (render's default on the CPU) or N; N workers also run batch 1")
     parser.add_argument("--workers", type=int, default=batch.cpu_count())
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--frames", type=int, default=120)
@@ -119,6 +121,7 @@ def main() -> None:
     size = (batch.auto_batch_size(generator.img_width, generator.img_height)
             if args.batch_size == "auto" else int(args.batch_size))
     work = batch.Work(batch.PngImage(), size)
+    single = batch.Work(batch.PngImage(), 1)
     scenes = [Scene(seed=seed) for seed in range(args.images)]
     n = args.workers
     print(f"built-in model {generator.img_width}x{generator.img_height}, {args.images} images, "
@@ -134,10 +137,15 @@ def main() -> None:
         f"{n} worker processes": lambda: batch.LocalProcesses(generator, "cpu", work, n),
         default_name: lambda: batch.local_executor(generator, "cpu", work, None, args.images),
     }
+    works = dict.fromkeys(makers, work)
+    if size > 1:
+        makers[f"{n} worker processes, batch 1"] = lambda: batch.LocalProcesses(generator, "cpu", single, n)
+        works[f"{n} worker processes, batch 1"] = single
     if not args.no_ray:
         from ganinterface.export.ray_executor import RayCluster
 
         makers[f"Ray, {n} CPUs"] = lambda: RayCluster("local", generator, work)
+        works[f"Ray, {n} CPUs"] = work
     executors = {}
     try:
         overhead = None
@@ -149,7 +157,7 @@ def main() -> None:
             overhead = ray_task_overhead()
         for index, (name, make) in enumerate(makers.items()):
             (root / str(index)).mkdir()
-            executors[name], startup = started(make, root / str(index), work)
+            executors[name], startup = started(make, root / str(index), works[name])
             print(f"{name:<28} started in {startup:.1f} s")
         best = dict.fromkeys(["today (1 process)", *makers], 0.0)
         for round_ in range(args.rounds):  # interleaved: each round sees the machine alike
@@ -162,7 +170,7 @@ def main() -> None:
                 else:
                     paths = [folder / name / f"{s.seed}.png" for s in scenes]
                     seconds = timed(lambda: batch.run_job(executor_that_stays(executors[name]),
-                                                          scenes, paths, work))
+                                                          scenes, paths, works[name]))
                 best[name] = max(best[name], args.images / seconds)
             print(f"round {round_ + 1} of {args.rounds}, load {os.getloadavg()[0]:.2f}")
         rates = best
@@ -176,6 +184,9 @@ def main() -> None:
               "   (aim >= 1.00)")
         print(f"{n} threads / today:             {rates[f'this process, {n} threads'] / today_rate:.2f}")
         print(f"{n} workers / today:             {many / today_rate:.2f}")
+        if size > 1:
+            print(f"batch {size} / batch 1 ({n} workers): {many / rates[f'{n} worker processes, batch 1']:.2f}"
+                  "   (the same bytes)")
         if overhead is not None:
             print(f"Ray / {n} workers:               {rates[f'Ray, {n} CPUs'] / many:.2f}"
                   "   (aim >= 0.85)")
