@@ -22,7 +22,7 @@ feature-map viewing and incremental re-rendering cheap:
 * ``compute_dtype`` (the fast mode): a generator listing ``torch.bfloat16`` or ``torch.float16`` in
   ``fast_dtypes`` can run its synthesis convolutions in it; what decides the picture's accuracy
   (mapping, demodulation, the image sum, noise) stays float32, and the image is float32.
-* Batches: on the CPU a sample of a batch is the bytes of its render alone.  A matrix product of N
+* Batches: in inference on the CPU a sample of a batch is the bytes of its render alone.  A matrix product of N
   rows and a convolution of N samples sum in another order than one's (below some size torch even
   takes another convolution kernel for one sample), so what a batch would change (styles,
   modulated or plain convolutions) runs one sample at a time there (``per_sample``, ``runs_on``)
@@ -48,9 +48,9 @@ NOISE_MODES = ("const", "random", "none")
 
 
 def runs_on(x: Tensor) -> int:
-    """In how many runs a batch ``x`` computes what depends on the batch size: one per sample on
-    the CPU (see *Batches* above), one elsewhere."""
-    return x.shape[0] if x.device.type == "cpu" else 1
+    """In how many runs a batch ``x`` computes what depends on the batch size: one per sample in
+    inference on the CPU (see *Batches* above), one elsewhere and under autograd (training)."""
+    return x.shape[0] if x.device.type == "cpu" and not torch.is_grad_enabled() else 1
 
 
 def per_sample(compute: Callable[[slice], Tensor], runs: int) -> Tensor:

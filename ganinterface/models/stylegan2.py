@@ -32,6 +32,7 @@ from ganinterface.models.base import (
     SynthesisOutput,
     layer_noise_generator,
     per_sample,
+    runs_on,
     with_offset,
 )
 
@@ -550,7 +551,7 @@ class StyleGAN2Generator(GeneratorBase):
         self._check_style_offsets(style_offsets, ws.shape[0])
         taps = set(taps)
         ws = ws.to(torch.float32)
-        fused = self._use_fused(ws.shape[0], ws.device)
+        fused = self._use_fused(ws)
         current: LayerState = dict(state) if start > 0 else {}
         kept: dict[int, LayerState] = {}
         tapped: dict[str, Tensor] = {}
@@ -595,12 +596,12 @@ class StyleGAN2Generator(GeneratorBase):
             return (torch.bfloat16,)
         return (torch.bfloat16, torch.float16)
 
-    def _use_fused(self, batch: int, device: torch.device) -> bool:
-        """"auto": modulated weights per sample in inference on the CPU (a batch's images are then
-        the bytes of single renders) and for one sample elsewhere; a batch on a GPU shares the
-        plain weight (one convolution for the batch, faster there)."""
+    def _use_fused(self, ws: Tensor) -> bool:
+        """"auto": modulated weights per sample for one sample, and for a batch that runs sample
+        by sample (``models.base``, *Batches*: then its images are the bytes of single renders);
+        any other batch shares the plain weight (one convolution for the batch, faster on a GPU)."""
         if self.fused_modconv == "auto":
-            return not self.training and (batch == 1 or device.type == "cpu")
+            return not self.training and runs_on(ws) == ws.shape[0]
         return bool(self.fused_modconv)
 
     def _run_step(self, k: int, state: LayerState, ws: Tensor, fused: bool, noise_mode: str,
