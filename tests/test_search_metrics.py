@@ -153,3 +153,43 @@ def test_changed_shares_count_each_other_attribute_separately():
     before = {"mouth": np.array([0, 0]), "band": np.array([1, 0]), "hair": np.array([2, 3])}
     after = {"mouth": np.array([1, 1]), "band": np.array([1, 1]), "hair": np.array([2, 3])}
     assert changed_shares(before, after, edited="mouth") == {"band": 0.5, "hair": 0.0}
+
+
+def _long_band_removed() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brown hair 60 pixels wide with a red band across rows 10-15, repainted as hair."""
+    before = np.empty((30, 60, 3), np.uint8)
+    before[:] = HAIR
+    before[10:16] = BAND
+    after = before.copy()
+    after[10:16] = HAIR
+    region = np.zeros((30, 60), bool)
+    region[6:20] = True
+    return before, after, region
+
+
+def test_seam_counts_a_stripe_at_one_end_of_the_band_in_full():
+    """A lighter stripe on the band's last 12 of 60 columns is as visible as one along all of it:
+    a mean over the whole edge would give a fifth of its step."""
+    from ganinterface.search.metrics import seam
+
+    before, after, region = _long_band_removed()
+    after[10:16, -12:] = LINE
+    expected = _cv2_delta_e(HAIR, LINE)
+    assert seam(before, after, region) == pytest.approx(expected, abs=0.3)
+    assert expected > 3
+
+
+def test_seam_of_a_uniform_small_change_is_that_change():
+    """The band repainted in a colour a little off the hair's, evenly: the seam is that small step
+    (not raised by taking the worst stretch), and a clean removal from grainy hair stays well below
+    the aim of 3."""
+    from ganinterface.search.metrics import seam
+
+    before, after, region = _long_band_removed()
+    off = tuple(c + 2 for c in HAIR)
+    after[10:16] = off
+    assert seam(before, after, region) == pytest.approx(_cv2_delta_e(HAIR, off), abs=0.1)
+    texture = np.random.default_rng(0).integers(-3, 4, size=before.shape)
+    textured_before = np.clip(before + texture * (before == HAIR).all(axis=2)[..., None], 0, 255)
+    textured_after = np.clip(after * 0 + np.array(HAIR) + texture, 0, 255)
+    assert seam(textured_before.astype(np.uint8), textured_after.astype(np.uint8), region) < 1.5

@@ -9,9 +9,9 @@ All functions take plain numpy arrays so they can be checked by hand:
 * mask area     share of the image the dilated mask covers;
 * skin patch    CIEDE2000 between the mean colour of the skin inside the mask before and after (skin:
                 pixels near the colour of the face around the mask);
-* seam          CIEDE2000 between the mean colour along the edge of what the edit changed and the
-                hair just beside it, after the edit (a removed band that leaves a line or a lighter
-                stripe where its edge was).
+* seam          CIEDE2000 between the colour along the edge of what the edit changed and the hair
+                just beside it, after the edit, on the worst stretches of edge (a removed band that
+                leaves a line or a lighter stripe where its edge was, or at one end).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from ganinterface.search.colour import ciede2000, srgb_to_lab
 SURROUNDING = 3  # pixels around a region whose median colour is the skin or hair beside it
 NEAR = 12.0  # CIEDE2000 from that colour within which a pixel counts as the same skin or hair
 CHANGED = 15.0  # CIEDE2000 of a pixel's change that counts it as repainted by the edit
+STRETCH = 4  # pixels: a seam's step is averaged over the edge within this of each edge pixel
+SEAM_PERCENTILE = 90  # of those stretches' steps: the seam where it shows, not its mean
 
 
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -112,22 +114,38 @@ def repainted(image_before: np.ndarray, image_after: np.ndarray, region: np.ndar
 
 def seam(image_before: np.ndarray, image_after: np.ndarray, region: np.ndarray) -> float:
     """The colour step, after the edit, from the hair beside what it repainted inside ``region`` to
-    the edge of the repainted area: each edge pixel against the mean of the hair outside within
-    SURROUNDING pixels of it, the steps averaged as CIELAB vectors (hair texture cancels, a line or
-    a stripe does not) and given as CIEDE2000 from the hair's mean colour.  Only stretches of edge
-    with nothing but hair beside them count: where a removed band met the head's outline or the
-    background, the step is the picture's own (NaN if no such stretch)."""
+    the edge of the repainted area, where it is worst.  Each edge pixel is taken against the median
+    of the hair outside within SURROUNDING pixels of it (a mean was drawn down by the shading beside
+    a strand's dark line and read clean hair as a step); the steps are averaged as CIELAB vectors
+    over each stretch of edge (the edge pixels within STRETCH of one: hair texture cancels, a line
+    or a stripe does not), each stretch's mean step is given as CIEDE2000 from the hair beside it,
+    and the seam is the SEAM_PERCENTILE of those: a stripe along a tenth of the edge counts in full,
+    where the mean over the whole edge hid a light stripe at one end of a band.  Only edge with
+    nothing but hair beside it counts: where a removed band met the head's outline or the
+    background, the step is the picture's own (NaN if there is no such edge)."""
     area = repainted(image_before, image_after, region)
     after = srgb_to_lab(image_after)
     outside = dilate(area, SURROUNDING) & ~area
     hair = outside & (ciede2000(after, surrounding_colour(after, area)) < NEAR)
     edge = area & ~erode(area, 1) & ~dilate(outside & ~hair, SURROUNDING)
-    size = 2 * SURROUNDING + 1
-    hair_sum = cv2.boxFilter(after * hair[..., None], -1, (size, size), normalize=False)
-    hair_count = cv2.boxFilter(hair.astype(np.float64), -1, (size, size), normalize=False)
+    hair_count = _box_sum(hair.astype(np.float64), SURROUNDING)
     edge &= hair_count > 0
     if not edge.any():
         return float("nan")
-    beside = hair_sum[edge] / hair_count[edge][:, None]
-    reference = beside.mean(axis=0)
-    return float(ciede2000(reference + (after[edge] - beside).mean(axis=0), reference))
+    beside = np.zeros_like(after)
+    for y, x in zip(*np.nonzero(edge)):
+        near = np.s_[max(y - SURROUNDING, 0):y + SURROUNDING + 1,
+                     max(x - SURROUNDING, 0):x + SURROUNDING + 1]
+        beside[y, x] = np.median(after[near][hair[near]], axis=0)
+    step = np.where(edge[..., None], after - beside, 0.0)
+    stretch_count = _box_sum(edge.astype(np.float64), STRETCH)[edge][:, None]
+    stretch_step = _box_sum(step, STRETCH)[edge] / stretch_count
+    stretch_beside = _box_sum(beside, STRETCH)[edge] / stretch_count
+    steps = ciede2000(stretch_beside + stretch_step, stretch_beside)
+    return float(np.percentile(steps, SEAM_PERCENTILE))
+
+
+def _box_sum(values: np.ndarray, radius: int) -> np.ndarray:
+    """Each pixel's sum of ``values`` over the square ``radius`` pixels around it."""
+    size = 2 * radius + 1
+    return cv2.boxFilter(values, -1, (size, size), normalize=False, borderType=cv2.BORDER_CONSTANT)
