@@ -480,3 +480,16 @@ def test_demo_edits_help_states_the_search_defaults(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert f"learn from (default: {FINDING_SAMPLES})" in help_text
     assert f"strength on (default: {TUNING_SEEDS})" in help_text
+
+
+def test_demo_edits_only_searches_the_named_recipes(capsys):
+    """--only picks goals by file name before any model is loaded; a wrong name is one line."""
+    from ganinterface.cli import main
+    from ganinterface.cli.eval_cmd import _chosen_goals
+
+    chosen = _chosen_goals(["remove-hair-band", "add-hair-band", "remove-hair-band"])
+    assert [goal.name for goal in chosen] == ["remove hair band", "add hair band"]
+    assert _chosen_goals(None) == GOALS
+    assert main(["demo-edits", "--only", "add-band"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "no recipe named add-band" in error and "add-hair-band" in error

@@ -69,6 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--resume", action="store_true",
                       help="keep the recipes an interrupted run already wrote under --out for the "
                            "same goals and model")
+    make.add_argument("--only", nargs="+", default=None, metavar="RECIPE",
+                      help="search only these recipes, by file name without .json (open-mouth, "
+                           "close-mouth, add-hair-band, remove-hair-band); the others are left alone")
     options.add_device(make)
     options.add_where_options(make, "many samples")
     make.set_defaults(handler=_demo_edits)
@@ -197,10 +200,11 @@ def _demo_edits(args: argparse.Namespace) -> int:
     from ganinterface.search.shipped import FINDING_SAMPLES, TUNING_SEEDS, make_shipped_edits
     from ganinterface.search.trials import stage_text
 
+    goals = _chosen_goals(args.only)
     out, summary = _searched(args, lambda generator, classifier, out, progress, report: make_shipped_edits(
         generator, classifier, out, finding=args.samples or FINDING_SAMPLES,
         tuning=args.tuning or TUNING_SEEDS, progress=progress, report=report,
-        resume=args.resume,
+        resume=args.resume, goals=goals,
         executor_for=options.executor_for(args, generator, generator.w_avg.device)))
     for name, figures in summary["recipes"].items():
         stages = " + ".join(stage_text(stage) for stage in figures["stages"])
@@ -208,6 +212,20 @@ def _demo_edits(args: argparse.Namespace) -> int:
               f"locality {figures['locality']:.0%}")
     print(f"written under {out}")
     return 0
+
+
+def _chosen_goals(stems: list[str] | None):
+    """The search goals ``--only`` names (all of them without it)."""
+    from ganinterface.search.goals import GOALS
+
+    if stems is None:
+        return GOALS
+    known = {goal.stem: goal for goal in GOALS}
+    unknown = [stem for stem in stems if stem not in known]
+    if unknown:
+        raise UserError(f"--only: no recipe named {', '.join(unknown)} (the recipes are "
+                        f"{', '.join(known)})")
+    return tuple(known[stem] for stem in dict.fromkeys(stems))
 
 
 def _demo_directions(args: argparse.Namespace) -> int:

@@ -37,11 +37,12 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
                        finding: int = FINDING_SAMPLES, tuning: int = TUNING_SEEDS, top_ks: Sequence[int] = TOP_KS,
                        strengths: Sequence[float] = STRENGTHS,
                        progress: Progress | None = None, report: Report | None = None,
-                       resume: bool = False,
-                       executor_for: "ExecutorFor | None" = None) -> dict[str, Any]:
-    """Write recipes/*.json under ``out_dir``; return a summary.  With ``resume``, recipes an
-    interrupted run already wrote there for the same goals and model are kept (each is written as
-    soon as it is found).  ``executor_for``: draw the samples as batch jobs (``draw_samples``)."""
+                       resume: bool = False, executor_for: "ExecutorFor | None" = None,
+                       goals: Sequence[EditGoal] = GOALS) -> dict[str, Any]:
+    """Write recipes/*.json for ``goals`` under ``out_dir``; return a summary.  With ``resume``,
+    recipes an interrupted run already wrote there for the same goals and model are kept (each is
+    written as soon as it is found).  ``executor_for``: draw the samples as batch jobs
+    (``draw_samples``)."""
     layers = candidate_layers(generator)
     seeds = list(range(FINDING_SEED_BASE, FINDING_SEED_BASE + finding))
     samples = draw_samples(generator, classifier, seeds, layers, progress=progress,
@@ -51,7 +52,7 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
                                                    executor_for=executor_for))
     (out_dir / "recipes").mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"recipes": {}}
-    for goal in GOALS:
+    for goal in goals:
         path = out_dir / "recipes" / goal.file_name
         recipe = found_before(path, goal, model_hash(generator)) if resume else None
         if recipe is None:
