@@ -18,7 +18,7 @@ from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Mask, Recipe, Scene
+from ganinterface.engine.scene import Mask, Recipe, Rect, Scene
 from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from ganinterface.search.evaluation import edit_report
@@ -26,8 +26,9 @@ from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate, seam, skin_patch
 from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
 from ganinterface.search.priors import region_prior
-from ganinterface.search.recipes import (COVER_OFFSETS, FILL_CENTRES, FILL_SCALES, REACHES,
-                                         TARGET_FLIP, TOP_KS, candidate_layers, fill_recipe)
+from ganinterface.search.recipes import (COVER_OFFSETS, FILL_CENTRES, FILL_SCALES, REACHES, STRONGER,
+                                         TARGET_FLIP, TOP_KS, candidate_layers, fill_recipe,
+                                         with_additions_scaled)
 from ganinterface.search.samples import draw_samples
 from ganinterface.search.shipped import make_shipped_directions, make_shipped_edits
 from ganinterface.search.trials import choice_key
@@ -104,6 +105,8 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
                      for t in recipe.provenance["tuning"]]
         expected += [f"{goal.name}: anchors within {t['reach']:g} image heights" + figures(t)
                      for t in recipe.provenance["reach_tuning"]]
+        expected += [f"{goal.name}: additions x{t['factor']:g}" + figures(t)
+                     for t in recipe.provenance["stronger_tuning"]]
         expected += [f"{goal.name}: cover from {t['offset']:g} image heights on {t['layers']}"
                      + figures(t) for t in recipe.provenance.get("cover_tuning", [])]
     assert summary["report_lines"] == expected
@@ -166,6 +169,13 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
         assert {e.anchor.reach for e in recipe.edits} == {kept}
         if kept is not None:
             assert choice_key(next(t for t in reaches if t["reach"] == kept), goal) > choice_key(chosen, goal)
+        reached = next(t for t in reaches if t["reach"] == kept) if kept is not None else chosen
+        # then the additions a little stronger, kept only where that beats it
+        strongers = recipe.provenance["stronger_tuning"]
+        assert [t["factor"] for t in strongers] == list(STRONGER)
+        factor = recipe.provenance["stronger"]
+        if factor is not None:
+            assert choice_key(next(t for t in strongers if t["factor"] == factor), goal) > choice_key(reached, goal)
         if "on" in chosen:  # the base's edits, then the second layer's
             chose_two += 1
             assert stages == [stage_of(best), stage_of(chosen)]
@@ -279,6 +289,7 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
     generator, classifier, out, _ = kit
     recipe = read_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
     layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]  # the first stage
+    strength *= recipe.provenance["stronger"] or 1.0  # its additions made stronger last, if kept
     first, last = recipe.provenance["finding_seeds"]
     samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
     p_open = samples.probabilities["mouth_open"][:, 1]
@@ -493,3 +504,12 @@ def test_demo_edits_only_searches_the_named_recipes(capsys):
     assert main(["demo-edits", "--only", "add-band"]) == 1
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "no recipe named add-band" in error and "add-hair-band" in error
+
+
+def test_stronger_additions_leave_copies_alone():
+    mask = Mask((Rect(0.2, 0.2, 0.8, 0.4),))
+    recipe = Recipe(edits=(FeatureEdit("b32.conv0", (3,), mask, amount=2.0),
+                           FeatureCopy("b32.conv0", mask, 0.8)))
+    scaled = with_additions_scaled(recipe, 1.25)
+    assert scaled.edits[0].amount == 2.5
+    assert scaled.edits[1] == recipe.edits[1]
