@@ -237,7 +237,8 @@ def test_a_target_of_the_wrong_size_is_refused_pointing_at_the_crop():
         project(tiny_stylegan2(), torch.zeros(1, 3, 16, 16), ProjectionSettings(steps=1))
 
 
-@pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5)])
+@pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5),
+                                 dict(w_plus_prior=-1.0)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ProjectionError):
         ProjectionSettings(**bad)

@@ -93,6 +93,8 @@ class ProjectionSettings:
             raise ProjectionError(f"steps must be at least 1, got {self.steps}")
         if not 0.0 <= self.w_plus_share <= 1.0:
             raise ProjectionError(f"w_plus_share must be between 0 and 1, got {self.w_plus_share}")
+        if self.w_plus_prior < 0:
+            raise ProjectionError(f"w_plus_prior must be at least 0, got {self.w_plus_prior}")
 
     def phase_steps(self) -> tuple[int, int]:
         """(steps in W, steps in W+)."""
