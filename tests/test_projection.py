@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import types
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from ganinterface.engine.projection import (PerceptualDistance, ProjectionError, ProjectionSettings,
-                                            crop_box, crop_to_aspect, learning_rate_ramp,
+                                            WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
                                             noise_regularisation, project, psnr)
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.discriminator import ResidualDiscriminator, load_discriminator
@@ -95,6 +96,17 @@ def test_noise_regularisation_counts_each_shift_at_each_scale():
     assert noise_regularisation({"a": checker}).item() == pytest.approx(2.0)
 
 
+def test_the_w_prior_reads_a_gaussians_samples_at_one_per_dimension_and_its_mean_at_zero():
+    rng = torch.Generator().manual_seed(0)
+    mixing = torch.randn(8, 8, generator=rng)  # samples u @ mixing + 3, u standard normal: skewed
+    prior = WPrior(torch.randn(50_000, 8, generator=rng) @ mixing + 3.0)
+    fresh = torch.randn(5000, 8, generator=rng) @ mixing + 3.0
+    assert prior.distance(fresh).item() == pytest.approx(1.0, abs=0.05)
+    assert prior.distance(torch.full((8,), 3.0)).item() == pytest.approx(0.0, abs=0.01)
+    three_deviations_out = 3.0 * torch.eye(8)[0] @ mixing + 3.0  # squared distance 9, over 8 dimensions
+    assert prior.distance(three_deviations_out).item() == pytest.approx(9 / 8, rel=0.03)
+
+
 # ---- the search -------------------------------------------------------------------------------------
 
 def _render(generator, ws, noise=None):
@@ -128,6 +140,27 @@ def test_projecting_in_w_plus_refines_rows_after_w():
     assert not torch.equal(found.w[0, 0], found.w[0, -1])  # the rows went their own ways
     assert found.psnr == pytest.approx(psnr(_render(generator, found.w), target))
     assert found.psnr > 40
+
+
+def _mahalanobis_from_w(generator, rows):
+    """Mean squared Mahalanobis distance per dimension of ``rows`` from mapped samples (numpy)."""
+    z = torch.from_numpy(np.random.RandomState(99).randn(5000, generator.z_dim).astype(np.float32))
+    with torch.no_grad():
+        samples = generator.mapping(z)[:, 0].double().numpy()
+    inverse = np.linalg.inv(np.cov(samples, rowvar=False))
+    offsets = rows.reshape(-1, samples.shape[1]).double().numpy() - samples.mean(axis=0)
+    return float(np.einsum("ij,jk,ik->i", offsets, inverse, offsets).mean() / samples.shape[1])
+
+
+def test_the_w_prior_holds_w_plus_rows_where_w_lies():
+    generator = tiny_stylegan2()
+    far = generator.w_avg + 4 * torch.randn(1, generator.num_ws, generator.w_dim,
+                                             generator=torch.Generator().manual_seed(5))
+    target = _render(generator, far)  # made from rows far outside W: the free search follows them
+    settings = ProjectionSettings(space="w+", steps=30, candidates=0, w_plus_learning_rate=0.1)
+    free = project(generator, target, settings)
+    held = project(generator, target, dataclasses.replace(settings, w_plus_prior=1.0))
+    assert _mahalanobis_from_w(generator, held.w) < 0.5 * _mahalanobis_from_w(generator, free.w)
 
 
 def test_the_same_seed_gives_the_same_latent_and_another_seed_another():
@@ -204,7 +237,8 @@ def test_a_target_of_the_wrong_size_is_refused_pointing_at_the_crop():
         project(tiny_stylegan2(), torch.zeros(1, 3, 16, 16), ProjectionSettings(steps=1))
 
 
-@pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5)])
+@pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5),
+                                 dict(w_plus_prior=-1.0)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ProjectionError):
         ProjectionSettings(**bad)

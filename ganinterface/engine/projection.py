@@ -5,9 +5,10 @@ Adam from ``w_avg`` (or from an encoder's guess, ``start_w``), a learning rate t
 the first 5% of steps and down along a cosine over the last 25%, and Gaussian jitter on w that
 fades out by 75% of the steps so the search does not settle in the first valley it meets.  After
 the W phase (one vector for every layer, the latent that stays editable), space "w+" refines one
-row per layer at its own rate.  With ``optimise_noise`` the per-layer noise maps are optimised too,
-held to white noise by NVlabs' regulariser (the squared autocorrelation at a one-pixel shift, at
-every scale of a pyramid) and renormalised to zero mean and unit variance after each step.
+row per layer at its own rate, optionally held near W's distribution (``WPrior``).  With
+``optimise_noise`` the per-layer noise maps are optimised too, held to white noise by NVlabs'
+regulariser (the squared autocorrelation at a one-pixel shift, at every scale of a pyramid) and
+renormalised to zero mean and unit variance after each step.
 
 The distance to the picture needs no download: pixel differences at several scales, plus the
 features of the checkpoint's own discriminator when one is known (``distance_for``), plus an
@@ -76,6 +77,10 @@ class ProjectionSettings:
     # Peak rate of the W+ phase. From the shipped encoder's guess, 40 steps on 8 procedural renders:
     # 0.02 -> 17.9 dB, 0.05 -> 18.1, 0.1 -> 18.7, 0.2 -> 17.9 (docs/projection-report.md).
     w_plus_learning_rate: float = 0.1
+    # Weight of the W+ rows' distance from W's distribution (``WPrior``), which holds them where the
+    # generator's samples lie. Off: on 40 procedural renders, 0.003 held them at 4.7 (free: 13) for
+    # 0.1 dB less and changed no recipe's flip rate (docs/projection-report.md).
+    w_plus_prior: float = 0.0
     jitter: float = 0.0  # on w, in units of W's spread; NVlabs' 0.05 held the built-in model's W phase near 14 dB
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
     class_index: int | None = None  # conditional models: the class whose W is measured
@@ -88,6 +93,8 @@ class ProjectionSettings:
             raise ProjectionError(f"steps must be at least 1, got {self.steps}")
         if not 0.0 <= self.w_plus_share <= 1.0:
             raise ProjectionError(f"w_plus_share must be between 0 and 1, got {self.w_plus_share}")
+        if self.w_plus_prior < 0:
+            raise ProjectionError(f"w_plus_prior must be at least 0, got {self.w_plus_prior}")
 
     def phase_steps(self) -> tuple[int, int]:
         """(steps in W, steps in W+)."""
@@ -316,7 +323,8 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
         if settings.space == "w+":
             if w_steps or rows is None:
                 rows = w[:, None].repeat(1, generator.num_ws, 1)
-            w = search.run(rows, plus_steps, settings.w_plus_learning_rate, lambda latent, t: latent)
+            w = search.run(rows, plus_steps, settings.w_plus_learning_rate, lambda latent, t: latent,
+                           _prior_penalty(generator, settings))
         with torch.no_grad():
             final = _render(generator, w, noise)
             loss = distance_to_target(final).item()
@@ -342,7 +350,8 @@ class _Search:
         self.cancelled = False
 
     def run(self, latent: Tensor, steps: int, peak_rate: float,
-            perturb: Callable[[Tensor, float], Tensor]) -> Tensor:
+            perturb: Callable[[Tensor, float], Tensor],
+            penalty: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         latent = latent.detach().clone().requires_grad_(True)
         noise_maps = list(self.noise.values()) if self.noise else []
         optimiser = _Adam([latent, *noise_maps])
@@ -355,6 +364,8 @@ class _Search:
             loss = self.distance(images)
             if self.noise:
                 loss = loss + self.settings.noise_regularisation * noise_regularisation(self.noise)
+            if penalty is not None:
+                loss = loss + penalty(latent)
             loss.backward()
             optimiser.step(peak_rate * learning_rate_ramp(t))
             if self.noise:
@@ -410,6 +421,32 @@ def noise_regularisation(noise: dict[str, Tensor]) -> Tensor:
     return total
 
 
+class WPrior:
+    """W's distribution as a Gaussian fitted to mapped samples; ``distance`` is the squared
+    Mahalanobis distance of latents from it per dimension (about 1 for the generator's samples)."""
+
+    RIDGE = 1e-3  # added to the covariance, a share of its mean variance: W is nearly flat in places
+
+    def __init__(self, samples: Tensor):
+        self.mean = samples.mean(dim=0)
+        covariance = torch.cov((samples - self.mean).T)
+        ridge = self.RIDGE * covariance.diagonal().mean()
+        covariance = covariance + ridge * torch.eye(len(covariance), device=samples.device)
+        self.whitening = torch.linalg.inv(torch.linalg.cholesky(covariance)).T  # x @ it: unit covariance
+
+    def distance(self, latents: Tensor) -> Tensor:
+        """The mean over ``latents`` (..., w_dim) of their squared Mahalanobis distance / w_dim."""
+        return ((latents - self.mean) @ self.whitening).square().mean()
+
+
+def _prior_penalty(generator: GeneratorBase,
+                   settings: ProjectionSettings) -> Callable[[Tensor], Tensor] | None:
+    if not settings.w_plus_prior:
+        return None
+    prior = WPrior(_mapped_samples(generator, settings.class_index))
+    return lambda rows: settings.w_plus_prior * prior.distance(rows)
+
+
 def _renormalise(noise: dict[str, Tensor]) -> None:
     with torch.no_grad():
         for value in noise.values():
@@ -430,11 +467,16 @@ def _render(generator: GeneratorBase, w: Tensor, noise: dict[str, Tensor] | None
 
 def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> float:
     """NVlabs' w_std: the root mean squared distance of mapped samples from ``w_avg``."""
+    w = _mapped_samples(generator, class_index)
+    return (w - w.mean(dim=0)).square().sum(dim=1).mean().sqrt().item()
+
+
+def _mapped_samples(generator: GeneratorBase, class_index: int | None) -> Tensor:
+    """(SPREAD_SAMPLES, w_dim): W as the mapping makes it, the same samples each time."""
     z = torch.randn([SPREAD_SAMPLES, generator.z_dim], generator=torch.Generator().manual_seed(123))
     z = z.to(generator.w_avg.device)
     with torch.no_grad():
-        w = generator.mapping(z, _classes(generator, z, class_index))[:, 0]
-    return (w - w.mean(dim=0)).square().sum(dim=1).mean().sqrt().item()
+        return generator.mapping(z, _classes(generator, z, class_index))[:, 0].float()
 
 
 def nearest_sample(generator: GeneratorBase, target: Tensor, settings: ProjectionSettings) -> Tensor:
