@@ -179,6 +179,7 @@ def test_an_interrupted_run_resumes_exactly_where_it_stopped(tmp_path: Path,
     assert load_encoder(tmp_path / "stopped" / "e.safetensors", generator) is not None
 
 
+@pytest.mark.slow  # trains a small encoder first
 def test_a_state_for_another_generator_is_refused(tmp_path: Path) -> None:
     from ganinterface.demo.training.settings import TrainingError
 
@@ -187,6 +188,7 @@ def test_a_state_for_another_generator_is_refused(tmp_path: Path) -> None:
         train_encoder(tiny_stylegan2(), "b" * 64, TINY_SETTINGS, _run(tmp_path, "run", steps=2))
 
 
+@pytest.mark.slow  # trains through the command line
 def test_cli_trains_an_encoder_beside_the_checkpoint(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     generator = tiny_stylegan2()

@@ -405,6 +405,7 @@ def test_prefetching_source_returns_exactly_the_batches_asked_for() -> None:
         prefetcher.close()
 
 
+@pytest.mark.slow  # starts worker processes
 def test_rendering_ahead_in_processes_trains_the_same_weights(tmp_path: Path) -> None:
     steps = 4
     direct = run(TOY, toy_options(tmp_path / "direct"), max_steps=steps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ganinterface.engine.commands import add_edit
 from ganinterface.engine.projection import ProjectionSettings
@@ -105,6 +106,7 @@ def test_sample_like_draws_a_new_portrait_from_the_files_gaussian_each_time(qtbo
         assert np.array_equal(window.stack.scene.w, first)
 
 
+@pytest.mark.slow  # loads the shipped encoder and searches twice
 def test_a_picture_is_projected_from_the_encoder_beside_the_model_with_fewer_steps(qtbot, tmp_path):
     from ganinterface.engine.encoder import encoder_path, new_encoder, save_encoder
     from ganinterface.engine.projection import STEPS_FROM_A_GUESS

@@ -901,6 +901,7 @@ def test_changing_the_document_ends_comparing(window):
                                   direct_render(window.stack.scene).image)
 
 
+@pytest.mark.slow  # waits for a lingering worker
 def test_the_loading_message_ends_when_the_model_arrives_though_the_worker_lingers(qtbot, tmp_path):
     """"Loading the built-in model… N s" stayed, counting, with the model loaded and rendering: the
     worker was still finishing up when its result arrived, and the window asked it if it was busy."""
