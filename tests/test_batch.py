@@ -280,7 +280,7 @@ def test_ray_without_ray_installed_says_how_to_install_it(tmp_path, capsys, monk
 # ---- a real process, interrupted and resumed -------------------------------------------------------
 
 # five chunks for two workers: when the first lands, at least one is still to come when the signal does
-RESUMED_SEEDS = 160
+RESUMED_SEEDS = 480  # long enough that a stop sent after the first files lands before the end
 
 
 def _command(folder: Path, *extra: str) -> list[str]:
