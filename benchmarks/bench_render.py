@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ganinterface.engine.device import synchronize
+from ganinterface.engine.device import DeviceError, pick_device, synchronize
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, RegionResample
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.latents import z_from_seed
@@ -246,7 +246,10 @@ def main() -> None:
     global clock
     clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    try:
+        device = pick_device(args.device)
+    except DeviceError as error:
+        parser.error(str(error))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     for size in args.size:
