@@ -18,7 +18,7 @@ from ganinterface.engine.directions import load_direction, model_hash
 from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
-from ganinterface.engine.scene import Mask, Recipe, Rect, Scene
+from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect, Scene
 from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.stylegan2 import StyleGAN2Generator
 from ganinterface.search.evaluation import edit_report
@@ -26,8 +26,9 @@ from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate, seam, skin_patch
 from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
 from ganinterface.search.priors import region_prior
-from ganinterface.search.recipes import (COVER_OFFSETS, FILL_CENTRES, FILL_SCALES, REACHES, STRONGER,
-                                         TARGET_FLIP, TOP_KS, candidate_layers, fill_recipe,
+from ganinterface.search.recipes import (COVER_ADDITIONS, COVER_OFFSETS, COVER_SOFTNESS, FILL_CENTRES,
+                                         FILL_SCALES, REACHES, STRONGER, TARGET_FLIP, TOP_KS,
+                                         candidate_layers, cover_recipe, fill_recipe,
                                          with_additions_scaled)
 from ganinterface.search.samples import draw_samples
 from ganinterface.search.shipped import make_shipped_directions, make_shipped_edits
@@ -107,8 +108,9 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
                      for t in recipe.provenance["reach_tuning"]]
         expected += [f"{goal.name}: additions x{t['factor']:g}" + figures(t)
                      for t in recipe.provenance["stronger_tuning"]]
-        expected += [f"{goal.name}: cover from {t['offset']:g} image heights on {t['layers']}"
-                     + figures(t) for t in recipe.provenance.get("cover_tuning", [])]
+        expected += [f"{goal.name}: cover from {t['offset']:g} image heights on {t['layers']}, "
+                     f"additions x{t['additions']:g}" + figures(t)
+                     for t in recipe.provenance.get("cover_tuning", [])]
     assert summary["report_lines"] == expected
 
 
@@ -416,15 +418,38 @@ def test_a_skin_patch_goal_tries_covers_from_above_on_the_finest_layers(kit):
     close = next(goal for goal in GOALS if goal.artefact == "skin patch")
     recipe = read_recipe(out / "recipes" / close.file_name, model_hash(generator))
     tried = recipe.provenance["cover_tuning"]
-    assert [t["offset"] for t in tried] == list(COVER_OFFSETS)
+    assert [(t["offset"], t["additions"]) for t in tried] == [
+        (offset, additions) for offset in COVER_OFFSETS for additions in COVER_ADDITIONS]
     finest = candidate_layers(generator)[-1]
     assert all(t["layers"].split("+") == [finest, "b32.conv0", "b32.conv1"] for t in tried)
     copies = [e for e in recipe.edits if e.kind == "feature_copy"]
+    additions = [e for e in recipe.edits if e.kind == "feature"]
     if recipe.provenance["cover"] is None:
-        assert not copies
+        assert not copies and recipe.provenance["cover_additions"] is None
     else:
         assert {e.offset for e in copies} == {(0.0, recipe.provenance["cover"])}
-        assert all(e.mask == recipe.edits[0].mask and e.anchor == recipe.edits[0].anchor for e in copies)
+        soft = Rect(**{**recipe.provenance["mask"], "softness": COVER_SOFTNESS})
+        assert all(e.mask == Mask((soft,)) for e in copies)
+        assert len({e.anchor for e in copies}) == 1
+        assert copies[0].anchor.layer == recipe.provenance["stages"][0]["layer"]
+        assert (len(additions) == 0) == (recipe.provenance["cover_additions"] == 0)
+
+
+def test_a_cover_copies_from_above_over_the_first_edits_mask_with_the_additions_scaled():
+    anchor = Anchor(layer="b32.conv0", channels=(1,), x=0.5, y=0.5, spread=0.1)
+    mask = Mask((Rect(0.4, 0.5, 0.6, 0.6, softness=0.3),))
+    recipe = Recipe(edits=(FeatureEdit("b32.conv0", (3,), mask, amount=2.0, anchor=anchor),
+                           FeatureEdit("b16.conv1", (5,), Mask((Rect(0.1, 0.1, 0.2, 0.2),)), amount=-1.0)),
+                    name="close mouth")
+    halved = cover_recipe(recipe, ["b32.conv1", "b64.conv0"], -0.03, 0.5)
+    assert [e.amount for e in halved.edits[:2]] == [1.0, -0.5]
+    copies = halved.edits[2:]
+    assert [e.layer for e in copies] == ["b32.conv1", "b64.conv0"]
+    soft = Mask((Rect(0.4, 0.5, 0.6, 0.6, softness=COVER_SOFTNESS),))
+    assert all(isinstance(e, FeatureCopy) and e.mask == soft and e.anchor == anchor
+               and e.offset == (0.0, -0.03) and e.scale == 1.0 for e in copies)
+    alone = cover_recipe(recipe, ["b32.conv1", "b64.conv0"], -0.03, 0.0)
+    assert alone.edits == copies and alone.name == "close mouth"
 
 
 def test_a_resumed_search_keeps_the_recipes_already_written(kit, monkeypatch):
