@@ -12,8 +12,8 @@ from ganinterface.engine.directions import (DirectionError, StyleDirection, boun
                                             conditioned, effect_sizes, load_direction,
                                             save_style_direction)
 from ganinterface.export.userfiles import UserFileError, read_direction
-from ganinterface.search.directions import (Scored, chosen_channels, choose_direction,
-                                            style_sensitivity)
+from ganinterface.search.directions import (DirectionTrials, Scored, chosen_channels,
+                                            choose_direction, margins, style_sensitivity)
 from tiny_models import tiny_stylegan2
 
 
@@ -88,13 +88,53 @@ def test_the_planted_style_channel_is_chosen_over_a_stronger_entangled_one():
     assert offsets == (("a", 2, 0.5),)
 
 
-def test_the_best_direction_reaches_the_flip_aim_then_keeps_the_most():
-    def scored(flip, kept):
-        return Scored(None, f"{flip}/{kept}", {1: 1.0}, flip, kept)
+def test_margins_are_in_standard_errors_at_the_aims():
+    # flip: aim 0.90 on 100 eligible samples, error sqrt(0.9 * 0.1 / 100) = 0.03;
+    # preservation: aim 0.95 on 475 samples, error sqrt(0.95 * 0.05 / 475) = 0.01
+    of_flip, of_kept = margins(0.93, 0.97, eligible=100, samples=475)
+    assert (of_flip, of_kept) == pytest.approx((1.0, 2.0))
 
-    options = [scored(0.95, 0.80), scored(0.85, 0.99), scored(0.92, 0.96), scored(0.99, 0.90)]
-    assert choose_direction(options, 0.9).method == "0.92/0.96"
-    assert choose_direction([scored(0.5, 1.0), scored(0.7, 0.6)], 0.9).method == "0.7/0.6"
+
+class LinearTrials(DirectionTrials):
+    """Flip amount / 20 and preservation 1 - amount / 1000 at any amount, on 475 samples of which
+    100 are not yet in state 1: margins (amount / 20 - 0.9) / 0.03 and 5 - amount / 10 (see above),
+    equal at amount 35 / (1 / 0.6 + 0.1) = 19.81, where both are 3.02."""
+
+    def __init__(self):
+        read = np.zeros((475, 2))
+        read[:100, 0] = read[100:, 1] = 1.0
+        tuning = types.SimpleNamespace(probabilities={"band": read}, seeds=list(range(475)))
+        super().__init__(types.SimpleNamespace(tuning=tuning), classifier=None)
+        self.amounts = []
+
+    def at(self, direction, amount, attribute, state):
+        self.amounts.append(amount)
+        return min(abs(amount) / 20, 1.0), 1 - abs(amount) / 1000
+
+
+def test_the_amount_is_where_both_margins_meet():
+    trials = LinearTrials()
+    found = trials.balanced(None, -1.0, "band", 1)
+    last_step = 8.0 / 2 ** trials.refinements  # the ladder steps from 16 to 24, halved thrice
+    assert found.amount < 0 and abs(abs(found.amount) - 19.81) <= last_step
+    assert found.margin == pytest.approx(min((abs(found.amount) / 20 - 0.9) / 0.03,
+                                             5 - abs(found.amount) / 10))
+    assert found.margin > 3.02 - 0.1 * last_step  # the worse margin falls 0.1 per unit past 19.81
+    assert sorted(set(trials.amounts))[:2] == [-24.0, -20.0]  # up the ladder to 24, no further
+
+
+def test_the_direction_meeting_the_aims_most_ways_then_by_the_most_is_chosen():
+    def scored(name, *margins):
+        return Scored(None, name, {1: 1.0, 0: -1.0}, 0.9, 0.95, dict(zip((1, 0), margins)))
+
+    options = [scored("narrow both ways", 0.1, 0.2), scored("wide one way", 3.0, 0.5),
+               scored("misses one way", 4.0, -0.1)]
+    assert choose_direction(options).method == "wide one way"
+    assert choose_direction([scored("misses both", -0.5, -0.4),
+                             scored("misses one by far", 2.0, -3.0)]).method == "misses one by far"
+    assert choose_direction([scored("a", -0.5, -0.4), scored("b", -2.0, -0.3)]).method == "a"
+    with pytest.raises(DirectionError, match="no candidate"):
+        choose_direction([])
 
 
 def test_style_directions_round_trip_and_check_the_model(tmp_path):

@@ -8,15 +8,17 @@
   the attribute and least as anything else (its gradients on the samples), each by one spread of
   that style over the samples.
 
-``DirectionTrials`` scores each candidate on tuning seeds at the amount that reaches a flip rate;
-``choose_direction`` keeps the one that preserves the other attributes best.  Amount 1 of a W direction moves the
-negatives' mean to the positives' mean along it.
+``DirectionTrials`` scores each candidate on tuning seeds, each way, at the amount that clears
+both aims (flip, preservation) by the most; ``choose_direction`` keeps the one that meets them on
+the most ways, then clears them by the most its worse way.  Amount 1 of a W direction moves the negatives' mean to the positives'
+mean along it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,7 +36,7 @@ from ganinterface.search.tuning import TuningRenderer
 AnyDirection = Direction | StyleDirection
 MIN_CLASS = 10  # confident samples a class needs on each side before its boundary is fitted
 ROW_RANGES = ((0, None), (0, 5), (4, None))  # w rows a W direction may move
-STYLE_COUNTS = (4, 12, 32)  # style channels a style-space direction may offset
+STYLE_COUNTS = (4, 8, 12, 16, 24, 32)  # style channels a style-space direction may offset
 AMOUNTS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)  # the matching ladder
 GRADIENT_BATCH = 16
 GRADIENT_SAMPLES = 160  # samples (half with the attribute) the classifier's gradients are averaged on
@@ -207,37 +209,55 @@ def style_directions(generator: GeneratorBase, classifier: AttributeClassifier, 
 
 @dataclasses.dataclass(frozen=True)
 class Scored:
-    """A direction at the amounts that reach the flip aim (one per goal: +amount for the attribute's
-    state, -amount away from it), and its worst flip rate and preservation over those goals."""
+    """A direction at its amounts (one per goal: +amount for the attribute's state, -amount away
+    from it), its worst flip rate and preservation over those goals, and how far each goal clears
+    both aims (the worse of its two ``margins``)."""
 
     direction: AnyDirection
     method: str
     amounts: dict[int, float]  # goal state -> signed amount
     flip_rate: float
     preservation: float
+    margins: dict[int, float]  # goal state -> margin
 
-    def better_than(self, other: Scored | None, flip_aim: float) -> bool:
-        if other is None:
-            return True
-        mine, theirs = self.flip_rate >= flip_aim, other.flip_rate >= flip_aim
-        if mine != theirs:
-            return mine
-        if mine:
-            return self.preservation > other.preservation
-        return self.flip_rate > other.flip_rate
+    @property
+    def margin(self) -> float:
+        return min(self.margins.values())
+
+    def rank(self) -> tuple[int, float]:
+        """The goals it meets both aims on, then its worst margin: a direction that meets them
+        one way beats one that misses them both ways by less."""
+        return sum(m >= 0 for m in self.margins.values()), self.margin
+
+
+class AtAmount(NamedTuple):
+    amount: float  # signed
+    flip_rate: float
+    preservation: float
+    margin: float  # the worse of the two ``margins``
+
+
+def margins(flip: float, kept: float, eligible: int, samples: int) -> tuple[float, float]:
+    """How far a flip rate measured on ``eligible`` samples and a preservation measured on
+    ``samples`` clear their aims, each in standard errors at its aim: on other seeds a rate varies
+    more the fewer samples it was measured on, so a flip read on the third of the seeds not yet in
+    the goal state needs more room than a preservation read on all of them."""
+    flip_error = np.sqrt(FLIP_AIM * (1 - FLIP_AIM) / max(eligible, 1))
+    kept_error = np.sqrt(PRESERVATION_AIM * (1 - PRESERVATION_AIM) / max(samples, 1))
+    return (flip - FLIP_AIM) / flip_error, (kept - PRESERVATION_AIM) / kept_error
 
 
 class DirectionTrials:
-    """Directions tried on the tuning samples: flip rate and preservation at a matched amount."""
+    """Directions tried on the tuning samples: flip rate and preservation at the amount that clears
+    both aims by the most."""
 
-    def __init__(self, tuner: TuningRenderer, classifier: AttributeClassifier, flip_aim: float,
-                 refinements: int = 2):
-        self.tuner, self.classifier, self.flip_aim, self.refinements = tuner, classifier, flip_aim, refinements
+    def __init__(self, tuner: TuningRenderer, classifier: AttributeClassifier, refinements: int = 3):
+        self.tuner, self.classifier, self.refinements = tuner, classifier, refinements
         self.before = {k: v.argmax(axis=1) for k, v in tuner.tuning.probabilities.items()}
         self.seeds = tuner.tuning.seeds
 
     def at_amounts(self, scored: Scored, attribute: str) -> dict:
-        """Flip rate and preservation on these seeds at the amounts ``scored`` was matched at."""
+        """Flip rate and preservation on these seeds at the amounts ``scored`` was chosen at."""
         measured = {str(state): dict(zip(("flip_rate", "preservation"), (round(v, 4) for v in self.at(
                         scored.direction, amount, attribute, state)))) for state, amount in scored.amounts.items()}
         return {"seeds": [self.seeds[0], self.seeds[-1]],
@@ -251,51 +271,53 @@ class DirectionTrials:
         flip = flip_rate(self.before[attribute], after[attribute], state)
         return 0.0 if np.isnan(flip) else flip, preservation(self.before, after, attribute)
 
-    def matched(self, direction: AnyDirection, sign: float, attribute: str,
-                state: int) -> tuple[float, float, float]:
-        """(signed amount, flip, preservation): the smallest amount on ``AMOUNTS``, refined by
-        halving the step below it, whose flip reaches the aim; else the one that flips most."""
-        below, best = 0.0, None
-        for amount in AMOUNTS:
+    def balanced(self, direction: AnyDirection, sign: float, attribute: str,
+                 state: int) -> AtAmount:
+        """The trial whose margin is largest: a larger amount flips more and keeps less, so up
+        ``AMOUNTS`` until the flip's margin passes the preservation's, then halving the step below
+        to where they meet."""
+        eligible = int(np.sum(self.before[attribute] != state))
+        tried: list[AtAmount] = []
+
+        def trial(amount: float) -> bool:
+            """Tries ``amount``; whether the flip's margin has reached the preservation's."""
             flip, kept = self.at(direction, sign * amount, attribute, state)
-            if best is None or flip > best[1]:
-                best = (sign * amount, flip, kept)
-            if kept < GIVE_UP_PRESERVATION:  # the portraits are other people already
-                break
-            if flip >= self.flip_aim:
-                found = (sign * amount, flip, kept)
+            of_flip, of_kept = margins(flip, kept, eligible, len(self.seeds))
+            tried.append(AtAmount(sign * amount, flip, kept, min(of_flip, of_kept)))
+            return of_flip >= of_kept
+
+        below = 0.0
+        for amount in AMOUNTS:
+            if trial(amount):
                 low, high = below, amount
                 for _ in range(self.refinements):
                     middle = (low + high) / 2
-                    flip, kept = self.at(direction, sign * middle, attribute, state)
-                    if flip >= self.flip_aim:
-                        found, high = (sign * middle, flip, kept), middle
-                    else:
-                        low = middle
-                return found
+                    low, high = (low, middle) if trial(middle) else (middle, high)
+                break
+            if tried[-1].preservation < GIVE_UP_PRESERVATION:  # the portraits are other people already
+                break
             below = amount
-        return best
+        return max(tried, key=lambda t: t.margin)
 
     def score(self, direction: AnyDirection, method: str, attribute: str,
               goals: Sequence[tuple[int, float]]) -> Scored:
-        """Matched for each goal (state, sign of the amount that moves towards it)."""
-        amounts, flips, kept = {}, [], []
-        for state, sign in goals:
-            amount, flip, preserved = self.matched(direction, sign, attribute, state)
-            amounts[state] = amount
-            flips.append(flip)
-            kept.append(preserved)
-        return Scored(direction, method, amounts, min(flips), min(kept))
+        """Balanced for each goal (state, sign of the amount that moves towards it)."""
+        found = {state: self.balanced(direction, sign, attribute, state) for state, sign in goals}
+        return Scored(direction, method, {state: f.amount for state, f in found.items()},
+                      min(f.flip_rate for f in found.values()), min(f.preservation for f in found.values()),
+                      {state: f.margin for state, f in found.items()})
 
 
 def scored_text(scored: Scored) -> str:
-    """One line: the method and its setting, the amounts, flip and preservation on the tuning seeds."""
+    """One line: the method and its setting, the amounts, flip, preservation and margin on the
+    tuning seeds."""
     direction = scored.direction
     setting = (f"{len(direction.offsets)} channels" if isinstance(direction, StyleDirection)
                else f"ws {direction.first}-{'end' if direction.last is None else direction.last}")
     amounts = " ".join(f"{amount:+g}" for amount in scored.amounts.values())
+    margins_text = " ".join(f"{m:+.1f}" for m in scored.margins.values())
     return (f"{scored.method} {setting} at {amounts}  flip {scored.flip_rate:.0%}  "
-            f"kept {scored.preservation:.0%}")
+            f"kept {scored.preservation:.0%}  margins {margins_text}")
 
 
 def goals_of(split: Split) -> tuple[tuple[int, float], ...]:
@@ -303,14 +325,12 @@ def goals_of(split: Split) -> tuple[tuple[int, float], ...]:
     return ((1, 1.0), (0, -1.0)) if split.attribute != "hair_colour" else ((split.state, 1.0),)
 
 
-def choose_direction(scores: Sequence[Scored], flip_aim: float) -> Scored:
-    best = None
-    for scored in scores:
-        if scored.better_than(best, flip_aim):
-            best = scored
-    if best is None:
+def choose_direction(scores: Sequence[Scored]) -> Scored:
+    """The direction that meets both aims on the most goals, then clears them by the most at its
+    worst goal (``Scored.rank``)."""
+    if not scores:
         raise DirectionError("no candidate directions to choose from")
-    return best
+    return max(scores, key=Scored.rank)
 
 
 def direction_stem(name: str) -> str:
@@ -344,4 +364,5 @@ def with_figures(scored: Scored, **figures) -> AnyDirection:
 
 def figures_of(scored: Scored, seeds: Sequence[int]) -> dict:
     return {"seeds": [seeds[0], seeds[-1]], "flip_rate": round(scored.flip_rate, 4),
-            "preservation": round(scored.preservation, 4)}
+            "preservation": round(scored.preservation, 4),
+            "margins": {str(k): round(v, 2) for k, v in scored.margins.items()}}
