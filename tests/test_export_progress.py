@@ -1,6 +1,7 @@
 import io
 import re
 import threading
+import time
 
 import pytest
 
@@ -50,3 +51,12 @@ def test_a_bar_never_stepped_prints_nothing():
     with TqdmProgress("scoring edits", unit="edit", file=stream):
         pass
     assert stream.getvalue() == ""
+
+
+def test_a_bar_started_by_its_first_step_counts_time_from_the_job_start():
+    stream = io.StringIO()
+    with TqdmProgress("project", unit="picture", file=stream, mininterval=0) as progress:
+        time.sleep(0.3)  # the first two pictures take this long, and come back together
+        progress(2, 2)
+        assert progress._bar.format_dict["elapsed"] >= 0.3
+        assert progress._bar.format_dict["rate"] is None or progress._bar.format_dict["rate"] <= 2 / 0.3

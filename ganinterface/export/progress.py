@@ -7,6 +7,7 @@ checks the token between steps; the dialog's Cancel button and the CLI's Ctrl-C 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 from tqdm import tqdm
@@ -46,16 +47,21 @@ class TqdmProgress:
     """A ``(done, total)`` callback drawing a tqdm bar on stderr; use it as a context manager.
 
     Without a ``total``, the bar is drawn from the first call, which brings one: a bar started
-    without it would print a stray count ("sampling: 0image") before the first step.
+    without it would print a stray count ("sampling: 0image") before the first step.  Its clock
+    still starts when this object is made, with the job: a bar whose first step came after two
+    pictures of 4 s each read "2/2 [00:00, 57 pictures/s]".
     """
 
     def __init__(self, description: str = "", unit: str = "frame", total: int | None = None,
                  **tqdm_kwargs: Any) -> None:
         self._settings = dict(desc=description, unit=unit, dynamic_ncols=True, **tqdm_kwargs)
+        self._began = time.time()  # tqdm's own clock
         self._bar: tqdm | None = None if total is None else self._start(total)
 
     def _start(self, total: int) -> tqdm:
-        return tqdm(total=total, **self._settings)
+        bar = tqdm(total=total, **self._settings)
+        bar.start_t = bar.last_print_t = self._began
+        return bar
 
     def __call__(self, done: int, total: int) -> None:
         if self._bar is None:
