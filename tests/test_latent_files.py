@@ -345,3 +345,31 @@ def test_render_refuses_a_latent_found_with_another_model_in_one_line(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{other}: made for another model (abababababab…)" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_render_applies_recipes_to_a_projected_pictures_latent(tmp_path, model, capsys):
+    """`render --latent me.npz --recipe R`: the recipe's edits on the projected latent, as the
+    renderer draws that scene; a recipe made for another model is refused in one line."""
+    from PIL import Image
+
+    from ganinterface.engine.kinds import FeatureEdit
+    from ganinterface.engine.scene import Recipe
+
+    generator = tiny_stylegan2()
+    w = np.random.default_rng(6).standard_normal(generator.w_dim).astype(np.float32)
+    write_latent_file(tmp_path / "me.npz", LatentFile(w=w, model_hash=generator_hash(generator)))
+    edit = FeatureEdit("b16.conv1", (0, 3), Mask((Rect(0.2, 0.5, 0.8, 0.9),)), 2.5, name="wider")
+    (tmp_path / "wider.json").write_text(Recipe(edits=(edit,), name="wider",
+                                                model_hash=generator_hash(generator)).to_json())
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",
+                 str(tmp_path / "wider.json"), "-q", "-o", str(tmp_path / "{name}.png")]) == 0
+    expected = Renderer(generator, "cpu").render(Scene(w=w, edits=(edit,))).image
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "me.png").convert("RGB")), expected)
+    assert read_png_scene(tmp_path / "me.png").edits == (edit,)
+
+    (tmp_path / "other.json").write_text(Recipe(edits=(edit,), model_hash="ab" * 32).to_json())
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",
+                 str(tmp_path / "other.json"), "-q", "-o", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "other.json: made for another model" in err and "\n" not in err
+    assert not (tmp_path / "x.png").exists()

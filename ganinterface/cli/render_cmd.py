@@ -82,6 +82,10 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="move along a direction file (.npy with its .json, .pt, .csv, or a "
                              "style-space direction's .json) by AMOUNT (default 1), e.g. "
                              "mouth-open.json:6; may be given several times")
+    parser.add_argument("--recipe", action="append", default=[], metavar="RECIPE",
+                        type=options.recipe_path,
+                        help=options.recipe_help("apply a recipe's edits too (e.g. to a projected "
+                                                 "picture's --latent); may be given several times"))
 
 
 # ---- what to render -----------------------------------------------------------------------------------
@@ -130,15 +134,16 @@ def _noise_shapes(model) -> dict[str, tuple[int, ...]]:
 
 
 def borrowed_edits(args: argparse.Namespace, model) -> tuple:
-    """The StyleMix, RegionResample and direction edits ``--style-from``, ``--resample-from`` and
-    ``--direction`` ask for."""
+    """The StyleMix, RegionResample, direction and recipe edits ``--style-from``,
+    ``--resample-from``, ``--direction`` and ``--recipe`` ask for (a recipe made for another model
+    is refused)."""
     from ganinterface.engine.directions import model_hash
     from ganinterface.engine.kinds import RegionResample, StyleMix
     from ganinterface.engine.scene import Mask, Rect
-    from ganinterface.export.userfiles import read_direction
+    from ganinterface.export.userfiles import read_direction, read_recipe
 
     edits = []
-    digest = model_hash(model) if args.direction else ""
+    digest = model_hash(model) if args.direction or args.recipe else ""
     for given in args.direction:
         path, amount = _direction_amount(given)
         edits.append(read_direction(path, model, digest).to_edit(amount, Path(path).name))
@@ -153,6 +158,8 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
         box = Rect(*_box(args.resample_box))
         edits.append(RegionResample(layer=args.resample_layer, mask=Mask(shapes=(box,)), seed=0, w=w,
                                     source=Path(args.resample_from).name))
+    for path in args.recipe:
+        edits.extend(read_recipe(path, digest).edits)
     return tuple(edits)
 
 
@@ -193,7 +200,7 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> in
     from ganinterface.models.loading import load_generator
 
     device = options.chosen_device(args)
-    model = load_generator(args.checkpoint, device) if _uses_latent_files(args) else None
+    model = load_generator(args.checkpoint, device) if _needs_model(args) else None
     jobs = jobs_from_args(args, model)
     if model is not None:
         borrowed = borrowed_edits(args, model)
@@ -220,8 +227,10 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> in
     return 0
 
 
-def _uses_latent_files(args: argparse.Namespace) -> bool:
-    return bool(args.latent or args.style_from or args.resample_from or args.direction)
+def _needs_model(args: argparse.Namespace) -> bool:
+    """Whether files given check against the model (latents, directions and recipes carry its
+    hash) before the jobs are made."""
+    return bool(args.latent or args.style_from or args.resample_from or args.direction or args.recipe)
 
 
 def _render(args: argparse.Namespace) -> int:
