@@ -350,6 +350,8 @@ def test_render_refuses_a_latent_found_with_another_model_in_one_line(tmp_path, 
 def test_render_applies_recipes_to_a_projected_pictures_latent(tmp_path, model, capsys):
     """`render --latent me.npz --recipe R`: the recipe's edits on the projected latent, as the
     renderer draws that scene; a recipe made for another model is refused in one line."""
+    import dataclasses
+
     from PIL import Image
 
     from ganinterface.engine.kinds import FeatureEdit
@@ -366,6 +368,11 @@ def test_render_applies_recipes_to_a_projected_pictures_latent(tmp_path, model, 
     expected = Renderer(generator, "cpu").render(Scene(w=w, edits=(edit,))).image
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "me.png").convert("RGB")), expected)
     assert read_png_scene(tmp_path / "me.png").edits == (edit,)
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",
+                 f"{tmp_path / 'wider.json'}:0.5", "-q", "-o", str(tmp_path / "half.png")]) == 0
+    half = dataclasses.replace(edit, amount=1.25)
+    expected = Renderer(generator, "cpu").render(Scene(w=w, edits=(half,))).image
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "half.png").convert("RGB")), expected)
 
     (tmp_path / "other.json").write_text(Recipe(edits=(edit,), model_hash="ab" * 32).to_json())
     assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",

@@ -82,10 +82,10 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="move along a direction file (.npy with its .json, .pt, .csv, or a "
                              "style-space direction's .json) by AMOUNT (default 1), e.g. "
                              "mouth-open.json:6; may be given several times")
-    parser.add_argument("--recipe", action="append", default=[], metavar="RECIPE",
-                        type=options.recipe_path,
-                        help=options.recipe_help("apply a recipe's edits too (e.g. to a projected "
-                                                 "picture's --latent); may be given several times"))
+    parser.add_argument("--recipe", action="append", default=[], metavar="RECIPE[:STRENGTH]",
+                        help=options.recipe_help("apply a recipe's edits too, STRENGTH times as "
+                                                 "strong (default 1), e.g. to a projected picture's "
+                                                 "--latent; may be given several times"))
 
 
 # ---- what to render -----------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
     edits = []
     digest = model_hash(model) if args.direction or args.recipe else ""
     for given in args.direction:
-        path, amount = _direction_amount(given)
+        path, amount = _file_amount(given)
         edits.append(read_direction(path, model, digest).to_edit(amount, Path(path).name))
     if args.style_from:
         first, last = _row_range(args.style_rows)
@@ -158,12 +158,13 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
         box = Rect(*_box(args.resample_box))
         edits.append(RegionResample(layer=args.resample_layer, mask=Mask(shapes=(box,)), seed=0, w=w,
                                     source=Path(args.resample_from).name))
-    for path in args.recipe:
-        edits.extend(read_recipe(path, digest).edits)
+    for given in args.recipe:
+        path, strength = _file_amount(given)
+        edits.extend(read_recipe(options.recipe_path(path), digest).scaled(strength).edits)
     return tuple(edits)
 
 
-def _direction_amount(text: str) -> tuple[str, float]:
+def _file_amount(text: str) -> tuple[str, float]:
     """FILE[:AMOUNT] -> (FILE, AMOUNT); a last ':' part that is not a number belongs to the name."""
     path, colon, amount = text.rpartition(":")
     if colon:
