@@ -380,3 +380,30 @@ def test_render_applies_recipes_to_a_projected_pictures_latent(tmp_path, model, 
     err = capsys.readouterr().err.strip()
     assert "other.json: made for another model" in err and "\n" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_render_checks_a_recipe_against_the_model_each_scene_names(tmp_path, model, capsys):
+    """A scene saved with another checkpoint, rendered without a CKPT argument, takes a recipe made
+    for that checkpoint (it was checked against the built-in model and refused) and refuses one
+    made for the built-in model."""
+    from PIL import Image
+
+    from ganinterface.engine.kinds import FeatureEdit
+    from ganinterface.engine.scene import Recipe
+    from ganinterface.models import load_generator
+
+    generator = tiny_stylegan2()
+    scene = Scene(seed=3, checkpoint=str(model))
+    (tmp_path / "mine.json").write_text(scene.to_json())
+    edit = FeatureEdit("b16.conv1", (1,), Mask((Rect(0.0, 0.0, 1.0, 0.5),)), 3.0)
+    (tmp_path / "tiny-recipe.json").write_text(Recipe(edits=(edit,), model_hash=generator_hash(generator)).to_json())
+    assert main(["render", "--scene", str(tmp_path / "mine.json"), "--recipe",
+                 str(tmp_path / "tiny-recipe.json"), "-q", "-o", str(tmp_path / "{name}.png")]) == 0
+    expected = Renderer(generator, "cpu").render(scene.replace(edits=(edit,))).image
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "mine.png").convert("RGB")), expected)
+
+    builtin = generator_hash(load_generator(None))
+    (tmp_path / "builtin-recipe.json").write_text(Recipe(edits=(edit,), model_hash=builtin).to_json())
+    assert main(["render", "--scene", str(tmp_path / "mine.json"), "--recipe",
+                 str(tmp_path / "builtin-recipe.json"), "-q", "-o", str(tmp_path / "x.png")]) == 1
+    assert "builtin-recipe.json: made for another model" in capsys.readouterr().err

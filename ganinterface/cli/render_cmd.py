@@ -17,6 +17,7 @@ from ganinterface.cli import UserError, options
 
 if TYPE_CHECKING:
     from ganinterface.engine.scene import Scene
+    from ganinterface.models.base import GeneratorBase
 
 OUTPUT_TYPES = (".png", ".npy")
 
@@ -201,24 +202,32 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> in
     from ganinterface.models.loading import load_generator
 
     device = options.chosen_device(args)
-    model = load_generator(args.checkpoint, device) if _needs_model(args) else None
-    jobs = jobs_from_args(args, model)
-    if model is not None:
-        borrowed = borrowed_edits(args, model)
-        jobs = [dataclasses.replace(job, scene=job.scene.replace(edits=job.scene.edits + borrowed))
-                for job in jobs]
+    generators: dict[str | None, "GeneratorBase"] = {}
+
+    def generator_for(checkpoint: str | None) -> "GeneratorBase":
+        if checkpoint not in generators:
+            generators[checkpoint] = load_generator(checkpoint, device)
+        return generators[checkpoint]
+
+    jobs = jobs_from_args(args, generator_for(args.checkpoint) if args.latent else None)
+    by_checkpoint: dict[str | None, list[int]] = {}
+    for index, job in enumerate(jobs):
+        checkpoint = args.checkpoint if args.checkpoint is not None else job.scene.checkpoint
+        by_checkpoint.setdefault(checkpoint, []).append(index)
+    if _borrows(args):  # every file checked against the model it is used with, before any render
+        for checkpoint, indices in by_checkpoint.items():
+            borrowed = borrowed_edits(args, generator_for(checkpoint))
+            for i in indices:
+                jobs[i] = dataclasses.replace(jobs[i], scene=jobs[i].scene.replace(
+                    edits=jobs[i].scene.edits + borrowed))
     paths = options.output_paths(args.output, [(job.scene.seed, job.name) for job in jobs],
                                  OUTPUT_TYPES)
     for path in paths:
         check_writable(path)
     raw = paths[0].suffix.lower() == ".npy"
-    by_checkpoint: dict[str | None, list[int]] = {}
-    for index, job in enumerate(jobs):
-        checkpoint = args.checkpoint if args.checkpoint is not None else job.scene.checkpoint
-        by_checkpoint.setdefault(checkpoint, []).append(index)
     written = []
     for checkpoint, indices in by_checkpoint.items():
-        generator = load_generator(checkpoint, device)
+        generator = generator_for(checkpoint)
         names = None if not (args.scene or args.latent) else [jobs[i].name for i in indices]
         report = options.run_batch(args, generator, device, [jobs[i].scene for i in indices],
                                    [paths[i] for i in indices], encoder_for(generator, raw), what,
@@ -228,10 +237,9 @@ def _for_each(args: argparse.Namespace, what: str, noun: str, encoder_for) -> in
     return 0
 
 
-def _needs_model(args: argparse.Namespace) -> bool:
-    """Whether files given check against the model (latents, directions and recipes carry its
-    hash) before the jobs are made."""
-    return bool(args.latent or args.style_from or args.resample_from or args.direction or args.recipe)
+def _borrows(args: argparse.Namespace) -> bool:
+    """Whether edits come from files (``borrowed_edits``), each checked against the model."""
+    return bool(args.style_from or args.resample_from or args.direction or args.recipe)
 
 
 def _render(args: argparse.Namespace) -> int:
