@@ -98,3 +98,27 @@ def test_malformed_offsets_in_a_scene_are_named(offsets, message):
     data["edits"] = [{"kind": "style_channels", "offsets": offsets, "amount": 1.0}]
     with pytest.raises(SceneFormatError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Scene.from_dict(data)
+
+
+BELOW_ZERO = (("b8.conv0", 1, 0.9), ("b16.conv1", 3, -1.1))  # other channels than OFFSETS' stylegan2
+
+
+@pytest.mark.parametrize("amount, applied", [(0.7, "offsets"), (-0.7, "negative_offsets")])
+def test_a_two_sided_edit_offsets_its_negative_side_below_zero(amount, applied):
+    generator = tiny_stylegan2()
+    offsets = OFFSETS["stylegan2"]
+    edit = StyleChannelEdit(offsets, amount, negative_offsets=BELOW_ZERO)
+    edited = Renderer(generator, "cpu").render(Scene(seed=3, edits=(edit,)))
+    by = offsets if applied == "offsets" else BELOW_ZERO
+    expected = Renderer(by_hand(generator, by, amount), "cpu").render(Scene(seed=3))
+    np.testing.assert_allclose(edited.raw, expected.raw, atol=1e-5)
+
+
+def test_a_two_sided_edit_checks_both_sides_and_round_trips():
+    far_below = StyleChannelEdit(OFFSETS["stylegan2"], 1.0, negative_offsets=(("b8.conv1", 99, 1.0),))
+    result = Renderer(tiny_stylegan2(), "cpu").render(Scene(seed=1, edits=(far_below,)))
+    assert "style channel 99 does not exist" in result.error
+    scene = Scene(seed=2, edits=(StyleChannelEdit(OFFSETS["stylegan2"], -2.0, negative_offsets=BELOW_ZERO),))
+    assert Scene.from_json(scene.to_json()) == scene
+    one_sided = Scene(seed=2, edits=(StyleChannelEdit(OFFSETS["stylegan2"], -2.0),))
+    assert "negative_offsets" not in one_sided.to_json()  # files without a second side stay as they were

@@ -8,7 +8,8 @@ another model or of the wrong shape with one line naming the file; ``.pt`` (weig
 vectors from other tools load too.
 
 A style-space direction offsets a few modulation styles (``StyleChannelEdit``); it is one JSON file,
-``NAME.json`` of format ``ganinterface.style-direction``, listing [layer, channel, offset] triples.
+``NAME.json`` of format ``ganinterface.style-direction``, listing [layer, channel, offset] triples
+(``offsets``) and, for a two-sided direction, the triples used below zero (``negative_offsets``).
 """
 
 from __future__ import annotations
@@ -60,15 +61,18 @@ class Direction:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StyleDirection:
-    """Offsets of a few modulation styles: amount 1 adds ``offset`` to each (layer, channel)."""
+    """Offsets of a few modulation styles: amount 1 adds ``offset`` to each (layer, channel); a
+    two-sided one has ``negative_offsets`` for amounts below zero (amount -1 subtracts them)."""
 
     offsets: tuple[StyleOffset, ...]
     name: str = ""
     model_hash: str = ""
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
+    negative_offsets: tuple[StyleOffset, ...] = ()
 
     def to_edit(self, amount: float = 1.0, source: str = "") -> StyleChannelEdit:
-        return StyleChannelEdit(self.offsets, amount, name=self.name, source=source)
+        return StyleChannelEdit(self.offsets, amount, name=self.name, source=source,
+                                negative_offsets=self.negative_offsets)
 
 
 # ---- finding directions ----------------------------------------------------------------------------
@@ -262,8 +266,10 @@ def save_style_direction(path: str | os.PathLike[str], direction: StyleDirection
     path = Path(path).with_suffix(".json")
     meta = {"format": STYLE_DIRECTION_FORMAT, "version": STYLE_DIRECTION_VERSION,
             "name": direction.name, "model_hash": direction.model_hash,
-            "offsets": [[layer, channel, offset] for layer, channel, offset in direction.offsets],
+            "offsets": [list(offset) for offset in direction.offsets],
             "provenance": direction.provenance}
+    if direction.negative_offsets:
+        meta["negative_offsets"] = [list(offset) for offset in direction.negative_offsets]
     try:
         atomic_write_bytes(path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     except OSError as error:
@@ -271,7 +277,8 @@ def save_style_direction(path: str | os.PathLike[str], direction: StyleDirection
     return path
 
 
-STYLE_DIRECTION_KEYS = {"format", "version", "name", "model_hash", "offsets", "provenance"}
+STYLE_DIRECTION_KEYS = {"format", "version", "name", "model_hash", "offsets", "negative_offsets",
+                        "provenance"}
 
 
 def _read_style_direction(path: Path, meta: dict[str, Any]) -> StyleDirection:
@@ -285,6 +292,8 @@ def _read_style_direction(path: Path, meta: dict[str, Any]) -> StyleDirection:
         raise DirectionError(f"{path}: has no offsets")
     try:
         offsets = read_offsets(meta["offsets"], "offsets")
+        negative = (read_offsets(meta["negative_offsets"], "negative_offsets")
+                    if "negative_offsets" in meta else ())
     except SceneFormatError as error:
         raise DirectionError(f"{path}: {error}") from None
     for field in ("name", "model_hash"):
@@ -294,7 +303,7 @@ def _read_style_direction(path: Path, meta: dict[str, Any]) -> StyleDirection:
         raise DirectionError(f"{path}: provenance should be an object")
     return StyleDirection(offsets, name=meta.get("name") or path.stem,
                           model_hash=meta.get("model_hash", ""),
-                          provenance=dict(meta.get("provenance", {})))
+                          provenance=dict(meta.get("provenance", {})), negative_offsets=negative)
 
 
 def check_style_fits(path: str | os.PathLike[str], direction: StyleDirection,
@@ -302,13 +311,14 @@ def check_style_fits(path: str | os.PathLike[str], direction: StyleDirection,
     """DirectionError naming the file when the model lacks one of the direction's style channels."""
     if not style_sizes:
         raise DirectionError(f"{path}: a style-space direction; this model has no modulation styles")
-    for layer, channel, _ in direction.offsets:
-        if layer not in style_sizes:
-            raise DirectionError(f"{path}: offsets layer {layer!r}, which has no modulation styles "
-                                 "in this model")
-        if channel >= style_sizes[layer]:
-            raise DirectionError(f"{path}: offsets style {channel} of {layer}, which has "
-                                 f"{style_sizes[layer]} (0..{style_sizes[layer] - 1})")
+    for field, offsets in (("offsets", direction.offsets), ("negative_offsets", direction.negative_offsets)):
+        for layer, channel, _ in offsets:
+            if layer not in style_sizes:
+                raise DirectionError(f"{path}: {field} layer {layer!r}, which has no modulation "
+                                     "styles in this model")
+            if channel >= style_sizes[layer]:
+                raise DirectionError(f"{path}: {field} style {channel} of {layer}, which has "
+                                     f"{style_sizes[layer]} (0..{style_sizes[layer] - 1})")
 
 
 def load_direction(path: str | os.PathLike[str], *, model_hash: str = "", w_dim: int | None = None,

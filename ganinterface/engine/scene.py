@@ -282,6 +282,8 @@ def edit_to_dict(edit: Edit) -> dict[str, Any]:
     data: dict[str, Any] = {"kind": edit.kind}
     for f in dataclasses.fields(edit):
         value = getattr(edit, f.name)
+        if f.metadata.get("omit_when_default") and value == f.default:
+            continue
         if isinstance(value, Mask):
             value = _mask_to_dict(value)
         elif isinstance(value, Anchor):

@@ -56,7 +56,9 @@ class DirectionRow(QWidget):
         grid.addWidget(remove, 0, 4)
         grid.addWidget(self.amount, 1, 0, 1, 5)
         if isinstance(edit, StyleChannelEdit):
-            grid.addWidget(QLabel(kind_of(edit).describe(edit).split("  ", 1)[1]), 2, 0, 1, 5)
+            channels = QLabel(kind_of(edit).describe(edit).split("  ", 1)[1])
+            channels.setWordWrap(True)  # a two-sided direction names both sides' layers
+            grid.addWidget(channels, 2, 0, 1, 5)
         else:
             grid.addWidget(QLabel("ws"), 2, 0)
             grid.addWidget(self.first, 2, 1)

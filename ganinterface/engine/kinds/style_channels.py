@@ -1,6 +1,10 @@
 """``style_channels``: offset a few modulation styles (the affine outputs that scale a layer's input
 channels) by ``amount * offset``: a style-space direction, often a handful of channels that open a
-mouth or add a hair band and leave the rest of the portrait alone."""
+mouth or add a hair band and leave the rest of the portrait alone.
+
+A two-sided edit has other offsets for amounts below zero (``negative_offsets``, in the same
+orientation: amount -1 subtracts them): removing a hair band is painting hair of the portrait's own
+colour where the band was, not adding a band backwards, and the channels that do it differ."""
 
 from __future__ import annotations
 
@@ -17,18 +21,25 @@ StyleOffset = tuple[str, int, float]  # layer, channel (index into its styles), 
 
 @dataclasses.dataclass(frozen=True)
 class StyleChannelEdit:
-    """Add ``amount * offset`` to the styles of the listed (layer, channel)s."""
+    """Add ``amount * offset`` to the styles of the listed (layer, channel)s; below zero, of
+    ``negative_offsets`` when it has them."""
 
     offsets: tuple[StyleOffset, ...]
     amount: float
     enabled: bool = True
     name: str = ""
     source: str = ""
+    negative_offsets: tuple[StyleOffset, ...] = dataclasses.field(
+        default=(), metadata={"omit_when_default": True})  # files without it stay as they were
     kind: ClassVar[str] = "style_channels"
 
-    def layers(self) -> list[str]:
-        """The layers it offsets, in the order they are first listed."""
-        return list(dict.fromkeys(layer for layer, _, _ in self.offsets))
+    def active_offsets(self) -> tuple[StyleOffset, ...]:
+        """The offsets its amount applies: ``negative_offsets`` below zero when it has them."""
+        return self.negative_offsets if self.amount < 0 and self.negative_offsets else self.offsets
+
+    def layers(self, offsets: tuple[StyleOffset, ...] | None = None) -> list[str]:
+        """The layers ``offsets`` (default: its own) offset, in the order they are first listed."""
+        return list(dict.fromkeys(layer for layer, _, _ in (self.offsets if offsets is None else offsets)))
 
 
 def read_offsets(value: Any, what: str) -> tuple[StyleOffset, ...]:
@@ -51,30 +62,37 @@ def read_offsets(value: Any, what: str) -> tuple[StyleOffset, ...]:
 class StyleChannelKind(EditKind):
     name = "style_channels"
     edit_type = StyleChannelEdit
-    readers = {"offsets": read_offsets, "amount": read_number, "source": read_str}
+    readers = {"offsets": read_offsets, "amount": read_number, "source": read_str,
+               "negative_offsets": read_offsets}
     has_strength = True
 
     def describe(self, edit: StyleChannelEdit) -> str:
-        count = len(edit.offsets)
-        return (f"{named(edit)}Style channels {edit.amount:+.2f}  {count} channel"
-                f"{'s' * (count != 1)} in {', '.join(edit.layers())}")
+        text = f"{named(edit)}Style channels {edit.amount:+.2f}  {_channels_text(edit, edit.offsets)}"
+        if edit.negative_offsets:
+            text += f"; below zero {_channels_text(edit, edit.negative_offsets)}"
+        return text
 
     def style_offsets(self, edit: StyleChannelEdit, ctx: EditContext, what: str) -> dict[str, np.ndarray]:
         sizes = ctx.generator.style_sizes()
         if not sizes:
             raise EditError(f"{what}: this model ({ctx.generator.architecture}) has no modulation "
                             "styles to offset")
-        offsets: dict[str, np.ndarray] = {}
-        for layer, channel, offset in edit.offsets:
+        for layer, channel, _ in edit.offsets + edit.negative_offsets:
             if layer not in sizes:
                 raise EditError(f"{what}: layer {layer!r} has no modulation styles; these do: "
                                 f"{', '.join(sizes)}")
             if channel >= sizes[layer]:
                 raise EditError(f"{what}: style channel {channel} does not exist; {layer} has "
                                 f"styles 0..{sizes[layer] - 1}")
-            if edit.amount:
-                offsets.setdefault(layer, np.zeros(sizes[layer], np.float32))[channel] += edit.amount * offset
+        offsets: dict[str, np.ndarray] = {}
+        for layer, channel, offset in edit.active_offsets() if edit.amount else ():
+            offsets.setdefault(layer, np.zeros(sizes[layer], np.float32))[channel] += edit.amount * offset
         return offsets
+
+
+def _channels_text(edit: StyleChannelEdit, offsets: tuple[StyleOffset, ...]) -> str:
+    count = len(offsets)
+    return f"{count} channel{'s' * (count != 1)} in {', '.join(edit.layers(offsets))}"
 
 
 KIND = StyleChannelKind()
