@@ -13,7 +13,9 @@ from ganinterface.engine.directions import (DirectionError, StyleDirection, boun
                                             save_style_direction)
 from ganinterface.export.userfiles import UserFileError, read_direction
 from ganinterface.search.directions import (DirectionTrials, Scored, chosen_channels,
-                                            choose_direction, margins, style_sensitivity)
+                                            choose_direction, joined_sides, largest,
+                                            learnt_offsets, margins,
+                                            style_sensitivity)
 from tiny_models import tiny_stylegan2
 
 
@@ -88,6 +90,23 @@ def test_the_planted_style_channel_is_chosen_over_a_stronger_entangled_one():
     assert offsets == (("a", 2, 0.5),)
 
 
+@pytest.mark.parametrize("state", [1, 0])
+def test_learnt_offsets_move_the_planted_channel_and_leave_the_entangled_one(state):
+    ws = torch.linspace(-0.5, 0.5, 12).reshape(12, 1, 1).numpy().astype(np.float32)
+    classifier = PlantedClassifier()
+    image = PlantedGenerator().synthesize(torch.from_numpy(ws), style_offsets={
+        "a": torch.zeros(12, 3), "b": torch.zeros(12, 3)}, noise_mode="const").image
+    readings = {k: torch.softmax(v, dim=1).numpy() for k, v in classifier(image).items()}
+    learnt = learnt_offsets(PlantedGenerator(), classifier, ws, readings, "band", state, ["a", "b"],
+                            spread=np.full(6, 0.5), steps=200)
+    towards = 1.0 if state == 1 else -1.0  # a:2 raises red, so the band reading
+    assert np.sign(learnt[2]) == towards and abs(learnt[2]) > 1.0
+    assert abs(learnt[3]) < 0.2 * abs(learnt[2])  # b:0 would change the colour reading too
+    assert np.abs(np.delete(learnt, [2, 3])).max() < 0.1  # the L1 penalty: channels that do nothing stay near 0
+    where = [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1), ("b", 2)]
+    assert largest(learnt, np.full(6, 0.5), 1, where, sign=-1.0) == (("a", 2, -0.5 * learnt[2]),)
+
+
 def test_margins_are_in_standard_errors_at_the_aims():
     # flip: aim 0.90 on 100 eligible samples, error sqrt(0.9 * 0.1 / 100) = 0.03;
     # preservation: aim 0.95 on 475 samples, error sqrt(0.95 * 0.05 / 475) = 0.01
@@ -137,6 +156,24 @@ def test_the_direction_meeting_the_aims_most_ways_then_by_the_most_is_chosen():
         choose_direction([])
 
 
+def test_the_best_side_each_way_is_joined_into_one_two_sided_direction():
+    adds = StyleDirection((("b8.conv1", 1, 1.0),), name="band")
+    removes = StyleDirection((("b8.conv1", 2, 1.0),), name="band", negative_offsets=(("b16.conv0", 3, 2.0),))
+    one_sided = StyleDirection((("b16.conv0", 0, 1.0),), name="band")
+
+    def scored(direction, method, up, down):
+        return Scored(direction, method, {1: 1.0, 0: -1.0}, 0.9, 0.95, {1: up, 0: down})
+
+    w = Scored(types.SimpleNamespace(), "mean difference", {1: 1.0, 0: -1.0}, 0.9, 0.95, {1: 9.0, 0: 9.0})
+    joined = joined_sides([w, scored(adds, "style channels", 0.4, -2.0),
+                           scored(removes, "learnt style offsets", -1.0, 0.8)])
+    assert joined.offsets == adds.offsets and joined.negative_offsets == removes.negative_offsets
+    assert joined.provenance["method"].startswith("above zero style channels, below zero learnt")
+    joined = joined_sides([scored(adds, "a", 0.4, -2.0), scored(one_sided, "b", -1.0, 0.8)])
+    assert joined.negative_offsets == one_sided.offsets  # a one-sided direction's only side
+    assert joined_sides([scored(adds, "a", 0.4, 0.9), scored(removes, "b", -1.0, 0.8)]) is None
+
+
 def test_style_directions_round_trip_and_check_the_model(tmp_path):
     generator = tiny_stylegan2()
     direction = StyleDirection((("b8.conv1", 2, 1.5), ("b16.conv0", 0, -0.25)), name="open mouth",
@@ -151,11 +188,28 @@ def test_style_directions_round_trip_and_check_the_model(tmp_path):
         read_direction(save_style_direction(tmp_path / "far.json", far), generator)
 
 
+def test_a_two_sided_style_direction_keeps_its_negative_side(tmp_path):
+    generator = tiny_stylegan2()
+    below = (("b16.conv0", 1, 0.5),)
+    direction = StyleDirection((("b8.conv1", 2, 1.5),), name="hair band", negative_offsets=below)
+    loaded = read_direction(save_style_direction(tmp_path / "band.json", direction), generator)
+    assert loaded.negative_offsets == below
+    edit = loaded.to_edit(-2.0)
+    assert edit.active_offsets() == below and loaded.to_edit(2.0).active_offsets() == direction.offsets
+    far = StyleDirection((("b8.conv1", 2, 1.0),), negative_offsets=(("b8.conv1", 6, 1.0),))
+    with pytest.raises(UserFileError, match=r"far.json: negative_offsets style 6 of b8.conv1"):
+        read_direction(save_style_direction(tmp_path / "far.json", far), generator)
+    one_sided = save_style_direction(tmp_path / "open.json", StyleDirection((("b8.conv1", 2, 1.0),)))
+    assert "negative_offsets" not in json.loads(one_sided.read_text())
+
+
 @pytest.mark.parametrize("content, message", [
     ("{", "not valid JSON"),
     ('{"format": "ganinterface.style-direction", "offsets": [["b8.conv1", 2]]}',
      r"offsets\[0\] should be \[layer, channel, offset\]"),
     ('{"format": "ganinterface.style-direction"}', "has no offsets"),
+    ('{"format": "ganinterface.style-direction", "offsets": [["b8.conv1", 1, 1.0]], "negative_offsets": []}',
+     "negative_offsets should be a non-empty list"),
     ('{"format": "ganinterface.style-direction", "offsets": [["b8.conv1", 1, 1.0]], "colour": 1}',
      "unknown field"),
     ('{"format": "something else"}', "not a direction"),

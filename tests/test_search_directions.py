@@ -13,7 +13,7 @@ from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export import batch
 from ganinterface.export.userfiles import read_direction
-from ganinterface.search.directions import METHOD_FILES
+from ganinterface.search.directions import JOINED, METHOD_FILES
 from ganinterface.search.metrics import flip_rate, preservation
 from ganinterface.search.shipped import make_shipped_directions
 from tiny_models import tiny_stylegan2
@@ -83,7 +83,7 @@ def test_each_method_and_the_chosen_direction_are_written_with_their_figures(shi
         direction = read_direction(files[-1] if len(files) == 1 else out / "directions" / f"{stem}.npy",
                                    generator)
         provenance = direction.provenance
-        assert provenance["chosen_by"] in METHOD_FILES
+        assert provenance["chosen_by"] in {*METHOD_FILES, JOINED}
         held_out = provenance["held_out"]
         assert held_out["seeds"] == [0, 15]
         for state, amount in provenance["amounts"].items():

@@ -80,10 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo-directions", help="find the built-in model's attribute directions from labelled samples",
         description="Sample the generator, label the samples with the attribute classifier, find "
                     "directions for mouth open and hair band by mean difference, conditional "
-                    "boundaries in W (on several w row ranges) and style channels, score each on "
-                    "tuning seeds at the amount that flips 90%, and write the one that keeps the "
-                    "other attributes best (with its figures on seeds 0-199 in its JSON) and each "
-                    "method's best under directions/methods/; hair colours by mean difference.")
+                    "boundaries in W (on several w row ranges), style channels and learnt style "
+                    "offsets (two-sided), score each way on tuning seeds at the amount that clears "
+                    "the aims (flip 90%, preservation 95%) by the most, join the best style-space "
+                    "side each way into one two-sided direction, and write the one that "
+                    "meets them on the most ways, then by the most (with its figures on seeds "
+                    "0-199 in its JSON) and each method's best under directions/methods/; hair "
+                    "colours by mean difference.")
     options.add_checkpoint(directions)
     directions.add_argument("--out", type=Path, default=None,
                             help="directory for directions/ (default: beside the built-in model)")

@@ -6,7 +6,10 @@
   the w rows where it keeps the other attributes best;
 * style channels: offsets of the few modulation styles whose change the classifier reads most as
   the attribute and least as anything else (its gradients on the samples), each by one spread of
-  that style over the samples.
+  that style over the samples;
+* learnt style offsets: two-sided, each side learnt on the samples it must move (the classifier's
+  reading of the other state up, every other attribute's reading kept, an L1 penalty), the
+  largest offsets kept; removing a band takes other channels than adding one.
 
 ``DirectionTrials`` scores each candidate on tuning seeds, each way, at the amount that clears
 both aims (flip, preservation) by the most; ``choose_direction`` keeps the one that meets them on
@@ -42,6 +45,13 @@ GRADIENT_BATCH = 16
 GRADIENT_SAMPLES = 160  # samples (half with the attribute) the classifier's gradients are averaged on
 FLIP_AIM, PRESERVATION_AIM = 0.90, 0.95  # issue 19: a direction flips 90% and keeps 95% of the rest
 GIVE_UP_PRESERVATION = 0.5  # a larger amount is not tried once preservation falls below this
+LEARNT_STEPS = 300  # Adam steps learning one side of a learnt style direction
+LEARNT_BATCH = 24
+LEARNT_RATE = 0.05  # in units of each style's spread, falling to 0 along a cosine (a constant rate
+# left each run's offsets where its last noisy batches put them: margins -0.1 or +1.5 by chance)
+KEEP_WEIGHT = 3.0  # the other attributes' readings kept (KL from before), against the attribute's
+SPARSITY = 0.002  # L1 weight on the offsets, in units of each style's spread
+LEARNT_COUNTS = (8, 16, 32, 64)  # largest learnt offsets a side keeps
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -205,6 +215,73 @@ def style_directions(generator: GeneratorBase, classifier: AttributeClassifier, 
             for count in counts]
 
 
+# ---- learnt style offsets -----------------------------------------------------------------------
+
+def learnt_offsets(generator: GeneratorBase, classifier: AttributeClassifier, ws: np.ndarray,
+                   readings: dict[str, np.ndarray], attribute: str, state: int, layers: Sequence[str],
+                   spread: np.ndarray, steps: int = LEARNT_STEPS, seed: int = 0) -> np.ndarray:
+    """Per style channel of ``layers`` (concatenated), in units of its ``spread``: the offset that
+    makes the classifier read ``attribute`` as ``state`` on the samples ``ws`` (N, num_ws, w_dim)
+    while every other attribute's reading stays as ``readings`` (their probabilities before, (N,
+    classes) each), with an L1 penalty that leaves most channels near zero."""
+    device = generator.w_avg.device
+    sizes = [generator.style_sizes()[n] for n in layers]
+    scale = torch.from_numpy(spread).float().to(device)
+    unit = torch.zeros(len(spread), device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([unit], lr=LEARNT_RATE)
+    rng = np.random.default_rng(seed)
+    classifier.eval()
+    for step in range(steps):
+        optimiser.param_groups[0]["lr"] = LEARNT_RATE * 0.5 * (1 + np.cos(np.pi * step / steps))
+        rows = rng.choice(len(ws), min(LEARNT_BATCH, len(ws)), replace=False)
+        with torch.enable_grad():
+            parts = torch.split(unit * scale, sizes)
+            offsets = {n: part.expand(len(rows), -1) for n, part in zip(layers, parts)}
+            image = generator.synthesize(torch.from_numpy(ws[rows]).to(device), style_offsets=offsets,
+                                         noise_mode="const").image
+            read = {k: F.log_softmax(v, dim=1) for k, v in classifier(image.clamp(-1, 1).cpu()).items()}
+            kept = sum(F.kl_div(read[k], torch.from_numpy(readings[k][rows]).float(), reduction="batchmean")
+                       for k in read if k != attribute)
+            loss = -read[attribute][:, state].mean() + KEEP_WEIGHT * kept + SPARSITY * unit.abs().sum()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    return unit.detach().cpu().numpy()
+
+
+def largest(learnt: np.ndarray, spread: np.ndarray, count: int, where: Sequence[tuple[str, int]],
+            sign: float = 1.0) -> tuple[tuple[str, int, float], ...]:
+    """The ``count`` largest learnt offsets as (layer, channel, offset) triples, times ``sign``."""
+    order = np.argsort(-np.abs(learnt), kind="stable")[:count]
+    return tuple((where[i][0], int(where[i][1]), float(sign * learnt[i] * spread[i]))
+                 for i in sorted(order, key=lambda i: (where[i][0], where[i][1])))
+
+
+def learnt_style_direction(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
+                           split: Split, digest: str, trials: "DirectionTrials",
+                           counts: Sequence[int] = LEARNT_COUNTS, steps: int = LEARNT_STEPS) -> StyleDirection:
+    """Two-sided: above zero the offsets learnt on the split's negatives (towards the attribute),
+    below zero those learnt on its positives (away from it); each side keeps the count of largest
+    offsets that clears the aims by the most on ``trials``."""
+    layers = style_layers_of(generator)
+    sizes = generator.style_sizes()
+    where = [(name, c) for name in layers for c in range(sizes[name])]
+    spread = style_spreads(generator, samples.ws, layers)
+    sides = {}
+    for state, movers, sign in ((1, split.negative, 1.0), (0, split.positive, -1.0)):
+        learnt = learnt_offsets(generator, classifier, samples.ws[movers],
+                                {k: v[movers] for k, v in samples.probabilities.items()},
+                                split.attribute, state, layers, spread, steps)
+        options = [largest(learnt, spread, count, where, sign) for count in counts]
+        sides[state] = max(options, key=lambda offsets: trials.balanced(
+            StyleDirection(offsets), sign, split.attribute, state).margin)
+    return StyleDirection(sides[1], split.name, digest, _provenance(
+        "style offsets learnt on the samples each side must move: the classifier's reading of the "
+        "other state raised, every other attribute's reading kept (KL), an L1 penalty; each side "
+        "keeps its largest offsets (negative_offsets: below zero)", split, samples,
+        channels=len(sides[1]), negative_channels=len(sides[0]), steps=steps), negative_offsets=sides[0])
+
+
 # ---- choosing ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -314,6 +391,8 @@ def scored_text(scored: Scored) -> str:
     direction = scored.direction
     setting = (f"{len(direction.offsets)} channels" if isinstance(direction, StyleDirection)
                else f"ws {direction.first}-{'end' if direction.last is None else direction.last}")
+    if isinstance(direction, StyleDirection) and direction.negative_offsets:
+        setting += f" ({len(direction.negative_offsets)} below zero)"
     amounts = " ".join(f"{amount:+g}" for amount in scored.amounts.values())
     margins_text = " ".join(f"{m:+.1f}" for m in scored.margins.values())
     return (f"{scored.method} {setting} at {amounts}  flip {scored.flip_rate:.0%}  "
@@ -333,6 +412,26 @@ def choose_direction(scores: Sequence[Scored]) -> Scored:
     return max(scores, key=Scored.rank)
 
 
+JOINED = "joined sides"  # the method of a direction ``joined_sides`` made
+
+
+def joined_sides(scores: Sequence[Scored]) -> StyleDirection | None:
+    """A two-sided style direction from the style-space candidates that clear the aims by the most
+    each way: above zero the best at the attribute's state 1, below zero the best at state 0 (its
+    negative side, or its one side).  None when one candidate is best both ways."""
+    styles = [s for s in scores if isinstance(s.direction, StyleDirection) and set(s.margins) == {0, 1}]
+    if not styles:
+        return None
+    up, down = (max(styles, key=lambda s: s.margins[state]) for state in (1, 0))
+    if up is down:
+        return None
+    above, below = up.direction, down.direction
+    return StyleDirection(above.offsets, above.name, above.model_hash, {
+        "method": f"above zero {up.method}, below zero {down.method}: the candidates that clear the "
+                  "aims by the most each way", "above_zero": above.provenance, "below_zero": below.provenance},
+        negative_offsets=below.negative_offsets or below.offsets)
+
+
 def direction_stem(name: str) -> str:
     return name.replace(" ", "-")
 
@@ -340,23 +439,31 @@ def direction_stem(name: str) -> str:
 # ---- the shipped directions ---------------------------------------------------------------------
 
 METHOD_FILES = {"mean difference": "mean-difference", "conditional boundary": "conditional-boundary",
-                "style channels": "style-channels"}
+                "style channels": "style-channels", "learnt style offsets": "learnt-style-offsets"}
 
 
 def candidates(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
-               split: Split, digest: str, every_method: bool) -> list[tuple[str, AnyDirection]]:
-    """(method, direction) pairs to try: every method's settings, or mean difference alone."""
+               split: Split, digest: str, every_method: bool,
+               trials: "DirectionTrials | None" = None) -> list[tuple[str, AnyDirection]]:
+    """(method, direction) pairs to try: every method's settings, or mean difference alone; the
+    learnt style offsets need ``trials`` to choose each side's count."""
     found: list[tuple[str, AnyDirection]] = [("mean difference", mean_difference_direction(samples, split, digest))]
     if every_method:
         found += [("conditional boundary", d) for d in boundary_directions(samples, split, digest)]
         found += [("style channels", d) for d in style_directions(generator, classifier, samples, split, digest)]
+        if trials is not None and split.attribute != "hair_colour":
+            found.append(("learnt style offsets", learnt_style_direction(generator, classifier, samples,
+                                                                         split, digest, trials)))
     return found
 
 
 def with_figures(scored: Scored, **figures) -> AnyDirection:
     """The direction with how it was chosen and what it measured in its provenance."""
-    settings = ({"channels": len(scored.direction.offsets)} if isinstance(scored.direction, StyleDirection)
-                else {"rows": [scored.direction.first, scored.direction.last]})
+    direction = scored.direction
+    settings = ({"channels": len(direction.offsets)} if isinstance(direction, StyleDirection)
+                else {"rows": [direction.first, direction.last]})
+    if isinstance(direction, StyleDirection) and direction.negative_offsets:
+        settings["negative_channels"] = len(direction.negative_offsets)
     provenance = {**scored.direction.provenance, "chosen_by": scored.method, **settings,
                   "amounts": {str(k): round(v, 3) for k, v in scored.amounts.items()}, **figures}
     return dataclasses.replace(scored.direction, provenance=provenance)

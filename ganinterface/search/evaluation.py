@@ -26,7 +26,7 @@ from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.base import GeneratorBase
-from ganinterface.search.directions import (AMOUNTS, FLIP_AIM, METHOD_FILES, PRESERVATION_AIM,
+from ganinterface.search.directions import (AMOUNTS, FLIP_AIM, JOINED, METHOD_FILES, PRESERVATION_AIM,
                                             AnyDirection)
 from ganinterface.search.artefacts import ARTEFACT_AIM, MEASURES, artefact_scores
 from ganinterface.search.goals import GOALS, EditGoal
@@ -216,7 +216,8 @@ def _details(variant: str, scores: dict[str, Any]) -> list[str]:
 
 
 METHOD_LABELS = {"mean difference": "mean diff.", "conditional boundary": "boundary",
-                 "style channels": "style chan."}
+                 "style channels": "style chan.", "learnt style offsets": "learnt",
+                 JOINED: "joined"}
 
 
 def format_edit_report(report: dict[str, Any]) -> str:

@@ -14,9 +14,10 @@ from ganinterface.engine.directions import (Direction, StyleDirection, model_has
 from ganinterface.engine.scene import Recipe
 from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.base import GeneratorBase
-from ganinterface.search.directions import (METHOD_FILES, DirectionTrials, attribute_splits,
+from ganinterface.search.directions import (JOINED, METHOD_FILES, DirectionTrials, attribute_splits,
                                             candidates, choose_direction, direction_stem,
-                                            figures_of, goals_of, scored_text, with_figures)
+                                            figures_of, goals_of, joined_sides, scored_text,
+                                            with_figures)
 from ganinterface.search.goals import GOALS, EditGoal
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, Samples, draw_samples
@@ -91,8 +92,13 @@ def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClass
     for split in attribute_splits(samples, classifier.attributes):
         every = every_method and split.attribute != "hair_colour"
         scores = []
-        for method, direction in candidates(generator, classifier, samples, split, digest, every):
+        for method, direction in candidates(generator, classifier, samples, split, digest, every, trials):
             scores.append(trials.score(direction, method, split.attribute, goals_of(split)))
+            if report:
+                report(f"{split.name}: {scored_text(scores[-1])}")
+        joined = joined_sides(scores)
+        if joined is not None:
+            scores.append(trials.score(joined, JOINED, split.attribute, goals_of(split)))
             if report:
                 report(f"{split.name}: {scored_text(scores[-1])}")
         stem = direction_stem(split.name)
