@@ -122,3 +122,12 @@ def test_a_two_sided_edit_checks_both_sides_and_round_trips():
     assert Scene.from_json(scene.to_json()) == scene
     one_sided = Scene(seed=2, edits=(StyleChannelEdit(OFFSETS["stylegan2"], -2.0),))
     assert "negative_offsets" not in one_sided.to_json()  # files without a second side stay as they were
+
+
+def test_a_two_sided_edit_describes_both_sides_and_counts_many_layers():
+    from ganinterface.engine.kinds import kind_of
+
+    many = tuple((layer, 0, 1.0) for layer in ("b8.conv0", "b8.conv1", "b16.conv0", "b16.conv1"))
+    edit = StyleChannelEdit(OFFSETS["stylegan2"], -1.0, name="band", negative_offsets=many)
+    assert kind_of(edit).describe(edit) == ("“band” Style channels -1.00  3 channels in b8.conv1, "
+                                            "b16.torgb; below zero 4 channels in 4 layers")

@@ -104,6 +104,22 @@ def test_the_disabled_strength_field_keeps_no_value_of_the_edit_before(shown, tm
     assert not strength.isEnabled() and strength.text() == ""
 
 
+def test_a_second_direction_leaves_two_rows_in_sight_before_the_old_ones_are_deleted(shown, tmp_path):
+    from ganinterface.ui.directions_panel import DirectionRow
+
+    panel = shown.directions_panel
+    shown.extra_dock.raise_()
+    shown._extra_tabs.setCurrentWidget(panel)
+    for name in ("smile", "frown"):
+        np.save(tmp_path / f"{name}.npy", np.ones(shown.model.shape.w_dim, np.float32))
+        assert panel.load(str(tmp_path / f"{name}.npy"))
+    _settle()  # events processed, but not the deferred delete of the rows made for the first one
+    in_sight = [row for row in panel.findChildren(DirectionRow) if row.isVisible()]
+    assert len(in_sight) == 2 and {row.name.text() for row in in_sight} == {"smile", "frown"}
+    while shown.stack.can_undo():
+        shown.stack.undo()
+
+
 def test_the_layer_list_writes_sizes_width_first(shown):
     layers = shown.features_panel.layers
     rows = {layers.topLevelItem(row).text(0): layers.topLevelItem(row).text(2)

@@ -163,7 +163,9 @@ class DirectionsPanel(QWidget):
                    if isinstance(e, (DirectionEdit, StyleChannelEdit))]
         key = tuple((i, e.name, e.source) for i, e in indexed)
         if key != self._row_key:
-            for row in self._rows:
+            for row in self._rows:  # out of sight now: deleteLater waits for the event loop
+                self.rows_layout.removeWidget(row)
+                row.hide()
                 row.deleteLater()
             self._rows = [DirectionRow(i, e, num_ws, self) for i, e in indexed]
             for position, row in enumerate(self._rows):

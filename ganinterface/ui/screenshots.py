@@ -128,24 +128,28 @@ def main(argv: list[str] | None = None) -> int:
     window.feature_views.open_channel(window.features_panel.selected_channels()[0])
     window.features_panel.overlay.setChecked(True)
     _grab(app, window, out / "screenshot-channel.png")
-    # directions: principal directions of W as sliders, the first one moved
+    # directions: the built-in ones on a portrait with a band, "hair band" moved to remove it
     window.features_panel.overlay.setChecked(False)
-    window.stack.reset(window.stack.scene.replace(edits=()))
+    window.feature_views.clear_region()
+    window.features_panel.ranking.setRowCount(0)
+    window.features_panel.set_selected_channels(())
+    window.statusBar().clearMessage()
+    window.stack.reset(window.stack.scene.replace(seed=6, edits=()))
     window.extra_dock.raise_()
     window._extra_tabs.setCurrentWidget(window.directions_panel)
-    window.directions_panel.compute("principal")
-    deadline = time.monotonic() + 120
-    while window.directions_panel.task.busy() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.02)
+    directions = {path.stem: path for path in shipped_files(window.model, "directions")}
+    for stem in ("hair-band", "mouth-open"):
+        if stem in directions:
+            window.directions_panel.load(str(directions[stem]))
     _settle(app, window)
     if window.directions_panel._rows:
-        window.directions_panel._rows[0].amount.setValue(2.0)
+        window.directions_panel._rows[0].amount.setValue(-1.125)  # its shipped amount below zero
+    _settle(app, window)
     window.features_dock.raise_()
     _grab(app, window, out / "screenshot-directions.png")
 
     # animation: two seeds as keyframes, the preview scrubbed half way
-    window.stack.reset(window.stack.scene.replace(edits=()))
+    window.stack.reset(window.stack.scene.replace(seed=args.seed, edits=()))
     window.statusBar().clearMessage()  # what the directions step said would be gone by now
     window._extra_tabs.setCurrentWidget(window.animation_panel)
     window.animation_panel.add_keyframe(3)

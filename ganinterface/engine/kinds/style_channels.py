@@ -91,8 +91,9 @@ class StyleChannelKind(EditKind):
 
 
 def _channels_text(edit: StyleChannelEdit, offsets: tuple[StyleOffset, ...]) -> str:
-    count = len(offsets)
-    return f"{count} channel{'s' * (count != 1)} in {', '.join(edit.layers(offsets))}"
+    count, layers = len(offsets), edit.layers(offsets)
+    where = ", ".join(layers) if len(layers) <= 3 else f"{len(layers)} layers"
+    return f"{count} channel{'s' * (count != 1)} in {where}"
 
 
 KIND = StyleChannelKind()
