@@ -13,7 +13,7 @@ from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.userfiles import read_direction, read_recipe
 from ganinterface.models.loading import load_generator
-from ganinterface.search.directions import METHOD_FILES
+from ganinterface.search.directions import JOINED, METHOD_FILES
 from ganinterface.search.goals import GOALS
 from ganinterface.search.metrics import dilate
 from ganinterface.search.placement import LOCALITY_DILATION, placed_mask
@@ -50,7 +50,7 @@ def test_each_shipped_direction_is_made_for_the_shipped_model_and_offered(builti
     generator, digest = builtin
     direction = read_direction(shipped_direction(stem), generator, digest)
     assert direction.model_hash == digest
-    assert direction.provenance["chosen_by"] in METHOD_FILES
+    assert direction.provenance["chosen_by"] in {*METHOD_FILES, JOINED}
     assert {"tuning", "held_out", "amounts"} <= set(direction.provenance)
     assert shipped_direction(stem) in bundled.shipped_directions()
 
