@@ -61,9 +61,13 @@ def shipped(tmp_path_factory):
         jobs.append(items)
         return batch.InProcess(generator, "cpu", task, threads=2)
 
+    lines = []
     names = make_shipped_directions(generator, classifier, out, finding=60, tuning=12,
-                                    held_out=range(16), executor_for=on_threads)
+                                    held_out=range(16), executor_for=on_threads, report=lines.append)
     assert jobs == [60, 12, 16]
+    for name in ("mouth open", "hair band"):  # minutes each on the built-in model: said as each ends
+        for side in ("above", "below"):
+            assert any(line.startswith(f"{name}: learnt style offsets {side} zero") for line in lines)
     return generator, classifier, out, names
 
 

@@ -20,7 +20,7 @@ mean along it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -259,10 +259,12 @@ def largest(learnt: np.ndarray, spread: np.ndarray, count: int, where: Sequence[
 
 def learnt_style_direction(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
                            split: Split, digest: str, trials: "DirectionTrials",
-                           counts: Sequence[int] = LEARNT_COUNTS, steps: int = LEARNT_STEPS) -> StyleDirection:
+                           counts: Sequence[int] = LEARNT_COUNTS, steps: int = LEARNT_STEPS,
+                           report: Callable[[str], None] | None = None) -> StyleDirection:
     """Two-sided: above zero the offsets learnt on the split's negatives (towards the attribute),
     below zero those learnt on its positives (away from it); each side keeps the count of largest
-    offsets that clears the aims by the most on ``trials``."""
+    offsets that clears the aims by the most on ``trials``.  ``report`` hears of each side (minutes
+    each on a CPU)."""
     layers = style_layers_of(generator)
     sizes = generator.style_sizes()
     where = [(name, c) for name in layers for c in range(sizes[name])]
@@ -275,6 +277,9 @@ def learnt_style_direction(generator: GeneratorBase, classifier: AttributeClassi
         options = [largest(learnt, spread, count, where, sign) for count in counts]
         sides[state] = max(options, key=lambda offsets: trials.balanced(
             StyleDirection(offsets), sign, split.attribute, state).margin)
+        if report:
+            report(f"{split.name}: learnt style offsets {'above' if sign > 0 else 'below'} zero: "
+                   f"{len(sides[state])} kept of {len(learnt)}")
     return StyleDirection(sides[1], split.name, digest, _provenance(
         "style offsets learnt on the samples each side must move: the classifier's reading of the "
         "other state raised, every other attribute's reading kept (KL), an L1 penalty; each side "
@@ -443,8 +448,8 @@ METHOD_FILES = {"mean difference": "mean-difference", "conditional boundary": "c
 
 
 def candidates(generator: GeneratorBase, classifier: AttributeClassifier, samples: Samples,
-               split: Split, digest: str, every_method: bool,
-               trials: "DirectionTrials | None" = None) -> list[tuple[str, AnyDirection]]:
+               split: Split, digest: str, every_method: bool, trials: "DirectionTrials | None" = None,
+               report: Callable[[str], None] | None = None) -> list[tuple[str, AnyDirection]]:
     """(method, direction) pairs to try: every method's settings, or mean difference alone; the
     learnt style offsets need ``trials`` to choose each side's count."""
     found: list[tuple[str, AnyDirection]] = [("mean difference", mean_difference_direction(samples, split, digest))]
@@ -452,8 +457,8 @@ def candidates(generator: GeneratorBase, classifier: AttributeClassifier, sample
         found += [("conditional boundary", d) for d in boundary_directions(samples, split, digest)]
         found += [("style channels", d) for d in style_directions(generator, classifier, samples, split, digest)]
         if trials is not None and split.attribute != "hair_colour":
-            found.append(("learnt style offsets", learnt_style_direction(generator, classifier, samples,
-                                                                         split, digest, trials)))
+            found.append(("learnt style offsets", learnt_style_direction(
+                generator, classifier, samples, split, digest, trials, report=report)))
     return found
 
 

@@ -92,7 +92,8 @@ def make_shipped_directions(generator: GeneratorBase, classifier: AttributeClass
     for split in attribute_splits(samples, classifier.attributes):
         every = every_method and split.attribute != "hair_colour"
         scores = []
-        for method, direction in candidates(generator, classifier, samples, split, digest, every, trials):
+        for method, direction in candidates(generator, classifier, samples, split, digest, every, trials,
+                                            report):
             scores.append(trials.score(direction, method, split.attribute, goals_of(split)))
             if report:
                 report(f"{split.name}: {scored_text(scores[-1])}")
