@@ -156,6 +156,24 @@ def test_the_direction_meeting_the_aims_most_ways_then_by_the_most_is_chosen():
         choose_direction([])
 
 
+def test_a_style_side_tried_again_at_the_same_amount_is_not_rendered_again():
+    rendered = []
+    read = np.zeros((4, 2))
+    read[:, 0] = 1.0
+    tuner = types.SimpleNamespace(tuning=types.SimpleNamespace(probabilities={"band": read, "colour": read},
+                                                               seeds=[0, 1, 2, 3]),
+                                  images=lambda recipe: rendered.append(recipe.edits[0]) or np.zeros((4, 1)))
+    flips = iter([np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])])
+    classifier = types.SimpleNamespace(classify=lambda images: {"band": np.eye(2)[next(flips)], "colour": read})
+    trials = DirectionTrials(tuner, classifier)
+    up, down = (("b8.conv1", 1, 1.0),), (("b16.conv0", 3, 2.0),)
+    first = trials.at(StyleDirection(up), 1.5, "band", 1)
+    joined = StyleDirection(up, negative_offsets=down)  # the same side above zero
+    assert trials.at(joined, 1.5, "band", 1) == first == (0.5, 1.0)
+    assert trials.at(joined, -1.5, "band", 1) == (0.25, 1.0)  # the other side is rendered
+    assert len(rendered) == 2
+
+
 def test_the_best_side_each_way_is_joined_into_one_two_sided_direction():
     adds = StyleDirection((("b8.conv1", 1, 1.0),), name="band")
     removes = StyleDirection((("b8.conv1", 2, 1.0),), name="band", negative_offsets=(("b16.conv0", 3, 2.0),))

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.engine.directions import (Direction, DirectionError, StyleDirection,
                                             boundary_normal, conditioned, mean_difference)
+from ganinterface.engine.kinds import StyleChannelEdit
 from ganinterface.engine.scene import Recipe
 from ganinterface.models.base import GeneratorBase
 from ganinterface.search.metrics import flip_rate, preservation
@@ -337,6 +338,7 @@ class DirectionTrials:
         self.tuner, self.classifier, self.refinements = tuner, classifier, refinements
         self.before = {k: v.argmax(axis=1) for k, v in tuner.tuning.probabilities.items()}
         self.seeds = tuner.tuning.seeds
+        self._style_trials: dict[tuple, tuple[float, float]] = {}  # a side is tried again when joined
 
     def at_amounts(self, scored: Scored, attribute: str) -> dict:
         """Flip rate and preservation on these seeds at the amounts ``scored`` was chosen at."""
@@ -347,11 +349,21 @@ class DirectionTrials:
                 "preservation": min(m["preservation"] for m in measured.values()), "by_state": measured}
 
     def at(self, direction: AnyDirection, amount: float, attribute: str, state: int) -> tuple[float, float]:
-        """(flip rate into ``state``, preservation) of ``direction`` at ``amount``."""
-        images = self.tuner.images(Recipe(edits=(direction.to_edit(amount),)))
+        """(flip rate into ``state``, preservation) of ``direction`` at ``amount``.  A style-space
+        side is rendered once per amount: the learnt sides' counts, then the learnt and the joined
+        directions, try the same offsets at the same amounts."""
+        edit = direction.to_edit(amount)
+        key = ((edit.active_offsets(), amount, attribute, state) if isinstance(edit, StyleChannelEdit)
+               else None)
+        if key in self._style_trials:
+            return self._style_trials[key]
+        images = self.tuner.images(Recipe(edits=(edit,)))
         after = {k: v.argmax(axis=1) for k, v in self.classifier.classify(images).items()}
         flip = flip_rate(self.before[attribute], after[attribute], state)
-        return 0.0 if np.isnan(flip) else flip, preservation(self.before, after, attribute)
+        found = 0.0 if np.isnan(flip) else flip, preservation(self.before, after, attribute)
+        if key is not None:
+            self._style_trials[key] = found
+        return found
 
     def balanced(self, direction: AnyDirection, sign: float, attribute: str,
                  state: int) -> AtAmount:
