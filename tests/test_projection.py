@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganinterface.engine.projection import (PerceptualDistance, ProjectionError, ProjectionSettings,
-                                            WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
+from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, PerceptualDistance,
+                                            ProjectionError, ProjectionSettings, WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
                                             noise_regularisation, project, psnr)
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.discriminator import ResidualDiscriminator, load_discriminator
@@ -163,6 +163,46 @@ def test_the_w_prior_holds_w_plus_rows_where_w_lies():
     assert _mahalanobis_from_w(generator, held.w) < 0.5 * _mahalanobis_from_w(generator, free.w)
 
 
+def test_feature_levels_are_the_mean_loudness_of_the_layers_edits_paint_into():
+    generator = tiny_stylegan2()  # 16 px high: its layers at 4 and 8 px
+    levels = FeatureLevels(generator)
+    assert levels.layers == ["b4.conv1", "b8.conv0", "b8.conv1"]
+    seen = {}
+
+    def keep(name):
+        def hook(module, args, out):
+            seen[name] = out.abs().mean().item()
+        return hook
+
+    hooks = [generator.get_submodule(f"synthesis.{name}").register_forward_hook(keep(name))
+             for name in levels.layers]
+    z = torch.randn([2000, generator.z_dim], generator=torch.Generator().manual_seed(123))
+    with torch.no_grad():
+        w = generator.mapping(z)[:FEATURE_LEVEL_SAMPLES]
+        generator.synthesize(w, noise_mode="const")
+    for hook in hooks:
+        hook.remove()
+    assert levels.levels == pytest.approx(seen, rel=1e-5)
+
+
+def test_the_feature_level_term_holds_a_projections_features_as_loud_as_the_samples():
+    generator = tiny_stylegan2()
+    loud = generator.w_avg + 4 * torch.randn(1, generator.num_ws, generator.w_dim,
+                                              generator=torch.Generator().manual_seed(5))
+    target = _render(generator, loud)
+    levels = FeatureLevels(generator)
+
+    def penalty(found):
+        with torch.no_grad():
+            taps = generator.synthesize(found.w, noise_mode="const", taps=levels.layers).taps
+        return float(levels.penalty(taps))
+
+    settings = ProjectionSettings(space="w+", steps=30, candidates=0, feature_level=0.0)
+    free = project(generator, target, settings)
+    held = project(generator, target, dataclasses.replace(settings, feature_level=100.0))
+    assert penalty(held) < 0.5 * penalty(free)
+
+
 def test_the_same_seed_gives_the_same_latent_and_another_seed_another():
     generator = tiny_stylegan2()
     _, target = _target(generator)
@@ -238,7 +278,7 @@ def test_a_target_of_the_wrong_size_is_refused_pointing_at_the_crop():
 
 
 @pytest.mark.parametrize("bad", [dict(space="z"), dict(steps=0), dict(w_plus_share=1.5),
-                                 dict(w_plus_prior=-1.0)])
+                                 dict(w_plus_prior=-1.0), dict(feature_level=-0.1)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(ProjectionError):
         ProjectionSettings(**bad)
