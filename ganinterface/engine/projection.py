@@ -352,7 +352,7 @@ class _Search:
                  progress: ProgressCallback | None, cancel: CancelFlag | None,
                  levels: FeatureLevels | None = None):
         self.generator = generator
-        self.levels = levels if levels is not None and levels.layers else None
+        self.levels = levels if levels and levels.layers else None
         self.distance = distance
         self.noise = noise
         self.settings = settings
@@ -495,14 +495,16 @@ class FeatureLevels:
 
     def __init__(self, generator: GeneratorBase, class_index: int | None = None):
         height = generator.img_height
-        self.layers = [layer.name for layer in generator.layers
-                       if layer.kind == "conv" and height // 4 <= layer.height <= height // 2]
+        layers = [layer.name for layer in generator.layers
+                  if layer.kind == "conv" and height // 4 <= layer.height <= height // 2]
         self.levels: dict[str, float] = {}
-        if self.layers:
-            w = _mapped_samples(generator, class_index)[:FEATURE_LEVEL_SAMPLES]
+        if layers:
+            w = _mapped_samples(generator, class_index, FEATURE_LEVEL_SAMPLES)
             with torch.no_grad():
-                taps = _synthesized(generator, w, None, self.layers).taps
-            self.levels = {name: taps[name].abs().mean().item() for name in self.layers}
+                taps = _synthesized(generator, w, None, layers).taps
+            levels = {name: taps[name].abs().mean().item() for name in layers}
+            self.levels = {name: level for name, level in levels.items() if level > 0}  # silent layers: no ratio
+        self.layers = list(self.levels)
 
     def penalty(self, taps: dict[str, Tensor]) -> Tensor:
         return sum((taps[name].abs().mean() / self.levels[name] - 1).square() for name in self.layers)
@@ -514,9 +516,11 @@ def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> f
     return (w - w.mean(dim=0)).square().sum(dim=1).mean().sqrt().item()
 
 
-def _mapped_samples(generator: GeneratorBase, class_index: int | None) -> Tensor:
-    """(SPREAD_SAMPLES, w_dim): W as the mapping makes it, the same samples each time."""
-    z = torch.randn([SPREAD_SAMPLES, generator.z_dim], generator=torch.Generator().manual_seed(123))
+def _mapped_samples(generator: GeneratorBase, class_index: int | None,
+                    count: int = SPREAD_SAMPLES) -> Tensor:
+    """(count, w_dim): W as the mapping makes it, the same samples each time (a smaller count:
+    the first of them)."""
+    z = torch.randn([count, generator.z_dim], generator=torch.Generator().manual_seed(123))
     z = z.to(generator.w_avg.device)
     with torch.no_grad():
         return generator.mapping(z, _classes(generator, z, class_index))[:, 0].float()
