@@ -167,3 +167,19 @@ def test_group_commands_change_move_and_delete_a_run_of_edits():
     for _ in range(5):
         stack.undo()
     assert stack.scene.edits == (other,) + mouth + (last,)
+
+
+def test_retargeting_an_edit_drops_the_level_of_its_old_channels():
+    import dataclasses
+
+    levelled = dataclasses.replace(_edit(1.5), level=0.3, level_floor=1.0)
+    stack = cmd.CommandStack(Scene(edits=(levelled, _edit(2.0))))
+    stack.push(cmd.retarget_edit(0, (5, 6)))
+    stack.push(cmd.retarget_edit(1, (1,)))
+    first, second = stack.scene.edits
+    assert first.channels == (5, 6) and first.level is None and first.amount == 1.5
+    assert second.channels == (1,) and second.level is None
+    assert stack.undo_label() == "Re-target edit"
+    stack.undo()
+    stack.undo()
+    assert stack.scene.edits[0] == levelled

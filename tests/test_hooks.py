@@ -2,6 +2,8 @@
 activation's own dtype and memory format: each gives what a straightforward dense computation over
 the whole map (written here) gives."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -164,3 +166,50 @@ def test_the_renderer_keeps_an_edits_hook_across_renders(generator, monkeypatch)
     second = renderer.render(Scene(seed=2, edits=(edit,)))
     assert first.first_layer == second.first_layer == 0
     assert builds == [(torch.float32, torch.device("cpu"))]
+
+
+def _levelled_dense(generator, edit, x):
+    """``edit`` with its amount times clip(mean |x| of its channels / level), per sample, written
+    out over the whole map in float64."""
+    x = x.double()
+    raster = _raster(generator, edit.mask).double()
+    out = x.clone()
+    for i in range(x.shape[0]):
+        level = x[i, list(edit.channels)].abs().mean().item()
+        gain = min(max(level / edit.level, edit.level_floor), 8.0)
+        out[i, list(edit.channels)] += edit.amount * gain * raster
+    return out
+
+
+@pytest.mark.parametrize("floor", [0.0, 1.0])
+@pytest.mark.parametrize("scale", [0.3, 1.0, 2.5, 40.0])
+def test_a_levelled_edit_paints_in_proportion_to_the_portraits_own_level(generator, floor, scale):
+    context = _Context(generator)
+    edit = FeatureEdit(LAYER, (0, 2, 3), MASKS["inside"], -1.7, level=0.8, level_floor=floor)
+    x = _activation(generator, torch.channels_last) * scale
+    out = _hook(generator, edit, context).apply(x.clone())
+    torch.testing.assert_close(out.double(), _levelled_dense(generator, edit, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_louder_portrait_gets_more_and_a_quieter_one_no_less_than_the_floor(generator):
+    context = _Context(generator)
+    x = _activation(generator, torch.channels_last)
+    plain = FeatureEdit(LAYER, (1,), MASKS["whole map"], 1.0)
+    level = x[:, 1].abs().mean().item()
+    added = {}
+    for name, edit, factor in (("plain", plain, 1.0),
+                               ("at its level", dataclasses.replace(plain, level=level), 1.0),
+                               ("twice as loud", dataclasses.replace(plain, level=level / 2), 2.0),
+                               ("half as loud", dataclasses.replace(plain, level=2 * level), 0.5),
+                               ("floored", dataclasses.replace(plain, level=2 * level, level_floor=1.0), 1.0)):
+        out = _hook(generator, edit, context).apply(x.clone())
+        added[name] = (out - x)[0, 1].sum().item() / _raster(generator, plain.mask).sum().item()
+        assert added[name] == pytest.approx(factor, rel=1e-4), name
+
+
+def test_each_sample_of_a_batch_gets_its_own_level(generator):
+    context = _Context(generator)
+    edit = FeatureEdit(LAYER, (0, 2), MASKS["across the right edge"], 0.9, level=1.0)
+    x = torch.cat([_activation(generator, torch.contiguous_format) * s for s in (0.5, 3.0)])
+    out = _hook(generator, edit, context).apply(x.clone())
+    torch.testing.assert_close(out.double(), _levelled_dense(generator, edit, x), rtol=1e-5, atol=1e-5)

@@ -64,6 +64,10 @@ def test_fingerprint_changes_with_content():
     (lambda d: d["edits"][4].update(centre=[0.5]), "edits[4].centre should be [x, y]"),
     (lambda d: d["edits"][4].update(offset=[0.1, "up"]), "edits[4].offset[1] should be int or float, got str"),
     (lambda d: d["edits"][4].update(scale=float("inf")), "edits[4].scale must be finite"),
+    (lambda d: d["edits"][0].update(level=0), "edits[0].level must be positive, got 0"),
+    (lambda d: d["edits"][0].update(level="loud"), "edits[0].level should be int or float, got str"),
+    (lambda d: d["edits"][0].update(level=0.5, level_floor=-1), "edits[0].level_floor must be between 0 and 8"),
+    (lambda d: d["edits"][0].update(level=0.5, level_floor=9), "edits[0].level_floor must be between 0 and 8"),
 ])
 def test_malformed_scene_names_the_problem(mutate, message):
     data = _rich_scene().to_dict()
@@ -88,6 +92,17 @@ def test_recipe_round_trip_and_scaling():
     assert half.edits[1].amount == pytest.approx(0.75)
     applied = recipe.applied_to(Scene(seed=11))
     assert applied.seed == 11 and applied.edits == recipe.edits
+
+
+def test_a_feature_edit_writes_its_level_only_when_it_has_one():
+    plain = FeatureEdit("b32.conv1", (3, 17), Mask((Rect(0.1, 0.1, 0.4, 0.4),)), 1.5)
+    levelled = FeatureEdit("b32.conv1", (3, 17), plain.mask, 1.5, level=0.25, level_floor=1.0)
+    assert "level" not in json.loads(Recipe(edits=(plain,)).to_json())["edits"][0]
+    written = json.loads(Recipe(edits=(levelled,)).to_json())["edits"][0]
+    assert (written["level"], written["level_floor"]) == (0.25, 1.0)
+    assert Recipe.from_json(Recipe(edits=(levelled, plain)).to_json()).edits == (levelled, plain)
+    with pytest.raises(ValueError, match="level must be a positive number"):
+        FeatureEdit("b32.conv1", (3,), plain.mask, 1.0, level=float("nan"))
 
 
 def test_an_anchor_saved_without_reach_looks_everywhere():

@@ -31,6 +31,7 @@ from ganinterface.search.recipes import (COVER_ADDITIONS, COVER_OFFSETS, COVER_S
                                          candidate_layers, cover_recipe, fill_recipe,
                                          with_additions_scaled)
 from ganinterface.search.samples import draw_samples
+from ganinterface.search.levels import LEVEL_FLOORS
 from ganinterface.search.shipped import make_shipped_directions, make_shipped_edits
 from ganinterface.search.trials import choice_key
 from ganinterface.search.tuning import TuningRenderer
@@ -402,7 +403,7 @@ def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(k
     generator, classifier, out, summary = kit
     renderer = Renderer(generator, torch.device("cpu"))
     for goal in GOALS:
-        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        recipe = without_levels(read_recipe(out / "recipes" / goal.file_name, model_hash(generator)))
         first, last = recipe.provenance["tuning_seeds"]
         seeds = list(range(first, last + 1))
         expected = measured(renderer, classifier, seeds, recipe.edits,
@@ -411,6 +412,25 @@ def test_each_recipe_was_chosen_by_what_the_renderer_draws_on_its_tuning_seeds(k
         assert chosen["flip_rate"] == pytest.approx(expected["flip_rate"], abs=1 / expected["eligible"])
         assert chosen["locality"] == pytest.approx(expected["locality"], abs=0.01)
         assert chosen["preservation"] == pytest.approx(expected["preservation"], abs=1 / expected["pairs"])
+
+
+def without_levels(recipe):
+    """The recipe as the search chose it: levels (``search.levels``) are recorded after."""
+    return dataclasses.replace(recipe, edits=tuple(
+        dataclasses.replace(e, level=None, level_floor=0.0) if isinstance(e, FeatureEdit) else e
+        for e in recipe.edits))
+
+
+def test_the_recipes_that_follow_the_level_record_it_after_the_search(kit):
+    generator, _, out, _ = kit
+    for goal in GOALS:
+        recipe = read_recipe(out / "recipes" / goal.file_name, model_hash(generator))
+        levelled = [e.level is not None for e in recipe.edits if isinstance(e, FeatureEdit)]
+        if goal.name in LEVEL_FLOORS:
+            assert levelled and all(levelled), goal.name
+            assert recipe.provenance["levels"]["floor"] == LEVEL_FLOORS[goal.name]
+        else:
+            assert not any(levelled) and "levels" not in recipe.provenance, goal.name
 
 
 def test_a_skin_patch_goal_tries_covers_from_above_on_the_finest_layers(kit):

@@ -68,7 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument("--classifier", type=Path, default=None, help="attribute classifier weights")
     make.add_argument("--resume", action="store_true",
                       help="keep the recipes an interrupted run already wrote under --out for the "
-                           "same goals and model")
+                           "same goals and model (adding the levels that add-hair-band follows, "
+                           "if missing)")
     make.add_argument("--only", nargs="+", default=None, metavar="RECIPE",
                       help="search only these recipes, by file name without .json (open-mouth, "
                            "close-mouth, add-hair-band, remove-hair-band); the others are left alone")

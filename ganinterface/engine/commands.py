@@ -230,6 +230,19 @@ def update_edit(index: int, label: str = "Change edit", merge_key: Hashable | No
     return update_edits(range(index, index + 1), label, merge_key, **changes)
 
 
+def retarget_edit(index: int, channels: tuple[int, ...], label: str = "Re-target edit") -> Command:
+    """Edit ``index`` on other ``channels``; a level recorded for the old ones (a recipe's
+    ``FeatureEdit.level``) is dropped with them."""
+    def apply(scene: Scene) -> Scene:
+        edit = scene.edits[index]
+        level = {"level": None} if getattr(edit, "level", None) is not None else {}
+        edits = list(scene.edits)
+        edits[index] = dataclasses.replace(edit, channels=channels, **level)
+        return scene.replace(edits=tuple(edits))
+
+    return Command(label, apply)
+
+
 def remove_edit(index: int, label: str = "Delete edit") -> Command:
     return remove_edits(range(index, index + 1), label)
 

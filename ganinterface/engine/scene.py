@@ -425,7 +425,7 @@ def read_mask(value: Any, what: str) -> Mask:
     return _build(Mask, data, what, converters)
 
 
-def _positive(value: Any, what: str) -> float:
+def read_positive(value: Any, what: str) -> float:
     number = read_number(value, what)
     if number <= 0:
         raise SceneFormatError(f"{what} must be positive, got {number}")
@@ -435,7 +435,7 @@ def _positive(value: Any, what: str) -> float:
 def read_anchor(value: Any, what: str) -> Anchor:
     _require(value, dict, what)
     converters = {"layer": read_str, "channels": read_channels, "x": read_number, "y": read_number,
-                  "spread": read_number, "follow_scale": read_bool, "reach": optional(_positive)}
+                  "spread": read_number, "follow_scale": read_bool, "reach": optional(read_positive)}
     return _build(Anchor, value, what, converters)
 
 

@@ -19,6 +19,7 @@ from ganinterface.search.directions import (JOINED, METHOD_FILES, DirectionTrial
                                             figures_of, goals_of, joined_sides, scored_text,
                                             with_figures)
 from ganinterface.search.goals import GOALS, EditGoal
+from ganinterface.search.levels import LEVEL_FLOORS, has_levels, with_levels
 from ganinterface.search.recipes import STRENGTHS, TOP_KS, Report, candidate_layers, find_recipe
 from ganinterface.search.samples import FINDING_SEED_BASE, Progress, Samples, draw_samples
 from ganinterface.search.tuning import TuningRenderer
@@ -60,6 +61,9 @@ def make_shipped_edits(generator: GeneratorBase, classifier: AttributeClassifier
         if recipe is None:
             recipe, _ = find_recipe(generator, tuner, classifier, samples, goal, top_ks, strengths,
                                     report)
+            atomic_write_text(path, recipe.to_json() + "\n")
+        if goal.name in LEVEL_FLOORS and not has_levels(recipe):
+            recipe = with_levels(recipe, samples, LEVEL_FLOORS[goal.name])
             atomic_write_text(path, recipe.to_json() + "\n")
         summary["recipes"][goal.name] = {"stages": recipe.provenance["stages"],
                                          **recipe.provenance["figures"]}

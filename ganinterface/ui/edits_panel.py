@@ -276,7 +276,7 @@ class EditsPanel(QWidget):
             return
         self.channels.setStyleSheet("")
         if channels and channels != edit.channels:
-            self.command.emit(cmd.update_edit(row, "Re-target edit", channels=channels))
+            self.command.emit(cmd.retarget_edit(row, channels))
 
     def _move(self, step: int) -> None:
         row = self.list.currentRow()

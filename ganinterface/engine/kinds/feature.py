@@ -1,11 +1,17 @@
 """``feature``: paint onto channels of a layer's features: add ``amount`` times a soft mask.
 
 The channel list is typed and shown as "1-3, 7" (``format_channels``, ``parse_channels``).
+
+An edit may carry the ``level`` its amount was set for (the channels' mean |activation| on the
+generator's samples); it then paints each portrait in proportion to that portrait's own level. A
+projected picture's features are often 1.3-5 times louder than a sample's in the channels a recipe
+paints, and a fixed amount is then too weak to change it (docs/projection-report.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -15,13 +21,22 @@ from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook
                                             anchored, built_for, channel_runs, check_channels,
                                             check_layer, digest, landing, named)
 from ganinterface.engine.latents import LatentError, parse_seeds
-from ganinterface.engine.scene import (Anchor, Mask, optional, read_anchor, read_channels, read_mask,
-                                       read_number, read_str)
+from ganinterface.engine.scene import (Anchor, Mask, SceneFormatError, optional, read_anchor,
+                                       read_channels, read_mask, read_number, read_positive,
+                                       read_str)
+
+
+LEVEL_GAIN_MOST = 8.0  # however loud a portrait (or small a file's level), at most 8x the amount
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureEdit:
-    """Add ``amount * mask`` to ``channels`` of the output of ``layer`` (negative: subtract)."""
+    """Add ``amount * mask`` to ``channels`` of the output of ``layer`` (negative: subtract).
+
+    With ``level``, the amount is multiplied on each portrait by the channels' mean |activation| over
+    their whole maps there, divided by ``level``; the factor is kept between ``level_floor`` and
+    ``LEVEL_GAIN_MOST``.
+    """
 
     layer: str
     channels: tuple[int, ...]
@@ -30,20 +45,36 @@ class FeatureEdit:
     enabled: bool = True
     anchor: Anchor | None = None
     name: str = ""
+    level: float | None = dataclasses.field(default=None, metadata={"omit_when_default": True})
+    level_floor: float = dataclasses.field(default=0.0, metadata={"omit_when_default": True})
     kind: ClassVar[str] = "feature"
+
+    def __post_init__(self) -> None:
+        if self.level is not None and not (math.isfinite(self.level) and self.level > 0):
+            raise ValueError(f"level must be a positive number, got {self.level}")
+        if not 0.0 <= self.level_floor <= LEVEL_GAIN_MOST:
+            raise ValueError(f"level_floor must be between 0 and {LEVEL_GAIN_MOST:g}, got {self.level_floor}")
+
+
+def read_level_floor(value: object, what: str) -> float:
+    floor = read_number(value, what)
+    if not 0 <= floor <= LEVEL_GAIN_MOST:
+        raise SceneFormatError(f"{what} must be between 0 and {LEVEL_GAIN_MOST:g}, got {floor}")
+    return floor
 
 
 class FeatureKind(AnchoredKind):
     name = "feature"
     edit_type = FeatureEdit
     readers = {"layer": read_str, "channels": read_channels, "mask": read_mask, "amount": read_number,
-               "anchor": optional(read_anchor)}
+               "anchor": optional(read_anchor), "level": optional(read_positive),
+               "level_floor": read_level_floor}
     has_strength = True
     has_channels = True
 
     def describe(self, edit: FeatureEdit) -> str:
         return (f"{named(edit)}Paint {edit.layer}  channels {format_channels(edit.channels) or 'all'}  "
-                f"{edit.amount:+.2f}{anchored(edit.anchor)}")
+                f"{edit.amount:+.2f}{'  × level' if edit.level else ''}{anchored(edit.anchor)}")
 
     def layer_hook(self, edit: FeatureEdit, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
         k, info = check_layer(ctx.generator, edit.layer, what)
@@ -61,12 +92,27 @@ class FeatureKind(AnchoredKind):
             return added.to(device=device, dtype=dtype)
 
         def change(x: Tensor) -> None:
+            added = values(x) if edit.level is None else values(x) * level_gains(x, runs, edit)
             box = region.crop(x)
             for run in runs:
-                box[:, run] += values(x)
+                box[:, run] += added
 
+        levelled = () if edit.level is None else (edit.level, edit.level_floor)
         return k, KeyedHook(change, lambda: digest("feature", channels, float(edit.amount),
-                                                   placement.rasters))
+                                                   placement.rasters, *levelled))
+
+
+def channel_level(x: Tensor, runs: list[slice]) -> Tensor:
+    """(N,) float32: each sample's mean |activation| over the channels in ``runs``, whole maps."""
+    total = sum(x[:, run].abs().float().sum(dim=(1, 2, 3)) for run in runs)
+    count = sum(x[:, run][0].numel() for run in runs)
+    return total / count
+
+
+def level_gains(x: Tensor, runs: list[slice], edit: FeatureEdit) -> Tensor:
+    """(N, 1, 1, 1) in x's dtype: what each sample's amount is multiplied by (``FeatureEdit.level``)."""
+    gains = (channel_level(x, runs) / edit.level).clamp(edit.level_floor, LEVEL_GAIN_MOST)
+    return gains.to(x.dtype)[:, None, None, None]
 
 
 def format_channels(channels: tuple[int, ...]) -> str:
