@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
+import torch
 
-from ganinterface.engine.kinds.feature import FeatureEdit
+from ganinterface.engine.kinds.base import channel_runs
+from ganinterface.engine.kinds.feature import FeatureEdit, channel_level
 from ganinterface.engine.scene import Recipe
 from ganinterface.search.samples import Samples
 
@@ -26,10 +27,11 @@ from ganinterface.search.samples import Samples
 LEVEL_FLOORS = {"add hair band": 1.0}
 
 
-def channel_level(samples: Samples, layer: str, channels: tuple[int, ...]) -> float:
-    """The channels' mean |activation| over their whole maps on ``samples``."""
-    features = samples.features[layer]
-    return float(np.abs(features[:, list(channels)]).astype(np.float64).mean())
+def samples_level(samples: Samples, layer: str, channels: tuple[int, ...]) -> float:
+    """The channels' mean |activation| over their whole maps (``feature.channel_level``), averaged
+    over ``samples``."""
+    features = torch.from_numpy(samples.features[layer])
+    return channel_level(features, channel_runs(sorted(set(channels)))).double().mean().item()
 
 
 def with_levels(recipe: Recipe, samples: Samples, floor: float) -> Recipe:
@@ -38,7 +40,7 @@ def with_levels(recipe: Recipe, samples: Samples, floor: float) -> Recipe:
     def levelled(edit):
         if not isinstance(edit, FeatureEdit) or edit.layer not in samples.features or not edit.channels:
             return edit
-        level = channel_level(samples, edit.layer, edit.channels)
+        level = samples_level(samples, edit.layer, edit.channels)
         return dataclasses.replace(edit, level=level, level_floor=floor) if level > 0 else edit
 
     provenance = {**recipe.provenance, "levels": {
