@@ -214,7 +214,7 @@ def test_project_uses_the_checkpoints_d_and_says_so(tmp_path, capsys):
     assert main(["project", str(tmp_path / "me.png"), str(path), "--steps", "1", "--discriminator",
                  "-o", str(tmp_path / "{name}.npz")]) == 0
     first = capsys.readouterr().out.splitlines()[0]
-    assert first == "distance: pixels at 3 scales + the discriminator in snapshot.pkl (NVlabs StyleGAN2 resnet D)"
+    assert first == "distance: pixels at 3 scales, edges weighted + the discriminator in snapshot.pkl (NVlabs StyleGAN2 resnet D)"
     rosinality = _rosinality_file(tmp_path / "r.pt", rosinality_d_state())
     distance = distance_for(rosinality, load_generator(rosinality), discriminator=True)
     assert distance.description.endswith("the discriminator in r.pt (rosinality)") and not distance.notes
@@ -239,4 +239,4 @@ def test_a_d_for_another_image_size_is_named(tmp_path):
     distance = distance_for(path, tiny_trained_stylegan2(img_resolution=32), discriminator=True)
     assert distance.notes == [f"without its discriminator: {path}: its discriminator reads 16 × 16 px "
                               "images; the generator makes 32 × 32 px"]
-    assert distance.description == "pixels at 3 scales"
+    assert distance.description == "pixels at 3 scales, edges weighted"

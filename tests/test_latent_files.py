@@ -219,7 +219,7 @@ def test_project_prints_its_figures_per_picture(tmp_path, model, capsys):
     assert main(["project", str(tmp_path / "me.png"), "--checkpoint", str(model), "--steps", "2",
                  "-o", str(tmp_path / "{name}.npz")]) == 0
     distance, line = capsys.readouterr().out.strip().split("\n")
-    assert distance == "distance: pixels at 3 scales"  # a safetensors file with no D beside it
+    assert distance == "distance: pixels at 3 scales, edges weighted"  # a safetensors file with no D beside it
     assert line.startswith(f"{tmp_path / 'me.png'}: PSNR ") and " dB, 2 steps in " in line
 
 

@@ -53,7 +53,7 @@ def test_the_frame_moves_and_resizes_with_the_aspect_and_keep_projects_that_crop
 
         qtbot.keyClick(view, Qt.Key.Key_Return)  # Enter projects the framed crop
         assert dialog.result is not None and view.frame.box() == box  # the frame stays
-        assert "distance: pixels at 3 scales;" in dialog.figures.text()
+        assert "distance: pixels at 3 scales, edges weighted;" in dialog.figures.text()
         assert dialog.keep_button.isDefault() and not dialog.project_button.isDefault()
         qtbot.keyClick(view, Qt.Key.Key_Right)  # a moved frame: Enter would project again
         assert dialog.project_button.isDefault() and not dialog.keep_button.isDefault()

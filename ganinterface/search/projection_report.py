@@ -218,7 +218,8 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
 
 def describe_distance(distance: PerceptualDistance) -> str:
     networks = "".join(f" + {type(network).__name__} features" for network in distance.networks)
-    return f"pixels at {distance.pixel_scales} scales{networks}"
+    edges = ", edges weighted" if distance.edge_weight else ""
+    return f"pixels at {distance.pixel_scales} scales{edges}{networks}"
 
 
 def format_projection_report(report: dict[str, Any]) -> str:
