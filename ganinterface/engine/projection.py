@@ -90,9 +90,10 @@ class ProjectionSettings:
     # Weight of ``FeatureLevels.penalty``: the layers edits paint into held at the loudness of the
     # generator's samples. Free, a projection's are 1.3-1.7 times louder there and the recipes'
     # fixed additions move it less; on 40 procedural renders 0.01 opened 85% of mouths instead of
-    # 65% at the same PSNR (0.03: eye colours read right fell from 90% to 75%). Off: it pulls
-    # every projection to the samples' mean loudness, and a tiny model's own render then
-    # projects to 26 dB instead of 40 (docs/projection-report.md).
+    # 65% at the same PSNR (0.03: eye colours read right fell from 90% to 75%). Off: on the
+    # report's pictures mouths were read as in the picture 92% instead of 97%, and it pulls every
+    # projection, even a generator's own render, to the samples' mean loudness
+    # (docs/projection-report.md).
     feature_level: float = 0.0
     jitter: float = 0.0  # on w, in units of W's spread; NVlabs' 0.05 held the built-in model's W phase near 14 dB
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
@@ -234,7 +235,7 @@ def distance_for(checkpoint: str | os.PathLike[str] | None, generator: Generator
                  discriminator: bool = False,
                  perceptual: str | os.PathLike[str] | None = None) -> PerceptualDistance:
     """The distance to use with the generator loaded from ``checkpoint`` (None: the built-in
-    model): pixels at three scales; with ``discriminator``, also the features of its
+    model): pixels at three scales, edges weighted; with ``discriminator``, also the features of its
     discriminator: ``X.discriminator.safetensors`` beside it when there is one (and reads images of
     the generator's size), else the discriminator inside the file (NVlabs pickles, rosinality
     files; one that cannot be used is a note and the search goes on without it); and

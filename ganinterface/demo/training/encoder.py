@@ -98,7 +98,7 @@ class EncoderTrainer:
         torch.manual_seed(settings.seed)
         self.encoder = new_encoder(generator, settings.space).to(self.device)
         self.optimiser = torch.optim.Adam(self.encoder.parameters(), lr=settings.lr)
-        self.distance = PerceptualDistance()  # pixels at three scales
+        self.distance = PerceptualDistance()  # the projection's: pixels at three scales, edges weighted
         self.rng = torch.Generator().manual_seed(settings.seed)
         self.pool: tuple[torch.Tensor, torch.Tensor] | None = None  # (images, ws), rendered on demand
         self.samples_drawn = 0
