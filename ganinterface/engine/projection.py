@@ -166,8 +166,12 @@ class PerceptualDistance:
     def description(self) -> str:
         """What is compared, e.g. "pixels at 3 scales, edges weighted + the discriminator in
         ffhq.pkl (...)"."""
-        edges = ", edges weighted" if self.edge_weight else ""
-        return " + ".join([f"pixels at {self.pixel_scales} scales{edges}", *self.names])
+        return " + ".join([self.pixels_description, *self.names])
+
+    @property
+    def pixels_description(self) -> str:
+        """The pixel terms, e.g. "pixels at 3 scales, edges weighted"."""
+        return f"pixels at {self.pixel_scales} scales{', edges weighted' if self.edge_weight else ''}"
 
     def to(self, device: torch.device) -> PerceptualDistance:
         for network in self.networks:

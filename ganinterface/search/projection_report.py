@@ -218,8 +218,7 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
 
 def describe_distance(distance: PerceptualDistance) -> str:
     networks = "".join(f" + {type(network).__name__} features" for network in distance.networks)
-    edges = ", edges weighted" if distance.edge_weight else ""
-    return f"pixels at {distance.pixel_scales} scales{edges}{networks}"
+    return f"{distance.pixels_description}{networks}"
 
 
 def format_projection_report(report: dict[str, Any]) -> str:
