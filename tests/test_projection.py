@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, PerceptualDistance,
                                             ProjectionError, ProjectionSettings, WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
-                                            noise_regularisation, project, psnr)
+                                            noise_regularisation, project, psnr, search_dtype)
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.discriminator import ResidualDiscriminator, load_discriminator
 from ganinterface.models.perceptual import STAGES, load_perceptual_network
@@ -203,6 +203,27 @@ def test_the_feature_level_term_holds_a_projections_features_as_loud_as_the_samp
     free = project(generator, target, settings)
     held = project(generator, target, dataclasses.replace(settings, feature_level=100.0))
     assert penalty(held) < 0.5 * penalty(free)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_search_runs_in_bfloat16_where_the_processor_runs_it_fast_and_reports_in_float32(monkeypatch, fast):
+    generator = tiny_stylegan2()
+    _, target = _target(generator)
+    dtypes = []
+    synthesize = generator.synthesize
+    monkeypatch.setattr(generator, "synthesize",
+                        lambda *a, **k: dtypes.append(k.get("compute_dtype", torch.float32)) or synthesize(*a, **k))
+    bf16_fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    found = project(generator, target, ProjectionSettings(space="w", steps=4, fast=fast, candidates=0))
+    search = torch.bfloat16 if fast and bf16_fast else torch.float32
+    assert dtypes == [search] * 4 + [torch.float32]  # four steps, then the render measured
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws)), target))
+
+
+def test_without_fast_bfloat16_the_search_stays_in_float32(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert search_dtype(tiny_stylegan2(), torch.device("cpu")) == torch.float32
 
 
 def test_the_same_seed_gives_the_same_latent_and_another_seed_another():

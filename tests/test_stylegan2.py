@@ -345,6 +345,32 @@ def test_fused_and_non_fused_modconv_agree_for_batches(grad_mode):
     torch.testing.assert_close(one, plain[1:2], atol=1e-5, rtol=1e-5)
 
 
+def test_gradients_to_the_latents_go_through_the_shared_weight_and_match_per_sample_weights(monkeypatch):
+    g = tiny(architecture="skip")
+    g.requires_grad_(False)
+    ws = torch.randn(1, g.num_ws, g.w_dim)
+    chosen = []
+    use_fused = g._use_fused
+    monkeypatch.setattr(g, "_use_fused", lambda latents: chosen.append(use_fused(latents)) or chosen[-1])
+    with torch.no_grad():
+        g.synthesize(ws)
+    assert set(chosen) == {True}  # one sample, nothing to differentiate: per-sample weights
+    chosen.clear()
+
+    def image_and_gradient():
+        latents = ws.clone().requires_grad_(True)
+        image = g.synthesize(latents).image
+        (image * torch.linspace(-1, 1, image.numel()).view_as(image)).sum().backward()
+        return image.detach(), latents.grad
+
+    image, gradient = image_and_gradient()
+    assert set(chosen) == {False}  # gradients reach the latents: the shared weight
+    g.fused_modconv = True
+    fused_image, fused_gradient = image_and_gradient()
+    torch.testing.assert_close(image, fused_image, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gradient, fused_gradient, atol=1e-5, rtol=1e-4)
+
+
 @pytest.mark.parametrize("architecture", ["skip", "resnet"])
 def test_inference_path_equals_training_path(architecture):
     g = tiny(architecture=architecture, width=32, conv_clamp=0.5)

