@@ -371,6 +371,25 @@ def test_gradients_to_the_latents_go_through_the_shared_weight_and_match_per_sam
     torch.testing.assert_close(gradient, fused_gradient, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_frozen_weights_kept_between_steps_give_the_gradients_of_live_ones_and_follow_a_change(dtype):
+    g = tiny(architecture="skip")
+    ws = torch.randn(1, g.num_ws, g.w_dim)
+
+    def gradient(frozen):
+        g.requires_grad_(not frozen)
+        latents = ws.clone().requires_grad_(True)
+        image = g.synthesize(latents, compute_dtype=dtype).image.float()
+        image.square().sum().backward()
+        return latents.grad
+
+    tolerance = dict(atol=1e-6, rtol=1e-5) if dtype == torch.float32 else dict(atol=0, rtol=0)
+    torch.testing.assert_close(gradient(frozen=True), gradient(frozen=False), **tolerance)
+    with torch.no_grad():
+        g.synthesis.b8.conv1.weight.mul_(-1.5)  # a change in place: what was kept is stale
+    torch.testing.assert_close(gradient(frozen=True), gradient(frozen=False), **tolerance)
+
+
 @pytest.mark.parametrize("architecture", ["skip", "resnet"])
 def test_inference_path_equals_training_path(architecture):
     g = tiny(architecture=architecture, width=32, conv_clamp=0.5)

@@ -351,12 +351,15 @@ def modulated_conv2d(
     demodulate: bool = True,
     flip_weight: bool = True,
     fused_modconv: bool = True,
+    energy: Tensor | None = None,
 ) -> Tensor:
     """StyleGAN2 modulated convolution: weight * style per input channel, optionally demodulated.
 
     ``x`` [N, I, H, W], ``weight`` [O, I, kh, kw], ``styles`` [N, I].  ``noise`` is added after
     demodulation.  ``fused_modconv`` computes per-sample weights and runs one grouped convolution
     (cheap for batch 1); otherwise the activations are scaled before and after a shared convolution.
+    ``energy`` [O, I], the float32 weight's squares summed over its taps, may be passed by a caller that
+    keeps it (the shared convolution's demodulation needs nothing else of the weight).
     """
     batch_size = x.shape[0]
     out_channels, in_channels, kh, kw = weight.shape
@@ -372,7 +375,8 @@ def modulated_conv2d(
 
     if not fused_modconv:
         if demodulate:  # sum over i, taps of (weight * style)^2, without forming the modulated weight
-            dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).T + 1e-8).rsqrt()
+            energy = weight.square().sum(dim=[2, 3]) if energy is None else energy
+            dcoefs = (styles.square() @ energy.T + 1e-8).rsqrt()
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
         x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
                             flip_weight=flip_weight)

@@ -187,9 +187,15 @@ class SynthesisLayer(nn.Module):
         styles = with_offset(affine_styles(self.affine, w, w.shape[0] if fused_modconv else 1), style_offset)
         if not torch.is_grad_enabled() and self.activation in HOMOGENEOUS_ACTIVATIONS:
             return self._forward_inference(x, styles, noise, fused_modconv, gain)
-        x = ops.modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
+        weight, energy = self.weight, None
+        # Frozen weights (projection): their cast and energy made once, not each step.  Not for
+        # float16, whose pre-normalisation of the weight comes first.
+        if not fused_modconv and not self.weight.requires_grad and x.dtype != torch.float16:
+            weight = self._cached(f"as-{x.dtype}", lambda weight: weight.to(x.dtype))
+            energy = self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))
+        x = ops.modulated_conv2d(x, weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
-                                 fused_modconv=fused_modconv)
+                                 fused_modconv=fused_modconv, energy=energy)
         clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return ops.bias_act(x, self.bias, act=self.activation, gain=self.act_gain * gain, clamp=clamp)
 
