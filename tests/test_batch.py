@@ -226,6 +226,30 @@ def test_a_chunk_whose_worker_died_is_run_again_on_new_workers(tmp_path):
     assert sorted(report.written) == sorted(paths)
 
 
+@dataclasses.dataclass(frozen=True)
+class _LargeOutcomes:
+    """A task whose outcomes are far larger than a pipe holds: ended workers are caught writing."""
+
+    batch_size: int = 1
+
+    def run_chunk(self, renderer, chunk, cancel=None):
+        return [b"x" * (8 << 20) for _ in chunk]
+
+
+@pytest.mark.slow
+def test_workers_ended_while_they_write_results_let_the_pool_close():
+    import threading
+    for pause in (0.0, 0.03):
+        workers = batch.LocalProcesses(tiny_stylegan2(), "cpu", _LargeOutcomes(), 2)
+        calls = [workers.submit([Scene(seed=seed)]) for seed in range(40)]
+        calls[0].result()
+        time.sleep(pause)
+        closing = threading.Thread(target=workers.close, args=(True,), daemon=True)
+        closing.start()
+        closing.join(30)  # measured without the pipe's closing: hung on the first try
+        assert not closing.is_alive(), "closing the pool hung"
+
+
 def test_a_chunk_failing_again_is_reported_by_seed_and_the_others_are_written(tmp_path, monkeypatch):
     monkeypatch.setattr(batch, "CHUNK_IMAGES", 4)
     scenes = [Scene(seed=seed) for seed in range(10, 20)]

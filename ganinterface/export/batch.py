@@ -65,6 +65,7 @@ AUTO_BATCH_PIXELS = 1 << 16
 # process at about 230 images, so the default starts one per this many images
 IMAGES_PER_STARTED_WORKER = 150
 RETRIES = 1  # a failed chunk is run this many more times before its scenes are reported
+WORKER_END_SECONDS = 5  # a terminated worker's time to go before it is killed
 
 
 # ---- what a job does to one scene ---------------------------------------------------------------
@@ -393,8 +394,20 @@ class LocalProcesses:
         """Ends the workers at once, whatever they do (no public way to before Python 3.14): they
         hold nothing the driver needs, and one exiting by itself (torch's clean-up) took 2.4 s
         on two busy cores, seconds the job's files were all written."""
-        for process in list(getattr(self._pool, "_processes", {}).values()):
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        for process in processes:
             process.terminate()
+        for process in processes:
+            process.join(WORKER_END_SECONDS)
+            if process.is_alive():
+                process.kill()
+        # A worker ended while it wrote a result leaves half a message in the results pipe, and
+        # the pool's manager thread waits for the rest forever (shutdown would never return, nor
+        # would the interpreter's exit).  This process holds the pipe's last writing end: closed,
+        # the read ends and the manager thread finds the pool broken and stops.
+        writer = getattr(getattr(self._pool, "_result_queue", None), "_writer", None)
+        if processes and writer is not None:
+            writer.close()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
