@@ -60,7 +60,7 @@ def _grab_projection(app: QApplication, window, scratch: Path, path: Path) -> No
     Image.fromarray(pair).save(scratch / "two-portraits.png")
     dialog = window.documents.project_picture(scratch / "two-portraits.png")
     view = dialog.crop_view
-    view.set_frame(view.frame.scaled(0.8).moved(-view.frame.picture_width, 0))
+    view.set_frame(view.frame.moved(-view.frame.picture_width, 0))  # the whole left portrait
     dialog.move(80, 60)
     dialog.project()
     deadline = time.monotonic() + 120
