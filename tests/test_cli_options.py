@@ -233,3 +233,9 @@ def test_a_batch_over_several_folders_is_one_line_from_where_they_part():
 def test_commands_that_write_files_take_quiet(command):
     assert _parse(command, *(["IN", "OUT.safetensors"] if command == "convert" else []),
                   "-q").quiet is True
+
+
+def test_projects_help_states_the_default_steps_the_search_takes():
+    from ganinterface.engine.projection import STEPS, STEPS_FROM_A_GUESS
+    assert (f"default {STEPS}, or {STEPS_FROM_A_GUESS} when an encoder gives the start"
+            in _action("project", "--steps").help)

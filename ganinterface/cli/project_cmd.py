@@ -45,7 +45,7 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--checkpoint", dest="checkpoint", metavar="CKPT", default=None,
                         help="the model (default: the built-in portrait model)")
     parser.add_argument("--steps", type=options.positive_int, default=None,
-                        help="optimisation steps (default 200, or 60 when an encoder gives the start)")
+                        help="optimisation steps (default 200, or 120 when an encoder gives the start)")
     parser.add_argument("--space", choices=("w", "w+"), default="w+",
                         help="w+: a W search, then one row per layer (closer: 17 against 10 dB on a "
                              "built-in portrait); w: one vector only (default: w+)")
