@@ -7,8 +7,9 @@
 # Installs this checkout without its dependencies (the GPU image has torch, numpy, Pillow,
 # OpenCV, safetensors, imageio; without PySide6 and pytest-qt the window's render-thread test is
 # left out and said so), then writes to OUTDIR: gpu.txt (the card and torch), tests.txt (every
-# test marked cuda) and bench_render.txt (full renders, re-renders after an edit at each block and
-# the fast mode, on the GPU). Each step has its own time limit, so one hang cannot eat the lease.
+# test marked cuda), bench_render.txt (full renders, re-renders after an edit at each block and
+# the fast mode, on the GPU) and bench_projection.txt (a projection step's cost, per-sample weights
+# against the shared weight and bfloat16). Each step has its own time limit, so one hang cannot eat the lease.
 # PYTHON overrides the interpreter.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +38,8 @@ tests=$?
 timeout 240 "$python" benchmarks/bench_render.py --device cuda 2>&1 | tee "$out/bench_render.txt"
 bench=$?
 
-echo "tests exit $tests, bench_render exit $bench" | tee -a "$out/gpu.txt"
-exit $(( tests != 0 || bench != 0 ))
+timeout 90 "$python" benchmarks/bench_projection.py --device cuda --repeats 10 --pictures 2 2>&1 | tee "$out/bench_projection.txt"
+projection=$?
+
+echo "tests exit $tests, bench_render exit $bench, bench_projection exit $projection" | tee -a "$out/gpu.txt"
+exit $(( tests != 0 || bench != 0 || projection != 0 ))
