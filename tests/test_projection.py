@@ -216,7 +216,7 @@ def test_the_search_runs_in_bfloat16_where_the_processor_runs_it_fast_and_report
     bf16_fast = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     found = project(generator, target, ProjectionSettings(space="w", steps=4, fast=fast, candidates=0))
     search = torch.bfloat16 if fast and bf16_fast else torch.float32
-    assert dtypes == [search] * 4 + [torch.float32]  # four steps, then the render measured
+    assert dtypes[-5:] == [search] * 4 + [torch.float32]  # four steps, then the render measured
     assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws)), target))
 
 
