@@ -67,6 +67,9 @@ def test_cli_prints_and_writes_both_starts(tmp_path: Path, capsys: pytest.Captur
     text = capsys.readouterr().out
     assert "with encoder" in text and "without encoder" in text and "PSNR" in text
     report = json.loads(out.read_text())
+    defaults = ProjectionSettings()
+    assert report["feature_level"] == defaults.feature_level
+    assert f"loudness held ({defaults.feature_level:g})" in text.splitlines()[0]
     assert report["count"] == 2 and report["encoder"].endswith("portraits-128x64.encoder.safetensors")
     for start in report["starts"].values():
         assert set(start) == {"psnr_db", "agreement", "seconds_per_image", "cpu_seconds_per_image",

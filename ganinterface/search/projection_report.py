@@ -38,7 +38,8 @@ from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import Encoder, encode
 from ganinterface.engine.latents import lerp
 from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistance,
-                                            ProjectionSettings, crop_to_aspect, project, psnr)
+                                            ProjectionSettings, crop_to_aspect, project, psnr,
+                                            search_dtype)
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.progress import CancelToken
@@ -204,6 +205,8 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds),
                               "space": settings.space, "steps": steps,
                               "distance": describe_distance(distance),
+                              "feature_level": settings.feature_level,
+                              "precision": str(search_dtype(generator, renderer.device)).split(".")[-1],
                               "starts": {}}
     for number, (name, start) in enumerate(starts.items()):
         offset = number * len(seeds)
@@ -224,7 +227,7 @@ def describe_distance(distance: PerceptualDistance) -> str:
 def format_projection_report(report: dict[str, Any]) -> str:
     lines = [f"Projection of {report['count']} renders of the procedural renderer (seeds "
              f"{report['seeds'][0]}-{report['seeds'][1]}), {report['steps']} steps in "
-             f"{report['space'].upper()} each; distance: {report['distance']}; "
+             f"{report['space'].upper()} each{_search_text(report)}; distance: {report['distance']}; "
              f"each on one thread, {report['pictures_at_once']} at once"]
     starts = report["starts"]
     names = list(starts)
@@ -251,6 +254,14 @@ def format_projection_report(report: dict[str, Any]) -> str:
     row(f"morph midpoints read with p >= {CONFIDENCE}", [_share(m, "confident") for m in morphs],
         f">= {AIMS['morph_confident']:.0%} (of {morphs[0]['pairs']} pairs)")
     return "\n".join(lines)
+
+
+def _search_text(report: dict[str, Any]) -> str:
+    """", in bfloat16, loudness held (0.005)" as far as the report says (older ones do not)."""
+    parts = [f"in {report['precision']}"] if report.get("precision") else []
+    if report.get("feature_level"):
+        parts.append(f"loudness held ({report['feature_level']:g})")
+    return "".join(f", {part}" for part in parts)
 
 
 def _share(scores: dict[str, Any], key: str) -> str:
