@@ -72,8 +72,8 @@ ProgressCallback = Callable[[int, int, Tensor], None]  # (step, steps, current r
 STEPS = 200  # from the nearest sample
 # From an encoder's guess, which starts near the answer.  120: on 80 procedural renders never
 # reported (shipped encoder, one thread), 60 -> 120 steps took PSNR 22.0 -> 23.5 dB, mouth / band
-# agreement 95 / 97.5% -> 97.5 / 97.5%, in 3.2 s a picture since steps run in bfloat16.  A peak rate
-# of 0.2 gained 0.2 dB more but read 91% of mouths as in the picture.
+# agreement 95 / 97.5% -> 97.5 / 97.5%, in 3.2 s a picture since steps run in bfloat16 (3.4 s with
+# ``feature_level``).  A peak rate of 0.2 gained 0.2 dB more but read 91% of mouths as in the picture.
 STEPS_FROM_A_GUESS = 120
 
 
