@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, PerceptualDistance,
+from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, PerceptualDistance, feature_levels,
                                             ProjectionError, ProjectionSettings, WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
                                             noise_regularisation, project, psnr, search_dtype)
 from ganinterface.models.base import CheckpointError
@@ -185,6 +185,18 @@ def test_feature_levels_are_the_mean_loudness_of_the_layers_edits_paint_into():
     for hook in hooks:
         hook.remove()
     assert levels.levels == pytest.approx(seen, rel=1e-5)
+
+
+def test_feature_levels_are_measured_once_per_state_of_the_weights():
+    generator = tiny_stylegan2()
+    first = feature_levels(generator)
+    assert feature_levels(generator) is first  # a second projection renders no samples again
+    with torch.no_grad():
+        generator.synthesis.b8.conv0.bias.add_(2.0)  # louder there from now on (its weight is demodulated)
+    again = feature_levels(generator)
+    assert again is not first
+    assert again.levels == pytest.approx(FeatureLevels(generator).levels)
+    assert again.levels["b8.conv0"] > 2 * first.levels["b8.conv0"]
 
 
 def test_the_feature_level_term_holds_a_projections_features_as_loud_as_the_samples():

@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -362,7 +363,7 @@ def project(generator: GeneratorBase, target: Tensor, settings: ProjectionSettin
     w_steps, plus_steps = settings.phase_steps()
     if rows is not None and settings.space == "w+":  # an encoder's W+ guess: refine its rows
         w_steps, plus_steps = 0, settings.steps
-    levels = FeatureLevels(generator, settings.class_index) if settings.feature_level else None
+    levels = feature_levels(generator, settings.class_index) if settings.feature_level else None
     search = _Search(generator, distance_to_target, noise, settings, progress, cancel, levels,
                      search_dtype(generator, device) if settings.fast else torch.float32)
     with _frozen_weights(generator):
@@ -556,6 +557,21 @@ class FeatureLevels:
     def penalty(self, taps: dict[str, Tensor]) -> Tensor:
         return sum((taps[name].abs().mean(dtype=torch.float32) / self.levels[name] - 1).square()
                    for name in self.layers)
+
+
+_MEASURED_LEVELS: weakref.WeakKeyDictionary[GeneratorBase, dict[tuple, FeatureLevels]] = weakref.WeakKeyDictionary()
+
+
+def feature_levels(generator: GeneratorBase, class_index: int | None = None) -> FeatureLevels:
+    """``FeatureLevels`` measured once per generator, class and state of its weights: a batch of
+    projections (or the window's second one) would render the same samples again each time."""
+    weights = tuple((t.data_ptr(), t._version) for t in (*generator.parameters(), *generator.buffers()))
+    measured = _MEASURED_LEVELS.setdefault(generator, {})
+    key = (class_index, weights)
+    if key not in measured:
+        measured.clear()  # levels of weights the generator no longer has
+        measured[key] = FeatureLevels(generator, class_index)
+    return measured[key]
 
 
 def latent_spread(generator: GeneratorBase, class_index: int | None = None) -> float:

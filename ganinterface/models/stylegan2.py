@@ -192,7 +192,7 @@ class SynthesisLayer(nn.Module):
         # float16, whose pre-normalisation of the weight comes first.
         if not fused_modconv and not self.weight.requires_grad and x.dtype != torch.float16:
             weight = self._cached(f"as-{x.dtype}", lambda weight: weight.to(x.dtype))
-            energy = self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))
+            energy = self._energy()
         x = ops.modulated_conv2d(x, weight, styles, noise=noise, up=self.up, padding=self.padding,
                                  resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                                  fused_modconv=fused_modconv, energy=energy)
@@ -201,6 +201,10 @@ class SynthesisLayer(nn.Module):
 
     def _cached(self, name: str, make: Callable[[Tensor], Tensor]) -> Tensor:
         return cached_derivative(self, name, self.weight, make)
+
+    def _energy(self) -> Tensor:
+        """(O, I): the weight's squares summed over its taps, what demodulation needs of it."""
+        return self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))
 
     def _forward_inference(self, x: Tensor, styles: Tensor, noise: Tensor | None, fused: bool, gain: float) -> Tensor:
         """Same result as ``forward`` with fewer passes over memory (no autograd needed).
@@ -211,7 +215,7 @@ class SynthesisLayer(nn.Module):
         """
         batch, dtype = x.shape[0], x.dtype
         g = self.act_gain * gain
-        energy = self._cached("energy", lambda weight: weight.square().sum(dim=[2, 3]))  # (O, I)
+        energy = self._energy()
         bias = self.bias * g
         common = dict(f=self.resample_filter, up=self.up, padding=self.padding, flip_weight=(self.up == 1))
         if fused:  # each sample alone: its sums are those of its render alone, whatever the batch
