@@ -89,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     shown_at: list[float] = []  # when each image reached the canvas
     set_image = window.canvas.set_image
 
+    worker_seconds: list[float] = []  # each full render's time on the render thread during the drag
+
+    def note_worker_seconds(_request, outcome) -> None:
+        if outcome.ok and outcome.value.first_layer == 0:  # not one the renderer's cache served
+            worker_seconds.append(outcome.seconds)
+
+    window.bridge.rendered.connect(note_worker_seconds)
+
     def counting_set_image(image) -> None:
         shown_at.append(time.perf_counter())
         set_image(image)
@@ -160,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "changes": len(values),
         "seconds": round(fired_seconds, 3),
         "one_render_ms": round(render_ms, 1),
+        "render_thread_median_ms": round(float(np.median(worker_seconds or [np.nan])) * 1000, 1),
         "frames_shown_per_second": round(shown_per_second, 1),
         "possible_frames_per_second": round(possible, 1),
         "shown_over_possible": round(shown_per_second / possible, 3),
@@ -197,11 +206,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def one_render_ms(window, values: list[float]) -> float:
     """Median time of the renders the drag asks for (a truncation change re-runs every layer), on a
-    fresh Renderer with the window's taps, measured after the drag on the same machine."""
+    fresh Renderer with the window's taps, measured after the drag on the same machine (on the GUI
+    thread, after the window's worker threads had a second to end: see IDLE_THREAD_SECONDS)."""
     import numpy as np
 
     from ganinterface.engine.renderer import Renderer
 
+    time.sleep(1.0)
     renderer = Renderer(window.model.renderer.generator)
     layer = window.features_panel.current_layer()
     times = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 
 import pytest
 
@@ -157,3 +159,57 @@ def test_stale_results_keep_a_drag_moving_only_when_asked(recorder):
     finally:
         executor.shutdown()
     assert [(o.value, o.stale) for o in quiet.outcomes] == [(2, False)]
+
+
+def test_an_idle_worker_thread_ends_and_the_next_request_starts_another(recorder):
+    # An idle thread that has run torch keeps an OpenMP team that slows every other thread's work.
+    ran_on: list[threading.Thread] = []
+
+    def work(x: int) -> int:
+        ran_on.append(threading.current_thread())
+        return x
+
+    executor = LatestWinsExecutor(work, recorder, idle_seconds=0.05)
+    try:
+        executor.submit(1)
+        assert executor.wait_idle(5)
+        ran_on[0].join(5)
+        assert not ran_on[0].is_alive()
+        executor.submit(2)
+        assert executor.wait_idle(5)
+    finally:
+        executor.shutdown()
+    assert [o.value for o in recorder.outcomes] == [1, 2]
+    assert ran_on[1] is not ran_on[0]
+
+
+def test_a_request_is_not_lost_to_a_worker_thread_that_is_still_ending(recorder, monkeypatch):
+    # A thread that gave up waiting can still look alive for a moment; model "a moment" as forever.
+    executor = LatestWinsExecutor(lambda x: x, recorder, idle_seconds=0.01)
+    try:
+        executor.submit(1)
+        assert executor.wait_idle(5)
+        time.sleep(0.2)  # the worker has given up waiting by now
+        monkeypatch.setattr(threading.Thread, "is_alive", lambda self: True)
+        executor.submit(2)
+        assert executor.wait_idle(5)
+    finally:
+        monkeypatch.undo()
+        executor.shutdown()
+    assert [o.value for o in recorder.outcomes] == [1, 2]
+
+
+def test_no_request_is_lost_while_idle_threads_end(recorder):
+    rng = random.Random(0)
+    delivered = threading.Event()
+    executor = LatestWinsExecutor(lambda x: x, lambda outcome: (recorder(outcome), delivered.set()),
+                                  idle_seconds=0.002)
+    try:
+        for value in range(300):
+            delivered.clear()
+            executor.submit(value)
+            assert delivered.wait(5), f"request {value} was never run"
+            time.sleep(rng.uniform(0.0, 0.004))
+    finally:
+        executor.shutdown()
+    assert [o.value for o in recorder.outcomes] == list(range(300))

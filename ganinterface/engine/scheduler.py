@@ -29,6 +29,15 @@ Result = TypeVar("Result")
 
 log = logging.getLogger(__name__)
 
+# A worker thread ends after this long without a request; the next request starts a new one (about
+# 1.5 ms).  Why: every thread that has run torch on the CPU keeps a team of OpenMP threads for as
+# long as it lives, and once the teams' threads outnumber the cores, GNU OpenMP (torch's CPU build)
+# stops letting its threads spin between parallel regions: every op of every thread then waits on a
+# wake-up, and small models run 1.5-2x slower (a built-in model render 14 -> 28 ms beside one idle
+# thread that had rendered once; a projection in the window 6.8 -> 3.9 s once its loader and render
+# threads had ended).  Idle threads therefore take their team with them.
+IDLE_THREAD_SECONDS = 0.5
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome(Generic[Result]):
@@ -62,8 +71,10 @@ class LatestWinsExecutor(Generic[Request, Result]):
     def __init__(self, function: Callable[[Request], Result],
                  on_result: Callable[[Outcome[Result]], Any], *, force_sync: bool = False,
                  name: str = "latest-wins", nice: int = 0,
-                 deliver_stale_after: float | None = None) -> None:
+                 deliver_stale_after: float | None = None,
+                 idle_seconds: float | None = IDLE_THREAD_SECONDS) -> None:
         self._function = function
+        self._idle_seconds = idle_seconds  # None: the worker thread lives until shutdown
         self._on_result = on_result
         self.force_sync = force_sync
         self._name = name
@@ -145,7 +156,10 @@ class LatestWinsExecutor(Generic[Request, Result]):
         while True:
             with self._condition:
                 while self._pending is None and not self._closed:
-                    self._condition.wait()
+                    if not self._condition.wait(self._idle_seconds):
+                        if self._pending is None and not self._closed:
+                            self._thread = None  # under the lock: submit starts a new one
+                            return
                 if self._pending is None:  # closed and nothing to do
                     return
                 request_id, request = self._pending
