@@ -15,7 +15,7 @@ import torch
 from ganinterface import bundled
 from ganinterface.cli import main
 from ganinterface.demo.training.encoder import (PICTURE_SEEDS, STATE_FILE, EncoderRun, EncoderSettings,
-                                                EncoderTrainer, train_encoder)
+                                                EncoderTrainer, _on_grid, train_encoder)
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import (card_path, encode, encoder_path, load_encoder, new_encoder,
                                          save_encoder)
@@ -144,6 +144,12 @@ def test_encode_refuses_a_picture_of_the_wrong_size() -> None:
 def _run(tmp_path: Path, name: str, steps: int = 4) -> EncoderRun:
     return EncoderRun(output=tmp_path / name / "e.safetensors", run_dir=tmp_path / name, steps=steps,
                       log_seconds=1e9)
+
+
+def test_samples_are_drawn_in_runs_on_a_fixed_grid() -> None:
+    assert list(_on_grid(2, 11, 4)) == [range(2, 4), range(4, 8), range(8, 11)]
+    assert list(_on_grid(8, 12, 4)) == [range(8, 12)]
+    assert list(_on_grid(5, 5, 4)) == []
 
 
 @pytest.mark.slow

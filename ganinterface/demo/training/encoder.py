@@ -26,6 +26,7 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +138,7 @@ class EncoderTrainer:
             g = self.generator
             self.pool = (torch.zeros(s.pool, 3, g.img_height, g.img_width, device=self.device),
                          torch.zeros(s.pool, g.num_ws, g.w_dim, device=self.device))
-        for start in range(first, last, 64):
-            chunk = range(start, min(start + 64, last))
+        for chunk in _on_grid(first, last, s.fresh):
             images, ws = self.samples(chunk, TRAINING_STREAM, mixing)
             slots = torch.tensor([index % s.pool for index in chunk])
             self.pool[0][slots], self.pool[1][slots] = images, ws
@@ -239,6 +239,20 @@ class EncoderTrainer:
         self.train_seconds, self.started = state["train_seconds"], state["started"]
         self.sessions = list(state["sessions"])
         self.rng.set_state(state["rng"])
+
+
+def _on_grid(first: int, last: int, size: int) -> Iterator[range]:
+    """``first`` .. ``last - 1`` in runs that end at multiples of ``size``.
+
+    A sample is then drawn in the same batch however the range around it was asked for (a
+    resumed run refills its whole pool at once, the first run drew it ``fresh`` at a time), and a
+    matrix product's rounding depends on its batch: the resumed pool holds the first run's bytes.
+    """
+    start = first
+    while start < last:
+        end = min((start // size + 1) * size, last)
+        yield range(start, end)
+        start = end
 
 
 def _labels(generator: GeneratorBase, classes: torch.Tensor) -> torch.Tensor | None:
