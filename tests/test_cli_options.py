@@ -239,3 +239,9 @@ def test_projects_help_states_the_default_steps_the_search_takes():
     from ganinterface.engine.projection import STEPS, STEPS_FROM_A_GUESS
     assert (f"default {STEPS}, or {STEPS_FROM_A_GUESS} when an encoder gives the start"
             in _action("project", "--steps").help)
+
+
+def test_the_projection_reports_help_states_its_default_steps():
+    from ganinterface.search.projection_report import DEFAULT_STEPS
+    assert f"(default: {DEFAULT_STEPS}, as project's from an encoder's guess)" in _action(
+        "demo-eval", "--steps").help

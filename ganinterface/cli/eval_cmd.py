@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--projection", action="store_true",
                         help="measure projection of renders of the procedural renderer instead")
     parser.add_argument("--steps", type=options.positive_int, default=None,
-                        help="with --projection: search steps per picture (default: 60, as "
+                        help="with --projection: search steps per picture (default: 120, as "
                              "project's from an encoder's guess)")
     parser.add_argument("--discriminator", action="store_true",
                         help="with --projection: add the discriminator's features to the distance")
