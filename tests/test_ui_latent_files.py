@@ -194,3 +194,22 @@ def test_style_mix_and_fill_from_a_latent_file_borrow_from_a_projected_picture(q
         window.edits_panel.new_fill.click()  # a random seed again, the latent dropped
         fill = window.stack.scene.edits[0]
         assert fill.w is None and fill.source == "" and fill.seed != 11
+
+
+def test_projection_previews_are_spaced_and_end_on_the_last_step(monkeypatch):
+    import torch
+
+    from ganinterface.ui import projection_dialog
+
+    clock = iter([0.0, 0.01, 0.02, 0.1, 0.11, 0.12])
+    monkeypatch.setattr(projection_dialog.time, "monotonic", lambda: next(clock))
+    shown = []
+    previews = projection_dialog._Previews(lambda step, steps, image: shown.append((step, image.shape)))
+    image = torch.zeros(1, 3, 4, 2)
+    for step in range(1, 7):
+        previews(step, 10, image)
+    assert [step for step, _ in shown] == [1, 4]  # 1/15 s apart at most
+    previews.flush()  # the search stopped after step 6 (a Keep mid-search)
+    assert [step for step, _ in shown] == [1, 4, 6] and shown[-1][1] == (4, 2, 3)
+    previews.flush()
+    assert len(shown) == 3

@@ -11,6 +11,7 @@ to whoever opened the dialog, which makes it the current scene as one undo step.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,9 @@ from ganinterface.ui.crop_view import VIEW_SIDE, CropView
 from ganinterface.ui.workers import BackgroundTask
 
 PREVIEW_HEIGHT = 256  # pixels the reconstruction is shown at
+# Steps of the built-in model take ~30 ms; showing each one cost the search 8-10% of its time (the
+# GUI thread's painting takes a core from it), so the reconstruction is shown at most this often.
+PREVIEW_SECONDS = 1 / 15
 HINT = "Drag the frame, or a corner, or turn the wheel, to choose the crop; Enter projects it."
 
 
@@ -117,10 +121,10 @@ class ProjectionDialog(QDialog):
             note += f"; without the encoder: {error}"
         else:
             start_w = None if guess is None else guess(target)
+        previews = _Previews(self._stepped.emit)
         found = project(generator, target, self._settings, start_w=start_w, distance=distance,
-                        progress=lambda step, steps, image: self._stepped.emit(
-                            step, steps, to_uint8_image(image[0].detach())),
-                        cancel=self._cancel)
+                        progress=previews, cancel=self._cancel)
+        previews.flush()
         return found, f"; distance: {distance.description}{note}"
 
     @Slot(int, int, object)
@@ -164,6 +168,31 @@ class ProjectionDialog(QDialog):
         self._cancel.cancel()
         self._task.shutdown()
         super().done(result)
+
+
+class _Previews:
+    """The search's progress callback (worker thread): hands a step's render on at most every
+    ``PREVIEW_SECONDS``; ``flush`` hands on the last step's if it was held back, so the view ends
+    on the latent the search returns (a Keep mid-search included)."""
+
+    def __init__(self, emit: Any):
+        self._emit = emit
+        self._last_shown = -PREVIEW_SECONDS
+        self._held: tuple[int, int, Any] | None = None
+
+    def __call__(self, step: int, steps: int, image: Any) -> None:
+        now = time.monotonic()
+        if now - self._last_shown < PREVIEW_SECONDS:
+            self._held = (step, steps, image)
+            return
+        self._last_shown, self._held = now, None
+        self._emit(step, steps, to_uint8_image(image[0].detach()))
+
+    def flush(self) -> None:
+        if self._held is not None:
+            step, steps, image = self._held
+            self._held = None
+            self._emit(step, steps, to_uint8_image(image[0].detach()))
 
 
 def _show(label: QLabel, image: np.ndarray) -> None:
