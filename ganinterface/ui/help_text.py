@@ -15,6 +15,10 @@ image without edits.</li>
 <i>Apply to seeds…</i> renders a whole range; <i>Built-in recipes</i> open or close a mouth and add
 or remove a hair band on the built-in model. Every change can be undone (Ctrl+Z).</li>
 </ol>
+<p><b>Your own picture</b>: File ▸ Open image… (Ctrl+Shift+I, or drop it on the image). Place the
+frame on the part to use, press Enter to project it, then <i>Keep</i>: it becomes the scene, and
+every step above works on it. To morph from one picture to another, keep each and press <i>Add
+latent</i> in the <i>Directions, animation</i> tab after each.</p>
 <p>Directions (latent sliders) and animations are in the <i>Directions, animation</i> tab;
 File ▸ Export writes PNG (reopenable as a scene), strips, PNG sequences, GIF and MP4.</p>"""
 SHORTCUTS = """<table>
