@@ -132,6 +132,7 @@ class _Plan:
 
 def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataSource | None,
                 max_steps: int | None, rank: int = 0, device: torch.device | str = "cpu") -> Trainer:
+    threads_before = torch.get_num_threads()
     torch.set_num_threads(options.threads)
     trainer = load_or_create(settings, options, data_source, quiet=rank > 0, device=device)
     trainer.rank, trainer.world = rank, options.workers
@@ -176,6 +177,7 @@ def _train_loop(settings: TrainSettings, options: RunOptions, data_source: DataS
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        torch.set_num_threads(threads_before)  # a caller in this process goes on as it was
     if rank > 0:
         return trainer
     save_state(trainer, options.run_dir)
