@@ -163,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
 
     gc.callbacks.remove(gc_timer)
     final_scene = window.stack.scene
-    direct = Renderer(window.model.renderer.generator).render(final_scene)
+    direct = on_a_worker_thread(lambda: Renderer(window.model.renderer.generator).render(final_scene))
     identical = bool(window.last_result is not None and direct.error is None
                      and np.array_equal(window.last_result.image, direct.image))
     stats = window.bridge.executor.stats
     drag_end = timings["started"] + changes / args.rate
     during_drag = [t for t in shown_at if timings["started"] <= t <= drag_end]
     shown_per_second = len(during_drag) / (drag_end - timings["started"])
-    render_ms = one_render_ms(window, values)
+    render_ms = on_a_worker_thread(lambda: one_render_ms(window, values))
     possible = min(args.rate, 1000 / render_ms)
     figures = {
         "model": window.model.shape.name,
@@ -214,10 +214,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if identical else 1
 
 
+def on_a_worker_thread(function):
+    """``function()`` on a thread of its own: the GUI thread runs torch on one core
+    (``serial_torch_on_this_thread``), the window's workers on all of them."""
+    import threading
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(function()))
+    thread.start()
+    thread.join()
+    return results[0]
+
+
 def one_render_ms(window, values: list[float]) -> float:
     """Median time of the renders the drag asks for (a truncation change re-runs every layer), on a
-    fresh Renderer with the window's taps, measured after the drag on the same machine (on the GUI
-    thread, after the window's worker threads had a second to end: see IDLE_THREAD_SECONDS)."""
+    fresh Renderer with the window's taps, measured after the drag on the same machine (after the
+    window's worker threads had a second to end: see IDLE_THREAD_SECONDS)."""
     import numpy as np
 
     from ganinterface.engine.renderer import Renderer

@@ -18,6 +18,18 @@ CHANGES = 100
 RELOAD_EVERY = 50
 
 
+def _on_a_thread_of_its_own(function):
+    """``function()`` on a new thread, with torch's thread count the window's workers have (the sums of
+    a render depend on it)."""
+    import threading
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(function()))
+    thread.start()
+    thread.join()
+    return results[0]
+
+
 @pytest.mark.slow  # hundreds of changes; the worker alone is checked quickly elsewhere
 def test_random_changes_through_the_bridge_end_on_the_last_scene(qtbot, tmp_path,
                                                                  exploding_kind):  # noqa: F811
@@ -42,8 +54,27 @@ def test_random_changes_through_the_bridge_end_on_the_last_scene(qtbot, tmp_path
         qtbot.waitUntil(all_arrived, timeout=WAIT * 1000)
         layer = window.features_panel.current_layer()
         taps = (layer,) if layer else ()
-        expected = Renderer(tiny_generator(), "cpu").render(window.displayed_scene(), taps)
+        expected = _on_a_thread_of_its_own(  # the GUI thread's torch runs on one core, the window's
+            lambda: Renderer(tiny_generator(), "cpu").render(window.displayed_scene(), taps))
         assert expected.error is None
         assert np.array_equal(window.last_result.raw, expected.raw)
         assert np.array_equal(window.last_result.ws, expected.ws)
         assert "Render failed" not in window.controls.render_label.text()
+
+
+def test_the_gui_thread_runs_torch_on_one_core_while_its_renders_run_on_workers(qtbot, tmp_path):
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        pytest.skip("torch runs on one thread here")
+    on_a_worker = []
+    with open_window(qtbot, tmp_path, force_sync=False):
+        assert torch.get_num_threads() == 1
+        worker = threading.Thread(target=lambda: on_a_worker.append(torch.get_num_threads()))
+        worker.start()
+        worker.join()
+    assert on_a_worker == [before]
+    assert torch.get_num_threads() == before  # as it was once the window has shut down

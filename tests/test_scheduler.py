@@ -213,3 +213,28 @@ def test_no_request_is_lost_while_idle_threads_end(recorder):
     finally:
         executor.shutdown()
     assert [o.value for o in recorder.outcomes] == list(range(300))
+
+
+def test_a_thread_made_serial_leaves_every_other_threads_torch_count():
+    # The window's GUI thread maps a seed now and then; its renders run on workers at full count.
+    import torch
+
+    from ganinterface.engine.device import serial_torch_on_this_thread
+
+    before = torch.get_num_threads()
+    if before == 1:
+        pytest.skip("torch runs on one thread here")
+    counts = {}
+
+    def gui() -> None:
+        serial_torch_on_this_thread()
+        counts["made serial"] = torch.get_num_threads()
+        worker = threading.Thread(target=lambda: counts.update(started_later=torch.get_num_threads()))
+        worker.start()
+        worker.join()
+
+    thread = threading.Thread(target=gui)
+    thread.start()
+    thread.join()
+    assert counts == {"made serial": 1, "started_later": before}
+    assert torch.get_num_threads() == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import torch
 
 DEVICE_KINDS = ("cpu", "cuda", "mps")
@@ -41,6 +43,25 @@ def pick_device(preferred: str | None = None) -> torch.device:
 
 # What a failed render says about its device.  Out of memory may pass (caches freed, a smaller
 # model, another program done); a failed device does not: its context is gone until the process ends.
+def serial_torch_on_this_thread() -> int:
+    """From now on, torch ops called on this thread run on one core; other threads keep their count.
+    Returns this thread's count before (``torch.set_num_threads`` on it puts it back).
+
+    For a GUI thread whose renders run on workers but which maps a seed now and then: one parallel
+    op would give it a team of OpenMP threads for the rest of its life, and with more teams than
+    cores every worker's ops wait on wake-ups (see ``engine.scheduler.IDLE_THREAD_SECONDS``).
+    ``torch.set_num_threads`` sets the calling thread's count and the one threads take when they
+    first use torch; a short-lived thread puts the latter back.
+    """
+    threads = torch.get_num_threads()  # settles this thread's own count first
+    if threads > 1:
+        torch.set_num_threads(1)
+        restore = threading.Thread(target=torch.set_num_threads, args=(threads,), name="torch-threads")
+        restore.start()
+        restore.join()
+    return threads
+
+
 OUT_OF_MEMORY = "out of memory"
 DEVICE_FAILED = "failed"
 _OUT_OF_MEMORY_SIGNS = ("out of memory", "can't allocate memory", "not enough memory")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QDockWidget, QMainWindow, QMessageBox, QTabWidget
                                QWidget)
 
 from ganinterface.engine import commands as cmd
+from ganinterface.engine.device import serial_torch_on_this_thread
 from ganinterface.engine.gestures import PaintSettings, Painter, brush_radius
 from ganinterface.engine.scene import Scene
 from ganinterface.engine.scheduler import Outcome, RenderRequest
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.autosave = Autosave(self, self._session, self._ask,
                                  lambda text: self.statusBar().showMessage(text, 8000))
         self.bridge = RenderBridge(self, force_sync=force_sync)
+        self._gui_torch_threads: int | None = None  # before serial_torch_on_this_thread
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.cpu_task = BackgroundTask(on_cpu, "ganinterface-to-cpu", self, force_sync=force_sync)
         self._gpu_trouble = ""  # what sent the model to the CPU, shown once it renders there
@@ -289,8 +291,8 @@ class MainWindow(QMainWindow):
 
     @Slot(object, object)
     def _on_model_loaded(self, path: str | None, outcome: Outcome) -> None:
-        if self.loader_task.busy():
-            return  # another model was asked for meanwhile: only its outcome counts
+        if self.loader_task.busy() or self._shut_down:
+            return  # another model was asked for meanwhile (only its outcome counts), or closing
         self.controls.loading.end()
         if not outcome.ok:
             self.statusBar().showMessage("Could not load the model", 8000)
@@ -306,6 +308,8 @@ class MainWindow(QMainWindow):
         # Everything alive now (modules, widgets, the model) stays alive: take it out of the cyclic
         # garbage collector's sight, so a full collection no longer stalls the GUI for ~0.5 s.
         gc.freeze()
+        if not self.bridge.executor.force_sync and self._gui_torch_threads is None:
+            self._gui_torch_threads = serial_torch_on_this_thread()  # renders run on workers
         self.model = model
         self.controls.show_model(model, getattr(model.renderer, "device", "cpu"))
         self.features_panel.set_layers(model.shape.layers)
@@ -451,4 +455,8 @@ class MainWindow(QMainWindow):
         self.bridge.shutdown()
         self.loader_task.shutdown()
         self.cpu_task.shutdown()
+        if self._gui_torch_threads is not None:  # this thread's torch count as it was (tests go on)
+            import torch
+
+            torch.set_num_threads(self._gui_torch_threads)
 
