@@ -41,8 +41,6 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return torch.device(preferred)
 
 
-# What a failed render says about its device.  Out of memory may pass (caches freed, a smaller
-# model, another program done); a failed device does not: its context is gone until the process ends.
 def serial_torch_on_this_thread() -> int:
     """From now on, torch ops called on this thread run on one core; other threads keep their count.
     Returns this thread's count before (``torch.set_num_threads`` on it puts it back).
@@ -62,6 +60,8 @@ def serial_torch_on_this_thread() -> int:
     return threads
 
 
+# What a failed render says about its device.  Out of memory may pass (caches freed, a smaller
+# model, another program done); a failed device does not: its context is gone until the process ends.
 OUT_OF_MEMORY = "out of memory"
 DEVICE_FAILED = "failed"
 _OUT_OF_MEMORY_SIGNS = ("out of memory", "can't allocate memory", "not enough memory")
