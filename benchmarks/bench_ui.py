@@ -217,13 +217,10 @@ def main(argv: list[str] | None = None) -> int:
 def on_a_worker_thread(function):
     """``function()`` on a thread of its own: the GUI thread runs torch on one core
     (``serial_torch_on_this_thread``), the window's workers on all of them."""
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    results = []
-    thread = threading.Thread(target=lambda: results.append(function()))
-    thread.start()
-    thread.join()
-    return results[0]
+    with ThreadPoolExecutor(1) as thread:  # a new thread; its exception is raised here
+        return thread.submit(function).result()
 
 
 def one_render_ms(window, values: list[float]) -> float:

@@ -21,13 +21,10 @@ RELOAD_EVERY = 50
 def _on_a_thread_of_its_own(function):
     """``function()`` on a new thread, with torch's thread count the window's workers have (the sums of
     a render depend on it)."""
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    results = []
-    thread = threading.Thread(target=lambda: results.append(function()))
-    thread.start()
-    thread.join()
-    return results[0]
+    with ThreadPoolExecutor(1) as thread:  # a new thread; its exception is raised here
+        return thread.submit(function).result()
 
 
 @pytest.mark.slow  # hundreds of changes; the worker alone is checked quickly elsewhere

@@ -138,7 +138,7 @@ class EncoderTrainer:
             g = self.generator
             self.pool = (torch.zeros(s.pool, 3, g.img_height, g.img_width, device=self.device),
                          torch.zeros(s.pool, g.num_ws, g.w_dim, device=self.device))
-        for chunk in _on_grid(first, last, s.fresh):
+        for chunk in _on_grid(first, last, max(s.fresh, 1)):  # fresh 0: the pool is never refreshed
             images, ws = self.samples(chunk, TRAINING_STREAM, mixing)
             slots = torch.tensor([index % s.pool for index in chunk])
             self.pool[0][slots], self.pool[1][slots] = images, ws
