@@ -93,6 +93,8 @@ def test_setup_filter_rejects_empty():
     ((2, 1), (1, 1), (0, 3, 1, -1), True, 1.5),
     ((1, 1), (2, 2), (1, 1, 1, 1), False, 1.0),
     ((2, 2), (2, 1), (-1, 2, 3, 0), True, 2.0),
+    ((4, 3), (1, 1), (5, -2, 0, 4), False, 1.0),  # up-sampled: window partly padded, partly cropped
+    ((2, 2), (1, 1), (-3, -3, -2, -2), True, 1.0),  # up-sampled: cropped on every side
 ])
 def test_upfirdn2d_matches_explicit_loops(up, down, pad, flip, gain):
     rng = np.random.default_rng(0)
@@ -102,6 +104,19 @@ def test_upfirdn2d_matches_explicit_loops(up, down, pad, flip, gain):
                         up=up, down=down, padding=list(pad), flip_filter=flip, gain=gain)
     # NVlabs applies gain ** (ndim / 2) to the filter, i.e. gain once for a 2-D filter.
     want = naive_upfirdn(x, f, up, down, pad, gain=gain, flip_filter=flip)
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("pad", [(2, 1, 2, 1), (3, 0, 1, 2)])
+def test_upfirdn2d_up_sampling_keeps_channels_last_inputs_and_adds_the_bias_after_filtering(pad):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 5, 6))
+    f = rng.standard_normal((4, 4))
+    bias = rng.standard_normal(3)
+    got = ops._upfirdn2d(torch.tensor(x, dtype=torch.float32).contiguous(memory_format=torch.channels_last),
+                         torch.tensor(f, dtype=torch.float32), (2, 2), (1, 1), pad, False, 4.0,
+                         torch.tensor(bias, dtype=torch.float32))
+    want = naive_upfirdn(x, f, (2, 2), (1, 1), pad, gain=4.0) + bias[None, :, None, None]
     np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import random
+import subprocess
+import sys
 import threading
 import time
 
@@ -238,3 +241,35 @@ def test_a_thread_made_serial_leaves_every_other_threads_torch_count():
     thread.join()
     assert counts == {"made serial": 1, "started_later": before}
     assert torch.get_num_threads() == before
+
+
+_FREED_MEMORY_SCRIPT = """
+import ctypes, sys, torch
+from ganinterface.engine.device import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                 "fordblks", "keepcost")]
+
+mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+mallinfo2.restype = MallInfo2
+took = keep_freed_memory() if sys.argv[1] == "kept" else None
+mapped_before = mallinfo2().hblkhd
+block = torch.empty(6 * 2**20).fill_(1.0)  # 24 MB, a 1024 px layer's output
+own_mapping = mallinfo2().hblkhd - mapped_before >= 24 * 2**20
+del block
+print(took, own_mapping, mallinfo2().fordblks >= 24 * 2**20)  # freed but still this process's
+"""
+
+
+@pytest.mark.slow  # two processes that import torch
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallinfo2"),
+                    reason="glibc's malloc")
+def test_keep_freed_memory_serves_large_blocks_from_the_heap_and_keeps_them_when_freed():
+    def run(mode: str) -> str:
+        command = [sys.executable, "-c", _FREED_MEMORY_SCRIPT, mode]
+        return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+
+    assert run("plain") == ["None", "True", "False"]  # glibc's defaults: mapped alone, given back
+    assert run("kept") == ["True", "False", "True"]

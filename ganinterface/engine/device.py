@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import sys
 import threading
 
 import torch
@@ -92,6 +95,26 @@ def free_device_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+# glibc's malloc gives every block over 128 KB its own mapping and returns it to the system when
+# freed, so each render's activations (1 MB and up) arrive as fresh pages the kernel must fault in
+# and zero: measured 9% of a built-in render in a batch.  Blocks up to 32 MB (glibc's ceiling for
+# the setting) now come from the heap, and up to 256 MB of freed heap is kept for the next render.
+_MALLOC_SETTINGS = {-3: 32 * 2**20, -1: 256 * 2**20}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory its tensors free instead of giving it back to the system
+    after each render (glibc on Linux; elsewhere nothing changes).  True if the setting took."""
+    if not sys.platform.startswith("linux"):
+        return False
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return mallopt is not None and all(mallopt(option, value) == 1 for option, value in _MALLOC_SETTINGS.items())
 
 
 def synchronize(device: torch.device) -> None:

@@ -239,9 +239,12 @@ def default_batch_size(width: int, height: int, device: "torch.device | str") ->
 # ---- wherever a chunk runs ------------------------------------------------------------------------
 
 def job_renderer(generator: "GeneratorBase", device: "torch.device | str") -> "Renderer":
-    """A renderer for batch work: no layer cache (each scene is rendered once)."""
+    """A renderer for batch work: no layer cache (each scene is rendered once); the process keeps
+    freed memory for the next render (``engine.device.keep_freed_memory``)."""
+    from ganinterface.engine.device import keep_freed_memory
     from ganinterface.engine.renderer import Renderer
 
+    keep_freed_memory()
     return Renderer(generator, device, cache_bytes=0)
 
 
