@@ -245,3 +245,20 @@ def test_the_projection_reports_help_states_its_default_steps():
     from ganinterface.search.projection_report import DEFAULT_STEPS
     assert f"(default: {DEFAULT_STEPS}, as project's from an encoder's guess)" in _action(
         "demo-eval", "--steps").help
+
+
+@pytest.mark.parametrize("argv, starts", [
+    (["render", "--seeds", "0-9", "-o", "x/{seed}.png"], True),  # may run on local workers
+    (["render", "--seeds", "0-9", "--workers", "2", "-o", "x/{seed}.png"], True),
+    (["render", "--seeds", "0-9", "--workers", "1", "-o", "x/{seed}.png"], False),  # this process
+    (["render", "--seeds", "0-9", "--ray", "-o", "x/{seed}.png"], False),
+    (["render", "--seeds", "0-9", "--device", "cuda", "-o", "x/{seed}.png"], False),
+    (["info"], False),  # no batch job
+])
+def test_the_worker_server_starts_early_only_for_jobs_that_may_use_workers(monkeypatch, argv, starts):
+    from ganinterface.export import batch
+
+    started = []
+    monkeypatch.setattr(batch, "start_worker_server", lambda: started.append(True))
+    options.start_workers_early(build_parser(argv[0]).parse_args(argv))
+    assert started == ([True] if starts else [])

@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from ganinterface.cli import options
+
+    options.start_workers_early(args)
     from ganinterface.engine.renderer import RenderError
     from ganinterface.export.userfiles import UserFileError
     from ganinterface.models.base import CheckpointError

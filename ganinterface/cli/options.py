@@ -227,6 +227,18 @@ def add_where_options(parser: argparse.ArgumentParser,
     return group
 
 
+def start_workers_early(args: argparse.Namespace) -> None:
+    """For a command with ``add_where_options`` that may run local worker processes: start their
+    fork server before this process imports torch (``export.batch.start_worker_server``)."""
+    if not hasattr(args, "workers") or args.workers == 1 or args.ray is not None:
+        return
+    if getattr(args, "device", None) not in (None, "auto", "cpu"):
+        return  # a GPU job runs in this process
+    from ganinterface.export import batch
+
+    batch.start_worker_server()
+
+
 def _batch_size(text: str) -> int | str:
     return "auto" if text == "auto" else positive_int(text)
 

@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,8 @@ from ganinterface.export.progress import CancelToken, ProgressCallback, no_progr
 
 if TYPE_CHECKING:
     import torch
+
+    from multiprocessing.connection import Connection
 
     from ganinterface.engine.renderer import Renderer, RenderResult
     from ganinterface.models.base import GeneratorBase
@@ -329,20 +332,25 @@ class InProcess:
 _worker: tuple["Renderer", Task] | None = None  # a worker process's renderer and task
 
 
-def _start_worker(generator: "GeneratorBase", device: str, task: Task) -> None:
+def _start_worker(generator: "GeneratorBase", device: str, task: Task, driver: "Connection") -> None:
     import torch
 
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    threading.Thread(target=_exit_without, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_without, args=(driver,), daemon=True).start()
     torch.set_num_threads(1)
     _worker = (job_renderer(generator, device), task)
 
 
-def _exit_without(driver: int) -> None:
-    """End this worker once its driver is gone (killed: nobody is left to stop it)."""
-    while os.getppid() == driver:
-        time.sleep(0.5)
+def _exit_without(driver: "Connection") -> None:
+    """End this worker once its driver is gone (killed: nobody is left to stop it).  The driver
+    holds the only writing end of ``driver``'s pipe, so reading it ends when the driver does.
+    (Its process id tells nothing: a worker's parent is the fork server, which lives as long as
+    any worker does, and a killed driver stays a zombie until its own parent reaps it.)"""
+    try:
+        driver.recv()
+    except (EOFError, OSError):
+        pass
     os._exit(1)
 
 
@@ -372,11 +380,14 @@ class LocalProcesses:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         count, arguments = self._start
-        # spawn: a forked child would inherit torch's thread pool in whatever state it was
-        pool = ProcessPoolExecutor(count, multiprocessing.get_context("spawn"), _start_worker,
-                                   arguments)
+        context = worker_context()
+        if hasattr(self, "_driver_alive"):  # the broken pool's workers are gone
+            self._driver_alive.close()
+        reader, self._driver_alive = context.Pipe(duplex=False)
+        pool = ProcessPoolExecutor(count, context, _start_worker, (*arguments, reader))
         for _ in range(count):  # the pool starts a process per call while none is idle: all now,
             pool.submit(os.getpid)  # loading the model side by side, not one as each is needed
+        reader.close()  # each worker has its own copy now
         return pool
 
     def submit(self, chunk: Chunk) -> "Future[list[Outcome]]":
@@ -412,6 +423,35 @@ class LocalProcesses:
         if processes and writer is not None:
             writer.close()
         self._pool.shutdown(wait=True, cancel_futures=cancel)
+        self._driver_alive.close()
+
+
+# What a worker imports before it is given its model: preloaded once by the fork server.
+WORKER_MODULES = ("torch", "ganinterface.export.batch", "ganinterface.engine.renderer")
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: forked from a server process that imported torch once, where
+    the platform has one (Linux, macOS), so each starts in milliseconds instead of importing torch
+    for a second or two; else spawned.  Never forked from this process: a child would inherit
+    torch's thread pool in whatever state it was.  A frozen app spawns (its fork server would be
+    the app itself)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods() or getattr(sys, "frozen", False):
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_MODULES))
+    return context
+
+
+def start_worker_server() -> None:
+    """Start the fork server now, so that it imports torch while this process loads its own
+    modules and the model: a job's workers then start at once.  Nothing happens where workers
+    are spawned, or on one core (jobs run in this process there)."""
+    context = worker_context()
+    if context.get_start_method() == "forkserver" and cpu_count() > 1:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def cpu_count() -> int:
