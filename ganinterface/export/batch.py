@@ -64,9 +64,13 @@ MAX_AUTO_BATCH = 8  # the automatic batch size's ceiling; larger batches gain li
 # the automatic batch holds about this many output pixels; a larger one outgrows the CPU's caches (a
 # 256 px StyleGAN2 rendered 4 at a time took 1.09x the time of one at a time)
 AUTO_BATCH_PIXELS = 1 << 16
-# A worker process starts in about 3 s (torch, the model): on two cores, two workers first beat this
-# process at about 230 images, so the default starts one per this many images
-IMAGES_PER_STARTED_WORKER = 150
+# A spawned worker starts in about 3 s (torch, the model): on two cores, two workers first beat this
+# process at about 230 images, so the default starts one per this many images.  Forked from a
+# fork server started as the command began (``start_worker_server``), two beat it from about 64
+# images (the built-in model, `render`: 2.74-2.81 s against 2.85 s; 2.38-2.57 s against 2.50 s
+# at 32).
+IMAGES_PER_SPAWNED_WORKER = 150
+IMAGES_PER_FORKED_WORKER = 32
 RETRIES = 1  # a failed chunk is run this many more times before its scenes are reported
 WORKER_END_SECONDS = 5  # a terminated worker's time to go before it is killed
 
@@ -466,7 +470,8 @@ def default_workers(items: int, device: "torch.device | str") -> tuple[int, int]
     if str(device) != "cpu":
         return 1, 1
     cores = cpu_count()
-    if cores > 1 and items >= IMAGES_PER_STARTED_WORKER * cores:
+    forked = worker_context().get_start_method() == "forkserver"
+    if cores > 1 and items >= (IMAGES_PER_FORKED_WORKER if forked else IMAGES_PER_SPAWNED_WORKER) * cores:
         return cores, 1
     return 1, max(1, min(cores, items))
 

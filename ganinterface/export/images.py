@@ -60,13 +60,19 @@ def upscale(image: np.ndarray, factor: int, method: str = "nearest") -> np.ndarr
     return resize(image, image.shape[1] * factor, image.shape[0] * factor, method)
 
 
+# zlib level 4 instead of Pillow's 6: a built-in portrait encodes in 1.1 ms instead of 1.7 ms (the
+# encoding was a tenth of a batch job's time per image) for files 1.3% larger.
+PNG_COMPRESS_LEVEL = 4
+
+
 def png_bytes(image: np.ndarray, scene: Scene | None = None) -> bytes:
     """Encode ``image`` as PNG, with ``scene`` (if any) in the ``ganinterface.scene`` chunk."""
     info = PngImagePlugin.PngInfo()
     if scene is not None:
         info.add_itxt(SCENE_CHUNK_KEY, scene.to_json(), zip=True)
     buffer = io.BytesIO()
-    Image.fromarray(check_rgb(image)).save(buffer, format="PNG", pnginfo=info)
+    Image.fromarray(check_rgb(image)).save(buffer, format="PNG", pnginfo=info,
+                                           compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
