@@ -44,6 +44,49 @@ def test_fast_mode_stays_within_2e_2_of_the_exact_picture(dtype):
     assert 0 < worst <= 2e-2
 
 
+def _leading_sixteenth(g) -> set[int]:
+    """The blocks (by height) that together do at most 1/16 of the 3x3 convolutions'
+    multiply-adds, first ones first, counted from the layer list."""
+    work, channels_before = {}, None
+    for layer in g.layers:
+        if layer.kind != "conv":
+            continue
+        height = int(layer.name[1:].split(".")[0])
+        area = layer.height * layer.width
+        if layer.name.endswith("conv0"):  # a transposed convolution over the input's pixels
+            work[height] = work.get(height, 0) + channels_before * layer.channels * area // 4
+        else:
+            work[height] = work.get(height, 0) + layer.channels * layer.channels * area
+        channels_before = layer.channels
+    leading, running = set(), 0
+    for height in sorted(work):
+        running += work[height]
+        if running * 16 > sum(work.values()):
+            return leading
+        leading.add(height)
+    return leading
+
+
+@pytest.mark.parametrize("channel_max", [32, 128])
+def test_a_reduced_precision_keeps_the_first_sixteenth_of_the_work_in_float32(channel_max):
+    torch.manual_seed(7)
+    g = StyleGAN2Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=64, img_channels=3,
+                           mapping_kwargs={"num_layers": 1}, channel_base=2048,
+                           channel_max=channel_max).eval()
+    leading = _leading_sixteenth(g)
+    convs = [layer.name for layer in g.layers if layer.kind == "conv"]
+    assert leading and any(int(name[1:].split(".")[0]) not in leading for name in convs)
+    with torch.no_grad():
+        ws = g.mapping(torch.randn(1, 16))
+        exact = g.synthesize(ws, taps=convs).taps
+        draft = g.synthesize(ws, taps=convs, compute_dtype=torch.bfloat16).taps
+    for name in convs:
+        if int(name[1:].split(".")[0]) in leading:
+            assert torch.equal(draft[name], exact[name]), name
+        else:
+            assert draft[name].dtype == torch.bfloat16, name
+
+
 def test_drafts_and_exact_renders_are_cached_apart():
     g = tiny_stylegan2()
     renderer = Renderer(g, "cpu", fast=True)

@@ -341,6 +341,12 @@ class SynthesisNetwork(nn.Module):
 
 
 # ---- configuration ---------------------------------------------------------------------------------
+# In a reduced precision the first blocks still run in float32 while they hold at most this share
+# of the convolutions' work: every later layer amplifies their rounding.  At 1024 px (paper config,
+# random weights, 5 seeds) bfloat16 drafts with the blocks up to 32 px in float32 differ from the
+# exact image by at most 0.017 instead of 0.027, for 5.5% of the work.
+FLOAT32_LEADING_WORK = 1 / 16
+
 @dataclasses.dataclass(frozen=True)
 class _Step:
     """How to run one entry of ``generator.layers``."""
@@ -348,6 +354,25 @@ class _Step:
     block: int  # block height
     role: str  # "conv0", "conv1", "torgb"
     w_index: int
+
+
+def _leading_blocks(blocks: dict[int, SynthesisBlock], share: float) -> frozenset[int]:
+    """The first blocks (by height) whose 3x3 convolutions together do at most ``share`` of the
+    whole synthesis' multiply-adds."""
+    def work(height: int) -> int:
+        block = blocks[height]
+        area = height * block.conv1.size[1]
+        out = block.conv1.weight.shape[0]
+        return out * out * area + block.in_channels * out * area // 4  # conv1, then conv0 (up)
+
+    total = sum(map(work, blocks))
+    leading, running = set(), 0
+    for height in sorted(blocks):
+        running += work(height)
+        if running > share * total:
+            break
+        leading.add(height)
+    return frozenset(leading)
 
 
 def _block_channels(heights: list[int], channel_base: int, channel_max: int,
@@ -493,6 +518,7 @@ class StyleGAN2Generator(GeneratorBase):
                 resample_filter=resample_filter, conv_clamp=conv_clamp, layer_kwargs=layer_kwargs)
         self.synthesis = SynthesisNetwork(blocks)
         self._steps, self.layers, self.num_ws = self._plan(heights, blocks, block_channels)
+        self._float32_blocks = _leading_blocks(blocks, FLOAT32_LEADING_WORK)
         # Registered under the NVlabs name "mapping" (state-dict keys mapping.*); the attribute
         # `mapping` stays the GeneratorBase method, so reach the module through `mapping_network`.
         self._modules["mapping"] = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, **(mapping_kwargs or {}))
@@ -634,6 +660,8 @@ class StyleGAN2Generator(GeneratorBase):
             return state, y
 
         layer: SynthesisLayer = getattr(block, step.role)
+        if step.block in self._float32_blocks:
+            compute_dtype = torch.float32
         generator = layer_noise_generator(noise_seed, k) if noise_mode == "random" else None
         noise = layer.noise(ws.shape[0], noise_mode, generator, ws.device, noise_map)
         resnet = hasattr(block, "skip")
