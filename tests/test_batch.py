@@ -455,3 +455,15 @@ def test_a_failed_item_of_a_two_file_job_is_counted_once_and_its_neighbours_are_
                          lambda indices: ", ".join(names[i] for i in indices), "pictures")
     assert str(failed.value) == "1 of 3 pictures failed (2 written): bad: no face found"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a.npz", "a.png", "c.npz", "c.png"]
+
+
+@pytest.mark.parametrize("platform, frozen, method", [
+    ("linux", False, "forkserver"),  # workers fork from a server that imported torch once
+    ("linux", True, "spawn"),  # a frozen app's fork server would be the app itself
+    ("darwin", False, "spawn"),
+    ("win32", False, "spawn"),
+])
+def test_how_workers_start_on_each_platform(monkeypatch, platform, frozen, method):
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(sys, "frozen", frozen, raising=False)
+    assert batch.worker_context().get_start_method() == method

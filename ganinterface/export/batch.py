@@ -435,12 +435,13 @@ WORKER_MODULES = ("torch", "ganinterface.export.batch", "ganinterface.engine.ren
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
-    """How worker processes start: forked from a server process that imported torch once, where
-    the platform has one (Linux, macOS), so each starts in milliseconds instead of importing torch
-    for a second or two; else spawned.  Never forked from this process: a child would inherit
-    torch's thread pool in whatever state it was.  A frozen app spawns (its fork server would be
-    the app itself)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods() or getattr(sys, "frozen", False):
+    """How worker processes start: on Linux forked from a server process that imported torch once,
+    so each starts in milliseconds instead of importing torch for a second or two; elsewhere
+    spawned (macOS forbids much in a forked child of a process that loaded its system
+    frameworks, as torch does; Windows cannot fork).  Never forked from this process: a child
+    would inherit torch's thread pool in whatever state it was.  A frozen app spawns (its fork
+    server would be the app itself)."""
+    if not sys.platform.startswith("linux") or getattr(sys, "frozen", False):
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(WORKER_MODULES))
