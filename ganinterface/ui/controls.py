@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QDoubleSpinBox, QFrame,
                                QLabel, QLineEdit, QMainWindow, QMenu, QMessageBox, QProgressBar,
                                QStatusBar, QToolBar, QWidget)
@@ -105,13 +105,18 @@ class Controls(QObject):
         self.tools[tool].setChecked(True)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt naming)
-        """Space held anywhere in the window (but not typed into a field) checks Without edits."""
-        if (event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
-                and event.key() == Qt.Key.Key_Space and not event.isAutoRepeat()
+        """Space held anywhere in the window (but not typed into a field) checks Without edits.
+
+        It sees every event of the application (thousands a second during a drag): anything
+        but a key event leaves at the cheapest test (``event.type()`` builds a Python enum)."""
+        if not isinstance(event, QKeyEvent) or event.key() != Qt.Key.Key_Space:
+            return False
+        kind = event.type()
+        if (kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and not event.isAutoRepeat()
                 and self.window.isActiveWindow() and not _typing_into(QApplication.focusWidget())):
-            self.compare.setChecked(event.type() == QEvent.Type.KeyPress)
+            self.compare.setChecked(kind == QEvent.Type.KeyPress)
             return True
-        return super().eventFilter(watched, event)
+        return False
 
     def stop(self) -> None:
         """Before the window goes: no more keys watched, no more clock."""
