@@ -33,10 +33,6 @@ import statistics
 import time
 from collections.abc import Callable
 
-from ganinterface.launcher import use_huge_pages
-
-use_huge_pages()  # as the app and the command line do, before torch is imported
-
 import numpy as np
 import torch
 

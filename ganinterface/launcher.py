@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
-import os
 import sys
 from collections.abc import Iterator
 
@@ -29,17 +28,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def use_huge_pages() -> None:
-    """Ask torch, before it is imported, to put tensors of 2 MB and more on transparent huge pages
-    where Linux offers them: a large render's activations otherwise arrive as thousands of 4 KB
-    pages the kernel faults in one by one (a 1024 px StyleGAN2 on 2 cores: 0.97-1.00 -> 0.77-0.82 s
-    a render; 256 px and the built-in model unchanged).  A value the user set is kept."""
-    if sys.platform.startswith("linux"):
-        os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-
-
 def main(argv: list[str] | None = None) -> int:
-    use_huge_pages()
     # In the PyInstaller bundle, worker processes (spawned, e.g. by train-demo) start as this very
     # program with multiprocessing's arguments; this runs them. Elsewhere it does nothing.
     multiprocessing.freeze_support()
