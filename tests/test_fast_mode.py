@@ -169,3 +169,28 @@ def test_drafts_are_reduced_by_default_only_for_images_large_enough_to_gain(monk
     monkeypatch.setattr(renderer_module, "DRAFT_MIN_PIXELS", 16 * 8)
     assert Renderer(small, "cpu").fast_dtype == torch.bfloat16
     assert Renderer(small, "cpu", fast=False).fast_dtype is None
+
+
+@pytest.mark.parametrize("activation, conv_clamp, with_noise", [
+    ("lrelu", 4.0, True), ("relu", None, True), ("lrelu", None, False), ("linear", 2.0, True)])
+def test_a_reduced_layer_ends_as_noise_activation_and_clamp_in_place_would(activation, conv_clamp,
+                                                                           with_noise):
+    from ganinterface.models.stylegan2 import SynthesisLayer
+
+    torch.manual_seed(3)
+    layer = SynthesisLayer(8, 8, w_dim=4, size=(6, 5), activation=activation, conv_clamp=conv_clamp).eval()
+    y = (torch.randn(2, 8, 6, 5) * 6).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    noise = torch.randn(2, 1, 6, 5) if with_noise else None
+    gain, g = 1.5, layer.act_gain * 1.5
+    want = y.clone()  # the float32 path's steps, in place, in the same order
+    if noise is not None:
+        want.add_((noise * g).to(torch.bfloat16))
+    if activation == "lrelu":
+        torch.nn.functional.leaky_relu_(want, 0.2)
+    elif activation == "relu":
+        want.relu_()
+    if conv_clamp is not None:
+        want.clamp_(-conv_clamp * gain, conv_clamp * gain)
+    got = layer._finish_reduced(y, noise, g, gain)
+    assert got.dtype == torch.bfloat16 and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, want)
