@@ -178,6 +178,9 @@ def _upfirdn2d(x: Tensor, f: Tensor | None, up: tuple[int, int], down: tuple[int
     return x
 
 
+IMAGE_CHANNELS = 4  # up to this many planar channels are up-sampled interleaved (an image)
+
+
 def _upsample_transposed(x: Tensor, f: Tensor, up: tuple[int, int], pads: tuple[int, int, int, int],
                          flip_filter: bool, gain: float, bias: Tensor | None) -> Tensor:
     """Zero insertion, padding and filtering as one depthwise transposed convolution of stride
@@ -191,6 +194,12 @@ def _upsample_transposed(x: Tensor, f: Tensor, up: tuple[int, int], pads: tuple[
         kernel = kernel.flip([0, 1])
     kh, kw = kernel.shape
     channels = x.shape[1]
+    # An image: torch's depthwise transposed convolution of a few planar channels is 7-14x slower
+    # than of the same pixels interleaved (3 x 512 x 512: 42 ms, 6 ms with both conversions), and
+    # the result is the same.
+    interleave = channels <= IMAGE_CHANNELS and not x.is_contiguous(memory_format=torch.channels_last)
+    if interleave:
+        x = x.contiguous(memory_format=torch.channels_last)
     weight = kernel.to(x.dtype)[None, None].expand(channels, 1, kh, kw).contiguous()
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         weight = weight.to(memory_format=torch.channels_last)
@@ -201,10 +210,10 @@ def _upsample_transposed(x: Tensor, f: Tensor, up: tuple[int, int], pads: tuple[
     exact = rest == (0, 0, 0, 0)
     x = F.conv_transpose2d(x, weight, bias=bias if exact else None, stride=(upy, upx),
                            padding=(crop_y, crop_x), groups=channels)
-    if exact:
-        return x
-    x = _pad_or_crop(x, *rest)
-    return x if bias is None else x + bias.to(x.dtype)[:, None, None]
+    if not exact:
+        x = _pad_or_crop(x, *rest)
+        x = x if bias is None else x + bias.to(x.dtype)[:, None, None]
+    return x.contiguous() if interleave else x
 
 
 def filter2d(x: Tensor, f: Tensor | None, padding: Padding = 0, flip_filter: bool = False, gain: float = 1) -> Tensor:
