@@ -267,7 +267,7 @@ print(took, own_mapping, mallinfo2().fordblks >= 24 * 2**20)  # freed but still 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "mallinfo2"),
                     reason="glibc's malloc")
 def test_keep_freed_memory_serves_large_blocks_from_the_heap_and_keeps_them_when_freed():
-    def run(mode: str) -> str:
+    def run(mode: str) -> list[str]:
         command = [sys.executable, "-c", _FREED_MEMORY_SCRIPT, mode]
         return subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
 
