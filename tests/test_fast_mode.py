@@ -175,7 +175,7 @@ def test_drafts_are_reduced_by_default_only_for_images_large_enough_to_gain(monk
     ("lrelu", 4.0, True), ("relu", None, True), ("lrelu", None, False), ("linear", 2.0, True)])
 def test_a_reduced_layer_ends_as_noise_activation_and_clamp_in_place_would(activation, conv_clamp,
                                                                            with_noise):
-    from ganinterface.models.stylegan2 import SynthesisLayer
+    from ganinterface.models.stylegan2_layers import SynthesisLayer
 
     torch.manual_seed(3)
     layer = SynthesisLayer(8, 8, w_dim=4, size=(6, 5), activation=activation, conv_clamp=conv_clamp).eval()

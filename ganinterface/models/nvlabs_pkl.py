@@ -437,10 +437,11 @@ def _accepted_arguments(architecture: str) -> tuple[frozenset[str], frozenset[st
     sizes = {"z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs"}
     if architecture == "stylegan2":
         from ganinterface.models import stylegan2
+        from ganinterface.models.stylegan2_layers import MappingNetwork
 
         synthesis = {f.name for f in dataclasses.fields(stylegan2.SynthesisOptions)}
         synthesis |= stylegan2.IGNORED_SYNTHESIS_KWARGS
-        mapping = set(inspect.signature(stylegan2.MappingNetwork).parameters) - {"z_dim", "c_dim", "w_dim", "num_ws"}
+        mapping = set(inspect.signature(MappingNetwork).parameters) - {"z_dim", "c_dim", "w_dim", "num_ws"}
         top = sizes | synthesis | {"synthesis_kwargs", "img_width", "channels"}
         return frozenset(top), frozenset(synthesis), frozenset(mapping)
     from ganinterface.models import stylegan3

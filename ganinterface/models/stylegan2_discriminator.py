@@ -24,7 +24,7 @@ from torch import nn
 from ganinterface.models import ops
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.discriminator import minibatch_stddev
-from ganinterface.models.stylegan2 import RESNET_GAIN, FullyConnectedLayer, MappingNetwork
+from ganinterface.models.stylegan2_layers import RESNET_GAIN, FullyConnectedLayer, MappingNetwork
 
 Tensor = torch.Tensor
 STANDARD_FILTER = (1, 3, 3, 1)

@@ -28,7 +28,7 @@ from ganinterface.models import limits, ops
 from ganinterface.models.base import (NOISE_MODES, GeneratorBase, LayerHook, LayerInfo, LayerState,
                                       SynthesisOutput, per_sample, runs_on, with_offset)
 # StyleGAN3 shares these with StyleGAN2 unchanged (same parameters, same numerics).
-from ganinterface.models.stylegan2 import FullyConnectedLayer, MappingNetwork, affine_styles
+from ganinterface.models.stylegan2_layers import FullyConnectedLayer, MappingNetwork, affine_styles
 
 Tensor = torch.Tensor
 
