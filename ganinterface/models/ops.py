@@ -120,11 +120,25 @@ def _pad_or_crop(x: Tensor, px0: int, px1: int, py0: int, py1: int) -> Tensor:
 
 def _depthwise(x: Tensor, kernel: Tensor, padding: tuple[int, int] = (0, 0), bias: Tensor | None = None) -> Tensor:
     """Correlate every channel of x with the same 2-D kernel (symmetric zero padding (y, x))."""
-    channels = x.shape[1]
-    weight = kernel.to(x.dtype)[None, None].expand(channels, 1, *kernel.shape).contiguous()
+    return F.conv2d(x, depthwise_weight(kernel, x), bias=bias, padding=list(padding), groups=x.shape[1])
+
+
+def full_kernel(f: Tensor | None) -> Tensor:
+    """A FIR filter as one 2-D kernel: None is the identity, a 1-D (separable) filter its outer
+    product with itself."""
+    if f is None:
+        return torch.ones((1, 1))
+    return torch.outer(f, f) if f.ndim == 1 else f
+
+
+def depthwise_weight(kernel: Tensor, x: Tensor) -> Tensor:
+    """A 2-D kernel as the (C, 1, kh, kw) weight of a depthwise convolution of ``x``, on its device,
+    in its dtype and memory format (else the convolution converts the weight at every call)."""
+    kernel = kernel.to(device=x.device, dtype=x.dtype)
+    weight = kernel[None, None].expand(x.shape[1], 1, *kernel.shape).contiguous()
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         weight = weight.to(memory_format=torch.channels_last)
-    return F.conv2d(x, weight, bias=bias, padding=list(padding), groups=channels)
+    return weight
 
 
 def upfirdn2d(
@@ -189,7 +203,7 @@ def _upsample_transposed(x: Tensor, f: Tensor, up: tuple[int, int], pads: tuple[
     of the input with its kernel, so the kernel is the filter itself (a correlation would take it
     flipped), and the padding becomes a window on the full result."""
     (upx, upy), (px0, px1, py0, py1) = up, pads
-    kernel = (torch.outer(f, f) if f.ndim == 1 else f) * gain
+    kernel = full_kernel(f) * gain
     if flip_filter:
         kernel = kernel.flip([0, 1])
     kh, kw = kernel.shape
@@ -200,9 +214,7 @@ def _upsample_transposed(x: Tensor, f: Tensor, up: tuple[int, int], pads: tuple[
     interleave = channels <= IMAGE_CHANNELS and not x.is_contiguous(memory_format=torch.channels_last)
     if interleave:
         x = x.contiguous(memory_format=torch.channels_last)
-    weight = kernel.to(x.dtype)[None, None].expand(channels, 1, kh, kw).contiguous()
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        weight = weight.to(memory_format=torch.channels_last)
+    weight = depthwise_weight(kernel, x)
     # The window on the full result: left px0 - (kw - 1), right px1 + upx - kw (negative = crop).
     left_x, right_x, left_y, right_y = px0 - (kw - 1), px1 + upx - kw, py0 - (kh - 1), py1 + upy - kh
     crop_x, crop_y = max(min(-left_x, -right_x), 0), max(min(-left_y, -right_y), 0)

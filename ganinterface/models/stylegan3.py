@@ -282,22 +282,12 @@ def filtered_lrelu(x: Tensor, up_filter: Tensor | None, down_filter: Tensor | No
     return _downsample_fir(x, down_filter, down)
 
 
-def _kernel_2d(f: Tensor | None, like: Tensor) -> Tensor:
-    """A filter as the depthwise kernel conv2d wants: [channels, 1, kh, kw] (1-D = separable)."""
-    if f is None:
-        f = torch.ones([1, 1])
-    elif f.ndim == 1:
-        f = torch.outer(f, f)
-    f = f.to(device=like.device, dtype=like.dtype)
-    return f[None, None].expand(like.shape[1], 1, *f.shape)
-
-
 def _downsample_fir(x: Tensor, f: Tensor | None, down: int) -> Tensor:
     """``ops.upfirdn2d(x, f, down=down)`` as one strided convolution."""
     if f is None and down == 1:
         return x
-    kernel = _kernel_2d(f, x).flip([2, 3])  # conv2d correlates; the filter is a convolution
-    return nn.functional.conv2d(x, kernel, stride=down, groups=x.shape[1])
+    kernel = ops.full_kernel(f).flip([0, 1])  # conv2d correlates; the filter is a convolution
+    return nn.functional.conv2d(x, ops.depthwise_weight(kernel, x), stride=down, groups=x.shape[1])
 
 
 def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool, padding: int,
