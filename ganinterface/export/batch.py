@@ -378,6 +378,7 @@ class LocalProcesses:
     def __init__(self, generator: "GeneratorBase", device: "torch.device | str", task: Task,
                  count: int):
         self._start = (count, (generator, str(device), task))
+        self._driver_alive: "Connection | None" = None  # the writing end workers watch (_exit_without)
         self._pool = self._new_pool()
         self.workers = count
         self.capacity = 2 * count
@@ -385,7 +386,7 @@ class LocalProcesses:
     def _new_pool(self) -> ProcessPoolExecutor:
         count, arguments = self._start
         context = worker_context()
-        if hasattr(self, "_driver_alive"):  # the broken pool's workers are gone
+        if self._driver_alive is not None:  # the broken pool's workers are gone
             self._driver_alive.close()
         reader, self._driver_alive = context.Pipe(duplex=False)
         pool = ProcessPoolExecutor(count, context, _start_worker, (*arguments, reader))
@@ -434,14 +435,19 @@ class LocalProcesses:
 WORKER_MODULES = ("torch", "ganinterface.export.batch", "ganinterface.engine.renderer")
 
 
+def workers_fork() -> bool:
+    """Whether worker processes fork from a server process that imported torch once (Linux), so
+    each starts in milliseconds instead of importing torch for a second or two; elsewhere they are
+    spawned (macOS forbids much in a forked child of a process that loaded its system frameworks,
+    as torch does; Windows cannot fork), and so they are in a frozen app (its fork server would be
+    the app itself).  Never forked from this process: a child would inherit torch's thread pool
+    in whatever state it was."""
+    return sys.platform.startswith("linux") and not getattr(sys, "frozen", False)
+
+
 def worker_context() -> multiprocessing.context.BaseContext:
-    """How worker processes start: on Linux forked from a server process that imported torch once,
-    so each starts in milliseconds instead of importing torch for a second or two; elsewhere
-    spawned (macOS forbids much in a forked child of a process that loaded its system
-    frameworks, as torch does; Windows cannot fork).  Never forked from this process: a child
-    would inherit torch's thread pool in whatever state it was.  A frozen app spawns (its fork
-    server would be the app itself)."""
-    if not sys.platform.startswith("linux") or getattr(sys, "frozen", False):
+    """How worker processes start (``workers_fork``)."""
+    if not workers_fork():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(WORKER_MODULES))
@@ -452,10 +458,10 @@ def start_worker_server() -> None:
     """Start the fork server now, so that it imports torch while this process loads its own
     modules and the model: a job's workers then start at once.  Nothing happens where workers
     are spawned, or on one core (jobs run in this process there)."""
-    context = worker_context()
-    if context.get_start_method() == "forkserver" and cpu_count() > 1:
+    if workers_fork() and cpu_count() > 1:
         from multiprocessing import forkserver
 
+        worker_context()  # sets what the server imports before it starts
         forkserver.ensure_running()
 
 
@@ -471,8 +477,8 @@ def default_workers(items: int, device: "torch.device | str") -> tuple[int, int]
     if str(device) != "cpu":
         return 1, 1
     cores = cpu_count()
-    forked = worker_context().get_start_method() == "forkserver"
-    if cores > 1 and items >= (IMAGES_PER_FORKED_WORKER if forked else IMAGES_PER_SPAWNED_WORKER) * cores:
+    per_worker = IMAGES_PER_FORKED_WORKER if workers_fork() else IMAGES_PER_SPAWNED_WORKER
+    if cores > 1 and items >= per_worker * cores:
         return cores, 1
     return 1, max(1, min(cores, items))
 
