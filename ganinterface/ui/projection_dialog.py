@@ -186,13 +186,15 @@ class _Previews:
             self._held = (step, steps, image)
             return
         self._last_shown, self._held = now, None
-        self._emit(step, steps, to_uint8_image(image[0].detach()))
+        self._hand_on(step, steps, image)
 
     def flush(self) -> None:
         if self._held is not None:
-            step, steps, image = self._held
-            self._held = None
-            self._emit(step, steps, to_uint8_image(image[0].detach()))
+            held, self._held = self._held, None
+            self._hand_on(*held)
+
+    def _hand_on(self, step: int, steps: int, image: Any) -> None:
+        self._emit(step, steps, to_uint8_image(image[0].detach()))
 
 
 def _show(label: QLabel, image: np.ndarray) -> None:
