@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import sys
 import threading
 
@@ -104,17 +104,17 @@ def free_device_memory(device: torch.device) -> None:
 _MALLOC_SETTINGS = {-3: 32 * 2**20, -1: 256 * 2**20}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let this process reuse the memory its tensors free instead of giving it back to the system
-    after each render (glibc on Linux; elsewhere nothing changes).  True if the setting took."""
+    after each render (glibc on Linux; elsewhere nothing changes).  True if the setting took.
+    Set once per process, however many renderers ask."""
     if not sys.platform.startswith("linux"):
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # this process's C library's
+    if mallopt is None:  # not glibc (musl has none)
         return False
-    return mallopt is not None and all(mallopt(option, value) == 1 for option, value in _MALLOC_SETTINGS.items())
+    return all(mallopt(option, value) == 1 for option, value in _MALLOC_SETTINGS.items())
 
 
 def synchronize(device: torch.device) -> None:
