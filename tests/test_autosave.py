@@ -32,6 +32,22 @@ def test_session_round_trips_scene_keyframes_and_files(tmp_path):
     assert (back.scene_path, back.checkpoint) == ("/x/scene.json", "/m/g.pkl")
 
 
+def test_a_latent_keyframe_keeps_its_detail_maps_and_a_flat_one_is_named(tmp_path):
+    from ganinterface.engine.animation import LatentKeyframe
+
+    detail = {"b8.conv0": np.full((2, 3, 4), 0.5, np.float32)}
+    keyframe = LatentKeyframe(np.arange(6, dtype=np.float32).reshape(2, 3), detail)
+    userfiles.write_session(tmp_path / "s.json", Session(Scene(), (keyframe, 4)))
+    back, seed = userfiles.read_session(tmp_path / "s.json").keyframes
+    assert seed == 4 and np.array_equal(back.w, keyframe.w)
+    assert list(back.detail) == ["b8.conv0"] and np.array_equal(back.detail["b8.conv0"], detail["b8.conv0"])
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["keyframes"][0]["detail_maps"]["b8.conv0"] = data["keyframes"][0]["latent"]  # 2-D
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(UserFileError, match=r"session.keyframes\[0\].detail_maps\['b8.conv0'\] should hold"):
+        userfiles.read_session(tmp_path / "s.json")
+
+
 @pytest.mark.parametrize("text, problem", [
     ("{", "not valid JSON"),
     ('{"format": "ganinterface.scene", "version": 1}',

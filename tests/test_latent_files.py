@@ -407,3 +407,32 @@ def test_render_checks_a_recipe_against_the_model_each_scene_names(tmp_path, mod
     assert main(["render", "--scene", str(tmp_path / "mine.json"), "--recipe",
                  str(tmp_path / "builtin-recipe.json"), "-q", "-o", str(tmp_path / "x.png")]) == 1
     assert "builtin-recipe.json: made for another model" in capsys.readouterr().err
+
+
+def test_project_with_detail_writes_the_map_and_every_command_renders_it(tmp_path, model):
+    from PIL import Image
+
+    _picture(tmp_path / "me.png")
+    assert main(["project", str(tmp_path / "me.png"), str(model), "--steps", "6", "--detail", "-q",
+                 "-o", str(tmp_path / "out/{name}.npz")]) == 0
+    generator = tiny_stylegan2()
+    latent = read_latent_file(tmp_path / "out/me.npz", generator, generator_hash(generator))
+    assert list(latent.detail) == ["b4.conv1"] and latent.detail["b4.conv1"].shape == (8, 4, 2)
+    assert np.abs(latent.detail["b4.conv1"]).max() > 0
+    scene = read_png_scene(tmp_path / "out/me.png")  # the reconstruction carries the map
+    assert np.array_equal(scene.detail_maps["b4.conv1"], latent.detail["b4.conv1"])
+    with_map = Renderer(generator, "cpu").render(scene).image
+    assert not np.array_equal(with_map, Renderer(generator, "cpu").render(scene.replace(detail_maps=None)).image)
+    assert main(["render", str(model), "--latent", str(tmp_path / "out/me.npz"), "-q",
+                 "-o", str(tmp_path / "again/{name}.png")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again/me.png").convert("RGB")), with_map)
+    # a morph from the picture to a latent without a map: the map fades out with the latent
+    write_latent_file(tmp_path / "plain.npz", LatentFile(w=latent.w))
+    assert main(["animate", str(model), "--latents", str(tmp_path / "out/me.npz"), str(tmp_path / "plain.npz"),
+                 "--frames", "3", "-q", "-o", str(tmp_path / "frames")]) == 0
+    first, middle, last = (np.asarray(Image.open(p).convert("RGB"))
+                           for p in sorted((tmp_path / "frames").glob("frame_*.png")))
+    assert np.array_equal(first, with_map)
+    half = scene.replace(detail_maps={"b4.conv1": latent.detail["b4.conv1"] * np.float32(0.5)})
+    assert np.array_equal(middle, Renderer(generator, "cpu").render(half).image)
+    assert np.array_equal(last, Renderer(generator, "cpu").render(scene.replace(detail_maps=None)).image)

@@ -60,6 +60,27 @@ def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_
         assert window.stack.scene == before
 
 
+def test_fine_detail_is_fitted_when_ticked_kept_with_the_latent_and_remembered(qtbot, tmp_path):
+    _picture(tmp_path / "me.jpg")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=8, candidates=4)
+        dialog = window.documents.project_picture(str(tmp_path / "me.jpg"))
+        assert not dialog.detail_box.isChecked()  # off unless asked for
+        dialog.detail_box.setChecked(True)
+        dialog.project()
+        dialog.keep()
+        scene = window.stack.scene
+        (layer, value), = scene.detail_maps.items()
+        assert np.array_equal(value, dialog.result.detail[layer].numpy()) and np.abs(value).max() > 0
+        expected = Renderer(tiny_generator()).render(Scene(w=scene.w, detail_maps=scene.detail_maps))
+        np.testing.assert_array_equal(window.last_result.image, expected.image)
+        again = window.documents.project_picture(str(tmp_path / "me.jpg"))
+        assert again.detail_box.isChecked()  # the choice holds for the next picture
+        again.reject()
+        window.latent_panel.use_seed.click()  # back to the seed: the map goes with the latent
+        assert window.stack.scene.w is None and window.stack.scene.detail_maps is None
+
+
 def test_cancel_keeps_nothing_and_a_broken_picture_is_one_line_naming_it(qtbot, tmp_path):
     _picture(tmp_path / "me.png")
     (tmp_path / "broken.jpg").write_bytes(b"not a picture")
@@ -74,13 +95,15 @@ def test_cancel_keeps_nothing_and_a_broken_picture_is_one_line_naming_it(qtbot, 
         assert window.stack.scene == before
 
 
-def test_another_latent_or_model_drops_a_projections_noise_maps():
+def test_another_latent_or_model_drops_a_projections_noise_and_detail_maps():
     from ganinterface.ui.documents import scene_for_model
 
     noise = {"b8.conv0": np.zeros((8, 4), np.float32)}
-    projected = Scene(checkpoint="a.pkl", w=np.zeros(8, np.float32), noise_maps=noise)
+    projected = Scene(checkpoint="a.pkl", w=np.zeros(8, np.float32), noise_maps=noise,
+                      detail_maps={"b8.conv0": np.zeros((3, 8, 4), np.float32)})
     model = type("Model", (), {"checkpoint": "b.pkl", "shape": type("Shape", (), {"c_dim": 0})})()
     assert scene_for_model(projected, model).noise_maps is None
+    assert scene_for_model(projected, model).detail_maps is None
 
 
 def test_sample_like_draws_a_new_portrait_from_the_files_gaussian_each_time(qtbot, tmp_path):

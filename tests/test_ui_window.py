@@ -752,6 +752,34 @@ def test_failed_render_shows_its_error_and_keeps_the_last_image(window):
     assert not window.controls.render_label.text().startswith("Render failed")
 
 
+def test_a_morph_from_a_picture_with_fine_detail_blends_its_maps_and_a_seed_morph_drops_them(window, tmp_path):
+    from ganinterface.export.userfiles import LatentFile, write_latent_file
+
+    panel = window.animation_panel
+    generator = tiny_generator()
+    latent = direct_render(Scene(seed=8)).ws
+    info = generator.layers[generator.layer_index("b4.conv1")]
+    detail = {"b4.conv1": np.full((info.channels, info.height, info.width), 0.8, np.float32)}
+    write_latent_file(tmp_path / "me.npz", LatentFile(w=latent, detail=detail))
+    window.stack.reset(Scene(seed=3, w=latent, detail_maps=detail))  # the picture is the scene
+    panel.add_keyframe(1)
+    assert panel.add_latent_file(str(tmp_path / "me.npz"))
+    assert panel.list.item(1).text() == "2. me.npz (W+, fine detail)"
+    panel.frames_count.setValue(3)
+    first, middle, last = panel.frames()
+    assert first.detail_maps["b4.conv1"].max() == 0  # the seed has no detail: not the scene's
+    assert np.allclose(middle.detail_maps["b4.conv1"], 0.4)
+    assert np.array_equal(last.detail_maps["b4.conv1"], detail["b4.conv1"])
+    np.testing.assert_allclose(last.w, latent, atol=1e-6)  # lerp at 1 is b up to rounding
+    np.testing.assert_array_equal(Renderer(generator).render(last).image,
+                                  Renderer(generator).render(Scene(w=last.w, detail_maps=detail)).image)
+    panel.mode.setCurrentText("Slerp in Z (seeds only)")
+    panel._clear()
+    panel.add_keyframe(1)
+    panel.add_keyframe(2)
+    assert all(frame.detail_maps is None for frame in panel.frames())
+
+
 def test_latent_file_keyframes_play_and_strength_curve(window, qtbot, tmp_path):
     panel = window.animation_panel
     latent = direct_render(Scene(seed=8)).ws

@@ -51,6 +51,11 @@ def _register_project(subparsers: argparse._SubParsersAction) -> None:
                              "built-in portrait); w: one vector only (default: w+)")
     parser.add_argument("--noise", action="store_true",
                         help="also optimise the noise maps (StyleGAN2 models only)")
+    parser.add_argument("--detail", action="store_true",
+                        help="also fit a detail map added to the features of a layer at 1/8 of the "
+                             "image height: a closer likeness (built-in model, procedural portraits: "
+                             "27.6 against 23.6 dB) that recipes edit less readily (mouths opened "
+                             "81%% against 90%%)")
     parser.add_argument("--encoder", metavar="FILE", default=None,
                         help="an encoder that guesses the start (default: X.encoder.safetensors "
                              "beside the checkpoint, if there)")
@@ -153,7 +158,7 @@ def _project(args: argparse.Namespace) -> int:
     guess = guess_for(checkpoint, generator, args.encoder, model_hash)
     settings = ProjectionSettings(space=args.space,
                                   steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),
-                                  optimise_noise=args.noise, seed=args.seed)
+                                  optimise_noise=args.noise, detail=args.detail, seed=args.seed)
     task = ProjectionWork(settings, distance, model_hash, checkpoint)
     items = [_picture(path, args.crop, generator, guess) for path in pictures]
     report = options.run_task(args, generator, device, items, outputs, task, "project",

@@ -9,8 +9,9 @@ generator, so those steps come in as functions (e.g. ``Renderer.base_ws``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,22 @@ def _keyframe_positions(keyframe_count: int, frame_count: int, loop: bool,
 
 # ---- latent paths ----------------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class LatentKeyframe:
+    """A W / W+ latent keyframe with the detail maps of the picture it was projected from (a plain
+    array is a latent keyframe without any)."""
+
+    w: np.ndarray
+    detail: Mapping[str, np.ndarray] | None = None
+
+
+def keyframe_latent(keyframe: np.ndarray | LatentKeyframe) -> tuple[np.ndarray, Mapping[str, np.ndarray] | None]:
+    """A latent keyframe's (w, detail maps or None)."""
+    if isinstance(keyframe, LatentKeyframe):
+        return keyframe.w, keyframe.detail
+    return keyframe, None
+
+
 def w_path(keyframe_ws: Sequence[np.ndarray], frame_count: int, *, loop: bool = False,
            easing: str = "linear") -> list[np.ndarray]:
     """Blend W or W+ latents (all of one shape) linearly from keyframe to keyframe."""
@@ -106,17 +123,35 @@ def interpolate_w(base: Scene, seeds: Sequence[int], frame_count: int,
     frames keep ``base``'s edits and settings; only ``w`` changes.
     """
     keyframe_ws = [ws_of(base.replace(seed=seed, w=None)) for seed in seeds]
-    return [base.replace(w=w) for w in w_path(keyframe_ws, frame_count, loop=loop, easing=easing)]
+    return [base.replace(w=w, detail_maps=None)
+            for w in w_path(keyframe_ws, frame_count, loop=loop, easing=easing)]
 
 
 def morph(base: Scene, latents: Sequence[np.ndarray], frame_count: int, num_ws: int, *,
+          details: Sequence[Mapping[str, np.ndarray] | None] | None = None,
           loop: bool = False, easing: str = "linear") -> list[Scene]:
     """Scenes blending, in W, the given latents (e.g. projected pictures); W latents are taken as
-    W+ rows when some keyframe is W+.  The frames keep ``base``'s edits and settings."""
+    W+ rows when some keyframe is W+.  ``details``, one per latent (None: none), are the keyframes'
+    detail maps (``Scene.detail_maps``), blended alike (a keyframe without a layer's map counts
+    as zeros there).  The frames keep ``base``'s edits and settings."""
     latents = [np.asarray(w, dtype=np.float32) for w in latents]
     if any(w.ndim == 2 for w in latents):
         latents = [np.broadcast_to(w, (num_ws, w.shape[-1])) if w.ndim == 1 else w for w in latents]
-    return [base.replace(w=w) for w in w_path(latents, frame_count, loop=loop, easing=easing)]
+    ws = w_path(latents, frame_count, loop=loop, easing=easing)
+    maps = _detail_path(details or [None] * len(latents), frame_count, loop, easing)
+    return [base.replace(w=w, detail_maps=detail) for w, detail in zip(ws, maps)]
+
+
+def _detail_path(details: Sequence[Mapping[str, np.ndarray] | None], frame_count: int, loop: bool,
+                 easing: str) -> list[dict[str, np.ndarray] | None]:
+    layers = sorted(set().union(*(detail or {} for detail in details)))
+    if not layers:
+        return [None] * frame_count
+    shapes = {name: next(d[name].shape for d in details if d and name in d) for name in layers}
+    filled = [{name: np.asarray((detail or {}).get(name, np.zeros(shapes[name], np.float32)), np.float32)
+               for name in layers} for detail in details]
+    return [{name: lerp(filled[a][name], filled[b][name], t) for name in layers}
+            for a, b, t in _keyframe_positions(len(filled), frame_count, loop, easing)]
 
 
 def interpolate_z(base: Scene, seeds: Sequence[int], frame_count: int, z_dim: int,
@@ -127,8 +162,8 @@ def interpolate_z(base: Scene, seeds: Sequence[int], frame_count: int, z_dim: in
     ``ws_of_z`` should apply ``base``'s truncation and class, as the mapping network does for a seed.
     """
     keyframe_zs = [z_from_seed(seed, z_dim) for seed in seeds]
-    return [base.replace(w=ws_of_z(z)) for z in z_path(keyframe_zs, frame_count, loop=loop,
-                                                       easing=easing)]
+    return [base.replace(w=ws_of_z(z), detail_maps=None)
+            for z in z_path(keyframe_zs, frame_count, loop=loop, easing=easing)]
 
 
 def curve_values(curve: str, frame_count: int, cycles: float = 1.0) -> np.ndarray:

@@ -40,7 +40,7 @@ from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
 from ganinterface.engine.masks import rasterize_layer
 from ganinterface.engine.scene import Anchor, Mask, Scene
-from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo, LayerState
+from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo, LayerState, with_detail
 
 Tensor = torch.Tensor
 log = logging.getLogger(__name__)
@@ -208,13 +208,14 @@ class Renderer:
         ``render``'s on the same thread count (``models.base``, *Batches*); on a GPU an image can
         differ from it by rounding (the same scenes in the same batch size give the same bytes).
         Every scene must share one noise mode other than "random" (random noise is drawn for the
-        batch, not per scene), and none may carry noise maps.
+        batch, not per scene), and none may carry noise or detail maps.
         """
         modes = {scene.noise_mode for scene in scenes}
         if len(modes) != 1 or "random" in modes or not modes <= set(NOISE_MODES):
             raise RenderError(f"a batch needs one noise mode, const or none; got {sorted(modes)}")
-        if any(scene.noise_maps for scene in scenes):
-            raise RenderError("scenes with their own noise maps (projected pictures) render one at a time")
+        if any(scene.noise_maps or scene.detail_maps for scene in scenes):
+            raise RenderError("scenes with their own noise or detail maps (projected pictures) render "
+                              "one at a time")
         started = time.perf_counter()
         g = self.generator
         with self._lock, torch.no_grad():
@@ -339,6 +340,7 @@ class Renderer:
             raise RenderError(f"noise mode must be one of {', '.join(NOISE_MODES)}, "
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
+        self._check_detail(scene)
         context = _SceneContext(self, scene, dtype)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
         hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
@@ -352,6 +354,13 @@ class Renderer:
         return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
                             seconds=time.perf_counter() - started, draft=result.draft)
+
+    def _check_detail(self, scene: Scene) -> None:
+        for name, value in (scene.detail_maps or {}).items():
+            info = self.generator.layers[self._layer_index(name, "detail map")]
+            if value.shape != (info.channels, info.height, info.width):
+                raise RenderError(f"the detail map of layer {name} has shape {value.shape}; this "
+                                  f"model's layer holds ({info.channels}, {info.height}, {info.width})")
 
     def _layer_index(self, name: str, what: str) -> int:
         try:
@@ -386,8 +395,10 @@ class Renderer:
         goes on from) and the later ones say so: ``dtype`` from that state on."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
+        detail = sorted((scene.detail_maps or {}).items())
         rows = ws.detach().cpu().numpy()
-        keys = _Keys([digest(self._identity, noise, *(part for pair in maps for part in pair))], {}, stop)
+        keys = _Keys([digest(self._identity, noise, *(part for pair in maps for part in pair),
+                             "detail", *(part for pair in detail for part in pair))], {}, stop)
         self._extend(keys, 0, stop, rows, hooks, offsets)
         if dtype == torch.float32:
             return keys
@@ -425,6 +436,12 @@ class Renderer:
             return None
         return {name: torch.from_numpy(np.array(value)).to(self.device)
                 for name, value in scene.noise_maps.items()}
+
+    def _detail_maps(self, scene: Scene, start: int) -> dict[str, Tensor]:
+        """The scene's detail maps of the layers from ``start`` on (earlier ones are in the state)."""
+        return {name: torch.from_numpy(np.array(value)).to(self.device)
+                for name, value in (scene.detail_maps or {}).items()
+                if self.generator.layer_index(name) >= start}
 
     def _resume_point(self, keys: _Keys, taps: set[int], stop: int, needs_image: bool) -> tuple[int, bool]:
         """The latest layer k to restart at: its input state (or, at ``stop``, the image) is cached,
@@ -464,8 +481,9 @@ class Renderer:
             unhooked: dict[int, Tensor] = {}
             out = g.synthesize(ws.to(self.device)[None], start=start, state=state, stop=stop,
                                taps=[g.layers[k].name for k in range(start, stop)],
-                               hooks={g.layers[k].name: _recording(h, k, keys, unhooked)
-                                      for k, h in hooks.items() if k >= start},
+                               hooks=with_detail({g.layers[k].name: _recording(h, k, keys, unhooked)
+                                                  for k, h in hooks.items() if k >= start},
+                                                 self._detail_maps(scene, start)),
                                keep_states=keep, noise_mode=scene.noise_mode,
                                noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene),
                                compute_dtype=dtype,

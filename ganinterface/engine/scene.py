@@ -211,13 +211,16 @@ class Scene:
     The latent is the ``seed`` (z drawn as NVlabs' gen_images.py does) unless ``w`` is given:
     (w_dim,) is a W latent, (num_ws, w_dim) a W+ latent; a given ``w`` is used as is (no truncation).
     ``noise_maps`` (layer name -> (h, w) map, e.g. from a projection) replace those layers' stored
-    noise in noise mode "const".
+    noise in noise mode "const".  ``detail_maps`` (layer name -> (channels, h, w)) are added to
+    those layers' outputs before any edit: the fine detail a projection found that its latent does
+    not draw (``engine.projection``).
     """
 
     checkpoint: str | None = None  # None: the built-in portrait model
     seed: int = 0
     w: np.ndarray | None = None
     noise_maps: dict[str, np.ndarray] | None = None
+    detail_maps: dict[str, np.ndarray] | None = None
     class_index: int | None = None
     truncation_psi: float = 1.0
     truncation_cutoff: int | None = None
@@ -228,9 +231,10 @@ class Scene:
     def __post_init__(self) -> None:
         if self.w is not None:
             object.__setattr__(self, "w", frozen_array(self.w))
-        if self.noise_maps is not None:
-            object.__setattr__(self, "noise_maps", {str(name): frozen_array(value)
-                                                    for name, value in self.noise_maps.items()})
+        for field in ("noise_maps", "detail_maps"):
+            maps = getattr(self, field)
+            if maps is not None:
+                object.__setattr__(self, field, {str(name): frozen_array(value) for name, value in maps.items()})
         object.__setattr__(self, "edits", tuple(self.edits))
 
     def replace(self, **changes: Any) -> "Scene":
@@ -303,7 +307,7 @@ def scene_to_dict(scene: Scene) -> dict[str, Any]:
         value = getattr(scene, f.name)
         if f.name == "edits":
             value = [edit_to_dict(e) for e in value]
-        elif f.name == "noise_maps":
+        elif f.name in ("noise_maps", "detail_maps"):
             if value is None:
                 continue  # most scenes have none; files stay as they were
             value = {name: encode_array(array) for name, array in sorted(value.items())}
@@ -482,12 +486,22 @@ def read_noise_maps(value: Any, what: str) -> dict[str, np.ndarray]:
     return maps
 
 
+def read_detail_maps(value: Any, what: str) -> dict[str, np.ndarray]:
+    _require(value, dict, what)
+    maps = {name: decode_array(array, f"{what}[{name!r}]") for name, array in value.items()}
+    for name, array in maps.items():
+        if array.ndim != 3:
+            raise SceneFormatError(f"{what}[{name!r}] should hold (channels, height, width), "
+                                   f"got shape {array.shape}")
+    return maps
+
+
 def scene_from_dict(data: Any) -> Scene:
     _check_header(data, "ganinterface.scene", SCENE_VERSION)
     body = {k: v for k, v in data.items() if k not in ("format", "version")}
     converters = {
         "checkpoint": optional(read_str), "seed": read_int, "w": optional(decode_array),
-        "noise_maps": optional(read_noise_maps),
+        "noise_maps": optional(read_noise_maps), "detail_maps": optional(read_detail_maps),
         "class_index": optional(read_int), "truncation_psi": read_number,
         "truncation_cutoff": optional(read_int), "noise_mode": read_str, "noise_seed": read_int,
         "edits": edits_from_list,

@@ -241,8 +241,9 @@ class ProjectionWork:
         found = project(renderer.generator, picture.target, self.settings, start_w=picture.start_w,
                         distance=self.distance)
         noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
+        detail = None if found.detail is None else {k: v.cpu().numpy() for k, v in found.detail.items()}
         latent = userfiles.LatentFile(w=found.w[0].cpu().numpy(), noise=noise,
-                                      model_hash=self.model_hash, source=picture.name)
+                                      model_hash=self.model_hash, source=picture.name, detail=detail)
         scene = latent_scene(latent, self.checkpoint)
         image = render_or_raise(renderer, scene, what=picture.name).image
         return Outcome(index, (userfiles.latent_file_bytes(latent), png_bytes(image, scene)),
@@ -250,9 +251,9 @@ class ProjectionWork:
 
 
 def latent_scene(latent: "userfiles.LatentFile", checkpoint: str | None) -> Scene:
-    """The Scene that renders ``latent`` (its noise maps too) with the checkpoint recorded."""
+    """The Scene that renders ``latent`` (its noise and detail maps too) with the checkpoint recorded."""
     recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
-    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise)
+    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise, detail_maps=latent.detail)
 
 
 # ---- latents for directions --------------------------------------------------------------------------

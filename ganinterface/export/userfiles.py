@@ -17,15 +17,17 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ganinterface.atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from ganinterface.engine.animation import LatentKeyframe, keyframe_latent
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
-                                       load_npy, optional, parse_json, read_int, read_str)
+                                       load_npy, optional, parse_json, read_detail_maps, read_int,
+                                       read_str)
 from ganinterface.models.base import one_line
 
 if TYPE_CHECKING:
@@ -37,6 +39,7 @@ CLIPBOARD_LATENT_KEY = "ganinterface.latent"
 LATENT_FORMAT = "ganinterface.latent"
 LATENT_VERSION = 1
 NOISE_PREFIX = "noise."
+DETAIL_PREFIX = "detail."
 MAX_LATENT_MEMBER_BYTES = 256 * 2**20  # a member's size once inflated; refused beyond it
 
 
@@ -116,7 +119,7 @@ def read_image(path: PathLike) -> np.ndarray:
 
 SESSION_FORMAT = "ganinterface.session"
 SESSION_VERSION = 1
-Keyframe = int | np.ndarray  # a seed, or a W / W+ latent
+Keyframe = int | np.ndarray | LatentKeyframe  # a seed, or a W / W+ latent (with detail maps)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -131,8 +134,7 @@ class Session:
 
 
 def session_to_json(session: Session) -> str:
-    keyframes = [{"seed": k} if isinstance(k, int) else {"latent": encode_array(k)}
-                 for k in session.keyframes]
+    keyframes = [_keyframe_to_dict(k) for k in session.keyframes]
     return json.dumps({"format": SESSION_FORMAT, "version": SESSION_VERSION,
                        "scene": session.scene.to_dict(), "keyframes": keyframes,
                        "scene_path": session.scene_path, "checkpoint": session.checkpoint},
@@ -168,13 +170,25 @@ def _session_from_json(text: str) -> Session:
                    optional(read_str)(data["checkpoint"], "session.checkpoint"))
 
 
+def _keyframe_to_dict(keyframe: Keyframe) -> dict[str, Any]:
+    if isinstance(keyframe, int):
+        return {"seed": keyframe}
+    w, detail = keyframe_latent(keyframe)
+    data: dict[str, Any] = {"latent": encode_array(w)}
+    if detail:
+        data["detail_maps"] = {name: encode_array(value) for name, value in sorted(detail.items())}
+    return data
+
+
 def _keyframe(value: object, what: str) -> Keyframe:
     if isinstance(value, dict) and set(value) == {"seed"}:
         return read_int(value["seed"], f"{what}.seed")
-    if isinstance(value, dict) and set(value) == {"latent"}:
+    if isinstance(value, dict) and set(value) in ({"latent"}, {"latent", "detail_maps"}):
         latent = decode_array(value["latent"], f"{what}.latent")
         if latent.ndim not in (1, 2):
             raise SceneFormatError(f"{what}.latent should be a W or W+ latent, not {latent.ndim}-D")
+        if "detail_maps" in value:
+            return LatentKeyframe(latent, read_detail_maps(value["detail_maps"], f"{what}.detail_maps"))
         return latent
     raise SceneFormatError(f"{what} should be {{\"seed\": ...}} or {{\"latent\": ...}}")
 
@@ -223,13 +237,14 @@ class LatentFile:
     """A latent as a file of its own (``.npz``): a projected picture, or any latent worth keeping.
 
     ``w`` is (w_dim,) or (num_ws, w_dim); ``noise`` maps layer names to (h, w) noise maps when they
-    were optimised; ``model_hash`` is ``models.native.generator_hash`` of the weights it was found
+    were optimised, ``detail`` to (channels, h, w) detail maps when fitted; ``model_hash`` is ``models.native.generator_hash`` of the weights it was found
     with ("" for any); ``source`` the name of the picture it came from ("" if none)."""
 
     w: np.ndarray
     noise: dict[str, np.ndarray] | None = None
     model_hash: str = ""
     source: str = ""
+    detail: dict[str, np.ndarray] | None = None
 
 
 def write_latent_file(path: PathLike, latent: LatentFile) -> None:
@@ -246,6 +261,8 @@ def latent_file_bytes(latent: LatentFile) -> bytes:
                "model_hash": np.array(latent.model_hash), "source": np.array(latent.source)}
     for name, noise in (latent.noise or {}).items():
         members[NOISE_PREFIX + name] = np.ascontiguousarray(noise, dtype=np.float32)
+    for name, detail in (latent.detail or {}).items():
+        members[DETAIL_PREFIX + name] = np.ascontiguousarray(detail, dtype=np.float32)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, array in members.items():
@@ -258,8 +275,9 @@ def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None 
                      noise_shapes: dict[str, tuple[int, ...]] | None = None) -> LatentFile:
     """A latent file checked against ``model`` (and, with ``model_hash``, against the weights it was
     made for: another model's is refused with ``WrongModelError``; with ``noise_shapes``, layer
-    name -> (h, w), against the model's noise inputs).  A plain ``.npy`` latent is read too, as a
-    W/W+ latent without hash, source or noise."""
+    name -> (h, w), against the model's noise inputs; detail maps against ``model.layers`` where
+    it lists them).  A plain ``.npy`` latent is read too, as a W/W+ latent without hash, source,
+    noise or detail."""
     if not _starts_like_a_zip(path):
         return LatentFile(w=read_latent(path, model))
     members = _npz_members(path)
@@ -277,8 +295,10 @@ def read_latent_file(path: PathLike, model: LatentShape, model_hash: str | None 
         check_made_for(path, made_for, model_hash)
     noise = {name[len(NOISE_PREFIX):]: _noise_map(array, name, path, noise_shapes)
              for name, array in members.items() if name.startswith(NOISE_PREFIX)}
+    detail = {name[len(DETAIL_PREFIX):]: _detail_map(array, name, path, getattr(model, "layers", None))
+              for name, array in members.items() if name.startswith(DETAIL_PREFIX)}
     return LatentFile(w=w, noise=noise or None, model_hash=made_for,
-                      source=str(members.get("source", "")))
+                      source=str(members.get("source", "")), detail=detail or None)
 
 
 def _starts_like_a_zip(path: PathLike) -> bool:
@@ -327,6 +347,24 @@ def _noise_map(array: np.ndarray, name: str, path: PathLike,
     if shapes is not None and tuple(array.shape) != tuple(shapes[layer]):
         raise UserFileError.at(path, f"{name} is {array.shape[1]} × {array.shape[0]}; this model's "
                                      f"layer {layer} needs {shapes[layer][1]} × {shapes[layer][0]}")
+    if not np.all(np.isfinite(array)):
+        raise UserFileError.at(path, f"{name} contains NaN or infinite values")
+    return array.astype(np.float32)
+
+
+def _detail_map(array: np.ndarray, name: str, path: PathLike, layers: Sequence[Any] | None) -> np.ndarray:
+    if array.ndim != 3 or array.dtype.kind != "f":
+        raise UserFileError.at(path, f"{name} should be a float map of (channels, height, width), "
+                                     f"got {array.dtype} {array.shape}")
+    layer = name[len(DETAIL_PREFIX):]
+    if layers is not None:
+        info = next((info for info in layers if info.name == layer), None)
+        if info is None:
+            raise UserFileError.at(path, f"{name}: this model has no layer {layer!r}")
+        if tuple(array.shape) != (info.channels, info.height, info.width):
+            raise UserFileError.at(path, f"{name} holds {array.shape[0]} channels of "
+                                         f"{array.shape[2]} × {array.shape[1]}; this model's layer "
+                                         f"{layer} has {info.channels} of {info.width} × {info.height}")
     if not np.all(np.isfinite(array)):
         raise UserFileError.at(path, f"{name} contains NaN or infinite values")
     return array.astype(np.float32)

@@ -66,6 +66,24 @@ def with_offset(styles: Tensor, offset: Tensor | None) -> Tensor:
     return styles if offset is None else styles + offset.to(styles.dtype)
 
 
+def with_detail(hooks: Mapping[str, LayerHook], detail: Mapping[str, Tensor]) -> dict[str, LayerHook]:
+    """``hooks`` with each layer of ``detail`` (name -> (C, h, w) or (1, C, h, w)) adding its map to
+    the layer's output first, in the output's dtype and memory layout, into a copy (under autograd
+    the output may be saved for backward); the layer's own hook, if any, then changes the sum."""
+    combined = dict(hooks)
+    for name, value in detail.items():
+        combined[name] = _adding(value if value.ndim == 4 else value[None], hooks.get(name))
+    return combined
+
+
+def _adding(value: Tensor, hook: LayerHook | None) -> LayerHook:
+    def apply(x: Tensor) -> Tensor:
+        added = x.clone()
+        added += value.to(x.dtype)
+        return added if hook is None else hook(added)
+    return apply
+
+
 def size_text(width: int, height: int) -> str:
     """An image's or a feature map's size as every message writes it: width first, as image tools
     do ("64 × 128 px" is a portrait twice as high as wide)."""

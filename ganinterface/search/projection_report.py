@@ -1,8 +1,8 @@
 """``demo-eval --projection``: how well do pictures the generator never made project into it?
 
 Renders of the procedural renderer (``demo.portraits``, seed for seed) are projected into the
-generator, once starting from the encoder's guess and once from ``w_avg``, with the same number of
-steps.  For each start:
+generator, starting from the encoder's guess, from it with a detail map fitted too
+(``ProjectionSettings.detail``), and from ``w_avg``, with the same number of steps.  For each start:
 
 * ``psnr_db``: mean PSNR of the projection's render against the picture;
 * ``agreement``: per attribute, the share of pictures the classifier reads the same in the picture
@@ -15,7 +15,8 @@ steps.  For each start:
   on closed ones, add hair band on those without), scored as ``demo-eval --edits`` scores them
   (flip rate, locality, preservation, mask area);
 * ``morph``: the share of pairs of projections (first and second picture, third and fourth, ...)
-  whose midpoint in W+ the classifier reads confidently (mouth and hair band, p >= 0.9).
+  whose midpoint in W+ (and detail maps) the classifier reads confidently (mouth and hair band,
+  p >= 0.9).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.evaluate import CONFIDENCE, confident
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import Encoder, encode
-from ganinterface.engine.latents import lerp
+from ganinterface.engine.animation import morph
 from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistance,
                                             ProjectionSettings, crop_to_aspect, project, psnr,
                                             search_dtype)
@@ -60,7 +61,7 @@ AGREEMENT_ATTRIBUTES = ("mouth_open", "hair_band", "hair_colour", "eye_colour")
 RECIPE_GOALS = ("open mouth", "add hair band")
 AIMS = {"psnr_db": 27.0, "agreement": 0.95, "seconds_per_image": 5.0, "flip_rate": 0.85,
         "locality": 0.80, "morph_confident": 0.90}
-WITH_ENCODER, WITHOUT_ENCODER = "with encoder", "without encoder"
+WITH_ENCODER, WITH_DETAIL, WITHOUT_ENCODER = "with encoder", "encoder, detail", "without encoder"
 
 
 @dataclasses.dataclass
@@ -104,8 +105,9 @@ class Projecting:
         found = project(generator, target, self.settings, start_w=start, distance=self.distance)
         seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
         buffer = io.BytesIO()
+        detail = {f"detail.{name}": value.cpu().numpy() for name, value in (found.detail or {}).items()}
         np.savez(buffer, ws=found.ws(generator.num_ws)[0].cpu().numpy(), seconds=seconds,
-                 cpu_seconds=cpu_seconds)
+                 cpu_seconds=cpu_seconds, **detail)
         return buffer.getvalue()
 
 
@@ -123,7 +125,9 @@ def project_pictures(renderer: Renderer, targets: np.ndarray, settings: Projecti
     executor = where(task, len(targets))
     found = [np.load(io.BytesIO(data), allow_pickle=False) for data in
              gather(executor, list(targets), task, progress=progress or no_progress)]
-    scenes = [Scene(w=result["ws"]) for result in found]
+    scenes = [Scene(w=result["ws"], detail_maps={name[len("detail."):]: result[name] for name in result.files
+                                                 if name.startswith("detail.")} or None)
+              for result in found]
     return Projected(targets, scenes, np.stack([_rendered(renderer, scene) for scene in scenes]),
                      [float(result["seconds"]) for result in found],
                      [float(result["cpu_seconds"]) for result in found], executor.workers)
@@ -178,7 +182,8 @@ def _morph_scores(renderer: Renderer, classifier: AttributeClassifier,
     pairs = [(a, b) for a, b in zip(scenes[0::2], scenes[1::2])]
     if not pairs:
         return {"pairs": 0}
-    middles = [Scene(w=lerp(a.w, b.w, 0.5)) for a, b in pairs]
+    middles = [morph(Scene(), [a.w, b.w], 3, len(a.w), details=[a.detail_maps, b.detail_maps])[1]
+               for a, b in pairs]
     images = edited_images(renderer, middles, ())
     return {"pairs": len(pairs),
             "confident": round(float(confident(classifier.classify(images)).mean()), 4)}
@@ -199,8 +204,11 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
     renderer = Renderer(generator, device)
     targets, _ = portraits.render_batch(seeds, generator.img_height, generator.img_width)
     settings = ProjectionSettings(space="w+", steps=steps)
-    starts = {WITH_ENCODER: encoder, WITHOUT_ENCODER: None} if encoder is not None else {
-        WITHOUT_ENCODER: None}
+    starts = {WITH_ENCODER: (encoder, settings),
+              WITH_DETAIL: (encoder, dataclasses.replace(settings, detail=True)),
+              WITHOUT_ENCODER: (None, settings)}
+    if encoder is None:
+        starts = {WITHOUT_ENCODER: starts[WITHOUT_ENCODER]}
     total = len(starts) * len(seeds)
     report: dict[str, Any] = {"seeds": [seeds[0], seeds[-1]], "count": len(seeds),
                               "space": settings.space, "steps": steps,
@@ -208,10 +216,10 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
                               "feature_level": settings.feature_level,
                               "precision": str(search_dtype(generator, renderer.device)).split(".")[-1],
                               "starts": {}}
-    for number, (name, start) in enumerate(starts.items()):
+    for number, (name, (start, start_settings)) in enumerate(starts.items()):
         offset = number * len(seeds)
         projected = project_pictures(
-            renderer, targets, settings, start, distance,
+            renderer, targets, start_settings, start, distance,
             progress=progress and (lambda done, _n, o=offset: progress(o + done, total)),
             executor_for=executor_for)
         report["starts"][name] = projection_figures(renderer, classifier, projected, recipes)

@@ -18,7 +18,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QListWidget, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from ganinterface.engine.animation import LatentKeyframe, keyframe_latent
 from ganinterface.engine.scene import Recipe, Scene
+from ganinterface.export.userfiles import Keyframe
 
 MODES = {"Lerp in W": "w", "Slerp in Z (seeds only)": "z", "Edit strength curve": "strength"}
 
@@ -126,19 +128,21 @@ class AnimationPanel(QWidget):
         self._scene = scene
         self._settings_changed()
 
-    def add_keyframe(self, keyframe: int | np.ndarray, name: str = "") -> None:
-        """A seed, or a W / W+ latent with ``name`` saying where it came from (a picture, a file)."""
+    def add_keyframe(self, keyframe: Keyframe, name: str = "") -> None:
+        """A seed, or a W / W+ latent (with detail maps or not) with ``name`` saying where it came
+        from (a picture, a file)."""
         self.keyframes.append(keyframe)
         if isinstance(keyframe, int):
             label = f"seed {keyframe}"
         else:
-            space = "W" if keyframe.ndim == 1 or len(keyframe) == 1 else "W+"
-            label = f"{name or 'latent'} ({space})"
+            w, detail = keyframe_latent(keyframe)
+            space = "W" if w.ndim == 1 or len(w) == 1 else "W+"
+            label = f"{name or 'latent'} ({space}{', fine detail' if detail else ''})"
         self.list.addItem(f"{len(self.keyframes)}. {label}")
         self._settings_changed()
         self.keyframes_changed.emit()
 
-    def set_keyframes(self, keyframes: Sequence[int | np.ndarray]) -> None:
+    def set_keyframes(self, keyframes: Sequence[Keyframe]) -> None:
         """Replace the keyframes (a restored session's)."""
         self._clear()
         for keyframe in keyframes:
@@ -149,7 +153,9 @@ class AnimationPanel(QWidget):
         latent = window.current_latent() if hasattr(window, "current_latent") else None
         if latent is not None:
             name = window.documents.latent_name() if hasattr(window, "documents") else ""
-            self.add_keyframe(np.asarray(latent, dtype=np.float32), name or "current latent")
+            latent = np.asarray(latent, dtype=np.float32)
+            detail = self._scene.detail_maps if self._scene is not None else None
+            self.add_keyframe(LatentKeyframe(latent, detail) if detail else latent, name or "current latent")
 
     def _add_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")
@@ -166,7 +172,8 @@ class AnimationPanel(QWidget):
         except UserFileError as error:
             self.failed.emit("Add keyframe", str(error))
             return False
-        self.add_keyframe(latent.w, latent.source or Path(path).name)
+        self.add_keyframe(LatentKeyframe(latent.w, latent.detail) if latent.detail else latent.w,
+                          latent.source or Path(path).name)
         return True
 
     def _choose_recipe(self) -> None:
@@ -225,7 +232,7 @@ class AnimationPanel(QWidget):
         if self.model is None:
             return []
         mode = MODES[self.mode.currentText()]
-        key = (mode, self._scene, tuple(k if isinstance(k, int) else k.tobytes() for k in self.keyframes),
+        key = (mode, self._scene, tuple(map(_keyframe_key, self.keyframes)),
                self.frames_count.value(), self.loop.isChecked(), self.easing.currentText(),
                self.curve.currentText(), self.cycles.value(),
                None if self.recipe is None else self.recipe.to_json())
@@ -260,10 +267,10 @@ class AnimationPanel(QWidget):
                 raise ValueError("Slerp in Z needs seed keyframes (a latent has no z)")
             return animation.interpolate_z(base, self.keyframes, count, self.model.shape.z_dim,
                                            animation.z_mapper(renderer, base), loop=loop, easing=easing)
-        num_ws = self.model.shape.num_ws
-        latents = [renderer.base_ws(base.replace(seed=k, w=None)) if isinstance(k, int)
-                   else np.broadcast_to(k, (num_ws, k.shape[-1])) for k in self.keyframes]
-        return [base.replace(w=w) for w in animation.w_path(latents, count, loop=loop, easing=easing)]
+        latents = [(renderer.base_ws(base.replace(seed=k, w=None)), None) if isinstance(k, int)
+                   else keyframe_latent(k) for k in self.keyframes]
+        return animation.morph(base, [w for w, _ in latents], count, self.model.shape.num_ws,
+                               details=[detail for _, detail in latents], loop=loop, easing=easing)
 
     # ---- preview ---------------------------------------------------------------------------------
     def _play_toggled(self, playing: bool) -> None:
@@ -294,3 +301,11 @@ class AnimationPanel(QWidget):
             self.play.blockSignals(False)
         self.play.setText("▶ Play")
         self.preview_stopped.emit()
+
+
+def _keyframe_key(keyframe: Keyframe) -> Any:
+    """What a keyframe's frames depend on, comparable and cheap."""
+    if isinstance(keyframe, int):
+        return keyframe
+    w, detail = keyframe_latent(keyframe)
+    return w.tobytes(), tuple((name, value.tobytes()) for name, value in sorted((detail or {}).items()))

@@ -73,7 +73,7 @@ def scene_for_model(scene: Scene, model: LoadedModel) -> Scene:
     """``scene`` as it stands once ``model`` is loaded: another checkpoint's latent and edits do not
     apply to it, and its class must be one the model has."""
     if scene.checkpoint != model.checkpoint:
-        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, edits=())
+        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, detail_maps=None, edits=())
     class_index = fitting_class(scene.class_index, model.shape.c_dim)
     return scene if class_index == scene.class_index else scene.replace(class_index=class_index)
 
@@ -231,12 +231,17 @@ class Documents(QObject):
         dialog = ProjectionDialog(self.window, self.model, picture, Path(path).name, settings,
                                   force_sync=self._force_sync)
         dialog.kept.connect(lambda found: self._use_projection(found, Path(path).name))
+        dialog.detail_box.toggled.connect(self._remember_detail)
         dialog.show()
         return dialog
 
+    def _remember_detail(self, on: bool) -> None:
+        self.projection_settings = dataclasses.replace(self.projection_settings, detail=on)
+
     def _use_projection(self, found, name: str) -> None:
         noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
-        self._push_latent(f"Project {name}", name, found.w[0].cpu().numpy(), noise)
+        detail = None if found.detail is None else {k: v.cpu().numpy() for k, v in found.detail.items()}
+        self._push_latent(f"Project {name}", name, found.w[0].cpu().numpy(), noise, detail)
 
     def save_scene(self) -> bool:
         if self.scene_path is None:
@@ -300,10 +305,11 @@ class Documents(QObject):
             if latent is not None:
                 self._push_latent("Paste latent", "pasted latent", latent, None)
 
-    def _push_latent(self, label: str, name: str, w: np.ndarray, noise: Any) -> None:
-        """The scene's latent replaced, one undo step; ``name`` (where it came from: a picture, a
-        file) is remembered for as long as a scene holds that latent (``latent_name``)."""
-        self.stack.push(cmd.set_fields(label, w=w, noise_maps=noise))
+    def _push_latent(self, label: str, name: str, w: np.ndarray, noise: Any, detail: Any = None) -> None:
+        """The scene's latent (with its noise and detail maps, if any) replaced, one undo step;
+        ``name`` (where it came from: a picture, a file) is remembered for as long as a scene holds
+        that latent (``latent_name``)."""
+        self.stack.push(cmd.set_fields(label, w=w, noise_maps=noise, detail_maps=detail))
         self._latent_names = self._latent_names[1 - NAMED_LATENTS:] + [(self.stack.scene.w, name)]
 
     def latent_name(self) -> str:
@@ -328,7 +334,7 @@ class Documents(QObject):
             latent = self._checked_latent("Load latent", path, noise_shapes)
             if latent is not None:
                 self._push_latent(f"Load latent {Path(path).name}", latent.source or Path(path).name,
-                                  latent.w, latent.noise)
+                                  latent.w, latent.noise, latent.detail)
 
     def style_mix_from_latent_dialog(self, first: int) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Take styles from a latent", "",

@@ -151,7 +151,7 @@ class LatentPanel(QWidget):
         self.noise_mode.currentTextChanged.connect(self._noise_changed)
         self.noise_seed.valueChanged.connect(self._noise_changed)
         self.use_seed.clicked.connect(lambda: self.command.emit(
-            cmd.set_fields("Use seed", w=None, noise_maps=None)))
+            cmd.set_fields("Use seed", w=None, noise_maps=None, detail_maps=None)))
 
     # ---- scene -> widgets ------------------------------------------------------------------------
     def show_scene(self, scene: Scene, shape: ModelShape | None) -> None:
