@@ -142,8 +142,9 @@ def test_a_projection_with_detail_comes_closer_and_renders_what_it_reports():
     # a picture the latent alone cannot draw: the generator's own, with a map added at b4.conv1
     target = _image(generator, ws, _adding_hooks({"b4.conv1": _map(generator, "b4.conv1", scale=1.5)}))
     settings = ProjectionSettings(space="w+", steps=60, fast=False, feature_level=0)
-    plain = project(generator, target, settings, start_w=ws)
-    found = project(generator, target, ProjectionSettings(**{**settings.__dict__, "detail": True}), start_w=ws)
+    assert settings.detail  # the default
+    found = project(generator, target, settings, start_w=ws)
+    plain = project(generator, target, ProjectionSettings(**{**settings.__dict__, "detail": False}), start_w=ws)
     assert plain.detail is None and list(found.detail) == ["b4.conv1"]
     assert found.detail["b4.conv1"].shape == (8, 4, 2) and not found.detail["b4.conv1"].requires_grad
     assert found.psnr > plain.psnr + 3

@@ -409,11 +409,11 @@ def test_render_checks_a_recipe_against_the_model_each_scene_names(tmp_path, mod
     assert "builtin-recipe.json: made for another model" in capsys.readouterr().err
 
 
-def test_project_with_detail_writes_the_map_and_every_command_renders_it(tmp_path, model):
+def test_project_fits_a_detail_map_by_default_and_every_command_renders_it(tmp_path, model):
     from PIL import Image
 
     _picture(tmp_path / "me.png")
-    assert main(["project", str(tmp_path / "me.png"), str(model), "--steps", "6", "--detail", "-q",
+    assert main(["project", str(tmp_path / "me.png"), str(model), "--steps", "6", "-q",
                  "-o", str(tmp_path / "out/{name}.npz")]) == 0
     generator = tiny_stylegan2()
     latent = read_latent_file(tmp_path / "out/me.npz", generator, generator_hash(generator))
@@ -436,3 +436,7 @@ def test_project_with_detail_writes_the_map_and_every_command_renders_it(tmp_pat
     half = scene.replace(detail_maps={"b4.conv1": latent.detail["b4.conv1"] * np.float32(0.5)})
     assert np.array_equal(middle, Renderer(generator, "cpu").render(half).image)
     assert np.array_equal(last, Renderer(generator, "cpu").render(scene.replace(detail_maps=None)).image)
+    assert main(["project", str(tmp_path / "me.png"), str(model), "--steps", "6", "--no-detail", "-q",
+                 "-o", str(tmp_path / "plain/{name}.npz")]) == 0
+    assert read_latent_file(tmp_path / "plain/me.npz", generator).detail is None
+    assert read_png_scene(tmp_path / "plain/me.png").detail_maps is None

@@ -109,9 +109,11 @@ def test_the_w_prior_reads_a_gaussians_samples_at_one_per_dimension_and_its_mean
 
 # ---- the search -------------------------------------------------------------------------------------
 
-def _render(generator, ws, noise=None):
+def _render(generator, ws, noise=None, detail=None):
+    """The render of ``ws`` (with noise maps and a projection's detail maps, added by the test)."""
+    hooks = {name: (lambda x, d=value: x + d) for name, value in (detail or {}).items()}
     with torch.no_grad():
-        return generator.synthesize(ws, noise_mode="const", noise_maps=noise).image
+        return generator.synthesize(ws, noise_mode="const", noise_maps=noise, hooks=hooks).image
 
 
 def _target(generator, seed=3):
@@ -128,7 +130,7 @@ def test_projecting_a_generators_own_render_in_w_finds_a_latent_that_renders_it(
     # seed, with or without the edge term (a peak rate that overshoots, then a cool-down too short)
     found = project(generator, target, ProjectionSettings(space="w", steps=300, learning_rate=0.1))
     assert found.w.shape == (1, generator.w_dim)
-    rendered = _render(generator, found.ws(generator.num_ws))
+    rendered = _render(generator, found.ws(generator.num_ws), detail=found.detail)
     assert found.psnr == pytest.approx(psnr(rendered, target))  # what is reported is what renders
     assert found.psnr > 40 > start + 20
 
@@ -140,7 +142,7 @@ def test_projecting_in_w_plus_refines_rows_after_w():
     found = project(generator, target, ProjectionSettings(space="w+", steps=300, w_plus_learning_rate=0.05))
     assert found.w.shape == (1, generator.num_ws, generator.w_dim)
     assert not torch.equal(found.w[0, 0], found.w[0, -1])  # the rows went their own ways
-    assert found.psnr == pytest.approx(psnr(_render(generator, found.w), target))
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.w, detail=found.detail), target))
     assert found.psnr > 40
 
 
@@ -211,7 +213,7 @@ def test_the_feature_level_term_holds_a_projections_features_as_loud_as_the_samp
             taps = generator.synthesize(found.w, noise_mode="const", taps=levels.layers).taps
         return float(levels.penalty(taps))
 
-    settings = ProjectionSettings(space="w+", steps=30, candidates=0, feature_level=0.0)
+    settings = ProjectionSettings(space="w+", steps=30, candidates=0, feature_level=0.0, detail=False)
     free = project(generator, target, settings)
     held = project(generator, target, dataclasses.replace(settings, feature_level=100.0))
     assert penalty(held) < 0.5 * penalty(free)
@@ -229,7 +231,7 @@ def test_the_search_runs_in_bfloat16_where_the_processor_runs_it_fast_and_report
     found = project(generator, target, ProjectionSettings(space="w", steps=4, fast=fast, candidates=0))
     search = torch.bfloat16 if fast and bf16_fast else torch.float32
     assert dtypes[-5:] == [search] * 4 + [torch.float32]  # four steps, then the render measured
-    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws)), target))
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws), detail=found.detail), target))
 
 
 def test_without_fast_bfloat16_the_search_stays_in_float32(monkeypatch):
@@ -298,7 +300,7 @@ def test_optimised_noise_stays_normalised_and_renders_what_was_reported():
     for value in found.noise.values():
         assert abs(value.mean().item()) < 1e-5
         assert value.square().mean().item() == pytest.approx(1.0, abs=1e-4)
-    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws), found.noise), target))
+    assert found.psnr == pytest.approx(psnr(_render(generator, found.ws(generator.num_ws), found.noise, found.detail), target))
 
 
 def test_noise_of_a_model_without_noise_inputs_is_refused():

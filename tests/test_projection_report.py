@@ -37,9 +37,11 @@ def test_figures_of_two_projections_match_a_direct_computation() -> None:
                for goal in GOALS if goal.name in RECIPE_GOALS}
     figures = projection_figures(renderer, classifier, projected, recipes)
 
-    # the projections' own renders, straight from the generator
+    # the projections' own renders, straight from the generator, the detail maps added by hooks
     ws = torch.from_numpy(np.stack([scene.w for scene in projected.scenes]))
-    raw = generator.synthesize(ws).image
+    details = [scene.detail_maps for scene in projected.scenes]
+    assert all(detail for detail in details)  # fitted, as project fits them by default
+    raw = _with_details(generator, ws, details)
     images = (raw * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     assert np.abs(images.astype(int) - projected.images.astype(int)).max() <= 1
     errors = [np.mean((a.astype(float) - b.astype(float)) ** 2) for a, b in zip(images, targets)]
@@ -50,7 +52,8 @@ def test_figures_of_two_projections_match_a_direct_computation() -> None:
         same = read_targets[name].argmax(1) == read[name].argmax(1)
         assert figures["agreement"][name] == pytest.approx(same.mean())
 
-    middle = generator.synthesize(ws.mean(dim=0, keepdim=True)).image
+    middle = _with_details(generator, ws.mean(dim=0, keepdim=True),
+                           [{name: (details[0][name] + details[1][name]) / 2 for name in details[0]}])
     middle = (middle * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
     probabilities = classifier.classify(middle)
     confident = all(probabilities[name].max() >= 0.9 for name in ("mouth_open", "hair_band"))
@@ -59,6 +62,15 @@ def test_figures_of_two_projections_match_a_direct_computation() -> None:
     closed = int((read["mouth_open"].argmax(1) == 0).sum())
     assert figures["recipes"]["open mouth"]["count"] == closed
     assert figures["seconds_per_image"] > 0
+
+
+def _with_details(generator, ws, details):
+    images = []
+    for w, detail in zip(ws, details):
+        hooks = {name: (lambda x, d=torch.tensor(value): x + d) for name, value in detail.items()}
+        with torch.no_grad():
+            images.append(generator.synthesize(w[None], hooks=hooks).image)
+    return torch.cat(images)
 
 
 def test_cli_prints_and_writes_both_starts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -68,7 +68,7 @@ def test_the_frame_moves_and_resizes_with_the_aspect_and_keep_projects_that_crop
         scene = window.stack.scene
         assert np.array_equal(scene.w, expected.w[0].numpy())
         np.testing.assert_array_equal(window.last_result.image,
-                                      Renderer(generator).render(Scene(w=scene.w)).image)
+                                      Renderer(generator).render(Scene(w=scene.w, detail_maps=scene.detail_maps)).image)
 
 
 def test_a_click_outside_centres_the_frame_there_and_it_never_leaves_the_picture(qtbot, tmp_path):

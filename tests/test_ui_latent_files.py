@@ -54,19 +54,20 @@ def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_
         dialog.keep()
         scene = window.stack.scene
         assert scene.w is not None and np.array_equal(scene.w, dialog.result.w[0].numpy())
-        expected = Renderer(tiny_generator()).render(Scene(w=scene.w))
+        (layer, value), = scene.detail_maps.items()  # fitted by default
+        assert np.array_equal(value, dialog.result.detail[layer].numpy())
+        expected = Renderer(tiny_generator()).render(Scene(w=scene.w, detail_maps=scene.detail_maps))
         np.testing.assert_array_equal(window.last_result.image, expected.image)
         window.stack.undo()
         assert window.stack.scene == before
 
 
-def test_fine_detail_is_fitted_when_ticked_kept_with_the_latent_and_remembered(qtbot, tmp_path):
+def test_fine_detail_is_fitted_when_ticked_kept_with_the_latent_and_its_choice_remembered(qtbot, tmp_path):
     _picture(tmp_path / "me.jpg")
     with open_window(qtbot, tmp_path) as window:
         window.documents.projection_settings = ProjectionSettings(steps=8, candidates=4)
         dialog = window.documents.project_picture(str(tmp_path / "me.jpg"))
-        assert not dialog.detail_box.isChecked()  # off unless asked for
-        dialog.detail_box.setChecked(True)
+        assert dialog.detail_box.isChecked()  # on by default
         dialog.project()
         dialog.keep()
         scene = window.stack.scene
@@ -75,8 +76,11 @@ def test_fine_detail_is_fitted_when_ticked_kept_with_the_latent_and_remembered(q
         expected = Renderer(tiny_generator()).render(Scene(w=scene.w, detail_maps=scene.detail_maps))
         np.testing.assert_array_equal(window.last_result.image, expected.image)
         again = window.documents.project_picture(str(tmp_path / "me.jpg"))
-        assert again.detail_box.isChecked()  # the choice holds for the next picture
-        again.reject()
+        again.detail_box.setChecked(False)
+        again.project()
+        again.keep()
+        assert window.stack.scene.detail_maps is None and again.result.detail is None
+        assert not window.documents.project_picture(str(tmp_path / "me.jpg")).detail_box.isChecked()
         window.latent_panel.use_seed.click()  # back to the seed: the map goes with the latent
         assert window.stack.scene.w is None and window.stack.scene.detail_maps is None
 
@@ -182,7 +186,8 @@ def test_keyframes_of_the_current_latent_are_named_by_the_picture_or_file_it_cam
             window.stack.undo()
         panel._add_latent()
         labels = [panel.list.item(i).text() for i in range(panel.list.count())]
-        assert labels == ["1. me.jpg (W+)", "2. holiday.jpg (W+)", f"3. seed {window.stack.scene.seed} (W+)"]
+        assert labels == ["1. me.jpg (W+, fine detail)", "2. holiday.jpg (W+)",
+                          f"3. seed {window.stack.scene.seed} (W+)"]
 
 
 def test_style_mix_and_fill_from_a_latent_file_borrow_from_a_projected_picture(qtbot, tmp_path):

@@ -883,6 +883,20 @@ def test_region_covering_the_whole_layer_gives_an_error_not_a_crash(window):
     assert "region must cover part of the layer" in window._ask.errors[-1]
 
 
+def test_a_latent_saved_as_npz_keeps_the_detail_maps_and_loads_back_as_the_same_picture(window, tmp_path):
+    generator = tiny_generator()
+    info = generator.layers[generator.layer_index("b4.conv1")]
+    detail = {"b4.conv1": np.full((info.channels, info.height, info.width), 0.6, np.float32)}
+    w = direct_render(Scene(seed=5)).ws
+    window.stack.reset(Scene(w=w, detail_maps=detail))
+    shown = window.last_result.image.copy()
+    assert window.documents.save_latent(str(tmp_path / "me.npz"))
+    window.stack.reset(Scene(seed=9))
+    window.documents.load_latent(str(tmp_path / "me.npz"))
+    assert np.array_equal(window.stack.scene.detail_maps["b4.conv1"], detail["b4.conv1"])
+    np.testing.assert_array_equal(window.last_result.image, shown)
+
+
 def test_saving_into_a_missing_folder_gives_one_line_errors(window, tmp_path):
     missing = tmp_path / "nope" / "x"
     assert not window.documents.save_latent(str(missing) + ".npy")

@@ -1,8 +1,9 @@
 """``demo-eval --projection``: how well do pictures the generator never made project into it?
 
 Renders of the procedural renderer (``demo.portraits``, seed for seed) are projected into the
-generator, starting from the encoder's guess, from it with a detail map fitted too
-(``ProjectionSettings.detail``), and from ``w_avg``, with the same number of steps.  For each start:
+generator as ``project`` projects them (a detail map fitted too, ``ProjectionSettings.detail``)
+starting from the encoder's guess and from ``w_avg``, and from the encoder's guess without the
+detail map, with the same number of steps.  For each start:
 
 * ``psnr_db``: mean PSNR of the projection's render against the picture;
 * ``agreement``: per attribute, the share of pictures the classifier reads the same in the picture
@@ -61,7 +62,7 @@ AGREEMENT_ATTRIBUTES = ("mouth_open", "hair_band", "hair_colour", "eye_colour")
 RECIPE_GOALS = ("open mouth", "add hair band")
 AIMS = {"psnr_db": 27.0, "agreement": 0.95, "seconds_per_image": 5.0, "flip_rate": 0.85,
         "locality": 0.80, "morph_confident": 0.90}
-WITH_ENCODER, WITH_DETAIL, WITHOUT_ENCODER = "with encoder", "encoder, detail", "without encoder"
+WITH_ENCODER, WITHOUT_DETAIL, WITHOUT_ENCODER = "with encoder", "no detail map", "without encoder"
 
 
 @dataclasses.dataclass
@@ -205,7 +206,7 @@ def projection_report(generator: GeneratorBase, classifier: AttributeClassifier,
     targets, _ = portraits.render_batch(seeds, generator.img_height, generator.img_width)
     settings = ProjectionSettings(space="w+", steps=steps)
     starts = {WITH_ENCODER: (encoder, settings),
-              WITH_DETAIL: (encoder, dataclasses.replace(settings, detail=True)),
+              WITHOUT_DETAIL: (encoder, dataclasses.replace(settings, detail=False)),
               WITHOUT_ENCODER: (None, settings)}
     if encoder is None:
         starts = {WITHOUT_ENCODER: starts[WITHOUT_ENCODER]}

@@ -404,14 +404,23 @@ class Documents(QObject):
                           w, None)
 
     def save_latent_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npy", "NumPy (*.npy)")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npz",
+                                              "Latent file (*.npz);;NumPy, the latent alone (*.npy)")
         if path:
             self.save_latent(path)
 
     def save_latent(self, path: str | Path) -> bool:
+        """The current W+ latent (after directions): as a latent file (``.npz``) with the scene's
+        noise and detail maps, the model's hash and where it came from, or as a bare ``.npy``."""
         latent = self.current_latent()
-        return latent is not None and self._write("Save latent",
-                                                  lambda: userfiles.write_latent(path, latent))
+        if latent is None:
+            return False
+        if Path(path).suffix.lower() != ".npz":
+            return self._write("Save latent", lambda: userfiles.write_latent(path, latent))
+        scene = self.stack.scene
+        found = userfiles.LatentFile(w=latent, noise=scene.noise_maps, model_hash=self.model_hash(),
+                                     source=self.latent_name(), detail=scene.detail_maps)
+        return self._write("Save latent", lambda: userfiles.write_latent_file(path, found))
 
     # ---- recipes ---------------------------------------------------------------------------------
     def current_recipe(self, name: str = "") -> Recipe:

@@ -69,7 +69,7 @@ class ProjectionDialog(QDialog):
         self.detail_box.setChecked(settings.detail)
         self.detail_box.setToolTip(
             "Also fit a detail map to the model's middle layers: a closer likeness (built-in model: "
-            "about 4 dB), which painted recipes change a little less readily")
+            "about 4 dB). Untick to fit the latent alone")
         self.figures = QLabel(HINT)
         self.figures.setWordWrap(True)
         self.buttons = QDialogButtonBox()
