@@ -12,7 +12,8 @@ import torch
 
 from ganinterface.engine.animation import morph
 from ganinterface.engine.kinds import FeatureEdit
-from ganinterface.engine.projection import ProjectionSettings, detail_layer, project, psnr
+from ganinterface.engine.projection import (MAX_DETAIL_VALUES, ProjectionSettings, detail_layer, project,
+                                            psnr)
 from ganinterface.engine.renderer import Renderer, RenderError
 from ganinterface.engine.scene import Mask, Rect, Scene, SceneFormatError
 from ganinterface.export.userfiles import LatentFile, UserFileError, read_latent_file, write_latent_file
@@ -63,12 +64,17 @@ def _image(generator, ws, hooks=None):
 # ---- which layer ----------------------------------------------------------------------------------
 
 def test_the_detail_layer_is_the_last_convolution_at_an_eighth_of_the_height_or_the_coarsest():
-    def layers(*rows):
-        return types.SimpleNamespace(img_height=128, layers=[LayerInfo(n, 4, h, h // 2, (0,), k)
-                                                               for n, h, k in rows])
+    def layers(*rows, channels=4, height=128):
+        return types.SimpleNamespace(img_height=height, layers=[LayerInfo(n, channels, h, h // 2, (0,), k)
+                                                                for n, h, k in rows])
     assert detail_layer(layers(("a", 8, "conv"), ("b", 16, "conv"), ("c", 16, "torgb"),
                                ("d", 32, "conv"))) == "b"
     assert detail_layer(layers(("a", 32, "conv"), ("b", 32, "conv"), ("c", 64, "conv"))) == "b"
+    # a 1024 px model of 512 channels: 128 px maps would be 4M values each, 32 px ones 262k
+    big = layers(("b32.conv1", 32, "conv"), ("b64.conv1", 64, "conv"), ("b128.conv1", 128, "conv"),
+                 channels=512, height=1024)
+    assert 512 * 32 * 16 <= MAX_DETAIL_VALUES < 512 * 64 * 32
+    assert detail_layer(big) == "b32.conv1"
     assert detail_layer(tiny_32px()) == "b4.conv1"
     assert detail_layer(tiny_stylegan2()) == "b4.conv1"  # 16 px high: nothing at 2 px
 

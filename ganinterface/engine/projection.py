@@ -56,6 +56,7 @@ PIXEL_SCALES = 3
 # 91% instead of 95% (docs/projection-report.md).
 EDGE_WEIGHT = 1.0
 FEATURE_LEVEL_SAMPLES = 8  # samples whose feature loudness a projection is held at
+MAX_DETAIL_VALUES = 1 << 19  # float32 values of a detail map (2 MB): ``detail_layer``
 SPREAD_SAMPLES = 2000  # z samples that measure the spread of W around w_avg (NVlabs uses 10000)
 
 
@@ -553,12 +554,15 @@ def _synthesized(generator: GeneratorBase, w: Tensor, noise: dict[str, Tensor] |
 
 def detail_layer(generator: GeneratorBase) -> str:
     """The layer a detail map is added to: the last convolution at most 1/8 of the image high
-    (a model too small for one: its coarsest convolution's).  Later layers are where edits paint
-    (the built-in recipes: 1/4 and 1/2), and where a map would redraw what an edit changed."""
+    whose map holds at most ``MAX_DETAIL_VALUES`` (a model with none: its coarsest convolution's).
+    Later layers are where edits paint (the built-in recipes: 1/4 and 1/2), and where a map would
+    redraw what an edit changed; the size keeps a 1024 px model's latent files and scenes small
+    (its 32 px layer, 2 MB, where the 128 px one would be 16 MB)."""
     convolutions = [info for info in generator.layers if info.kind == "conv"] or list(generator.layers)
-    coarse = [info for info in convolutions if info.height * 8 <= generator.img_height]
-    if coarse:
-        return coarse[-1].name
+    fitting = [info for info in convolutions if info.height * 8 <= generator.img_height
+               and info.channels * info.height * info.width <= MAX_DETAIL_VALUES]
+    if fitting:
+        return fitting[-1].name
     coarsest = min(info.height for info in convolutions)
     return [info for info in convolutions if info.height == coarsest][-1].name
 
