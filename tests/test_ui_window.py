@@ -894,6 +894,8 @@ def test_a_latent_saved_as_npz_keeps_the_detail_maps_and_loads_back_as_the_same_
     window.stack.reset(Scene(seed=9))
     window.documents.load_latent(str(tmp_path / "me.npz"))
     assert np.array_equal(window.stack.scene.detail_maps["b4.conv1"], detail["b4.conv1"])
+    assert window.latent_panel.latent_label.text().endswith(
+        "one vector per layer; a detail map on b4.conv1 keeps the picture's fine detail")
     np.testing.assert_array_equal(window.last_result.image, shown)
 
 

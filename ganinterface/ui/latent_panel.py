@@ -32,7 +32,8 @@ class ModelShape:
 
 
 def describe_latent(scene: Scene, shape: ModelShape | None) -> str:
-    """One honest sentence about the latent: W (one vector for every layer) or W+ (one per layer)."""
+    """One honest sentence about the latent: W (one vector for every layer) or W+ (one per layer),
+    and a projection's detail map."""
     num_ws = shape.num_ws if shape else "?"
     ranged = [e for e in scene.edits if e.enabled and kind_of(e).makes_w_plus(e)]
     if scene.w is None:
@@ -41,6 +42,8 @@ def describe_latent(scene: Scene, shape: ModelShape | None) -> str:
         text = f"given W ({scene.w.shape[0]}-d): one vector used by all {num_ws} layers"
     else:
         text = f"given W+ ({scene.w.shape[0]} × {scene.w.shape[1]}): one vector per layer"
+    if scene.detail_maps:
+        text += f"; a detail map on {', '.join(sorted(scene.detail_maps))} keeps the picture's fine detail"
     if ranged:
         text += f"; {len(ranged)} edit(s) on a layer range make it W+"
     return text
