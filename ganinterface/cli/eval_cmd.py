@@ -21,8 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "score the shipped recipes and directions instead (flip rate, locality, "
                     "preservation, mask area). With --projection, project renders of the "
                     "procedural renderer into the generator, with its encoder (and again without "
-                    "detail maps) and without it, and report PSNR, attribute agreement, speed, the recipes on the projections and "
-                    "morph midpoints.")
+                    "detail maps) and without it, and report PSNR, attribute agreement, speed, "
+                    "the recipes on the projections and morph midpoints.")
     options.add_checkpoint(parser)
     parser.add_argument("--seeds", default=None, help=options.seeds_help(
         "seeds to sample", f"{DEFAULT_QUALITY_SEEDS}; with --edits, the evaluation seeds of the "

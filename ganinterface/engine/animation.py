@@ -79,7 +79,8 @@ class LatentKeyframe:
     detail: Mapping[str, np.ndarray] | None = None
 
 
-def keyframe_latent(keyframe: np.ndarray | LatentKeyframe) -> tuple[np.ndarray, Mapping[str, np.ndarray] | None]:
+def keyframe_latent(keyframe: np.ndarray | LatentKeyframe,
+                    ) -> tuple[np.ndarray, Mapping[str, np.ndarray] | None]:
     """A latent keyframe's (w, detail maps or None)."""
     if isinstance(keyframe, LatentKeyframe):
         return keyframe.w, keyframe.detail

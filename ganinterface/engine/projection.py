@@ -9,7 +9,7 @@ row per layer at its own rate, optionally held near W's distribution (``WPrior``
 ``optimise_noise`` the per-layer noise maps are optimised too, held to white noise by NVlabs'
 regulariser (the squared autocorrelation at a one-pixel shift, at every scale of a pyramid) and
 renormalised to zero mean and unit variance after each step.  With ``detail`` the last phase also
-fits a map added to one layer's output (``detail_layer``: the last convolution at 1/8 of the image
+fits a map added to one layer's output (``detail_layer``: the last convolution at most 1/8 of the image
 height, before the layers edits paint into), held small by a squared penalty: the fine detail the
 latent cannot draw, which an edit's later layers still act on.
 

@@ -234,7 +234,8 @@ class Scene:
         for field in ("noise_maps", "detail_maps"):
             maps = getattr(self, field)
             if maps is not None:
-                object.__setattr__(self, field, {str(name): frozen_array(value) for name, value in maps.items()})
+                object.__setattr__(self, field, {str(name): frozen_array(value)
+                                                 for name, value in maps.items()})
         object.__setattr__(self, "edits", tuple(self.edits))
 
     def replace(self, **changes: Any) -> "Scene":

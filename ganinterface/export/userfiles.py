@@ -237,8 +237,9 @@ class LatentFile:
     """A latent as a file of its own (``.npz``): a projected picture, or any latent worth keeping.
 
     ``w`` is (w_dim,) or (num_ws, w_dim); ``noise`` maps layer names to (h, w) noise maps when they
-    were optimised, ``detail`` to (channels, h, w) detail maps when fitted; ``model_hash`` is ``models.native.generator_hash`` of the weights it was found
-    with ("" for any); ``source`` the name of the picture it came from ("" if none)."""
+    were optimised, ``detail`` to (channels, h, w) detail maps when fitted; ``model_hash`` is
+    ``models.native.generator_hash`` of the weights it was found with ("" for any); ``source`` the
+    name of the picture it came from ("" if none)."""
 
     w: np.ndarray
     noise: dict[str, np.ndarray] | None = None
