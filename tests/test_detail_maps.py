@@ -159,6 +159,7 @@ def test_a_projection_with_detail_comes_closer_and_renders_what_it_reports():
     assert found.psnr == pytest.approx(psnr(rendered, target), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_the_detail_weight_holds_the_map_small():
     generator = tiny_32px()
     target = torch.from_numpy(np.random.RandomState(4).uniform(-1, 1, (1, 3, 32, 16)).astype(np.float32))

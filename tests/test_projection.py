@@ -128,7 +128,8 @@ def test_projecting_a_generators_own_render_in_w_finds_a_latent_that_renders_it(
     start = psnr(_render(generator, generator.w_avg[None, None].repeat(1, generator.num_ws, 1)), target)
     # 300 steps at 0.1: on this 16 x 8 px model 150 steps at 0.2 end anywhere from 25 to 80 dB by
     # seed, with or without the edge term (a peak rate that overshoots, then a cool-down too short)
-    found = project(generator, target, ProjectionSettings(space="w", steps=300, learning_rate=0.1))
+    found = project(generator, target, ProjectionSettings(space="w", steps=300, learning_rate=0.1,
+                                                          detail=False))
     assert found.w.shape == (1, generator.w_dim)
     rendered = _render(generator, found.ws(generator.num_ws), detail=found.detail)
     assert found.psnr == pytest.approx(psnr(rendered, target))  # what is reported is what renders
