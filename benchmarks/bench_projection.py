@@ -28,8 +28,9 @@ import torch
 from ganinterface.demo import portraits
 from ganinterface.engine.device import DeviceError, pick_device, synchronize
 from ganinterface.engine.encoder import encode, encoder_beside, load_encoder
-from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistance,
-                                            ProjectionSettings, project, search_dtype)
+from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, ProjectionSettings, project,
+                                            search_dtype)
+from ganinterface.engine.picture_distance import PerceptualDistance
 from ganinterface.models import load_generator
 
 PICTURE_SEEDS = 900_000  # never used by a report or a tuning set

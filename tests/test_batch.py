@@ -409,7 +409,8 @@ def test_samples_for_the_search_drawn_as_a_batch_job_are_those_drawn_here():
 
 @pytest.mark.slow  # starts two worker processes
 def test_projections_for_the_report_found_as_a_job_are_those_found_here():
-    from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
+    from ganinterface.engine.projection import ProjectionSettings
+    from ganinterface.engine.picture_distance import PerceptualDistance
     from ganinterface.search.projection_report import project_pictures
 
     generator = tiny_stylegan2()

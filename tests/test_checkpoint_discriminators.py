@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ganinterface.cli import main
-from ganinterface.engine.projection import distance_for
+from ganinterface.engine.picture_distance import distance_for
 from ganinterface.models.loading import load_checkpoint_discriminator, load_generator
 from nvlabs_fixtures import TINY_STYLEGAN2_KWARGS, tiny_trained_stylegan2, write_nvlabs_snapshot
 from test_rosinality import rosinality_state

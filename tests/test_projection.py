@@ -10,9 +10,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, PerceptualDistance, feature_levels,
-                                            ProjectionError, ProjectionSettings, WPrior, crop_box, crop_to_aspect, learning_rate_ramp,
+from ganinterface.engine.projection import (FEATURE_LEVEL_SAMPLES, FeatureLevels, feature_levels,
+                                            ProjectionError, ProjectionSettings, WPrior, crop_box,
+                                            crop_to_aspect, learning_rate_ramp,
                                             noise_regularisation, project, psnr, search_dtype)
+from ganinterface.engine.picture_distance import PerceptualDistance
 from ganinterface.models.base import CheckpointError
 from ganinterface.models.discriminator import ResidualDiscriminator, load_discriminator
 from ganinterface.models.perceptual import STAGES, load_perceptual_network
@@ -361,7 +363,7 @@ def test_the_distance_is_zero_at_the_target_and_grows_with_the_difference():
 
 
 def test_edge_weights_are_the_pictures_local_contrast_over_its_mean():
-    from ganinterface.engine.projection import edge_weights
+    from ganinterface.engine.picture_distance import edge_weights
 
     picture = np.random.default_rng(3).uniform(-1, 1, (2, 3, 7, 5))
     weights = edge_weights(torch.from_numpy(picture).float()).numpy()
@@ -389,7 +391,7 @@ def test_an_error_on_a_sharp_detail_costs_more_than_the_same_error_on_a_flat_are
 
 
 def test_the_discriminator_joins_the_distance_only_when_asked():
-    from ganinterface.engine.projection import distance_for
+    from ganinterface.engine.picture_distance import distance_for
     from ganinterface.models.loading import load_generator
 
     generator = load_generator(None)  # the built-in model ships its D beside it

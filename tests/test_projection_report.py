@@ -14,7 +14,8 @@ from ganinterface.cli import main
 from ganinterface.demo import portraits
 from ganinterface.demo.classifier import load_classifier
 from ganinterface.engine.encoder import load_encoder
-from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
+from ganinterface.engine.projection import ProjectionSettings
+from ganinterface.engine.picture_distance import PerceptualDistance
 from ganinterface.engine.renderer import Renderer
 from ganinterface.export.userfiles import read_recipe
 from ganinterface.models.loading import load_generator

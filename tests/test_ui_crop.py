@@ -8,7 +8,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, distance_for, project
+from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, project
+from ganinterface.engine.picture_distance import distance_for
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ui_support import open_window, tiny_generator

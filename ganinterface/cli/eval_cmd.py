@@ -145,7 +145,7 @@ def _demo_eval(args: argparse.Namespace) -> int:
 def _projection_report(args: argparse.Namespace, generator, classifier, seeds, device):
     from ganinterface import bundled
     from ganinterface.engine.encoder import encoder_path, load_encoder
-    from ganinterface.engine.projection import distance_for
+    from ganinterface.engine.picture_distance import distance_for
     from ganinterface.export.progress import TqdmProgress
     from ganinterface.search.projection_report import (DEFAULT_STEPS, format_projection_report,
                                                        projection_report)

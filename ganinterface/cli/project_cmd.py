@@ -132,8 +132,8 @@ def split_inputs(inputs: list[str], checkpoint: str | None) -> tuple[list[str], 
 
 def _project(args: argparse.Namespace) -> int:
     from ganinterface.engine.encoder import guess_for
-    from ganinterface.engine.projection import (STEPS, STEPS_FROM_A_GUESS, ProjectionSettings,
-                                                distance_for)
+    from ganinterface.engine.projection import STEPS, STEPS_FROM_A_GUESS, ProjectionSettings
+    from ganinterface.engine.picture_distance import distance_for
     from ganinterface.export.jobs import ProjectionWork
     from ganinterface.export.userfiles import check_writable
     from ganinterface.models.loading import load_generator

@@ -30,7 +30,8 @@ from ganinterface.export.progress import CancelToken, ProgressCallback, no_progr
 if TYPE_CHECKING:
     import torch
 
-    from ganinterface.engine.projection import PerceptualDistance, ProjectionSettings
+    from ganinterface.engine.projection import ProjectionSettings
+    from ganinterface.engine.picture_distance import PerceptualDistance
     from ganinterface.engine.renderer import Renderer, RenderResult
     from ganinterface.export.batch import Chunk, Executor, ExecutorFor, Outcome, Task
 

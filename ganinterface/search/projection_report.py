@@ -39,9 +39,9 @@ from ganinterface.demo.evaluate import CONFIDENCE, confident
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import Encoder, encode
 from ganinterface.engine.animation import morph
-from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, PerceptualDistance,
-                                            ProjectionSettings, crop_to_aspect, project, psnr,
-                                            search_dtype)
+from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, ProjectionSettings, crop_to_aspect,
+                                            project, psnr, search_dtype)
+from ganinterface.engine.picture_distance import PerceptualDistance
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.progress import CancelToken

@@ -23,7 +23,8 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QGridLayout
 
 from ganinterface.engine.crop_frame import CropFrame
 from ganinterface.engine.encoder import guess_for
-from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, distance_for, project
+from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, project
+from ganinterface.engine.picture_distance import distance_for
 from ganinterface.engine.renderer import to_uint8_image
 from ganinterface.export.progress import CancelToken
 from ganinterface.models.base import CheckpointError

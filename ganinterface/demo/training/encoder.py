@@ -39,7 +39,8 @@ from ganinterface.demo.training.loop import StopFlag
 from ganinterface.demo.training.settings import RunOptions, TrainingError
 from ganinterface.demo.training.trainer import utc_now
 from ganinterface.engine.encoder import Encoder, new_encoder, save_encoder
-from ganinterface.engine.projection import PerceptualDistance, psnr
+from ganinterface.engine.projection import psnr
+from ganinterface.engine.picture_distance import PerceptualDistance
 from ganinterface.models.base import GeneratorBase
 
 log = logging.getLogger(__name__)
