@@ -118,7 +118,7 @@ def jobs_from_args(args: argparse.Namespace, model=None) -> list[Job]:
 
 def _latent_scene(args: argparse.Namespace, path: str, model) -> "Scene":
     latent = _read_latent(path, model, _noise_shapes(model))
-    return options.seed_scene(args).replace(w=latent.w, noise_maps=latent.noise, detail_maps=latent.detail)
+    return options.seed_scene(args).replace(**latent.scene_fields())
 
 
 def _read_latent(path: str, model, noise_shapes: dict[str, tuple[int, ...]] | None = None):

@@ -152,6 +152,15 @@ class Projection:
         """(1, num_ws, w_dim), what ``synthesize`` takes."""
         return self.w if self.w.ndim == 3 else self.w[:, None].repeat(1, num_ws, 1)
 
+    def scene_fields(self) -> dict[str, np.ndarray | dict[str, np.ndarray] | None]:
+        """The latent as a Scene holds it (``w``, ``noise_maps``, ``detail_maps``), on the host."""
+        return {"w": self.w[0].cpu().numpy(), "noise_maps": _host(self.noise),
+                "detail_maps": _host(self.detail)}
+
+
+def _host(maps: dict[str, Tensor] | None) -> dict[str, np.ndarray] | None:
+    return None if maps is None else {name: value.cpu().numpy() for name, value in maps.items()}
+
 
 # ---- pictures -------------------------------------------------------------------------------------
 

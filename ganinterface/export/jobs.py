@@ -241,10 +241,10 @@ class ProjectionWork:
 
         found = project(renderer.generator, picture.target, self.settings, start_w=picture.start_w,
                         distance=self.distance)
-        noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
-        detail = None if found.detail is None else {k: v.cpu().numpy() for k, v in found.detail.items()}
-        latent = userfiles.LatentFile(w=found.w[0].cpu().numpy(), noise=noise,
-                                      model_hash=self.model_hash, source=picture.name, detail=detail)
+        fields = found.scene_fields()
+        latent = userfiles.LatentFile(w=fields["w"], noise=fields["noise_maps"],
+                                      model_hash=self.model_hash, source=picture.name,
+                                      detail=fields["detail_maps"])
         scene = latent_scene(latent, self.checkpoint)
         image = render_or_raise(renderer, scene, what=picture.name).image
         return Outcome(index, (userfiles.latent_file_bytes(latent), png_bytes(image, scene)),
@@ -254,7 +254,7 @@ class ProjectionWork:
 def latent_scene(latent: "userfiles.LatentFile", checkpoint: str | None) -> Scene:
     """The Scene that renders ``latent`` (its noise and detail maps too) with the checkpoint recorded."""
     recorded = None if checkpoint is None else str(Path(checkpoint).resolve())
-    return Scene(checkpoint=recorded, w=latent.w, noise_maps=latent.noise, detail_maps=latent.detail)
+    return Scene(checkpoint=recorded, **latent.scene_fields())
 
 
 # ---- latents for directions --------------------------------------------------------------------------

@@ -247,6 +247,10 @@ class LatentFile:
     source: str = ""
     detail: dict[str, np.ndarray] | None = None
 
+    def scene_fields(self) -> dict[str, Any]:
+        """The latent as a Scene holds it: ``w``, ``noise_maps``, ``detail_maps``."""
+        return {"w": self.w, "noise_maps": self.noise, "detail_maps": self.detail}
+
 
 def write_latent_file(path: PathLike, latent: LatentFile) -> None:
     """The ``.npz`` file ``read_latent_file`` reads (see docs/file-formats.md)."""

@@ -73,7 +73,8 @@ def scene_for_model(scene: Scene, model: LoadedModel) -> Scene:
     """``scene`` as it stands once ``model`` is loaded: another checkpoint's latent and edits do not
     apply to it, and its class must be one the model has."""
     if scene.checkpoint != model.checkpoint:
-        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, detail_maps=None, edits=())
+        scene = scene.replace(checkpoint=model.checkpoint, w=None, noise_maps=None, detail_maps=None,
+                              edits=())
     class_index = fitting_class(scene.class_index, model.shape.c_dim)
     return scene if class_index == scene.class_index else scene.replace(class_index=class_index)
 
@@ -239,9 +240,7 @@ class Documents(QObject):
         self.projection_settings = dataclasses.replace(self.projection_settings, detail=on)
 
     def _use_projection(self, found, name: str) -> None:
-        noise = None if found.noise is None else {k: v.cpu().numpy() for k, v in found.noise.items()}
-        detail = None if found.detail is None else {k: v.cpu().numpy() for k, v in found.detail.items()}
-        self._push_latent(f"Project {name}", name, found.w[0].cpu().numpy(), noise, detail)
+        self._push_latent(f"Project {name}", name, **found.scene_fields())
 
     def save_scene(self) -> bool:
         if self.scene_path is None:
@@ -303,13 +302,14 @@ class Documents(QObject):
             latent = self._read("Paste latent",
                                 lambda: userfiles.latent_from_text(text, self.model.shape))
             if latent is not None:
-                self._push_latent("Paste latent", "pasted latent", latent, None)
+                self._push_latent("Paste latent", "pasted latent", latent)
 
-    def _push_latent(self, label: str, name: str, w: np.ndarray, noise: Any, detail: Any = None) -> None:
+    def _push_latent(self, label: str, name: str, w: np.ndarray, noise_maps: Any = None,
+                     detail_maps: Any = None) -> None:
         """The scene's latent (with its noise and detail maps, if any) replaced, one undo step;
         ``name`` (where it came from: a picture, a file) is remembered for as long as a scene holds
         that latent (``latent_name``)."""
-        self.stack.push(cmd.set_fields(label, w=w, noise_maps=noise, detail_maps=detail))
+        self.stack.push(cmd.set_fields(label, w=w, noise_maps=noise_maps, detail_maps=detail_maps))
         self._latent_names = self._latent_names[1 - NAMED_LATENTS:] + [(self.stack.scene.w, name)]
 
     def latent_name(self) -> str:
@@ -334,7 +334,7 @@ class Documents(QObject):
             latent = self._checked_latent("Load latent", path, noise_shapes)
             if latent is not None:
                 self._push_latent(f"Load latent {Path(path).name}", latent.source or Path(path).name,
-                                  latent.w, latent.noise, latent.detail)
+                                  **latent.scene_fields())
 
     def style_mix_from_latent_dialog(self, first: int) -> None:
         path, _ = QFileDialog.getOpenFileName(self.window, "Take styles from a latent", "",
@@ -400,8 +400,7 @@ class Documents(QObject):
             return
         self._draws += 1
         w = gaussian.sample(1, seed=self._draws, shrink=SAMPLE_SHRINK)[0]
-        self._push_latent(f"Sample like {len(paths)} latents", f"sample like {len(paths)} latents",
-                          w, None)
+        self._push_latent(f"Sample like {len(paths)} latents", f"sample like {len(paths)} latents", w)
 
     def save_latent_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.window, "Save latent", "latent.npz",
