@@ -5,10 +5,12 @@ import pytest
 
 from ganinterface.engine.animation import (
     AnimationError,
+    LatentKeyframe,
     curve_values,
     frame_times,
     interpolate_w,
     interpolate_z,
+    morph,
     recipe_strength,
     w_path,
     z_path,
@@ -157,3 +159,26 @@ def test_recipe_strength_scales_amounts_by_the_curve():
         assert scene.edits[1].amount == pytest.approx(2.0 * strength)
         assert scene.edits[1].mask == mask
         assert scene.edits[2] == StyleMix(seed=3, first=4)
+
+
+def test_a_morph_blends_the_keyframes_noise_maps_and_not_the_current_scenes():
+    a, b = np.zeros((6, 8), np.float32), np.ones((6, 8), np.float32)
+    stored = {"b8.conv0": np.full((4, 4), 10.0, np.float32), "b8.conv1": np.full((4, 4), 20.0, np.float32)}
+    mine = {"b8.conv0": np.full((4, 4), 2.0, np.float32)}
+    current = Scene(noise_maps={"b8.conv1": np.zeros((4, 4), np.float32)})
+    frames = morph(current, [LatentKeyframe(a, noise=mine), b], 3, 6, stored_noise=stored)
+    assert [sorted(f.noise_maps) for f in frames] == [["b8.conv0"]] * 3
+    # keyframe b has no map on b8.conv0: it renders with the model's stored one there
+    assert [float(f.noise_maps["b8.conv0"][0, 0]) for f in frames] == [2.0, 6.0, 10.0]
+    plain = morph(current, [a, b], 3, 6, stored_noise=stored)
+    assert all(f.noise_maps is None and f.detail_maps is None for f in plain)
+    with pytest.raises(AnimationError, match="no noise map for layer b8.conv0"):
+        morph(Scene(), [LatentKeyframe(a, noise=mine), b], 3, 6, stored_noise={})
+
+
+def test_seed_interpolations_drop_the_current_scenes_noise_and_detail_maps():
+    maps = Scene(noise_maps={"b8.conv0": np.ones((4, 4), np.float32)},
+                 detail_maps={"b8.conv0": np.ones((2, 4, 4), np.float32)})
+    for scenes in (interpolate_w(maps, [1, 2], 3, ws_of=_fake_ws),
+                   interpolate_z(maps, [1, 2], 3, z_dim=4, ws_of_z=lambda z: np.repeat(z, 2, axis=0))):
+        assert all(s.noise_maps is None and s.detail_maps is None for s in scenes)

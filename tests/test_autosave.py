@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from ganinterface.engine import commands as cmd
-from ganinterface.engine.scene import Scene
+from ganinterface.engine.scene import Scene, encode_array
 from ganinterface.export import userfiles
 from ganinterface.export.userfiles import Session, UserFileError
 from ganinterface.ui import documents
@@ -266,3 +266,22 @@ def test_a_killed_process_leaves_its_slot_free(tmp_path):
         holder.kill()
         holder.wait()
     assert documents._take_free_slot(tmp_path)[1].name == "session.json"  # its process is gone
+
+
+def test_a_latent_keyframe_keeps_its_noise_maps(tmp_path):
+    from ganinterface.engine.animation import LatentKeyframe
+
+    noise = {"b8.conv0": np.full((4, 4), -0.5, np.float32)}
+    keyframe = LatentKeyframe(np.zeros((2, 3), np.float32), noise=noise)
+    userfiles.write_session(tmp_path / "s.json", Session(Scene(), (keyframe,)))
+    (back,) = userfiles.read_session(tmp_path / "s.json").keyframes
+    assert back.detail is None and np.array_equal(back.noise["b8.conv0"], noise["b8.conv0"])
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["keyframes"][0]["noise_maps"]["b8.conv0"] = encode_array(np.zeros(3, np.float32))
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(UserFileError, match=r"session.keyframes\[0\].noise_maps\['b8.conv0'\] should be a 2-D map"):
+        userfiles.read_session(tmp_path / "s.json")
+    data["keyframes"][0] = {"latent": data["keyframes"][0]["latent"], "extra": 1}
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    with pytest.raises(UserFileError, match=r"session.keyframes\[0\] should be"):
+        userfiles.read_session(tmp_path / "s.json")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganinterface.engine.animation import morph
+from ganinterface.engine.animation import LatentKeyframe, morph
 from ganinterface.engine.kinds import FeatureEdit
 from ganinterface.engine.projection import (MAX_DETAIL_VALUES, ProjectionSettings, detail_layer, project,
                                             psnr)
@@ -223,7 +223,7 @@ def test_a_latent_file_with_detail_round_trips_and_is_checked_against_the_models
 def test_a_morph_blends_the_detail_maps_with_the_latents():
     a, b = np.zeros((6, 8), np.float32), np.ones((6, 8), np.float32)
     map_a = np.full((2, 3, 4), 4.0, np.float32)
-    frames = morph(Scene(), [a, b], 5, 6, details=[{"x": map_a}, None])
+    frames = morph(Scene(), [LatentKeyframe(a, {"x": map_a}), b], 5, 6)
     assert [float(f.w[0, 0]) for f in frames] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert [float(f.detail_maps["x"][1, 2, 3]) for f in frames] == [4.0, 3.0, 2.0, 1.0, 0.0]
-    assert all(f.detail_maps is None for f in morph(Scene(), [a, b], 3, 6))
+    assert all(f.detail_maps is None for f in morph(Scene(detail_maps={"x": map_a}), [a, b], 3, 6))

@@ -440,3 +440,28 @@ def test_project_fits_a_detail_map_by_default_and_every_command_renders_it(tmp_p
                  "-o", str(tmp_path / "plain/{name}.npz")]) == 0
     assert read_latent_file(tmp_path / "plain/me.npz", generator).detail is None
     assert read_png_scene(tmp_path / "plain/me.png").detail_maps is None
+
+
+def test_animate_blends_the_latent_files_noise_maps(tmp_path, model, capsys):
+    from PIL import Image
+
+    generator = tiny_stylegan2()
+    stored = {name: v.numpy() for name, v in generator.stored_noise().items()}
+    name = sorted(stored)[0]
+    w = np.asarray(generator.w_avg)
+    mine = np.full(stored[name].shape, 3.0, np.float32)
+    write_latent_file(tmp_path / "noisy.npz", LatentFile(w=w, noise={name: mine}))
+    write_latent_file(tmp_path / "plain.npz", LatentFile(w=w))
+    assert main(["animate", str(model), "--latents", str(tmp_path / "noisy.npz"), str(tmp_path / "plain.npz"),
+                 "--frames", "3", "-q", "-o", str(tmp_path / "frames")]) == 0
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "frames").glob("frame_*.png"))]
+    renderer = Renderer(generator, "cpu")
+    expected = [renderer.render(Scene(w=w, noise_maps={name: noise})).image
+                for noise in (mine, (mine + stored[name]) / 2)] + [renderer.render(Scene(w=w)).image]
+    assert all(np.array_equal(frame, want) for frame, want in zip(frames, expected))
+    assert not np.array_equal(frames[0], frames[2])  # the noise map shows
+    wrong = np.zeros((3, 3), np.float32)
+    write_latent_file(tmp_path / "wrong.npz", LatentFile(w=w, noise={name: wrong}))
+    assert main(["animate", str(model), "--latents", str(tmp_path / "wrong.npz"), str(tmp_path / "plain.npz"),
+                 "--frames", "3", "-q", "-o", str(tmp_path / "frames2")]) == 1
+    assert f"wrong.npz: noise.{name}" in capsys.readouterr().err

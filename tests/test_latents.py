@@ -51,6 +51,14 @@ def test_lerp_endpoints_and_midpoint():
     np.testing.assert_allclose(lerp(a, b, 0.25), [1.0, 1.0])
 
 
+def test_lerp_lands_exactly_on_both_ends():
+    """A keyframe's frame must render as the keyframe: no rounding off either end."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 1000)).astype(np.float32)
+    assert not np.array_equal(a + (b - a), b)  # the naive line misses here
+    assert np.array_equal(lerp(a, b, 0.0), a) and np.array_equal(lerp(a, b, 1.0), b)
+
+
 def test_slerp_follows_the_great_circle():
     a = np.array([1.0, 0.0, 0.0])
     b = np.array([0.0, 3.0, 0.0])

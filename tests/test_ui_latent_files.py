@@ -241,3 +241,27 @@ def test_projection_previews_are_spaced_and_end_on_the_last_step(monkeypatch):
     assert [step for step, _ in shown] == [1, 4, 6] and shown[-1][1] == (4, 2, 3)
     previews.flush()
     assert len(shown) == 3
+
+
+def test_a_morph_in_the_window_carries_each_keyframes_noise_maps(qtbot, tmp_path):
+    generator = tiny_generator()
+    stored = {name: v.numpy() for name, v in generator.stored_noise().items()}
+    name = sorted(stored)[0]
+    w = np.zeros((generator.num_ws, generator.w_dim), np.float32)
+    mine = np.full(stored[name].shape, 2.0, np.float32)
+    write_latent_file(tmp_path / "noisy.npz", LatentFile(w=w, noise={name: mine},
+                                                         model_hash=generator_hash(generator)))
+    write_latent_file(tmp_path / "plain.npz", LatentFile(w=w + 1, model_hash=generator_hash(generator)))
+    with open_window(qtbot, tmp_path) as window:
+        panel = window.animation_panel
+        window.documents.load_latent(str(tmp_path / "noisy.npz"))
+        panel._add_latent()
+        assert panel.add_latent_file(str(tmp_path / "plain.npz"))
+        panel.frames_count.setValue(3)
+        assert [panel.list.item(i).text() for i in range(2)] == ["1. noisy.npz (W+, noise)", "2. plain.npz (W+)"]
+        # the current scene holds the noisy latent's maps; the last frame is the plain file's own
+        first, middle, last = panel.frames()
+        assert np.array_equal(first.noise_maps[name], mine) and np.array_equal(last.noise_maps[name], stored[name])
+        assert np.allclose(middle.noise_maps[name], (mine + stored[name]) / 2)
+        renderer = Renderer(generator)
+        assert np.array_equal(renderer.render(last).image, renderer.render(Scene(w=w + 1)).image)

@@ -177,13 +177,14 @@ def _morph_scenes(args: argparse.Namespace, renderer: "Renderer",
     from ganinterface.models.native import generator_hash
 
     model_hash = generator_hash(renderer.generator)
-    latents = [read_latent_file(path, renderer.generator, model_hash) for path in args.latents]
+    noise_shapes = {name: value.shape for name, value in renderer.stored_noise_maps().items()}
+    latents = [read_latent_file(path, renderer.generator, model_hash, noise_shapes) for path in args.latents]
     base = options.seed_scene(args)
     if recipe is not None:
         base = recipe.scaled(args.strength).applied_to(base)
-    return animation.morph(base, [latent.w for latent in latents], args.frames,
-                           renderer.generator.num_ws, details=[latent.detail for latent in latents],
-                           loop=args.loop, easing=args.easing)
+    keyframes = [animation.latent_keyframe(latent.w, latent.detail, latent.noise) for latent in latents]
+    return animation.morph(base, keyframes, args.frames, renderer.generator.num_ws,
+                           stored_noise=renderer.stored_noise_maps(), loop=args.loop, easing=args.easing)
 
 
 def _check_animate_request(args: argparse.Namespace) -> str:

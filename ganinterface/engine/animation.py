@@ -72,19 +72,23 @@ def _keyframe_positions(keyframe_count: int, frame_count: int, loop: bool,
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class LatentKeyframe:
-    """A W / W+ latent keyframe with the detail maps of the picture it was projected from (a plain
-    array is a latent keyframe without any)."""
+    """A W / W+ latent keyframe with the detail maps and noise maps of the picture it was projected
+    from (a plain array is a latent keyframe without any)."""
 
     w: np.ndarray
     detail: Mapping[str, np.ndarray] | None = None
+    noise: Mapping[str, np.ndarray] | None = None
 
 
-def keyframe_latent(keyframe: np.ndarray | LatentKeyframe,
-                    ) -> tuple[np.ndarray, Mapping[str, np.ndarray] | None]:
-    """A latent keyframe's (w, detail maps or None)."""
-    if isinstance(keyframe, LatentKeyframe):
-        return keyframe.w, keyframe.detail
-    return keyframe, None
+def latent_keyframe(w: np.ndarray, detail: Mapping[str, np.ndarray] | None = None,
+                    noise: Mapping[str, np.ndarray] | None = None) -> np.ndarray | LatentKeyframe:
+    """``w`` as a keyframe: the bare array when there are no maps."""
+    return LatentKeyframe(w, detail or None, noise or None) if detail or noise else w
+
+
+def keyframe_latent(keyframe: np.ndarray | LatentKeyframe) -> LatentKeyframe:
+    """Any latent keyframe as a LatentKeyframe (maps None where it has none)."""
+    return keyframe if isinstance(keyframe, LatentKeyframe) else LatentKeyframe(keyframe)
 
 
 def w_path(keyframe_ws: Sequence[np.ndarray], frame_count: int, *, loop: bool = False,
@@ -124,33 +128,49 @@ def interpolate_w(base: Scene, seeds: Sequence[int], frame_count: int,
     frames keep ``base``'s edits and settings; only ``w`` changes.
     """
     keyframe_ws = [ws_of(base.replace(seed=seed, w=None)) for seed in seeds]
-    return [base.replace(w=w, detail_maps=None)
+    return [base.replace(w=w, noise_maps=None, detail_maps=None)
             for w in w_path(keyframe_ws, frame_count, loop=loop, easing=easing)]
 
 
-def morph(base: Scene, latents: Sequence[np.ndarray], frame_count: int, num_ws: int, *,
-          details: Sequence[Mapping[str, np.ndarray] | None] | None = None,
+def morph(base: Scene, keyframes: Sequence[np.ndarray | LatentKeyframe], frame_count: int,
+          num_ws: int, *, stored_noise: Mapping[str, np.ndarray] | None = None,
           loop: bool = False, easing: str = "linear") -> list[Scene]:
     """Scenes blending, in W, the given latents (e.g. projected pictures); W latents are taken as
-    W+ rows when some keyframe is W+.  ``details``, one per latent (None: none), are the keyframes'
-    detail maps (``Scene.detail_maps``), blended alike (a keyframe without a layer's map counts
-    as zeros there).  The frames keep ``base``'s edits and settings."""
-    latents = [np.asarray(w, dtype=np.float32) for w in latents]
+    W+ rows when some keyframe is W+.  The keyframes' detail maps (``Scene.detail_maps``) are
+    blended alike, a keyframe without a layer's map counting as zeros there, and so are their
+    noise maps, one without a layer's map counting as the model's ``stored_noise`` there (what it
+    renders with).  The frames keep ``base``'s edits and settings, not its noise or detail maps."""
+    keyframes = [keyframe_latent(keyframe) for keyframe in keyframes]
+    latents = [np.asarray(keyframe.w, dtype=np.float32) for keyframe in keyframes]
     if any(w.ndim == 2 for w in latents):
         latents = [np.broadcast_to(w, (num_ws, w.shape[-1])) if w.ndim == 1 else w for w in latents]
     ws = w_path(latents, frame_count, loop=loop, easing=easing)
-    maps = _detail_path(details or [None] * len(latents), frame_count, loop, easing)
-    return [base.replace(w=w, detail_maps=detail) for w, detail in zip(ws, maps)]
+    details = _map_path([k.detail for k in keyframes], frame_count, loop, easing,
+                        lambda _name, shape: np.zeros(shape, np.float32))
+    noises = _map_path([k.noise for k in keyframes], frame_count, loop, easing,
+                       lambda name, _shape: _stored(stored_noise, name))
+    return [base.replace(w=w, detail_maps=detail, noise_maps=noise)
+            for w, detail, noise in zip(ws, details, noises)]
 
 
-def _detail_path(details: Sequence[Mapping[str, np.ndarray] | None], frame_count: int, loop: bool,
-                 easing: str) -> list[dict[str, np.ndarray] | None]:
-    layers = sorted(set().union(*(detail or {} for detail in details)))
+def _stored(stored_noise: Mapping[str, np.ndarray] | None, name: str) -> np.ndarray:
+    if stored_noise is None or name not in stored_noise:
+        raise AnimationError(f"a keyframe has no noise map for layer {name} and the model stores none "
+                             "to blend with")
+    return np.asarray(stored_noise[name], np.float32)
+
+
+def _map_path(keyframe_maps: Sequence[Mapping[str, np.ndarray] | None], frame_count: int,
+              loop: bool, easing: str, missing: Callable[[str, tuple[int, ...]], np.ndarray],
+              ) -> list[dict[str, np.ndarray] | None]:
+    """Per frame, the keyframes' maps (layer name -> array) blended; ``missing(name, shape)`` stands
+    in for a keyframe without that layer's map."""
+    layers = sorted(set().union(*(maps or {} for maps in keyframe_maps)))
     if not layers:
         return [None] * frame_count
-    shapes = {name: next(d[name].shape for d in details if d and name in d) for name in layers}
-    filled = [{name: np.asarray((detail or {}).get(name, np.zeros(shapes[name], np.float32)), np.float32)
-               for name in layers} for detail in details]
+    shapes = {name: next(m[name].shape for m in keyframe_maps if m and name in m) for name in layers}
+    filled = [{name: np.asarray(maps[name], np.float32) if maps and name in maps
+               else missing(name, shapes[name]) for name in layers} for maps in keyframe_maps]
     return [{name: lerp(filled[a][name], filled[b][name], t) for name in layers}
             for a, b, t in _keyframe_positions(len(filled), frame_count, loop, easing)]
 
@@ -163,7 +183,7 @@ def interpolate_z(base: Scene, seeds: Sequence[int], frame_count: int, z_dim: in
     ``ws_of_z`` should apply ``base``'s truncation and class, as the mapping network does for a seed.
     """
     keyframe_zs = [z_from_seed(seed, z_dim) for seed in seeds]
-    return [base.replace(w=ws_of_z(z), detail_maps=None)
+    return [base.replace(w=ws_of_z(z), noise_maps=None, detail_maps=None)
             for z in z_path(keyframe_zs, frame_count, loop=loop, easing=easing)]
 
 

@@ -64,9 +64,11 @@ def class_vector(class_index: int | None, c_dim: int) -> np.ndarray | None:
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-    """Straight line from ``a`` (t=0) to ``b`` (t=1): the usual way to blend in W."""
+    """Straight line from ``a`` (t=0) to ``b`` (t=1): the usual way to blend in W.  Both ends are
+    exact (``a + (b - a) * t`` misses ``b`` by a rounding), so a keyframe's frame renders as it."""
     a, b = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    return (a + (b - a) * np.float32(t)).astype(np.float32)
+    t = np.float32(t)
+    return (a * (np.float32(1) - t) + b * t).astype(np.float32)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float, eps: float = 1e-7) -> np.ndarray:

@@ -179,6 +179,7 @@ class Renderer:
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
         self._lock = threading.Lock()  # one render at a time
         self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
+        self._stored_noise: dict[str, np.ndarray] | None = None
         self._identity = f"{type(generator).__name__}@{id(generator)}"
         self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
         self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
@@ -247,6 +248,13 @@ class Renderer:
         """(num_ws, w_dim) float32 before edits: the seed mapped (class, truncation) or scene.w."""
         with torch.no_grad():
             return _array(self._base_ws(scene))
+
+    def stored_noise_maps(self) -> dict[str, np.ndarray]:
+        """Layer name -> the (h, w) noise map mode "const" adds (what a scene without noise maps
+        renders with), float32 on the host."""
+        if self._stored_noise is None:
+            self._stored_noise = {name: _array(value) for name, value in self.generator.stored_noise().items()}
+        return self._stored_noise
 
     def layer_features(self, scenes: Sequence[Scene], layer: str) -> np.ndarray:
         """(N, C, h, w) activations of ``layer`` for several scenes (e.g. seeds to rank channels on)."""

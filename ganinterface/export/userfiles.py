@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ganinterface.atomic import atomic_write, atomic_write_bytes, atomic_write_text
-from ganinterface.engine.animation import LatentKeyframe, keyframe_latent
+from ganinterface.engine.animation import LatentKeyframe, keyframe_latent, latent_keyframe
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
                                        load_npy, optional, parse_json, read_detail_maps, read_int,
-                                       read_str)
+                                       read_noise_maps, read_str)
 from ganinterface.models.base import one_line
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def read_image(path: PathLike) -> np.ndarray:
 
 SESSION_FORMAT = "ganinterface.session"
 SESSION_VERSION = 1
-Keyframe = int | np.ndarray | LatentKeyframe  # a seed, or a W / W+ latent (with detail maps)
+Keyframe = int | np.ndarray | LatentKeyframe  # a seed, or a W / W+ latent (with its maps)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -173,23 +173,24 @@ def _session_from_json(text: str) -> Session:
 def _keyframe_to_dict(keyframe: Keyframe) -> dict[str, Any]:
     if isinstance(keyframe, int):
         return {"seed": keyframe}
-    w, detail = keyframe_latent(keyframe)
-    data: dict[str, Any] = {"latent": encode_array(w)}
-    if detail:
-        data["detail_maps"] = {name: encode_array(value) for name, value in sorted(detail.items())}
+    latent = keyframe_latent(keyframe)
+    data: dict[str, Any] = {"latent": encode_array(latent.w)}
+    for key, maps in (("detail_maps", latent.detail), ("noise_maps", latent.noise)):
+        if maps:
+            data[key] = {name: encode_array(value) for name, value in sorted(maps.items())}
     return data
 
 
 def _keyframe(value: object, what: str) -> Keyframe:
     if isinstance(value, dict) and set(value) == {"seed"}:
         return read_int(value["seed"], f"{what}.seed")
-    if isinstance(value, dict) and set(value) in ({"latent"}, {"latent", "detail_maps"}):
+    if isinstance(value, dict) and "latent" in value and set(value) <= {"latent", "detail_maps", "noise_maps"}:
         latent = decode_array(value["latent"], f"{what}.latent")
         if latent.ndim not in (1, 2):
             raise SceneFormatError(f"{what}.latent should be a W or W+ latent, not {latent.ndim}-D")
-        if "detail_maps" in value:
-            return LatentKeyframe(latent, read_detail_maps(value["detail_maps"], f"{what}.detail_maps"))
-        return latent
+        maps = {key: read(value[key], f"{what}.{key}") for key, read in
+                (("detail_maps", read_detail_maps), ("noise_maps", read_noise_maps)) if key in value}
+        return latent_keyframe(latent, maps.get("detail_maps"), maps.get("noise_maps"))
     raise SceneFormatError(f"{what} should be {{\"seed\": ...}} or {{\"latent\": ...}}")
 
 

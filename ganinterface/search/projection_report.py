@@ -38,7 +38,7 @@ from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.demo.evaluate import CONFIDENCE, confident
 from ganinterface.engine.directions import model_hash
 from ganinterface.engine.encoder import Encoder, encode
-from ganinterface.engine.animation import morph
+from ganinterface.engine.animation import latent_keyframe, morph
 from ganinterface.engine.projection import (STEPS_FROM_A_GUESS, ProjectionSettings, crop_to_aspect,
                                             project, psnr, search_dtype)
 from ganinterface.engine.picture_distance import PerceptualDistance
@@ -183,8 +183,8 @@ def _morph_scores(renderer: Renderer, classifier: AttributeClassifier,
     pairs = [(a, b) for a, b in zip(scenes[0::2], scenes[1::2])]
     if not pairs:
         return {"pairs": 0}
-    middles = [morph(Scene(), [a.w, b.w], 3, len(a.w), details=[a.detail_maps, b.detail_maps])[1]
-               for a, b in pairs]
+    middles = [morph(Scene(), [latent_keyframe(a.w, a.detail_maps), latent_keyframe(b.w, b.detail_maps)],
+                     3, len(a.w))[1] for a, b in pairs]
     images = edited_images(renderer, middles, ())
     return {"pairs": len(pairs),
             "confident": round(float(confident(classifier.classify(images)).mean()), 4)}

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QListWidget, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ganinterface.engine.animation import LatentKeyframe, keyframe_latent
+from ganinterface.engine.animation import keyframe_latent, latent_keyframe
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export.userfiles import Keyframe
 
@@ -135,9 +135,11 @@ class AnimationPanel(QWidget):
         if isinstance(keyframe, int):
             label = f"seed {keyframe}"
         else:
-            w, detail = keyframe_latent(keyframe)
-            space = "W" if w.ndim == 1 or len(w) == 1 else "W+"
-            label = f"{name or 'latent'} ({space}{', fine detail' if detail else ''})"
+            latent = keyframe_latent(keyframe)
+            space = "W" if latent.w.ndim == 1 or len(latent.w) == 1 else "W+"
+            maps = ", fine detail" if latent.detail else ""
+            maps += ", noise" if latent.noise else ""
+            label = f"{name or 'latent'} ({space}{maps})"
         self.list.addItem(f"{len(self.keyframes)}. {label}")
         self._settings_changed()
         self.keyframes_changed.emit()
@@ -154,8 +156,9 @@ class AnimationPanel(QWidget):
         if latent is not None:
             name = window.documents.latent_name() if hasattr(window, "documents") else ""
             latent = np.asarray(latent, dtype=np.float32)
-            detail = self._scene.detail_maps if self._scene is not None else None
-            self.add_keyframe(LatentKeyframe(latent, detail) if detail else latent, name or "current latent")
+            scene = self._scene
+            maps = (scene.detail_maps, scene.noise_maps) if scene is not None else (None, None)
+            self.add_keyframe(latent_keyframe(latent, *maps), name or "current latent")
 
     def _add_file_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")
@@ -168,11 +171,12 @@ class AnimationPanel(QWidget):
         if self.model is None:
             return False
         try:
-            latent = read_latent_file(path, self.model.shape, self.model.hash)
+            noise_shapes = {name: v.shape for name, v in self.model.renderer.stored_noise_maps().items()}
+            latent = read_latent_file(path, self.model.shape, self.model.hash, noise_shapes)
         except UserFileError as error:
             self.failed.emit("Add keyframe", str(error))
             return False
-        self.add_keyframe(LatentKeyframe(latent.w, latent.detail) if latent.detail else latent.w,
+        self.add_keyframe(latent_keyframe(latent.w, latent.detail, latent.noise),
                           latent.source or Path(path).name)
         return True
 
@@ -267,10 +271,10 @@ class AnimationPanel(QWidget):
                 raise ValueError("Slerp in Z needs seed keyframes (a latent has no z)")
             return animation.interpolate_z(base, self.keyframes, count, self.model.shape.z_dim,
                                            animation.z_mapper(renderer, base), loop=loop, easing=easing)
-        latents = [(renderer.base_ws(base.replace(seed=k, w=None)), None) if isinstance(k, int)
-                   else keyframe_latent(k) for k in self.keyframes]
-        return animation.morph(base, [w for w, _ in latents], count, self.model.shape.num_ws,
-                               details=[detail for _, detail in latents], loop=loop, easing=easing)
+        latents = [renderer.base_ws(base.replace(seed=k, w=None)) if isinstance(k, int) else k
+                   for k in self.keyframes]
+        return animation.morph(base, latents, count, self.model.shape.num_ws,
+                               stored_noise=renderer.stored_noise_maps(), loop=loop, easing=easing)
 
     # ---- preview ---------------------------------------------------------------------------------
     def _play_toggled(self, playing: bool) -> None:
@@ -307,5 +311,7 @@ def _keyframe_key(keyframe: Keyframe) -> Any:
     """What a keyframe's frames depend on, comparable and cheap."""
     if isinstance(keyframe, int):
         return keyframe
-    w, detail = keyframe_latent(keyframe)
-    return w.tobytes(), tuple((name, value.tobytes()) for name, value in sorted((detail or {}).items()))
+    latent = keyframe_latent(keyframe)
+    return (latent.w.tobytes(),
+            *(tuple((name, value.tobytes()) for name, value in sorted((maps or {}).items()))
+              for maps in (latent.detail, latent.noise)))
