@@ -48,7 +48,9 @@ TOP_KS = (16, 64, 128)
 TARGET_FLIP = 0.95
 # Tried last on the chosen recipe: its anchors look for their peak only this near (image heights) to
 # where they found it on average, so a brighter spot elsewhere (a chin line) cannot carry a mouth
-# edit off the mouth.  Kept only where it widens the margin to the aims on the tuning seeds.
+# edit off the mouth.  The best of them on the tuning seeds is always kept: "open mouth" without a
+# reach (its margin on samples no wider with one) put its mask on the fringe of 29% of 31 projected
+# pictures whose detail map lit the mouth channels there, and opened 71% of them (0.1: 90%).
 REACHES = (0.1, 0.15, 0.2)
 # Tried after the reaches: the chosen recipe's additions this many times as strong, e.g. a layer
 # chosen at strength 2 at 2.5, between the ladder's top and where the generator paints over the
@@ -247,7 +249,7 @@ def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: Att
     reach, figures, recipe, reach_tuning = _refined(
         tuner, classifier, goal, chosen.figures, chosen.recipe,
         [({"reach": r}, f"anchors within {r:g} image heights", with_reach(chosen.recipe, r))
-         for r in REACHES], report)
+         for r in REACHES], report, keep_best=True)
     stronger, figures, recipe, stronger_tuning = _refined(
         tuner, classifier, goal, figures, recipe,
         [({"factor": f}, f"additions x{f:g}", with_additions_scaled(recipe, f)) for f in STRONGER],
@@ -305,19 +307,20 @@ def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: Att
 def _refined(tuner: TuningRenderer, classifier: AttributeClassifier, goal: EditGoal,
              figures: dict[str, float], recipe: Recipe,
              variants: Sequence[tuple[dict[str, Any], str, Recipe]],
-             report: Report | None) -> tuple[dict[str, Any] | None, dict[str, float], Recipe,
-                                             list[dict[str, Any]]]:
+             report: Report | None, keep_best: bool = False,
+             ) -> tuple[dict[str, Any] | None, dict[str, float], Recipe, list[dict[str, Any]]]:
     """Each (entry, text, variant) of ``variants`` scored on the tuning samples and reported; a
     variant is kept where it widens the margin to the aims over ``recipe``'s ``figures`` and the
-    variants kept before it.  Returns the kept one's entry (None if none), figures and recipe, and
-    every variant's entry with its figures."""
+    variants kept before it (with ``keep_best``, over the variants before it only: one of them is
+    kept).  Returns the kept one's entry (None if none), figures and recipe, and every variant's
+    entry with its figures."""
     kept, tuning = None, []
     for entry, text, variant in variants:
         scored = try_recipe(tuner, classifier, variant, goal, tuner.regions(recipe_placements(variant)))
         tuning.append({**entry, **scored})
         if report:
             report(f"{goal.name}: {text}  " + figures_text(scored))
-        if choice_key(scored, goal) > choice_key(figures, goal):
+        if (keep_best and kept is None) or choice_key(scored, goal) > choice_key(figures, goal):
             kept, figures, recipe = entry, scored, variant
     return kept, figures, recipe, tuning
 
