@@ -161,3 +161,19 @@ def test_after_writing_the_dialog_stays_open_saying_where_and_offers_close(windo
     assert dialog.cancel_button.text() == "Close" and dialog.start_button.isEnabled()
     dialog.cancel_button.click()
     assert not dialog.isVisible()
+
+
+def test_the_frames_note_is_never_cut_short(window, qtbot):
+    """Switching from the image to an animation makes the note two lines: the dialog, sized for
+    the first, must show both."""
+    window.animation_panel.add_keyframe(0)
+    window.animation_panel.add_keyframe(1)
+    dialog = _export_dialog(window)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.kind.setCurrentText(_label("gif"))
+    qtbot.wait(10)
+    note = dialog.frame_note
+    assert "Animation tab" in note.text()
+    assert note.height() >= note.heightForWidth(note.width())
+    dialog.done(0)

@@ -250,6 +250,8 @@ class ExportDialog(_JobDialog):
         self.form.addRow("Size", self.scale)
         self.frame_note = QLabel("")
         self.frame_note.setWordWrap(True)
+        # room for the animated note's second line from the start: the dialog does not grow for it
+        self.frame_note.setMinimumHeight(2 * self.frame_note.fontMetrics().lineSpacing())
         self.form.addRow("Frames", self.frame_note)
         self.kind.currentTextChanged.connect(self._kind_changed)
         self.scale.valueChanged.connect(lambda _v: self._describe_frames())
