@@ -11,6 +11,7 @@ from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Scene
 from ganinterface.export.userfiles import LatentFile, write_latent_file
 from ganinterface.models.native import generator_hash
+from ganinterface.ui.crop_view import VIEW_SIDE
 from ganinterface.ui.projection_dialog import ProjectionDialog
 from ui_support import open_window, tiny_generator
 
@@ -51,6 +52,9 @@ def test_a_dropped_picture_is_projected_and_keep_makes_it_the_scene_as_one_undo_
         dialog.project()
         assert dialog.progress.value() == 12 == dialog.result.steps
         assert dialog.render_view.pixmap() is not None and "PSNR" in dialog.figures.text()
+        # the reconstruction fits the square the picture fits (64 x 32 model, 384 px square)
+        shown = dialog.render_view.pixmap().size()
+        assert (shown.width(), shown.height()) == (VIEW_SIDE // 2, VIEW_SIDE)
         dialog.keep()
         scene = window.stack.scene
         assert scene.w is not None and np.array_equal(scene.w, dialog.result.w[0].numpy())

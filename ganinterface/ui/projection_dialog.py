@@ -31,7 +31,6 @@ from ganinterface.models.base import CheckpointError
 from ganinterface.ui.crop_view import VIEW_SIDE, CropView
 from ganinterface.ui.workers import BackgroundTask
 
-PREVIEW_HEIGHT = 256  # pixels the reconstruction is shown at
 # Steps of the built-in model take ~30 ms; showing each one cost the search 8-10% of its time (the
 # GUI thread's painting takes a core from it), so the reconstruction is shown at most this often.
 PREVIEW_SECONDS = 1 / 15
@@ -59,10 +58,11 @@ class ProjectionDialog(QDialog):
                                   (generator.img_width, generator.img_height))
         self.crop_view = CropView(picture, frame)
         self.render_view = QLabel()
-        self.render_view.setMinimumHeight(min(PREVIEW_HEIGHT, VIEW_SIDE))
-        # room for the reconstruction from the start: the dialog must not grow when it first shows
-        self.render_view.setMinimumWidth(
-            round(PREVIEW_HEIGHT * generator.img_width / generator.img_height))
+        # the reconstruction fits the square the picture fits, so the two compare at a glance; its
+        # room is there from the start: the dialog must not grow when it first shows
+        scale = VIEW_SIDE / max(generator.img_width, generator.img_height)
+        self._preview_size = (round(generator.img_width * scale), round(generator.img_height * scale))
+        self.render_view.setMinimumSize(*self._preview_size)
         self.render_view.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.progress = QProgressBar()
         self.progress.setRange(0, settings.steps)
@@ -139,7 +139,7 @@ class ProjectionDialog(QDialog):
     @Slot(int, int, object)
     def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
         self.progress.setValue(step)
-        _show(self.render_view, image)
+        _show(self.render_view, image, self._preview_size)
 
     @Slot(object, object)
     def _finished(self, _target: Any, outcome: Any) -> None:
@@ -206,9 +206,10 @@ class _Previews:
         self._emit(step, steps, to_uint8_image(image[0].detach()))
 
 
-def _show(label: QLabel, image: np.ndarray) -> None:
+def _show(label: QLabel, image: np.ndarray, size: tuple[int, int]) -> None:
     image = np.ascontiguousarray(image)
     height, width = image.shape[:2]
     qimage = QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-    pixmap = QPixmap.fromImage(qimage).scaledToHeight(PREVIEW_HEIGHT, Qt.TransformationMode.FastTransformation)
+    pixmap = QPixmap.fromImage(qimage).scaled(*size, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.FastTransformation)
     label.setPixmap(pixmap)
