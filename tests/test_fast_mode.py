@@ -132,13 +132,43 @@ def test_a_drafts_torgb_after_an_exact_state_is_exact():
     np.testing.assert_array_equal(draft.raw, Renderer(g, "cpu", fast=False).render(edited).raw)
 
 
-def test_without_a_fast_precision_a_draft_is_the_exact_render():
-    renderer = Renderer(tiny_stylegan3(), "cpu")
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _counting_threads(generator):
+    """``generator`` whose synthesis notes the torch thread count it ran with."""
+    seen, synthesize = [], generator.synthesize
+    generator.synthesize = lambda *args, **kwargs: (seen.append(torch.get_num_threads()),
+                                                    synthesize(*args, **kwargs))[1]
+    return generator, seen
+
+
+def test_a_small_models_draft_on_the_cpu_leaves_a_core_and_never_stands_in_for_the_exact(two_threads):
+    generator, seen = _counting_threads(tiny_stylegan3())
+    renderer = Renderer(generator, "cpu")
     assert renderer.fast_dtype is None
+    scene = Scene(seed=1, truncation_psi=0.7)
+    draft = renderer.render(scene, draft=True)
+    assert draft.draft and seen == [1] and torch.get_num_threads() == 2
+    exact = renderer.render(scene)
+    assert not exact.draft and seen[-1] == 2  # recomputed on every thread, not taken from the draft
+    np.testing.assert_array_equal(exact.raw, Renderer(tiny_stylegan3(), "cpu").render(scene).raw)
+
+
+def test_without_a_fast_precision_or_a_core_to_spare_a_draft_is_the_exact_render(two_threads):
+    torch.set_num_threads(1)
+    renderer = Renderer(tiny_stylegan3(), "cpu")
     result = renderer.render(Scene(seed=1), draft=True)
     assert not result.draft
     np.testing.assert_array_equal(result.raw, renderer.render(Scene(seed=1)).raw)
-    assert Renderer(tiny_stylegan2(), "cpu", fast=False).fast_dtype is None
+    torch.set_num_threads(2)
+    never = Renderer(tiny_stylegan2(), "cpu", fast=False)
+    assert never.fast_dtype is None and not never.render(Scene(seed=1), draft=True).draft
 
 
 def test_the_fast_precision_follows_the_device_and_the_model():

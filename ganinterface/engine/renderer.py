@@ -22,12 +22,13 @@ past is ``RenderResult.trouble`` (``engine.device``), for the window to move to 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +50,37 @@ DEFAULT_CACHE_BYTES = 1 << 30
 # Smaller images render no faster in bfloat16 (the built-in 128 x 64 model: 1.06x, per-layer overhead
 # dominates) yet differ by up to 0.05, so drafts there would only be worse; at 256 px: 1.86x.
 DRAFT_MIN_PIXELS = 256 * 256
+
+
+@dataclasses.dataclass(frozen=True)
+class _Precision:
+    """How a pass computes: in ``dtype``, and with ``threads`` set, on that many CPU threads (a
+    draft of a small model leaves a core to the window; its sums fall in another order, so it may
+    differ from the exact render in the last bits)."""
+
+    dtype: torch.dtype = torch.float32
+    threads: int | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.dtype == torch.float32 and self.threads is None
+
+
+EXACT = _Precision()
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int | None) -> Iterator[None]:
+    """This thread's torch ops on ``count`` threads meanwhile (None: as they are)."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class RenderError(ValueError):
@@ -164,7 +196,10 @@ class Renderer:
     ``fast``: whether drafts use a reduced precision.  None (default): where the device runs one
     faster and the images are large enough for it to pay (``DRAFT_MIN_PIXELS``); True: also where
     it does not (the model's first ``fast_dtypes``); False: never.  ``fast_dtype`` tells which is
-    used, None when drafts are exact renders."""
+    used, None when drafts are in float32.  By default a draft of a smaller model on the CPU runs on
+    one thread fewer than the exact render: during a drag the window's own thread needs a core to
+    show each frame, and an OpenMP team that waits on a thread it shares a core with renders slower
+    (the built-in model on 2 cores: 40 -> 49 frames shown a second, ``benchmarks/bench_ui.py``)."""
 
     def __init__(self, generator: GeneratorBase, device: torch.device | str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, fast: bool | None = None):
@@ -175,6 +210,7 @@ class Renderer:
         self.fast_dtype = fast_dtype(self.device, generator.fast_dtypes) if wanted else None
         if fast and self.fast_dtype is None:
             self.fast_dtype = next(iter(generator.fast_dtypes), None)
+        self._drafts_leave_a_core = fast is None and self.device.type == "cpu" and not large
         self._cache = _LayerCache(cache_bytes)
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
         self._lock = threading.Lock()  # one render at a time
@@ -192,14 +228,20 @@ class Renderer:
         """The scene's image (and ``taps``' features); a ``draft`` in the fast mode's precision if
         this renderer has one (``RenderResult.draft`` says which was made)."""
         started = time.perf_counter()
-        dtype = self.fast_dtype if draft and self.fast_dtype is not None else torch.float32
-        with self._lock, torch.no_grad():
-            result = self._attempt(scene, tuple(taps), dtype, started)
+        precision = self._draft_precision() if draft else EXACT
+        with self._lock, torch.no_grad(), _cpu_threads(precision.threads):
+            result = self._attempt(scene, tuple(taps), precision, started)
             if result.trouble == OUT_OF_MEMORY:
                 self._forget()
                 free_device_memory(self.device)
-                result = self._attempt(scene, tuple(taps), dtype, started)
+                result = self._attempt(scene, tuple(taps), precision, started)
         return result
+
+    def _draft_precision(self) -> _Precision:
+        if self.fast_dtype is not None:
+            return _Precision(self.fast_dtype)
+        threads = torch.get_num_threads()
+        return _Precision(threads=threads - 1) if self._drafts_leave_a_core and threads > 1 else EXACT
 
     def render_batch(self, scenes: Sequence[Scene], taps: Sequence[str] = ()) -> list[RenderResult]:
         """Several scenes in one synthesis pass, for batch jobs; raises RenderError for a scene that
@@ -223,7 +265,7 @@ class Renderer:
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
             ws_rows, hook_sets, offset_sets = [], [], []
             for scene in scenes:
-                context = _SceneContext(self, scene, torch.float32)
+                context = _SceneContext(self, scene, EXACT)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
@@ -323,11 +365,11 @@ class Renderer:
             return self._mapped[key]
 
     # ---- the render -----------------------------------------------------------------------------
-    def _attempt(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+    def _attempt(self, scene: Scene, taps: tuple[str, ...], precision: _Precision,
                  started: float) -> RenderResult:
         trouble = None
         try:
-            return self._render(scene, taps, dtype, started)
+            return self._render(scene, taps, precision, started)
         except (RenderError, ValueError) as error:
             message = str(error)
         except Exception as error:  # a bug or a model failure must not kill the render thread
@@ -341,7 +383,7 @@ class Renderer:
         return RenderResult(None, None, {}, None, 0, time.perf_counter() - started, message,
                             trouble)
 
-    def _render(self, scene: Scene, taps: tuple[str, ...], dtype: torch.dtype,
+    def _render(self, scene: Scene, taps: tuple[str, ...], precision: _Precision,
                 started: float) -> RenderResult:
         g = self.generator
         if scene.noise_mode not in NOISE_MODES:
@@ -349,11 +391,11 @@ class Renderer:
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
         self._check_detail(scene)
-        context = _SceneContext(self, scene, dtype)
+        context = _SceneContext(self, scene, precision)
         ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
         hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
         offsets = kinds.style_offsets(scene.edits, context)
-        result = self._synthesize(ws, hooks, offsets, scene, set(tap_indices), len(g.layers), dtype)
+        result = self._synthesize(ws, hooks, offsets, scene, set(tap_indices), len(g.layers), precision)
         raw = result.image[0].to(torch.float32)
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
         image, raw_array, *tapped = _host_arrays(
@@ -397,10 +439,11 @@ class Renderer:
 
     # ---- cached synthesis -----------------------------------------------------------------------
     def _prefix_keys(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
-                     scene: Scene, stop: int, dtype: torch.dtype, taps: set[int] = frozenset()) -> _Keys:
-        """The cache keys of a pass up to ``stop`` (see ``_Keys``).  In a reduced ``dtype`` the
+                     scene: Scene, stop: int, precision: _Precision,
+                     taps: set[int] = frozenset()) -> _Keys:
+        """The cache keys of a pass up to ``stop`` (see ``_Keys``).  In a draft's ``precision`` the
         exact keys are kept up to the latest exact state cached (the exact render's, where a draft
-        goes on from) and the later ones say so: ``dtype`` from that state on."""
+        goes on from) and the later ones say so: ``precision`` from that state on."""
         noise = (scene.noise_mode, scene.noise_seed if scene.noise_mode == "random" else None)
         maps = sorted((scene.noise_maps or {}).items()) if scene.noise_mode == "const" else []
         detail = sorted((scene.detail_maps or {}).items())
@@ -408,20 +451,22 @@ class Renderer:
         keys = _Keys([digest(self._identity, noise, *(part for pair in maps for part in pair),
                              "detail", *(part for pair in detail for part in pair))], {}, stop)
         self._extend(keys, 0, stop, rows, hooks, offsets)
-        if dtype == torch.float32:
+        if precision.exact:
             return keys
         exact, _ = self._resume_point(keys, taps, stop, stop == len(self.generator.layers))
         reduced = _Keys(keys.states[:exact + 1], {k: key for k, key in keys.unhooked.items() if k <= exact},
                         exact)
-        self._extend(reduced, exact, stop, rows, hooks, offsets, dtype)
+        self._extend(reduced, exact, stop, rows, hooks, offsets, precision)
         return reduced
 
     def _extend(self, keys: _Keys, begin: int, stop: int, rows: np.ndarray, hooks: dict[int, KeyedHook],
-                offsets: dict[str, np.ndarray], dtype: torch.dtype | None = None) -> None:
-        """Adds the keys of layers ``begin .. stop - 1``; a ``dtype`` marks them as computed in it."""
+                offsets: dict[str, np.ndarray], precision: _Precision | None = None) -> None:
+        """Adds the keys of layers ``begin .. stop - 1``; a draft's ``precision`` marks them as
+        computed in it."""
         layers = self.generator.layers
         for k in range(begin, stop):
-            before = digest(keys.states[k], dtype) if dtype is not None and k == begin else keys.states[k]
+            before = (digest(keys.states[k], precision.dtype, precision.threads)
+                      if precision is not None and k == begin else keys.states[k])
             row, hook, offset = rows[list(layers[k].w_indices)], hooks.get(k), offsets.get(layers[k].name)
             keys.states.append(digest(before, row, None if hook is None else hook.key, offset))
             if hook is not None and self._hands_on_output(k):
@@ -470,10 +515,10 @@ class Renderer:
         return 0, False
 
     def _synthesize(self, ws: Tensor, hooks: dict[int, KeyedHook], offsets: dict[str, np.ndarray],
-                    scene: Scene, taps: set[int], stop: int, dtype: torch.dtype) -> _Pass:
+                    scene: Scene, taps: set[int], stop: int, precision: _Precision) -> _Pass:
         g = self.generator
         n_layers = len(g.layers)
-        keys = self._prefix_keys(ws, hooks, offsets, scene, stop, dtype, taps)
+        keys = self._prefix_keys(ws, hooks, offsets, scene, stop, precision, taps)
         needs_image = stop == n_layers
         start, rehook = self._resume_point(keys, taps, stop, needs_image)
         image = None
@@ -494,7 +539,7 @@ class Renderer:
                                                  self._detail_maps(scene, start)),
                                keep_states=keep, noise_mode=scene.noise_mode,
                                noise_seed=scene.noise_seed, noise_maps=self._noise_maps(scene),
-                               compute_dtype=dtype,
+                               compute_dtype=precision.dtype,
                                style_offsets={name: torch.from_numpy(offset).to(self.device)
                                               for name, offset in offsets.items()
                                               if g.layer_index(name) >= start})
@@ -575,9 +620,9 @@ def _per_sample(hook_sets: list[dict[int, KeyedHook]], layer: int):
 class _SceneContext:
     """What the edit kinds ask of the renderer while they apply one scene's edits (one sample)."""
 
-    def __init__(self, renderer: Renderer, scene: Scene, dtype: torch.dtype):
+    def __init__(self, renderer: Renderer, scene: Scene, precision: _Precision):
         self.generator, self.device = renderer.generator, renderer.device
-        self._dtype = dtype  # of the render: anchors and other seeds' features are read in it
+        self._precision = precision  # of the render: anchors and other seeds' features are read in it
         self.ws: Tensor | None = None  # after the scene's edits of ws: what anchors read features of
         self._renderer, self._scene = renderer, scene
         self._placements: dict[tuple[Mask, Anchor | None, int], Placement] = {}
@@ -602,17 +647,17 @@ class _SceneContext:
         """The mask moved to where the anchor channels peak on this latent (before feature edits)."""
         k = self.generator.layer_index(anchor.layer)
         activation = self._renderer._synthesize(self.ws, {}, {}, self._scene, {k}, k + 1,
-                                                self._dtype).taps[k][0]
+                                                self._precision).taps[k][0]
         return follow_anchor(mask, anchor, activation.float().cpu().numpy(), self.generator.layers[k])
 
     def features_of(self, other_ws: Tensor, layer: int) -> tuple[Tensor, str]:
         renderer = self._renderer
-        keys = renderer._prefix_keys(other_ws, {}, {}, self._scene, layer + 1, self._dtype, {layer})
+        keys = renderer._prefix_keys(other_ws, {}, {}, self._scene, layer + 1, self._precision, {layer})
         key = keys.states[layer + 1]
         others = renderer._others
         if key not in others:
             others[key] = renderer._synthesize(other_ws, {}, {}, self._scene, {layer}, layer + 1,
-                                               self._dtype).taps[layer]
+                                               self._precision).taps[layer]
             while len(others) > 2:
                 others.popitem(last=False)
         others.move_to_end(key)

@@ -71,8 +71,9 @@ class MainWindow(QMainWindow):
         self.loader_task = BackgroundTask(loader, "ganinterface-load", self, force_sync=force_sync)
         self.cpu_task = BackgroundTask(on_cpu, "ganinterface-to-cpu", self, force_sync=force_sync)
         self._gpu_trouble = ""  # what sent the model to the CPU, shown once it renders there
-        # While a drag goes on the renderer draws drafts (its fast mode); when the drag ends, or
-        # changes pause for SETTLE_MS, the exact render replaces the draft on screen.
+        # While a drag goes on the renderer draws drafts (its fast mode, or a core left to this
+        # thread); when the drag ends, or changes pause for SETTLE_MS, the exact render replaces
+        # the draft on screen.
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
         self._settle.timeout.connect(self._show_exact)
         self.channel_finder = ChannelFinder(self, force_sync=force_sync)
