@@ -48,5 +48,6 @@ def test_the_status_bar_the_export_dialog_and_info_write_the_size_alike(qtbot, t
         assert f" · {size} · " in window.controls.model_label.text()
         dialog = ExportDialog(window, window.model, window.stack.scene,
                               window.animation_panel.frames, window.settings)
+        dialog.scale.setValue(1)
         assert dialog.frame_note.text() == f"1 frame of {size}"
         dialog.done(0)

@@ -65,6 +65,7 @@ def test_dialog_exports_gif_of_the_animation_frames(window, qtbot, tmp_path):
     window.animation_panel.frames_count.setValue(4)
     dialog = _export_dialog(window)
     dialog.kind.setCurrentText(_label("strip"))
+    dialog.scale.setValue(1)
     target = tmp_path / "strip.png"
     dialog.path.setText(str(target))
     with qtbot.waitSignal(dialog.runner.finished, timeout=30_000):
@@ -177,3 +178,22 @@ def test_the_frames_note_is_never_cut_short(window, qtbot):
     assert "Animation tab" in note.text()
     assert note.height() >= note.heightForWidth(note.width())
     dialog.done(0)
+
+
+def test_the_first_export_of_a_small_model_is_enlarged_and_the_size_chosen_is_remembered(
+        window, qtbot, tmp_path):
+    from ganinterface.ui.export_dialog import FIRST_EXPORT_HEIGHT, default_scale
+
+    height = window.model.shape.height  # the tiny model: 64 px high
+    dialog = _export_dialog(window)
+    assert dialog.scale.value() == FIRST_EXPORT_HEIGHT // height == 8
+    assert (default_scale(128), default_scale(1024), default_scale(16)) == (4, 1, 16)
+    dialog.scale.setValue(3)
+    dialog.path.setText(str(tmp_path / "me.png"))
+    with qtbot.waitSignal(dialog.runner.finished, timeout=30_000):
+        dialog.start()
+    assert Image.open(tmp_path / "me.png").size == (3 * window.model.shape.width, 3 * height)
+    dialog.done(0)
+    again = _export_dialog(window)
+    assert again.scale.value() == 3
+    again.done(0)

@@ -32,6 +32,8 @@ EXPORT_KINDS: dict[str, tuple[str, str, bool]] = {
     "Animation as MP4 (H.264)": ("mp4", "animation.mp4", True),
 }
 LAST_FOLDER = "export_folder"  # settings key: where the last export or seeds job wrote into
+LAST_SCALE = "export_scale"  # settings key: the Size of the last export written
+FIRST_EXPORT_HEIGHT = 512  # pixels: the first export of a small model is enlarged to about this high
 
 
 def default_folder(settings: QSettings) -> Path:
@@ -223,7 +225,11 @@ class _JobDialog(QDialog):
             self.written = Path(outcome.value)
             self.message.setText(f"Wrote {self.written}")
             self.settings.setValue(LAST_FOLDER, str(self.written.parent))
+            self._remember()
             self.cancel_button.setText("Close")
+
+    def _remember(self) -> None:
+        """What a dialog of this kind keeps for the next one, once it has written."""
 
     def done(self, result: int) -> None:  # noqa: D401 (Qt override): stop the worker on close
         self.runner.shutdown()
@@ -247,6 +253,7 @@ class ExportDialog(_JobDialog):
         self.scale.setRange(1, 16)
         self.scale.setSuffix("×")
         self.scale.setToolTip("Enlarge every frame (nearest neighbour: pixels stay crisp)")
+        self.scale.setValue(int(settings.value(LAST_SCALE, default_scale(model.shape.height))))
         self.form.addRow("Size", self.scale)
         self.frame_note = QLabel("")
         self.frame_note.setWordWrap(True)
@@ -282,6 +289,16 @@ class ExportDialog(_JobDialog):
         renderer = self.model.renderer
         return ExportJob(renderer.generator, renderer.device, fmt, path, scenes,
                          float(self.fps.value()), self.scale.value())
+
+
+    def _remember(self) -> None:
+        self.settings.setValue(LAST_SCALE, self.scale.value())
+
+
+def default_scale(height: int) -> int:
+    """The first export's Size: a small model's frames enlarged to about FIRST_EXPORT_HEIGHT pixels
+    high (a 128 px portrait 4 times), a large model's as they are."""
+    return max(1, min(16, round(FIRST_EXPORT_HEIGHT / height)))
 
 
 class ApplyToSeedsDialog(_JobDialog):
