@@ -57,7 +57,9 @@ class ProjectionDialog(QDialog):
         frame = CropFrame.largest(picture.shape[1], picture.shape[0],
                                   (generator.img_width, generator.img_height))
         self.crop_view = CropView(picture, frame)
-        self.render_view = QLabel()
+        self.render_view = QLabel("The model's drawing of the frame appears here as it searches.")
+        self.render_view.setWordWrap(True)
+        self.render_view.setStyleSheet("color: gray;")
         # the reconstruction fits the square the picture fits, so the two compare at a glance; its
         # room is there from the start: the dialog must not grow when it first shows
         scale = VIEW_SIDE / max(generator.img_width, generator.img_height)
@@ -139,6 +141,7 @@ class ProjectionDialog(QDialog):
     @Slot(int, int, object)
     def _show_step(self, step: int, steps: int, image: np.ndarray) -> None:
         self.progress.setValue(step)
+        self.render_view.setStyleSheet("")
         _show(self.render_view, image, self._preview_size)
 
     @Slot(object, object)
