@@ -9,8 +9,8 @@ A layer's output is also cached as it was before its hook, so changing an edit a
 applies the new hook to it and runs the layers after L only.
 
 ``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
-fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16), for the
-window to show while a drag goes on.  A draft goes on from the latest exact state cached (the exact
+fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16; for a small
+model on the CPU, float32 on one thread fewer), for the window to show while a drag goes on.  A draft goes on from the latest exact state cached (the exact
 render before the drag), so only the layers after the change are reduced: the draft is closer to the
 exact picture, and nothing before the change is recomputed.  Its later states are cached under keys
 that say from which exact state they went on; what a draft adds never stands in for an exact render.
@@ -66,7 +66,7 @@ class _Precision:
         return self.dtype == torch.float32 and self.threads is None
 
 
-EXACT = _Precision()
+_EXACT = _Precision()
 
 
 @contextlib.contextmanager
@@ -97,7 +97,7 @@ class RenderResult:
     seconds: float
     error: str | None = None
     trouble: str | None = None  # the device's: engine.device.OUT_OF_MEMORY or DEVICE_FAILED
-    draft: bool = False  # rendered in the fast mode's reduced precision
+    draft: bool = False  # a draft: the fast mode's reduced precision, or a core left to the window
 
     @property
     def ok(self) -> bool:
@@ -199,7 +199,7 @@ class Renderer:
     used, None when drafts are in float32.  By default a draft of a smaller model on the CPU runs on
     one thread fewer than the exact render: during a drag the window's own thread needs a core to
     show each frame, and an OpenMP team that waits on a thread it shares a core with renders slower
-    (the built-in model on 2 cores: 40 -> 49 frames shown a second, ``benchmarks/bench_ui.py``)."""
+    (the built-in model on 2 cores: 30-33 -> 42-45 frames shown a second, ``benchmarks/bench_ui.py``)."""
 
     def __init__(self, generator: GeneratorBase, device: torch.device | str | None = None,
                  cache_bytes: int = DEFAULT_CACHE_BYTES, fast: bool | None = None):
@@ -228,7 +228,7 @@ class Renderer:
         """The scene's image (and ``taps``' features); a ``draft`` in the fast mode's precision if
         this renderer has one (``RenderResult.draft`` says which was made)."""
         started = time.perf_counter()
-        precision = self._draft_precision() if draft else EXACT
+        precision = self._draft_precision() if draft else _EXACT
         with self._lock, torch.no_grad(), _cpu_threads(precision.threads):
             result = self._attempt(scene, tuple(taps), precision, started)
             if result.trouble == OUT_OF_MEMORY:
@@ -241,7 +241,7 @@ class Renderer:
         if self.fast_dtype is not None:
             return _Precision(self.fast_dtype)
         threads = torch.get_num_threads()
-        return _Precision(threads=threads - 1) if self._drafts_leave_a_core and threads > 1 else EXACT
+        return _Precision(threads=threads - 1) if self._drafts_leave_a_core and threads > 1 else _EXACT
 
     def render_batch(self, scenes: Sequence[Scene], taps: Sequence[str] = ()) -> list[RenderResult]:
         """Several scenes in one synthesis pass, for batch jobs; raises RenderError for a scene that
@@ -265,7 +265,7 @@ class Renderer:
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
             ws_rows, hook_sets, offset_sets = [], [], []
             for scene in scenes:
-                context = _SceneContext(self, scene, EXACT)
+                context = _SceneContext(self, scene, _EXACT)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
