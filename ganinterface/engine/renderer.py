@@ -10,9 +10,10 @@ applies the new hook to it and runs the layers after L only.
 
 ``render(scene, draft=True)`` is the fast mode: synthesis in the reduced precision the device runs
 fast (``engine.device.fast_dtype``: float16 on GPUs, bfloat16 on CPUs with AVX-512 BF16; for a small
-model on the CPU, float32 on one thread fewer), for the window to show while a drag goes on.  A draft goes on from the latest exact state cached (the exact
-render before the drag), so only the layers after the change are reduced: the draft is closer to the
-exact picture, and nothing before the change is recomputed.  Its later states are cached under keys
+model on the CPU, float32 on one thread fewer), for the window to show while a drag goes on.  A
+draft goes on from the latest exact state cached (the exact render before the drag), so only the
+layers after the change are drafted: the draft is closer to the exact picture, and nothing before
+the change is recomputed.  Its later states are cached under keys
 that say from which exact state they went on; what a draft adds never stands in for an exact render.
 
 ``render`` never raises for a bad scene: problems come back as ``RenderResult.error``.  When the
