@@ -269,3 +269,26 @@ def test_a_morph_in_the_window_carries_each_keyframes_noise_maps(qtbot, tmp_path
         assert np.allclose(middle.noise_maps[name], (mine + stored[name]) / 2)
         renderer = Renderer(generator)
         assert np.array_equal(renderer.render(last).image, renderer.render(Scene(w=w + 1)).image)
+
+
+def test_a_picture_added_as_a_keyframe_is_projected_and_leaves_the_scene_alone(qtbot, tmp_path,
+                                                                               monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    _picture(tmp_path / "you.jpg")
+    with open_window(qtbot, tmp_path) as window:
+        window.documents.projection_settings = ProjectionSettings(steps=4, candidates=2)
+        panel, scene = window.animation_panel, window.stack.scene
+        monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                            lambda *args, **kwargs: (str(tmp_path / "you.jpg"), ""))
+        panel._add_file_dialog()  # a picture: projected first
+        dialog = window.findChild(ProjectionDialog)
+        assert dialog.keep_button.text() == "Add keyframe"
+        dialog.project()
+        dialog.keep()
+        assert window.stack.scene is scene and not window.stack.can_undo()
+        (keyframe,) = panel.keyframes
+        assert np.array_equal(keyframe.w, dialog.result.w[0].numpy())
+        (layer, value), = keyframe.detail.items()
+        assert np.array_equal(value, dialog.result.detail[layer].numpy())
+        assert panel.list.item(0).text() == "1. you.jpg (W+, fine detail)"

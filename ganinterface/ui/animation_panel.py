@@ -31,6 +31,7 @@ class AnimationPanel(QWidget):
     message = Signal(str)  # news for the status bar
     failed = Signal(str, str)  # title, one-line error for a dialog
     keyframes_changed = Signal()
+    picture_chosen = Signal(str)  # a picture to project and add as a keyframe
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,7 +44,8 @@ class AnimationPanel(QWidget):
         self.list.setToolTip("Keyframes, in order")
         add_seed, add_latent = QPushButton("Add seed"), QPushButton("Add latent")
         add_file = QPushButton("Add file…")
-        add_file.setToolTip("Add a saved W or W+ latent (.npz from `project`, or .npy) as a keyframe")
+        add_file.setToolTip("Add a saved W or W+ latent (.npz from `project`, or .npy) as a keyframe, "
+                            "or a picture: it is projected first, the current scene left as it is")
         add_seed.setToolTip("Add the current seed as a keyframe")
         add_latent.setToolTip("Add the current W+ latent (after directions) as a keyframe")
         remove, clear = QPushButton("Remove"), QPushButton("Clear")
@@ -161,9 +163,22 @@ class AnimationPanel(QWidget):
             self.add_keyframe(latent_keyframe(latent, *maps), name or "current latent")
 
     def _add_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add latent keyframe", "", "Latents (*.npz *.npy)")
-        if path:
+        from ganinterface.ui.documents import PICTURE_SUFFIXES
+
+        pictures = " ".join("*" + suffix for suffix in PICTURE_SUFFIXES)
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Add keyframe", "",
+            f"Latents and pictures (*.npz *.npy {pictures});;Latents (*.npz *.npy);;Pictures ({pictures})")
+        if not path:
+            return
+        if Path(path).suffix.lower() in PICTURE_SUFFIXES:
+            self.picture_chosen.emit(path)
+        else:
             self.add_latent_file(path)
+
+    def add_projection(self, fields: dict[str, Any], name: str) -> None:
+        """A projected picture (``Projection.scene_fields()``) as the next keyframe."""
+        self.add_keyframe(latent_keyframe(fields["w"], fields["detail_maps"], fields["noise_maps"]), name)
 
     def add_latent_file(self, path: str) -> bool:
         from ganinterface.export.userfiles import UserFileError, read_latent_file

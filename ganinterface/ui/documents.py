@@ -218,9 +218,12 @@ class Documents(QObject):
         if path:
             self.project_picture(path)
 
-    def project_picture(self, path: str | Path) -> ProjectionDialog | None:
+    def project_picture(self, path: str | Path,
+                        use: Callable[[Any, str], None] | None = None,
+                        keep: tuple[str, str] | None = None) -> ProjectionDialog | None:
         """Open ``path`` in the projection dialog, where the user frames a crop with the model's
-        aspect and projects it; Keep makes the result the current scene (one undo step)."""
+        aspect and projects it; Keep makes the result the current scene (one undo step), or
+        calls ``use(projection, picture's name)`` (``keep``: the button's text and tooltip)."""
         if self.model is None:
             return None
         picture = self._read("Open image", lambda: userfiles.read_image(path))
@@ -230,8 +233,9 @@ class Documents(QObject):
         if encoder_beside(self.model.checkpoint).is_file() and settings.steps == STEPS:
             settings = dataclasses.replace(settings, steps=STEPS_FROM_A_GUESS)
         dialog = ProjectionDialog(self.window, self.model, picture, Path(path).name, settings,
-                                  force_sync=self._force_sync)
-        dialog.kept.connect(lambda found: self._use_projection(found, Path(path).name))
+                                  force_sync=self._force_sync, **({"keep": keep} if keep else {}))
+        use = use or self._use_projection
+        dialog.kept.connect(lambda found: use(found, Path(path).name))
         dialog.detail_box.toggled.connect(self._remember_detail)
         dialog.show()
         return dialog

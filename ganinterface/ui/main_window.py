@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.stack.subscribe(self._on_scene_changed)
         self.stack.subscribe(self.autosave.schedule)
         self.animation_panel.keyframes_changed.connect(self.autosave.schedule)
+        self.animation_panel.picture_chosen.connect(self.project_keyframe)
         self._on_scene_changed(self.stack.scene)
 
     # ---- construction ----------------------------------------------------------------------------
@@ -279,6 +280,13 @@ class MainWindow(QMainWindow):
         self.controls.show_render(result, self.model.shape.layers, request.purpose, outcome.stale)
         if result.draft:
             self._settle.start()
+
+    def project_keyframe(self, path: str) -> None:
+        """Project the picture at ``path`` and add what is kept as the animation's next keyframe;
+        the current scene stays as it is."""
+        self.documents.project_picture(
+            path, use=lambda found, name: self.animation_panel.add_projection(found.scene_fields(), name),
+            keep=("Add keyframe", "Add the latent found so far as the animation's next keyframe"))
 
     def current_latent(self) -> np.ndarray | None:
         return None if self.last_result is None else np.asarray(self.last_result.ws, dtype=np.float32)

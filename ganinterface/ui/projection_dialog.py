@@ -39,13 +39,14 @@ HINT = "Drag the frame, or a corner, or turn the wheel, to choose the crop; Ente
 
 class ProjectionDialog(QDialog):
     """Projects the part of ``picture`` ((h, w, 3) uint8) the user frames with ``model``'s
-    generator."""
+    generator; ``keep`` is the Keep button's text and tooltip (what ``kept`` will do)."""
 
     kept = Signal(object)  # engine.projection.Projection
     _stepped = Signal(int, int, object)  # step, steps, render (H, W, 3) uint8: worker -> GUI
 
     def __init__(self, parent: QWidget, model: Any, picture: np.ndarray, name: str,
-                 settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False):
+                 settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False,
+                 keep: tuple[str, str] = ("Keep", "Use the latent found so far as the current scene")):
         super().__init__(parent)
         self.setWindowTitle(f"Project {name}")
         self._model, self._picture, self._settings = model, picture, settings
@@ -77,10 +78,10 @@ class ProjectionDialog(QDialog):
         self.figures.setWordWrap(True)
         self.buttons = QDialogButtonBox()
         self.project_button = self.buttons.addButton("Project", QDialogButtonBox.ButtonRole.ActionRole)
-        self.keep_button = self.buttons.addButton("Keep", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.keep_button = self.buttons.addButton(keep[0], QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.project_button.setToolTip("Search for the latent of the framed crop (Enter)")
-        self.keep_button.setToolTip("Use the latent found so far as the current scene")
+        self.keep_button.setToolTip(keep[1])
         for button in (self.keep_button, self.cancel_button):
             button.setAutoDefault(False)
         self.project_button.setDefault(True)
