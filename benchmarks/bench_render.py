@@ -167,7 +167,10 @@ def fast_figures(generator: StyleGAN2Generator, device: torch.device, repeats: i
     renderer = Renderer(generator, device)
     print(f"fast mode: {renderer.fast_dtype}")
     if renderer.fast_dtype is None:
-        print("  (no faster type on this device: drafts are exact renders)")
+        draft = renderer.render(Scene(seed=FAST_SEEDS[0]), draft=True)
+        print("  (no faster type here: drafts are float32"
+              + (f", on {torch.get_num_threads() - 1} of {torch.get_num_threads()} threads: a core left "
+                 "to the window (benchmarks/bench_ui.py))" if draft.draft else ", exact renders)"))
         return
     differences = []
     for seed in FAST_SEEDS:
