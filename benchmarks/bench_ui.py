@@ -1,9 +1,9 @@
 """How smoothly does the window follow a slider dragged at 60 events per second?
 
 Drags the truncation slider of the real window (real render thread, offscreen) with one change every
-1/60 s for ``--seconds``, a mouse button held as in a real drag (the window shows drafts: the model's
-fast mode, or for a small model on the CPU float32 on one thread fewer; then the exact render; ``--no-button``: exact renders throughout), and
-measures:
+1/60 s for ``--seconds``, a mouse button held as in a real drag (the window shows drafts: the
+model's fast mode, or for a small model on the CPU float32 on one thread fewer; then the exact
+render; ``--no-button``: exact renders throughout), and measures:
 - frames shown per second during the drag, against what the renderer can give: 1 / (one render's
   time), at most the display's 60 fps (goal: >= 90% of that), and the median time of the renders
   that ran on the render thread meanwhile (the GUI thread's work takes cores from it);
