@@ -197,3 +197,12 @@ def test_the_first_export_of_a_small_model_is_enlarged_and_the_size_chosen_is_re
     again = _export_dialog(window)
     assert again.scale.value() == 3
     again.done(0)
+
+
+def test_a_size_setting_that_is_not_a_number_gives_the_default(window):
+    from ganinterface.ui.export_dialog import LAST_SCALE
+
+    window.settings.setValue(LAST_SCALE, "large")
+    dialog = _export_dialog(window)
+    assert dialog.scale.value() == 8  # the tiny model's 64 px, enlarged to about 512
+    dialog.done(0)

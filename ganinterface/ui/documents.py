@@ -233,7 +233,7 @@ class Documents(QObject):
         if encoder_beside(self.model.checkpoint).is_file() and settings.steps == STEPS:
             settings = dataclasses.replace(settings, steps=STEPS_FROM_A_GUESS)
         dialog = ProjectionDialog(self.window, self.model, picture, Path(path).name, settings,
-                                  force_sync=self._force_sync, **({"keep": keep} if keep else {}))
+                                  force_sync=self._force_sync, keep=keep)
         use = use or self._use_projection
         dialog.kept.connect(lambda found: use(found, Path(path).name))
         dialog.detail_box.toggled.connect(self._remember_detail)

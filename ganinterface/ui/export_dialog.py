@@ -253,7 +253,7 @@ class ExportDialog(_JobDialog):
         self.scale.setRange(1, 16)
         self.scale.setSuffix("×")
         self.scale.setToolTip("Enlarge every frame (nearest neighbour: pixels stay crisp)")
-        self.scale.setValue(int(settings.value(LAST_SCALE, default_scale(model.shape.height))))
+        self.scale.setValue(_remembered_scale(settings, model.shape.height))
         self.form.addRow("Size", self.scale)
         self.frame_note = QLabel("")
         self.frame_note.setWordWrap(True)
@@ -290,9 +290,15 @@ class ExportDialog(_JobDialog):
         return ExportJob(renderer.generator, renderer.device, fmt, path, scenes,
                          float(self.fps.value()), self.scale.value())
 
-
     def _remember(self) -> None:
         self.settings.setValue(LAST_SCALE, self.scale.value())
+
+
+def _remembered_scale(settings: QSettings, height: int) -> int:
+    try:
+        return int(settings.value(LAST_SCALE, default_scale(height)))
+    except (TypeError, ValueError):  # a settings file edited by hand: the default
+        return default_scale(height)
 
 
 def default_scale(height: int) -> int:

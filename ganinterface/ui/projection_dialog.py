@@ -34,6 +34,7 @@ from ganinterface.ui.workers import BackgroundTask
 # Steps of the built-in model take ~30 ms; showing each one cost the search 8-10% of its time (the
 # GUI thread's painting takes a core from it), so the reconstruction is shown at most this often.
 PREVIEW_SECONDS = 1 / 15
+KEEP_AS_SCENE = ("Keep", "Use the latent found so far as the current scene")
 HINT = "Drag the frame, or a corner, or turn the wheel, to choose the crop; Enter projects it."
 
 
@@ -46,7 +47,7 @@ class ProjectionDialog(QDialog):
 
     def __init__(self, parent: QWidget, model: Any, picture: np.ndarray, name: str,
                  settings: ProjectionSettings = ProjectionSettings(), *, force_sync: bool = False,
-                 keep: tuple[str, str] = ("Keep", "Use the latent found so far as the current scene")):
+                 keep: tuple[str, str] | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Project {name}")
         self._model, self._picture, self._settings = model, picture, settings
@@ -78,6 +79,7 @@ class ProjectionDialog(QDialog):
         self.figures.setWordWrap(True)
         self.buttons = QDialogButtonBox()
         self.project_button = self.buttons.addButton("Project", QDialogButtonBox.ButtonRole.ActionRole)
+        keep = keep or KEEP_AS_SCENE
         self.keep_button = self.buttons.addButton(keep[0], QDialogButtonBox.ButtonRole.AcceptRole)
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.project_button.setToolTip("Search for the latent of the framed crop (Enter)")
