@@ -49,8 +49,9 @@ TARGET_FLIP = 0.95
 # Tried last on the chosen recipe: its anchors look for their peak only this near (image heights) to
 # where they found it on average, so a brighter spot elsewhere (a chin line) cannot carry a mouth
 # edit off the mouth.  The best of them on the tuning seeds is always kept: "open mouth" without a
-# reach (its margin on samples no wider with one) put its mask on the fringe of 29% of 31 projected
-# pictures whose detail map lit the mouth channels there, and opened 71% of them (0.1: 90%).
+# reach (its margin on samples no wider with one) carried its mask onto the fringe of a projected
+# picture whose detail map lit the mouth channels there, and opened 71% of 31 projections' mouths
+# (within 0.1: 90%).
 REACHES = (0.1, 0.15, 0.2)
 # Tried after the reaches: the chosen recipe's additions this many times as strong, e.g. a layer
 # chosen at strength 2 at 2.5, between the ladder's top and where the generator paints over the
