@@ -109,7 +109,7 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument("--seed", type=int, help="the seed a recipe's strength is animated on")
     what.add_argument("--latents", nargs="+", metavar="LATENT",
                       help="keyframe latent files (.npz from `project`, or .npy) to morph between, "
-                           "in W or W+")
+                           "in W or W+; their detail and noise maps blend with them")
     parser.add_argument("--space", choices=("w", "z"), default="w",
                         help="blend in W (linear, default) or in Z (spherical)")
     parser.add_argument("--loop", action="store_true", help="blend back to the first seed at the end")
