@@ -265,8 +265,9 @@ def test_a_bad_picture_is_one_line_naming_it(tmp_path, model, capsys, content, p
         content = path.read_bytes()[:200]
     path.write_bytes(content)
     assert main(["project", str(path), str(model), "--steps", "1", "-o", str(tmp_path / "{name}.npz")]) == 1
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.startswith(f"ganinterface project: error: {path}: {problem}") and err.count("\n") == 1
+    assert out == ""  # refused before anything else is prepared or said
 
 
 def test_sample_latents_draws_portraits_from_the_latents_gaussian(tmp_path, model):

@@ -19,6 +19,7 @@ from ganinterface.cli import UserError, options
 if TYPE_CHECKING:
     from ganinterface.export.jobs import Picture
     from ganinterface.models.base import GeneratorBase
+    from torch import Tensor
 
 CHECKPOINT_SUFFIXES = (".pkl", ".pt", ".pth", ".safetensors")
 
@@ -146,9 +147,8 @@ def _project(args: argparse.Namespace) -> int:
         check_writable(path)
     device = options.chosen_device(args)
     generator = load_generator(checkpoint, device)
-    if args.crop is not None:  # every picture's crop checked before the first search
-        for picture in pictures:
-            _checked_crop(picture, args.crop, generator)
+    # every picture read and cropped before anything else is prepared or searched
+    targets = [_checked_crop(picture, args.crop, generator) for picture in pictures]
     model_hash = generator_hash(generator)
     distance = distance_for(checkpoint, generator, discriminator=args.discriminator,
                             perceptual=args.perceptual)
@@ -160,7 +160,7 @@ def _project(args: argparse.Namespace) -> int:
                                   steps=args.steps or (STEPS_FROM_A_GUESS if guess else STEPS),
                                   optimise_noise=args.noise, detail=args.detail, seed=args.seed)
     task = ProjectionWork(settings, distance, model_hash, checkpoint)
-    items = [_picture(path, args.crop, generator, guess) for path in pictures]
+    items = [_picture(path, target, generator, guess) for path, target in zip(pictures, targets)]
     report = options.run_task(args, generator, device, items, outputs, task, "project",
                               lambda indices: ", ".join(pictures[i] for i in indices), "pictures")
     options.report(args, [f"{pictures[i]}: {note} -> {latent_paths[i]}, {outputs[i][1]}"
@@ -179,13 +179,12 @@ def _checked_crop(picture: str, box: tuple[int, int, int, int] | None, generator
         raise UserError(f"{picture}: {error}") from None
 
 
-def _picture(path: str, box: tuple[int, int, int, int] | None, generator: "GeneratorBase",
-             guess) -> "Picture":
-    """A picture read and cropped, with the encoder's guess (made here: one pass of a small
-    network, and the workers need no encoder)."""
+def _picture(path: str, target: "Tensor", generator: "GeneratorBase", guess) -> "Picture":
+    """A picture's crop with the encoder's guess (made here: one pass of a small network, and the
+    workers need no encoder)."""
     from ganinterface.export.jobs import Picture
 
-    target = _checked_crop(path, box, generator).to(generator.w_avg.device)
+    target = target.to(generator.w_avg.device)
     return Picture(Path(path).name, target.cpu(), None if guess is None else guess(target).cpu())
 
 
