@@ -177,8 +177,8 @@ def _morph_scenes(args: argparse.Namespace, renderer: "Renderer",
     from ganinterface.models.native import generator_hash
 
     model_hash = generator_hash(renderer.generator)
-    noise_shapes = {name: value.shape for name, value in renderer.stored_noise_maps().items()}
-    latents = [read_latent_file(path, renderer.generator, model_hash, noise_shapes) for path in args.latents]
+    latents = [read_latent_file(path, renderer.generator, model_hash, renderer.generator.noise_shapes())
+               for path in args.latents]
     base = options.seed_scene(args)
     if recipe is not None:
         base = recipe.scaled(args.strength).applied_to(base)

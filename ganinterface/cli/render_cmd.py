@@ -117,7 +117,7 @@ def jobs_from_args(args: argparse.Namespace, model=None) -> list[Job]:
 
 
 def _latent_scene(args: argparse.Namespace, path: str, model) -> "Scene":
-    latent = _read_latent(path, model, _noise_shapes(model))
+    latent = _read_latent(path, model, model.noise_shapes())
     return options.seed_scene(args).replace(**latent.scene_fields())
 
 
@@ -128,10 +128,6 @@ def _read_latent(path: str, model, noise_shapes: dict[str, tuple[int, ...]] | No
     from ganinterface.export.userfiles import read_latent_file
 
     return read_latent_file(path, model, model_hash(model), noise_shapes)
-
-
-def _noise_shapes(model) -> dict[str, tuple[int, ...]]:
-    return {name: tuple(value.shape) for name, value in model.stored_noise().items()}
 
 
 def borrowed_edits(args: argparse.Namespace, model) -> tuple:

@@ -86,7 +86,7 @@ def latent_keyframe(w: np.ndarray, detail: Mapping[str, np.ndarray] | None = Non
     return LatentKeyframe(w, detail or None, noise or None) if detail or noise else w
 
 
-def keyframe_latent(keyframe: np.ndarray | LatentKeyframe) -> LatentKeyframe:
+def as_latent_keyframe(keyframe: np.ndarray | LatentKeyframe) -> LatentKeyframe:
     """Any latent keyframe as a LatentKeyframe (maps None where it has none)."""
     return keyframe if isinstance(keyframe, LatentKeyframe) else LatentKeyframe(keyframe)
 
@@ -140,7 +140,7 @@ def morph(base: Scene, keyframes: Sequence[np.ndarray | LatentKeyframe], frame_c
     blended alike, a keyframe without a layer's map counting as zeros there, and so are their
     noise maps, one without a layer's map counting as the model's ``stored_noise`` there (what it
     renders with).  The frames keep ``base``'s edits and settings, not its noise or detail maps."""
-    keyframes = [keyframe_latent(keyframe) for keyframe in keyframes]
+    keyframes = [as_latent_keyframe(keyframe) for keyframe in keyframes]
     latents = [np.asarray(keyframe.w, dtype=np.float32) for keyframe in keyframes]
     if any(w.ndim == 2 for w in latents):
         latents = [np.broadcast_to(w, (num_ws, w.shape[-1])) if w.ndim == 1 else w for w in latents]

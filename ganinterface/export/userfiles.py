@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from ganinterface.atomic import atomic_write, atomic_write_bytes, atomic_write_text
-from ganinterface.engine.animation import LatentKeyframe, keyframe_latent, latent_keyframe
+from ganinterface.engine.animation import LatentKeyframe, as_latent_keyframe, latent_keyframe
 from ganinterface.engine.scene import (Recipe, Scene, SceneFormatError, decode_array, encode_array,
                                        load_npy, optional, parse_json, read_detail_maps, read_int,
                                        read_noise_maps, read_str)
@@ -173,7 +173,7 @@ def _session_from_json(text: str) -> Session:
 def _keyframe_to_dict(keyframe: Keyframe) -> dict[str, Any]:
     if isinstance(keyframe, int):
         return {"seed": keyframe}
-    latent = keyframe_latent(keyframe)
+    latent = as_latent_keyframe(keyframe)
     data: dict[str, Any] = {"latent": encode_array(latent.w)}
     for key, maps in (("detail_maps", latent.detail), ("noise_maps", latent.noise)):
         if maps:

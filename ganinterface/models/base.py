@@ -190,6 +190,10 @@ class GeneratorBase(nn.Module):
         input (none by default)."""
         return {}
 
+    def noise_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Layer name -> (h, w) of every noise input: what a latent file's noise maps must fit."""
+        return {name: tuple(noise.shape) for name, noise in self.stored_noise().items()}
+
     def _check_noise_maps(self, noise_maps: Mapping[str, Tensor]) -> None:
         """``synthesize``'s ``noise_maps`` name layers with noise inputs and fit their maps."""
         if not noise_maps:

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QListWidget, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ganinterface.engine.animation import keyframe_latent, latent_keyframe
+from ganinterface.engine.animation import as_latent_keyframe, latent_keyframe
 from ganinterface.engine.scene import Recipe, Scene
 from ganinterface.export.userfiles import Keyframe
 
@@ -137,7 +137,7 @@ class AnimationPanel(QWidget):
         if isinstance(keyframe, int):
             label = f"seed {keyframe}"
         else:
-            latent = keyframe_latent(keyframe)
+            latent = as_latent_keyframe(keyframe)
             space = "W" if latent.w.ndim == 1 or len(latent.w) == 1 else "W+"
             maps = ", fine detail" if latent.detail else ""
             maps += ", noise" if latent.noise else ""
@@ -186,7 +186,7 @@ class AnimationPanel(QWidget):
         if self.model is None:
             return False
         try:
-            noise_shapes = {name: v.shape for name, v in self.model.renderer.stored_noise_maps().items()}
+            noise_shapes = self.model.renderer.generator.noise_shapes()
             latent = read_latent_file(path, self.model.shape, self.model.hash, noise_shapes)
         except UserFileError as error:
             self.failed.emit("Add keyframe", str(error))
@@ -326,7 +326,7 @@ def _keyframe_key(keyframe: Keyframe) -> Any:
     """What a keyframe's frames depend on, comparable and cheap."""
     if isinstance(keyframe, int):
         return keyframe
-    latent = keyframe_latent(keyframe)
+    latent = as_latent_keyframe(keyframe)
     return (latent.w.tobytes(),
             *(tuple((name, value.tobytes()) for name, value in sorted((maps or {}).items()))
               for maps in (latent.detail, latent.noise)))

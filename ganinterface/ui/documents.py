@@ -333,7 +333,7 @@ class Documents(QObject):
         """A latent file (a projected picture's, with its noise maps) or a ``.npy`` latent; one
         undo step."""
         if self.model is not None:
-            noise_shapes = {name: v.shape for name, v in self.model.renderer.stored_noise_maps().items()}
+            noise_shapes = self.model.renderer.generator.noise_shapes()
             latent = self._checked_latent("Load latent", path, noise_shapes)
             if latent is not None:
                 self._push_latent(f"Load latent {Path(path).name}", latent.source or Path(path).name,
