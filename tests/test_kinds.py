@@ -59,6 +59,7 @@ def test_what_the_edit_stack_may_change_on_each_kind():
     assert kinds_that("has_channels") == {"feature"}
     assert kinds_that("has_fill_scale") == {"feature_copy"}
     assert kinds_that("redraws_seed") == {"region_resample"}
+    assert kinds_that("can_keep_rest") == {"feature", "feature_copy", "region_resample"}
     assert "copied features" in KINDS["feature_copy"].strength_tip
 
 

@@ -19,9 +19,10 @@ def _rich_scene():
                                                                      reach=0.15)),
         DirectionEdit(np.arange(8, dtype=np.float32), 1.5, first=2, last=5, name="smile"),
         StyleMix(seed=9, first=4),
-        RegionResample("b16.conv0", mask, seed=3, enabled=False),
+        RegionResample("b16.conv0", mask, seed=3, enabled=False, keep_rest=True),
         FeatureCopy("b64.conv0", mask, scale=0.7, centre=(0.5, 0.36), offset=(0.0, -0.02),
-                    amount=0.8, anchor=Anchor("b32.conv0", (1, 2), 0.5, 0.28), name="remove band"),
+                    amount=0.8, anchor=Anchor("b32.conv0", (1, 2), 0.5, 0.28), name="remove band",
+                    keep_rest=True),
     )
     return Scene(checkpoint="x.pkl", seed=5, w=np.ones((6, 8), np.float32) * 0.25, class_index=2,
                  truncation_psi=0.7, noise_mode="random", noise_seed=4, edits=edits)
@@ -34,6 +35,11 @@ def test_scene_round_trips_exactly_through_json():
     assert again.to_json() == scene.to_json()
     assert np.array_equal(again.w, scene.w) and again.w.dtype == np.float32
     assert again.edits[0].mask.shapes[2] == scene.edits[0].mask.shapes[2]
+
+
+def test_keep_rest_is_written_only_where_set():
+    data = json.loads(_rich_scene().to_json())
+    assert [edit.get("keep_rest") for edit in data["edits"]] == [None, None, None, True, True]
 
 
 def test_scene_is_immutable():
@@ -68,6 +74,8 @@ def test_fingerprint_changes_with_content():
     (lambda d: d["edits"][0].update(level="loud"), "edits[0].level should be int or float, got str"),
     (lambda d: d["edits"][0].update(level=0.5, level_floor=-1), "edits[0].level_floor must be between 0 and 8"),
     (lambda d: d["edits"][0].update(level=0.5, level_floor=9), "edits[0].level_floor must be between 0 and 8"),
+    (lambda d: d["edits"][4].update(keep_rest="yes"), "edits[4].keep_rest should be bool, got str"),
+    (lambda d: d["edits"][1].update(keep_rest=True), "unknown field(s): keep_rest"),
 ])
 def test_malformed_scene_names_the_problem(mutate, message):
     data = _rich_scene().to_dict()

@@ -44,6 +44,14 @@ def recipes():
             FeatureEdit("b16.conv1", (1,), mask, 2.0, anchor=anchor),
             FeatureCopy("b16.conv1", mask, scale=0.7, anchor=anchor),
             FeatureEdit("b16.conv1", (1, 3), box, 0.5)),
+        # the rest of the picture kept: blended into the render without those edits
+        "paint and fill keeping the rest": (
+            FeatureEdit("b16.conv0", (0, 2), mask, 1.5, anchor=anchor, keep_rest=True),
+            FeatureCopy("b16.conv1", box, scale=0.6, amount=0.9, keep_rest=True)),
+        "direction, then anchored paint keeping the rest, and paint": (
+            DirectionEdit(direction, -1.5),
+            FeatureEdit("b16.conv1", (1,), mask, 2.0, anchor=anchor, keep_rest=True),
+            FeatureEdit("b16.conv1", (1, 3), box, 0.5)),
     }
 
 

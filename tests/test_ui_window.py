@@ -277,6 +277,37 @@ def test_a_copy_recipe_shows_as_a_fill_and_blends_with_its_strength(window):
     assert not np.array_equal(changed, window.last_result.image)
 
 
+def test_keep_the_rest_is_set_on_a_recipes_row_and_undone_in_one_step(window):
+    from ganinterface.engine.kinds import DirectionEdit, FeatureCopy
+
+    mask = Mask((Rect(0.3, 0.55, 0.7, 0.75, softness=0.2),))
+    recipe = Recipe(name="mouth", edits=(
+        FeatureEdit("b8.conv1", (1, 4), mask, 3.0, name="mouth"),  # early: spills far
+        FeatureCopy(LAYER, mask, scale=0.6, name="mouth")))
+    window.stack.push(cmd.apply_recipe(recipe))
+    direction = DirectionEdit(np.ones(window.model.shape.w_dim, np.float32), 0.5)
+    window.stack.push(cmd.apply_recipe(Recipe(edits=(direction,))))
+    panel = window.edits_panel
+    panel.list.setCurrentRow(1)
+    assert not panel.keep_rest.isEnabled()  # a direction has no region to keep the rest around
+    panel.list.setCurrentRow(0)
+    assert panel.keep_rest.isEnabled() and not panel.keep_rest.isChecked()
+    spilled = window.last_result.image.copy()
+    panel.keep_rest.setChecked(True)
+    assert [getattr(e, "keep_rest", None) for e in window.stack.scene.edits] == [True, True, None]
+    assert panel.list.item(0).text().endswith("▣") and panel.keep_rest.isChecked()
+    kept = window.last_result.image
+    np.testing.assert_array_equal(kept, direct_render(window.stack.scene).image)
+    assert not np.array_equal(kept, spilled)
+    # the rows above the region are the picture with the direction alone
+    alone = direct_render(Scene(edits=(direction,))).image
+    np.testing.assert_array_equal(kept[:24], alone[:24])
+    assert not np.array_equal(spilled[:24], alone[:24])
+    window.controls.undo.trigger()
+    assert not any(e.keep_rest for e in window.stack.scene.edits[:2])
+    np.testing.assert_array_equal(window.last_result.image, spilled)
+
+
 def test_a_fills_scale_is_edited_in_the_inspector_and_undone_in_one_step(window):
     from ganinterface.engine.kinds import FeatureCopy
 

@@ -195,6 +195,18 @@ def update_edits(group: range, label: str = "Change edits", merge_key: Hashable 
     return Command(label, apply, merge_key)
 
 
+def keep_rest(group: range, keep: bool) -> Command:
+    """Make every edit in ``group`` that can keep the rest of the picture do so, or not."""
+    def apply(scene: Scene) -> Scene:
+        edits = list(scene.edits)
+        for index in group:
+            if kind_of(edits[index]).can_keep_rest:
+                edits[index] = dataclasses.replace(edits[index], keep_rest=keep)
+        return scene.replace(edits=tuple(edits))
+
+    return Command("Keep the rest" if keep else "Let the edit change the rest", apply)
+
+
 def scale_edits(group: range, factor: float, label: str = "Edit strength",
                 merge_key: Hashable | None = None) -> Command:
     """Multiply the amount of every edit in ``group`` that has one (a recipe's strength)."""

@@ -40,7 +40,7 @@ from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, fast_dtyp
                                         free_device_memory, pick_device)
 from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
-from ganinterface.engine.masks import rasterize_layer
+from ganinterface.engine.masks import rasterize, rasterize_layer, rest_weights
 from ganinterface.engine.scene import Anchor, Mask, Scene
 from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo, LayerState, with_detail
 
@@ -220,6 +220,7 @@ class Renderer:
         self._identity = f"{type(generator).__name__}@{id(generator)}"
         self._rasters: OrderedDict[tuple[Mask, int, int], np.ndarray] = OrderedDict()
         self._hooks: OrderedDict[str, KeyedHook] = OrderedDict()
+        self._weights: OrderedDict[tuple, Tensor] = OrderedDict()  # of edits keeping the rest
         # other seeds' features for RegionResample, kept apart from the layer cache: at 1024 px one
         # render's states fill its budget and would evict them on every step of a drag
         self._others: OrderedDict[str, Tensor] = OrderedDict()
@@ -265,12 +266,22 @@ class Renderer:
         with self._lock, torch.no_grad():
             tap_indices = {self._layer_index(name, "tap"): name for name in taps}
             ws_rows, hook_sets, offset_sets = [], [], []
-            for scene in scenes:
+            rests: dict[int, tuple[int, Tensor]] = {}  # scene -> its rest's row, the weights
+
+            def add_row(scene: Scene) -> _SceneContext:
                 context = _SceneContext(self, scene, _EXACT)
                 context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
                 ws_rows.append(context.ws)
                 hook_sets.append(kinds.layer_hooks(scene.edits, context))
                 offset_sets.append(kinds.style_offsets(scene.edits, context))
+                return context
+
+            contexts = [add_row(scene) for scene in scenes]
+            for i, scene in enumerate(scenes):
+                kept = [edit for edit in scene.edits if kinds.keeps_rest(edit)]
+                if kept:  # its rest rendered in the same pass, after the scenes
+                    rests[i] = (len(ws_rows), self._rest_weights(contexts[i], kept))
+                    add_row(dataclasses.replace(scene, edits=kinds.without_rest_kept(scene.edits)))
             hooked = set().union(*hook_sets)
             out = g.synthesize(torch.stack(ws_rows).to(self.device), taps=[g.layers[k].name for k in tap_indices],
                                hooks={g.layers[k].name: _per_sample(hook_sets, k) for k in hooked},
@@ -278,8 +289,11 @@ class Renderer:
                                style_offsets=self._per_sample_offsets(offset_sets))
             seconds = (time.perf_counter() - started) / len(scenes)
             results = []
-            for i, ws in enumerate(ws_rows):
+            for i, ws in enumerate(ws_rows[:len(scenes)]):
                 raw = out.image[i].to(torch.float32)
+                if i in rests:
+                    row, weights = rests[i]
+                    raw = kept_rest(out.image[row].to(torch.float32), raw, weights)
                 features = {name: _array(out.taps[g.layers[k].name][i])
                             for k, name in tap_indices.items()}
                 results.append(RenderResult(image=to_uint8_image(raw), raw=_array(raw),
@@ -386,25 +400,54 @@ class Renderer:
 
     def _render(self, scene: Scene, taps: tuple[str, ...], precision: _Precision,
                 started: float) -> RenderResult:
-        g = self.generator
         if scene.noise_mode not in NOISE_MODES:
             raise RenderError(f"noise mode must be one of {', '.join(NOISE_MODES)}, "
                               f"got {scene.noise_mode!r}")
         tap_indices = {self._layer_index(name, "tap"): name for name in taps}
         self._check_detail(scene)
-        context = _SceneContext(self, scene, precision)
-        ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
-        hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
-        offsets = kinds.style_offsets(scene.edits, context)
-        result = self._synthesize(ws, hooks, offsets, scene, set(tap_indices), len(g.layers), precision)
+        context, ws, result = self._edited_pass(scene, set(tap_indices), precision)
         raw = result.image[0].to(torch.float32)
+        draft = result.draft
+        kept = [edit for edit in scene.edits if kinds.keeps_rest(edit)]
+        if kept:
+            rest_scene = dataclasses.replace(scene, edits=kinds.without_rest_kept(scene.edits))
+            _, _, rest = self._edited_pass(rest_scene, set(), precision)
+            weights = self._rest_weights(context, kept)
+            raw = kept_rest(rest.image[0].to(torch.float32), raw, weights)
+            draft = draft or rest.draft
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
         image, raw_array, *tapped = _host_arrays(
             [uint8_pixels(raw), raw] + [result.taps[k][0].float() for k in tap_indices], self.device)
         features = dict(zip(tap_indices.values(), tapped))
         return RenderResult(image=image, raw=raw_array, features=features,
                             ws=_array(ws), first_layer=result.first_layer,
-                            seconds=time.perf_counter() - started, draft=result.draft)
+                            seconds=time.perf_counter() - started, draft=draft)
+
+    def _edited_pass(self, scene: Scene, taps: set[int], precision: _Precision,
+                     ) -> tuple[_SceneContext, Tensor, _Pass]:
+        """The scene's edits applied and its image synthesized (through the layer cache)."""
+        context = _SceneContext(self, scene, precision)
+        ws = context.ws = kinds.edited_ws(self._base_ws(scene), scene.edits, context)
+        hooks = {k: self._known(hook) for k, hook in kinds.layer_hooks(scene.edits, context).items()}
+        offsets = kinds.style_offsets(scene.edits, context)
+        return context, ws, self._synthesize(ws, hooks, offsets, scene, taps,
+                                             len(self.generator.layers), precision)
+
+    def _rest_weights(self, context: _SceneContext, kept: Sequence[kinds.Edit]) -> Tensor:
+        """(1, H, W) float32 on the device: ``masks.rest_weights`` of the edits that keep the rest,
+        their masks placed as the render placed them."""
+        g = self.generator
+        placed = tuple(context.placement(kinds.kind_of(e).mask(e), kinds.kind_of(e).anchor(e),
+                                         g.layer_index(kinds.kind_of(e).layer(e))).masks[0]
+                       for e in kept)
+        key = (placed, g.img_height, g.img_width)
+        if key not in self._weights:
+            rasters = [rasterize(mask, g.img_height, g.img_width) for mask in dict.fromkeys(placed)]
+            self._weights[key] = torch.from_numpy(rest_weights(rasters))[None].to(self.device)
+            while len(self._weights) > 16:
+                self._weights.popitem(last=False)
+        self._weights.move_to_end(key)
+        return self._weights[key]
 
     def _check_detail(self, scene: Scene) -> None:
         for name, value in (scene.detail_maps or {}).items():
@@ -594,6 +637,12 @@ class _Keys:
     states: list[str]
     unhooked: dict[int, str]
     exact: int
+
+
+def kept_rest(rest: Tensor, edited: Tensor, weights: Tensor) -> Tensor:
+    """The picture of edits that keep the rest: the ``edited`` render where ``weights`` is 1, the
+    ``rest`` (rendered without those edits) where it is 0; (3, H, W) float32, weights (1, H, W)."""
+    return torch.where(weights > 0, torch.lerp(rest, edited, weights), rest)
 
 
 def _recording(hook: KeyedHook, k: int, keys: _Keys, unhooked: dict[int, Tensor]):

@@ -11,8 +11,8 @@ from ganinterface.engine import kinds
 from ganinterface.engine.analysis import follow_anchor
 from ganinterface.engine.kinds.base import Placement, digest
 from ganinterface.engine.latents import z_from_seed
-from ganinterface.engine.masks import rasterize, rasterize_layer
-from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.engine.masks import rasterize, rasterize_layer, rest_weights
+from ganinterface.engine.renderer import kept_rest, to_uint8_image
 from ganinterface.engine.scene import Anchor, Mask, Recipe
 from ganinterface.models.base import GeneratorBase, LayerInfo
 from ganinterface.search.metrics import dilate
@@ -75,23 +75,39 @@ class TuningRenderer:
                 covered[i] |= rasterize(placed, height, width) > 0
         return [dilate(c, LOCALITY_DILATION) for c in covered]
 
-    @torch.no_grad()
     def images(self, recipe: Recipe) -> np.ndarray:
+        """(N, H, W, 3) uint8: the recipe on every tuning sample, as the renderer draws it."""
+        return np.stack([to_uint8_image(raw) for raw in self._raw_images(recipe.edits)])
+
+    @torch.no_grad()
+    def _raw_images(self, edits: Sequence[kinds.Edit]) -> torch.Tensor:
+        """(N, 3, H, W) float32 on the host: the raw renders of ``edits`` on every tuning sample;
+        those that keep the rest blended into the render without them, as the renderer does."""
         drawn = torch.from_numpy(self.tuning.ws).to(self.device)
-        ws = kinds.edited_ws(drawn, recipe.edits, self)
+        ws = kinds.edited_ws(drawn, edits, self)
         ws_edited = not torch.equal(ws, drawn)
-        images = []
+        kept = [edit for edit in edits if kinds.keeps_rest(edit)]
+        raws, placed = [], []  # placed: each sample's masks of the edits that keep the rest
         for start in range(0, len(self.tuning.seeds), self.batch):
             rows = slice(start, start + self.batch)
             batch = _TuningBatch(self, rows, ws[rows], ws_edited)
-            hooks = kinds.layer_hooks(recipe.edits, batch)
-            offsets = kinds.style_offsets(recipe.edits, batch)
+            placed.extend(zip(*(batch.placement(*_where(edit, self.generator)).masks for edit in kept)))
+            hooks = kinds.layer_hooks(edits, batch)
+            offsets = kinds.style_offsets(edits, batch)
             out = self.generator.synthesize(
                 ws[rows], hooks={self.generator.layers[k].name: h.apply for k, h in hooks.items()},
                 noise_mode="const",
                 style_offsets={name: torch.from_numpy(o).to(self.device) for name, o in offsets.items()})
-            images.extend(to_uint8_image(raw) for raw in out.image)
-        return np.stack(images)
+            raws.append(out.image.to(torch.float32).cpu())
+        raw = torch.cat(raws)
+        if not kept:
+            return raw
+        rest = self._raw_images(kinds.without_rest_kept(edits))
+        height, width = raw.shape[2:]
+        return torch.stack([
+            kept_rest(r, e, torch.from_numpy(rest_weights(
+                [rasterize(mask, height, width) for mask in dict.fromkeys(masks)]))[None])
+            for r, e, masks in zip(rest, raw, placed)])
 
 
 class _TuningBatch:
@@ -117,6 +133,12 @@ class _TuningBatch:
         masks = [follow_anchor(mask, anchor, features, self.generator.layers[k])
                  for features in out.taps[anchor.layer].float().cpu().numpy()]
         return Placement(masks, _rasters(masks, self.generator.layers[layer]))
+
+
+def _where(edit: kinds.Edit, generator: GeneratorBase) -> tuple[Mask, Anchor | None, int]:
+    """An edit's mask, anchor and layer index: what its placement is asked with."""
+    kind = kinds.kind_of(edit)
+    return kind.mask(edit), kind.anchor(edit), generator.layer_index(kind.layer(edit))
 
 
 def _rasters(masks: Sequence[Mask], info: LayerInfo) -> np.ndarray:

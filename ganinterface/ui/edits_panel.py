@@ -8,7 +8,7 @@ CommandStack, so all of it can be undone.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QMenu,
                                QPushButton, QVBoxLayout, QWidget)
 
@@ -27,7 +27,8 @@ def describe_group(edits: tuple[Edit, ...]) -> str:
     # a fill spans every layer from one on: name the first and the last, not all of them
     where = ", ".join(layers) if len(layers) <= 3 else f"{layers[0]} … {layers[-1]} ({len(layers)} layers)"
     anchored = "  ⚓" if any(kind_of(e).anchor(e) is not None for e in edits) else ""
-    return f"“{edits[0].name}”  {len(edits)} edits on {where}{anchored}"
+    kept = "  ▣" if any(kind_of(e).keeps_rest(e) for e in edits) else ""
+    return f"“{edits[0].name}”  {len(edits)} edits on {where}{anchored}{kept}"
 
 
 def describe_edit(edit: Edit) -> str:
@@ -81,6 +82,9 @@ class EditsPanel(QWidget):
         self.fill_scale.setToolTip("Where a fill copies from: each point takes the features at this "
                                    "multiple of its distance from the fill's centre (above 1: from "
                                    "around the region; below 1: from nearer its centre)")
+        self.keep_rest = QCheckBox("Keep the rest of the picture")
+        self.keep_rest.setToolTip("Change the picture only inside the edit's region (feathered a "
+                                  "little): whatever it would change elsewhere stays as it was")
         self.up, self.down = QPushButton("Up"), QPushButton("Down")
         self.delete = QPushButton("Delete")
         self.delete.setToolTip("Delete the selected edit (Del)")
@@ -110,6 +114,7 @@ class EditsPanel(QWidget):
         form.addRow("Strength", self.amount)
         form.addRow("Channels", self.channels)
         form.addRow("Fill from", self.fill_scale)
+        form.addRow("", self.keep_rest)
         order = QHBoxLayout()
         for button in (self.up, self.down, self.delete):
             order.addWidget(button)
@@ -139,6 +144,7 @@ class EditsPanel(QWidget):
         self.fill_scale.valueChanged.connect(self._fill_scale_changed)
         self.fill_scale.editingFinished.connect(self.drag_finished.emit)
         self.name.editingFinished.connect(self._name_typed)
+        self.keep_rest.toggled.connect(self._keep_rest_toggled)
         self.up.clicked.connect(lambda: self._move(-1))
         self.down.clicked.connect(lambda: self._move(+1))
         self.delete.clicked.connect(self._delete)
@@ -219,6 +225,10 @@ class EditsPanel(QWidget):
             fills = kind is not None and kind.has_fill_scale and not several
             self.fill_scale.setEnabled(fills)
             self.fill_scale.setValue(edit.scale if fills else 1.0)
+            keepers = [] if group is None else [e for e in self._scene.edits[group.start:group.stop]
+                                                 if kind_of(e).can_keep_rest]
+            self.keep_rest.setEnabled(bool(keepers))
+            self.keep_rest.setChecked(bool(keepers) and all(e.keep_rest for e in keepers))
             for button in (self.up, self.down, self.delete):
                 button.setEnabled(edit is not None)
             self.new_fill.setEnabled(kind is not None and kind.redraws_seed)
@@ -254,6 +264,11 @@ class EditsPanel(QWidget):
             return
         self.command.emit(cmd.update_edit(group.start, "Fill scale",
                                           merge_key=("fill_scale", group.start), scale=float(value)))
+
+    def _keep_rest_toggled(self, checked: bool) -> None:
+        group = self._group(self.list.currentRow())
+        if not self._updating and group is not None:
+            self.command.emit(cmd.keep_rest(group, checked))
 
     def _name_typed(self) -> None:
         group = self._group(self.list.currentRow())

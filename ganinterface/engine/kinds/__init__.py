@@ -30,12 +30,22 @@ KINDS: dict[str, EditKind] = {kind.name: kind for kind in (
 Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleChannelEdit, StyleMix, RegionResample]
 
 __all__ = ["KINDS", "DirectionEdit", "Edit", "EditKind", "FeatureCopy", "FeatureEdit",
-           "RegionResample", "StyleChannelEdit", "StyleMix", "edited_ws", "kind_of", "layer_hooks",
-           "style_offsets"]
+           "RegionResample", "StyleChannelEdit", "StyleMix", "edited_ws", "keeps_rest", "kind_of",
+           "layer_hooks", "style_offsets", "without_rest_kept"]
 
 
 def kind_of(edit: Edit) -> EditKind:
     return KINDS[edit.kind]
+
+
+def keeps_rest(edit: Edit) -> bool:
+    """Whether the edit is on and keeps the picture outside its mask as it was without it."""
+    return edit.enabled and kind_of(edit).keeps_rest(edit)
+
+
+def without_rest_kept(edits: Sequence[Edit]) -> tuple[Edit, ...]:
+    """The edits of the render that those keeping the rest are blended into (``keeps_rest``)."""
+    return tuple(edit for edit in edits if not keeps_rest(edit))
 
 
 def edited_ws(ws: Tensor, edits: Sequence[Edit], ctx: EditContext) -> Tensor:

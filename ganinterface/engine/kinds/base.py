@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 import numpy as np
 import torch
 
-from ganinterface.engine.scene import Anchor, Mask, Reader, frozen_array
+from ganinterface.engine.scene import Anchor, Mask, Reader, frozen_array, read_bool
 from ganinterface.models.base import GeneratorBase, LayerInfo
 
 Tensor = torch.Tensor
@@ -244,6 +244,14 @@ def landing(ctx: EditContext, layer: int, mask: Mask, anchor: Anchor | None, wha
     return placement if placement.rasters.any() else None
 
 
+KEEP_REST = {"keep_rest": read_bool}  # the reader of a layer kind's ``keep_rest`` field
+
+
+def keep_rest_field() -> Any:
+    """A layer kind's ``keep_rest`` field: False by default, and then left out of files."""
+    return dataclasses.field(default=False, metadata={"omit_when_default": True})
+
+
 def named(edit: Any) -> str:
     """The start of an edit's one-line description: its name, quoted, if it has one."""
     return f"“{edit.name}” " if edit.name else ""
@@ -252,6 +260,11 @@ def named(edit: Any) -> str:
 def anchored(anchor: Anchor | None) -> str:
     """The end of an anchored edit's one-line description."""
     return "  ⚓" if anchor is not None else ""
+
+
+def rest_kept(edit: Any) -> str:
+    """The end of the one-line description of an edit that keeps the picture outside its mask."""
+    return "  ▣" if edit.keep_rest else ""
 
 
 def some_rows(first: int, last: int | None) -> bool:
@@ -276,6 +289,9 @@ class EditKind(abc.ABC):
     has_channels: ClassVar[bool] = False  # `channels`: re-targeted by typing a channel list
     has_fill_scale: ClassVar[bool] = False  # `scale`: where a fill copies from ("Fill from")
     redraws_seed: ClassVar[bool] = False  # `seed`: "New fill" draws it from another random seed
+    # `keep_rest`: the picture outside the edit's mask stays as it was without it (the renderer
+    # blends the render without such edits back in outside their masks, ``masks.rest_weights``)
+    can_keep_rest: ClassVar[bool] = False
 
     @abc.abstractmethod
     def describe(self, edit: Any) -> str:
@@ -290,6 +306,9 @@ class EditKind(abc.ABC):
 
     def anchor(self, edit: Any) -> Anchor | None:
         return None
+
+    def keeps_rest(self, edit: Any) -> bool:
+        return self.can_keep_rest and edit.keep_rest
 
     def makes_w_plus(self, edit: Any) -> bool:
         """Whether it moves some rows of ws and not others, so a W latent becomes W+."""
@@ -315,7 +334,10 @@ class EditKind(abc.ABC):
 
 
 class LayerKind(EditKind):
-    """A kind whose edits change ``layer``'s features inside ``mask``."""
+    """A kind whose edits change ``layer``'s features inside ``mask``, and may keep the picture
+    outside it (``keep_rest``)."""
+
+    can_keep_rest = True
 
     def layer(self, edit: Any) -> str:
         return edit.layer

@@ -17,9 +17,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Region, Tensor,
-                                            anchored, built_for, channel_runs, check_channels,
-                                            check_layer, digest, landing, named)
+from ganinterface.engine.kinds.base import (KEEP_REST, AnchoredKind, EditContext, KeyedHook, Region,
+                                            Tensor, anchored, built_for, channel_runs,
+                                            check_channels, check_layer, digest, keep_rest_field,
+                                            landing, named, rest_kept)
 from ganinterface.engine.latents import LatentError, parse_seeds
 from ganinterface.engine.scene import (Anchor, Mask, SceneFormatError, optional, read_anchor,
                                        read_channels, read_mask, read_number, read_positive,
@@ -47,6 +48,7 @@ class FeatureEdit:
     name: str = ""
     level: float | None = dataclasses.field(default=None, metadata={"omit_when_default": True})
     level_floor: float = dataclasses.field(default=0.0, metadata={"omit_when_default": True})
+    keep_rest: bool = keep_rest_field()
     kind: ClassVar[str] = "feature"
 
     def __post_init__(self) -> None:
@@ -68,13 +70,14 @@ class FeatureKind(AnchoredKind):
     edit_type = FeatureEdit
     readers = {"layer": read_str, "channels": read_channels, "mask": read_mask, "amount": read_number,
                "anchor": optional(read_anchor), "level": optional(read_positive),
-               "level_floor": read_level_floor}
+               "level_floor": read_level_floor, **KEEP_REST}
     has_strength = True
     has_channels = True
 
     def describe(self, edit: FeatureEdit) -> str:
         return (f"{named(edit)}Paint {edit.layer}  channels {format_channels(edit.channels) or 'all'}  "
-                f"{edit.amount:+.2f}{'  × level' if edit.level else ''}{anchored(edit.anchor)}")
+                f"{edit.amount:+.2f}{'  × level' if edit.level else ''}{anchored(edit.anchor)}"
+                f"{rest_kept(edit)}")
 
     def layer_hook(self, edit: FeatureEdit, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
         k, info = check_layer(ctx.generator, edit.layer, what)

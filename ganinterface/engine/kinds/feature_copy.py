@@ -9,8 +9,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (AnchoredKind, EditContext, KeyedHook, Region, Tensor,
-                                            anchored, built_for, check_layer, digest, landing, named)
+from ganinterface.engine.kinds.base import (KEEP_REST, AnchoredKind, EditContext, KeyedHook, Region,
+                                            Tensor, anchored, built_for, check_layer, digest,
+                                            keep_rest_field, landing, named, rest_kept)
 from ganinterface.engine.masks import image_margin
 from ganinterface.engine.scene import (Anchor, Mask, optional, read_anchor, read_mask, read_number,
                                        read_pair, read_str)
@@ -36,6 +37,7 @@ class FeatureCopy:
     enabled: bool = True
     anchor: Anchor | None = None
     name: str = ""
+    keep_rest: bool = keep_rest_field()
     kind: ClassVar[str] = "feature_copy"
 
 
@@ -43,14 +45,15 @@ class FeatureCopyKind(AnchoredKind):
     name = "feature_copy"
     edit_type = FeatureCopy
     readers = {"layer": read_str, "mask": read_mask, "scale": read_number, "centre": read_pair,
-               "offset": read_pair, "amount": read_number, "anchor": optional(read_anchor)}
+               "offset": read_pair, "amount": read_number, "anchor": optional(read_anchor),
+               **KEEP_REST}
     has_strength = True
     strength_tip = "How much of the copied features replaces the region (1 = all of it)"
     has_fill_scale = True
 
     def describe(self, edit: FeatureCopy) -> str:
         return (f"{named(edit)}Fill {edit.layer} from ×{edit.scale:g}  {edit.amount:.2f}"
-                f"{anchored(edit.anchor)}")
+                f"{anchored(edit.anchor)}{rest_kept(edit)}")
 
     def layer_hook(self, edit: FeatureCopy, ctx: EditContext, what: str) -> tuple[int, KeyedHook] | None:
         """Inside the placed mask the activation (N, C, h, w) moves ``amount`` of the way to its own

@@ -9,9 +9,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from ganinterface.engine.kinds.base import (EditContext, KeyedHook, LayerKind, Region, TakesLatent,
-                                            Tensor, built_for, check_layer, digest, landing, named,
-                                            source_text, source_ws)
+from ganinterface.engine.kinds.base import (KEEP_REST, EditContext, KeyedHook, LayerKind, Region,
+                                            TakesLatent, Tensor, built_for, check_layer, digest,
+                                            keep_rest_field, landing, named, rest_kept, source_text,
+                                            source_ws)
 from ganinterface.engine.scene import Mask, decode_array, optional, read_int, read_mask, read_str
 
 
@@ -27,6 +28,7 @@ class RegionResample(TakesLatent):
     name: str = ""
     w: np.ndarray | None = None
     source: str = ""
+    keep_rest: bool = keep_rest_field()
     kind: ClassVar[str] = "region_resample"
 
 
@@ -34,11 +36,11 @@ class RegionResampleKind(LayerKind):
     name = "region_resample"
     edit_type = RegionResample
     readers = {"layer": read_str, "mask": read_mask, "seed": read_int, "w": optional(decode_array),
-               "source": read_str}
+               "source": read_str, **KEEP_REST}
     redraws_seed = True
 
     def describe(self, edit: RegionResample) -> str:
-        return f"{named(edit)}Resample {edit.layer} from {source_text(edit)}"
+        return f"{named(edit)}Resample {edit.layer} from {source_text(edit)}{rest_kept(edit)}"
 
     def layer_hook(self, edit: RegionResample, ctx: EditContext,
                    what: str) -> tuple[int, KeyedHook] | None:

@@ -1,0 +1,85 @@
+"""Edits that keep the rest of the picture (``keep_rest``): outside their masks the picture is the
+render without them, to the byte; inside, the edit's own render; between, a blend of the two.
+Checked against separate renders of the scene with and without those edits, on the built-in model
+(128 x 64: room for a mask with a picture around it)."""
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from ganinterface.engine.kinds import DirectionEdit, FeatureCopy, FeatureEdit
+from ganinterface.engine.masks import rasterize, rest_weights
+from ganinterface.engine.renderer import Renderer
+from ganinterface.engine.scene import Mask, Rect, Scene
+from ganinterface.models import load_generator
+
+BOX = Mask((Rect(0.3, 0.55, 0.7, 0.75, softness=0.2),))
+FAR, DEEP = 6, 5  # pixels from the mask's footprint: beyond the feather; inside it, past the feather
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    return Renderer(load_generator(None), "cpu")
+
+
+def paint(keep_rest: bool) -> tuple:
+    return (FeatureEdit("b32.conv0", tuple(range(0, 128, 3)), BOX, 4.0, keep_rest=keep_rest),
+            FeatureCopy("b64.conv1", BOX, scale=0.6, keep_rest=keep_rest))
+
+
+def footprint(shape: tuple[int, int]) -> np.ndarray:
+    return rasterize(BOX, *shape) > 0
+
+
+def distance_outside(inside: np.ndarray) -> np.ndarray:
+    return cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 5)
+
+
+@pytest.mark.parametrize("seed", [3, 41])
+def test_outside_the_mask_the_picture_is_the_render_without_the_edits(renderer, seed):
+    direction = DirectionEdit(np.random.default_rng(seed).normal(size=renderer.generator.w_dim).astype(np.float32), 1.5)
+    kept = renderer.render(Scene(seed=seed, edits=(direction,) + paint(True)))
+    rest = renderer.render(Scene(seed=seed, edits=(direction,)))
+    spilled = renderer.render(Scene(seed=seed, edits=(direction,) + paint(False)))
+    unedited = renderer.render(Scene(seed=seed))
+    inside = footprint(kept.image.shape[:2])
+    far = distance_outside(inside) > FAR
+    deep = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5) > DEEP
+    assert (np.abs(spilled.raw - rest.raw).max(axis=0)[far] > 0.05).any(), "the edit spills nowhere"
+    np.testing.assert_array_equal(kept.raw[:, far], rest.raw[:, far])
+    np.testing.assert_allclose(kept.raw[:, deep], spilled.raw[:, deep], atol=1e-6)
+    low, high = np.minimum(rest.raw, spilled.raw), np.maximum(rest.raw, spilled.raw)
+    assert ((kept.raw >= low - 1e-6) & (kept.raw <= high + 1e-6)).all()
+    # the direction, which does not keep the rest, still moves the whole picture
+    assert np.abs(kept.raw[:, far] - unedited.raw[:, far]).max() > 0.05
+
+
+def test_a_batch_draws_the_same_bytes_as_single_renders(renderer):
+    scenes = [Scene(seed=5, edits=paint(True)), Scene(seed=6), Scene(seed=7, edits=paint(False)),
+              Scene(seed=8, edits=paint(True)[:1])]
+    batch = renderer.render_batch(scenes)
+    for scene, result in zip(scenes, batch):
+        np.testing.assert_array_equal(result.image, renderer.render(scene).image)
+
+
+def test_a_hidden_edit_keeps_nothing(renderer):
+    hidden = tuple(dataclasses.replace(e, enabled=False) for e in paint(True))
+    np.testing.assert_array_equal(renderer.render(Scene(seed=9, edits=hidden)).image,
+                                  renderer.render(Scene(seed=9)).image)
+
+
+def test_weights_are_one_inside_and_exactly_zero_beyond_the_feather():
+    inside = np.zeros((128, 64), np.float32)
+    inside[60:80, 20:40] = 1.0
+    weights = rest_weights([inside])
+    assert weights.shape == inside.shape and weights.dtype == np.float32
+    distance = distance_outside(inside > 0)
+    assert (weights[distance > FAR] == 0).all() and (weights[distance == 1] > 0.5).all()
+    assert np.allclose(weights[65:75, 25:35], 1.0)
+    # at 1024 px the margin scales with the picture: 8 px grown, 8 px feathered
+    large = rest_weights([cv2.resize(inside, (512, 1024), interpolation=cv2.INTER_NEAREST)])
+    big_distance = distance_outside(large > 0.999)
+    assert (large[big_distance < 8] > 0.5).all() and (large[distance_outside(
+        cv2.resize(inside, (512, 1024), interpolation=cv2.INTER_NEAREST) > 0) > 8 * 6] == 0).all()
