@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from ganinterface.engine.kinds import DirectionEdit, FeatureCopy, FeatureEdit
-from ganinterface.engine.masks import rasterize, rest_weights
+from ganinterface.engine.masks import REST_FEATHER, REST_GROW, rasterize, rest_weights
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.models import load_generator
 
 BOX = Mask((Rect(0.3, 0.55, 0.7, 0.75, softness=0.2),))
-FAR, DEEP = 6, 5  # pixels from the mask's footprint: beyond the feather; inside it, past the feather
+FAR, DEEP = 9, 3  # pixels from the mask's footprint: beyond the grown, feathered margin; inside it
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +70,15 @@ def test_a_hidden_edit_keeps_nothing(renderer):
                                   renderer.render(Scene(seed=9)).image)
 
 
-def test_weights_are_one_inside_and_exactly_zero_beyond_the_feather():
-    inside = np.zeros((128, 64), np.float32)
-    inside[60:80, 20:40] = 1.0
+@pytest.mark.parametrize("height", [128, 1024])
+def test_weights_are_one_inside_and_exactly_zero_beyond_the_feather(height):
+    inside = np.zeros((height, height // 2), np.float32)
+    inside[height // 2:height * 5 // 8, height // 8:height * 3 // 8] = 1.0
     weights = rest_weights([inside])
     assert weights.shape == inside.shape and weights.dtype == np.float32
     distance = distance_outside(inside > 0)
-    assert (weights[distance > FAR] == 0).all() and (weights[distance == 1] > 0.5).all()
-    assert np.allclose(weights[65:75, 25:35], 1.0)
-    # at 1024 px the margin scales with the picture: 8 px grown, 8 px feathered
-    large = rest_weights([cv2.resize(inside, (512, 1024), interpolation=cv2.INTER_NEAREST)])
-    big_distance = distance_outside(large > 0.999)
-    assert (large[big_distance < 8] > 0.5).all() and (large[distance_outside(
-        cv2.resize(inside, (512, 1024), interpolation=cv2.INTER_NEAREST) > 0) > 8 * 6] == 0).all()
+    grow, feather = REST_GROW * height, REST_FEATHER * height  # in pixels: they scale with the picture
+    assert (weights[distance > grow + 3 * feather * np.sqrt(2) + 1] == 0).all()
+    assert (weights[distance <= grow - feather] > 0.5).all()
+    assert (weights[inside > 0] > 0.99).all()
+    assert (weights > 0).sum() < (distance < grow + 3 * feather * np.sqrt(2) + 1).sum()

@@ -27,8 +27,8 @@ from ganinterface.search.metrics import dilate, seam, skin_patch
 from ganinterface.search.placement import LOCALITY_DILATION, recipe_placements, scoring_regions
 from ganinterface.search.priors import region_prior
 from ganinterface.search.recipes import (COVER_ADDITIONS, COVER_OFFSETS, COVER_SOFTNESS, FILL_CENTRES,
-                                         FILL_SCALES, REACHES, STRONGER, TARGET_FLIP, TOP_KS,
-                                         candidate_layers, cover_recipe, fill_recipe,
+                                         FILL_SCALES, REACHES, REST_FACTORS, STRONGER, TARGET_FLIP,
+                                         TOP_KS, candidate_layers, cover_recipe, fill_recipe,
                                          with_additions_scaled)
 from ganinterface.search.samples import draw_samples
 from ganinterface.search.levels import LEVEL_FLOORS
@@ -112,6 +112,8 @@ def test_every_tried_layer_and_strength_is_reported_as_it_is_scored(kit):
         expected += [f"{goal.name}: cover from {t['offset']:g} image heights on {t['layers']}, "
                      f"additions x{t['additions']:g}" + figures(t)
                      for t in recipe.provenance.get("cover_tuning", [])]
+        expected += [f"{goal.name}: the rest kept, additions x{t['factor']:g}" + figures(t)
+                     for t in recipe.provenance["keep_rest_tuning"]]
     assert summary["report_lines"] == expected
 
 
@@ -185,6 +187,14 @@ def test_every_other_layer_is_tried_on_top_of_the_best_single_layer(kit):
         factor = recipe.provenance["stronger"]
         if factor is not None:
             assert choice_key(next(t for t in strongers if t["factor"] == factor), goal) > choice_key(reached, goal)
+        # last, the rest of the picture kept, as it is and stronger: on every edit, or on none
+        rests = recipe.provenance["keep_rest_tuning"]
+        assert [t["factor"] for t in rests] == list(REST_FACTORS)
+        assert {e.keep_rest for e in recipe.edits} == {recipe.provenance["keep_rest"]}
+        if recipe.provenance["keep_rest"]:
+            rest = next(t for t in rests if t["factor"] == recipe.provenance["keep_rest_factor"])
+            assert recipe.provenance["figures"] == {k: v for k, v in rest.items()
+                                                    if k not in ("keep_rest", "factor")}
         if "on" in chosen:  # the base's edits, then the second layer's
             chose_two += 1
             assert stages == [stage_of(best), stage_of(chosen)]
@@ -298,7 +308,8 @@ def test_open_mouth_channels_follow_the_labelled_difference(kit):
     generator, classifier, out, _ = kit
     recipe = read_recipe(out / "recipes" / "open-mouth.json", model_hash(generator))
     layer, strength = recipe.provenance["layer"], recipe.provenance["strength"]  # the first stage
-    strength *= recipe.provenance["stronger"] or 1.0  # its additions made stronger last, if kept
+    strength *= recipe.provenance["stronger"] or 1.0  # its additions made stronger, if kept
+    strength *= recipe.provenance["keep_rest_factor"] or 1.0  # and again with the rest kept
     first, last = recipe.provenance["finding_seeds"]
     samples = draw_samples(generator, classifier, range(first, last + 1), [layer])
     p_open = samples.probabilities["mouth_open"][:, 1]

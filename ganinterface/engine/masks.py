@@ -18,9 +18,12 @@ from ganinterface.engine.scene import Bitmap, Mask, Rect, Shape, Stroke
 # Rasters are computed on a grid at least this many samples across, then box-averaged to (h, w).
 MIN_SAMPLES = 64
 # Edits that keep the rest of the picture take their render inside their masks grown by this much and
-# feathered over this much (a Gaussian's sigma), in image heights: 1 and 1 pixels on the built-in
-# model (128 px high), where a painted edit's change reaches about a pixel beyond its mask.
-REST_GROW = 1 / 128
+# feathered over this much (a Gaussian's sigma), in image heights: 3 and 1 pixels on the built-in
+# model (128 px high).  An edit draws a little beyond its mask (a band's edge, a closed mouth's
+# lips): grown by 1 pixel, "close mouth" closed 54% of 78 projected pictures' mouths (73% without
+# keeping the rest), by 3 pixels 73%, and "add hair band" added 92 -> 97% of their bands, with the
+# change still all within the 3 pixels around the mask that the edit report counts as its region.
+REST_GROW = 3 / 128
 REST_FEATHER = 1 / 128
 
 
