@@ -11,7 +11,8 @@ and hair bands). Every channel is one tile: green positive, red negative, white 
 right button subtracts; Size, Softness and Strength are in the toolbar. Hold <b>Space</b> to see the
 image without edits.</li>
 <li><b>Reuse</b>: <i>Save recipe…</i> stores the edits; <i>Apply recipe…</i> adds them to any seed
-(a recipe is one row of the edit stack: untick it to compare, Strength scales it),
+(a recipe is one row of the edit stack: untick it to compare, Strength scales it, <i>Keep the rest
+of the picture</i> lets it change only its region),
 <i>Apply to seeds…</i> renders a whole range; <i>Built-in recipes</i> open or close a mouth and add
 or remove a hair band on the built-in model. Every change can be undone (Ctrl+Z).</li>
 </ol>
