@@ -5,13 +5,14 @@ precision that stay the picture.  Skipped without a GPU (``pytest -m cuda`` runs
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
 from ganinterface.engine.kinds import (DirectionEdit, FeatureCopy, FeatureEdit, RegionResample,
-                                       StyleMix)
+                                       StyleMix, kind_of)
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Anchor, Mask, Rect, Scene, Stroke
 from ganinterface.models.stylegan2 import StyleGAN2Generator
@@ -93,6 +94,17 @@ def test_every_edit_kind_renders_the_same_on_the_gpu(model):
     for count in range(1, len(edits) + 1):
         scene = Scene(seed=4, edits=edits[:count])
         _assert_same(cpu.render(scene), gpu.render(scene))
+
+
+@pytest.mark.parametrize("model", ["stylegan2", "stylegan2-64px"])
+def test_edits_keeping_the_rest_render_the_same_on_the_gpu(model):
+    cpu, gpu = _pair(MODELS[model])
+    edits = tuple(dataclasses.replace(e, keep_rest=True) if kind_of(e).can_keep_rest else e
+                  for e in _one_of_each(cpu.generator))
+    scene = Scene(seed=4, edits=edits)
+    _assert_same(cpu.render(scene), gpu.render(scene))
+    batch = gpu.render_batch([scene.replace(edits=edits[:2]), Scene(seed=6, edits=edits[:2])])
+    _assert_same(cpu.render(scene.replace(edits=edits[:2])), batch[0])
 
 
 def test_starting_from_every_layer_equals_a_full_render_on_the_gpu():
