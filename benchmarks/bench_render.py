@@ -11,7 +11,9 @@ Builds StyleGAN2 generators at the paper's sizes with random weights (256: chann
   ``synthesize(start=<first layer of the block>)`` from a cached state;
 * ``edits``: through ``Renderer.render``, a full render, then for each block the re-render after
   a FeatureEdit, a FeatureCopy and a RegionResample at the block's last conv (the edit's mask
-  moves a little every run, as in a drag, so nothing comes from the image cache);
+  moves a little every run, as in a drag, so nothing comes from the image cache), and the
+  FeatureEdit keeping the rest of the picture (``keep_rest``: the render without it comes from the
+  cache, its mask's weights are made anew each time);
 * ``fast``: the full render in the fast mode (``Renderer.render(draft=True)``) against the exact
   one: time ratio, and the largest difference of the images over several seeds.  Random weights
   make images of any range, so the ToRGB layers are scaled to bring seed 0's into [-1, 1] (the
@@ -28,6 +30,7 @@ Medians of ``--repeats`` runs after a warm-up; ratios are measured in the same r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import statistics
 import time
@@ -123,7 +126,7 @@ def edit_figures(generator: StyleGAN2Generator, device: torch.device, repeats: i
 
     full_seconds = median_seconds(full, repeats, device)
     print(f"full render (Renderer.render, empty cache): {full_seconds:.3f} s")
-    print(f"{'edit at':<10} {'feature':>9} {'copy':>9} {'resample':>9}   (re-render / full)")
+    print(f"{'edit at':<10} {'feature':>9} {'copy':>9} {'resample':>9} {'kept':>9}   (re-render / full)")
     last_convs = [layer.name for layer in generator.layers if layer.name.endswith("conv1")]
     for layer in last_convs:
         figures = [median_seconds(_rerender(renderer, scene, make, layer), repeats, device) / full_seconds
@@ -148,14 +151,19 @@ def _resample(layer: str, step: int) -> RegionResample:
     return RegionResample(layer, _mouth(step), seed=7)
 
 
-_EDIT_MAKERS = (_feature, _copy, _resample)
+def _kept(layer: str, step: int) -> FeatureEdit:
+    return dataclasses.replace(_feature(layer, step), keep_rest=True)
+
+
+_EDIT_MAKERS = (_feature, _copy, _resample, _kept)
 
 
 def _rerender(renderer: Renderer, scene: Scene, make: Callable[[str, int], object],
               layer: str) -> Callable[[], None]:
     """A render after the edit made by ``make`` changed, as in a drag (its mask moves a little
-    every call).  Layers before it come from the cache (filled by the first call, the warm-up)."""
-    steps = itertools.count()
+    every call).  Layers before it come from the cache (filled by the first call, the warm-up).
+    Each kind of edit moves its own way, so that no edit finds another's image in the cache."""
+    steps = itertools.count(1000 * _EDIT_MAKERS.index(make))
 
     def render() -> None:
         renderer.render(scene.replace(edits=(make(layer, next(steps)),)))
