@@ -296,6 +296,7 @@ def test_keep_the_rest_is_set_on_a_recipes_row_and_undone_in_one_step(window):
     panel.keep_rest.setChecked(True)
     assert [getattr(e, "keep_rest", None) for e in window.stack.scene.edits] == [True, True, None]
     assert panel.list.item(0).text().endswith("▣") and panel.keep_rest.isChecked()
+    assert "▣ changes only its region" in panel.list.item(0).toolTip()
     kept = window.last_result.image
     np.testing.assert_array_equal(kept, direct_render(window.stack.scene).image)
     assert not np.array_equal(kept, spilled)

@@ -35,6 +35,16 @@ def describe_edit(edit: Edit) -> str:
     return kind_of(edit).describe(edit)
 
 
+def _legend(edits: tuple[Edit, ...]) -> str:
+    """What the marks on a row mean, for its tooltip."""
+    lines = []
+    if any(kind_of(e).anchor(e) is not None for e in edits):
+        lines.append("⚓ follows its feature onto each portrait")
+    if any(kind_of(e).keeps_rest(e) for e in edits):
+        lines.append("▣ changes only its region: the rest of the picture is kept")
+    return "".join(f"\n{line}" for line in lines)
+
+
 def _strength_tip(kind: EditKind | None, several: bool) -> str:
     if several:
         return "Scale every edit of this recipe (1 = as it is now)"
@@ -173,7 +183,8 @@ class EditsPanel(QWidget):
                 edits = scene.edits[group.start:group.stop]
                 item = QListWidgetItem(f"{index + 1}. {describe_group(edits)}")
                 item.setToolTip("\n".join(describe_edit(edit) for edit in edits[:40])
-                                + (f"\n… {len(edits) - 40} more" if len(edits) > 40 else ""))
+                                + (f"\n… {len(edits) - 40} more" if len(edits) > 40 else "")
+                                + _legend(edits))
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 shown = sum(edit.enabled for edit in edits)
                 item.setCheckState(Qt.CheckState.Checked if shown == len(edits) else
