@@ -97,6 +97,24 @@ def test_apply_recipe_strength_scales_the_edit(tmp_path, checkpoint, renderer, r
     assert scene.edits[0].amount == pytest.approx(10.0)
 
 
+def test_apply_recipe_keep_rest_overrides_the_recipe(tmp_path, checkpoint, renderer, recipe_file,
+                                                     capsys):
+    for flag in ("--keep-rest", "--no-keep-rest"):
+        code, err = _run(["apply-recipe", str(recipe_file), "--checkpoint", str(checkpoint),
+                          "--seeds", "5", flag, "-o", str(tmp_path / f"{flag}{{seed}}.png")], capsys)
+        assert code == 0, err
+    kept = read_png_scene(tmp_path / "--keep-rest5.png")
+    assert [e.keep_rest for e in kept.edits] == [True]
+    written = iio.imread(tmp_path / "--keep-rest5.png")
+    assert np.array_equal(written, _image(renderer, kept))
+    # the recipe paints the lower half (rows 8-15): the rows above it are the unedited portrait's,
+    # which they are not when the edit may change the rest
+    unedited = _image(renderer, _scene(checkpoint, 5))
+    spilled = iio.imread(tmp_path / "--no-keep-rest5.png")
+    assert np.array_equal(written[:7], unedited[:7]) and not np.array_equal(spilled[:7], unedited[:7])
+    assert [e.keep_rest for e in read_png_scene(tmp_path / "--no-keep-rest5.png").edits] == [False]
+
+
 def test_apply_recipe_scale_enlarges_pixel_exactly(tmp_path, checkpoint, renderer, recipe_file, capsys):
     code, err = _run(["apply-recipe", str(recipe_file), "--checkpoint", str(checkpoint), "--seeds", "2",
                       "--scale", "3", "-o", str(tmp_path / "{seed:03d}.png")], capsys)

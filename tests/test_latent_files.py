@@ -374,6 +374,12 @@ def test_render_applies_recipes_to_a_projected_pictures_latent(tmp_path, model, 
     half = dataclasses.replace(edit, amount=1.25)
     expected = Renderer(generator, "cpu").render(Scene(w=w, edits=(half,))).image
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "half.png").convert("RGB")), expected)
+    assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",
+                 str(tmp_path / "wider.json"), "--keep-rest", "-q", "-o", str(tmp_path / "kept.png")]) == 0
+    kept = dataclasses.replace(edit, keep_rest=True)
+    assert read_png_scene(tmp_path / "kept.png").edits == (kept,)
+    expected = Renderer(generator, "cpu").render(Scene(w=w, edits=(kept,))).image
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "kept.png").convert("RGB")), expected)
 
     (tmp_path / "other.json").write_text(Recipe(edits=(edit,), model_hash="ab" * 32).to_json())
     assert main(["render", str(model), "--latent", str(tmp_path / "me.npz"), "--recipe",

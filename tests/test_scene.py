@@ -1,4 +1,5 @@
 import re
+import dataclasses
 import json
 
 import numpy as np
@@ -40,6 +41,16 @@ def test_scene_round_trips_exactly_through_json():
 def test_keep_rest_is_written_only_where_set():
     data = json.loads(_rich_scene().to_json())
     assert [edit.get("keep_rest") for edit in data["edits"]] == [None, None, None, True, True]
+
+
+def test_a_recipe_keeping_the_rest_sets_it_on_the_edits_that_can():
+    recipe = Recipe(edits=_rich_scene().edits)
+    assert [getattr(e, "keep_rest", None) for e in recipe.keeping_rest().edits] == [True, None, None,
+                                                                                      True, True]
+    assert [getattr(e, "keep_rest", None) for e in recipe.keeping_rest(False).edits] == [
+        False, None, None, False, False]
+    assert recipe.keeping_rest().keeping_rest(False).edits[4] == dataclasses.replace(
+        recipe.edits[4], keep_rest=False)
 
 
 def test_scene_is_immutable():

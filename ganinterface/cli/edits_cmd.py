@@ -66,21 +66,29 @@ def _register_apply_recipe(subparsers: argparse._SubParsersAction) -> None:
                              "out/{seed:04d}.png")
     parser.add_argument("--scale", type=options.positive_int, default=1,
                         help="enlarge the saved images this many times (nearest neighbour)")
+    options.add_keep_rest_option(parser)
     _add_model_options(parser)
     options.add_batch_options(parser)
     parser.set_defaults(handler=_apply_recipe)
 
 
+def _read_recipe(args: argparse.Namespace, path: str) -> "Recipe":
+    """The recipe file, with the rest of the picture kept or not as ``--keep-rest`` says."""
+    from ganinterface.export.userfiles import read_recipe
+
+    return options.rest_as_asked(args, read_recipe(path))
+
+
 def _apply_recipe(args: argparse.Namespace) -> int:
     from ganinterface.export.batch import PngImage
     from ganinterface.export.jobs import on_seed
-    from ganinterface.export.userfiles import check_writable, read_recipe
+    from ganinterface.export.userfiles import check_writable
 
     seeds = options.seed_list(args.seeds)
     paths = options.output_paths(args.output, [(s, f"seed{s}") for s in seeds])
     for path in paths:
         check_writable(path)
-    recipe = read_recipe(args.recipe)
+    recipe = _read_recipe(args, args.recipe)
     renderer = options.renderer(args)
     check_recipe_model(args, recipe, renderer)
     scene = recipe.scaled(args.strength).applied_to(options.seed_scene(args))
@@ -118,6 +126,7 @@ def _register_animate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--recipe", metavar="RECIPE", type=options.recipe_path,
                         help=options.recipe_help("with --seed, the recipe to animate; with --seeds, "
                                                  "applied to every frame"))
+    options.add_keep_rest_option(parser)
     parser.add_argument("--curve", choices=CURVES, default="talk",
                         help="how the recipe's strength moves (default talk: a sine loop)")
     parser.add_argument("--cycles", type=options.positive_float, default=1.0,
@@ -212,11 +221,11 @@ def _animate(args: argparse.Namespace) -> int:
     from ganinterface.engine.animation import AnimationError
     from ganinterface.export.jobs import export_animation_on, frame_task
     from ganinterface.export.progress import TqdmProgress
-    from ganinterface.export.userfiles import check_writable, read_recipe
+    from ganinterface.export.userfiles import check_writable
 
     fmt = _check_animate_request(args)
     check_writable(args.output, folder=fmt == "png-seq")
-    recipe = read_recipe(args.recipe) if args.recipe else None
+    recipe = _read_recipe(args, args.recipe) if args.recipe else None
     renderer = options.renderer(args)
     if recipe is not None:
         check_recipe_model(args, recipe, renderer)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import torch
 
     from ganinterface.engine.renderer import Renderer
-    from ganinterface.engine.scene import Scene
+    from ganinterface.engine.scene import Recipe, Scene
     from ganinterface.export.batch import Encoder, Executor, ExecutorFor, JobReport, Output, Task
     from ganinterface.models.base import GeneratorBase
 
@@ -366,6 +366,17 @@ def recipe_path(text: str) -> str:
         return text
     shipped = {path.stem: path for path in bundled.shipped_recipes()}
     return str(shipped[text]) if text in shipped else text
+
+
+def add_keep_rest_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep-rest", action=argparse.BooleanOptionalAction, default=None,
+                        help="let recipes change only the picture inside their regions (or, with "
+                             "--no-keep-rest, everywhere they reach); default: as each recipe says")
+
+
+def rest_as_asked(args: argparse.Namespace, recipe: "Recipe") -> "Recipe":
+    """``recipe`` keeping the rest of the picture or not as ``--keep-rest`` says (unchanged without)."""
+    return recipe if args.keep_rest is None else recipe.keeping_rest(args.keep_rest)
 
 
 def recipe_help(purpose: str) -> str:

@@ -87,6 +87,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
                         help=options.recipe_help("apply a recipe's edits too, STRENGTH times as "
                                                  "strong (default 1), e.g. to a projected picture's "
                                                  "--latent; may be given several times"))
+    options.add_keep_rest_option(parser)
 
 
 # ---- what to render -----------------------------------------------------------------------------------
@@ -157,7 +158,8 @@ def borrowed_edits(args: argparse.Namespace, model) -> tuple:
                                     source=Path(args.resample_from).name))
     for given in args.recipe:
         path, strength = _file_amount(given)
-        edits.extend(read_recipe(options.recipe_path(path), digest).scaled(strength).edits)
+        recipe = read_recipe(options.recipe_path(path), digest).scaled(strength)
+        edits.extend(options.rest_as_asked(args, recipe).edits)
     return tuple(edits)
 
 

@@ -549,6 +549,14 @@ class Recipe:
         edits = tuple(kinds[e.kind].scaled(e, factor) for e in self.edits)
         return dataclasses.replace(self, edits=edits)
 
+    def keeping_rest(self, keep: bool = True) -> "Recipe":
+        """The same recipe with every edit that can keep the rest of the picture doing so (or not:
+        ``keep=False``)."""
+        kinds = _edit_kinds()
+        edits = tuple(dataclasses.replace(e, keep_rest=keep) if kinds[e.kind].can_keep_rest else e
+                      for e in self.edits)
+        return dataclasses.replace(self, edits=edits)
+
     def applied_to(self, scene: Scene) -> Scene:
         return scene.replace(edits=tuple(scene.edits) + tuple(self.edits))
 

@@ -24,7 +24,7 @@ import numpy as np
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.engine.analysis import locate_peak, propose_feature_edit, rank_channels
 from ganinterface.engine.directions import model_hash
-from ganinterface.engine.kinds import FeatureCopy, FeatureEdit, kind_of
+from ganinterface.engine.kinds import FeatureCopy, FeatureEdit
 from ganinterface.engine.masks import rasterize
 from ganinterface.engine.scene import Anchor, Mask, Recipe, Rect
 from ganinterface.models.base import GeneratorBase
@@ -275,7 +275,7 @@ def find_recipe(generator: GeneratorBase, tuner: TuningRenderer, classifier: Att
     rest, figures, recipe, rest_tuning = _refined(
         tuner, classifier, goal, figures, recipe,
         [({"keep_rest": True, "factor": f}, f"the rest kept, additions x{f:g}",
-          with_rest_kept(with_additions_scaled(recipe, f))) for f in REST_FACTORS], report)
+          with_additions_scaled(recipe, f).keeping_rest()) for f in REST_FACTORS], report)
     stages = [t.stage() for t in chosen.stages]
     provenance = {
         "method": "feature-map channels found with engine.analysis.propose_feature_edit on "
@@ -346,13 +346,6 @@ def with_additions_scaled(recipe: Recipe, factor: float) -> Recipe:
     copy's amount of 1 already replaces the features)."""
     return dataclasses.replace(recipe, edits=tuple(
         dataclasses.replace(e, amount=e.amount * factor) if isinstance(e, FeatureEdit) else e
-        for e in recipe.edits))
-
-
-def with_rest_kept(recipe: Recipe) -> Recipe:
-    """``recipe`` with every edit that can keep the picture outside its mask doing so (``keep_rest``)."""
-    return dataclasses.replace(recipe, edits=tuple(
-        dataclasses.replace(e, keep_rest=True) if kind_of(e).can_keep_rest else e
         for e in recipe.edits))
 
 
