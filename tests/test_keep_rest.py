@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ganinterface.engine.kinds import DirectionEdit, FeatureCopy, FeatureEdit
-from ganinterface.engine.masks import REST_FEATHER, REST_GROW, rasterize, rest_weights
+from ganinterface.engine.keep_rest import REST_FEATHER, REST_GROW, rest_weights
+from ganinterface.engine.masks import rasterize
 from ganinterface.engine.renderer import Renderer
 from ganinterface.engine.scene import Mask, Rect, Scene
 from ganinterface.models import load_generator
@@ -74,7 +75,8 @@ def test_a_hidden_edit_keeps_nothing(renderer):
 def test_weights_are_one_inside_and_exactly_zero_beyond_the_feather(height):
     inside = np.zeros((height, height // 2), np.float32)
     inside[height // 2:height * 5 // 8, height // 8:height * 3 // 8] = 1.0
-    weights = rest_weights([inside])
+    box = Mask((Rect(0.25, 0.5, 0.75, 0.625),))  # the same rows and columns, as a mask
+    weights = rest_weights([box, box], height, height // 2)
     assert weights.shape == inside.shape and weights.dtype == np.float32
     distance = distance_outside(inside > 0)
     grow, feather = REST_GROW * height, REST_FEATHER * height  # in pixels: they scale with the picture

@@ -23,7 +23,7 @@ from ganinterface.demo.classifier import (HELD_OUT_SEED_BASE, AttributeClassifie
                                           label_indices)
 from ganinterface.demo.frechet import frechet_distance
 from ganinterface.engine.latents import z_from_seed
-from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.engine.pixels import to_uint8_image
 from ganinterface.models.base import GeneratorBase
 
 if TYPE_CHECKING:

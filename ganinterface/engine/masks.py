@@ -9,7 +9,6 @@ shrunk by area averaging: an edit drawn at one layer lands in the same place at 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,14 +16,6 @@ from ganinterface.engine.scene import Bitmap, Mask, Rect, Shape, Stroke
 
 # Rasters are computed on a grid at least this many samples across, then box-averaged to (h, w).
 MIN_SAMPLES = 64
-# Edits that keep the rest of the picture take their render inside their masks grown by this much and
-# feathered over this much (a Gaussian's sigma), in image heights: 3 and 1 pixels on the built-in
-# model (128 px high).  An edit draws a little beyond its mask (a band's edge, a closed mouth's
-# lips): grown by 1 pixel, "close mouth" closed 54% of 78 projected pictures' mouths (73% without
-# keeping the rest), by 3 pixels 73%, and "add hair band" added 92 -> 97% of their bands, with the
-# change still all within the 3 pixels around the mask that the edit report counts as its region.
-REST_GROW = 3 / 128
-REST_FEATHER = 1 / 128
 
 
 class MaskError(ValueError):
@@ -190,23 +181,3 @@ def rasterize_layer(mask: Mask, height: int, width: int, margin: float = 0.0) ->
         return rasterize(mask, height, width)
     return np.pad(rasterize(mask, height - 2 * m, width - 2 * m), m)
 
-
-def rest_weights(rasters: Sequence[np.ndarray]) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: how much of the edited render each pixel takes when edits keep the
-    rest of the picture; ``rasters`` are their placed masks at the image's resolution.  Their union,
-    grown by REST_GROW and feathered by REST_FEATHER: 1 inside, exactly 0 three feather widths
-    beyond the grown union (the picture there is the render without those edits, to the byte)."""
-    import cv2  # here, not at the top: OpenCV's import is ~5% of the window's start-up
-
-    union = np.max(np.stack(rasters), axis=0).astype(np.float32)
-    height = union.shape[0]
-    grow = round(REST_GROW * height)
-    if grow > 0:
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-        union = np.maximum(union, cv2.dilate((union > 0.5).astype(np.float32), disc))
-    sigma = REST_FEATHER * height
-    if sigma <= 0:
-        return union
-    # a kernel cut at 3 sigma, so that the weights are exactly 0 beyond it
-    kernel = cv2.getGaussianKernel(2 * math.ceil(3 * sigma) + 1, sigma, cv2.CV_32F)
-    return np.clip(cv2.sepFilter2D(union, -1, kernel, kernel), 0.0, 1.0)

@@ -40,7 +40,10 @@ from ganinterface.engine.device import (OUT_OF_MEMORY, device_trouble, fast_dtyp
                                         free_device_memory, pick_device)
 from ganinterface.engine.kinds.base import KeyedHook, Placement, digest
 from ganinterface.engine.latents import class_vector, z_from_seed
-from ganinterface.engine.masks import rasterize, rasterize_layer, rest_weights
+from ganinterface.engine.keep_rest import kept_rest, rest_weights
+from ganinterface.engine.layer_cache import LayerCache
+from ganinterface.engine.masks import rasterize_layer
+from ganinterface.engine.pixels import host_arrays, host_float32, to_uint8_image, uint8_pixels
 from ganinterface.engine.scene import Anchor, Mask, Scene
 from ganinterface.models.base import NOISE_MODES, GeneratorBase, LayerInfo, LayerState, with_detail
 
@@ -105,82 +108,6 @@ class RenderResult:
         return self.error is None
 
 
-def uint8_pixels(raw: Tensor) -> Tensor:
-    """(C, H, W) in nominal [-1, 1] -> (H, W, 3) uint8 on raw's device, exactly as NVlabs
-    gen_images.py converts."""
-    image = (raw.permute(1, 2, 0) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-    if image.shape[2] == 1:
-        image = image.repeat(1, 1, 3)
-    return image[:, :, :3]
-
-
-def to_uint8_image(raw: Tensor) -> np.ndarray:
-    """``uint8_pixels`` as a numpy array."""
-    return uint8_pixels(raw).cpu().numpy()
-
-
-def _array(tensor: Tensor) -> np.ndarray:
-    """A float32 numpy copy that owns its memory."""
-    return np.array(tensor.detach().to(torch.float32).cpu().numpy(), dtype=np.float32, copy=True)
-
-
-def _host_arrays(tensors: Sequence[Tensor], device: torch.device) -> list[np.ndarray]:
-    """numpy copies (owning their memory) of tensors on ``device``.  From a CUDA device they go
-    through pinned buffers, copied asynchronously and waited for once: one synchronisation per
-    frame, for the image, however many features come with it."""
-    if device.type != "cuda":
-        return [np.array(t.cpu().numpy(), copy=True) for t in tensors]
-    staged = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
-              for t in tensors]
-    torch.cuda.current_stream(device).synchronize()
-    return [np.array(t.numpy(), copy=True) for t in staged]
-
-
-class _LayerCache:
-    """Least-recently-used store of tensors (states, taps, images) under a byte budget."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, str], tuple[object, int]] = OrderedDict()
-        self._bytes = 0
-
-    @staticmethod
-    def _size(value: object) -> int:
-        tensors = value.values() if isinstance(value, dict) else [value]
-        return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, Tensor))
-
-    def get(self, kind: str, key: str) -> object | None:
-        entry = self._entries.get((kind, key))
-        if entry is None:
-            return None
-        self._entries.move_to_end((kind, key))
-        return entry[0]
-
-    def has(self, kind: str, key: str) -> bool:
-        return (kind, key) in self._entries
-
-    def put(self, kind: str, key: str, value: object) -> None:
-        old = self._entries.pop((kind, key), None)
-        if old is not None:
-            self._bytes -= old[1]
-        size = self._size(value)
-        # room is made before the entry counts, so ``bytes``, read from another thread, never
-        # exceeds the budget (unless one entry alone does)
-        while self._entries and self._bytes + size > self.max_bytes:
-            _, (_, dropped) = self._entries.popitem(last=False)
-            self._bytes -= dropped
-        self._entries[(kind, key)] = (value, size)
-        self._bytes += size
-
-    @property
-    def bytes(self) -> int:
-        return self._bytes
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self._bytes = 0
-
-
 @dataclasses.dataclass
 class _Pass:
     """What one synthesis pass produced, and where it started."""
@@ -212,7 +139,7 @@ class Renderer:
         if fast and self.fast_dtype is None:
             self.fast_dtype = next(iter(generator.fast_dtypes), None)
         self._drafts_leave_a_core = fast is None and self.device.type == "cpu" and not large
-        self._cache = _LayerCache(cache_bytes)
+        self._cache = LayerCache(cache_bytes)
         self._mapped: OrderedDict[tuple, Tensor] = OrderedDict()
         self._lock = threading.Lock()  # one render at a time
         self._mapping_lock = threading.Lock()  # base_ws may be called from another thread
@@ -278,9 +205,8 @@ class Renderer:
 
             contexts = [add_row(scene) for scene in scenes]
             for i, scene in enumerate(scenes):
-                kept = [edit for edit in scene.edits if kinds.keeps_rest(edit)]
-                if kept:  # its rest rendered in the same pass, after the scenes
-                    rests[i] = (len(ws_rows), self._rest_weights(contexts[i], kept))
+                if any(kinds.keeps_rest(edit) for edit in scene.edits):  # its rest: in this pass too
+                    rests[i] = (len(ws_rows), self._rest_weights(contexts[i], scene.edits))
                     add_row(dataclasses.replace(scene, edits=kinds.without_rest_kept(scene.edits)))
             hooked = set().union(*hook_sets)
             out = g.synthesize(torch.stack(ws_rows).to(self.device), taps=[g.layers[k].name for k in tap_indices],
@@ -294,23 +220,24 @@ class Renderer:
                 if i in rests:
                     row, weights = rests[i]
                     raw = kept_rest(out.image[row].to(torch.float32), raw, weights)
-                features = {name: _array(out.taps[g.layers[k].name][i])
+                features = {name: host_float32(out.taps[g.layers[k].name][i])
                             for k, name in tap_indices.items()}
-                results.append(RenderResult(image=to_uint8_image(raw), raw=_array(raw),
-                                            features=features, ws=_array(ws), first_layer=0,
+                results.append(RenderResult(image=to_uint8_image(raw), raw=host_float32(raw),
+                                            features=features, ws=host_float32(ws), first_layer=0,
                                             seconds=seconds))
         return results
 
     def base_ws(self, scene: Scene) -> np.ndarray:
         """(num_ws, w_dim) float32 before edits: the seed mapped (class, truncation) or scene.w."""
         with torch.no_grad():
-            return _array(self._base_ws(scene))
+            return host_float32(self._base_ws(scene))
 
     def stored_noise_maps(self) -> dict[str, np.ndarray]:
         """Layer name -> the (h, w) noise map mode "const" adds (what a scene without noise maps
         renders with), float32 on the host."""
         if self._stored_noise is None:
-            self._stored_noise = {name: _array(value) for name, value in self.generator.stored_noise().items()}
+            self._stored_noise = {name: host_float32(value)
+                                  for name, value in self.generator.stored_noise().items()}
         return self._stored_noise
 
     def layer_features(self, scenes: Sequence[Scene], layer: str) -> np.ndarray:
@@ -408,19 +335,18 @@ class Renderer:
         context, ws, result = self._edited_pass(scene, set(tap_indices), precision)
         raw = result.image[0].to(torch.float32)
         draft = result.draft
-        kept = [edit for edit in scene.edits if kinds.keeps_rest(edit)]
-        if kept:
+        if any(kinds.keeps_rest(edit) for edit in scene.edits):
             rest_scene = dataclasses.replace(scene, edits=kinds.without_rest_kept(scene.edits))
             _, _, rest = self._edited_pass(rest_scene, set(), precision)
-            weights = self._rest_weights(context, kept)
+            weights = self._rest_weights(context, scene.edits)
             raw = kept_rest(rest.image[0].to(torch.float32), raw, weights)
             draft = draft or rest.draft
         # copies: on the CPU .numpy() shares memory with tensors the cache still holds
-        image, raw_array, *tapped = _host_arrays(
+        image, raw_array, *tapped = host_arrays(
             [uint8_pixels(raw), raw] + [result.taps[k][0].float() for k in tap_indices], self.device)
         features = dict(zip(tap_indices.values(), tapped))
         return RenderResult(image=image, raw=raw_array, features=features,
-                            ws=_array(ws), first_layer=result.first_layer,
+                            ws=host_float32(ws), first_layer=result.first_layer,
                             seconds=time.perf_counter() - started, draft=draft)
 
     def _edited_pass(self, scene: Scene, taps: set[int], precision: _Precision,
@@ -433,17 +359,14 @@ class Renderer:
         return context, ws, self._synthesize(ws, hooks, offsets, scene, taps,
                                              len(self.generator.layers), precision)
 
-    def _rest_weights(self, context: _SceneContext, kept: Sequence[kinds.Edit]) -> Tensor:
-        """(1, H, W) float32 on the device: ``masks.rest_weights`` of the edits that keep the rest,
-        their masks placed as the render placed them."""
+    def _rest_weights(self, context: _SceneContext, edits: Sequence[kinds.Edit]) -> Tensor:
+        """(1, H, W) float32 on the device: ``keep_rest.rest_weights`` of the edits that keep the
+        rest, their masks placed as the render placed them (remembered: a drag of their strength
+        places them the same way on every frame)."""
         g = self.generator
-        placed = tuple(context.placement(kinds.kind_of(e).mask(e), kinds.kind_of(e).anchor(e),
-                                         g.layer_index(kinds.kind_of(e).layer(e))).masks[0]
-                       for e in kept)
-        key = (placed, g.img_height, g.img_width)
+        key = (kinds.rest_masks(edits, context)[0], g.img_height, g.img_width)
         if key not in self._weights:
-            rasters = [rasterize(mask, g.img_height, g.img_width) for mask in dict.fromkeys(placed)]
-            self._weights[key] = torch.from_numpy(rest_weights(rasters))[None].to(self.device)
+            self._weights[key] = torch.from_numpy(rest_weights(*key))[None].to(self.device)
             while len(self._weights) > 16:
                 self._weights.popitem(last=False)
         self._weights.move_to_end(key)
@@ -637,12 +560,6 @@ class _Keys:
     states: list[str]
     unhooked: dict[int, str]
     exact: int
-
-
-def kept_rest(rest: Tensor, edited: Tensor, weights: Tensor) -> Tensor:
-    """The picture of edits that keep the rest: the ``edited`` render where ``weights`` is 1, the
-    ``rest`` (rendered without those edits) where it is 0; (3, H, W) float32, weights (1, H, W)."""
-    return torch.where(weights > 0, torch.lerp(rest, edited, weights), rest)
 
 
 def _recording(hook: KeyedHook, k: int, keys: _Keys, unhooked: dict[int, Tensor]):

@@ -181,15 +181,18 @@ def _keyframe_to_dict(keyframe: Keyframe) -> dict[str, Any]:
     return data
 
 
+_KEYFRAME_MAPS = {"detail_maps": read_detail_maps, "noise_maps": read_noise_maps}
+
+
 def _keyframe(value: object, what: str) -> Keyframe:
     if isinstance(value, dict) and set(value) == {"seed"}:
         return read_int(value["seed"], f"{what}.seed")
-    if isinstance(value, dict) and "latent" in value and set(value) <= {"latent", "detail_maps", "noise_maps"}:
+    if isinstance(value, dict) and "latent" in value and set(value) <= {"latent", *_KEYFRAME_MAPS}:
         latent = decode_array(value["latent"], f"{what}.latent")
         if latent.ndim not in (1, 2):
             raise SceneFormatError(f"{what}.latent should be a W or W+ latent, not {latent.ndim}-D")
-        maps = {key: read(value[key], f"{what}.{key}") for key, read in
-                (("detail_maps", read_detail_maps), ("noise_maps", read_noise_maps)) if key in value}
+        maps = {key: read(value[key], f"{what}.{key}") for key, read in _KEYFRAME_MAPS.items()
+                if key in value}
         return latent_keyframe(latent, maps.get("detail_maps"), maps.get("noise_maps"))
     raise SceneFormatError(f"{what} should be {{\"seed\": ...}} or {{\"latent\": ...}}")
 

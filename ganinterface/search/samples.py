@@ -13,7 +13,7 @@ import torch
 
 from ganinterface.demo.classifier import AttributeClassifier
 from ganinterface.engine.latents import z_from_seed
-from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.engine.pixels import to_uint8_image
 from ganinterface.models.base import GeneratorBase, LayerInfo
 
 if TYPE_CHECKING:

@@ -11,8 +11,9 @@ from ganinterface.engine import kinds
 from ganinterface.engine.analysis import follow_anchor
 from ganinterface.engine.kinds.base import Placement, digest
 from ganinterface.engine.latents import z_from_seed
-from ganinterface.engine.masks import rasterize, rasterize_layer, rest_weights
-from ganinterface.engine.renderer import kept_rest, to_uint8_image
+from ganinterface.engine.keep_rest import kept_rest, rest_weights
+from ganinterface.engine.masks import rasterize, rasterize_layer
+from ganinterface.engine.pixels import to_uint8_image
 from ganinterface.engine.scene import Anchor, Mask, Recipe
 from ganinterface.models.base import GeneratorBase, LayerInfo
 from ganinterface.search.metrics import dilate
@@ -86,12 +87,11 @@ class TuningRenderer:
         drawn = torch.from_numpy(self.tuning.ws).to(self.device)
         ws = kinds.edited_ws(drawn, edits, self)
         ws_edited = not torch.equal(ws, drawn)
-        kept = [edit for edit in edits if kinds.keeps_rest(edit)]
         raws, placed = [], []  # placed: each sample's masks of the edits that keep the rest
         for start in range(0, len(self.tuning.seeds), self.batch):
             rows = slice(start, start + self.batch)
             batch = _TuningBatch(self, rows, ws[rows], ws_edited)
-            placed.extend(zip(*(batch.placement(*_where(edit, self.generator)).masks for edit in kept)))
+            placed.extend(kinds.rest_masks(edits, batch))
             hooks = kinds.layer_hooks(edits, batch)
             offsets = kinds.style_offsets(edits, batch)
             out = self.generator.synthesize(
@@ -100,14 +100,12 @@ class TuningRenderer:
                 style_offsets={name: torch.from_numpy(o).to(self.device) for name, o in offsets.items()})
             raws.append(out.image.to(torch.float32).cpu())
         raw = torch.cat(raws)
-        if not kept:
+        if not placed:
             return raw
         rest = self._raw_images(kinds.without_rest_kept(edits))
         height, width = raw.shape[2:]
-        return torch.stack([
-            kept_rest(r, e, torch.from_numpy(rest_weights(
-                [rasterize(mask, height, width) for mask in dict.fromkeys(masks)]))[None])
-            for r, e, masks in zip(rest, raw, placed)])
+        return torch.stack([kept_rest(r, e, torch.from_numpy(rest_weights(masks, height, width))[None])
+                            for r, e, masks in zip(rest, raw, placed)])
 
 
 class _TuningBatch:
@@ -133,12 +131,6 @@ class _TuningBatch:
         masks = [follow_anchor(mask, anchor, features, self.generator.layers[k])
                  for features in out.taps[anchor.layer].float().cpu().numpy()]
         return Placement(masks, _rasters(masks, self.generator.layers[layer]))
-
-
-def _where(edit: kinds.Edit, generator: GeneratorBase) -> tuple[Mask, Anchor | None, int]:
-    """An edit's mask, anchor and layer index: what its placement is asked with."""
-    kind = kinds.kind_of(edit)
-    return kind.mask(edit), kind.anchor(edit), generator.layer_index(kind.layer(edit))
 
 
 def _rasters(masks: Sequence[Mask], info: LayerInfo) -> np.ndarray:

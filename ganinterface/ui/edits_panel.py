@@ -8,9 +8,9 @@ CommandStack, so all of it can be undone.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QInputDialog, QLineEdit, QListWidget, QListWidgetItem, QMenu,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDoubleSpinBox, QFormLayout,
+                               QHBoxLayout, QInputDialog, QLineEdit, QListWidget, QListWidgetItem,
+                               QMenu, QPushButton, QVBoxLayout, QWidget)
 
 from ganinterface.engine import commands as cmd
 from ganinterface.engine.kinds import Edit, EditKind, kind_of
@@ -26,23 +26,27 @@ def describe_group(edits: tuple[Edit, ...]) -> str:
     layers = list(dict.fromkeys(kind_of(e).layer(e) or e.kind for e in edits))
     # a fill spans every layer from one on: name the first and the last, not all of them
     where = ", ".join(layers) if len(layers) <= 3 else f"{layers[0]} … {layers[-1]} ({len(layers)} layers)"
-    anchored = "  ⚓" if any(kind_of(e).anchor(e) is not None for e in edits) else ""
-    kept = "  ▣" if any(kind_of(e).keeps_rest(e) for e in edits) else ""
-    return f"“{edits[0].name}”  {len(edits)} edits on {where}{anchored}{kept}"
+    marks = "".join(f"  {mark}" for mark, _ in _marks(edits))
+    return f"“{edits[0].name}”  {len(edits)} edits on {where}{marks}"
 
 
 def describe_edit(edit: Edit) -> str:
     return kind_of(edit).describe(edit)
 
 
+def _marks(edits: tuple[Edit, ...]) -> list[tuple[str, str]]:
+    """The marks a row of these edits carries, each with what it means."""
+    marks = []
+    if any(kind_of(e).anchor(e) is not None for e in edits):
+        marks.append(("⚓", "follows its feature onto each portrait"))
+    if any(kind_of(e).keeps_rest(e) for e in edits):
+        marks.append(("▣", "changes only its region: the rest of the picture is kept"))
+    return marks
+
+
 def _legend(edits: tuple[Edit, ...]) -> str:
     """What the marks on a row mean, for its tooltip."""
-    lines = []
-    if any(kind_of(e).anchor(e) is not None for e in edits):
-        lines.append("⚓ follows its feature onto each portrait")
-    if any(kind_of(e).keeps_rest(e) for e in edits):
-        lines.append("▣ changes only its region: the rest of the picture is kept")
-    return "".join(f"\n{line}" for line in lines)
+    return "".join(f"\n{mark} {meaning}" for mark, meaning in _marks(edits))
 
 
 def _strength_tip(kind: EditKind | None, several: bool) -> str:

@@ -25,7 +25,7 @@ from ganinterface.engine.crop_frame import CropFrame
 from ganinterface.engine.encoder import guess_for
 from ganinterface.engine.projection import ProjectionSettings, crop_to_aspect, project
 from ganinterface.engine.picture_distance import distance_for
-from ganinterface.engine.renderer import to_uint8_image
+from ganinterface.engine.pixels import to_uint8_image
 from ganinterface.export.progress import CancelToken
 from ganinterface.models.base import CheckpointError
 from ganinterface.ui.crop_view import VIEW_SIDE, CropView

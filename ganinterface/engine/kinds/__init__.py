@@ -23,6 +23,7 @@ from ganinterface.engine.kinds.feature_copy import FeatureCopy
 from ganinterface.engine.kinds.region_resample import RegionResample
 from ganinterface.engine.kinds.style_channels import StyleChannelEdit
 from ganinterface.engine.kinds.style_mix import StyleMix
+from ganinterface.engine.scene import Mask
 
 KINDS: dict[str, EditKind] = {kind.name: kind for kind in (
     feature.KIND, feature_copy.KIND, direction.KIND, style_channels.KIND, style_mix.KIND,
@@ -31,7 +32,7 @@ Edit = Union[FeatureEdit, FeatureCopy, DirectionEdit, StyleChannelEdit, StyleMix
 
 __all__ = ["KINDS", "DirectionEdit", "Edit", "EditKind", "FeatureCopy", "FeatureEdit",
            "RegionResample", "StyleChannelEdit", "StyleMix", "edited_ws", "keeps_rest", "kind_of",
-           "layer_hooks", "style_offsets", "without_rest_kept"]
+           "layer_hooks", "rest_masks", "style_offsets", "without_rest_kept"]
 
 
 def kind_of(edit: Edit) -> EditKind:
@@ -46,6 +47,17 @@ def keeps_rest(edit: Edit) -> bool:
 def without_rest_kept(edits: Sequence[Edit]) -> tuple[Edit, ...]:
     """The edits of the render that those keeping the rest are blended into (``keeps_rest``)."""
     return tuple(edit for edit in edits if not keeps_rest(edit))
+
+
+def rest_masks(edits: Sequence[Edit], ctx: EditContext) -> list[tuple[Mask, ...]]:
+    """Each sample's placed masks of the edits that keep the rest (``engine.keep_rest``)."""
+    placed = []
+    for edit in edits:
+        if keeps_rest(edit):
+            kind = kind_of(edit)
+            layer = ctx.generator.layer_index(kind.layer(edit))
+            placed.append(ctx.placement(kind.mask(edit), kind.anchor(edit), layer).masks)
+    return list(zip(*placed))
 
 
 def edited_ws(ws: Tensor, edits: Sequence[Edit], ctx: EditContext) -> Tensor:

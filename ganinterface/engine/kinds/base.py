@@ -290,7 +290,7 @@ class EditKind(abc.ABC):
     has_fill_scale: ClassVar[bool] = False  # `scale`: where a fill copies from ("Fill from")
     redraws_seed: ClassVar[bool] = False  # `seed`: "New fill" draws it from another random seed
     # `keep_rest`: the picture outside the edit's mask stays as it was without it (the renderer
-    # blends the render without such edits back in outside their masks, ``masks.rest_weights``)
+    # blends the render without such edits back in outside their masks, ``engine.keep_rest``)
     can_keep_rest: ClassVar[bool] = False
 
     @abc.abstractmethod
